@@ -1,0 +1,128 @@
+// A node: one OS process's share of a microlith system. It owns the CAF actor system (configured
+// from code only: no hidden config files, no CAF command-line parsing), the service registry,
+// and the actors started through it. It also offers blocking `call`/`cast` helpers for plain
+// threads (tests and main()); actors call through their call_context instead.
+//
+// Lifecycle: construct, start services (directly with `spawn`, or groups through the host in
+// services/), call, then `shutdown()` (the destructor calls it): every actor started through the
+// node is stopped, newest first, before the actor system goes away.
+#pragma once
+
+#include "microlith/actors/envelope.hpp"
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/service.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace microlith {
+
+class service_registry;
+
+/// How a node is set up.
+struct node_options {
+  /// The node's name in logs (and, across nodes, its identity).
+  std::string name = "local";
+  /// Scheduler threads; 0 = one per hardware thread.
+  int threads = 0;
+  /// The timeout of calls that do not set one.
+  std::chrono::milliseconds default_timeout{5000};
+};
+
+/// Options of a blocking call from a plain thread.
+struct blocking_call_options {
+  /// How long to wait; zero = the node's default.
+  std::chrono::milliseconds timeout{0};
+  /// The correlation id the call starts with; a fresh one is made when empty.
+  std::string correlation_id;
+  /// Who calls, as the callee sees it.
+  std::string caller = "client";
+};
+
+namespace detail {
+struct node_core;
+} // namespace detail
+
+/// A CAF actor system with microlith's registry and call machinery.
+class node {
+public:
+  /// Starts the actor system.
+  explicit node(node_options options = {});
+
+  /// Stops everything (see shutdown()).
+  ~node();
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// The options the node was made with.
+  const node_options& options() const noexcept;
+
+  /// The CAF actor system.
+  caf::actor_system& system() noexcept;
+
+  /// The node's service registry.
+  service_registry& registry() noexcept;
+
+  /// The internals shared with the node's actors.
+  detail::node_core& core() noexcept;
+
+  /// Checks `def` against its contract and starts one instance of it, not supervised; the node
+  /// stops it at shutdown. Answers once the instance has built its state and registered.
+  caf::expected<caf::actor> spawn(const service_definition& def);
+
+  /// Starts an instance of `def` without waiting for it and without tracking it: its owner
+  /// (a supervisor) stops it. When `ready_to` is set, the instance sends it
+  /// `ready_atom` once registered (or dies, if building its state throws).
+  caf::expected<caf::actor> start(const service_definition& def, const caf::actor& ready_to);
+
+  /// Has shutdown() stop `instance` (e.g. a top-level supervisor), newest first.
+  void adopt(const caf::actor& instance);
+
+  /// Calls `service.method` from a plain thread and waits for the answer (never past the
+  /// deadline). For tests and main(): it blocks the calling thread.
+  template <class Resp, class Req>
+  caf::expected<Resp> call(std::string service, std::string method, const Req& request,
+                           blocking_call_options options = {}) {
+    auto body = call_shared(std::move(service), std::move(method),
+                            std::make_shared<const Req>(request), std::move(options));
+    if (!body)
+      return std::move(body.error());
+    if (auto* typed = detail::message_cast<Resp>(*body))
+      return *typed;
+    return detail::wrong_reply_type(Resp::descriptor(), *body);
+  }
+
+  /// A blocking call with the body already shared; answers the reply's body.
+  caf::expected<message_ptr> call_shared(std::string service, std::string method,
+                                         message_ptr request, blocking_call_options options = {});
+
+  /// Sends `request` to `service.method` without waiting; false when no instance is known.
+  template <class Req>
+  bool cast(std::string service, std::string method, const Req& request,
+            std::string correlation_id = {}) {
+    return cast_shared(std::move(service), std::move(method),
+                       std::make_shared<const Req>(request), std::move(correlation_id));
+  }
+
+  /// A cast with the body already shared.
+  bool cast_shared(std::string service, std::string method, message_ptr request,
+                   std::string correlation_id = {});
+
+  /// Stops every actor started with spawn(), newest first, waits for them, and empties the
+  /// registry. Idempotent.
+  void shutdown();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// A fresh correlation id: 13 characters, unique within the process and unlikely to repeat
+/// across processes.
+std::string make_correlation_id();
+
+} // namespace microlith

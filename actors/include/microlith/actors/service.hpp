@@ -1,0 +1,378 @@
+// Defining services and calling them.
+//
+// A service is a named endpoint implementing a Protobuf `service` contract. Its handlers are
+// member functions of a state class that is constructed fresh in every instance (so a restarted
+// service starts from a clean state):
+//
+//   class accounts {
+//   public:
+//     explicit accounts(microlith::call_context& ctx);               // or a default constructor
+//     microlith::reply<bank::Balance> deposit(microlith::call_context& ctx,
+//                                             const bank::DepositRequest& req);
+//   };
+//   auto def = microlith::service<accounts>("accounts", "bank.Accounts")
+//                .handle("Deposit", &accounts::deposit);
+//
+// Contract of a handler:
+// - It runs inside the service's actor, one request at a time: the state needs no locks.
+// - It returns a `reply<Resp>`: a response (`return balance;`), an error
+//   (`return microlith::fail("insufficient funds ...");`, which the caller sees as remote_error),
+//   or a promise (`auto p = ctx.make_promise<Resp>(); ...; return p;`) to answer later — e.g. when
+//   a call it made answers. A promise dropped without an answer answers remote_error.
+// - It must not block: calls it makes (`ctx.call`) answer through continuations that run later
+//   in the same actor. The correlation id, caller and remaining deadline of the request being
+//   handled travel into every call made through its `ctx`.
+// - An exception escaping a handler is a crash: the caller gets remote_error with the exception's
+//   message, and the actor exits abnormally so that its supervisor decides what happens next.
+//
+// Handler types are checked against the contract when the service starts: a handler for a method
+// the contract does not declare, or with other request/response types, fails the start with a
+// message naming the method and both types.
+#pragma once
+
+#include "microlith/actors/envelope.hpp"
+#include "microlith/actors/error.hpp"
+
+#include <google/protobuf/message.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace caf {
+class event_based_actor;
+class actor_system;
+} // namespace caf
+
+namespace microlith {
+
+class call_context;
+class service_registry;
+
+namespace detail {
+
+class endpoint_actor;
+struct node_core;
+
+/// A handler's answer with its type erased.
+struct erased_reply {
+  message_ptr value;
+  caf::error error;
+  bool deferred = false;
+};
+
+/// Where and how to answer one call; shared by the copies of a promise.
+struct reply_slot;
+
+/// Completion of an outgoing call: a body or an error (exactly one is set).
+using reply_handler = std::function<void(const message_ptr& body, const caf::error& err)>;
+
+/// Sends a call; returns the call's id in `self`'s pending table.
+std::uint64_t send_call(endpoint_actor* self, const metadata& parent, std::string service,
+                        std::string method, message_ptr body, std::chrono::milliseconds timeout);
+
+/// Installs the completion of call `id`.
+void set_continuation(endpoint_actor* self, std::uint64_t id, reply_handler handler);
+
+/// Sends a cast.
+void send_cast(endpoint_actor* self, const metadata& parent, std::string service,
+               std::string method, message_ptr body);
+
+/// Answers the call behind `slot` (once; later answers are ignored).
+void deliver(reply_slot& slot, message_ptr value, caf::error err);
+
+/// A slot for the request `self` is handling right now; throws std::logic_error outside a handler.
+std::shared_ptr<reply_slot> make_slot(endpoint_actor* self);
+
+/// The pointer to `T` in `body` when it holds a `T`, else nullptr.
+template <class T>
+const T* message_cast(const message_ptr& body) {
+  if (body && body->GetDescriptor() == T::descriptor())
+    return static_cast<const T*>(body.get());
+  return nullptr;
+}
+
+/// "bad_request: expected bank.Balance, got bank.Entry" for a reply of the wrong type.
+caf::error wrong_reply_type(const google::protobuf::Descriptor* expected, const message_ptr& got);
+
+caf::event_based_actor* as_caf_actor(endpoint_actor* self);
+
+const std::string& name_of(endpoint_actor* self);
+
+} // namespace detail
+
+/// Per-call options.
+struct call_options {
+  /// How long to wait for the answer; zero means the node's default (5 s, as gen_server:call).
+  /// A call made while handling a request never outlives that request's deadline.
+  std::chrono::milliseconds timeout{0};
+};
+
+/// A call in flight from an actor; `then` says what happens when it completes.
+template <class Resp>
+class [[nodiscard]] pending_call {
+public:
+  pending_call(detail::endpoint_actor* self, std::uint64_t id) : self_(self), id_(id) {
+  }
+
+  /// Runs `on_reply(const Resp&)` or `on_error(const caf::error&)` in the calling actor, later,
+  /// exactly once. Without `then`, the answer is dropped.
+  template <class OnReply, class OnError>
+  void then(OnReply on_reply, OnError on_error) && {
+    detail::set_continuation(
+      self_, id_,
+      [on_reply = std::move(on_reply), on_error = std::move(on_error)](
+        const message_ptr& body, const caf::error& err) mutable {
+        if (err) {
+          on_error(err);
+        } else if (auto* typed = detail::message_cast<Resp>(body)) {
+          on_reply(*typed);
+        } else {
+          on_error(detail::wrong_reply_type(Resp::descriptor(), body));
+        }
+      });
+  }
+
+private:
+  detail::endpoint_actor* self_;
+  std::uint64_t id_;
+};
+
+/// A handle for answering a call later. Copyable; the first `deliver` answers, later ones are
+/// ignored; when the last copy goes away unanswered, the caller gets remote_error.
+template <class Resp>
+class promise {
+public:
+  explicit promise(std::shared_ptr<detail::reply_slot> slot) : slot_(std::move(slot)) {
+  }
+
+  /// Answers with a response.
+  void deliver(Resp value) {
+    detail::deliver(*slot_, std::make_shared<const Resp>(std::move(value)), {});
+  }
+
+  /// Answers with an error.
+  void deliver(caf::error err) {
+    detail::deliver(*slot_, nullptr, std::move(err));
+  }
+
+private:
+  std::shared_ptr<detail::reply_slot> slot_;
+};
+
+/// What a handler returns: a response, an error, or a promise to answer later.
+template <class Resp>
+class reply {
+public:
+  /// Answers with `value`.
+  reply(Resp value) {
+    erased_.value = std::make_shared<const Resp>(std::move(value));
+  }
+
+  /// Answers with `err` (use microlith::fail("...") for a handler failure).
+  reply(caf::error err) {
+    erased_.error = std::move(err);
+    if (!erased_.error)
+      erased_.error = make_error(errc::remote_error, "handler returned an empty error");
+  }
+
+  /// Answers later, through `p`.
+  reply(const promise<Resp>&) {
+    erased_.deferred = true;
+  }
+
+  /// The answer with its type erased.
+  detail::erased_reply release() && {
+    return std::move(erased_);
+  }
+
+private:
+  detail::erased_reply erased_;
+};
+
+/// The view a handler (or a worker) has of the actor it runs in and of the request it serves.
+/// Cheap to copy: capture it by value in continuations to make further calls in the same
+/// request's name.
+class call_context {
+public:
+  call_context(detail::endpoint_actor* self, metadata meta)
+    : self_(self), meta_(std::move(meta)) {
+  }
+
+  /// The metadata of the request being handled (empty outside a request).
+  const metadata& meta() const noexcept {
+    return meta_;
+  }
+
+  /// The correlation id of the request being handled (empty when there is none).
+  const std::string& correlation_id() const noexcept {
+    return meta_.correlation_id;
+  }
+
+  /// Calls `service.method` with `request`; answer with `.then(on_reply, on_error)`.
+  template <class Resp, class Req>
+  pending_call<Resp> call(std::string service, std::string method, const Req& request,
+                          call_options options = {}) const {
+    auto id = detail::send_call(self_, meta_, std::move(service), std::move(method),
+                                std::make_shared<const Req>(request), options.timeout);
+    return pending_call<Resp>{self_, id};
+  }
+
+  /// Calls with a body that is already shared (no copy).
+  template <class Resp>
+  pending_call<Resp> call_shared(std::string service, std::string method, message_ptr request,
+                                 call_options options = {}) const {
+    auto id = detail::send_call(self_, meta_, std::move(service), std::move(method),
+                                std::move(request), options.timeout);
+    return pending_call<Resp>{self_, id};
+  }
+
+  /// Sends `request` to `service.method` without waiting for anything (at most once).
+  template <class Req>
+  void cast(std::string service, std::string method, const Req& request) const {
+    detail::send_cast(self_, meta_, std::move(service), std::move(method),
+                      std::make_shared<const Req>(request));
+  }
+
+  /// A promise for answering the request being handled later; return it from the handler.
+  /// Only while the handler runs (in a continuation there is no request being handled).
+  template <class Resp>
+  promise<Resp> make_promise() const {
+    return promise<Resp>{detail::make_slot(self_)};
+  }
+
+  /// The CAF actor this runs in (for timers, monitors and messages inside a group).
+  caf::event_based_actor* self() const noexcept {
+    return detail::as_caf_actor(self_);
+  }
+
+  /// The name of the service or worker this runs in.
+  const std::string& name() const {
+    return detail::name_of(self_);
+  }
+
+private:
+  detail::endpoint_actor* self_;
+  metadata meta_;
+};
+
+/// One entry of a service's handler table, types erased.
+struct handler_entry {
+  std::string method;
+  const google::protobuf::Descriptor* request_type = nullptr;
+  const google::protobuf::Descriptor* response_type = nullptr;
+  std::function<detail::erased_reply(void* state, call_context& ctx,
+                                     const google::protobuf::Message& request)>
+    invoke;
+};
+
+/// Everything needed to start an instance of a service or worker. Build it with service<State>
+/// or worker<State>; it is a value, copied into every instance's start.
+struct service_definition {
+  /// The name callers use (for a worker: its name in logs).
+  std::string name;
+  /// The full name of the Protobuf service implemented ("bank.Accounts"); empty for a worker,
+  /// which is not registered and serves no calls.
+  std::string contract;
+  /// The handlers, by method name.
+  std::vector<handler_entry> handlers;
+  /// Builds an instance's state in the new actor, before its first message.
+  std::function<std::shared_ptr<void>(call_context&)> make_state;
+
+  /// Checks the handlers against the contract in Protobuf's generated descriptor pool; an
+  /// empty error when they match.
+  caf::error validate() const;
+};
+
+namespace detail {
+
+template <class T>
+struct handler_traits;
+
+template <class State, class Resp, class Req>
+struct handler_traits<reply<Resp> (State::*)(call_context&, const Req&)> {
+  using state_type = State;
+  using request_type = Req;
+  using response_type = Resp;
+};
+
+template <class State>
+std::function<std::shared_ptr<void>(call_context&)> state_factory() {
+  return [](call_context& ctx) -> std::shared_ptr<void> {
+    if constexpr (std::is_constructible_v<State, call_context&>)
+      return std::make_shared<State>(ctx);
+    else
+      return std::make_shared<State>();
+  };
+}
+
+} // namespace detail
+
+/// Builder of a service whose per-instance state is a `State`.
+template <class State>
+class service {
+public:
+  static_assert(std::is_constructible_v<State, call_context&> ||
+                  std::is_default_constructible_v<State>,
+                "a service state needs a constructor taking (microlith::call_context&) or a "
+                "default constructor");
+
+  /// A service called `name` implementing the Protobuf service `contract` ("pkg.Service").
+  service(std::string name, std::string contract) {
+    def_.name = std::move(name);
+    def_.contract = std::move(contract);
+    def_.make_state = detail::state_factory<State>();
+  }
+
+  /// Serves `method` with a member function `reply<Resp> f(call_context&, const Req&)`.
+  template <class F>
+  service& handle(std::string method, F f) {
+    using traits = detail::handler_traits<F>;
+    using req_t = typename traits::request_type;
+    using resp_t = typename traits::response_type;
+    static_assert(std::is_same_v<typename traits::state_type, State>,
+                  "handle(): the handler must be a member function of this service's State");
+    static_assert(std::is_base_of_v<google::protobuf::Message, req_t>,
+                  "handle(): the request type must be a generated Protobuf message");
+    static_assert(std::is_base_of_v<google::protobuf::Message, resp_t>,
+                  "handle(): the response type must be a generated Protobuf message");
+    handler_entry entry;
+    entry.method = std::move(method);
+    entry.request_type = req_t::descriptor();
+    entry.response_type = resp_t::descriptor();
+    entry.invoke = [f](void* state, call_context& ctx, const google::protobuf::Message& request) {
+      return (static_cast<State*>(state)->*f)(ctx, static_cast<const req_t&>(request)).release();
+    };
+    def_.handlers.emplace_back(std::move(entry));
+    return *this;
+  }
+
+  /// The finished definition.
+  operator service_definition() const& {
+    return def_;
+  }
+
+  /// The finished definition.
+  operator service_definition() && {
+    return std::move(def_);
+  }
+
+private:
+  service_definition def_;
+};
+
+/// A worker: an actor with per-instance `State` that can call services but serves none. Its
+/// state's constructor runs in the new actor and may start calls.
+template <class State>
+service_definition worker(std::string name) {
+  service_definition def;
+  def.name = std::move(name);
+  def.make_state = detail::state_factory<State>();
+  return def;
+}
+
+} // namespace microlith

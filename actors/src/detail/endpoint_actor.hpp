@@ -1,0 +1,115 @@
+// The CAF actor behind every service and worker. It dispatches incoming envelopes to the
+// service's handler table, and tracks the calls it makes: a table of pending calls keyed by call
+// id, one monitor per distinct callee (a callee's death fails its pending calls with
+// service_down at once), and a single deadline timer re-armed only when an earlier deadline
+// appears — instead of one CAF clock entry per request.
+#pragma once
+
+#include "microlith/actors/envelope.hpp"
+#include "microlith/actors/registry.hpp"
+#include "microlith/actors/service.hpp"
+
+#include "detail/node_core.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace microlith::detail {
+
+/// Where and how to answer one deferred call.
+struct reply_slot {
+  endpoint_actor* owner = nullptr;
+  caf::strong_actor_ptr reply_to;
+  std::uint64_t call_id = 0;
+  std::string method;
+  std::string correlation_id;
+  bool answered = false;
+  ~reply_slot();
+};
+
+class endpoint_actor final : public caf::event_based_actor {
+public:
+  endpoint_actor(caf::actor_config& cfg, node_core* core, service_definition def,
+                 caf::actor ready_to);
+
+  ~endpoint_actor() override;
+
+  caf::behavior make_behavior() override;
+
+  const char* name() const override;
+
+  void on_exit() override;
+
+  // -- calls out ----------------------------------------------------------------------------
+
+  std::uint64_t send_call(const metadata& parent, std::string service, std::string method,
+                          message_ptr body, std::chrono::milliseconds timeout);
+
+  void set_continuation(std::uint64_t id, reply_handler handler);
+
+  void send_cast(const metadata& parent, std::string service, std::string method,
+                 message_ptr body);
+
+  // -- answers ------------------------------------------------------------------------------
+
+  std::shared_ptr<reply_slot> make_slot();
+
+  void answer(const caf::strong_actor_ptr& to, std::uint64_t call_id, const std::string& method,
+              message_ptr value, caf::error err);
+
+  void forget(reply_slot* slot) {
+    slots_.erase(slot);
+  }
+
+  const std::string& service_name() const noexcept {
+    return def_.name;
+  }
+
+private:
+  struct pending {
+    const caf::actor_control_block* callee = nullptr;
+    clock::time_point deadline;
+    std::string service;
+    std::string method;
+    reply_handler handler;
+  };
+
+  /// The request being handled, while its handler runs (for make_promise).
+  struct current_request {
+    caf::strong_actor_ptr reply_to;
+    std::uint64_t call_id = 0;
+    const std::string* method = nullptr;
+    const std::string* correlation_id = nullptr;
+  };
+
+  void start();
+  void on_request(envelope& env);
+  void on_reply(envelope& env);
+  void on_tick();
+  void on_down(caf::down_msg& msg);
+  void arm_timer(clock::time_point deadline);
+  void fail_soon(std::uint64_t id, caf::error err);
+  void complete(pending& entry, const message_ptr& body, const caf::error& err);
+  metadata child_metadata(const metadata& parent, clock::time_point deadline) const;
+
+  node_core* core_;
+  service_definition def_;
+  caf::actor ready_to_;
+  std::unordered_map<std::string, const handler_entry*> by_method_;
+  std::shared_ptr<void> state_;
+  registry_view view_;
+  std::unordered_map<std::uint64_t, pending> pending_;
+  std::uint64_t next_call_id_ = 1;
+  std::unordered_set<const caf::actor_control_block*> monitored_;
+  clock::time_point armed_until_ = clock::time_point::max();
+  std::unordered_set<reply_slot*> slots_;
+  current_request current_;
+  bool registered_ = false;
+};
+
+} // namespace microlith::detail

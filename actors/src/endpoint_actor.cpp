@@ -1,0 +1,406 @@
+#include "detail/endpoint_actor.hpp"
+
+#include "microlith/actors/atoms.hpp"
+#include "microlith/actors/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <google/protobuf/descriptor.h>
+
+#include <algorithm>
+#include <exception>
+
+namespace microlith::detail {
+
+namespace {
+
+std::string what_of(const std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+long long millis(clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+} // namespace
+
+// -- reply slots ----------------------------------------------------------------------------
+
+reply_slot::~reply_slot() {
+  if (owner == nullptr)
+    return;
+  owner->forget(this);
+  if (!answered)
+    owner->answer(reply_to, call_id, method, nullptr,
+                  make_error(errc::remote_error,
+                             fmt::format("{}.{} dropped its promise without answering",
+                                         owner->service_name(), method)));
+}
+
+// -- construction and lifecycle -------------------------------------------------------------
+
+endpoint_actor::endpoint_actor(caf::actor_config& cfg, node_core* core, service_definition def,
+                               caf::actor ready_to)
+  : caf::event_based_actor(cfg),
+    core_(core),
+    def_(std::move(def)),
+    ready_to_(std::move(ready_to)),
+    view_(core->registry) {
+}
+
+endpoint_actor::~endpoint_actor() = default;
+
+const char* endpoint_actor::name() const {
+  return def_.name.c_str();
+}
+
+caf::behavior endpoint_actor::make_behavior() {
+  set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+  set_exception_handler([this](std::exception_ptr& eptr) -> caf::error {
+    auto what = what_of(eptr);
+    log::error(def_.name, "crashed: {}", what);
+    return caf::make_error(caf::sec::runtime_error, def_.name + " crashed: " + what);
+  });
+  try {
+    start();
+  } catch (...) {
+    auto what = what_of(std::current_exception());
+    log::error(def_.name, "failed to start: {}", what);
+    quit(caf::make_error(caf::sec::runtime_error, def_.name + " failed to start: " + what));
+    return {};
+  }
+  return {
+    [this](envelope& env) {
+      if (env.kind == envelope_kind::reply)
+        on_reply(env);
+      else
+        on_request(env);
+    },
+    [this](tick_atom) { on_tick(); },
+  };
+}
+
+void endpoint_actor::start() {
+  for (const auto& h : def_.handlers)
+    by_method_.emplace(h.method, &h);
+  metadata meta;
+  meta.caller = def_.name;
+  call_context ctx{this, std::move(meta)};
+  state_ = def_.make_state(ctx);
+  if (!def_.contract.empty()) {
+    core_->registry.add(def_.name, caf::actor_cast<caf::actor>(this));
+    registered_ = true;
+  }
+  if (ready_to_) {
+    send(ready_to_, ready_atom::value);
+    ready_to_ = nullptr;
+  }
+}
+
+void endpoint_actor::on_exit() {
+  // Callers of requests still unanswered learn of this exit from their monitors (service_down);
+  // promises outliving the actor must not answer anything else.
+  for (auto* slot : slots_)
+    slot->owner = nullptr;
+  slots_.clear();
+  if (registered_) {
+    core_->registry.remove(def_.name, address());
+    registered_ = false;
+  }
+  pending_.clear();
+  state_.reset();
+  view_ = registry_view{core_->registry}; // drops the snapshot, which may reference this actor
+  ready_to_ = nullptr;
+  current_ = {};
+}
+
+// -- serving --------------------------------------------------------------------------------
+
+void endpoint_actor::on_request(envelope& env) {
+  const bool is_call = env.kind == envelope_kind::call;
+  caf::strong_actor_ptr reply_to;
+  if (is_call)
+    reply_to = current_sender();
+  auto refuse = [&](errc code, std::string why) {
+    if (is_call)
+      answer(reply_to, env.call_id, env.method, nullptr, make_error(code, std::move(why)));
+    else
+      log::write(log::level::warn, def_.name, env.meta.correlation_id, "cast dropped: {}", why);
+  };
+  if (is_call && env.meta.deadline != clock::time_point{} && clock::now() > env.meta.deadline) {
+    refuse(errc::timeout, fmt::format("{}.{}: the deadline passed before the request was handled",
+                                      def_.name, env.method));
+    return;
+  }
+  if (env.meta.hops > max_hops) {
+    refuse(errc::bad_request,
+           fmt::format("{}.{}: more than {} nested calls (a call loop?)", def_.name, env.method,
+                       max_hops));
+    return;
+  }
+  auto i = by_method_.find(env.method);
+  if (i == by_method_.end()) {
+    std::vector<std::string> known;
+    for (const auto& h : def_.handlers)
+      known.push_back(h.method);
+    std::sort(known.begin(), known.end());
+    refuse(errc::no_such_method,
+           fmt::format("service {} has no method \"{}\" (it serves: {})", def_.name, env.method,
+                       fmt::join(known, ", ")));
+    return;
+  }
+  const handler_entry& handler = *i->second;
+  if (!env.body || env.body->GetDescriptor() != handler.request_type) {
+    refuse(errc::bad_request,
+           fmt::format("{}.{} expects {}, got {}", def_.name, env.method,
+                       handler.request_type->full_name(),
+                       env.body ? env.body->GetDescriptor()->full_name() : "no body"));
+    return;
+  }
+  call_context ctx{this, std::move(env.meta)};
+  current_ = current_request{reply_to, env.call_id, &handler.method, &ctx.correlation_id()};
+  erased_reply result;
+  try {
+    result = handler.invoke(state_.get(), ctx, *env.body);
+  } catch (...) {
+    current_ = {};
+    auto what = what_of(std::current_exception());
+    if (is_call)
+      answer(reply_to, env.call_id, env.method, nullptr,
+             make_error(errc::remote_error,
+                        fmt::format("{}.{} threw: {}", def_.name, env.method, what)));
+    throw; // a crash: the supervisor decides
+  }
+  current_ = {};
+  if (!is_call || result.deferred)
+    return;
+  answer(reply_to, env.call_id, handler.method, std::move(result.value), std::move(result.error));
+}
+
+void endpoint_actor::answer(const caf::strong_actor_ptr& to, std::uint64_t call_id,
+                            const std::string& method, message_ptr value, caf::error err) {
+  if (!to)
+    return;
+  if (!err && !value)
+    err = make_error(errc::remote_error,
+                     fmt::format("{}.{} answered with no body", def_.name, method));
+  envelope out;
+  out.kind = envelope_kind::reply;
+  out.call_id = call_id;
+  out.body = std::move(value);
+  out.error = std::move(err);
+  to->enqueue(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),
+              caf::make_message(std::move(out)), context());
+}
+
+std::shared_ptr<reply_slot> endpoint_actor::make_slot() {
+  if (current_.method == nullptr)
+    throw std::logic_error(def_.name + ": make_promise() must be called while a handler runs");
+  auto slot = std::make_shared<reply_slot>();
+  slot->owner = this;
+  slot->reply_to = current_.reply_to;
+  slot->call_id = current_.call_id;
+  slot->method = *current_.method;
+  slot->correlation_id = *current_.correlation_id;
+  slots_.insert(slot.get());
+  return slot;
+}
+
+// -- calling --------------------------------------------------------------------------------
+
+metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_point deadline) const {
+  metadata meta;
+  meta.correlation_id = parent.correlation_id;
+  meta.caller = def_.name;
+  meta.deadline = deadline;
+  meta.hops = parent.hops + 1;
+  return meta;
+}
+
+std::uint64_t endpoint_actor::send_call(const metadata& parent, std::string service,
+                                        std::string method, message_ptr body,
+                                        std::chrono::milliseconds timeout) {
+  auto now = clock::now();
+  auto deadline = now + (timeout.count() > 0 ? timeout : core_->default_timeout);
+  if (parent.deadline != clock::time_point{} && parent.deadline < deadline)
+    deadline = parent.deadline;
+  auto id = next_call_id_++;
+  auto& entry = pending_[id];
+  entry.deadline = deadline;
+  entry.service = service;
+  entry.method = method;
+  if (parent.hops >= max_hops) {
+    fail_soon(id, make_error(errc::bad_request,
+                             fmt::format("{}.{}: more than {} nested calls (a call loop?)",
+                                         service, method, max_hops)));
+    return id;
+  }
+  auto dest = view_.resolve(service);
+  if (!dest) {
+    fail_soon(id, make_error(errc::service_unavailable,
+                             fmt::format("no instance of service {} is running", service)));
+    return id;
+  }
+  auto* callee = caf::actor_cast<caf::actor_control_block*>(dest);
+  entry.callee = callee;
+  if (monitored_.insert(callee).second)
+    monitor(dest);
+  arm_timer(deadline);
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = id;
+  env.service = std::move(service);
+  env.method = std::move(method);
+  env.body = std::move(body);
+  env.meta = child_metadata(parent, deadline);
+  send(dest, std::move(env));
+  return id;
+}
+
+void endpoint_actor::set_continuation(std::uint64_t id, reply_handler handler) {
+  auto i = pending_.find(id);
+  if (i != pending_.end())
+    i->second.handler = std::move(handler);
+}
+
+void endpoint_actor::send_cast(const metadata& parent, std::string service, std::string method,
+                               message_ptr body) {
+  auto dest = view_.resolve(service);
+  if (!dest) {
+    log::write(log::level::warn, def_.name, parent.correlation_id,
+               "cast to {}.{} dropped: no instance of service {} is running", service, method,
+               service);
+    return;
+  }
+  envelope env;
+  env.kind = envelope_kind::cast;
+  env.service = std::move(service);
+  env.method = std::move(method);
+  env.body = std::move(body);
+  env.meta = child_metadata(parent, clock::time_point{});
+  send(dest, std::move(env));
+}
+
+void endpoint_actor::fail_soon(std::uint64_t id, caf::error err) {
+  // Answered through the mailbox, so a continuation never runs before `then` installed it.
+  envelope env;
+  env.kind = envelope_kind::reply;
+  env.call_id = id;
+  env.error = std::move(err);
+  send(caf::actor_cast<caf::actor>(this), std::move(env));
+}
+
+void endpoint_actor::on_reply(envelope& env) {
+  auto i = pending_.find(env.call_id);
+  if (i == pending_.end())
+    return; // answered already (timed out, or its callee went down): dropped
+  auto entry = std::move(i->second);
+  pending_.erase(i);
+  complete(entry, env.body, env.error);
+}
+
+void endpoint_actor::complete(pending& entry, const message_ptr& body, const caf::error& err) {
+  if (entry.handler)
+    entry.handler(body, err);
+}
+
+void endpoint_actor::arm_timer(clock::time_point deadline) {
+  if (deadline >= armed_until_)
+    return;
+  armed_until_ = deadline;
+  auto delay = std::max(deadline - clock::now(), clock::duration::zero());
+  delayed_send(this, delay, tick_atom::value);
+}
+
+void endpoint_actor::on_tick() {
+  auto now = clock::now();
+  armed_until_ = clock::time_point::max();
+  std::vector<std::uint64_t> expired;
+  auto earliest = clock::time_point::max();
+  for (const auto& [id, entry] : pending_) {
+    if (entry.deadline <= now)
+      expired.push_back(id);
+    else
+      earliest = std::min(earliest, entry.deadline);
+  }
+  if (earliest != clock::time_point::max())
+    arm_timer(earliest);
+  std::sort(expired.begin(), expired.end()); // in the order the calls were made
+  for (auto id : expired) {
+    auto i = pending_.find(id);
+    if (i == pending_.end())
+      continue;
+    auto entry = std::move(i->second);
+    pending_.erase(i);
+    complete(entry, nullptr,
+             make_error(errc::timeout,
+                        fmt::format("{}.{} did not answer within its deadline ({} ms late)",
+                                    entry.service, entry.method, millis(now - entry.deadline))));
+  }
+}
+
+void endpoint_actor::on_down(caf::down_msg& msg) {
+  auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
+  if (monitored_.erase(source) == 0)
+    return;
+  std::vector<std::uint64_t> failed;
+  for (const auto& [id, entry] : pending_)
+    if (entry.callee == source)
+      failed.push_back(id);
+  std::sort(failed.begin(), failed.end());
+  auto reason = msg.reason ? describe(msg.reason) : std::string{"normal exit"};
+  for (auto id : failed) {
+    auto i = pending_.find(id);
+    if (i == pending_.end())
+      continue;
+    auto entry = std::move(i->second);
+    pending_.erase(i);
+    complete(entry, nullptr,
+             make_error(errc::service_down,
+                        fmt::format("the instance of {} serving {}.{} went down ({})",
+                                    entry.service, entry.service, entry.method, reason)));
+  }
+}
+
+// -- the free functions behind the public templates -------------------------------------------
+
+std::uint64_t send_call(endpoint_actor* self, const metadata& parent, std::string service,
+                        std::string method, message_ptr body, std::chrono::milliseconds timeout) {
+  return self->send_call(parent, std::move(service), std::move(method), std::move(body), timeout);
+}
+
+void set_continuation(endpoint_actor* self, std::uint64_t id, reply_handler handler) {
+  self->set_continuation(id, std::move(handler));
+}
+
+void send_cast(endpoint_actor* self, const metadata& parent, std::string service,
+               std::string method, message_ptr body) {
+  self->send_cast(parent, std::move(service), std::move(method), std::move(body));
+}
+
+void deliver(reply_slot& slot, message_ptr value, caf::error err) {
+  if (slot.answered || slot.owner == nullptr)
+    return;
+  slot.answered = true;
+  slot.owner->answer(slot.reply_to, slot.call_id, slot.method, std::move(value), std::move(err));
+}
+
+std::shared_ptr<reply_slot> make_slot(endpoint_actor* self) {
+  return self->make_slot();
+}
+
+caf::event_based_actor* as_caf_actor(endpoint_actor* self) {
+  return self;
+}
+
+const std::string& name_of(endpoint_actor* self) {
+  return self->service_name();
+}
+
+} // namespace microlith::detail

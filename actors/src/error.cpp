@@ -1,0 +1,88 @@
+#include "microlith/actors/error.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/message.hpp>
+#include <caf/sec.hpp>
+
+namespace microlith {
+
+caf::atom_value error_category() noexcept {
+  return caf::atom("microlith");
+}
+
+std::string_view to_string(errc code) noexcept {
+  switch (code) {
+    case errc::none: return "none";
+    case errc::service_unavailable: return "service_unavailable";
+    case errc::timeout: return "timeout";
+    case errc::service_down: return "service_down";
+    case errc::bad_request: return "bad_request";
+    case errc::no_such_method: return "no_such_method";
+    case errc::remote_error: return "remote_error";
+  }
+  return "unknown";
+}
+
+caf::error make_error(errc code, std::string message) {
+  return caf::error{static_cast<std::uint8_t>(code), error_category(),
+                    caf::make_message(std::move(message))};
+}
+
+errc code_of(const caf::error& err) noexcept {
+  if (!err || err.category() != error_category())
+    return errc::none;
+  return static_cast<errc>(err.code());
+}
+
+bool is(const caf::error& err, errc code) noexcept {
+  return code_of(err) == code && code != errc::none;
+}
+
+std::string message_of(const caf::error& err) {
+  if (!err || err.category() != error_category())
+    return {};
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return {};
+}
+
+namespace {
+
+std::string render(std::uint8_t code, const caf::message& ctx) {
+  std::string out{to_string(static_cast<errc>(code))};
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) {
+    const auto& msg = ctx.get_as<std::string>(0);
+    if (!msg.empty()) {
+      out += ": ";
+      out += msg;
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "no error";
+  if (err.category() == error_category())
+    return render(err.code(), err.context());
+  if (err.category() == caf::atom("system"))
+    return "caf: " + caf::to_string(static_cast<caf::sec>(err.code()));
+  return caf::to_string(err);
+}
+
+caf::error fail(std::string message) {
+  return make_error(errc::remote_error, std::move(message));
+}
+
+void register_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(error_category(),
+                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           return render(code, ctx);
+                         });
+}
+
+} // namespace microlith

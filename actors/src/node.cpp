@@ -1,0 +1,232 @@
+#include "microlith/actors/node.hpp"
+
+#include "microlith/actors/atoms.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/registry.hpp"
+
+#include "detail/endpoint_actor.hpp"
+#include "detail/node_core.hpp"
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace microlith {
+
+namespace {
+
+// How long shutdown waits for one top-level actor before killing it.
+constexpr auto stop_grace = std::chrono::seconds(30);
+// How long spawn() waits for a new instance to build its state.
+constexpr auto start_limit = std::chrono::seconds(30);
+
+caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_options& opts) {
+  auto threads = opts.threads > 0 ? opts.threads
+                                  : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
+  register_error_category(cfg);
+  return cfg;
+}
+
+} // namespace
+
+struct node::impl {
+  node_options options;
+  caf::actor_system_config cfg;
+  caf::actor_system system;
+  detail::node_core core;
+  std::mutex tracked_mutex;
+  std::vector<caf::actor> tracked;
+  bool stopped = false;
+
+  explicit impl(node_options opts)
+    : options(std::move(opts)), system(configure(cfg, options)) {
+    core.system = &system;
+    core.node_name = options.name;
+    core.default_timeout = options.default_timeout;
+  }
+};
+
+node::node(node_options options) : impl_(std::make_unique<impl>(std::move(options))) {
+}
+
+node::~node() {
+  shutdown();
+}
+
+const node_options& node::options() const noexcept {
+  return impl_->options;
+}
+
+caf::actor_system& node::system() noexcept {
+  return impl_->system;
+}
+
+service_registry& node::registry() noexcept {
+  return impl_->core.registry;
+}
+
+detail::node_core& node::core() noexcept {
+  return impl_->core;
+}
+
+caf::expected<caf::actor> node::start(const service_definition& def, const caf::actor& ready_to) {
+  if (auto err = def.validate())
+    return err;
+  return system().spawn<detail::endpoint_actor>(&impl_->core, def, ready_to);
+}
+
+caf::expected<caf::actor> node::spawn(const service_definition& def) {
+  caf::scoped_actor self{system()};
+  auto started = start(def, caf::actor{self});
+  if (!started)
+    return started;
+  auto instance = *started;
+  self->monitor(instance);
+  caf::error failure;
+  self->receive(
+    [&](ready_atom) {},
+    [&](caf::down_msg& msg) {
+      failure = make_error(errc::service_unavailable,
+                           fmt::format("{} failed to start: {}", def.name, describe(msg.reason)));
+    },
+    caf::after(start_limit) >> [&] {
+      failure = make_error(errc::timeout,
+                           fmt::format("{} did not finish starting within {} s", def.name,
+                                       start_limit.count()));
+      self->send_exit(instance, caf::exit_reason::kill);
+    });
+  self->demonitor(instance);
+  if (failure)
+    return failure;
+  adopt(instance);
+  return instance;
+}
+
+void node::adopt(const caf::actor& instance) {
+  std::lock_guard<std::mutex> guard{impl_->tracked_mutex};
+  impl_->tracked.push_back(instance);
+}
+
+caf::expected<message_ptr> node::call_shared(std::string service, std::string method,
+                                             message_ptr request,
+                                             blocking_call_options options) {
+  auto timeout = options.timeout.count() > 0 ? options.timeout : impl_->core.default_timeout;
+  auto deadline = clock::now() + timeout;
+  auto dest = impl_->core.registry.resolve(service);
+  if (!dest)
+    return make_error(errc::service_unavailable,
+                      fmt::format("no instance of service {} is running", service));
+  caf::scoped_actor self{system()};
+  self->monitor(dest);
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = 1;
+  env.service = service;
+  env.method = method;
+  env.body = std::move(request);
+  env.meta.correlation_id = options.correlation_id.empty() ? make_correlation_id()
+                                                           : std::move(options.correlation_id);
+  env.meta.caller = std::move(options.caller);
+  env.meta.deadline = deadline;
+  self->send(dest, std::move(env));
+  caf::expected<message_ptr> result{message_ptr{}};
+  for (bool done = false; !done;) {
+    auto remaining = deadline - clock::now();
+    if (remaining <= clock::duration::zero()) {
+      result = make_error(errc::timeout, fmt::format("{}.{} did not answer within {} ms", service,
+                                                     method, timeout.count()));
+      break;
+    }
+    self->receive(
+      [&](envelope& reply) {
+        if (reply.kind != envelope_kind::reply || reply.call_id != 1)
+          return;
+        if (reply.error)
+          result = std::move(reply.error);
+        else
+          result = std::move(reply.body);
+        done = true;
+      },
+      [&](caf::down_msg& msg) {
+        if (msg.source != dest.address())
+          return;
+        result = make_error(errc::service_down,
+                            fmt::format("the instance of {} serving {}.{} went down ({})",
+                                        service, service, method,
+                                        msg.reason ? describe(msg.reason) : "normal exit"));
+        done = true;
+      },
+      caf::after(remaining) >> [] {});
+  }
+  self->demonitor(dest);
+  return result;
+}
+
+bool node::cast_shared(std::string service, std::string method, message_ptr request,
+                       std::string correlation_id) {
+  auto dest = impl_->core.registry.resolve(service);
+  if (!dest)
+    return false;
+  envelope env;
+  env.kind = envelope_kind::cast;
+  env.service = std::move(service);
+  env.method = std::move(method);
+  env.body = std::move(request);
+  env.meta.correlation_id = std::move(correlation_id);
+  env.meta.caller = "client";
+  caf::anon_send(dest, std::move(env));
+  return true;
+}
+
+void node::shutdown() {
+  std::vector<caf::actor> tracked;
+  {
+    std::lock_guard<std::mutex> guard{impl_->tracked_mutex};
+    if (impl_->stopped)
+      return;
+    impl_->stopped = true;
+    tracked.swap(impl_->tracked);
+  }
+  caf::scoped_actor self{system()};
+  for (auto i = tracked.rbegin(); i != tracked.rend(); ++i) {
+    auto& instance = *i;
+    self->monitor(instance);
+    self->send_exit(instance, caf::exit_reason::user_shutdown);
+    bool down = false;
+    self->receive([&](caf::down_msg& msg) { down = msg.source == instance.address(); },
+                  caf::after(stop_grace) >> [] {});
+    if (!down) {
+      log::warn(impl_->options.name, "{} did not stop within {} s: killing it",
+                to_string(instance), stop_grace.count());
+      self->send_exit(instance, caf::exit_reason::kill);
+      self->receive([](caf::down_msg&) {}, caf::after(stop_grace) >> [] {});
+    }
+  }
+  tracked.clear();
+  impl_->core.registry.clear();
+}
+
+std::string make_correlation_id() {
+  static const std::uint64_t seed = [] {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  // splitmix64 of seed + counter: distinct within the process, well spread across processes.
+  auto z = seed + 0x9e3779b97f4a7c15ULL * (counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuv";
+  std::string id(13, '0');
+  for (int i = 12; i >= 0; --i, z >>= 5)
+    id[static_cast<std::size_t>(i)] = digits[z & 31];
+  return id;
+}
+
+} // namespace microlith

@@ -1,0 +1,136 @@
+#include "microlith/cli/main.hpp"
+
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/node.hpp"
+#include "microlith/services/host.hpp"
+#include "microlith/services/module.hpp"
+#include "microlith/services/system_file.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+#include <thread>
+
+namespace microlith::cli {
+
+namespace {
+
+constexpr std::string_view component = "microlith";
+
+// Loads and checks a system file; prints every error and answers nullopt when there are any.
+std::optional<system_config> load_checked(const std::string& path) {
+  std::vector<system_file_error> errors;
+  std::optional<system_config> config;
+  try {
+    config = load_system_file(path);
+    errors = check_system(*config, module_catalogue::global());
+  } catch (const system_file_errors& e) {
+    errors = e.errors();
+  }
+  if (errors.empty())
+    return config;
+  for (const auto& e : errors)
+    fmt::print(stderr, "{}\n", e.to_string());
+  fmt::print(stderr, "{}: {} error{}; nothing was started\n", path, errors.size(),
+             errors.size() == 1 ? "" : "s");
+  return std::nullopt;
+}
+
+int run_check(const std::string& path) {
+  auto config = load_checked(path);
+  if (!config)
+    return 2;
+  std::vector<std::string> order;
+  for (const auto* g : config->start_order())
+    order.push_back(g->name);
+  fmt::print("{}: ok: system {}, {} group{} (start order: {}), {} node{}\n", path, config->name,
+             order.size(), order.size() == 1 ? "" : "s", fmt::join(order, ", "),
+             config->nodes.size(), config->nodes.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int run_system(const std::string& path) {
+  auto config = load_checked(path);
+  if (!config)
+    return 2;
+  if (auto lvl = log::parse_level(config->log_level))
+    log::set_level(*lvl);
+  // Signals go to one thread that waits for them; every other thread (CAF's included, started
+  // below) inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  int code = 0;
+  {
+    node n{node_options_for(*config)};
+    host h{n, *config};
+    if (auto err = h.start()) {
+      log::error(component, "system {} did not start: {}", config->name, describe(err));
+      return 1;
+    }
+    log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C",
+              config->name, fmt::join(h.running_groups(), ", "));
+    std::thread signal_thread{[&] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      h.request_stop();
+    }};
+    code = h.wait();
+    // Wake the signal thread when the stop came from a failed group.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+    h.stop();
+    n.shutdown();
+  }
+  log::info(component, "system {} stopped{}", config->name,
+            code == 0 ? "" : fmt::format(" with exit code {}", code));
+  return code;
+}
+
+int list_modules() {
+  for (const auto& name : module_catalogue::global().names()) {
+    const auto* m = module_catalogue::global().find(name);
+    std::vector<std::string> groups;
+    for (const auto& g : m->groups())
+      groups.push_back(g.name);
+    fmt::print("{}: groups {}\n", name, fmt::join(groups, ", "));
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"microlith: runs systems of supervised services"};
+  app.require_subcommand(1);
+  std::string run_path;
+  auto* run = app.add_subcommand("run", "Start every group of a system in this process");
+  run->add_option("file", run_path, "The system file (TOML)")->required();
+  std::string check_path;
+  auto* check = app.add_subcommand("check", "Validate a system file; start nothing");
+  check->add_option("file", check_path, "The system file (TOML)")->required();
+  auto* modules = app.add_subcommand("modules", "List the modules linked into this program");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*run)
+      return run_system(run_path);
+    if (*check)
+      return run_check(check_path);
+    if (*modules)
+      return list_modules();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "microlith: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace microlith::cli

@@ -1,0 +1,133 @@
+// Modules: the unit of code. A module has a name ("bank.accounts") and defines groups; a group
+// (the unit of deployment) is a supervisor whose children the module builds — services,
+// workers, nested supervisors. The system file picks groups by name and sets their supervision
+// flags; the module supplies what runs inside.
+//
+// A linked-in module registers itself in the process-wide catalogue during static
+// initialization:
+//
+//   MICROLITH_MODULE(bank_accounts) {
+//     return microlith::module_definition{"bank.accounts"}
+//       .group("accounts", [](microlith::group_context& g) {
+//         return microlith::children{g.service(bank::make_accounts())};
+//       });
+//   }
+//
+// Build a module with `microlith_add_module()` (CMake): it is an OBJECT library, so the
+// registration object is linked into every program that links the module, even statically.
+#pragma once
+
+#include "microlith/actors/node.hpp"
+#include "microlith/actors/service.hpp"
+#include "microlith/services/system_file.hpp"
+#include "microlith/supervision/child_spec.hpp"
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace microlith {
+
+/// The children of a group, in start order.
+using children = std::vector<child_spec>;
+
+/// What a group's builder sees: the node it starts on and its entry in the system file.
+class group_context {
+public:
+  group_context(node& host_node, const group_config& config);
+
+  /// The node the group starts on.
+  microlith::node& host_node() const noexcept { return node_; }
+
+  /// The group's entry in the system file.
+  const group_config& config() const noexcept { return config_; }
+
+  /// A setting from the group's `[groups.NAME.config]` table, if present.
+  std::optional<config_value> setting(std::string_view key) const;
+
+  /// A child running one instance of `def`: permanent, stopped within 5 s, started once it has
+  /// built its state and registered. The child's id is the service's name.
+  child_spec service(service_definition def) const;
+
+  /// A child running a worker (same defaults as service()).
+  child_spec worker(service_definition def) const;
+
+private:
+  microlith::node& node_;
+  const group_config& config_;
+};
+
+/// Builds a group's children when the group starts (and again whenever it is started anew).
+using group_builder = std::function<children(group_context&)>;
+
+/// One group of a module.
+struct group_definition {
+  std::string name;
+  group_builder build;
+};
+
+/// A module: a name and the groups it defines.
+class module_definition {
+public:
+  /// A module called `name` ("bank.accounts").
+  explicit module_definition(std::string name);
+
+  /// Defines a group called `name` whose children `build` makes.
+  module_definition& group(std::string name, group_builder build);
+
+  const std::string& name() const noexcept { return name_; }
+  const std::vector<group_definition>& groups() const noexcept { return groups_; }
+
+  /// The group called `name`, or nullptr.
+  const group_definition* find_group(std::string_view name) const;
+
+private:
+  std::string name_;
+  std::vector<group_definition> groups_;
+};
+
+/// The modules linked into this program, by name.
+class module_catalogue {
+public:
+  /// The process-wide catalogue that MICROLITH_MODULE registers into.
+  static module_catalogue& global();
+
+  /// Adds a module; a second module with the same name is recorded as a conflict.
+  void add(module_definition module);
+
+  /// The module called `name`, or nullptr.
+  const module_definition* find(std::string_view name) const;
+
+  /// The names of all modules, sorted.
+  std::vector<std::string> names() const;
+
+  /// Problems found while registering (duplicate names), for `check` and `run` to report.
+  std::vector<std::string> conflicts() const;
+
+private:
+  mutable std::mutex mutex_;
+  std::deque<module_definition> modules_; // a deque: find() pointers stay valid
+  std::vector<std::string> conflicts_;
+};
+
+namespace detail {
+
+/// Registers a module in the global catalogue during static initialization.
+struct module_registrar {
+  explicit module_registrar(module_definition (*define)());
+};
+
+} // namespace detail
+
+} // namespace microlith
+
+/// Defines and registers a linked-in module; the body returns its module_definition.
+#define MICROLITH_MODULE(ident)                                                                \
+  static ::microlith::module_definition ident##_define_module();                               \
+  static const ::microlith::detail::module_registrar ident##_module_registrar{                 \
+    &ident##_define_module};                                                                   \
+  static ::microlith::module_definition ident##_define_module()

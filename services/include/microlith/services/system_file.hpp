@@ -1,0 +1,179 @@
+// The system file: the TOML document that describes one microlith system, i.e.
+// which supervision groups exist, which module implements each of them, how they
+// are supervised and restarted, in which order they start, and (optionally) how
+// they are spread over the nodes of a cluster. This header declares the plain
+// data model for that description and the parser that reads it, validates
+// everything that can be checked without loading any module, and reports every
+// problem it finds (not just the first) with file, line, column and dotted key.
+//
+// The format:
+//
+//     [system]
+//     name = "bank"              # required, [A-Za-z0-9_.-]+
+//     threads = 2                # optional, scheduler threads, 0 or absent = hardware
+//                                #   concurrency; otherwise 1..256
+//     shutdown_timeout = "10s"   # optional, default "10s": the whole node's graceful
+//                                #   stop budget (> 0)
+//     log_level = "info"         # optional: trace|debug|info|warn|error, default info
+//
+//     [groups.ledger]            # the key is the group's name, [A-Za-z0-9_.-]+; that the
+//                                #   module defines the group is checked elsewhere
+//     module = "bank.ledger"     # required, non-empty
+//     needs = []                 # optional: groups started before this one (stopped after)
+//     restart = "permanent"      # optional: permanent|transient|temporary, default permanent
+//     strategy = "one_for_one"   # optional: one_for_one|one_for_all|rest_for_one,
+//                                #   default one_for_one
+//     intensity = 1              # optional integer >= 0, default 1
+//     period = "5s"              # optional duration > 0, default 5s
+//     shutdown = "5s"            # optional: duration (>= 0), "infinity" or "brutal_kill";
+//                                #   default "infinity" (a group is a supervisor)
+//     [groups.ledger.backoff]    # optional; absent = restart immediately
+//     min = "10ms"               # required, > 0
+//     max = "1s"                 # required, >= min
+//     jitter = 0.2               # optional number 0.0..1.0, default 0.2
+//     reset_after = "30s"        # optional duration > 0, default 30s
+//     [groups.ledger.config]     # optional free-form table handed to the module; values
+//                                #   must be strings, integers, floats or booleans
+//
+//     [nodes.a]                  # optional; no nodes at all = a one-process system
+//     listen = "127.0.0.1:7001"  # required host:port ("[::1]:7001" for IPv6), port
+//                                #   0..65535 (0 = the OS chooses)
+//     groups = ["ledger"]        # required, non-empty; a group may be on several nodes
+//
+//     [cluster]                  # optional
+//     cookie = "secret"          # optional shared secret
+//     heartbeat_interval = "200ms"  # optional duration > 0
+//     heartbeat_timeout = "1s"      # optional duration, must be > heartbeat_interval
+//
+// Durations are strings made of a non-negative integer and a unit, one of ms, s,
+// m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
+// on at least one node, and no two nodes may listen on the same host and non-zero
+// port. Unknown keys are errors everywhere except inside [groups.NAME.config].
+#pragma once
+
+#include "microlith/supervision/policy.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace microlith {
+
+
+
+
+
+/// How long a group is given to stop before it is killed.
+struct shutdown_setting {
+    enum class kind { timeout, infinity, brutal_kill };
+    kind k = kind::infinity;
+    std::chrono::milliseconds timeout{0};  ///< meaningful only when k == kind::timeout
+};
+
+/// Delay between consecutive restarts of a group (exponential, with jitter).
+struct backoff_config {
+    std::chrono::milliseconds min{0};
+    std::chrono::milliseconds max{0};
+    double jitter = 0.2;
+    std::chrono::milliseconds reset_after{30000};
+};
+
+/// One scalar of a group's free-form [groups.NAME.config] table.
+using config_value = std::variant<bool, std::int64_t, double, std::string>;
+
+/// One [groups.NAME] table.
+struct group_config {
+    std::string name;
+    std::string module;
+    std::vector<std::string> needs;
+    restart_type restart = restart_type::permanent;
+    microlith::strategy strategy = microlith::strategy::one_for_one;
+    int intensity = 1;
+    std::chrono::milliseconds period{5000};
+    shutdown_setting shutdown;
+    std::optional<backoff_config> backoff;
+    std::map<std::string, config_value> config;
+    int line = 0;         ///< line of the [groups.NAME] header
+    int module_line = 0;  ///< line of the module key
+};
+
+/// One [nodes.NAME] table.
+struct node_config {
+    std::string name;
+    std::string host;
+    std::uint16_t port = 0;
+    std::vector<std::string> groups;
+    int line = 0;  ///< line of the [nodes.NAME] header
+};
+
+/// The optional [cluster] table.
+struct cluster_config {
+    std::string cookie;
+    std::optional<std::chrono::milliseconds> heartbeat_interval;
+    std::optional<std::chrono::milliseconds> heartbeat_timeout;
+};
+
+/// A whole, validated system file.
+struct system_config {
+    std::string path;
+    std::string name;
+    int threads = 0;  ///< 0 = hardware concurrency
+    std::chrono::milliseconds shutdown_timeout{10000};
+    std::string log_level = "info";
+    std::vector<group_config> groups;  ///< in file order
+    std::vector<node_config> nodes;    ///< in file order
+    cluster_config cluster;
+
+    /// The group called `name`, or nullptr if there is none.
+    const group_config* find_group(std::string_view name) const;
+
+    /// All groups, each after the groups it needs; among the groups whose needs are
+    /// met, the earliest in the file comes first (so without needs: file order).
+    std::vector<const group_config*> start_order() const;
+};
+
+/// One problem found in a system file. line and column are 1-based; 0 means the
+/// problem concerns the file as a whole.
+struct system_file_error {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    std::string key;  ///< dotted key, e.g. "groups.accounts.strategy"; may be empty
+    std::string message;
+
+    /// "bank.toml:12:3: groups.accounts.strategy: expected one of ..., got \"x\"".
+    std::string to_string() const;
+};
+
+/// Thrown when a system file cannot be read or is invalid; carries every error found.
+class system_file_errors : public std::runtime_error {
+public:
+    /// what() is every error's to_string(), joined by '\n'.
+    explicit system_file_errors(std::vector<system_file_error> errors);
+
+    /// The errors, ordered by position in the file.
+    const std::vector<system_file_error>& errors() const noexcept;
+
+private:
+    std::vector<system_file_error> errors_;
+};
+
+/// Parses and validates the TOML document `text`; `path` is used in error messages.
+/// Throws system_file_errors listing all errors found.
+system_config parse_system_file(std::string_view text, std::string_view path);
+
+/// Reads and parses the file at `path`. An unreadable file throws system_file_errors
+/// naming the path and the OS reason.
+system_config load_system_file(const std::string& path);
+
+/// "250ms" -> 250ms, "5s", "2m", "1h"; nullopt if the text is not digits followed by
+/// one of ms, s, m, h, or if the value does not fit in milliseconds.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace microlith

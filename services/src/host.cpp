@@ -1,0 +1,262 @@
+#include "microlith/services/host.hpp"
+
+#include "microlith/actors/atoms.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/supervision/supervisor.hpp"
+
+#include <caf/all.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace microlith {
+
+namespace {
+
+constexpr std::string_view component = "host";
+
+// Watches the group supervisors and tells the host when one exits.
+struct watcher_state {
+  static inline const char* name = "group-watcher";
+};
+
+} // namespace
+
+std::vector<system_file_error> check_system(const system_config& config,
+                                            const module_catalogue& catalogue) {
+  std::vector<system_file_error> errors;
+  auto add = [&](int line, std::string key, std::string message) {
+    errors.push_back(system_file_error{config.path, line, 0, std::move(key), std::move(message)});
+  };
+  for (const auto& conflict : catalogue.conflicts())
+    add(0, "", conflict);
+  for (const auto& g : config.groups) {
+    const auto* m = catalogue.find(g.module);
+    if (m == nullptr) {
+      auto names = catalogue.names();
+      add(g.module_line, "groups." + g.name + ".module",
+          fmt::format("no module \"{}\" is linked into this program (linked modules: {})", g.module,
+                      names.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(names, ", "))));
+      continue;
+    }
+    if (m->find_group(g.name) == nullptr) {
+      std::vector<std::string> defined;
+      for (const auto& d : m->groups())
+        defined.push_back(d.name);
+      add(g.line, "groups." + g.name,
+          fmt::format("module {} defines no group \"{}\" (it defines: {})", g.module, g.name,
+                      fmt::join(defined, ", ")));
+    }
+    if (g.backoff)
+      add(g.line, "groups." + g.name + ".backoff",
+          "restart backoff is not available in this version of microlith; remove the table "
+          "(groups restart immediately)");
+  }
+  return errors;
+}
+
+node_options node_options_for(const system_config& config) {
+  node_options opts;
+  opts.name = config.name;
+  opts.threads = config.threads;
+  return opts;
+}
+
+struct host::impl {
+  node& n;
+  system_config config;
+  const module_catalogue& catalogue;
+  struct running_group {
+    const group_config* config;
+    caf::actor supervisor;
+  };
+  std::vector<running_group> running;
+  caf::actor watcher;
+  mutable std::mutex mutex;
+  std::condition_variable changed;
+  bool stop_requested = false;
+  bool stopping = false;
+  int failure_code = 0;
+
+  impl(node& host_node, system_config cfg, const module_catalogue& cat)
+    : n(host_node), config(std::move(cfg)), catalogue(cat) {
+  }
+
+  // A group's supervisor exited on its own: apply the group's policy.
+  void on_group_exit(const caf::actor_addr& who, const caf::error& reason) {
+    std::unique_lock<std::mutex> guard{mutex};
+    if (stopping)
+      return;
+    for (auto& g : running) {
+      if (!g.supervisor || g.supervisor.address() != who)
+        continue;
+      g.supervisor = nullptr;
+      auto why = reason ? describe(reason) : std::string{"normal exit"};
+      const auto policy = g.config->restart;
+      bool abnormal = reason && reason != caf::exit_reason::normal;
+      if (policy == restart_type::permanent) {
+        log::error(component, "permanent group {} exited ({}): stopping the node", g.config->name,
+                   why);
+        failure_code = 1;
+        stop_requested = true;
+        changed.notify_all();
+      } else if (policy == restart_type::transient && abnormal) {
+        log::error(component, "transient group {} failed ({}); the other groups keep running",
+                   g.config->name, why);
+      } else {
+        log::warn(component, "{} group {} exited ({}); the other groups keep running",
+                  to_string(policy), g.config->name, why);
+      }
+      return;
+    }
+  }
+
+  caf::actor make_watcher() {
+    return n.system().spawn([this](caf::stateful_actor<watcher_state>* self) -> caf::behavior {
+      self->set_down_handler([this](caf::down_msg& msg) { on_group_exit(msg.source, msg.reason); });
+      return {
+        [self](const caf::actor& group) { self->monitor(group); },
+      };
+    });
+  }
+
+  supervisor_spec spec_for(const group_config& g) {
+    const auto* m = catalogue.find(g.module);
+    const auto* def = m->find_group(g.name);
+    group_context ctx{n, g};
+    supervisor_spec spec{g.name};
+    spec.strategy(g.strategy).intensity(g.intensity, g.period);
+    for (auto& c : def->build(ctx))
+      spec.child(std::move(c));
+    return spec;
+  }
+
+  void stop_group(caf::scoped_actor& self, running_group& g) {
+    if (!g.supervisor)
+      return;
+    auto sup = g.supervisor;
+    g.supervisor = nullptr;
+    self->monitor(sup);
+    const auto& setting = g.config->shutdown;
+    if (setting.k == shutdown_setting::kind::brutal_kill) {
+      self->send_exit(sup, caf::exit_reason::kill);
+    } else {
+      self->send_exit(sup, caf::exit_reason::user_shutdown);
+    }
+    auto grace = setting.k == shutdown_setting::kind::timeout ? setting.timeout
+                                                              : config.shutdown_timeout;
+    bool down = false;
+    self->receive([&](caf::down_msg& msg) { down = msg.source == sup.address(); },
+                  caf::after(grace) >> [] {});
+    if (!down) {
+      log::warn(component, "group {} did not stop within {} ms: killing it", g.config->name,
+                grace.count());
+      self->send_exit(sup, caf::exit_reason::kill);
+      self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
+    }
+    log::info(component, "group {} stopped", g.config->name);
+  }
+};
+
+host::host(node& n, system_config config, const module_catalogue& catalogue)
+  : impl_(std::make_unique<impl>(n, std::move(config), catalogue)) {
+}
+
+host::~host() {
+  stop();
+}
+
+const system_config& host::config() const noexcept {
+  return impl_->config;
+}
+
+caf::error host::start() {
+  auto& d = *impl_;
+  auto problems = check_system(d.config, d.catalogue);
+  if (!problems.empty())
+    return make_error(errc::bad_request, system_file_errors{std::move(problems)}.what());
+  if (!d.watcher)
+    d.watcher = d.make_watcher();
+  for (const auto* g : d.config.start_order()) {
+    log::info(component, "starting group {} (module {}, {})", g->name, g->module,
+              to_string(g->strategy));
+    caf::expected<caf::actor> sup = caf::error{};
+    try {
+      sup = start_supervisor(d.n.system(), d.spec_for(*g));
+    } catch (const std::exception& e) {
+      sup = make_error(errc::service_unavailable, e.what());
+    }
+    if (!sup) {
+      auto err = make_error(errc::service_unavailable,
+                            fmt::format("group {} failed to start: {}", g->name,
+                                        describe(sup.error())));
+      log::error(component, "{}", message_of(err));
+      stop();
+      return err;
+    }
+    {
+      std::lock_guard<std::mutex> guard{d.mutex};
+      d.running.push_back(impl::running_group{g, *sup});
+    }
+    caf::anon_send(d.watcher, *sup);
+    log::info(component, "group {} started", g->name);
+  }
+  return {};
+}
+
+void host::stop() {
+  auto& d = *impl_;
+  std::vector<impl::running_group> groups;
+  {
+    std::lock_guard<std::mutex> guard{d.mutex};
+    d.stopping = true;
+    groups.swap(d.running);
+  }
+  if (!groups.empty()) {
+    caf::scoped_actor self{d.n.system()};
+    for (auto i = groups.rbegin(); i != groups.rend(); ++i)
+      d.stop_group(self, *i);
+  }
+  if (d.watcher) {
+    // Wait for the watcher, so that it never calls into a host that is gone.
+    caf::scoped_actor self{d.n.system()};
+    self->monitor(d.watcher);
+    self->send_exit(d.watcher, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {});
+    d.watcher = nullptr;
+  }
+  std::lock_guard<std::mutex> guard{d.mutex};
+  d.stopping = false;
+}
+
+int host::wait() {
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> guard{d.mutex};
+  d.changed.wait(guard, [&] { return d.stop_requested; });
+  return d.failure_code;
+}
+
+void host::request_stop() {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  impl_->stop_requested = true;
+  impl_->changed.notify_all();
+}
+
+std::vector<std::string> host::running_groups() const {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  std::vector<std::string> out;
+  for (const auto& g : impl_->running)
+    if (g.supervisor)
+      out.push_back(g.config->name);
+  return out;
+}
+
+caf::actor host::group_supervisor(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  for (const auto& g : impl_->running)
+    if (g.config->name == name)
+      return g.supervisor;
+  return {};
+}
+
+} // namespace microlith

@@ -1,0 +1,97 @@
+#include "microlith/services/module.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+
+namespace microlith {
+
+// -- group_context ----------------------------------------------------------------------------
+
+group_context::group_context(microlith::node& host_node, const group_config& config)
+  : node_(host_node), config_(config) {
+}
+
+std::optional<config_value> group_context::setting(std::string_view key) const {
+  auto i = config_.config.find(std::string{key});
+  if (i == config_.config.end())
+    return std::nullopt;
+  return i->second;
+}
+
+child_spec group_context::service(service_definition def) const {
+  auto id = def.name;
+  auto* n = &node_;
+  return child_spec{std::move(id),
+                    [n, def = std::move(def)](caf::event_based_actor* sup) {
+                      return n->start(def, caf::actor_cast<caf::actor>(sup));
+                    }}
+    .await_ready();
+}
+
+child_spec group_context::worker(service_definition def) const {
+  return service(std::move(def));
+}
+
+// -- module_definition ------------------------------------------------------------------------
+
+module_definition::module_definition(std::string name) : name_(std::move(name)) {
+}
+
+module_definition& module_definition::group(std::string name, group_builder build) {
+  groups_.push_back(group_definition{std::move(name), std::move(build)});
+  return *this;
+}
+
+const group_definition* module_definition::find_group(std::string_view name) const {
+  for (const auto& g : groups_)
+    if (g.name == name)
+      return &g;
+  return nullptr;
+}
+
+// -- module_catalogue -------------------------------------------------------------------------
+
+module_catalogue& module_catalogue::global() {
+  static module_catalogue instance;
+  return instance;
+}
+
+void module_catalogue::add(module_definition module) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& m : modules_)
+    if (m.name() == module.name()) {
+      conflicts_.push_back("module " + module.name() +
+                           " is linked in twice (two MICROLITH_MODULE definitions with that name)");
+      return;
+    }
+  modules_.push_back(std::move(module));
+}
+
+const module_definition* module_catalogue::find(std::string_view name) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& m : modules_)
+    if (m.name() == name)
+      return &m;
+  return nullptr;
+}
+
+std::vector<std::string> module_catalogue::names() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::string> out;
+  for (const auto& m : modules_)
+    out.push_back(m.name());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> module_catalogue::conflicts() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return conflicts_;
+}
+
+detail::module_registrar::module_registrar(module_definition (*define)()) {
+  module_catalogue::global().add(define());
+}
+
+} // namespace microlith

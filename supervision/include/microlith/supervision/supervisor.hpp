@@ -1,0 +1,89 @@
+// The supervisor: an actor that starts children, watches them, restarts them by its strategy,
+// and stops them in order. Its semantics are those of Erlang/OTP's `supervisor`:
+//
+// Flags (and OTP's defaults):
+// - strategy: one_for_one (default) — only the child that exited is restarted;
+//   one_for_all — all children are stopped (in reverse start order) and restarted (in start
+//   order); rest_for_one — the children started after the exited one are stopped (in reverse)
+//   and restarted with it (in order).
+// - intensity (default 1) and period (default 5 s): more than `intensity` restarts within
+//   `period` make the supervisor stop all its children in reverse start order and exit with
+//   reason `shutdown` (CAF's exit_reason::user_shutdown), escalating to its parent.
+//
+// Lifecycle:
+// 1. Start: children start one at a time in the order given; each must have started (see
+//    child_spec::awaits_ready) before the next starts. If one fails to start, the ones already
+//    started are stopped in reverse order and the supervisor exits with an error naming that
+//    child: a supervisor whose start fails does not run.
+// 2. Run: a child that exits is handled by its restart type (child_spec.hpp), then the strategy.
+//    A restart that fails to start counts as a restart and is retried through the supervisor's
+//    mailbox (never a loop inside a handler), until the intensity is exceeded.
+// 3. Stop: on an exit signal from its parent (or its owner), the supervisor stops its children in
+//    reverse start order — each asked to stop (`user_shutdown`), given its shutdown time, then
+//    killed — and exits with the reason it was given. Children are linked to their supervisor,
+//    so a killed supervisor takes its children with it.
+//
+// A supervisor is itself a child of another: see supervisor_child().
+#pragma once
+
+#include "microlith/supervision/child_spec.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace microlith {
+
+/// The supervisor's flags.
+struct supervisor_flags {
+  strategy how = strategy::one_for_one;
+  /// The most restarts tolerated within `period`.
+  int intensity = 1;
+  std::chrono::milliseconds period{5000};
+};
+
+/// A supervisor's definition: its name, flags and children in start order.
+class supervisor_spec {
+public:
+  /// A supervisor called `name` with OTP's default flags and no children yet.
+  explicit supervisor_spec(std::string name);
+
+  /// Sets the strategy.
+  supervisor_spec& strategy(microlith::strategy x);
+
+  /// Sets the restart intensity: at most `max_restarts` within `period`.
+  supervisor_spec& intensity(int max_restarts, std::chrono::milliseconds period);
+
+  /// Appends a child (children start in the order they are added).
+  supervisor_spec& child(child_spec spec);
+
+  const std::string& name() const noexcept { return name_; }
+  const supervisor_flags& flags() const noexcept { return flags_; }
+  const std::vector<child_spec>& children() const noexcept { return children_; }
+
+  /// An error naming the problem when the spec cannot run (duplicate ids, bad intensity).
+  caf::error validate() const;
+
+private:
+  std::string name_;
+  supervisor_flags flags_;
+  std::vector<child_spec> children_;
+};
+
+/// Spawns a supervisor with `spec`, not linked to anyone; once it has started all its
+/// children it sends `ready_atom` to `ready_to` (when set), or exits with the start failure.
+caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
+                            const caf::actor& ready_to = {});
+
+/// Starts a supervisor and waits until all its children have started (or it failed to start).
+caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_spec spec);
+
+/// A child spec that runs `spec` as a nested supervisor (kind supervisor, shutdown infinity).
+child_spec supervisor_child(supervisor_spec spec);
+
+} // namespace microlith

@@ -1,0 +1,544 @@
+// The supervisor actor. Work that takes time (starting a child that must signal ready, stopping
+// a child within its shutdown time) runs as a plan of steps, one step at a time; child exits
+// that arrive while a plan runs are handled once it finishes, so decisions are made one after
+// the other, as in OTP's supervisor.
+#include "microlith/supervision/supervisor.hpp"
+
+#include "microlith/actors/atoms.hpp"
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <optional>
+#include <set>
+
+namespace microlith {
+
+namespace {
+
+using retry_atom = caf::atom_constant<caf::atom("ml_retry")>;
+using kill_timer_atom = caf::atom_constant<caf::atom("ml_killtm")>;
+using clock = std::chrono::steady_clock;
+
+// Normal for transient children: a normal exit or a shutdown (OTP: normal, shutdown).
+bool is_normal_exit(const caf::error& reason) {
+  return !reason || reason == caf::exit_reason::normal ||
+         reason == caf::exit_reason::user_shutdown;
+}
+
+std::string reason_text(const caf::error& reason) {
+  return reason ? describe(reason) : std::string{"normal"};
+}
+
+class supervisor_actor final : public caf::event_based_actor {
+public:
+  supervisor_actor(caf::actor_config& cfg, supervisor_spec spec, caf::actor ready_to)
+    : caf::event_based_actor(cfg), spec_(std::move(spec)), ready_to_(std::move(ready_to)) {
+    for (auto& x : spec_.children())
+      children_.push_back(child_state{x, {}, status::stopped, 0});
+  }
+
+  const char* name() const override {
+    return spec_.name().c_str();
+  }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+    set_exit_handler([this](caf::exit_msg& msg) { on_exit_signal(msg); });
+    if (auto err = spec_.validate()) {
+      log::error(spec_.name(), "cannot start: {}", describe(err));
+      quit(err);
+      return {};
+    }
+    phase_ = phase::starting;
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      plan_.push_back(step{step::start, i});
+    run_plan();
+    return {
+      [this](ready_atom) { on_ready(); },
+      [this](retry_atom, std::uint64_t generation, std::string id) { on_retry(generation, id); },
+      [this](kill_timer_atom, std::uint64_t generation) { on_kill_timer(generation); },
+    };
+  }
+
+  void on_exit() override {
+    children_.clear();
+    plan_.clear();
+    deferred_.clear();
+    ready_to_ = nullptr;
+  }
+
+private:
+  enum class phase { starting, running, stopping };
+  enum class status { stopped, starting, running, stopping };
+
+  struct child_state {
+    child_spec spec;
+    caf::actor handle;
+    status st;
+    std::uint64_t generation; // increases with every start: tells stale timers apart
+  };
+
+  struct step {
+    enum kind_t { start, stop } kind;
+    std::size_t index;
+  };
+
+  // -- plans ----------------------------------------------------------------------------------
+
+  void run_plan() {
+    while (!busy_ && !plan_.empty()) {
+      auto next = plan_.front();
+      plan_.pop_front();
+      if (next.index >= children_.size())
+        continue;
+      if (next.kind == step::start)
+        begin_start(next.index);
+      else
+        begin_stop(next.index);
+    }
+    if (!busy_ && plan_.empty())
+      on_plan_done();
+  }
+
+  void finish_step() {
+    busy_ = false;
+    run_plan();
+  }
+
+  void on_plan_done() {
+    switch (phase_) {
+      case phase::starting:
+        phase_ = phase::running;
+        if (ready_to_) {
+          send(ready_to_, ready_atom::value);
+          ready_to_ = nullptr;
+        }
+        break;
+      case phase::running:
+        drop_stopped_temporaries();
+        break;
+      case phase::stopping:
+        quit(stop_reason_);
+        return;
+    }
+    // Exits that arrived while the plan ran are decided now, one at a time.
+    while (!busy_ && plan_.empty() && !deferred_.empty() && phase_ == phase::running) {
+      auto msg = std::move(deferred_.front());
+      deferred_.pop_front();
+      on_down(msg);
+    }
+  }
+
+  // -- starting -------------------------------------------------------------------------------
+
+  void begin_start(std::size_t i) {
+    auto& c = children_[i];
+    if (c.handle)
+      return; // already running
+    c.generation = ++generation_;
+    caf::expected<caf::actor> started = caf::error{};
+    try {
+      started = c.spec.start()(this);
+    } catch (const std::exception& e) {
+      started = make_error(errc::remote_error, e.what());
+    }
+    if (!started || !*started) {
+      auto err = started ? make_error(errc::remote_error, "the start function returned no actor")
+                         : started.error();
+      start_failed(i, err);
+      return;
+    }
+    c.handle = *started;
+    link_to(c.handle);
+    monitor(c.handle);
+    if (c.spec.awaits_ready()) {
+      c.st = status::starting;
+      busy_ = true;
+      starting_ = i;
+    } else {
+      c.st = status::running;
+      log::debug(spec_.name(), "started {}", c.spec.id());
+    }
+  }
+
+  void on_ready() {
+    auto sender = caf::actor_cast<caf::actor>(current_sender());
+    if (!starting_ || children_[*starting_].handle != sender)
+      return;
+    auto i = *starting_;
+    starting_.reset();
+    children_[i].st = status::running;
+    log::debug(spec_.name(), "started {}", children_[i].spec.id());
+    finish_step();
+  }
+
+  void start_failed(std::size_t i, const caf::error& err) {
+    auto& c = children_[i];
+    log::error(spec_.name(), "child {} failed to start: {}", c.spec.id(), reason_text(err));
+    if (phase_ == phase::starting) {
+      // OTP: a supervisor whose children cannot start fails to start.
+      begin_shutdown(make_error(errc::service_unavailable,
+                                fmt::format("supervisor {}: child {} failed to start: {}",
+                                            spec_.name(), c.spec.id(), reason_text(err))));
+      return;
+    }
+    // A failed restart: ask again through the mailbox, where it counts as another restart.
+    plan_.clear();
+    busy_ = false;
+    send(this, retry_atom::value, generation_, c.spec.id());
+    run_plan();
+  }
+
+  void on_retry(std::uint64_t, const std::string& id) {
+    if (phase_ != phase::running)
+      return;
+    auto i = index_of(id);
+    if (!i || children_[*i].handle)
+      return;
+    if (busy_ || !plan_.empty()) {
+      send(this, retry_atom::value, generation_, id);
+      return;
+    }
+    restart(*i, make_error(errc::service_unavailable, "restart failed"));
+  }
+
+  // -- stopping -------------------------------------------------------------------------------
+
+  void begin_stop(std::size_t i) {
+    auto& c = children_[i];
+    if (!c.handle) {
+      c.st = status::stopped;
+      return;
+    }
+    c.st = status::stopping;
+    busy_ = true;
+    stopping_ = i;
+    const auto& how = c.spec.shutdown();
+    if (how.how == shutdown_spec::mode::brutal_kill) {
+      send_exit(c.handle, caf::exit_reason::kill);
+      return;
+    }
+    send_exit(c.handle, caf::exit_reason::user_shutdown);
+    if (how.how == shutdown_spec::mode::timeout)
+      delayed_send(this, how.timeout, kill_timer_atom::value, c.generation);
+  }
+
+  void on_kill_timer(std::uint64_t generation) {
+    if (!stopping_)
+      return;
+    auto& c = children_[*stopping_];
+    if (c.generation != generation || !c.handle)
+      return;
+    log::warn(spec_.name(), "child {} did not stop within {} ms: killing it", c.spec.id(),
+              c.spec.shutdown().timeout.count());
+    send_exit(c.handle, caf::exit_reason::kill);
+  }
+
+  void begin_shutdown(caf::error reason) {
+    if (phase_ == phase::stopping)
+      return;
+    phase_ = phase::stopping;
+    stop_reason_ = std::move(reason);
+    plan_.clear();
+    deferred_.clear();
+    // A child still starting is stopped along with the rest.
+    if (starting_) {
+      busy_ = false;
+      starting_.reset();
+    }
+    for (auto i = children_.size(); i-- > 0;)
+      if (children_[i].handle)
+        plan_.push_back(step{step::stop, i});
+    run_plan();
+  }
+
+  void on_exit_signal(caf::exit_msg& msg) {
+    // Exits of linked children are handled through their monitors.
+    for (auto& c : children_)
+      if (c.handle && c.handle.address() == msg.source)
+        return;
+    begin_shutdown(msg.reason ? msg.reason : caf::make_error(caf::exit_reason::user_shutdown));
+  }
+
+  // -- children exiting -----------------------------------------------------------------------
+
+  void on_down(caf::down_msg& msg) {
+    auto i = index_of(msg.source);
+    if (!i)
+      return;
+    auto& c = children_[*i];
+    if (stopping_ && *stopping_ == *i) {
+      // The exit we asked for.
+      c.handle = nullptr;
+      c.st = status::stopped;
+      stopping_.reset();
+      finish_step();
+      return;
+    }
+    if (starting_ && *starting_ == *i) {
+      c.handle = nullptr;
+      c.st = status::stopped;
+      starting_.reset();
+      busy_ = false;
+      start_failed(*i, msg.reason);
+      return;
+    }
+    if (phase_ == phase::stopping) {
+      c.handle = nullptr;
+      c.st = status::stopped;
+      return;
+    }
+    if (busy_ || !plan_.empty()) {
+      deferred_.push_back(std::move(msg));
+      return;
+    }
+    c.handle = nullptr;
+    c.st = status::stopped;
+    child_exited(*i, msg.reason);
+  }
+
+  void child_exited(std::size_t i, const caf::error& reason) {
+    auto& c = children_[i];
+    bool again = false;
+    switch (c.spec.restart()) {
+      case restart_type::permanent: again = true; break;
+      case restart_type::transient: again = !is_normal_exit(reason); break;
+      case restart_type::temporary: again = false; break;
+    }
+    if (!again) {
+      log::info(spec_.name(), "child {} exited ({}); {} child: not restarted", c.spec.id(),
+                reason_text(reason), to_string(c.spec.restart()));
+      if (c.spec.restart() == restart_type::temporary)
+        children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+      return;
+    }
+    log::warn(spec_.name(), "child {} exited ({}); restarting ({})", c.spec.id(),
+              reason_text(reason), to_string(spec_.flags().how));
+    restart(i, reason);
+  }
+
+  // OTP's restart/2: count the restart first, then one function per strategy.
+  void restart(std::size_t i, const caf::error& reason) {
+    if (!add_restart()) {
+      log::error(spec_.name(), "more than {} restarts within {} ms (last: {} exited: {}): "
+                 "shutting down",
+                 spec_.flags().intensity, spec_.flags().period.count(), children_[i].spec.id(),
+                 reason_text(reason));
+      begin_shutdown(caf::make_error(caf::exit_reason::user_shutdown));
+      return;
+    }
+    switch (spec_.flags().how) {
+      case strategy::one_for_one: restart_one_for_one(i); break;
+      case strategy::one_for_all: restart_one_for_all(i); break;
+      case strategy::rest_for_one: restart_rest_for_one(i); break;
+    }
+    run_plan();
+  }
+
+  void restart_one_for_one(std::size_t i) {
+    plan_.push_back(step{step::start, i});
+  }
+
+  void restart_one_for_all(std::size_t i) {
+    restart_range(0, i);
+  }
+
+  void restart_rest_for_one(std::size_t i) {
+    restart_range(i, i);
+  }
+
+  // Stops the children from `first` on (except `exited`, already down) in reverse order, then
+  // starts them in order; temporary ones are stopped and dropped, as OTP does.
+  void restart_range(std::size_t first, std::size_t exited) {
+    for (auto j = children_.size(); j-- > first;)
+      if (j != exited && children_[j].handle)
+        plan_.push_back(step{step::stop, j});
+    for (auto j = first; j < children_.size(); ++j)
+      if (children_[j].spec.restart() != restart_type::temporary)
+        plan_.push_back(step{step::start, j});
+  }
+
+  // Temporary children stopped by a restart of their siblings are not restarted: forget them.
+  void drop_stopped_temporaries() {
+    for (auto i = children_.size(); i-- > 0;)
+      if (children_[i].spec.restart() == restart_type::temporary && !children_[i].handle)
+        children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  bool add_restart() {
+    auto now = clock::now();
+    restarts_.push_back(now);
+    while (!restarts_.empty() && now - restarts_.front() > spec_.flags().period)
+      restarts_.pop_front();
+    return static_cast<int>(restarts_.size()) <= spec_.flags().intensity;
+  }
+
+  // -- lookups --------------------------------------------------------------------------------
+
+  std::optional<std::size_t> index_of(const caf::actor_addr& addr) const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (children_[i].handle && children_[i].handle.address() == addr)
+        return i;
+    return std::nullopt;
+  }
+
+  std::optional<std::size_t> index_of(const std::string& id) const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (children_[i].spec.id() == id)
+        return i;
+    return std::nullopt;
+  }
+
+  supervisor_spec spec_;
+  caf::actor ready_to_;
+  std::vector<child_state> children_;
+  std::deque<step> plan_;
+  std::deque<caf::down_msg> deferred_;
+  std::deque<clock::time_point> restarts_;
+  std::optional<std::size_t> starting_;
+  std::optional<std::size_t> stopping_;
+  std::uint64_t generation_ = 0;
+  phase phase_ = phase::starting;
+  bool busy_ = false;
+  caf::error stop_reason_;
+};
+
+} // namespace
+
+// -- child_spec -------------------------------------------------------------------------------
+
+std::string_view to_string(restart_type x) noexcept {
+  switch (x) {
+    case restart_type::permanent: return "permanent";
+    case restart_type::transient: return "transient";
+    case restart_type::temporary: return "temporary";
+  }
+  return "?";
+}
+
+child_spec::child_spec(std::string id, start_function start)
+  : id_(std::move(id)), start_(std::move(start)) {
+}
+
+child_spec& child_spec::restart(restart_type x) {
+  restart_ = x;
+  return *this;
+}
+
+child_spec& child_spec::shutdown(std::chrono::milliseconds timeout) {
+  shutdown_ = shutdown_spec{shutdown_spec::mode::timeout, timeout};
+  return *this;
+}
+
+child_spec& child_spec::brutal_kill() {
+  shutdown_ = shutdown_spec{shutdown_spec::mode::brutal_kill, std::chrono::milliseconds{0}};
+  return *this;
+}
+
+child_spec& child_spec::shutdown_infinity() {
+  shutdown_ = shutdown_spec{shutdown_spec::mode::infinity, std::chrono::milliseconds{0}};
+  return *this;
+}
+
+child_spec& child_spec::kind(child_kind x) {
+  kind_ = x;
+  if (x == child_kind::supervisor)
+    shutdown_infinity();
+  return *this;
+}
+
+child_spec& child_spec::await_ready(bool x) {
+  awaits_ready_ = x;
+  return *this;
+}
+
+// -- supervisor_spec --------------------------------------------------------------------------
+
+std::string_view to_string(strategy x) noexcept {
+  switch (x) {
+    case strategy::one_for_one: return "one_for_one";
+    case strategy::one_for_all: return "one_for_all";
+    case strategy::rest_for_one: return "rest_for_one";
+  }
+  return "?";
+}
+
+supervisor_spec::supervisor_spec(std::string name) : name_(std::move(name)) {
+}
+
+supervisor_spec& supervisor_spec::strategy(microlith::strategy x) {
+  flags_.how = x;
+  return *this;
+}
+
+supervisor_spec& supervisor_spec::intensity(int max_restarts, std::chrono::milliseconds period) {
+  flags_.intensity = max_restarts;
+  flags_.period = period;
+  return *this;
+}
+
+supervisor_spec& supervisor_spec::child(child_spec spec) {
+  children_.emplace_back(std::move(spec));
+  return *this;
+}
+
+caf::error supervisor_spec::validate() const {
+  if (flags_.intensity < 0)
+    return make_error(errc::bad_request,
+                      fmt::format("supervisor {}: intensity must be >= 0, got {}", name_,
+                                  flags_.intensity));
+  if (flags_.period.count() <= 0)
+    return make_error(errc::bad_request,
+                      fmt::format("supervisor {}: period must be > 0", name_));
+  std::set<std::string> ids;
+  for (const auto& c : children_) {
+    if (!c.start())
+      return make_error(errc::bad_request,
+                        fmt::format("supervisor {}: child {} has no start function", name_,
+                                    c.id()));
+    if (!ids.insert(c.id()).second)
+      return make_error(errc::bad_request,
+                        fmt::format("supervisor {}: two children are called {}", name_, c.id()));
+  }
+  return {};
+}
+
+caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
+                            const caf::actor& ready_to) {
+  return sys.spawn<supervisor_actor>(std::move(spec), ready_to);
+}
+
+caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_spec spec) {
+  caf::scoped_actor self{sys};
+  auto name = spec.name();
+  auto sup = spawn_supervisor(sys, std::move(spec), caf::actor{self});
+  self->monitor(sup);
+  caf::error failure;
+  self->receive([](ready_atom) {},
+                [&](caf::down_msg& msg) {
+                  failure = msg.reason ? msg.reason
+                                       : make_error(errc::service_unavailable,
+                                                    "supervisor " + name + " exited at start");
+                });
+  self->demonitor(sup);
+  if (failure)
+    return failure;
+  return sup;
+}
+
+child_spec supervisor_child(supervisor_spec spec) {
+  auto id = spec.name();
+  return child_spec{std::move(id),
+                    [spec = std::move(spec)](caf::event_based_actor* parent) mutable
+                    -> caf::expected<caf::actor> {
+                      return parent->spawn<supervisor_actor>(spec,
+                                                             caf::actor_cast<caf::actor>(parent));
+                    }}
+    .kind(child_kind::supervisor)
+    .await_ready();
+}
+
+} // namespace microlith
