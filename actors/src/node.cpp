@@ -1,6 +1,7 @@
 #include "microlith/actors/node.hpp"
 
 #include "microlith/actors/atoms.hpp"
+#include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 
@@ -98,7 +99,7 @@ caf::expected<caf::actor> node::spawn(const service_definition& def) {
       failure = make_error(errc::timeout,
                            fmt::format("{} did not finish starting within {} s", def.name,
                                        start_limit.count()));
-      self->send_exit(instance, caf::exit_reason::kill);
+      signal_exit(instance, caf::exit_reason::kill, self.ptr());
     });
   self->demonitor(instance);
   if (failure)
@@ -196,14 +197,14 @@ void node::shutdown() {
   for (auto i = tracked.rbegin(); i != tracked.rend(); ++i) {
     auto& instance = *i;
     self->monitor(instance);
-    self->send_exit(instance, caf::exit_reason::user_shutdown);
+    signal_exit(instance, caf::exit_reason::user_shutdown, self.ptr());
     bool down = false;
     self->receive([&](caf::down_msg& msg) { down = msg.source == instance.address(); },
                   caf::after(stop_grace) >> [] {});
     if (!down) {
       log::warn(impl_->options.name, "{} did not stop within {} s: killing it",
                 to_string(instance), stop_grace.count());
-      self->send_exit(instance, caf::exit_reason::kill);
+      signal_exit(instance, caf::exit_reason::kill, self.ptr());
       self->receive([](caf::down_msg&) {}, caf::after(stop_grace) >> [] {});
     }
   }

@@ -1,6 +1,7 @@
 #include "microlith/services/host.hpp"
 
 #include "microlith/actors/atoms.hpp"
+#include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/supervision/supervisor.hpp"
 
@@ -139,9 +140,9 @@ struct host::impl {
     self->monitor(sup);
     const auto& setting = g.config->shutdown;
     if (setting.k == shutdown_setting::kind::brutal_kill) {
-      self->send_exit(sup, caf::exit_reason::kill);
+      signal_exit(sup, caf::exit_reason::kill, self.ptr());
     } else {
-      self->send_exit(sup, caf::exit_reason::user_shutdown);
+      signal_exit(sup, caf::exit_reason::user_shutdown, self.ptr());
     }
     auto grace = setting.k == shutdown_setting::kind::timeout ? setting.timeout
                                                               : config.shutdown_timeout;
@@ -151,7 +152,7 @@ struct host::impl {
     if (!down) {
       log::warn(component, "group {} did not stop within {} ms: killing it", g.config->name,
                 grace.count());
-      self->send_exit(sup, caf::exit_reason::kill);
+      signal_exit(sup, caf::exit_reason::kill, self.ptr());
       self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
     }
     log::info(component, "group {} stopped", g.config->name);
@@ -221,7 +222,7 @@ void host::stop() {
     // Wait for the watcher, so that it never calls into a host that is gone.
     caf::scoped_actor self{d.n.system()};
     self->monitor(d.watcher);
-    self->send_exit(d.watcher, caf::exit_reason::user_shutdown);
+    signal_exit(d.watcher, caf::exit_reason::user_shutdown, self.ptr());
     self->receive([](caf::down_msg&) {});
     d.watcher = nullptr;
   }

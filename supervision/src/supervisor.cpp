@@ -6,6 +6,7 @@
 
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/error.hpp"
+#include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
 
 #include <caf/all.hpp>
@@ -64,6 +65,11 @@ public:
   }
 
   void on_exit() override {
+    // Killed, or gone before its children stopped: take them along (children are not linked:
+    // CAF's `kill` reason crosses links untrappably, which would let a killed child kill us).
+    for (auto& c : children_)
+      if (c.handle)
+        signal_exit(c.handle, caf::exit_reason::kill);
     children_.clear();
     plan_.clear();
     deferred_.clear();
@@ -152,7 +158,6 @@ private:
       return;
     }
     c.handle = *started;
-    link_to(c.handle);
     monitor(c.handle);
     if (c.spec.awaits_ready()) {
       c.st = status::starting;
@@ -218,10 +223,10 @@ private:
     stopping_ = i;
     const auto& how = c.spec.shutdown();
     if (how.how == shutdown_spec::mode::brutal_kill) {
-      send_exit(c.handle, caf::exit_reason::kill);
+      signal_exit(c.handle, caf::exit_reason::kill, this);
       return;
     }
-    send_exit(c.handle, caf::exit_reason::user_shutdown);
+    signal_exit(c.handle, caf::exit_reason::user_shutdown, this);
     if (how.how == shutdown_spec::mode::timeout)
       delayed_send(this, how.timeout, kill_timer_atom::value, c.generation);
   }
@@ -234,7 +239,7 @@ private:
       return;
     log::warn(spec_.name(), "child {} did not stop within {} ms: killing it", c.spec.id(),
               c.spec.shutdown().timeout.count());
-    send_exit(c.handle, caf::exit_reason::kill);
+    signal_exit(c.handle, caf::exit_reason::kill, this);
   }
 
   void begin_shutdown(caf::error reason) {

@@ -143,7 +143,10 @@ private:
 };
 
 /// A handle for answering a call later. Copyable; the first `deliver` answers, later ones are
-/// ignored; when the last copy goes away unanswered, the caller gets remote_error.
+/// ignored; when the last copy goes away unanswered, the caller gets remote_error. A promise
+/// belongs to the actor that made it: deliver it from that actor's handlers and continuations,
+/// never from another thread or actor. Errors delivered are passed to the caller as they are
+/// (an error of a nested call keeps its code; add context to its message when that helps).
 template <class Resp>
 class promise {
 public:
@@ -300,6 +303,18 @@ struct handler_traits<reply<Resp> (State::*)(call_context&, const Req&)> {
   using response_type = Resp;
 };
 
+template <class State, class Resp, class Req>
+struct handler_traits<reply<Resp> (State::*)(call_context&, const Req&) const>
+  : handler_traits<reply<Resp> (State::*)(call_context&, const Req&)> {};
+
+template <class State, class Resp, class Req>
+struct handler_traits<reply<Resp> (State::*)(call_context&, const Req&) noexcept>
+  : handler_traits<reply<Resp> (State::*)(call_context&, const Req&)> {};
+
+template <class State, class Resp, class Req>
+struct handler_traits<reply<Resp> (State::*)(call_context&, const Req&) const noexcept>
+  : handler_traits<reply<Resp> (State::*)(call_context&, const Req&)> {};
+
 template <class State>
 std::function<std::shared_ptr<void>(call_context&)> state_factory() {
   return [](call_context& ctx) -> std::shared_ptr<void> {
@@ -331,6 +346,9 @@ public:
   /// Serves `method` with a member function `reply<Resp> f(call_context&, const Req&)`.
   template <class F>
   service& handle(std::string method, F f) {
+    static_assert(std::is_member_function_pointer_v<F>,
+                  "handle(): pass a member function of the service's State, such as "
+                  "&State::deposit, with the signature reply<Resp> (call_context&, const Req&)");
     using traits = detail::handler_traits<F>;
     using req_t = typename traits::request_type;
     using resp_t = typename traits::response_type;

@@ -20,8 +20,10 @@
 //    mailbox (never a loop inside a handler), until the intensity is exceeded.
 // 3. Stop: on an exit signal from its parent (or its owner), the supervisor stops its children in
 //    reverse start order — each asked to stop (`user_shutdown`), given its shutdown time, then
-//    killed — and exits with the reason it was given. Children are linked to their supervisor,
-//    so a killed supervisor takes its children with it.
+//    killed — and exits with the reason it was given. A supervisor that dies any other way
+//    (killed) kills the children it still has on its way out. (Children are monitored, not
+//    linked: in CAF an exit reason `kill` crosses a link and cannot be trapped, so a killed child
+//    would take its supervisor with it.)
 //
 // A supervisor is itself a child of another: see supervisor_child().
 #pragma once

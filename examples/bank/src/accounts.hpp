@@ -1,0 +1,24 @@
+// The bank example's accounts service: opens accounts, moves money in cents, and answers
+// balances. Every change is recorded by the ledger service before it is confirmed to the caller:
+// a handler reserves what it changes at once, asks the ledger to append the entries, and answers
+// when the ledger has answered — or undoes the reservation and answers the ledger's error. Money
+// being debited is held from the moment the request is accepted, so concurrent withdrawals and
+// transfers can never overdraw an account; money being credited becomes spendable only once the
+// ledger has recorded it.
+#pragma once
+
+#include <microlith/actors/service.hpp>
+
+namespace bank {
+
+/// The name callers use to reach the accounts service.
+inline constexpr const char* accounts_service = "accounts";
+
+/// The Protobuf service the accounts service implements.
+inline constexpr const char* accounts_contract = "bank.Accounts";
+
+/// The accounts service's definition (service "accounts", contract bank.Accounts), ready to
+/// spawn or supervise. It needs the ledger service (bank::make_ledger) to record changes.
+microlith::service_definition make_accounts();
+
+} // namespace bank

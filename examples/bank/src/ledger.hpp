@@ -1,0 +1,22 @@
+// The bank example's ledger service: the append-only record of every change to every account.
+// Accounts appends one entry per deposit, withdrawal or opening and two per transfer; the ledger
+// numbers them 1, 2, 3 ... in arrival order, stamps each with the correlation id of the request
+// that caused it, and answers History queries per account or for the whole bank. Its record lives
+// in the service's state, so it is lost when the instance stops (this is an example, not a
+// database).
+#pragma once
+
+#include <microlith/actors/service.hpp>
+
+namespace bank {
+
+/// The name callers use to reach the ledger.
+inline constexpr const char* ledger_service = "ledger";
+
+/// The Protobuf service the ledger implements.
+inline constexpr const char* ledger_contract = "bank.Ledger";
+
+/// The ledger's definition (service "ledger", contract bank.Ledger), ready to spawn or supervise.
+microlith::service_definition make_ledger();
+
+} // namespace bank

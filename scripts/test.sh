@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs, builds, and runs the whole test suite through ctest.
+#   scripts/test.sh             the normal build, in build/
+#   scripts/test.sh --sanitize  an ASan+UBSan build, in build-asan/
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build
+args=()
+if [ "${1:-}" = "--sanitize" ]; then
+  build=$root/build-asan
+  args=(-DMICROLITH_SANITIZE=ON -DMICROLITH_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug)
+fi
+bash "$root/scripts/build.sh" "$build" "${args[@]}"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd "$build"
+ctest -j "$(nproc)" --output-on-failure --no-tests=error

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `microlith check` accepts the bank's system file, and rejects broken ones with exit code 2 and
+# a message naming the file, the line, the key and what was expected; `run` starts nothing then.
+# Usage: check_reports_errors.sh <microlith binary> <good system file>
+set -euo pipefail
+bin=$1
+good=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+out=$("$bin" check "$good") || fail "check rejected $good"
+echo "$out" | grep -q "ok: system bank, 2 groups (start order: ledger, accounts)" || fail "check said: $out"
+
+cat >"$dir/bad.toml" <<'TOML'
+[system]
+name = "bank"
+
+[groups.ledger]
+module = "bank.ledger"
+strategy = "one_for_everyone"
+
+[groups.accounts]
+module = "bank.acounts"
+needs = ["ledger"]
+TOML
+set +e
+out=$("$bin" check "$dir/bad.toml" 2>&1); code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code for a bad file"
+echo "$out" | grep -q "bad.toml:6:.*groups.ledger.strategy: expected one of one_for_one, one_for_all, rest_for_one" \
+  || fail "no strategy error with its line: $out"
+
+# The module name error is reported once the file parses.
+sed -i 's/one_for_everyone/one_for_one/' "$dir/bad.toml"
+set +e
+out=$("$bin" run "$dir/bad.toml" 2>&1); code=$?
+set -e
+[ "$code" -eq 2 ] || fail "run exit code $code for a bad file"
+echo "$out" | grep -q 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger)' \
+  || fail "no module error: $out"
+echo "$out" | grep -q "nothing was started" || fail "no 'nothing was started': $out"
+echo "$out" | grep -q "starting group" && fail "run started something: $out"
+echo "ok: check and run report file, line, key and expectation"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs this build of microlith into a temporary prefix, then configures, builds and runs an
+# out-of-tree project against it (find_package(microlith), microlith_add_module()).
+# Usage: consumer_test.sh <microlith build dir> <consumer project dir>
+set -euo pipefail
+build_dir=$1
+project_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$project_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" >/dev/null
+cmake --build "$work/build" -j2 >/dev/null
+"$work/build/greeter_system" modules | grep -q "^demo.greeter: groups greeter$"
+"$work/build/greeter_system" selftest | grep -qx "hello, consumer"
+echo "consumer project built and ran against the installed microlith"

@@ -1,0 +1,521 @@
+// Unit tests for the bank example's services (examples/bank/src): the accounts service and the
+// ledger it records every change in, started on one node and driven through blocking calls —
+// happy paths, every refusal, correlation ids reaching the ledger, concurrent transfers, and a
+// ledger that is gone or dies while a transfer waits for it.
+#include "accounts.hpp"
+#include "ledger.hpp"
+
+#include "proto/bank.pb.h"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/actors/service.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using Catch::Matchers::Equals;
+using microlith::errc;
+
+namespace {
+
+microlith::node_options two_threads() {
+  microlith::node_options opts;
+  opts.name = "bank-test";
+  opts.threads = 2;
+  return opts;
+}
+
+// Waits up to 5 s for `pred` to hold; returns whether it did.
+template <class Pred>
+bool wait_until(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// A ledger that never answers an Append: it keeps the promises, so the transfer that called it
+// stays in flight until the test kills it.
+std::atomic<int> stalled_appends{0};
+
+class stalling_ledger {
+public:
+  microlith::reply<bank::Entry> append(microlith::call_context& ctx, const bank::AppendRequest&) {
+    held_.push_back(ctx.make_promise<bank::Entry>());
+    stalled_appends.fetch_add(1);
+    return held_.back();
+  }
+
+private:
+  std::vector<microlith::promise<bank::Entry>> held_;
+};
+
+// A node with the ledger and the accounts service started, and blocking helpers around them.
+struct bank_fixture {
+  microlith::node n{two_threads()};
+  caf::actor ledger;
+  caf::actor accounts;
+
+  bank_fixture() {
+    ledger = start(bank::make_ledger());
+    accounts = start(bank::make_accounts());
+  }
+
+  caf::actor start(const microlith::service_definition& def) {
+    auto spawned = n.spawn(def);
+    if (!spawned)
+      FAIL("spawning " << def.name << " failed: " << microlith::describe(spawned.error()));
+    return *spawned;
+  }
+
+  // Kills `instance` of `service` and waits until the registry no longer lists any instance.
+  void kill(caf::actor& instance, const std::string& service) {
+    caf::anon_send_exit(instance, caf::exit_reason::kill);
+    instance = nullptr;
+    REQUIRE(wait_until([&] { return n.registry().snapshot()->instances(service).empty(); }));
+  }
+
+  caf::expected<bank::Account> open(const std::string& id, std::int64_t initial) {
+    bank::OpenRequest req;
+    req.set_id(id);
+    req.set_initial_balance(initial);
+    return n.call<bank::Account>(bank::accounts_service, "Open", req);
+  }
+
+  caf::expected<bank::Account> deposit(const std::string& id, std::int64_t amount) {
+    bank::DepositRequest req;
+    req.set_account_id(id);
+    req.set_amount(amount);
+    return n.call<bank::Account>(bank::accounts_service, "Deposit", req);
+  }
+
+  caf::expected<bank::Account> withdraw(const std::string& id, std::int64_t amount) {
+    bank::WithdrawRequest req;
+    req.set_account_id(id);
+    req.set_amount(amount);
+    return n.call<bank::Account>(bank::accounts_service, "Withdraw", req);
+  }
+
+  caf::expected<bank::TransferReceipt> transfer(const std::string& from, const std::string& to,
+                                                std::int64_t amount,
+                                                microlith::blocking_call_options opts = {}) {
+    bank::TransferRequest req;
+    req.set_from(from);
+    req.set_to(to);
+    req.set_amount(amount);
+    return n.call<bank::TransferReceipt>(bank::accounts_service, "Transfer", req,
+                                         std::move(opts));
+  }
+
+  caf::expected<bank::Account> balance_of(const std::string& id) {
+    bank::BalanceRequest req;
+    req.set_account_id(id);
+    return n.call<bank::Account>(bank::accounts_service, "Balance", req);
+  }
+
+  // The recorded balance of `id`; fails the test when there is none.
+  std::int64_t balance(const std::string& id) {
+    auto acct = balance_of(id);
+    if (!acct)
+      FAIL("Balance of " << id << " failed: " << microlith::describe(acct.error()));
+    return acct->balance();
+  }
+
+  std::vector<bank::Entry> history(const std::string& id = {}) {
+    bank::HistoryRequest req;
+    req.set_account_id(id);
+    auto reply = n.call<bank::HistoryReply>(bank::ledger_service, "History", req);
+    if (!reply)
+      FAIL("History failed: " << microlith::describe(reply.error()));
+    return {reply->entries().begin(), reply->entries().end()};
+  }
+};
+
+// Checks that `result` failed with remote_error and exactly `message`.
+template <class T>
+void check_refused(const caf::expected<T>& result, const std::string& message) {
+  REQUIRE_FALSE(result);
+  INFO(microlith::describe(result.error()));
+  CHECK(microlith::is(result.error(), errc::remote_error));
+  CHECK_THAT(microlith::message_of(result.error()), Equals(message));
+}
+
+} // namespace
+
+TEST_CASE_METHOD(bank_fixture, "accounts: open, deposit, withdraw and balance", "[unit]") {
+  auto opened = open("alice", 1000);
+  REQUIRE(opened);
+  CHECK(opened->id() == "alice");
+  CHECK(opened->balance() == 1000);
+
+  auto empty = open("bob", 0);
+  REQUIRE(empty);
+  CHECK(empty->balance() == 0);
+
+  auto deposited = deposit("alice", 250);
+  REQUIRE(deposited);
+  CHECK(deposited->id() == "alice");
+  CHECK(deposited->balance() == 1250);
+
+  auto withdrawn = withdraw("alice", 1250);
+  REQUIRE(withdrawn);
+  CHECK(withdrawn->balance() == 0);
+
+  CHECK(deposit("bob", 1).value().balance() == 1);
+  CHECK(balance("alice") == 0);
+  CHECK(balance("bob") == 1);
+  auto bob = balance_of("bob");
+  REQUIRE(bob);
+  CHECK(bob->id() == "bob");
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: every change is recorded in the ledger", "[unit]") {
+  REQUIRE(open("alice", 100));
+  REQUIRE(deposit("alice", 50));
+  REQUIRE(withdraw("alice", 30));
+  microlith::blocking_call_options opts;
+  opts.correlation_id = "corr-dep";
+  bank::DepositRequest req;
+  req.set_account_id("alice");
+  req.set_amount(5);
+  REQUIRE(n.call<bank::Account>(bank::accounts_service, "Deposit", req, opts));
+
+  auto entries = history("alice");
+  REQUIRE(entries.size() == 4);
+  const char* kinds[] = {"open", "deposit", "withdraw", "deposit"};
+  const std::int64_t deltas[] = {100, 50, -30, 5};
+  const std::int64_t after[] = {100, 150, 120, 125};
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    INFO("entry " << i);
+    CHECK(entries[i].sequence() == i + 1);
+    CHECK(entries[i].account_id() == "alice");
+    CHECK(entries[i].kind() == kinds[i]);
+    CHECK(entries[i].delta() == deltas[i]);
+    CHECK(entries[i].balance_after() == after[i]);
+    CHECK(entries[i].counterparty().empty());
+    CHECK_FALSE(entries[i].correlation_id().empty());
+  }
+  CHECK(entries[0].correlation_id() != entries[1].correlation_id());
+  CHECK(entries[3].correlation_id() == "corr-dep");
+  CHECK(history("nobody").empty());
+  CHECK(history().size() == 4);
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: open refuses duplicates, empty ids and negative balances",
+                 "[unit]") {
+  REQUIRE(open("alice", 100));
+  check_refused(open("alice", 5), "account alice already exists");
+  check_refused(open("bob", -1), "account bob: the initial balance must not be negative, got -1");
+  check_refused(open("", 10), "an account id must not be empty");
+  CHECK(balance("alice") == 100);
+  check_refused(balance_of("bob"), "no account bob");
+  CHECK(history().size() == 1);
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every method",
+                 "[unit]") {
+  REQUIRE(open("alice", 100));
+  check_refused(deposit("ghost", 10), "no account ghost");
+  check_refused(withdraw("ghost", 10), "no account ghost");
+  check_refused(balance_of("ghost"), "no account ghost");
+  check_refused(transfer("ghost", "alice", 10), "no account ghost");
+  check_refused(transfer("alice", "ghost", 10), "no account ghost");
+  CHECK(balance("alice") == 100);
+  CHECK(history().size() == 1);
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: amounts that are not positive are refused", "[unit]") {
+  REQUIRE(open("alice", 100));
+  REQUIRE(open("bob", 100));
+  check_refused(deposit("alice", 0), "a deposit must be a positive amount, got 0");
+  check_refused(deposit("alice", -5), "a deposit must be a positive amount, got -5");
+  check_refused(withdraw("alice", 0), "a withdrawal must be a positive amount, got 0");
+  check_refused(withdraw("alice", -5), "a withdrawal must be a positive amount, got -5");
+  check_refused(transfer("alice", "bob", 0), "a transfer must be a positive amount, got 0");
+  check_refused(transfer("alice", "bob", -7), "a transfer must be a positive amount, got -7");
+  check_refused(transfer("alice", "alice", 10), "cannot transfer from account alice to itself");
+  CHECK(balance("alice") == 100);
+  CHECK(balance("bob") == 100);
+  CHECK(history().size() == 2);
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: insufficient funds are refused with the amounts",
+                 "[unit]") {
+  REQUIRE(open("alice", 100));
+  REQUIRE(open("bob", 0));
+  check_refused(withdraw("alice", 101), "insufficient funds: account alice has 100, needs 101");
+  check_refused(transfer("alice", "bob", 150),
+                "insufficient funds: account alice has 100, needs 150");
+  check_refused(withdraw("bob", 1), "insufficient funds: account bob has 0, needs 1");
+  CHECK(balance("alice") == 100);
+  CHECK(balance("bob") == 0);
+  CHECK(history().size() == 2);
+  REQUIRE(withdraw("alice", 100));
+  CHECK(balance("alice") == 0);
+}
+
+TEST_CASE_METHOD(bank_fixture, "accounts: deposits that would overflow a balance are refused",
+                 "[unit]") {
+  constexpr auto max = std::numeric_limits<std::int64_t>::max();
+  REQUIRE(open("rich", max - 10));
+  REQUIRE(open("bob", 100));
+  check_refused(deposit("rich", 11), "account rich: a deposit of 11 would overflow its balance");
+  check_refused(transfer("bob", "rich", 11),
+                "account rich: a transfer of 11 would overflow its balance");
+  CHECK(deposit("rich", 10).value().balance() == max);
+  CHECK(balance("bob") == 100);
+}
+
+TEST_CASE_METHOD(bank_fixture,
+                 "accounts: a transfer moves the money and the ledger records it under the "
+                 "caller's correlation id",
+                 "[unit]") {
+  REQUIRE(open("alice", 1000));
+  REQUIRE(open("bob", 200));
+  microlith::blocking_call_options opts;
+  opts.correlation_id = "corr-42";
+  auto receipt = transfer("alice", "bob", 300, opts);
+  REQUIRE(receipt);
+  CHECK(receipt->from().id() == "alice");
+  CHECK(receipt->from().balance() == 700);
+  CHECK(receipt->to().id() == "bob");
+  CHECK(receipt->to().balance() == 500);
+  CHECK(balance("alice") == 700);
+  CHECK(balance("bob") == 500);
+
+  std::vector<bank::Entry> moves;
+  for (const auto& entry : history())
+    if (entry.correlation_id() == "corr-42")
+      moves.push_back(entry);
+  REQUIRE(moves.size() == 2);
+  CHECK(moves[0].sequence() == receipt->ledger_sequence());
+  CHECK(moves[1].sequence() == receipt->ledger_sequence() + 1);
+  CHECK(moves[0].kind() == "transfer_out");
+  CHECK(moves[0].account_id() == "alice");
+  CHECK(moves[0].counterparty() == "bob");
+  CHECK(moves[0].delta() == -300);
+  CHECK(moves[0].balance_after() == 700);
+  CHECK(moves[1].kind() == "transfer_in");
+  CHECK(moves[1].account_id() == "bob");
+  CHECK(moves[1].counterparty() == "alice");
+  CHECK(moves[1].delta() == 300);
+  CHECK(moves[1].balance_after() == 500);
+  CHECK(history("alice").back().correlation_id() == "corr-42");
+  CHECK(history("bob").back().correlation_id() == "corr-42");
+}
+
+TEST_CASE_METHOD(bank_fixture, "ledger: an append is validated as a whole", "[unit]") {
+  auto entry = [](const std::string& account, std::int64_t delta, std::int64_t after,
+                  const std::string& kind) {
+    bank::Entry e;
+    e.set_account_id(account);
+    e.set_delta(delta);
+    e.set_balance_after(after);
+    e.set_kind(kind);
+    return e;
+  };
+  auto append = [&](std::vector<bank::Entry> entries, const std::string& correlation_id = {}) {
+    bank::AppendRequest req;
+    for (auto& e : entries)
+      *req.add_entries() = std::move(e);
+    microlith::blocking_call_options opts;
+    opts.correlation_id = correlation_id;
+    return n.call<bank::Entry>(bank::ledger_service, "Append", req, opts);
+  };
+  check_refused(append({}), "ledger append needs at least one entry");
+  check_refused(append({entry("", 5, 5, "deposit")}), "ledger entry 0: account_id is empty");
+  check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}),
+                "ledger entry 1: unknown kind \"gift\" (expected open, deposit, withdraw, "
+                "transfer_in or transfer_out)");
+  check_refused(append({entry("a", -5, 5, "deposit")}),
+                "ledger entry 0: a deposit entry cannot have delta -5");
+  check_refused(append({entry("a", 5, 5, "withdraw")}),
+                "ledger entry 0: a withdraw entry cannot have delta 5");
+  check_refused(append({entry("a", -5, -5, "withdraw")}),
+                "ledger entry 0: account a would have the negative balance -5");
+  CHECK(history().empty()); // nothing of a refused batch was recorded
+
+  auto first = append({entry("a", 0, 0, "open"), entry("a", 7, 7, "deposit")}, "corr-batch");
+  REQUIRE(first);
+  CHECK(first->sequence() == 1);
+  CHECK(first->kind() == "open");
+  CHECK(first->correlation_id() == "corr-batch");
+  auto next = append({entry("b", 1, 1, "open")});
+  REQUIRE(next);
+  CHECK(next->sequence() == 3);
+  auto all = history();
+  REQUIRE(all.size() == 3);
+  CHECK(all[1].kind() == "deposit");
+  CHECK(all[1].correlation_id() == "corr-batch");
+  CHECK(all[2].correlation_id() != "corr-batch");
+  CHECK(history("a").size() == 2);
+}
+
+TEST_CASE_METHOD(bank_fixture,
+                 "accounts: concurrent transfers keep the total and never overdraw", "[unit]") {
+  constexpr int account_count = 10;
+  constexpr int thread_count = 8;
+  constexpr int transfers_per_thread = 200;
+  constexpr std::int64_t initial = 1000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < account_count; ++i) {
+    ids.push_back("acct-" + std::to_string(i));
+    REQUIRE(open(ids.back(), initial));
+  }
+
+  std::atomic<int> succeeded{0};
+  std::atomic<int> refused{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < thread_count; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng{static_cast<std::mt19937::result_type>(t + 1)};
+      std::uniform_int_distribution<int> pick{0, account_count - 1};
+      std::uniform_int_distribution<std::int64_t> amount{1, 400};
+      for (int i = 0; i < transfers_per_thread; ++i) {
+        auto from = pick(rng);
+        auto to = pick(rng);
+        if (to == from)
+          to = (to + 1) % account_count;
+        auto result = transfer(ids[static_cast<std::size_t>(from)],
+                               ids[static_cast<std::size_t>(to)], amount(rng));
+        if (result) {
+          ++succeeded;
+        } else if (microlith::is(result.error(), errc::remote_error) &&
+                   microlith::message_of(result.error()).rfind("insufficient funds: ", 0) == 0) {
+          ++refused;
+        } else {
+          std::lock_guard<std::mutex> guard{failures_mutex};
+          failures.push_back(microlith::describe(result.error()));
+        }
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+
+  INFO("unexpected failures: " << failures.size()
+                               << (failures.empty() ? std::string{} : ", first: " + failures[0]));
+  CHECK(failures.empty());
+  CHECK(succeeded + refused == thread_count * transfers_per_thread);
+  CHECK(succeeded > 0);
+
+  std::int64_t total = 0;
+  for (const auto& id : ids) {
+    auto b = balance(id);
+    CHECK(b >= 0);
+    total += b;
+  }
+  CHECK(total == initial * account_count);
+
+  // The ledger's record agrees: per account, every entry continues the previous balance, none is
+  // negative, and the last one is the balance the accounts service reports.
+  auto all = history();
+  CHECK(all.size() == static_cast<std::size_t>(account_count + 2 * succeeded));
+  std::map<std::string, std::int64_t> running;
+  std::uint64_t last_sequence = 0;
+  int chain_breaks = 0;
+  for (const auto& e : all) {
+    if (e.sequence() != last_sequence + 1)
+      ++chain_breaks;
+    last_sequence = e.sequence();
+    auto& r = running[e.account_id()];
+    if (r + e.delta() != e.balance_after() || e.balance_after() < 0)
+      ++chain_breaks;
+    r = e.balance_after();
+  }
+  CHECK(chain_breaks == 0);
+  for (const auto& id : ids)
+    CHECK(running[id] == balance(id));
+}
+
+TEST_CASE_METHOD(bank_fixture,
+                 "accounts: with the ledger stopped, changes fail with service_unavailable and "
+                 "nothing changes",
+                 "[unit]") {
+  REQUIRE(open("alice", 500));
+  REQUIRE(open("bob", 100));
+  kill(ledger, bank::ledger_service);
+
+  auto moved = transfer("alice", "bob", 200);
+  REQUIRE_FALSE(moved);
+  INFO(microlith::describe(moved.error()));
+  CHECK(microlith::code_of(moved.error()) == errc::service_unavailable);
+  CHECK_THAT(microlith::message_of(moved.error()),
+             Contains("a transfer from alice to bob was not recorded by the ledger"));
+  CHECK(balance("alice") == 500);
+  CHECK(balance("bob") == 100);
+
+  CHECK(microlith::is(deposit("alice", 1).error(), errc::service_unavailable));
+  CHECK(microlith::is(withdraw("alice", 1).error(), errc::service_unavailable));
+  CHECK(microlith::is(open("carol", 1).error(), errc::service_unavailable));
+  CHECK(balance("alice") == 500);
+  check_refused(balance_of("carol"), "no account carol");
+
+  // A new ledger starts an empty record; the money held by the failed changes was released.
+  ledger = start(bank::make_ledger());
+  REQUIRE(open("carol", 1));
+  auto all_of_it = transfer("alice", "bob", 500);
+  REQUIRE(all_of_it);
+  CHECK(balance("alice") == 0);
+  CHECK(balance("bob") == 600);
+}
+
+TEST_CASE_METHOD(bank_fixture,
+                 "accounts: money in flight is held, and a ledger dying mid-transfer fails it "
+                 "with service_down",
+                 "[unit]") {
+  REQUIRE(open("alice", 100));
+  REQUIRE(open("bob", 0));
+  REQUIRE(open("carol", 0));
+  kill(ledger, bank::ledger_service);
+  stalled_appends = 0;
+  auto stalling = start(
+    microlith::service<stalling_ledger>(bank::ledger_service, bank::ledger_contract)
+      .handle("Append", &stalling_ledger::append));
+
+  auto in_flight = std::async(std::launch::async, [this] { return transfer("alice", "bob", 60); });
+  REQUIRE(wait_until([] { return stalled_appends.load() == 1; }));
+
+  // The 60 cents are held: nobody else can spend them, and they are not yet anybody's balance.
+  check_refused(transfer("alice", "carol", 60),
+                "insufficient funds: account alice has 40, needs 60");
+  check_refused(withdraw("alice", 41), "insufficient funds: account alice has 40, needs 41");
+  CHECK(balance("alice") == 100);
+  CHECK(balance("bob") == 0);
+
+  kill(stalling, bank::ledger_service);
+  auto moved = in_flight.get();
+  REQUIRE_FALSE(moved);
+  INFO(microlith::describe(moved.error()));
+  CHECK(microlith::code_of(moved.error()) == errc::service_down);
+  CHECK(balance("alice") == 100);
+  CHECK(balance("bob") == 0);
+
+  ledger = start(bank::make_ledger());
+  REQUIRE(transfer("alice", "carol", 100));
+  CHECK(balance("alice") == 0);
+  CHECK(balance("carol") == 100);
+}
