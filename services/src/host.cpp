@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 namespace microlith {
@@ -16,9 +17,29 @@ namespace {
 
 constexpr std::string_view component = "host";
 
-// Watches the group supervisors and tells the host when one exits.
-struct watcher_state {
-  static inline const char* name = "group-watcher";
+// Watches the group supervisors and tells the host when one exits. (A class, not a function
+// actor: CAF 0.17 spawning an argument-less function actor binds a null reference.)
+class group_watcher final : public caf::event_based_actor {
+public:
+  using on_exit_fn = std::function<void(const caf::actor_addr&, const caf::error&)>;
+
+  group_watcher(caf::actor_config& cfg, on_exit_fn on_exit)
+    : caf::event_based_actor(cfg), on_exit_(std::move(on_exit)) {
+  }
+
+  const char* name() const override {
+    return "group-watcher";
+  }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& msg) { on_exit_(msg.source, msg.reason); });
+    return {
+      [this](const caf::actor& group) { monitor(group); },
+    };
+  }
+
+private:
+  on_exit_fn on_exit_;
 };
 
 } // namespace
@@ -113,12 +134,8 @@ struct host::impl {
   }
 
   caf::actor make_watcher() {
-    return n.system().spawn([this](caf::stateful_actor<watcher_state>* self) -> caf::behavior {
-      self->set_down_handler([this](caf::down_msg& msg) { on_group_exit(msg.source, msg.reason); });
-      return {
-        [self](const caf::actor& group) { self->monitor(group); },
-      };
-    });
+    return n.system().spawn<group_watcher>(
+      [this](const caf::actor_addr& who, const caf::error& reason) { on_group_exit(who, reason); });
   }
 
   supervisor_spec spec_for(const group_config& g) {
