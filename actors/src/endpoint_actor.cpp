@@ -43,6 +43,12 @@ reply_slot::~reply_slot() {
                                          owner->service_name(), method)));
 }
 
+start_slot::~start_slot() {
+  if (owner != nullptr && !done)
+    owner->finish_start(make_error(errc::service_unavailable,
+                                   "its start gate was dropped without being opened"));
+}
+
 // -- construction and lifecycle -------------------------------------------------------------
 
 endpoint_actor::endpoint_actor(caf::actor_config& cfg, node_core* core, service_definition def,
@@ -79,10 +85,18 @@ caf::behavior endpoint_actor::make_behavior() {
     [this](envelope& env) {
       if (env.kind == envelope_kind::reply)
         on_reply(env);
+      else if (deferred_start_ != nullptr)
+        early_.emplace_back(std::move(env), current_sender()); // served once started
       else
-        on_request(env);
+        on_request(env, current_sender());
     },
     [this](tick_atom) { on_tick(); },
+    [this](info_atom) {
+      std::vector<std::string> services;
+      if (registered_)
+        services.push_back(def_.name);
+      return caf::make_message(static_cast<std::int64_t>(mailbox().size()), std::move(services));
+    },
   };
 }
 
@@ -92,7 +106,19 @@ void endpoint_actor::start() {
   metadata meta;
   meta.caller = def_.name;
   call_context ctx{this, std::move(meta)};
-  state_ = def_.make_state(ctx);
+  building_ = true;
+  try {
+    state_ = def_.make_state(ctx);
+  } catch (...) {
+    building_ = false;
+    throw;
+  }
+  building_ = false;
+  if (deferred_start_ == nullptr)
+    complete_start();
+}
+
+void endpoint_actor::complete_start() {
   if (!def_.contract.empty()) {
     core_->registry.add(def_.name, caf::actor_cast<caf::actor>(this));
     registered_ = true;
@@ -103,7 +129,42 @@ void endpoint_actor::start() {
   }
 }
 
+std::shared_ptr<start_slot> endpoint_actor::defer_start() {
+  if (!building_)
+    throw std::logic_error(def_.name + ": defer_start() must be called while the state is built");
+  if (deferred_start_ != nullptr)
+    throw std::logic_error(def_.name + ": defer_start() called twice");
+  auto slot = std::make_shared<start_slot>();
+  slot->owner = this;
+  deferred_start_ = slot.get();
+  return slot;
+}
+
+void endpoint_actor::finish_start(caf::error err) {
+  if (deferred_start_ == nullptr)
+    return;
+  deferred_start_->done = true;
+  deferred_start_->owner = nullptr;
+  deferred_start_ = nullptr;
+  if (err) {
+    log::error(def_.name, "failed to start: {}", describe(err));
+    early_.clear();
+    quit(std::move(err));
+    return;
+  }
+  complete_start();
+  auto early = std::move(early_);
+  early_.clear();
+  for (auto& [env, sender] : early)
+    on_request(env, std::move(sender));
+}
+
 void endpoint_actor::on_exit() {
+  if (deferred_start_ != nullptr) {
+    deferred_start_->owner = nullptr;
+    deferred_start_ = nullptr;
+  }
+  early_.clear();
   // Callers of requests still unanswered learn of this exit from their monitors (service_down);
   // promises outliving the actor must not answer anything else.
   for (auto* slot : slots_)
@@ -122,11 +183,11 @@ void endpoint_actor::on_exit() {
 
 // -- serving --------------------------------------------------------------------------------
 
-void endpoint_actor::on_request(envelope& env) {
+void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
   const bool is_call = env.kind == envelope_kind::call;
   caf::strong_actor_ptr reply_to;
   if (is_call)
-    reply_to = current_sender();
+    reply_to = std::move(sender);
   auto refuse = [&](errc code, std::string why) {
     if (is_call)
       answer(reply_to, env.call_id, env.method, nullptr, make_error(code, std::move(why)));
@@ -393,6 +454,15 @@ void deliver(reply_slot& slot, message_ptr value, caf::error err) {
 
 std::shared_ptr<reply_slot> make_slot(endpoint_actor* self) {
   return self->make_slot();
+}
+
+std::shared_ptr<start_slot> defer_start(endpoint_actor* self) {
+  return self->defer_start();
+}
+
+void finish_start(start_slot& slot, caf::error err) {
+  if (slot.owner != nullptr && !slot.done)
+    slot.owner->finish_start(std::move(err));
 }
 
 caf::event_based_actor* as_caf_actor(endpoint_actor* self) {

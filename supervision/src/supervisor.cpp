@@ -11,7 +11,11 @@
 
 #include <caf/all.hpp>
 
+#include <fmt/ranges.h>
+
 #include <deque>
+#include <map>
+#include <random>
 #include <optional>
 #include <set>
 
@@ -21,6 +25,7 @@ namespace {
 
 using retry_atom = caf::atom_constant<caf::atom("ml_retry")>;
 using kill_timer_atom = caf::atom_constant<caf::atom("ml_killtm")>;
+using backoff_atom = caf::atom_constant<caf::atom("ml_backoff")>;
 using clock = std::chrono::steady_clock;
 
 // Normal for transient children: a normal exit or a shutdown (OTP: normal, shutdown).
@@ -38,7 +43,7 @@ public:
   supervisor_actor(caf::actor_config& cfg, supervisor_spec spec, caf::actor ready_to)
     : caf::event_based_actor(cfg), spec_(std::move(spec)), ready_to_(std::move(ready_to)) {
     for (auto& x : spec_.children())
-      children_.push_back(child_state{x, {}, status::stopped, 0});
+      children_.push_back(child_state{x});
   }
 
   const char* name() const override {
@@ -61,6 +66,8 @@ public:
       [this](ready_atom) { on_ready(); },
       [this](retry_atom, std::uint64_t generation, std::string id) { on_retry(generation, id); },
       [this](kill_timer_atom, std::uint64_t generation) { on_kill_timer(generation); },
+      [this](backoff_atom, std::uint64_t token) { on_backoff_done(token); },
+      [this](snapshot_atom) { return take_snapshot(); },
     };
   }
 
@@ -78,14 +85,31 @@ public:
 
 private:
   enum class phase { starting, running, stopping };
-  enum class status { stopped, starting, running, stopping };
+  enum class status { stopped, starting, running, stopping, restarting, backing_off };
 
   struct child_state {
+    explicit child_state(child_spec x) : spec(std::move(x)) {
+    }
     child_spec spec;
     caf::actor handle;
-    status st;
-    std::uint64_t generation; // increases with every start: tells stale timers apart
+    status st = status::stopped;
+    std::uint64_t generation = 0; // increases with every start: tells stale timers apart
+    std::uint32_t restarts = 0;
+    std::uint32_t failures = 0;   // consecutive, for backoff
+    clock::time_point running_since{};
   };
+
+  static const char* to_text(status x) {
+    switch (x) {
+      case status::stopped: return "stopped";
+      case status::starting: return "starting";
+      case status::running: return "running";
+      case status::stopping: return "stopping";
+      case status::restarting: return "restarting";
+      case status::backing_off: return "backing_off";
+    }
+    return "?";
+  }
 
   struct step {
     enum kind_t { start, stop } kind;
@@ -165,6 +189,7 @@ private:
       starting_ = i;
     } else {
       c.st = status::running;
+      c.running_since = clock::now();
       log::debug(spec_.name(), "started {}", c.spec.id());
     }
   }
@@ -176,6 +201,7 @@ private:
     auto i = *starting_;
     starting_.reset();
     children_[i].st = status::running;
+    children_[i].running_since = clock::now();
     log::debug(spec_.name(), "started {}", children_[i].spec.id());
     finish_step();
   }
@@ -325,7 +351,8 @@ private:
     restart(i, reason);
   }
 
-  // OTP's restart/2: count the restart first, then one function per strategy.
+  // OTP's restart/2: count the restart first, then one function per strategy; each strategy
+  // says which children stop (in reverse order) and which start again (in order).
   void restart(std::size_t i, const caf::error& reason) {
     if (!add_restart()) {
       log::error(spec_.name(), "more than {} restarts within {} ms (last: {} exited: {}): "
@@ -335,35 +362,59 @@ private:
       begin_shutdown(caf::make_error(caf::exit_reason::user_shutdown));
       return;
     }
+    std::vector<std::size_t> stops;
+    std::vector<std::size_t> starts;
     switch (spec_.flags().how) {
-      case strategy::one_for_one: restart_one_for_one(i); break;
-      case strategy::one_for_all: restart_one_for_all(i); break;
-      case strategy::rest_for_one: restart_rest_for_one(i); break;
+      case strategy::one_for_one: restart_one_for_one(i, starts); break;
+      case strategy::one_for_all: restart_one_for_all(i, stops, starts); break;
+      case strategy::rest_for_one: restart_rest_for_one(i, stops, starts); break;
+    }
+    for (auto j : stops)
+      plan_.push_back(step{step::stop, j});
+    auto delay = backoff_delay(children_[i]);
+    for (auto j : starts) {
+      ++children_[j].restarts;
+      children_[j].st = delay.count() > 0 ? status::backing_off : status::restarting;
+    }
+    if (delay.count() == 0) {
+      for (auto j : starts)
+        plan_.push_back(step{step::start, j});
+    } else {
+      auto token = ++generation_;
+      auto& ids = backing_off_[token];
+      for (auto j : starts)
+        ids.push_back(children_[j].spec.id());
+      log::info(spec_.name(), "restarting {} in {} ms (backoff)", children_[i].spec.id(),
+                delay.count());
+      delayed_send(this, delay, backoff_atom::value, token);
     }
     run_plan();
   }
 
-  void restart_one_for_one(std::size_t i) {
-    plan_.push_back(step{step::start, i});
+  void restart_one_for_one(std::size_t i, std::vector<std::size_t>& starts) {
+    starts.push_back(i);
   }
 
-  void restart_one_for_all(std::size_t i) {
-    restart_range(0, i);
+  void restart_one_for_all(std::size_t i, std::vector<std::size_t>& stops,
+                           std::vector<std::size_t>& starts) {
+    restart_range(0, i, stops, starts);
   }
 
-  void restart_rest_for_one(std::size_t i) {
-    restart_range(i, i);
+  void restart_rest_for_one(std::size_t i, std::vector<std::size_t>& stops,
+                            std::vector<std::size_t>& starts) {
+    restart_range(i, i, stops, starts);
   }
 
-  // Stops the children from `first` on (except `exited`, already down) in reverse order, then
-  // starts them in order; temporary ones are stopped and dropped, as OTP does.
-  void restart_range(std::size_t first, std::size_t exited) {
+  // The children from `first` on (except `exited`, already down) stop in reverse order, then
+  // start in order; temporary ones are stopped and dropped, as OTP does.
+  void restart_range(std::size_t first, std::size_t exited, std::vector<std::size_t>& stops,
+                     std::vector<std::size_t>& starts) {
     for (auto j = children_.size(); j-- > first;)
       if (j != exited && children_[j].handle)
-        plan_.push_back(step{step::stop, j});
+        stops.push_back(j);
     for (auto j = first; j < children_.size(); ++j)
       if (children_[j].spec.restart() != restart_type::temporary)
-        plan_.push_back(step{step::start, j});
+        starts.push_back(j);
   }
 
   // Temporary children stopped by a restart of their siblings are not restarted: forget them.
@@ -371,6 +422,103 @@ private:
     for (auto i = children_.size(); i-- > 0;)
       if (children_[i].spec.restart() == restart_type::temporary && !children_[i].handle)
         children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // The wait before restarting `c`, and one more consecutive failure on its account.
+  std::chrono::milliseconds backoff_delay(child_state& c) {
+    const auto& backoff = spec_.flags().backoff;
+    if (!backoff)
+      return std::chrono::milliseconds{0};
+    if (c.running_since != clock::time_point{} &&
+        clock::now() - c.running_since >= backoff->reset_after)
+      c.failures = 0;
+    auto exponent = std::min<std::uint32_t>(c.failures, 30);
+    ++c.failures;
+    auto base = std::min<double>(static_cast<double>(backoff->min.count()) *
+                                   static_cast<double>(std::uint64_t{1} << exponent),
+                                 static_cast<double>(backoff->max.count()));
+    std::uniform_real_distribution<double> unit{0.0, 1.0};
+    auto jittered = base * (1.0 + backoff->jitter * unit(rng_));
+    return std::chrono::milliseconds{static_cast<std::int64_t>(jittered)};
+  }
+
+  void on_backoff_done(std::uint64_t token) {
+    auto i = backing_off_.find(token);
+    if (i == backing_off_.end())
+      return;
+    auto ids = std::move(i->second);
+    backing_off_.erase(i);
+    if (phase_ != phase::running)
+      return;
+    for (const auto& id : ids) {
+      auto j = index_of(id);
+      if (j && !children_[*j].handle && children_[*j].st == status::backing_off)
+        plan_.push_back(step{step::start, *j});
+    }
+    run_plan();
+  }
+
+  // -- snapshots ------------------------------------------------------------------------------
+
+  caf::result<tree_snapshot> take_snapshot() {
+    struct collecting {
+      tree_snapshot tree;
+      std::size_t waiting = 0;
+      caf::response_promise promise;
+    };
+    auto acc = std::make_shared<collecting>();
+    acc->tree.id = spec_.name();
+    acc->tree.kind = "supervisor";
+    acc->tree.state = phase_ == phase::stopping ? "stopping"
+                      : phase_ == phase::starting ? "starting"
+                                                  : "running";
+    acc->tree.actor = caf::to_string(address());
+    acc->tree.mailbox = static_cast<std::int64_t>(mailbox().size());
+    for (const auto& c : children_) {
+      tree_snapshot x;
+      x.id = c.spec.id();
+      x.kind = c.spec.kind() == child_kind::supervisor ? "supervisor" : "worker";
+      x.state = to_text(c.st);
+      x.restarts = c.restarts;
+      if (c.handle)
+        x.actor = caf::to_string(c.handle);
+      acc->tree.children.push_back(std::move(x));
+    }
+    acc->promise = make_response_promise();
+    auto finish_one = [acc] {
+      if (--acc->waiting == 0)
+        acc->promise.deliver(acc->tree);
+    };
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      const auto& c = children_[i];
+      if (!c.handle)
+        continue;
+      ++acc->waiting;
+      if (c.spec.kind() == child_kind::supervisor) {
+        request(c.handle, std::chrono::seconds(4), snapshot_atom::value)
+          .then(
+            [acc, i, finish_one](tree_snapshot& sub) {
+              auto& slot = acc->tree.children[i];
+              slot.mailbox = sub.mailbox;
+              slot.children = std::move(sub.children);
+              finish_one();
+            },
+            [finish_one](caf::error&) { finish_one(); });
+      } else {
+        request(c.handle, std::chrono::seconds(2), info_atom::value)
+          .then(
+            [acc, i, finish_one](std::int64_t mailbox, std::vector<std::string>& services) {
+              auto& slot = acc->tree.children[i];
+              slot.mailbox = mailbox;
+              slot.services = std::move(services);
+              finish_one();
+            },
+            [finish_one](caf::error&) { finish_one(); }); // not a microlith actor: no details
+      }
+    }
+    if (acc->waiting == 0)
+      return acc->tree;
+    return acc->promise;
   }
 
   bool add_restart() {
@@ -403,6 +551,8 @@ private:
   std::deque<step> plan_;
   std::deque<caf::down_msg> deferred_;
   std::deque<clock::time_point> restarts_;
+  std::map<std::uint64_t, std::vector<std::string>> backing_off_;
+  std::minstd_rand rng_{std::random_device{}()};
   std::optional<std::size_t> starting_;
   std::optional<std::size_t> stopping_;
   std::uint64_t generation_ = 0;
@@ -485,6 +635,11 @@ supervisor_spec& supervisor_spec::intensity(int max_restarts, std::chrono::milli
   return *this;
 }
 
+supervisor_spec& supervisor_spec::backoff(backoff_spec x) {
+  flags_.backoff = x;
+  return *this;
+}
+
 supervisor_spec& supervisor_spec::child(child_spec spec) {
   children_.emplace_back(std::move(spec));
   return *this;
@@ -498,6 +653,15 @@ caf::error supervisor_spec::validate() const {
   if (flags_.period.count() <= 0)
     return make_error(errc::bad_request,
                       fmt::format("supervisor {}: period must be > 0", name_));
+  if (flags_.backoff) {
+    const auto& b = *flags_.backoff;
+    if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0 ||
+        b.reset_after.count() <= 0)
+      return make_error(errc::bad_request,
+                        fmt::format("supervisor {}: backoff needs 0 < min <= max, jitter in "
+                                    "[0, 1] and reset_after > 0",
+                                    name_));
+  }
   std::set<std::string> ids;
   for (const auto& c : children_) {
     if (!c.start())
@@ -532,6 +696,35 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_sp
   if (failure)
     return failure;
   return sup;
+}
+
+caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
+                                         std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  caf::expected<tree_snapshot> result = make_error(errc::timeout, "no snapshot");
+  self->request(supervisor, timeout, snapshot_atom::value)
+    .receive([&](tree_snapshot& tree) { result = std::move(tree); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+std::string to_text(const tree_snapshot& tree) {
+  std::string out;
+  auto line = [&](const tree_snapshot& x, int depth, auto& self) -> void {
+    out += fmt::format("{:{}}{} {} {} restarts={}", "", depth * 2, x.id, x.kind, x.state,
+                       x.restarts);
+    if (!x.actor.empty())
+      out += " actor=" + x.actor;
+    if (x.mailbox >= 0)
+      out += fmt::format(" mailbox={}", x.mailbox);
+    if (!x.services.empty())
+      out += fmt::format(" services={}", fmt::join(x.services, ","));
+    out += '\n';
+    for (const auto& c : x.children)
+      self(c, depth + 1, self);
+  };
+  line(tree, 0, line);
+  return out;
 }
 
 child_spec supervisor_child(supervisor_spec spec) {

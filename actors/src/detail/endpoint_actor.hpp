@@ -32,6 +32,13 @@ struct reply_slot {
   ~reply_slot();
 };
 
+/// A start waiting for its state to finish building.
+struct start_slot {
+  endpoint_actor* owner = nullptr;
+  bool done = false;
+  ~start_slot();
+};
+
 class endpoint_actor final : public caf::event_based_actor {
 public:
   endpoint_actor(caf::actor_config& cfg, node_core* core, service_definition def,
@@ -66,6 +73,12 @@ public:
     slots_.erase(slot);
   }
 
+  // -- deferred start -----------------------------------------------------------------------
+
+  std::shared_ptr<start_slot> defer_start();
+
+  void finish_start(caf::error err);
+
   const std::string& service_name() const noexcept {
     return def_.name;
   }
@@ -88,7 +101,8 @@ private:
   };
 
   void start();
-  void on_request(envelope& env);
+  void complete_start();
+  void on_request(envelope& env, caf::strong_actor_ptr sender);
   void on_reply(envelope& env);
   void on_tick();
   void on_down(caf::down_msg& msg);
@@ -110,6 +124,9 @@ private:
   std::unordered_set<reply_slot*> slots_;
   current_request current_;
   bool registered_ = false;
+  bool building_ = false;            // the state's constructor is running
+  start_slot* deferred_start_ = nullptr;  // set while a deferred start is pending
+  std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests before the start
 };
 
 } // namespace microlith::detail

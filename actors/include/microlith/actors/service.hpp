@@ -88,6 +88,15 @@ void deliver(reply_slot& slot, message_ptr value, caf::error err);
 /// A slot for the request `self` is handling right now; throws std::logic_error outside a handler.
 std::shared_ptr<reply_slot> make_slot(endpoint_actor* self);
 
+/// The pending start of an instance whose state finishes building later.
+struct start_slot;
+
+/// Defers `self`'s start; throws std::logic_error unless its state is being built.
+std::shared_ptr<start_slot> defer_start(endpoint_actor* self);
+
+/// Opens (empty error) or fails the deferred start behind `slot` (once).
+void finish_start(start_slot& slot, caf::error err);
+
 /// The pointer to `T` in `body` when it holds a `T`, else nullptr.
 template <class T>
 const T* message_cast(const message_ptr& body) {
@@ -165,6 +174,31 @@ public:
 
 private:
   std::shared_ptr<detail::reply_slot> slot_;
+};
+
+/// A deferred start: the state's constructor takes one with `ctx.defer_start()` when it must
+/// finish building asynchronously (e.g. rebuild itself by calling another service). Until
+/// `open()`, the instance is not registered (callers by name get service_unavailable, or reach
+/// another instance) and its supervisor does not count it as started; `fail(err)` — or the last
+/// copy going away unopened — fails the start, which its supervisor handles as OTP does. Like a
+/// promise, it belongs to its actor: use it from that actor's continuations only.
+class start_gate {
+public:
+  explicit start_gate(std::shared_ptr<detail::start_slot> slot) : slot_(std::move(slot)) {
+  }
+
+  /// Finishes the start: registers the instance and tells its supervisor it is ready.
+  void open() {
+    detail::finish_start(*slot_, {});
+  }
+
+  /// Fails the start with `err`: the instance exits with it.
+  void fail(caf::error err) {
+    detail::finish_start(*slot_, std::move(err));
+  }
+
+private:
+  std::shared_ptr<detail::start_slot> slot_;
 };
 
 /// What a handler returns: a response, an error, or a promise to answer later.
@@ -246,6 +280,12 @@ public:
   template <class Resp>
   promise<Resp> make_promise() const {
     return promise<Resp>{detail::make_slot(self_)};
+  }
+
+  /// Defers the start of this instance until the returned gate opens; only while its state is
+  /// being built (in the state's constructor).
+  start_gate defer_start() const {
+    return start_gate{detail::defer_start(self_)};
   }
 
   /// The CAF actor this runs in (for timers, monitors and messages inside a group).

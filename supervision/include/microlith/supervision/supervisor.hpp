@@ -25,21 +25,36 @@
 //    linked: in CAF an exit reason `kill` crosses a link and cannot be trapped, so a killed child
 //    would take its supervisor with it.)
 //
-// A supervisor is itself a child of another: see supervisor_child().
+// A supervisor is itself a child of another: see supervisor_child(). Every supervisor answers
+// `snapshot_atom` with a tree_snapshot of its subtree (see snapshot_of()).
 #pragma once
 
 #include "microlith/supervision/child_spec.hpp"
+#include "microlith/supervision/snapshot.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace microlith {
+
+/// Exponential backoff between restarts, as Akka's backoff supervisor: the n-th consecutive
+/// restart of a child waits min * 2^(n-1), at most max, plus up to `jitter` of that at random.
+/// A child that ran for `reset_after` before it exited starts again from min. While it waits the
+/// child is reported as backing_off and its services are not registered (callers get
+/// service_unavailable at once).
+struct backoff_spec {
+  std::chrono::milliseconds min{10};
+  std::chrono::milliseconds max{1000};
+  double jitter = 0.2;
+  std::chrono::milliseconds reset_after{30000};
+};
 
 /// The supervisor's flags.
 struct supervisor_flags {
@@ -47,6 +62,8 @@ struct supervisor_flags {
   /// The most restarts tolerated within `period`.
   int intensity = 1;
   std::chrono::milliseconds period{5000};
+  /// Delays between restarts; none by default (restart at once, as OTP).
+  std::optional<backoff_spec> backoff;
 };
 
 /// A supervisor's definition: its name, flags and children in start order.
@@ -60,6 +77,9 @@ public:
 
   /// Sets the restart intensity: at most `max_restarts` within `period`.
   supervisor_spec& intensity(int max_restarts, std::chrono::milliseconds period);
+
+  /// Delays restarts with exponential backoff.
+  supervisor_spec& backoff(backoff_spec x);
 
   /// Appends a child (children start in the order they are added).
   supervisor_spec& child(child_spec spec);
@@ -87,5 +107,10 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_sp
 
 /// A child spec that runs `spec` as a nested supervisor (kind supervisor, shutdown infinity).
 child_spec supervisor_child(supervisor_spec spec);
+
+/// Asks `supervisor` for a snapshot of its subtree from a plain thread (tests, tools, the
+/// command); nested supervisors are asked in turn. Answers within `timeout` or fails.
+caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 } // namespace microlith

@@ -1,0 +1,52 @@
+// Snapshots of a supervision tree: what a supervisor answers when asked about its subtree — each
+// child's id, kind, state, restart count, actor id, mailbox size and registered services, with
+// child supervisors' subtrees nested. Serializable (CAF inspect), so that an observer can
+// collect trees from other nodes.
+#pragma once
+
+#include "microlith/actors/atoms.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace microlith {
+
+/// Asks a supervisor for a snapshot of its subtree (answered with a tree_snapshot).
+using snapshot_atom = caf::atom_constant<caf::atom("ml_snap")>;
+
+/// One node of a supervision tree.
+struct tree_snapshot {
+  /// The child's id (for the root: the supervisor's name).
+  std::string id;
+  /// "worker" or "supervisor".
+  std::string kind;
+  /// "starting", "running", "restarting", "backing_off", "stopping" or "stopped".
+  std::string state;
+  /// How often this child has been restarted by its supervisor.
+  std::uint32_t restarts = 0;
+  /// The CAF actor id of the current instance ("<id>@<node>"), empty when not running.
+  std::string actor;
+  /// Messages waiting in its mailbox; -1 when the child does not report it.
+  std::int64_t mailbox = -1;
+  /// Services the instance registered.
+  std::vector<std::string> services;
+  /// A supervisor's children, in start order.
+  std::vector<tree_snapshot> children;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tree_snapshot& x) {
+  return f(caf::meta::type_name("microlith.tree_snapshot"), x.id, x.kind, x.state, x.restarts,
+           x.actor, x.mailbox, x.services, x.children);
+}
+
+/// Renders a tree as indented text, one line per node:
+///   bank-accounts  supervisor running  restarts=0
+///     accounts     worker     running  restarts=2  actor=12@...  mailbox=0  services=accounts
+std::string to_text(const tree_snapshot& tree);
+
+} // namespace microlith
