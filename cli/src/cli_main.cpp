@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <atomic>
 #include <csignal>
+#include <unistd.h>
 #include <cstdio>
 #include <pthread.h>
 #include <thread>
@@ -54,7 +56,7 @@ int run_check(const std::string& path) {
   return 0;
 }
 
-int run_system(const std::string& path) {
+int run_system(const std::string& path, bool print_tree) {
   auto config = load_checked(path);
   if (!config)
     return 2;
@@ -66,6 +68,7 @@ int run_system(const std::string& path) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   int code = 0;
   {
@@ -75,16 +78,32 @@ int run_system(const std::string& path) {
       log::error(component, "system {} did not start: {}", config->name, describe(err));
       return 1;
     }
-    log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C",
-              config->name, fmt::join(h.running_groups(), ", "));
+    log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C, "
+              "print the supervision tree with kill -USR1 {}",
+              config->name, fmt::join(h.running_groups(), ", "), getpid());
+    if (print_tree)
+      fmt::print("{}", to_text(h.snapshot()));
+    std::fflush(stdout);
+    std::atomic<bool> done{false};
     std::thread signal_thread{[&] {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      h.request_stop();
+      for (;;) {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        if (done)
+          return;
+        if (sig == SIGUSR1) {
+          fmt::print("{}", to_text(h.snapshot()));
+          std::fflush(stdout);
+          continue;
+        }
+        log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        h.request_stop();
+        return;
+      }
     }};
     code = h.wait();
     // Wake the signal thread when the stop came from a failed group.
+    done = true;
     pthread_kill(signal_thread.native_handle(), SIGTERM);
     signal_thread.join();
     h.stop();
@@ -114,6 +133,9 @@ int main(int argc, char** argv) {
   std::string run_path;
   auto* run = app.add_subcommand("run", "Start every group of a system in this process");
   run->add_option("file", run_path, "The system file (TOML)")->required();
+  bool print_tree = false;
+  run->add_flag("--print-tree", print_tree,
+                "Print the supervision tree once started (any time: kill -USR1 <pid>)");
   std::string check_path;
   auto* check = app.add_subcommand("check", "Validate a system file; start nothing");
   check->add_option("file", check_path, "The system file (TOML)")->required();
@@ -121,7 +143,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run)
-      return run_system(run_path);
+      return run_system(run_path, print_tree);
     if (*check)
       return run_check(check_path);
     if (*modules)

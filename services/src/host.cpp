@@ -69,10 +69,6 @@ std::vector<system_file_error> check_system(const system_config& config,
           fmt::format("module {} defines no group \"{}\" (it defines: {})", g.module, g.name,
                       fmt::join(defined, ", ")));
     }
-    if (g.backoff)
-      add(g.line, "groups." + g.name + ".backoff",
-          "restart backoff is not available in this version of microlith; remove the table "
-          "(groups restart immediately)");
   }
   return errors;
 }
@@ -144,6 +140,9 @@ struct host::impl {
     group_context ctx{n, g};
     supervisor_spec spec{g.name};
     spec.strategy(g.strategy).intensity(g.intensity, g.period);
+    if (g.backoff)
+      spec.backoff(backoff_spec{g.backoff->min, g.backoff->max, g.backoff->jitter,
+                                g.backoff->reset_after});
     for (auto& c : def->build(ctx))
       spec.child(std::move(c));
     return spec;
@@ -258,6 +257,39 @@ void host::request_stop() {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   impl_->stop_requested = true;
   impl_->changed.notify_all();
+}
+
+tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
+  tree_snapshot root;
+  root.id = impl_->config.name;
+  root.kind = "node";
+  root.state = "running";
+  std::vector<impl::running_group> groups;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    groups = impl_->running;
+  }
+  for (const auto& g : groups) {
+    if (!g.supervisor) {
+      tree_snapshot gone;
+      gone.id = g.config->name;
+      gone.kind = "supervisor";
+      gone.state = "stopped";
+      root.children.push_back(std::move(gone));
+      continue;
+    }
+    auto tree = snapshot_of(impl_->n.system(), g.supervisor, timeout);
+    if (tree) {
+      root.children.push_back(std::move(*tree));
+    } else {
+      tree_snapshot unknown;
+      unknown.id = g.config->name;
+      unknown.kind = "supervisor";
+      unknown.state = "unresponsive: " + describe(tree.error());
+      root.children.push_back(std::move(unknown));
+    }
+  }
+  return root;
 }
 
 std::vector<std::string> host::running_groups() const {

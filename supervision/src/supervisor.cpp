@@ -481,7 +481,7 @@ private:
       x.state = to_text(c.st);
       x.restarts = c.restarts;
       if (c.handle)
-        x.actor = caf::to_string(c.handle);
+        x.actor = caf::to_string(c.handle.address());
       acc->tree.children.push_back(std::move(x));
     }
     acc->promise = make_response_promise();

@@ -14,6 +14,7 @@
 #include "microlith/actors/node.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/system_file.hpp"
+#include "microlith/supervision/snapshot.hpp"
 
 #include <chrono>
 #include <memory>
@@ -57,6 +58,10 @@ public:
 
   /// Makes wait() return 0 (safe to call from any thread, e.g. a signal-handling thread).
   void request_stop();
+
+  /// The whole node's supervision tree: one child per group (a group that exited is reported
+  /// stopped, one that does not answer within `timeout` unresponsive).
+  tree_snapshot snapshot(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   /// The names of the groups started, in start order.
   std::vector<std::string> running_groups() const;
