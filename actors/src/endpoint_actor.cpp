@@ -36,6 +36,11 @@ reply_slot::~reply_slot() {
   if (owner == nullptr)
     return;
   owner->forget(this);
+  if (!answered && owner->handling(call_id)) {
+    // Its handler is still running (returning, or unwinding an exception): it answers.
+    owner->note_dropped_in_handler();
+    return;
+  }
   if (!answered)
     owner->answer(reply_to, call_id, method, nullptr,
                   make_error(errc::remote_error,
@@ -226,6 +231,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
   }
   call_context ctx{this, std::move(env.meta)};
   current_ = current_request{reply_to, env.call_id, &handler.method, &ctx.correlation_id()};
+  dropped_in_handler_ = false;
   erased_reply result;
   try {
     result = handler.invoke(state_.get(), ctx, *env.body);
@@ -239,8 +245,16 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     throw; // a crash: the supervisor decides
   }
   current_ = {};
-  if (!is_call || result.deferred)
+  if (!is_call)
     return;
+  if (result.deferred) {
+    if (dropped_in_handler_)
+      answer(reply_to, env.call_id, handler.method, nullptr,
+             make_error(errc::remote_error,
+                        fmt::format("{}.{} dropped its promise without answering", def_.name,
+                                    handler.method)));
+    return;
+  }
   answer(reply_to, env.call_id, handler.method, std::move(result.value), std::move(result.error));
 }
 

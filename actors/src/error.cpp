@@ -69,8 +69,13 @@ std::string describe(const caf::error& err) {
     return "no error";
   if (err.category() == error_category())
     return render(err.code(), err.context());
-  if (err.category() == caf::atom("system"))
-    return "caf: " + caf::to_string(static_cast<caf::sec>(err.code()));
+  if (err.category() == caf::atom("system")) {
+    auto out = "caf: " + caf::to_string(static_cast<caf::sec>(err.code()));
+    const auto& ctx = err.context();
+    if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+      out += ": " + ctx.get_as<std::string>(0);
+    return out;
+  }
   return caf::to_string(err);
 }
 

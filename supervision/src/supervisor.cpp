@@ -4,6 +4,8 @@
 // the other, as in OTP's supervisor.
 #include "microlith/supervision/supervisor.hpp"
 
+#include "detail/restart_rules.hpp"
+
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/exit.hpp"
@@ -28,15 +30,7 @@ using kill_timer_atom = caf::atom_constant<caf::atom("ml_killtm")>;
 using backoff_atom = caf::atom_constant<caf::atom("ml_backoff")>;
 using clock = std::chrono::steady_clock;
 
-// Normal for transient children: a normal exit or a shutdown (OTP: normal, shutdown).
-bool is_normal_exit(const caf::error& reason) {
-  return !reason || reason == caf::exit_reason::normal ||
-         reason == caf::exit_reason::user_shutdown;
-}
-
-std::string reason_text(const caf::error& reason) {
-  return reason ? describe(reason) : std::string{"normal"};
-}
+using detail::reason_text;
 
 class supervisor_actor final : public caf::event_based_actor {
 public:
@@ -95,8 +89,7 @@ private:
     status st = status::stopped;
     std::uint64_t generation = 0; // increases with every start: tells stale timers apart
     std::uint32_t restarts = 0;
-    std::uint32_t failures = 0;   // consecutive, for backoff
-    clock::time_point running_since{};
+    detail::backoff_account backoff;
   };
 
   static const char* to_text(status x) {
@@ -154,11 +147,14 @@ private:
         quit(stop_reason_);
         return;
     }
-    // Exits that arrived while the plan ran are decided now, one at a time.
+    // Exits that arrived while the plan ran are decided now, one at a time (a child that the
+    // plan started again meanwhile needs nothing more).
     while (!busy_ && plan_.empty() && !deferred_.empty() && phase_ == phase::running) {
-      auto msg = std::move(deferred_.front());
+      auto [id, reason] = std::move(deferred_.front());
       deferred_.pop_front();
-      on_down(msg);
+      auto i = index_of(id);
+      if (i && !children_[*i].handle)
+        child_exited(*i, reason);
     }
   }
 
@@ -189,7 +185,7 @@ private:
       starting_ = i;
     } else {
       c.st = status::running;
-      c.running_since = clock::now();
+      c.backoff.running_since = clock::now();
       log::debug(spec_.name(), "started {}", c.spec.id());
     }
   }
@@ -201,7 +197,7 @@ private:
     auto i = *starting_;
     starting_.reset();
     children_[i].st = status::running;
-    children_[i].running_since = clock::now();
+    children_[i].backoff.running_since = clock::now();
     log::debug(spec_.name(), "started {}", children_[i].spec.id());
     finish_step();
   }
@@ -322,24 +318,19 @@ private:
       c.st = status::stopped;
       return;
     }
-    if (busy_ || !plan_.empty()) {
-      deferred_.push_back(std::move(msg));
-      return;
-    }
+    // The child is down either way: no step may wait for it.
     c.handle = nullptr;
     c.st = status::stopped;
+    if (busy_ || !plan_.empty()) {
+      deferred_.emplace_back(c.spec.id(), msg.reason);
+      return;
+    }
     child_exited(*i, msg.reason);
   }
 
   void child_exited(std::size_t i, const caf::error& reason) {
     auto& c = children_[i];
-    bool again = false;
-    switch (c.spec.restart()) {
-      case restart_type::permanent: again = true; break;
-      case restart_type::transient: again = !is_normal_exit(reason); break;
-      case restart_type::temporary: again = false; break;
-    }
-    if (!again) {
+    if (!detail::should_restart(c.spec.restart(), reason)) {
       log::info(spec_.name(), "child {} exited ({}); {} child: not restarted", c.spec.id(),
                 reason_text(reason), to_string(c.spec.restart()));
       if (c.spec.restart() == restart_type::temporary)
@@ -354,7 +345,7 @@ private:
   // OTP's restart/2: count the restart first, then one function per strategy; each strategy
   // says which children stop (in reverse order) and which start again (in order).
   void restart(std::size_t i, const caf::error& reason) {
-    if (!add_restart()) {
+    if (!window_.add(spec_.flags())) {
       log::error(spec_.name(), "more than {} restarts within {} ms (last: {} exited: {}): "
                  "shutting down",
                  spec_.flags().intensity, spec_.flags().period.count(), children_[i].spec.id(),
@@ -371,7 +362,7 @@ private:
     }
     for (auto j : stops)
       plan_.push_back(step{step::stop, j});
-    auto delay = backoff_delay(children_[i]);
+    auto delay = detail::backoff_delay(spec_.flags(), children_[i].backoff, rng_);
     for (auto j : starts) {
       ++children_[j].restarts;
       children_[j].st = delay.count() > 0 ? status::backing_off : status::restarting;
@@ -424,24 +415,6 @@ private:
         children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 
-  // The wait before restarting `c`, and one more consecutive failure on its account.
-  std::chrono::milliseconds backoff_delay(child_state& c) {
-    const auto& backoff = spec_.flags().backoff;
-    if (!backoff)
-      return std::chrono::milliseconds{0};
-    if (c.running_since != clock::time_point{} &&
-        clock::now() - c.running_since >= backoff->reset_after)
-      c.failures = 0;
-    auto exponent = std::min<std::uint32_t>(c.failures, 30);
-    ++c.failures;
-    auto base = std::min<double>(static_cast<double>(backoff->min.count()) *
-                                   static_cast<double>(std::uint64_t{1} << exponent),
-                                 static_cast<double>(backoff->max.count()));
-    std::uniform_real_distribution<double> unit{0.0, 1.0};
-    auto jittered = base * (1.0 + backoff->jitter * unit(rng_));
-    return std::chrono::milliseconds{static_cast<std::int64_t>(jittered)};
-  }
-
   void on_backoff_done(std::uint64_t token) {
     auto i = backing_off_.find(token);
     if (i == backing_off_.end())
@@ -484,16 +457,21 @@ private:
         x.actor = caf::to_string(c.handle.address());
       acc->tree.children.push_back(std::move(x));
     }
+    std::vector<std::size_t> asked;
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (children_[i].handle)
+        asked.push_back(i);
+    if (asked.empty())
+      return acc->tree;
+    // Only now: a response promise takes over the answer to the current request.
     acc->promise = make_response_promise();
+    acc->waiting = asked.size();
     auto finish_one = [acc] {
       if (--acc->waiting == 0)
         acc->promise.deliver(acc->tree);
     };
-    for (std::size_t i = 0; i < children_.size(); ++i) {
+    for (auto i : asked) {
       const auto& c = children_[i];
-      if (!c.handle)
-        continue;
-      ++acc->waiting;
       if (c.spec.kind() == child_kind::supervisor) {
         request(c.handle, std::chrono::seconds(4), snapshot_atom::value)
           .then(
@@ -516,17 +494,7 @@ private:
             [finish_one](caf::error&) { finish_one(); }); // not a microlith actor: no details
       }
     }
-    if (acc->waiting == 0)
-      return acc->tree;
     return acc->promise;
-  }
-
-  bool add_restart() {
-    auto now = clock::now();
-    restarts_.push_back(now);
-    while (!restarts_.empty() && now - restarts_.front() > spec_.flags().period)
-      restarts_.pop_front();
-    return static_cast<int>(restarts_.size()) <= spec_.flags().intensity;
   }
 
   // -- lookups --------------------------------------------------------------------------------
@@ -549,8 +517,8 @@ private:
   caf::actor ready_to_;
   std::vector<child_state> children_;
   std::deque<step> plan_;
-  std::deque<caf::down_msg> deferred_;
-  std::deque<clock::time_point> restarts_;
+  std::deque<std::pair<std::string, caf::error>> deferred_; // exits decided after the plan
+  detail::restart_window window_;
   std::map<std::uint64_t, std::vector<std::string>> backing_off_;
   std::minstd_rand rng_{std::random_device{}()};
   std::optional<std::size_t> starting_;
@@ -562,6 +530,21 @@ private:
 };
 
 } // namespace
+
+// -- shared rules ---------------------------------------------------------------------------
+
+caf::error detail::validate_backoff(const std::string& name, const supervisor_flags& flags) {
+  if (!flags.backoff)
+    return {};
+  const auto& b = *flags.backoff;
+  if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0 ||
+      b.reset_after.count() <= 0)
+    return make_error(errc::bad_request,
+                      fmt::format("supervisor {}: backoff needs 0 < min <= max, jitter in [0, 1] "
+                                  "and reset_after > 0",
+                                  name));
+  return {};
+}
 
 // -- child_spec -------------------------------------------------------------------------------
 
@@ -653,15 +636,8 @@ caf::error supervisor_spec::validate() const {
   if (flags_.period.count() <= 0)
     return make_error(errc::bad_request,
                       fmt::format("supervisor {}: period must be > 0", name_));
-  if (flags_.backoff) {
-    const auto& b = *flags_.backoff;
-    if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0 ||
-        b.reset_after.count() <= 0)
-      return make_error(errc::bad_request,
-                        fmt::format("supervisor {}: backoff needs 0 < min <= max, jitter in "
-                                    "[0, 1] and reset_after > 0",
-                                    name_));
-  }
+  if (auto err = detail::validate_backoff(name_, flags_))
+    return err;
   std::set<std::string> ids;
   for (const auto& c : children_) {
     if (!c.start())

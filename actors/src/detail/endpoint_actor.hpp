@@ -73,6 +73,15 @@ public:
     slots_.erase(slot);
   }
 
+  /// True while the handler of call `call_id` runs (a slot dropped then is answered after it).
+  bool handling(std::uint64_t call_id) const noexcept {
+    return current_.method != nullptr && current_.call_id == call_id;
+  }
+
+  void note_dropped_in_handler() noexcept {
+    dropped_in_handler_ = true;
+  }
+
   // -- deferred start -----------------------------------------------------------------------
 
   std::shared_ptr<start_slot> defer_start();
@@ -124,6 +133,7 @@ private:
   std::unordered_set<reply_slot*> slots_;
   current_request current_;
   bool registered_ = false;
+  bool dropped_in_handler_ = false;  // the running handler's promise went away unanswered
   bool building_ = false;            // the state's constructor is running
   start_slot* deferred_start_ = nullptr;  // set while a deferred start is pending
   std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests before the start

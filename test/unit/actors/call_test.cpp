@@ -1,0 +1,268 @@
+// Calls between services on one node (actors/src/endpoint_actor.cpp, node.cpp): answers at once,
+// later and through promises; the metadata that travels with a call into nested calls; deadlines
+// shrinking into nested calls; casts; late replies; call loops; many concurrent callers.
+#include "test_services.hpp"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace unit_actors;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+using microlith::errc;
+
+namespace {
+
+struct node_fixture {
+  node_fixture() {
+    the_probe().reset();
+  }
+  microlith::node node{two_threads()};
+};
+
+} // namespace
+
+TEST_CASE_METHOD(node_fixture, "a call is answered", "[unit]") {
+  auto echo = must_spawn(node, echo_service("echo"));
+
+  SECTION("at once, by the handler's return value") {
+    auto r = node.call<pb::PingReply>("echo", "Ping", ping("hello", 42));
+    REQUIRE(r);
+    CHECK(r->text() == "hello");
+    CHECK(r->value() == 42);
+    CHECK(r->instance() == echo.id());
+  }
+
+  SECTION("later, through a promise delivered when a timer fires") {
+    auto started = steady::now();
+    auto r = node.call<pb::PingReply>("echo", "Ping", ping("later", 7, 80), with(2s));
+    auto elapsed = millis_between(started, steady::now());
+    REQUIRE(r);
+    CHECK(r->text() == "later");
+    CHECK(r->value() == 7);
+    CHECK(elapsed >= 80);
+  }
+
+  SECTION("through a relay that answers once its own call has answered") {
+    must_spawn(node, relay_service("relay"));
+    auto r = node.call<pb::RelayReply>("relay", "Forward", relay_to("echo", "Ping", ping("via", 3)));
+    REQUIRE(r);
+    CHECK(r->echo().text() == "via");
+    CHECK(r->echo().value() == 3);
+  }
+
+  SECTION("once, by the first answer of a promise delivered twice") {
+    auto r = node.call<pb::PingReply>("echo", "Twice", ping("two", 10));
+    REQUIRE(r);
+    CHECK(r->value() == 10);
+    // The second answer went nowhere: the next call gets its own answer.
+    auto next = node.call<pb::PingReply>("echo", "Ping", ping("next", 20));
+    REQUIRE(next);
+    CHECK(next->text() == "next");
+    CHECK(next->value() == 20);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a call carries its correlation id, caller and hop count",
+                 "[unit]") {
+  must_spawn(node, echo_service("echo"));
+
+  SECTION("a blocking call passes the ones it was given") {
+    auto r = node.call<pb::PingReply>("echo", "Ping", ping("x"), with(2s, "order-17", "tester"));
+    REQUIRE(r);
+    CHECK(r->correlation_id() == "order-17");
+    CHECK(r->caller() == "tester");
+    CHECK(r->hops() == 0);
+  }
+
+  SECTION("a blocking call without a correlation id gets a fresh one") {
+    auto a = node.call<pb::PingReply>("echo", "Ping", ping("a"));
+    auto b = node.call<pb::PingReply>("echo", "Ping", ping("b"));
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->correlation_id().size() == 13);
+    CHECK(b->correlation_id().size() == 13);
+    CHECK(a->correlation_id() != b->correlation_id());
+    CHECK(a->caller() == "client");
+  }
+
+  SECTION("nested calls inherit the correlation id, name their caller and count hops") {
+    must_spawn(node, relay_service("relay"));
+    must_spawn(node, relay_service("relay2"));
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Ping", ping("deep"), {"relay2"}),
+                                       with(2s, "corr-nested", "tester"));
+    REQUIRE(r);
+    // What the first relay saw.
+    CHECK(r->correlation_id() == "corr-nested");
+    CHECK(r->caller() == "tester");
+    CHECK(r->hops() == 0);
+    // What echo saw, two calls further down.
+    CHECK(r->echo().correlation_id() == "corr-nested");
+    CHECK(r->echo().caller() == "relay2");
+    CHECK(r->echo().hops() == 2);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a nested call never outlives the request it serves", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+  must_spawn(node, relay_service("relay"));
+
+  SECTION("the callee sees the parent's deadline, not the nested call's longer timeout") {
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Ping", ping("d"), {}, 10s), with(1s));
+    REQUIRE(r);
+    CHECK(r->echo().remaining_ms() <= 1000);
+    CHECK(r->echo().remaining_ms() > 0);
+  }
+
+  SECTION("a nested call with a longer timeout fails at the parent's deadline") {
+    auto started = steady::now();
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Hang", ping("h"), {}, 5s), with(300ms));
+    auto elapsed = millis_between(started, steady::now());
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    CHECK(elapsed >= 300);
+    CHECK(elapsed < 1300);
+    // The relay's own nested call failed at the same deadline, not after its 5 s.
+    auto failed = the_probe().wait_for("relay.error", 2s);
+    REQUIRE(failed);
+    CHECK_THAT(failed->text, StartsWith("timeout: echo.Hang did not answer within its deadline"));
+    CHECK(millis_between(started, failed->at) >= 300);
+    CHECK(millis_between(started, failed->at) < 1300);
+  }
+
+  SECTION("a nested call's own shorter timeout applies") {
+    auto started = steady::now();
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Hang", ping("h"), {}, 200ms), with(3s));
+    auto elapsed = millis_between(started, steady::now());
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    CHECK_THAT(microlith::message_of(r.error()),
+               StartsWith("echo.Hang did not answer within its deadline"));
+    CHECK(elapsed >= 200);
+    CHECK(elapsed < 1200);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a cast is delivered", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+
+  SECTION("its effect is seen by a later call") {
+    pb::SetRequest set;
+    set.set_key("k");
+    set.set_value(5);
+    REQUIRE(node.cast("echo", "Remember", set));
+    pb::GetRequest get;
+    get.set_key("k");
+    auto r = node.call<pb::PingReply>("echo", "Recall", get);
+    REQUIRE(r);
+    CHECK(r->value() == 5);
+  }
+
+  SECTION("to a service that is not running: refused") {
+    pb::SetRequest set;
+    CHECK_FALSE(node.cast("nowhere", "Remember", set));
+  }
+
+  SECTION("to a method that does not exist, or with a wrong body: dropped, the service lives on") {
+    REQUIRE(node.cast("echo", "Nope", pb::Empty{}));
+    REQUIRE(node.cast("echo", "Remember", pb::Empty{}));
+    auto r = node.call<pb::CountReply>("echo", "Count", pb::Empty{});
+    REQUIRE(r);
+    CHECK(r->handled() == 1); // neither cast reached a handler
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a reply that comes after its deadline is dropped", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+
+  SECTION("by a blocking caller") {
+    auto late = node.call<pb::PingReply>("echo", "Ping", ping("late", 1, 300), with(100ms));
+    REQUIRE_FALSE(late);
+    CHECK(microlith::is(late.error(), errc::timeout));
+    auto next = node.call<pb::PingReply>("echo", "Ping", ping("next", 2, 400), with(2s));
+    REQUIRE(next);
+    CHECK(next->text() == "next");
+    CHECK(next->value() == 2);
+  }
+
+  SECTION("by an actor, whose next call gets its own answer") {
+    must_spawn(node, relay_service("relay"));
+    auto late = node.call<pb::RelayReply>(
+      "relay", "Forward", relay_to("echo", "Ping", ping("late", 1, 300), {}, 100ms), with(2s));
+    REQUIRE_FALSE(late);
+    CHECK(microlith::is(late.error(), errc::timeout));
+    // The late answer reaches the relay while this call waits for its own.
+    auto next = node.call<pb::RelayReply>(
+      "relay", "Forward", relay_to("echo", "Ping", ping("next", 2, 400), {}, 2s), with(3s));
+    REQUIRE(next);
+    CHECK(next->echo().text() == "next");
+    CHECK(next->echo().value() == 2);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a call loop is cut after max_hops nested calls", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+  must_spawn(node, relay_service("relay"));
+
+  SECTION("a chain longer than max_hops fails with bad_request") {
+    std::vector<std::string> loop(microlith::max_hops + 6, "relay");
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Ping", ping("x"), loop), with(5s));
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::bad_request));
+    CHECK_THAT(microlith::message_of(r.error()),
+               Contains("relay.Forward: more than 64 nested calls"));
+  }
+
+  SECTION("a chain ending exactly at max_hops is answered") {
+    std::vector<std::string> chain(microlith::max_hops - 1, "relay");
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Ping", ping("y"), chain), with(5s));
+    REQUIRE(r);
+    CHECK(r->echo().hops() == microlith::max_hops);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "many threads calling at once are all answered correctly",
+                 "[unit]") {
+  constexpr int threads = 8;
+  constexpr int calls = 500;
+  must_spawn(node, echo_service("echo"));
+  std::atomic<int> wrong{0};
+  std::atomic<int> failed{0};
+  std::vector<std::future<void>> callers;
+  for (int t = 0; t < threads; ++t)
+    callers.push_back(std::async(std::launch::async, [&, t] {
+      for (int k = 0; k < calls; ++k) {
+        auto text = "t" + std::to_string(t) + "-" + std::to_string(k);
+        auto value = std::int64_t{t} * 1000 + k;
+        auto r = node.call<pb::PingReply>("echo", "Ping", ping(text, value), with(10s));
+        if (!r)
+          ++failed;
+        else if (r->text() != text || r->value() != value)
+          ++wrong;
+      }
+    }));
+  for (auto& f : callers)
+    f.get();
+  CHECK(failed == 0);
+  CHECK(wrong == 0);
+  auto count = node.call<pb::CountReply>("echo", "Count", pb::Empty{});
+  REQUIRE(count);
+  CHECK(count->handled() == threads * calls + 1);
+}

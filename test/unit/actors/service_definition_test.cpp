@@ -1,0 +1,232 @@
+// Service definitions (actors/include/microlith/actors/service.hpp, src/service.cpp): handlers
+// checked against their Protobuf contract at start, states built fresh in every instance, states
+// that fail to build, and workers that call services without serving any.
+#include "test_services.hpp"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/actors/service.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+using namespace std::chrono_literals;
+using namespace unit_actors;
+using Catch::Matchers::Contains;
+using microlith::errc;
+
+namespace {
+
+struct node_fixture {
+  node_fixture() {
+    the_probe().reset();
+  }
+  microlith::node node{two_threads()};
+};
+
+// Handlers whose types do or do not match microlith.test.Mismatch's Convert(PingRequest) ->
+// PingReply.
+class converter {
+public:
+  microlith::reply<pb::PingReply> right(microlith::call_context&, const pb::PingRequest&) {
+    return pb::PingReply{};
+  }
+  microlith::reply<pb::PingRequest> swapped(microlith::call_context&, const pb::PingReply&) {
+    return pb::PingRequest{};
+  }
+  microlith::reply<pb::CountReply> other_reply(microlith::call_context&, const pb::PingRequest&) {
+    return pb::CountReply{};
+  }
+};
+
+// A state whose construction fails.
+class broken {
+public:
+  explicit broken(microlith::call_context&) {
+    throw std::runtime_error("no database");
+  }
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest&) {
+    return pb::PingReply{};
+  }
+};
+
+// A worker that calls echo.Ping when it starts and reports the answer.
+class pinger {
+public:
+  explicit pinger(microlith::call_context& ctx) {
+    pb::PingRequest req;
+    req.set_text("from " + ctx.name());
+    ctx.call<pb::PingReply>("echo", "Ping", req)
+      .then(
+        [](const pb::PingReply& r) {
+          the_probe().record("pinger.reply", r.text() + "|" + r.caller() + "|" +
+                                                 std::to_string(r.hops()));
+        },
+        [](const caf::error& err) { the_probe().record("pinger.error", microlith::describe(err)); });
+  }
+};
+
+caf::error start_error(microlith::node& n, const microlith::service_definition& def) {
+  auto started = n.spawn(def);
+  if (started)
+    return {};
+  return started.error();
+}
+
+} // namespace
+
+TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at start",
+                 "[unit]") {
+  SECTION("handlers that match start") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Convert", &converter::right);
+    CHECK_FALSE(def.validate());
+    CHECK_FALSE(start_error(node, def));
+    CHECK(node.registry().snapshot()->instances("conv").size() == 1);
+  }
+
+  SECTION("a handler with other request and response types names the method and both types") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Convert", &converter::swapped);
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK(microlith::message_of(err) ==
+          "service conv: method Convert is declared in microlith.test.Mismatch as "
+          "(microlith.test.PingRequest) -> microlith.test.PingReply, but its handler takes "
+          "(microlith.test.PingReply) -> microlith.test.PingRequest");
+    CHECK(node.registry().snapshot()->instances("conv").empty());
+  }
+
+  SECTION("a handler with another response type") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Convert", &converter::other_reply);
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK_THAT(microlith::message_of(err),
+               Contains("but its handler takes (microlith.test.PingRequest) -> "
+                        "microlith.test.CountReply"));
+  }
+
+  SECTION("a contract that is not linked in") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Nothing")
+        .handle("Convert", &converter::right);
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK_THAT(microlith::message_of(err),
+               Contains("service conv: contract microlith.test.Nothing is not a Protobuf service"));
+  }
+
+  SECTION("a method the contract does not declare") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Transmute", &converter::right);
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::no_such_method));
+    CHECK(microlith::message_of(err) == "service conv: contract microlith.test.Mismatch declares "
+                                        "no method Transmute (it declares: Convert)");
+  }
+
+  SECTION("two handlers for one method") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Convert", &converter::right)
+        .handle("Convert", &converter::right);
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK(microlith::message_of(err) == "service conv: method Convert has two handlers");
+  }
+
+  SECTION("no name") {
+    microlith::service_definition def = echo_service("");
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK(microlith::message_of(err) == "a service or worker needs a name");
+  }
+
+  SECTION("handlers without a contract") {
+    microlith::service_definition def = echo_service("echo");
+    def.contract.clear();
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK(microlith::message_of(err) ==
+          "echo: handlers need a contract (a Protobuf service name)");
+  }
+
+  SECTION("no state factory") {
+    microlith::service_definition def = echo_service("echo");
+    def.make_state = nullptr;
+    auto err = start_error(node, def);
+    CHECK(microlith::is(err, errc::bad_request));
+    CHECK(microlith::message_of(err) == "echo: no state factory");
+  }
+
+  SECTION("start() refuses it the same way, without spawning anything") {
+    microlith::service_definition def =
+      microlith::service<converter>("conv", "microlith.test.Mismatch")
+        .handle("Convert", &converter::swapped);
+    auto started = node.start(def, caf::actor{});
+    REQUIRE_FALSE(started);
+    CHECK(microlith::is(started.error(), errc::bad_request));
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a state that fails to build fails the start", "[unit]") {
+  microlith::service_definition def =
+    microlith::service<broken>("broken", "microlith.test.Echo").handle("Ping", &broken::ping);
+  auto err = start_error(node, def);
+  CHECK(microlith::is(err, errc::service_unavailable));
+  CHECK_THAT(microlith::message_of(err), Contains("broken failed to start"));
+  CHECK(node.registry().snapshot()->instances("broken").empty());
+}
+
+// The exception's message is in the exit reason's context, but describe() renders CAF errors by
+// their code alone, so node::spawn() reports "broken failed to start: caf: runtime_error".
+TEST_CASE_METHOD(node_fixture, "a failed start names its cause", "[unit]") {
+  microlith::service_definition def =
+    microlith::service<broken>("broken", "microlith.test.Echo").handle("Ping", &broken::ping);
+  auto err = start_error(node, def);
+  CHECK_THAT(microlith::message_of(err), Contains("no database"));
+}
+
+TEST_CASE_METHOD(node_fixture, "every instance builds its own state", "[unit]") {
+  auto first = must_spawn(node, echo_service("echo"));
+  pb::SetRequest set;
+  set.set_key("k");
+  set.set_value(9);
+  REQUIRE(node.cast("echo", "Remember", set));
+  pb::GetRequest get;
+  get.set_key("k");
+  auto before = node.call<pb::PingReply>("echo", "Recall", get);
+  REQUIRE(before);
+  CHECK(before->value() == 9);
+
+  caf::anon_send_exit(first, caf::exit_reason::user_shutdown);
+  REQUIRE(wait_down(node, first, 2s));
+  auto second = must_spawn(node, echo_service("echo"));
+  auto after = node.call<pb::PingReply>("echo", "Recall", get);
+  REQUIRE(after);
+  CHECK(after->instance() == second.id());
+  CHECK(after->value() == 0);
+}
+
+TEST_CASE_METHOD(node_fixture, "a worker calls services and serves none", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+  auto def = microlith::worker<pinger>("pinger");
+  CHECK(def.contract.empty());
+  must_spawn(node, def);
+  auto reply = the_probe().wait_for("pinger.reply", 2s);
+  REQUIRE(reply);
+  CHECK(reply->text == "from pinger|pinger|1");
+  CHECK_FALSE(the_probe().wait_for("pinger.error", 0ms));
+  CHECK(node.registry().snapshot()->entries().count("pinger") == 0);
+}
