@@ -6,6 +6,12 @@
 // held or expected. The balance written into each ledger entry is the account's balance once
 // every change sent before it is recorded too, which is exactly the ledger's running balance,
 // since the ledger receives the appends in the order they were sent.
+//
+// Balances live in the instance's state, so a new instance (a first start or a restart after a
+// crash) rebuilds them before it serves anything: its constructor defers the start, asks the
+// ledger for its whole history, replays every entry — checking each against the balance the
+// entry says the account had after it — and only then opens; a ledger that cannot answer, or a
+// history that does not add up, fails the start instead.
 #include "accounts.hpp"
 
 #include "ledger.hpp"
@@ -19,7 +25,9 @@
 
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -28,6 +36,36 @@ namespace bank {
 namespace {
 
 constexpr std::int64_t max_cents = std::numeric_limits<std::int64_t>::max();
+
+/// The memo that makes a deposit crash its handler: the example's deliberate crash trigger, a
+/// stand-in for a bug that crashes on some input (see DepositRequest.memo in bank.proto).
+constexpr std::string_view poison_memo = "poison";
+
+/// The sign a ledger entry's delta has for each kind, as the ledger enforces it.
+enum class delta_sign { positive, negative, non_negative };
+
+/// The sign `kind`'s delta must have; false when accounts does not know the kind.
+bool sign_of(const std::string& kind, delta_sign& out) {
+  if (kind == "open")
+    out = delta_sign::non_negative;
+  else if (kind == "deposit" || kind == "transfer_in")
+    out = delta_sign::positive;
+  else if (kind == "withdraw" || kind == "transfer_out")
+    out = delta_sign::negative;
+  else
+    return false;
+  return true;
+}
+
+/// Whether `delta` has the sign `sign`.
+bool has_sign(std::int64_t delta, delta_sign sign) {
+  switch (sign) {
+    case delta_sign::positive: return delta > 0;
+    case delta_sign::negative: return delta < 0;
+    case delta_sign::non_negative: return delta >= 0;
+  }
+  return false;
+}
 
 /// One account's sums, in cents.
 struct account {
@@ -80,9 +118,40 @@ caf::error not_recorded(const caf::error& err, const std::string& what) {
     code, fmt::format("{} was not recorded by the ledger: {}", what, microlith::message_of(err)));
 }
 
+/// The ledger's error `err` when asked for its history at start (same code, context added).
+caf::error history_failed(const caf::error& err) {
+  auto code = microlith::code_of(err);
+  return microlith::make_error(
+    code == microlith::errc::none ? microlith::errc::service_unavailable : code,
+    fmt::format("accounts cannot rebuild its balances: the ledger's History failed: {}",
+                microlith::describe(err)));
+}
+
 /// The state of one accounts instance.
 class accounts_state {
 public:
+  /// Defers the instance's start until its balances are rebuilt from the ledger's whole
+  /// history; fails the start when the ledger cannot answer or its history does not add up.
+  explicit accounts_state(microlith::call_context& ctx) {
+    auto gate = ctx.defer_start();
+    ctx.call<HistoryReply>(ledger_service, "History", HistoryRequest{})
+      .then(
+        [this, gate, name = ctx.name()](const HistoryReply& history) mutable {
+          if (auto why = replay(history); !why.empty()) {
+            accounts_.clear();
+            gate.fail(microlith::fail(
+              fmt::format("accounts cannot rebuild its balances from the ledger: {}", why)));
+            return;
+          }
+          microlith::log::info(name, "rebuilt {} account(s) from {} ledger entries",
+                               accounts_.size(), history.entries_size());
+          gate.open();
+        },
+        [gate](const caf::error& err) mutable {
+          gate.fail(history_failed(err));
+        });
+  }
+
   /// Opens account `req.id` with `req.initial_balance` cents.
   microlith::reply<Account> open(microlith::call_context& ctx, const OpenRequest& req) {
     if (req.id().empty())
@@ -110,8 +179,13 @@ public:
       [this, id = req.id()] { accounts_.erase(id); });
   }
 
-  /// Adds `req.amount` cents to an open account.
+  /// Adds `req.amount` cents to an open account. A deposit whose memo is "poison" throws before
+  /// anything changes: the example's deliberate crash, after which its supervisor restarts it.
   microlith::reply<Account> deposit(microlith::call_context& ctx, const DepositRequest& req) {
+    if (req.memo() == poison_memo)
+      throw std::runtime_error(fmt::format("poisoned deposit: {} cents to account {} carry the "
+                                           "memo \"{}\", the bank example's crash trigger",
+                                           req.amount(), req.account_id(), poison_memo));
     if (req.amount() <= 0)
       return microlith::fail(
         fmt::format("a deposit must be a positive amount, got {}", req.amount()));
@@ -223,6 +297,48 @@ public:
   }
 
 private:
+  /// Replays the ledger's history (oldest first) into the accounts; answers why it does not add
+  /// up (an entry out of order, of an unknown kind or sign, for an account not open, or whose
+  /// balance_after differs from the replayed balance), or an empty string.
+  std::string replay(const HistoryReply& history) {
+    std::uint64_t last_sequence = 0;
+    for (const auto& entry : history.entries()) {
+      auto where = [&entry] {
+        return fmt::format("ledger entry {} ({} of {} for account {})", entry.sequence(),
+                           entry.kind(), entry.delta(), entry.account_id());
+      };
+      if (entry.sequence() <= last_sequence)
+        return fmt::format("{}: it follows entry {}, out of order", where(), last_sequence);
+      last_sequence = entry.sequence();
+      delta_sign sign{};
+      if (!sign_of(entry.kind(), sign))
+        return fmt::format("{}: unknown kind \"{}\"", where(), entry.kind());
+      if (!has_sign(entry.delta(), sign))
+        return fmt::format("{}: a {} entry cannot have delta {}", where(), entry.kind(),
+                           entry.delta());
+      account* acct = nullptr;
+      if (entry.kind() == "open") {
+        auto [it, inserted] = accounts_.try_emplace(entry.account_id());
+        if (!inserted)
+          return fmt::format("{}: the account was opened already", where());
+        it->second.open = true;
+        acct = &it->second;
+      } else {
+        acct = find_open(entry.account_id());
+        if (acct == nullptr)
+          return fmt::format("{}: the account was never opened", where());
+      }
+      if (entry.delta() > 0 ? acct->balance > max_cents - entry.delta()
+                            : acct->balance + entry.delta() < 0)
+        return fmt::format("{}: the balance {} cannot take it", where(), acct->balance);
+      acct->balance += entry.delta();
+      if (acct->balance != entry.balance_after())
+        return fmt::format("{}: replaying it gives the balance {}, the entry says {}", where(),
+                           acct->balance, entry.balance_after());
+    }
+    return {};
+  }
+
   /// The account `id` once its opening is recorded, else nullptr.
   account* find_open(const std::string& id) {
     auto it = accounts_.find(id);

@@ -5,6 +5,11 @@
 // being debited is held from the moment the request is accepted, so concurrent withdrawals and
 // transfers can never overdraw an account; money being credited becomes spendable only once the
 // ledger has recorded it.
+//
+// The ledger is also where an instance's balances come from: a new instance (first start or
+// restart) rebuilds them from the ledger's history before it is registered, so a crash loses no
+// recorded money. A deposit with the memo "poison" crashes the instance on purpose (the example's
+// crash trigger).
 #pragma once
 
 #include <microlith/actors/service.hpp>
@@ -18,7 +23,9 @@ inline constexpr const char* accounts_service = "accounts";
 inline constexpr const char* accounts_contract = "bank.Accounts";
 
 /// The accounts service's definition (service "accounts", contract bank.Accounts), ready to
-/// spawn or supervise. It needs the ledger service (bank::make_ledger) to record changes.
+/// spawn or supervise. It needs the ledger service (bank::make_ledger) to record changes and to
+/// start: an instance rebuilds its balances from the ledger's history, and its start fails when
+/// the ledger is not running or its history does not add up.
 microlith::service_definition make_accounts();
 
 } // namespace bank
