@@ -222,7 +222,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     return;
   }
   const handler_entry& handler = *i->second;
-  if (!env.body || env.body->GetDescriptor() != handler.request_type) {
+  if (!env.body || typeid(*env.body) != *handler.request_class) {
     refuse(errc::bad_request,
            fmt::format("{}.{} expects {}, got {}", def_.name, env.method,
                        handler.request_type->full_name(),
@@ -270,8 +270,11 @@ void endpoint_actor::answer(const caf::strong_actor_ptr& to, std::uint64_t call_
   out.call_id = call_id;
   out.body = std::move(value);
   out.error = std::move(err);
-  to->enqueue(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),
-              caf::make_message(std::move(out)), context());
+  // One allocation: the envelope goes straight into the mailbox element (make_message first
+  // and enqueue(..., message, ...) second would allocate twice).
+  to->get()->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()},
+                                               caf::make_message_id(), {}, std::move(out)),
+                     context());
 }
 
 std::shared_ptr<reply_slot> endpoint_actor::make_slot() {

@@ -92,8 +92,14 @@ caf::expected<caf::actor> node::spawn(const service_definition& def) {
   self->receive(
     [&](ready_atom) {},
     [&](caf::down_msg& msg) {
-      failure = make_error(errc::service_unavailable,
-                           fmt::format("{} failed to start: {}", def.name, describe(msg.reason)));
+      // Keep the cause's own code when it is a microlith error; say what failed around it.
+      failure = code_of(msg.reason) != errc::none
+                  ? make_error(code_of(msg.reason),
+                               fmt::format("{} failed to start: {}", def.name,
+                                           message_of(msg.reason)))
+                  : make_error(errc::service_unavailable,
+                               fmt::format("{} failed to start: {}", def.name,
+                                           describe(msg.reason)));
     },
     caf::after(start_limit) >> [&] {
       failure = make_error(errc::timeout,

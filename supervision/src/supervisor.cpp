@@ -215,6 +215,7 @@ private:
     // A failed restart: ask again through the mailbox, where it counts as another restart.
     plan_.clear();
     busy_ = false;
+    last_start_error_ = err;
     send(this, retry_atom::value, generation_, c.spec.id());
     run_plan();
   }
@@ -229,7 +230,8 @@ private:
       send(this, retry_atom::value, generation_, id);
       return;
     }
-    restart(*i, make_error(errc::service_unavailable, "restart failed"));
+    restart(*i, last_start_error_ ? last_start_error_
+                                  : make_error(errc::service_unavailable, "restart failed"));
   }
 
   // -- stopping -------------------------------------------------------------------------------
@@ -527,6 +529,7 @@ private:
   phase phase_ = phase::starting;
   bool busy_ = false;
   caf::error stop_reason_;
+  caf::error last_start_error_; // why the last restart failed to start, for the logs
 };
 
 } // namespace
