@@ -1,6 +1,7 @@
 // Supervision costs: restart latency (a supervised service killed, until its replacement answers
 // a call by name), with no siblings and with 10,000 idle siblings under the same supervisor; the
-// spawn rate of dynamic children; resident memory per idle supervised child.
+// spawn rate of dynamic children, the time to stop all of them; heap memory per idle supervised
+// child (the child actor and the supervisor's bookkeeping for it).
 //
 // Restart latency is measured inside the node by a prober worker: it kills the current instance
 // (an exit signal in the urgent queue), then calls the service by name, retrying at once on
@@ -20,9 +21,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <fstream>
+#include <malloc.h>
 #include <future>
-#include <unistd.h>
 
 namespace {
 
@@ -145,13 +145,50 @@ void restart_latency(benchmark::State& state) {
   state.counters["restarts"] = static_cast<double>(all.size());
 }
 
-std::size_t resident_bytes() {
-  std::ifstream statm{"/proc/self/statm"};
-  std::size_t pages = 0;
-  std::size_t resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+// Heap bytes in use (glibc's mallinfo2): unlike the resident set, it does not read zero when a
+// repetition reuses memory freed by the one before.
+std::size_t heap_in_use() {
+  return mallinfo2().uordblks;
 }
+
+// Starts `count` children of a dynamic supervisor keeping 256 starts outstanding, so that the
+// supervisor, not the caller, is the bottleneck; fulfils `done` when all have answered.
+class starter final : public caf::event_based_actor {
+public:
+  starter(caf::actor_config& cfg, caf::actor sup, int count, std::promise<void>* done)
+    : caf::event_based_actor(cfg), sup_(std::move(sup)), count_(count), done_(done) {
+  }
+
+  caf::behavior make_behavior() override {
+    while (sent_ < std::min(count_, 256))
+      send_one();
+    return {[](int) {}};
+  }
+
+private:
+  void send_one() {
+    request(sup_, std::chrono::seconds(30), microlith::start_child_atom::value,
+            caf::make_message(sent_))
+      .then([this](caf::actor&) { answered(); }, [this](caf::error&) { answered(); });
+    ++sent_;
+  }
+
+  void answered() {
+    if (++answered_ == count_) {
+      done_->set_value();
+      quit();
+      return;
+    }
+    if (sent_ < count_)
+      send_one();
+  }
+
+  caf::actor sup_;
+  int count_;
+  std::promise<void>* done_;
+  int sent_ = 0;
+  int answered_ = 0;
+};
 
 void dynamic_children(benchmark::State& state) {
   const auto count = static_cast<int>(state.range(0));
@@ -160,43 +197,33 @@ void dynamic_children(benchmark::State& state) {
   caf::actor_system sys{cfg};
   double rate = 0;
   double bytes_per_child = 0;
+  double stop_ms = 0;
   for (auto _ : state) {
     auto spec = microlith::dynamic_supervisor_spec{
       "pool", [](caf::event_based_actor* sup, const caf::message&) -> caf::expected<caf::actor> {
         return sup->spawn(idle_actor);
       }};
     auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
-    auto before = resident_bytes();
+    auto before = heap_in_use();
     auto started = clock_type::now();
-    {
-      caf::scoped_actor self{sys};
-      // Keep 256 starts outstanding: the supervisor, not the caller, is the bottleneck.
-      int sent = 0;
-      int answered = 0;
-      auto send_one = [&] {
-        self->request(sup, std::chrono::seconds(30), microlith::start_child_atom::value,
-                      caf::make_message(sent));
-        ++sent;
-      };
-      while (sent < std::min(count, 256))
-        send_one();
-      while (answered < count) {
-        self->receive([&](caf::actor&) { ++answered; }, [&](caf::error&) { ++answered; });
-        if (sent < count)
-          send_one();
-      }
-    }
+    std::promise<void> done;
+    auto finished = done.get_future();
+    sys.spawn<starter>(sup, count, &done);
+    finished.wait();
     auto took = std::chrono::duration<double>(clock_type::now() - started).count();
-    auto after = resident_bytes();
+    auto after = heap_in_use();
     rate = count / took;
     bytes_per_child = static_cast<double>(after - before) / count;
+    auto stopping = clock_type::now();
     caf::scoped_actor self{sys};
     self->monitor(sup);
     microlith::signal_exit(sup, caf::exit_reason::user_shutdown);
     self->receive([](caf::down_msg&) {});
+    stop_ms = std::chrono::duration<double, std::milli>(clock_type::now() - stopping).count();
   }
   state.counters["children_per_s"] = rate;
   state.counters["bytes_per_child"] = bytes_per_child;
+  state.counters["stop_all_ms"] = stop_ms;
 }
 
 } // namespace
