@@ -21,6 +21,7 @@ using clock = std::chrono::steady_clock;
 using retry_atom = caf::atom_constant<caf::atom("ml_dretry")>;
 using kill_timer_atom = caf::atom_constant<caf::atom("ml_dkill")>;
 using backoff_atom = caf::atom_constant<caf::atom("ml_dback")>;
+using shutdown_kill_atom = caf::atom_constant<caf::atom("ml_dstopkl")>;
 
 class dynamic_supervisor_actor final : public caf::event_based_actor {
 public:
@@ -63,6 +64,7 @@ public:
         on_kill_timer(n, generation);
       },
       [this](backoff_atom, std::uint64_t n) { start_instance(n); },
+      [this](shutdown_kill_atom) { kill_remaining(); },
       [this](snapshot_atom) { return take_snapshot(); },
     };
   }
@@ -254,15 +256,26 @@ private:
     return promise;
   }
 
-  void stop(std::uint64_t n, child& c) {
+  // Asks child n to stop; `own_timer`: arm a kill timer for it alone (a whole shutdown arms one
+  // timer for all children instead: one clock entry, not one per child).
+  void stop(std::uint64_t n, child& c, bool own_timer = true) {
     c.st = status::stopping;
     if (spec_.shutdown().how == shutdown_spec::mode::brutal_kill) {
       signal_exit(c.handle, caf::exit_reason::kill, this);
       return;
     }
     signal_exit(c.handle, caf::exit_reason::user_shutdown, this);
-    if (spec_.shutdown().how == shutdown_spec::mode::timeout)
+    if (own_timer && spec_.shutdown().how == shutdown_spec::mode::timeout)
       delayed_send(this, spec_.shutdown().timeout, kill_timer_atom::value, n, c.generation);
+  }
+
+  void kill_remaining() {
+    if (!by_actor_.empty())
+      log::warn(spec_.name(), "{} children did not stop within {} ms: killing them",
+                by_actor_.size(), spec_.shutdown().timeout.count());
+    for (auto& [n, c] : children_)
+      if (c.handle)
+        signal_exit(c.handle, caf::exit_reason::kill, this);
   }
 
   void on_kill_timer(std::uint64_t n, std::uint64_t generation) {
@@ -289,11 +302,15 @@ private:
         i = children_.erase(i);
         continue;
       }
-      stop(i->first, c);
+      stop(i->first, c, false);
       ++i;
     }
-    if (by_actor_.empty())
+    if (by_actor_.empty()) {
       quit(stop_reason_);
+      return;
+    }
+    if (spec_.shutdown().how == shutdown_spec::mode::timeout)
+      delayed_send(this, spec_.shutdown().timeout, shutdown_kill_atom::value);
   }
 
   // -- snapshots ------------------------------------------------------------------------------
