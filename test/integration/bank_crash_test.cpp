@@ -5,7 +5,7 @@
 // balance as it was. Calls in flight during the crash fail fast with a crash error, never a
 // timeout; more crashes than the group's restart intensity make the group give up, and with the
 // group's policy `permanent` the host stops the node with exit code 1.
-#include "proto/bank.pb.h"
+#include "integration/bank_system.hpp"
 
 #include <microlith/actors/envelope.hpp>
 #include <microlith/actors/error.hpp>
@@ -39,66 +39,14 @@ using steady = std::chrono::steady_clock;
 // The memo that makes a deposit crash its handler (see DepositRequest.memo in bank.proto).
 constexpr const char* poison = "poison";
 
-std::string bank_file() {
-  return std::string{MICROLITH_SOURCE_DIR} + "/examples/bank/bank.toml";
-}
-
 // True when `err` is one of the errors a caller may see while the instance serving it crashes.
 bool is_crash_error(const caf::error& err) {
   return microlith::is(err, errc::remote_error) || microlith::is(err, errc::service_down) ||
          microlith::is(err, errc::service_unavailable);
 }
 
-// The bank system from examples/bank/bank.toml, running in this process for one test.
-struct crash_bank {
-  microlith::system_config config = microlith::load_system_file(bank_file());
-  microlith::node node{microlith::node_options_for(config)};
-  microlith::host host{node, config};
-
-  crash_bank() {
-    auto err = host.start();
-    REQUIRE_FALSE(err);
-  }
-
-  ~crash_bank() {
-    host.stop();
-    node.shutdown();
-  }
-
-  caf::expected<bank::Account> open(const std::string& id, std::int64_t initial) {
-    bank::OpenRequest req;
-    req.set_id(id);
-    req.set_initial_balance(initial);
-    return node.call<bank::Account>("accounts", "Open", req);
-  }
-
-  caf::expected<bank::Account> deposit(const std::string& id, std::int64_t amount,
-                                       const std::string& memo = {}) {
-    bank::DepositRequest req;
-    req.set_account_id(id);
-    req.set_amount(amount);
-    req.set_memo(memo);
-    return node.call<bank::Account>("accounts", "Deposit", req);
-  }
-
-  caf::expected<bank::TransferReceipt> transfer(const std::string& from, const std::string& to,
-                                                std::int64_t amount) {
-    bank::TransferRequest req;
-    req.set_from(from);
-    req.set_to(to);
-    req.set_amount(amount);
-    return node.call<bank::TransferReceipt>("accounts", "Transfer", req);
-  }
-
-  caf::expected<bank::Account> balance_of(const std::string& id,
-                                          std::chrono::milliseconds timeout = 5s) {
-    bank::BalanceRequest req;
-    req.set_account_id(id);
-    microlith::blocking_call_options opts;
-    opts.timeout = timeout;
-    return node.call<bank::Account>("accounts", "Balance", req, std::move(opts));
-  }
-
+// The bank with the helpers of the crash scenario.
+struct crash_bank : bank_test::bank_system {
   // The balance of every account in `ids`; fails the test when one cannot be read.
   std::map<std::string, std::int64_t> balances(const std::vector<std::string>& ids) {
     std::map<std::string, std::int64_t> out;
@@ -111,18 +59,9 @@ struct crash_bank {
     return out;
   }
 
-  // The ledger's whole history.
-  bank::HistoryReply history() {
-    auto reply = node.call<bank::HistoryReply>("ledger", "History", bank::HistoryRequest{});
-    if (!reply)
-      FAIL("History failed: " << microlith::describe(reply.error()));
-    return *reply;
-  }
-
   // The registered instance of accounts (null while there is none).
   caf::actor accounts_instance() {
-    auto xs = node.registry().snapshot()->instances("accounts");
-    return xs.empty() ? caf::actor{} : xs.front();
+    return instance_of("accounts");
   }
 
   // Waits up to `limit` for an accounts instance other than `old` to be registered; answers it,

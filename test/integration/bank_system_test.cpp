@@ -1,7 +1,7 @@
 // The whole bank, started from its system file in one process, driven only through `call`:
 // happy paths, every error a caller can see, concurrent transfers keeping the total constant,
 // correlation ids visible end to end, and a supervised restart of the ledger.
-#include "proto/bank.pb.h"
+#include "integration/bank_system.hpp"
 
 #include <microlith/actors/envelope.hpp>
 #include <microlith/actors/error.hpp>
@@ -22,68 +22,7 @@
 
 using microlith::errc;
 
-namespace {
-
-std::string bank_file() {
-  return std::string{MICROLITH_SOURCE_DIR} + "/examples/bank/bank.toml";
-}
-
-// The bank system running in this process for one test.
-struct bank_system {
-  microlith::system_config config = microlith::load_system_file(bank_file());
-  microlith::node node{microlith::node_options_for(config)};
-  microlith::host host{node, config};
-
-  bank_system() {
-    auto err = host.start();
-    REQUIRE_FALSE(err);
-  }
-
-  ~bank_system() {
-    host.stop();
-    node.shutdown();
-  }
-
-  caf::expected<bank::Account> open(const std::string& id, std::int64_t initial) {
-    bank::OpenRequest req;
-    req.set_id(id);
-    req.set_initial_balance(initial);
-    return node.call<bank::Account>("accounts", "Open", req);
-  }
-
-  caf::expected<bank::TransferReceipt> transfer(const std::string& from, const std::string& to,
-                                                std::int64_t amount,
-                                                microlith::blocking_call_options opts = {}) {
-    bank::TransferRequest req;
-    req.set_from(from);
-    req.set_to(to);
-    req.set_amount(amount);
-    return node.call<bank::TransferReceipt>("accounts", "Transfer", req, std::move(opts));
-  }
-
-  std::int64_t balance(const std::string& id) {
-    bank::BalanceRequest req;
-    req.set_account_id(id);
-    auto account = node.call<bank::Account>("accounts", "Balance", req);
-    REQUIRE(account);
-    return account->balance();
-  }
-
-  bank::HistoryReply history(const std::string& id) {
-    bank::HistoryRequest req;
-    req.set_account_id(id);
-    auto reply = node.call<bank::HistoryReply>("ledger", "History", req);
-    REQUIRE(reply);
-    return *reply;
-  }
-
-  caf::actor instance_of(const std::string& service) {
-    auto xs = node.registry().snapshot()->instances(service);
-    return xs.empty() ? caf::actor{} : xs.front();
-  }
-};
-
-} // namespace
+using bank_test::bank_system;
 
 TEST_CASE("the bank starts from its system file with groups in dependency order",
           "[integration]") {

@@ -1,0 +1,103 @@
+// The bank, started from examples/bank/bank.toml in this process for one test, with blocking
+// helpers for its calls. Shared by the integration tests.
+#pragma once
+
+#include "proto/bank.pb.h"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/services/host.hpp>
+#include <microlith/services/system_file.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace bank_test {
+
+/// The bank's system file in the source tree.
+inline std::string bank_file() {
+  return std::string{MICROLITH_SOURCE_DIR} + "/examples/bank/bank.toml";
+}
+
+/// The whole bank in one process: started on construction, stopped on destruction.
+struct bank_system {
+  microlith::system_config config = microlith::load_system_file(bank_file());
+  microlith::node node{microlith::node_options_for(config)};
+  microlith::host host{node, config};
+
+  bank_system() {
+    auto err = host.start();
+    REQUIRE_FALSE(err);
+  }
+
+  ~bank_system() {
+    host.stop();
+    node.shutdown();
+  }
+
+  caf::expected<bank::Account> open(const std::string& id, std::int64_t initial) {
+    bank::OpenRequest req;
+    req.set_id(id);
+    req.set_initial_balance(initial);
+    return node.call<bank::Account>("accounts", "Open", req);
+  }
+
+  caf::expected<bank::Account> deposit(const std::string& id, std::int64_t amount,
+                                       const std::string& memo = {}) {
+    bank::DepositRequest req;
+    req.set_account_id(id);
+    req.set_amount(amount);
+    req.set_memo(memo);
+    return node.call<bank::Account>("accounts", "Deposit", req);
+  }
+
+  caf::expected<bank::TransferReceipt> transfer(const std::string& from, const std::string& to,
+                                                std::int64_t amount,
+                                                microlith::blocking_call_options opts = {}) {
+    bank::TransferRequest req;
+    req.set_from(from);
+    req.set_to(to);
+    req.set_amount(amount);
+    return node.call<bank::TransferReceipt>("accounts", "Transfer", req, std::move(opts));
+  }
+
+  caf::expected<bank::Account> balance_of(const std::string& id,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    bank::BalanceRequest req;
+    req.set_account_id(id);
+    microlith::blocking_call_options opts;
+    opts.timeout = timeout;
+    return node.call<bank::Account>("accounts", "Balance", req, std::move(opts));
+  }
+
+  /// The balance of `id`; fails the test when it cannot be read.
+  std::int64_t balance(const std::string& id) {
+    auto account = balance_of(id);
+    REQUIRE(account);
+    return account->balance();
+  }
+
+  /// The ledger's history of `account_id` (all of it when empty); fails the test on error.
+  bank::HistoryReply history(const std::string& account_id = {}) {
+    bank::HistoryRequest req;
+    req.set_account_id(account_id);
+    auto reply = node.call<bank::HistoryReply>("ledger", "History", req);
+    if (!reply)
+      FAIL("History failed: " << microlith::describe(reply.error()));
+    return *reply;
+  }
+
+  /// The registered instance of `service` (null while there is none).
+  caf::actor instance_of(const std::string& service) {
+    auto xs = node.registry().snapshot()->instances(service);
+    return xs.empty() ? caf::actor{} : xs.front();
+  }
+};
+
+} // namespace bank_test
