@@ -12,6 +12,6 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 bash "$root/scripts/build.sh" "$build" "${args[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$root/test/sanitizers/ubsan.supp}
 cd "$build"
 ctest -j "$(nproc)" --output-on-failure --no-tests=error

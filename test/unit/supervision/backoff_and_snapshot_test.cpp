@@ -20,9 +20,9 @@ namespace {
 struct start_log {
   std::mutex mutex;
   std::vector<clock_type::time_point> starts;
-  caf::actor current;
+  caf::actor_addr current; // weak: the children hold this log
 
-  void started(caf::actor self) {
+  void started(caf::actor_addr self) {
     std::lock_guard<std::mutex> guard{mutex};
     starts.push_back(clock_type::now());
     current = std::move(self);
@@ -35,7 +35,7 @@ struct start_log {
 
   caf::actor instance() {
     std::lock_guard<std::mutex> guard{mutex};
-    return current;
+    return caf::actor_cast<caf::actor>(current);
   }
 
   clock_type::time_point at(std::size_t i) {
@@ -51,7 +51,7 @@ public:
   }
 
   caf::behavior make_behavior() override {
-    log_->started(caf::actor_cast<caf::actor>(this));
+    log_->started(address());
     return {[](int x) { return x; }};
   }
 

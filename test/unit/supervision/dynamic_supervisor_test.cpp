@@ -23,9 +23,9 @@ namespace {
 struct child_board {
   std::mutex mutex;
   std::map<int, int> starts;
-  std::map<int, caf::actor> current;
+  std::map<int, caf::actor_addr> current; // weak: the children hold this board
 
-  void started(int arg, caf::actor self) {
+  void started(int arg, caf::actor_addr self) {
     std::lock_guard<std::mutex> guard{mutex};
     ++starts[arg];
     current[arg] = std::move(self);
@@ -38,7 +38,7 @@ struct child_board {
 
   caf::actor current_of(int arg) {
     std::lock_guard<std::mutex> guard{mutex};
-    return current[arg];
+    return caf::actor_cast<caf::actor>(current[arg]);
   }
 };
 
@@ -50,7 +50,7 @@ public:
   }
 
   caf::behavior make_behavior() override {
-    board_->started(arg_, caf::actor_cast<caf::actor>(this));
+    board_->started(arg_, address());
     return {
       [this](int) { return arg_; },
       [this](const std::string& what) {
