@@ -1,0 +1,115 @@
+// Group policies, as OTP applications: when a group's supervisor gives up, a permanent group
+// stops the node (wait() answers 1); a transient group's abnormal exit and a temporary group's
+// exit are logged, and the other groups keep running.
+#include <microlith/actors/exit.hpp>
+#include <microlith/services/host.hpp>
+#include <microlith/services/module.hpp>
+#include <microlith/services/system_file.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <mutex>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// The current instance of each group's one child, by group name.
+std::mutex instances_mutex;
+std::map<std::string, caf::actor_addr> instances;
+
+caf::actor instance_of(const std::string& group) {
+  std::lock_guard<std::mutex> guard{instances_mutex};
+  return caf::actor_cast<caf::actor>(instances[group]);
+}
+
+class plain_child final : public caf::event_based_actor {
+public:
+  plain_child(caf::actor_config& cfg, std::string group)
+    : caf::event_based_actor(cfg), group_(std::move(group)) {
+  }
+
+  caf::behavior make_behavior() override {
+    {
+      std::lock_guard<std::mutex> guard{instances_mutex};
+      instances[group_] = address();
+    }
+    return {[](int x) { return x; }};
+  }
+
+private:
+  std::string group_;
+};
+
+microlith::children one_plain_child(microlith::group_context& g) {
+  auto group = g.config().name;
+  return {microlith::child("worker", [group](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
+            return sup->spawn<plain_child>(group);
+          })};
+}
+
+} // namespace
+
+MICROLITH_MODULE(test_policy) {
+  return microlith::module_definition{"test.policy"}
+    .group("victim", one_plain_child)
+    .group("bystander", one_plain_child);
+}
+
+namespace {
+
+// A system of two groups; `victim` has intensity 0 (its first crash exceeds it) and `policy`.
+microlith::system_config system_with(const std::string& policy) {
+  return microlith::parse_system_file("[system]\nname = \"policy\"\n"
+                                      "[groups.victim]\nmodule = \"test.policy\"\n"
+                                      "intensity = 0\nrestart = \"" + policy + "\"\n"
+                                      "[groups.bystander]\nmodule = \"test.policy\"\n",
+                                      "inline.toml");
+}
+
+template <class Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 500; ++i) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+} // namespace
+
+TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
+  auto run = [](const std::string& policy, caf::exit_reason how) {
+    microlith::node_options opts;
+    opts.threads = 2;
+    microlith::node n{opts};
+    microlith::host h{n, system_with(policy)};
+    REQUIRE_FALSE(h.start());
+    REQUIRE(eventually([] { return instance_of("victim") && instance_of("bystander"); }));
+    auto victim = instance_of("victim");
+    microlith::signal_exit(victim, how);
+    REQUIRE(eventually([&] { return !h.group_supervisor("victim"); }));
+    auto waited = std::async(std::launch::async, [&] { return h.wait(); });
+    auto stopped = waited.wait_for(1s) == std::future_status::ready;
+    if (!stopped)
+      h.request_stop();
+    auto code = waited.get();
+    CHECK(h.running_groups() == std::vector<std::string>{"bystander"});
+    h.stop();
+    return std::make_pair(stopped, code);
+  };
+  SECTION("permanent: the node stops with exit code 1") {
+    CHECK(run("permanent", caf::exit_reason::kill) == std::make_pair(true, 1));
+  }
+  SECTION("transient: an abnormal exit is logged, the rest keeps running") {
+    CHECK(run("transient", caf::exit_reason::kill) == std::make_pair(false, 0));
+  }
+  SECTION("temporary: logged, the rest keeps running") {
+    CHECK(run("temporary", caf::exit_reason::kill) == std::make_pair(false, 0));
+  }
+}
