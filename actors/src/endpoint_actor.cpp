@@ -230,7 +230,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     return;
   }
   call_context ctx{this, std::move(env.meta)};
-  current_ = current_request{reply_to, env.call_id, &handler.method, &ctx.correlation_id()};
+  current_ = current_request{reply_to, env.call_id, &handler.method};
   dropped_in_handler_ = false;
   erased_reply result;
   try {
@@ -285,7 +285,6 @@ std::shared_ptr<reply_slot> endpoint_actor::make_slot() {
   slot->reply_to = current_.reply_to;
   slot->call_id = current_.call_id;
   slot->method = *current_.method;
-  slot->correlation_id = *current_.correlation_id;
   slots_.insert(slot.get());
   return slot;
 }

@@ -141,11 +141,11 @@ private:
     if (spec_.awaits_ready()) {
       c.st = status::starting;
     } else {
-      running(n, c);
+      running(c);
     }
   }
 
-  void running(std::uint64_t, child& c) {
+  void running(child& c) {
     c.st = status::running;
     c.backoff.running_since = clock::now();
     if (c.started.pending()) {
@@ -160,7 +160,7 @@ private:
       return;
     auto& c = children_[*n];
     if (c.st == status::starting)
-      running(*n, c);
+      running(c);
   }
 
   void start_failed(std::uint64_t n, const caf::error& err) {

@@ -58,7 +58,7 @@ public:
     run_plan();
     return {
       [this](ready_atom) { on_ready(); },
-      [this](retry_atom, std::uint64_t generation, std::string id) { on_retry(generation, id); },
+      [this](retry_atom, std::string id) { on_retry(id); },
       [this](kill_timer_atom, std::uint64_t generation) { on_kill_timer(generation); },
       [this](backoff_atom, std::uint64_t token) { on_backoff_done(token); },
       [this](snapshot_atom) { return take_snapshot(); },
@@ -216,18 +216,18 @@ private:
     plan_.clear();
     busy_ = false;
     last_start_error_ = err;
-    send(this, retry_atom::value, generation_, c.spec.id());
+    send(this, retry_atom::value, c.spec.id());
     run_plan();
   }
 
-  void on_retry(std::uint64_t, const std::string& id) {
+  void on_retry(const std::string& id) {
     if (phase_ != phase::running)
       return;
     auto i = index_of(id);
     if (!i || children_[*i].handle)
       return;
     if (busy_ || !plan_.empty()) {
-      send(this, retry_atom::value, generation_, id);
+      send(this, retry_atom::value, id);
       return;
     }
     restart(*i, last_start_error_ ? last_start_error_

@@ -27,7 +27,6 @@ struct reply_slot {
   caf::strong_actor_ptr reply_to;
   std::uint64_t call_id = 0;
   std::string method;
-  std::string correlation_id;
   bool answered = false;
   ~reply_slot();
 };
@@ -106,7 +105,6 @@ private:
     caf::strong_actor_ptr reply_to;
     std::uint64_t call_id = 0;
     const std::string* method = nullptr;
-    const std::string* correlation_id = nullptr;
   };
 
   void start();

@@ -22,16 +22,6 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 using microlith::errc;
 
-namespace {
-
-struct node_fixture {
-  node_fixture() {
-    the_probe().reset();
-  }
-  microlith::node node{two_threads()};
-};
-
-} // namespace
 
 TEST_CASE_METHOD(node_fixture, "a call is answered", "[unit]") {
   auto echo = must_spawn(node, echo_service("echo"));

@@ -24,13 +24,6 @@ using microlith::errc;
 
 namespace {
 
-struct node_fixture {
-  node_fixture() {
-    the_probe().reset();
-  }
-  microlith::node node{two_threads()};
-};
-
 // Kills `instance` with `reason` once echo's Hang handler holds its promise.
 std::future<void> kill_when_hanging(const caf::actor& instance, caf::exit_reason reason,
                                     const std::string& probe_key = "echo.hang") {

@@ -23,13 +23,6 @@ using microlith::errc;
 
 namespace {
 
-struct node_fixture {
-  node_fixture() {
-    the_probe().reset();
-  }
-  microlith::node node{two_threads()};
-};
-
 // Handlers whose types do or do not match microlith.test.Mismatch's Convert(PingRequest) ->
 // PingReply.
 class converter {

@@ -143,4 +143,12 @@ bool wait_down(microlith::node& n, const caf::actor& instance, std::chrono::mill
 /// Milliseconds from `from` to `to`.
 long long millis_between(steady::time_point from, steady::time_point to);
 
+/// A node with two scheduler threads and a clean probe, for one test case.
+struct node_fixture {
+  node_fixture() {
+    the_probe().reset();
+  }
+  microlith::node node{two_threads()};
+};
+
 } // namespace unit_actors

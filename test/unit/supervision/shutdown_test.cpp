@@ -16,12 +16,6 @@ using namespace std::chrono_literals;
 using namespace unit_supervision;
 using strings = std::vector<std::string>;
 
-namespace {
-
-const child_mode stubborn{true, ready_mode::none, false};
-
-} // namespace
-
 TEST_CASE_METHOD(supervision_fixture,
                  "a child that ignores the request to stop is killed after its shutdown time",
                  "[unit]") {

@@ -68,7 +68,6 @@ struct stepped_fixture {
   std::vector<caf::actor> supervisors;
 };
 
-const child_mode stubborn{true, ready_mode::none, false};
 
 } // namespace
 
