@@ -9,6 +9,7 @@
 // registered service "echo" by name through `call_context::call`: registry lookup, envelope,
 // deadline tracking and continuation. items_per_second is the round-trip rate; bench/run.sh runs
 // this with repetitions and prints the medians and the microlith / raw CAF ratios.
+#include "idle_policy.hpp"
 #include "proto/bench.pb.h"
 
 #include "microlith/actors/error.hpp"
@@ -126,6 +127,8 @@ void raw_driver(raw_driver_actor* self, caf::actor echo, caf::duration timeout,
 void run_raw(benchmark::State& state, caf::duration timeout) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", scheduler_threads);
+  // The floor runs on the same scheduler idle policy as the node it is compared with.
+  cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
   caf::actor_system sys{cfg};
   auto echo = sys.spawn(raw_echo);
   const auto outstanding = state.range(0);
@@ -221,6 +224,7 @@ void microlith_call(benchmark::State& state) {
   microlith::node_options options;
   options.name = "bench";
   options.threads = static_cast<int>(scheduler_threads);
+  options.idle_spin_polls = bench::idle_spin_polls();
   microlith::node node{options};
   auto echo = node.spawn(microlith::service<echo_service>("echo", "bench.Echo")
                            .handle("Ping", &echo_service::ping));

@@ -7,6 +7,7 @@
 // (an exit signal in the urgent queue), then calls the service by name, retrying at once on
 // service_unavailable/service_down, and takes the time of the first successful answer. Each
 // benchmark run does 2000 restarts and reports the median and p99 in microseconds as counters.
+#include "idle_policy.hpp"
 #include "proto/bench.pb.h"
 
 #include <microlith/actors/exit.hpp>
@@ -108,6 +109,7 @@ void restart_latency(benchmark::State& state) {
   const auto siblings = static_cast<int>(state.range(0));
   microlith::node_options opts;
   opts.threads = 2;
+  opts.idle_spin_polls = bench::idle_spin_polls();
   microlith::node n{opts};
   auto spec = microlith::supervisor_spec{"bench"}.intensity(1000000, std::chrono::seconds(1));
   auto* np = &n;
@@ -194,6 +196,7 @@ void dynamic_children(benchmark::State& state) {
   const auto count = static_cast<int>(state.range(0));
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", std::size_t{2});
+  cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
   caf::actor_system sys{cfg};
   double rate = 0;
   double bytes_per_child = 0;

@@ -29,6 +29,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_op
   auto threads = opts.threads > 0 ? opts.threads
                                   : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
+  cfg.set("work-stealing.aggressive-poll-attempts", opts.idle_spin_polls);
   register_error_category(cfg);
   return cfg;
 }

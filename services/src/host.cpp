@@ -77,6 +77,7 @@ node_options node_options_for(const system_config& config) {
   node_options opts;
   opts.name = config.name;
   opts.threads = config.threads;
+  opts.idle_spin_polls = config.idle_spin_polls;
   return opts;
 }
 

@@ -1,4 +1,5 @@
 // Unit tests for the system file parser (microlith/services/system_file.hpp).
+#include "microlith/services/host.hpp"
 #include "microlith/services/system_file.hpp"
 
 #include <catch2/catch.hpp>
@@ -213,6 +214,13 @@ max = "5ms"
             parse_system_file("[system]\nname = \"x\"\nthreads = 0\n[groups.g]\nmodule = \"m\"\n", "bank.toml");
         CHECK(config.threads == 0);
     }
+    SECTION("idle_spin_polls defaults to CAF's 100 and can be set") {
+        CHECK(parse_system_file(with_minimal(""), "bank.toml").idle_spin_polls == 100);
+        const system_config config = parse_system_file(
+            "[system]\nname = \"x\"\nidle_spin_polls = 2000\n[groups.g]\nmodule = \"m\"\n", "bank.toml");
+        CHECK(config.idle_spin_polls == 2000);
+        CHECK(node_options_for(config).idle_spin_polls == 2000);
+    }
     SECTION("shutdown infinity spelled out") {
         const system_config config =
             parse_system_file(with_minimal("shutdown = \"infinity\"\n"), "bank.toml");
@@ -263,6 +271,10 @@ TEST_CASE("values of the wrong type or out of range are reported with key and ex
     SECTION("threads is not an integer") {
         check_single("[system]\nname = \"x\"\nthreads = \"2\"\n[groups.g]\nmodule = \"m\"\n", 3, "system.threads",
                      "expected an integer, got a string");
+    }
+    SECTION("idle_spin_polls out of range") {
+        check_single("[system]\nname = \"x\"\nidle_spin_polls = 0\n[groups.g]\nmodule = \"m\"\n", 3,
+                     "system.idle_spin_polls", "expected an integer from 1 to 10000000, got 0");
     }
     SECTION("threads out of range") {
         check_single("[system]\nname = \"x\"\nthreads = 257\n[groups.g]\nmodule = \"m\"\n", 3, "system.threads",
@@ -375,7 +387,7 @@ TEST_CASE("unknown keys are reported with the keys that are allowed", "[unit]") 
     }
     SECTION("in [system]") {
         check_single("[system]\nname = \"x\"\nthread = 2\n[groups.g]\nmodule = \"m\"\n", 3, "system.thread",
-                     R"(unknown key "thread"; expected one of name, threads, shutdown_timeout, log_level)");
+                     R"(unknown key "thread"; expected one of name, threads, idle_spin_polls, shutdown_timeout, log_level)");
     }
     SECTION("in a group") {
         const auto error = single_error(with_minimal("stratgy = \"one_for_all\"\n"));

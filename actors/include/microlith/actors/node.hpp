@@ -15,6 +15,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,12 @@ struct node_options {
   int threads = 0;
   /// The timeout of calls that do not set one.
   std::chrono::milliseconds default_timeout{5000};
+  /// How many times an idle scheduler thread polls for work before it starts sleeping (CAF's
+  /// `work-stealing.aggressive-poll-attempts`, default 100 as in CAF). More polls answer faster
+  /// after a lull — 2000 halves the median restart latency of a lone service — but spinning
+  /// threads steal work from busy ones and halve pipelined call throughput; docs/benchmarks.md
+  /// has the measurements.
+  std::size_t idle_spin_polls = 100;
 };
 
 /// Options of a blocking call from a plain thread.

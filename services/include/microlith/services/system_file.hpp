@@ -12,6 +12,10 @@
 //     name = "bank"              # required, [A-Za-z0-9_.-]+
 //     threads = 2                # optional, scheduler threads, 0 or absent = hardware
 //                                #   concurrency; otherwise 1..256
+//     idle_spin_polls = 100      # optional, default 100: polls an idle scheduler thread
+//                                #   makes before it sleeps, 1..10000000; 2000 halves
+//                                #   restart latency, costs pipelined throughput
+//                                #   (node_options::idle_spin_polls)
 //     shutdown_timeout = "10s"   # optional, default "10s": the whole node's graceful
 //                                #   stop budget (> 0)
 //     log_level = "info"         # optional: trace|debug|info|warn|error, default info
@@ -124,6 +128,7 @@ struct system_config {
     std::string path;
     std::string name;
     int threads = 0;  ///< 0 = hardware concurrency
+    std::size_t idle_spin_polls = 100;  ///< node_options::idle_spin_polls
     std::chrono::milliseconds shutdown_timeout{10000};
     std::string log_level = "info";
     std::vector<group_config> groups;  ///< in file order
