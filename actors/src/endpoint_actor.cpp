@@ -90,11 +90,14 @@ caf::behavior endpoint_actor::make_behavior() {
     [this](envelope& env) {
       if (env.kind == envelope_kind::reply)
         on_reply(env);
+      else if (env.kind == envelope_kind::publish)
+        on_published(env);
       else if (deferred_start_ != nullptr)
         early_.emplace_back(std::move(env), current_sender()); // served once started
       else
         on_request(env, current_sender());
     },
+    [this](detail::external_call& call) { on_external_call(call); },
     [this](tick_atom) { on_tick(); },
     [this](info_atom) {
       std::vector<std::string> services;
@@ -125,6 +128,7 @@ void endpoint_actor::start() {
 
 void endpoint_actor::complete_start() {
   if (!def_.contract.empty()) {
+    core_->registry.record_contract(def_.name, def_.contract);
     core_->registry.add(def_.name, caf::actor_cast<caf::actor>(this));
     registered_ = true;
   }
@@ -179,7 +183,11 @@ void endpoint_actor::on_exit() {
     core_->registry.remove(def_.name, address());
     registered_ = false;
   }
-  pending_.clear();
+  if (!topics_.empty()) {
+    core_->topics.unsubscribe_all(address());
+    topics_.clear();
+  }
+  pending_.clear(); // external callers' completions report the drop (completion_once)
   state_.reset();
   view_ = registry_view{core_->registry}; // drops the snapshot, which may reference this actor
   ready_to_ = nullptr;
@@ -364,6 +372,61 @@ void endpoint_actor::send_cast(const metadata& parent, std::string service, std:
   send(dest, std::move(env));
 }
 
+// -- topics ---------------------------------------------------------------------------------
+
+std::size_t endpoint_actor::publish(const metadata& parent, const std::string& topic,
+                                    message_ptr body) {
+  auto snap = core_->topics.snapshot();
+  auto i = snap->find(topic);
+  if (i == snap->end())
+    return 0;
+  auto meta = child_metadata(parent, clock::time_point{});
+  for (const auto& subscriber : i->second) {
+    envelope env;
+    env.kind = envelope_kind::publish;
+    env.service = topic;
+    env.body = body;
+    env.meta = meta;
+    send(subscriber, std::move(env));
+  }
+  return i->second.size();
+}
+
+void endpoint_actor::subscribe(std::string topic, topic_handler handler) {
+  core_->topics.subscribe(topic, caf::actor_cast<caf::actor>(this));
+  topics_[std::move(topic)] = std::move(handler);
+}
+
+void endpoint_actor::unsubscribe(const std::string& topic) {
+  if (topics_.erase(topic) > 0)
+    core_->topics.unsubscribe(topic, address());
+}
+
+void endpoint_actor::on_published(envelope& env) {
+  auto i = topics_.find(env.service);
+  if (i == topics_.end())
+    return; // unsubscribed while the message was on its way
+  call_context ctx{this, std::move(env.meta)};
+  i->second(ctx, env.body); // a throwing handler is a crash, as in a request handler
+}
+
+// -- calls for plain threads ----------------------------------------------------------------
+
+void endpoint_actor::on_external_call(detail::external_call& call) {
+  metadata parent;
+  parent.correlation_id = std::move(call.options.correlation_id);
+  parent.hops = 0;
+  auto id = send_call(parent, std::move(call.service), std::move(call.method),
+                      std::move(call.body), call.options.timeout);
+  set_continuation(id, [done = std::move(call.done)](const message_ptr& body,
+                                                    const caf::error& err) {
+    if (err)
+      (*done)(err);
+    else
+      (*done)(body);
+  });
+}
+
 void endpoint_actor::fail_soon(std::uint64_t id, caf::error err) {
   // Answered through the mailbox, so a continuation never runs before `then` installed it.
   envelope env;
@@ -459,6 +522,19 @@ void set_continuation(endpoint_actor* self, std::uint64_t id, reply_handler hand
 void send_cast(endpoint_actor* self, const metadata& parent, std::string service,
                std::string method, message_ptr body) {
   self->send_cast(parent, std::move(service), std::move(method), std::move(body));
+}
+
+std::size_t publish(endpoint_actor* self, const metadata& parent, const std::string& topic,
+                    message_ptr body) {
+  return self->publish(parent, topic, std::move(body));
+}
+
+void subscribe(endpoint_actor* self, std::string topic, topic_handler handler) {
+  self->subscribe(std::move(topic), std::move(handler));
+}
+
+void unsubscribe(endpoint_actor* self, const std::string& topic) {
+  self->unsubscribe(topic);
 }
 
 void deliver(reply_slot& slot, message_ptr value, caf::error err) {

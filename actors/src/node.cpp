@@ -4,6 +4,7 @@
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
+#include "microlith/actors/topics.hpp"
 
 #include "detail/endpoint_actor.hpp"
 #include "detail/node_core.hpp"
@@ -70,6 +71,28 @@ caf::actor_system& node::system() noexcept {
 
 service_registry& node::registry() noexcept {
   return impl_->core.registry;
+}
+
+topic_registry& node::topics() noexcept {
+  return impl_->core.topics;
+}
+
+std::size_t node::publish_shared(const std::string& topic, message_ptr body,
+                                 std::string correlation_id) {
+  auto snap = impl_->core.topics.snapshot();
+  auto i = snap->find(topic);
+  if (i == snap->end())
+    return 0;
+  for (const auto& subscriber : i->second) {
+    envelope env;
+    env.kind = envelope_kind::publish;
+    env.service = topic;
+    env.body = body;
+    env.meta.correlation_id = correlation_id;
+    env.meta.caller = "client";
+    caf::anon_send(subscriber, std::move(env));
+  }
+  return i->second.size();
 }
 
 detail::node_core& node::core() noexcept {

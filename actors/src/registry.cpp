@@ -45,6 +45,17 @@ void service_registry::remove(const std::string& service, const caf::actor_addr&
   publish(std::move(entries));
 }
 
+void service_registry::record_contract(const std::string& service, const std::string& contract) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  contracts_[service] = contract;
+}
+
+std::string service_registry::contract_of(const std::string& service) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto i = contracts_.find(service);
+  return i == contracts_.end() ? std::string{} : i->second;
+}
+
 void service_registry::clear() {
   std::lock_guard<std::mutex> guard{mutex_};
   publish({});

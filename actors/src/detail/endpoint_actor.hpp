@@ -5,6 +5,7 @@
 // appears — instead of one CAF clock entry per request.
 #pragma once
 
+#include "microlith/actors/async_caller.hpp"
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/service.hpp"
@@ -61,6 +62,14 @@ public:
   void send_cast(const metadata& parent, std::string service, std::string method,
                  message_ptr body);
 
+  // -- topics -------------------------------------------------------------------------------
+
+  std::size_t publish(const metadata& parent, const std::string& topic, message_ptr body);
+
+  void subscribe(std::string topic, topic_handler handler);
+
+  void unsubscribe(const std::string& topic);
+
   // -- answers ------------------------------------------------------------------------------
 
   std::shared_ptr<reply_slot> make_slot();
@@ -111,6 +120,8 @@ private:
   void complete_start();
   void on_request(envelope& env, caf::strong_actor_ptr sender);
   void on_reply(envelope& env);
+  void on_published(envelope& env);
+  void on_external_call(detail::external_call& call);
   void on_tick();
   void on_down(caf::down_msg& msg);
   void arm_timer(clock::time_point deadline);
@@ -135,6 +146,7 @@ private:
   bool building_ = false;            // the state's constructor is running
   start_slot* deferred_start_ = nullptr;  // set while a deferred start is pending
   std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests before the start
+  std::unordered_map<std::string, topic_handler> topics_;          // this actor's subscriptions
 };
 
 } // namespace microlith::detail

@@ -1,7 +1,9 @@
-// What a node shares with its actors: the actor system, the registry and the call defaults.
+// What a node shares with its actors: the actor system, the registry, the topics and the call
+// defaults.
 #pragma once
 
 #include "microlith/actors/registry.hpp"
+#include "microlith/actors/topics.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -13,6 +15,7 @@ namespace microlith::detail {
 struct node_core {
   caf::actor_system* system = nullptr;
   service_registry registry;
+  topic_registry topics;
   std::string node_name;
   std::chrono::milliseconds default_timeout{5000};
 };

@@ -46,6 +46,7 @@ enum class envelope_kind : std::uint8_t {
   call = 0,  ///< a request expecting one reply
   cast = 1,  ///< fire-and-forget, at most once
   reply = 2, ///< the answer to a call: a body, or an error
+  publish = 3, ///< a message published to a topic (`service` holds the topic), at most once
 };
 
 /// The unit of cross-group communication.
@@ -53,7 +54,7 @@ struct envelope {
   envelope_kind kind = envelope_kind::call;
   /// Chosen by the caller to match the reply to its call; 0 for casts.
   std::uint64_t call_id = 0;
-  /// The target service (for a reply: the service that answered).
+  /// The target service (for a reply: the service that answered; for a publish: the topic).
   std::string service;
   /// The target method (for a reply: the method that answered).
   std::string method;

@@ -22,6 +22,7 @@
 namespace microlith {
 
 class service_registry;
+class topic_registry;
 
 /// How a node is set up.
 struct node_options {
@@ -114,6 +115,21 @@ public:
     return cast_shared(std::move(service), std::move(method),
                        std::make_shared<const Req>(request), std::move(correlation_id));
   }
+
+  /// Publishes `message` from a plain thread to every current subscriber of `topic` (at most
+  /// once each); answers how many it was sent to.
+  template <class Msg>
+  std::size_t publish(const std::string& topic, const Msg& message,
+                      std::string correlation_id = {}) {
+    return publish_shared(topic, std::make_shared<const Msg>(message), std::move(correlation_id));
+  }
+
+  /// A publish with the body already shared.
+  std::size_t publish_shared(const std::string& topic, message_ptr body,
+                             std::string correlation_id = {});
+
+  /// The node's topic table (who subscribes to what).
+  topic_registry& topics() noexcept;
 
   /// A cast with the body already shared.
   bool cast_shared(std::string service, std::string method, message_ptr request,

@@ -49,6 +49,13 @@ public:
   /// Removes `instance` from `service` (only that instance: a restarted replacement stays).
   void remove(const std::string& service, const caf::actor_addr& instance);
 
+  /// Records that `service` implements the Protobuf service `contract` ("bank.Accounts"). Kept
+  /// after its instances are gone: the gateway checks routes against it.
+  void record_contract(const std::string& service, const std::string& contract);
+
+  /// The contract `service` implements, or empty when no instance of it ever registered.
+  std::string contract_of(const std::string& service) const;
+
   /// Removes every entry (used when a node shuts down).
   void clear();
 
@@ -66,6 +73,7 @@ private:
 
   mutable std::mutex mutex_;
   std::shared_ptr<const registry_snapshot> current_;
+  std::unordered_map<std::string, std::string> contracts_; // requires mutex_
   std::atomic<std::uint64_t> version_{0};
   mutable std::atomic<std::uint32_t> next_{0};
 };

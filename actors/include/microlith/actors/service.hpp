@@ -83,6 +83,19 @@ void set_continuation(endpoint_actor* self, std::uint64_t id, reply_handler hand
 void send_cast(endpoint_actor* self, const metadata& parent, std::string service,
                std::string method, message_ptr body);
 
+/// Receives a message published to a topic the actor subscribes to.
+using topic_handler = std::function<void(call_context& ctx, const message_ptr& body)>;
+
+/// Publishes to `topic`; answers how many subscribers it was sent to.
+std::size_t publish(endpoint_actor* self, const metadata& parent, const std::string& topic,
+                    message_ptr body);
+
+/// Subscribes `self` to `topic` (replacing its handler if it subscribed before).
+void subscribe(endpoint_actor* self, std::string topic, topic_handler handler);
+
+/// Ends `self`'s subscription to `topic`.
+void unsubscribe(endpoint_actor* self, const std::string& topic);
+
 /// Answers the call behind `slot` (once; later answers are ignored).
 void deliver(reply_slot& slot, message_ptr value, caf::error err);
 
@@ -109,6 +122,10 @@ const T* message_cast(const message_ptr& body) {
 
 /// "bad_request: expected bank.Balance, got bank.Entry" for a reply of the wrong type.
 caf::error wrong_reply_type(const google::protobuf::Descriptor* expected, const message_ptr& got);
+
+/// Logs a published message dropped because it is not of the type its subscriber expects.
+void log_wrong_topic_type(const std::string& subscriber, const std::string& topic,
+                          const std::string& expected, const message_ptr& got);
 
 caf::event_based_actor* as_caf_actor(endpoint_actor* self);
 
@@ -286,6 +303,37 @@ public:
   void cast(std::string service, std::string method, const Req& request) const {
     detail::send_cast(self_, meta_, std::move(service), std::move(method),
                       std::make_shared<const Req>(request));
+  }
+
+  /// Publishes `message` to every actor subscribed to `topic` now (at most once each; none is
+  /// fine); answers how many it was sent to. Subscribers see this request's correlation id.
+  template <class Msg>
+  std::size_t publish(const std::string& topic, const Msg& message) const {
+    return detail::publish(self_, meta_, topic, std::make_shared<const Msg>(message));
+  }
+
+  /// Runs `on_message(call_context&, const Msg&)` in this actor for every `Msg` published to
+  /// `topic` until unsubscribe() or the actor's exit; a message of another type is logged and
+  /// dropped. Subscribing again replaces the handler.
+  template <class Msg, class F>
+  void subscribe(std::string topic, F on_message) const {
+    static_assert(std::is_base_of_v<google::protobuf::Message, Msg>,
+                  "subscribe<Msg>(): Msg must be a generated Protobuf message");
+    auto name = topic;
+    detail::subscribe(self_, std::move(topic),
+                      [on_message = std::move(on_message), name](call_context& ctx,
+                                                                 const message_ptr& body) {
+                        if (const auto* typed = detail::message_cast<Msg>(body))
+                          on_message(ctx, *typed);
+                        else
+                          detail::log_wrong_topic_type(ctx.name(), name,
+                                                       Msg::descriptor()->full_name(), body);
+                      });
+  }
+
+  /// Ends this actor's subscription to `topic`.
+  void unsubscribe(const std::string& topic) const {
+    detail::unsubscribe(self_, topic);
   }
 
   /// A promise for answering the request being handled later; return it from the handler.
