@@ -1,0 +1,123 @@
+// The gateway's route table: which HTTP verb and path pattern calls which service method.
+//
+//   "POST /accounts/{account_id}/deposit" = "accounts.Deposit"
+//
+// A pattern is a path of `/`-separated segments; a segment is literal text or `{name}`, a path
+// parameter that binds to the request field `name` (http_binding.hpp). The target is
+// `service.Method`: the service by the name callers use, the method from its Protobuf contract,
+// whose input type is the request type. A table is immutable: build() validates every route
+// (syntax, the service's contract, the method, that each path parameter names a scalar field
+// of the request, no two routes that match the same requests) and answers either a table or
+// every problem found. Swapping tables is route_switch's job: a request holds the table it
+// started with, so a swap never changes a request in flight.
+//
+// Matching: a path matches a pattern with as many segments whose literal segments are equal
+// (byte for byte, case-sensitive, before percent-decoding) and whose parameter segments are
+// not empty. When several patterns match, the most specific wins: at the first segment where
+// they differ, a literal beats a parameter (`/accounts/new` before `/accounts/{id}`). A path
+// that some route matches, but not with this verb, is "wrong verb" (405, with the verbs that
+// would match); a path no route matches is "no route" (404). A trailing slash is a segment of
+// its own: `/accounts/` does not match `/accounts`.
+#pragma once
+
+#include "microlith/net/gateway/http_binding.hpp"
+
+#include <caf/expected.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace google::protobuf {
+class Descriptor;
+class MethodDescriptor;
+class ServiceDescriptor;
+} // namespace google::protobuf
+
+namespace microlith::gateway {
+
+/// A route as written in the system file.
+struct route_spec {
+  std::string verb;    ///< GET, HEAD, POST, PUT, PATCH or DELETE
+  std::string pattern; ///< "/accounts/{account_id}/deposit"
+  std::string service; ///< "accounts"
+  std::string method;  ///< "Deposit"
+
+  /// "POST /accounts/{account_id}/deposit -> accounts.Deposit"
+  std::string to_string() const;
+};
+
+/// Parses a route key ("POST /accounts/{id}") and target ("accounts.Deposit"); checks the
+/// syntax only (contracts are checked by route_table::build). The error says what was
+/// expected.
+caf::expected<route_spec> parse_route(std::string_view key, std::string_view target);
+
+/// The contract (Protobuf service) implemented by the service called `name`, or nullptr when
+/// no such service is known.
+using contract_lookup =
+  std::function<const google::protobuf::ServiceDescriptor*(const std::string& name)>;
+
+/// One validated route.
+struct route {
+  route_spec spec;
+  const google::protobuf::MethodDescriptor* method = nullptr;
+  const google::protobuf::Descriptor* request_type = nullptr;
+  /// The pattern's segments; a parameter segment is its name wrapped in braces.
+  std::vector<std::string> segments;
+};
+
+/// The outcome of matching one request.
+struct route_match {
+  enum class outcome { found, no_route, wrong_verb };
+  outcome result = outcome::no_route;
+  const route* target = nullptr;   ///< when found
+  std::vector<param> path_params;  ///< when found: decoded, in pattern order
+  std::string allow;               ///< when wrong_verb: "GET, POST"
+  std::string decode_error;        ///< when found but a parameter's escape is malformed
+};
+
+/// An immutable, validated set of routes.
+class route_table {
+public:
+  /// Validates `specs` against the contracts; `reserved` are paths the gateway serves itself
+  /// (health endpoints, the WebSocket path), which no route may match. The error lists every
+  /// problem, one per line.
+  static caf::expected<std::shared_ptr<const route_table>>
+  build(std::vector<route_spec> specs, const contract_lookup& contracts,
+        const std::vector<std::string>& reserved = {});
+
+  /// The route for `verb` and `path` (the request target without its query).
+  route_match match(std::string_view verb, std::string_view path) const;
+
+  /// The routes, most specific first.
+  const std::vector<route>& routes() const noexcept { return routes_; }
+
+private:
+  std::vector<route> routes_;
+};
+
+/// Holds the current table; install() swaps it atomically. Readers take a reference-counted
+/// snapshot, which stays valid (and unchanged) for as long as they hold it.
+class route_switch {
+public:
+  route_switch();
+
+  /// The current table (never null: an empty table before the first install).
+  std::shared_ptr<const route_table> current() const;
+
+  /// Makes `table` current; answers the number of tables installed so far (its generation).
+  std::uint64_t install(std::shared_ptr<const route_table> table);
+
+  /// How many tables were installed.
+  std::uint64_t generation() const noexcept { return generation_.load(); }
+
+private:
+  std::shared_ptr<const route_table> current_;
+  std::atomic<std::uint64_t> generation_{0};
+};
+
+} // namespace microlith::gateway
