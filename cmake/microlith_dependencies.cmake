@@ -13,6 +13,7 @@ if(NOT TARGET CAF::core)
   target_link_libraries(CAF::io INTERFACE ${CAF_IO_LIB} CAF::core)
 endif()
 
+find_package(Boost 1.74 REQUIRED) # Beast and Asio are header-only: Boost::headers
 find_package(Protobuf REQUIRED)
 find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)

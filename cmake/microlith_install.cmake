@@ -5,13 +5,14 @@ include(CMakePackageConfigHelpers)
 
 set(MICROLITH_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/microlith)
 
-install(TARGETS microlith microlith_actors microlith_supervision microlith_services microlith_cli
+install(TARGETS microlith microlith_actors microlith_supervision microlith_net microlith_services
+  microlith_cli
   EXPORT microlith_targets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS microlith_command RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(area actors supervision services cli)
+foreach(area actors supervision net services cli)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${area}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 

@@ -14,6 +14,8 @@ packages=(
   libsqlite3-dev
   catch2
   libbenchmark-dev
+  curl
+  wrk
 )
 
 missing=()

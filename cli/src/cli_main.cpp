@@ -25,7 +25,8 @@ namespace {
 constexpr std::string_view component = "microlith";
 
 // Loads and checks a system file; prints every error and answers nullopt when there are any.
-std::optional<system_config> load_checked(const std::string& path) {
+std::optional<system_config> load_checked(const std::string& path,
+                                          std::string_view consequence = "nothing was started") {
   std::vector<system_file_error> errors;
   std::optional<system_config> config;
   try {
@@ -38,8 +39,8 @@ std::optional<system_config> load_checked(const std::string& path) {
     return config;
   for (const auto& e : errors)
     fmt::print(stderr, "{}\n", e.to_string());
-  fmt::print(stderr, "{}: {} error{}; nothing was started\n", path, errors.size(),
-             errors.size() == 1 ? "" : "s");
+  fmt::print(stderr, "{}: {} error{}; {}\n", path, errors.size(), errors.size() == 1 ? "" : "s",
+             consequence);
   return std::nullopt;
 }
 
@@ -69,6 +70,7 @@ int run_system(const std::string& path, bool print_tree) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   int code = 0;
   {
@@ -79,8 +81,19 @@ int run_system(const std::string& path, bool print_tree) {
       return 1;
     }
     log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C, "
-              "print the supervision tree with kill -USR1 {}",
-              config->name, fmt::join(h.running_groups(), ", "), getpid());
+              "print the supervision tree with kill -USR1 {}, reload routes with kill -HUP {}",
+              config->name, fmt::join(h.running_groups(), ", "), getpid(), getpid());
+    for (const auto& g : config->groups) {
+      if (!g.http)
+        continue;
+      fmt::print("gateway {}: http://{}:{}/ ({} routes", g.name, g.http->host, g.http->port,
+                 g.routes.size());
+      if (!g.http->websocket_path.empty())
+        fmt::print(", WebSocket ws://{}:{}{}", g.http->host, g.http->port, g.http->websocket_path);
+      fmt::print(")\n");
+      for (const auto& r : g.routes)
+        fmt::print("  {} {} -> {}.{}\n", r.verb, r.pattern, r.service, r.method);
+    }
     if (print_tree)
       fmt::print("{}", to_text(h.snapshot()));
     std::fflush(stdout);
@@ -94,6 +107,13 @@ int run_system(const std::string& path, bool print_tree) {
         if (sig == SIGUSR1) {
           fmt::print("{}", to_text(h.snapshot()));
           std::fflush(stdout);
+          continue;
+        }
+        if (sig == SIGHUP) {
+          log::info(component, "SIGHUP received: reloading {}", path);
+          if (auto next = load_checked(path, "the reload is refused, the running settings stay"))
+            if (auto err = h.reload(*next))
+              log::error(component, "{}", message_of(err));
           continue;
         }
         log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

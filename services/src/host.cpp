@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 
 namespace microlith {
@@ -81,7 +82,7 @@ node_options node_options_for(const system_config& config) {
   return opts;
 }
 
-struct host::impl {
+struct host::impl : group_host {
   node& n;
   system_config config;
   const module_catalogue& catalogue;
@@ -97,8 +98,29 @@ struct host::impl {
   bool stopping = false;
   int failure_code = 0;
 
+  std::map<std::string, reload_handler> reload_handlers; // requires mutex
+
   impl(node& host_node, system_config cfg, const module_catalogue& cat)
     : n(host_node), config(std::move(cfg)), catalogue(cat) {
+  }
+
+  bool ready() const override {
+    std::lock_guard<std::mutex> guard{mutex};
+    for (const auto& g : config.groups) {
+      if (g.restart != restart_type::permanent)
+        continue;
+      bool up = false;
+      for (const auto& r : running)
+        up = up || (r.config->name == g.name && r.supervisor);
+      if (!up)
+        return false;
+    }
+    return true;
+  }
+
+  void on_reload(const std::string& group, reload_handler handler) override {
+    std::lock_guard<std::mutex> guard{mutex};
+    reload_handlers[group] = std::move(handler);
   }
 
   // A group's supervisor exited on its own: apply the group's policy.
@@ -138,7 +160,7 @@ struct host::impl {
   supervisor_spec spec_for(const group_config& g) {
     const auto* m = catalogue.find(g.module);
     const auto* def = m->find_group(g.name);
-    group_context ctx{n, g};
+    group_context ctx{n, g, this};
     supervisor_spec spec{g.name};
     spec.strategy(g.strategy).intensity(g.intensity, g.period);
     if (g.backoff)
@@ -229,6 +251,7 @@ void host::stop() {
     std::lock_guard<std::mutex> guard{d.mutex};
     d.stopping = true;
     groups.swap(d.running);
+    d.reload_handlers.clear();
   }
   if (!groups.empty()) {
     caf::scoped_actor self{d.n.system()};
@@ -252,6 +275,48 @@ int host::wait() {
   std::unique_lock<std::mutex> guard{d.mutex};
   d.changed.wait(guard, [&] { return d.stop_requested; });
   return d.failure_code;
+}
+
+caf::error host::reload(const system_config& next) {
+  auto& d = *impl_;
+  auto problems = check_system(next, d.catalogue);
+  if (!problems.empty())
+    return make_error(errc::bad_request, system_file_errors{std::move(problems)}.what());
+  std::vector<std::pair<std::string, group_host::reload_handler>> handlers;
+  {
+    std::lock_guard<std::mutex> guard{d.mutex};
+    for (const auto& r : d.running) {
+      auto h = d.reload_handlers.find(r.config->name);
+      if (r.supervisor && h != d.reload_handlers.end())
+        handlers.emplace_back(h->first, h->second);
+    }
+  }
+  std::vector<std::string> refused;
+  for (auto& [name, handler] : handlers) {
+    const auto* group = next.find_group(name);
+    if (group == nullptr) {
+      refused.push_back(fmt::format("group {} is running but not in {}: removing a group needs "
+                                    "a restart",
+                                    name, next.path));
+      continue;
+    }
+    if (auto err = handler(*group))
+      refused.push_back(message_of(err));
+  }
+  if (!refused.empty()) {
+    auto err = make_error(errc::bad_request,
+                          fmt::format("reload of {} refused, the running settings stay:\n{}",
+                                      next.path, fmt::join(refused, "\n")));
+    log::error(component, "{}", message_of(err));
+    return err;
+  }
+  log::info(component, "reloaded {} ({} group(s) applied new settings)", next.path,
+            handlers.size());
+  return {};
+}
+
+bool host::ready() const {
+  return impl_->ready();
 }
 
 void host::request_stop() {

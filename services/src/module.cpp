@@ -8,8 +8,9 @@ namespace microlith {
 
 // -- group_context ----------------------------------------------------------------------------
 
-group_context::group_context(microlith::node& host_node, const group_config& config)
-  : node_(host_node), config_(config) {
+group_context::group_context(microlith::node& host_node, const group_config& config,
+                             group_host* host)
+  : node_(host_node), config_(config), host_(host) {
 }
 
 std::optional<config_value> group_context::setting(std::string_view key) const {
@@ -43,17 +44,24 @@ module_definition& module_definition::group(std::string name, group_builder buil
   return *this;
 }
 
+module_definition& module_definition::any_group(group_builder build) {
+  any_group_ = group_definition{"*", std::move(build)};
+  return *this;
+}
+
 const group_definition* module_definition::find_group(std::string_view name) const {
   for (const auto& g : groups_)
     if (g.name == name)
       return &g;
-  return nullptr;
+  return any_group_ ? &*any_group_ : nullptr;
 }
 
 // -- module_catalogue -------------------------------------------------------------------------
 
 module_catalogue& module_catalogue::global() {
   static module_catalogue instance;
+  static const bool builtins = (detail::add_builtin_modules(instance), true);
+  (void) builtins;
   return instance;
 }
 

@@ -1,6 +1,9 @@
 // Parser and validator for system files; see microlith/services/system_file.hpp.
 #include "microlith/services/system_file.hpp"
 
+#include "microlith/actors/error.hpp"
+#include "microlith/net/gateway/route_table.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -442,7 +445,7 @@ private:
 
     void read_group(const scope& s, group_config& group, group_extra& extra) {
         check_keys(s, {"module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff",
-                       "config"});
+                       "config", "http", "routes"});
         if (const auto* module = read_string(s, "module", true, group.module)) {
             group.module_line = static_cast<int>(module->source().begin.line);
             if (group.module.empty()) add_error(*module, s.key("module"), "expected a non-empty module name");
@@ -457,6 +460,89 @@ private:
             group.backoff = read_backoff(scope{*backoff, s.key("backoff")});
         }
         if (const auto* config = child_table(s, "config")) read_group_settings(scope{*config, s.key("config")}, group);
+        read_gateway_tables(s, group);
+    }
+
+    // [groups.NAME.http] and [groups.NAME.routes]: required and only allowed for the gateway.
+    void read_gateway_tables(const scope& s, group_config& group) {
+        const bool is_gateway = group.module == gateway_module;
+        for (const char* name : {"http", "routes"}) {
+            const toml::node* node = s.table.get(name);
+            if (node != nullptr && !is_gateway) {
+                add_error(*node, s.key(name),
+                          fmt::format("only groups of module \"{}\" (the gateway) have a [{}] table",
+                                      gateway_module, name));
+            }
+        }
+        if (!is_gateway) return;
+        if (s.table.get("http") == nullptr) {
+            add_error(s.table, s.key("http"),
+                      fmt::format("a gateway group needs a [{}] table with at least listen = \"host:port\"",
+                                  s.key("http")));
+        } else if (const auto* http = child_table(s, "http")) {
+            group.http = read_http(scope{*http, s.key("http")});
+        }
+        if (const auto* routes = child_table(s, "routes")) read_routes(scope{*routes, s.key("routes")}, group);
+    }
+
+    http_config read_http(const scope& s) {
+        check_keys(s, {"listen", "io_threads", "max_connections", "max_header_bytes", "max_body_bytes",
+                       "request_timeout", "idle_timeout", "websocket_path", "websocket_queue"});
+        http_config http;
+        http.line = static_cast<int>(s.table.source().begin.line);
+        std::string listen;
+        if (const auto* node = read_string(s, "listen", true, listen)) {
+            if (auto address = parse_listen(listen)) {
+                http.host = address->host;
+                http.port = address->port;
+            } else {
+                add_error(*node, s.key("listen"),
+                          fmt::format("expected host:port such as \"127.0.0.1:8080\" (port 0..65535), got {}",
+                                      quote(listen)));
+            }
+        }
+        read_integer(s, "io_threads", 1, 64, "an integer from 1 to 64", http.io_threads);
+        const auto big = std::numeric_limits<std::int32_t>::max();
+        read_integer(s, "max_connections", 1, big, "an integer >= 1", http.max_connections);
+        read_integer(s, "max_header_bytes", 512, big, "an integer >= 512", http.max_header_bytes);
+        read_integer(s, "max_body_bytes", 0, std::numeric_limits<std::int64_t>::max(), "an integer >= 0",
+                     http.max_body_bytes);
+        read_duration(s, "request_timeout", false, false, http.request_timeout);
+        read_duration(s, "idle_timeout", false, false, http.idle_timeout);
+        if (const auto* node = read_string(s, "websocket_path", false, http.websocket_path)) {
+            if (!http.websocket_path.empty() && http.websocket_path.front() != '/') {
+                add_error(*node, s.key("websocket_path"),
+                          fmt::format("expected \"\" (no WebSocket endpoint) or a path starting with '/', got {}",
+                                      quote(http.websocket_path)));
+            }
+        }
+        read_integer(s, "websocket_queue", 1, big, "an integer >= 1", http.websocket_queue);
+        return http;
+    }
+
+    void read_routes(const scope& s, group_config& group) {
+        for (auto&& [key, node] : s.table) {
+            const std::string name(key.str());
+            const auto* target = node.as_string();
+            if (target == nullptr) {
+                type_error(node, s.key(name), "a target string \"service.Method\"");
+                continue;
+            }
+            auto spec = gateway::parse_route(name, target->get());
+            if (!spec) {
+                add_error(node, s.key(name), message_of(spec.error()));
+                continue;
+            }
+            route_config route;
+            route.verb = spec->verb;
+            route.pattern = spec->pattern;
+            route.service = spec->service;
+            route.method = spec->method;
+            route.line = static_cast<int>(node.source().begin.line);
+            group.routes.push_back(std::move(route));
+        }
+        std::sort(group.routes.begin(), group.routes.end(),
+                  [](const route_config& a, const route_config& b) { return a.line < b.line; });
     }
 
     void read_shutdown(const scope& s, shutdown_setting& out) {

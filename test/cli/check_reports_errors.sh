@@ -10,7 +10,7 @@ trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 out=$("$bin" check "$good") || fail "check rejected $good"
-echo "$out" | grep -q "ok: system bank, 2 groups (start order: ledger, accounts)" || fail "check said: $out"
+echo "$out" | grep -q "ok: system bank, 3 groups (start order: ledger, accounts, web)" || fail "check said: $out"
 
 cat >"$dir/bad.toml" <<'TOML'
 [system]
@@ -37,7 +37,7 @@ set +e
 out=$("$bin" run "$dir/bad.toml" 2>&1); code=$?
 set -e
 [ "$code" -eq 2 ] || fail "run exit code $code for a bad file"
-echo "$out" | grep -q 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger)' \
+echo "$out" | grep -q 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger, microlith.gateway)' \
   || fail "no module error: $out"
 echo "$out" | grep -q "nothing was started" || fail "no 'nothing was started': $out"
 echo "$out" | grep -q "starting group" && fail "run started something: $out"

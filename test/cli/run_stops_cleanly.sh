@@ -8,16 +8,19 @@ bin=$1
 system=$2
 signal=$3
 log=$(mktemp)
+dir=$(mktemp -d)
 pid=
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$log"
+  rm -rf "$log" "$dir"
 }
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; echo "--- log:"; cat "$log"; exit 1; }
 
-"$bin" run "$system" 2>"$log" &
+# The same system with the gateway on a port the OS chooses (tests run in parallel).
+sed 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:0"/' "$system" >"$dir/bank.toml"
+"$bin" run "$dir/bank.toml" 2>"$log" &
 pid=$!
 for _ in $(seq 1 300); do
   grep -q "running in one process" "$log" && break
@@ -39,8 +42,8 @@ done
 pid=
 [ "$code" -eq 0 ] || fail "exit code $code after $signal"
 grep -q "$signal received: stopping" "$log" || fail "no log line for $signal"
-# Reverse start order: accounts (which needs ledger) stops first.
+# Reverse start order: web (which needs accounts), then accounts (which needs ledger).
 stopped=$(grep -o "group [a-z]* stopped" "$log" | tr '\n' ' ')
-[ "$stopped" = "group accounts stopped group ledger stopped " ] || fail "stop order: $stopped"
+[ "$stopped" = "group web stopped group accounts stopped group ledger stopped " ] || fail "stop order: $stopped"
 grep -q "system bank stopped$" "$log" || fail "no final line"
 echo "ok: started, stopped on $signal in reverse order, exit 0"

@@ -6,6 +6,7 @@
 // timeout; more crashes than the group's restart intensity make the group give up, and with the
 // group's policy `permanent` the host stops the node with exit code 1.
 #include "integration/bank_system.hpp"
+#include "integration/http_client.hpp"
 
 #include <microlith/actors/envelope.hpp>
 #include <microlith/actors/error.hpp>
@@ -152,7 +153,7 @@ TEST_CASE("a poisoned deposit crashes accounts, which restarts with its balances
     CHECK(balance == entry.balance_after());
   }
   CHECK(running == bank.balances(ids));
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts"});
+  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts", "web"});
 }
 
 TEST_CASE("calls in flight while accounts crashes fail at once with a crash error, and succeed "
@@ -369,7 +370,11 @@ TEST_CASE("more crashes than the accounts group's intensity stop the node with e
     FAIL("host.wait() did not return within 10 s of the group giving up");
   }
   CHECK(code.get() == 1);
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger"});
+  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "web"});
+  // The gateway still runs and says the system is not ready: a permanent group is gone.
+  auto readiness = bank_test::http_client{bank_test::gateway_port(bank.config)}.request(
+    boost::beast::http::verb::get, "/readyz");
+  CHECK(readiness.status == 503);
   CHECK_FALSE(bank.accounts_instance());
   auto refused = bank.balance_of("alice");
   REQUIRE_FALSE(refused);

@@ -12,6 +12,9 @@
 
 #include <caf/all.hpp>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -25,9 +28,36 @@ inline std::string bank_file() {
   return std::string{MICROLITH_SOURCE_DIR} + "/examples/bank/bank.toml";
 }
 
+/// A TCP port on 127.0.0.1 that the OS just handed out (bound, then released), so that tests
+/// running in parallel never share the gateway's port.
+inline std::uint16_t free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor{
+    ioc, boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), 0}};
+  return acceptor.local_endpoint().port();
+}
+
+/// The bank's system file, its gateway moved to a free port.
+inline microlith::system_config load_bank() {
+  auto config = microlith::load_system_file(bank_file());
+  for (auto& g : config.groups)
+    if (g.http)
+      g.http->port = free_port();
+  return config;
+}
+
+/// The port of the bank's gateway in `config`.
+inline std::uint16_t gateway_port(const microlith::system_config& config) {
+  for (const auto& g : config.groups)
+    if (g.http)
+      return g.http->port;
+  FAIL("the bank has no gateway group");
+  return 0;
+}
+
 /// The whole bank in one process: started on construction, stopped on destruction.
 struct bank_system {
-  microlith::system_config config = microlith::load_system_file(bank_file());
+  microlith::system_config config = load_bank();
   microlith::node node{microlith::node_options_for(config)};
   microlith::host host{node, config};
 

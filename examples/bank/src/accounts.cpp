@@ -359,6 +359,17 @@ private:
                                        acct.available(), amount));
   }
 
+  /// Publishes the account a change left to the balances topic.
+  static void publish_changes(const microlith::call_context& ctx, const Account& changed) {
+    ctx.publish(balances_topic, changed);
+  }
+
+  /// Publishes both accounts of a transfer to the balances topic.
+  static void publish_changes(const microlith::call_context& ctx, const TransferReceipt& done) {
+    ctx.publish(balances_topic, done.from());
+    ctx.publish(balances_topic, done.to());
+  }
+
   /// Asks the ledger to append `append` and answers later: with `commit(first entry)` once the
   /// ledger has recorded it, or, after `undo()`, with the ledger's error. `what` names the change
   /// in error messages.
@@ -367,7 +378,11 @@ private:
                                 std::string what, Commit commit, Undo undo) {
     auto p = ctx.make_promise<Resp>();
     ctx.call<Entry>(ledger_service, "Append", append)
-      .then([p, commit](const Entry& first) mutable { p.deliver(commit(first)); },
+      .then([p, commit, ctx](const Entry& first) mutable {
+              auto answer = commit(first);
+              publish_changes(ctx, answer);
+              p.deliver(std::move(answer));
+            },
             [p, undo, what = std::move(what), name = ctx.name(),
              correlation_id = ctx.correlation_id()](const caf::error& err) mutable {
               undo();

@@ -10,6 +10,9 @@
 // restart) rebuilds them from the ledger's history before it is registered, so a crash loses no
 // recorded money. A deposit with the memo "poison" crashes the instance on purpose (the example's
 // crash trigger).
+//
+// Every confirmed change is published to the topic "balances" as the bank.Account it left
+// (a transfer publishes both accounts), so a gateway's WebSocket clients can watch balances.
 #pragma once
 
 #include <microlith/actors/service.hpp>
@@ -18,6 +21,9 @@ namespace bank {
 
 /// The name callers use to reach the accounts service.
 inline constexpr const char* accounts_service = "accounts";
+
+/// The topic where every confirmed change publishes the account it changed (bank.Account).
+inline constexpr const char* balances_topic = "balances";
 
 /// The Protobuf service the accounts service implements.
 inline constexpr const char* accounts_contract = "bank.Accounts";

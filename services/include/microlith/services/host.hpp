@@ -56,6 +56,15 @@ public:
   /// code: 0 for a requested stop, 1 after a permanent group's failure.
   int wait();
 
+  /// Applies a new version of the system file to the running groups that can take it (today:
+  /// gateway routes), each group validating its part first; a group that refuses keeps its
+  /// settings and the error says why. Other changes (supervision flags, new groups) need a
+  /// restart. Safe to call from any thread.
+  caf::error reload(const system_config& next);
+
+  /// True while every permanent group is running (the gateway's readiness).
+  bool ready() const;
+
   /// Makes wait() return 0 (safe to call from any thread, e.g. a signal-handling thread).
   void request_stop();
 

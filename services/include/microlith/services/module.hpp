@@ -35,16 +35,35 @@ namespace microlith {
 /// The children of a group, in start order.
 using children = std::vector<child_spec>;
 
-/// What a group's builder sees: the node it starts on and its entry in the system file.
+/// What a group may ask of the host that runs it.
+class group_host {
+public:
+  virtual ~group_host() = default;
+
+  /// True while every permanent group of the system is running.
+  virtual bool ready() const = 0;
+
+  /// What a running group does when the system file is reloaded: `handler` gets the group's
+  /// new entry and applies what it can, or answers an error and keeps its old settings.
+  /// Registering again replaces the handler.
+  using reload_handler = std::function<caf::error(const group_config&)>;
+  virtual void on_reload(const std::string& group, reload_handler handler) = 0;
+};
+
+/// What a group's builder sees: the node it starts on, its entry in the system file, and the
+/// host running it.
 class group_context {
 public:
-  group_context(node& host_node, const group_config& config);
+  group_context(node& host_node, const group_config& config, group_host* host = nullptr);
 
   /// The node the group starts on.
   microlith::node& host_node() const noexcept { return node_; }
 
   /// The group's entry in the system file.
   const group_config& config() const noexcept { return config_; }
+
+  /// The host running the group; null when the group is built outside a host (in a test).
+  group_host* host() const noexcept { return host_; }
 
   /// A setting from the group's `[groups.NAME.config]` table, if present.
   std::optional<config_value> setting(std::string_view key) const;
@@ -59,6 +78,7 @@ public:
 private:
   microlith::node& node_;
   const group_config& config_;
+  group_host* host_;
 };
 
 /// Builds a group's children when the group starts (and again whenever it is started anew).
@@ -79,15 +99,20 @@ public:
   /// Defines a group called `name` whose children `build` makes.
   module_definition& group(std::string name, group_builder build);
 
+  /// Lets a group of any name use this module, built by `build` (for built-in modules such as
+  /// the gateway, whose group the system file names).
+  module_definition& any_group(group_builder build);
+
   const std::string& name() const noexcept { return name_; }
   const std::vector<group_definition>& groups() const noexcept { return groups_; }
 
-  /// The group called `name`, or nullptr.
+  /// The group called `name` (or the any-group definition), or nullptr.
   const group_definition* find_group(std::string_view name) const;
 
 private:
   std::string name_;
   std::vector<group_definition> groups_;
+  std::optional<group_definition> any_group_;
 };
 
 /// The modules linked into this program, by name.
@@ -115,6 +140,9 @@ private:
 };
 
 namespace detail {
+
+/// Adds the modules built into microlith (the gateway) to `catalogue`.
+void add_builtin_modules(module_catalogue& catalogue);
 
 /// Registers a module in the global catalogue during static initialization.
 struct module_registrar {

@@ -39,6 +39,22 @@
 //     [groups.ledger.config]     # optional free-form table handed to the module; values
 //                                #   must be strings, integers, floats or booleans
 //
+//     [groups.web]               # a gateway group: module "microlith.gateway" (built in)
+//     module = "microlith.gateway"
+//     needs = ["accounts"]       # the groups whose services it routes to
+//     [groups.web.http]          # required for a gateway group, only allowed there
+//     listen = "127.0.0.1:8080"  # required host:port (port 0 = the OS chooses)
+//     io_threads = 1             # optional 1..64
+//     max_connections = 1024     # optional >= 1
+//     max_header_bytes = 8192    # optional >= 512 (over it: 431)
+//     max_body_bytes = 1048576   # optional >= 0 (over it: 413)
+//     request_timeout = "10s"    # optional duration > 0: reading a request and answering it
+//     idle_timeout = "60s"       # optional duration > 0: keep-alive wait for the next request
+//     websocket_path = "/ws"     # optional, "" = none; must start with '/'
+//     websocket_queue = 256      # optional >= 1: messages buffered per WebSocket client
+//     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
+//     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
+//
 //     [nodes.a]                  # optional; no nodes at all = a one-process system
 //     listen = "127.0.0.1:7001"  # required host:port ("[::1]:7001" for IPv6), port
 //                                #   0..65535 (0 = the OS chooses)
@@ -91,6 +107,34 @@ struct backoff_config {
 /// One scalar of a group's free-form [groups.NAME.config] table.
 using config_value = std::variant<bool, std::int64_t, double, std::string>;
 
+/// The module name of the built-in gateway; only its groups have [http] and [routes] tables.
+inline constexpr std::string_view gateway_module = "microlith.gateway";
+
+/// A gateway group's [groups.NAME.http] table (gateway_options, from the system file).
+struct http_config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    int io_threads = 1;
+    std::int64_t max_connections = 1024;
+    std::int64_t max_header_bytes = 8 * 1024;
+    std::int64_t max_body_bytes = 1024 * 1024;
+    std::chrono::milliseconds request_timeout{10000};
+    std::chrono::milliseconds idle_timeout{60000};
+    std::string websocket_path = "/ws";
+    std::int64_t websocket_queue = 256;
+    int line = 0;  ///< line of the [groups.NAME.http] header
+};
+
+/// One entry of a gateway group's [groups.NAME.routes] table:
+/// "POST /accounts/{account_id}/deposit" = "accounts.Deposit".
+struct route_config {
+    std::string verb;
+    std::string pattern;
+    std::string service;
+    std::string method;
+    int line = 0;
+};
+
 /// One [groups.NAME] table.
 struct group_config {
     std::string name;
@@ -103,6 +147,8 @@ struct group_config {
     shutdown_setting shutdown;
     std::optional<backoff_config> backoff;
     std::map<std::string, config_value> config;
+    std::optional<http_config> http;  ///< gateway groups only
+    std::vector<route_config> routes; ///< gateway groups only, in file order
     int line = 0;         ///< line of the [groups.NAME] header
     int module_line = 0;  ///< line of the module key
 };

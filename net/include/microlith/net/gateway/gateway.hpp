@@ -1,0 +1,107 @@
+// The HTTP/WebSocket gateway: Beast HTTP/1.1 with keep-alive on its own I/O threads, handing
+// each request to a service with a non-blocking call (no thread waits for a service).
+//
+// Per request, in order:
+//  1. Read with limits: the wait for a request's first byte is bounded by `idle_timeout`, the
+//     rest of the request by `request_timeout`; a header over `max_header_bytes` is answered
+//     431, a body over `max_body_bytes` 413, and the connection is closed.
+//  2. The correlation id is the `X-Request-Id` header when present (1 to 128 characters of
+//     [A-Za-z0-9._:-], else 400), or a fresh one; it is returned in the response's
+//     `X-Request-Id` and carried by the call and every call it causes.
+//  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
+//     when the readiness check passes and 503 when not.
+//  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
+//  5. The route table current when the request arrived (route_table.hpp) picks the route: no
+//     route 404, wrong verb 405 with Allow. The request is bound (http_binding.hpp; 400 with
+//     the field on failure) and called with a deadline of `request_timeout` from its arrival.
+//  6. The answer is JSON with status 200; an error maps to a status (status_of()) with a JSON
+//     error body naming the error, its message and the request id.
+//
+// Connections over `max_connections` are answered 503 and closed. A route table is swapped
+// with routes().install(): requests in flight finish on the table they started with, and a
+// keep-alive connection uses the new table from its next request on.
+//
+// WebSocket: the client sends text frames `{"subscribe": "topic"}` / `{"unsubscribe": "topic"}`
+// (answered `{"subscribed": "topic"}` / `{"unsubscribed": "topic"}`, or `{"error": ...}`);
+// messages published to a subscribed topic with the kernel's publish arrive as
+// `{"topic": "balances", "message": {...JSON of the message...}}`. Each session buffers at most
+// `websocket_queue` outgoing messages: beyond that, new messages for it are dropped and counted,
+// and the client gets `{"dropped": N}` once its queue has room again. A session subscribes to at
+// most 64 topics; frames from the client over 4 KiB close the session. Closing the connection
+// ends its subscriptions.
+#pragma once
+
+#include "microlith/actors/async_caller.hpp"
+#include "microlith/net/gateway/route_table.hpp"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace microlith {
+class node;
+} // namespace microlith
+
+namespace microlith::gateway {
+
+/// How a gateway listens and what it tolerates.
+struct gateway_options {
+  std::string host = "127.0.0.1";                 ///< the address to listen on
+  std::uint16_t port = 8080;                      ///< 0 = the OS chooses (see port())
+  int io_threads = 1;                             ///< threads running the sockets
+  std::size_t max_connections = 1024;             ///< open connections at once
+  std::size_t max_header_bytes = 8 * 1024;        ///< request line and headers
+  std::size_t max_body_bytes = 1024 * 1024;       ///< request body
+  std::chrono::milliseconds request_timeout{10000}; ///< reading a request and answering it
+  std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive wait for the next request
+  std::string websocket_path = "/ws";             ///< empty = no WebSocket endpoint
+  std::size_t websocket_queue = 256;              ///< buffered messages per WebSocket session
+};
+
+/// Counters, for tests, benchmarks and the observer.
+struct gateway_stats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_refused = 0; ///< over max_connections
+  std::uint64_t requests = 0;
+  std::uint64_t websocket_sessions = 0;
+  std::uint64_t websocket_dropped = 0;   ///< messages dropped for slow WebSocket clients
+  std::size_t open_connections = 0;
+};
+
+/// A running gateway. Destroying it stops accepting, closes every connection and joins its
+/// I/O threads; calls still in flight complete into nothing.
+class gateway_server {
+public:
+  /// What answers readiness (`GET /readyz`); null = always ready.
+  using readiness = std::function<bool()>;
+
+  /// Binds and starts serving. Calls go through `caller`; topics come from `host_node`.
+  static caf::expected<std::unique_ptr<gateway_server>>
+  start(node& host_node, gateway_options options, std::shared_ptr<route_switch> routes,
+        async_caller caller, readiness ready = {});
+
+  ~gateway_server();
+  gateway_server(const gateway_server&) = delete;
+  gateway_server& operator=(const gateway_server&) = delete;
+
+  /// The port it listens on (the OS's choice when options.port was 0).
+  std::uint16_t port() const noexcept;
+
+  /// The routes it serves; install() a new table to swap them.
+  route_switch& routes() noexcept;
+
+  /// The counters now.
+  gateway_stats stats() const;
+
+  struct state;
+
+private:
+  explicit gateway_server(std::shared_ptr<state> s);
+  std::shared_ptr<state> state_;
+};
+
+} // namespace microlith::gateway

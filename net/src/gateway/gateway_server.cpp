@@ -1,0 +1,110 @@
+#include "microlith/net/gateway/gateway.hpp"
+
+#include "gateway/http_session.hpp"
+#include "gateway/server_state.hpp"
+
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/node.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <fmt/format.h>
+
+namespace microlith::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Accepts the next connection on its own strand.
+void gateway_server::state::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
+                                                      tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open())
+      return;
+    if (!ec) {
+      bool refuse = open_connections.load() >= options.max_connections;
+      (refuse ? connections_refused : connections_accepted)++;
+      std::make_shared<http_session>(*this, std::move(socket), refuse)->run();
+    }
+    do_accept();
+  });
+}
+
+caf::expected<std::unique_ptr<gateway_server>>
+gateway_server::start(node& host_node, gateway_options options,
+                      std::shared_ptr<route_switch> routes, async_caller caller,
+                      readiness ready) {
+  if (options.io_threads < 1)
+    return make_error(errc::bad_request, fmt::format("gateway io_threads: expected at least 1, "
+                                                     "got {}",
+                                                     options.io_threads));
+  auto st = std::make_shared<state>();
+  st->host = &host_node;
+  st->options = std::move(options);
+  st->routes = routes ? std::move(routes) : std::make_shared<route_switch>();
+  st->caller = std::move(caller);
+  st->ready = std::move(ready);
+  st->hub = std::make_unique<topic_hub>(host_node, st->gate);
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(st->options.host, ec);
+  if (ec)
+    return make_error(errc::bad_request, fmt::format("gateway listen address \"{}\": {}",
+                                                     st->options.host, ec.message()));
+  tcp::endpoint endpoint{address, st->options.port};
+  st->acceptor.open(endpoint.protocol(), ec);
+  if (!ec)
+    st->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec)
+    st->acceptor.bind(endpoint, ec);
+  if (!ec)
+    st->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(errc::service_unavailable,
+                      fmt::format("gateway cannot listen on {}:{}: {}", st->options.host,
+                                  st->options.port, ec.message()));
+  st->port = st->acceptor.local_endpoint().port();
+  st->do_accept();
+  for (int i = 0; i < st->options.io_threads; ++i)
+    st->threads.emplace_back([s = st.get()] { s->ioc.run(); });
+  log::info("gateway", "listening on http://{}:{}", st->options.host, st->port);
+  return std::unique_ptr<gateway_server>{new gateway_server(std::move(st))};
+}
+
+gateway_server::gateway_server(std::shared_ptr<state> s) : state_(std::move(s)) {
+}
+
+gateway_server::~gateway_server() {
+  {
+    std::unique_lock<std::shared_mutex> guard{state_->gate->mutex};
+    state_->gate->open = false; // from now on no completion or delivery posts anything
+  }
+  state_->ioc.stop();
+  for (auto& t : state_->threads)
+    t.join();
+  state_->threads.clear();
+  // The state goes with the last reference: its io_context first (dropping the sessions it
+  // still holds, which use the rest), then the acceptor's socket, the hub and its relay.
+}
+
+std::uint16_t gateway_server::port() const noexcept {
+  return state_->port;
+}
+
+route_switch& gateway_server::routes() noexcept {
+  return *state_->routes;
+}
+
+gateway_stats gateway_server::stats() const {
+  gateway_stats out;
+  out.connections_accepted = state_->connections_accepted.load();
+  out.connections_refused = state_->connections_refused.load();
+  out.requests = state_->requests.load();
+  out.websocket_sessions = state_->websocket_sessions.load();
+  out.websocket_dropped = state_->websocket_dropped.load();
+  out.open_connections = state_->open_connections.load();
+  return out;
+}
+
+} // namespace microlith::gateway

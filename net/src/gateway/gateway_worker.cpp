@@ -1,0 +1,60 @@
+#include "microlith/net/gateway/gateway_worker.hpp"
+
+#include "microlith/actors/error.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <stdexcept>
+
+namespace microlith::gateway {
+
+namespace {
+
+// The worker's state: the server lives exactly as long as the worker's actor.
+class gateway_state {
+public:
+  gateway_state(call_context& ctx, node& host_node, const gateway_options& options,
+                std::shared_ptr<route_switch> routes, gateway_server::readiness ready,
+                server_observer observer)
+    : observer_(std::move(observer)) {
+    auto started = gateway_server::start(host_node, options, std::move(routes),
+                                         async_caller{caf::actor_cast<caf::actor>(ctx.self())},
+                                         std::move(ready));
+    if (!started)
+      throw std::runtime_error(message_of(started.error()));
+    server_ = std::move(*started);
+    if (observer_)
+      observer_(server_.get());
+  }
+
+  ~gateway_state() {
+    if (observer_)
+      observer_(nullptr);
+  }
+
+  gateway_state(const gateway_state&) = delete;
+  gateway_state& operator=(const gateway_state&) = delete;
+
+private:
+  server_observer observer_;
+  std::unique_ptr<gateway_server> server_;
+};
+
+} // namespace
+
+service_definition gateway_worker(std::string name, node& host_node, gateway_options options,
+                                  std::shared_ptr<route_switch> routes,
+                                  gateway_server::readiness ready, server_observer observer) {
+  service_definition def;
+  def.name = std::move(name);
+  auto* n = &host_node;
+  def.make_state = [n, options = std::move(options), routes = std::move(routes),
+                    ready = std::move(ready),
+                    observer = std::move(observer)](call_context& ctx) -> std::shared_ptr<void> {
+    return std::make_shared<gateway_state>(ctx, *n, options, routes, ready, observer);
+  };
+  return def;
+}
+
+} // namespace microlith::gateway

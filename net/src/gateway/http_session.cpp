@@ -1,0 +1,271 @@
+#include "gateway/http_session.hpp"
+
+#include "gateway/server_state.hpp"
+#include "gateway/websocket_session.hpp"
+
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/node.hpp"
+#include "microlith/net/gateway/http_binding.hpp"
+
+#include <google/protobuf/message.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace microlith::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::size_t max_request_id = 128;
+// The answer timer backs up the call's own deadline by this much.
+constexpr auto answer_grace = std::chrono::milliseconds(500);
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > max_request_id)
+    return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
+           || c == '_' || c == ':' || c == '-';
+  });
+}
+
+} // namespace
+
+http_session::http_session(gateway_server::state& st, boost::asio::ip::tcp::socket&& socket,
+                           bool refuse)
+  : st_(st),
+    stream_(std::move(socket)),
+    answer_timer_(stream_.get_executor()),
+    refuse_(refuse) {
+  if (!refuse_)
+    st_.open_connections++;
+}
+
+http_session::~http_session() {
+  if (!refuse_)
+    st_.open_connections--;
+}
+
+void http_session::run() {
+  // Start on the connection's strand.
+  boost::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->refuse_) {
+      self->request_id_ = make_correlation_id();
+      self->reply_error(503, "service_unavailable",
+                        fmt::format("the gateway serves at most {} connections at once",
+                                    self->st_.options.max_connections),
+                        false);
+      return;
+    }
+    self->do_wait();
+  });
+}
+
+// Waits for the next request's first bytes, at most idle_timeout.
+void http_session::do_wait() {
+  if (buffer_.size() > 0) { // a pipelined request is already here
+    do_read();
+    return;
+  }
+  stream_.expires_after(st_.options.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(std::min<std::size_t>(st_.options.max_header_bytes, 4096)),
+                          beast::bind_front_handler(&http_session::on_first_bytes,
+                                                    shared_from_this()));
+}
+
+// Bytes arrived (or the connection was idle too long, or closed).
+void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
+  if (ec)
+    return close();
+  buffer_.commit(bytes);
+  do_read();
+}
+
+// Reads the rest of the request, at most request_timeout.
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
+  parser_->body_limit(st_.options.max_body_bytes);
+  stream_.expires_after(st_.options.request_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+// A whole request arrived, or a limit was hit.
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout
+      || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+    return close();
+  request_id_ = make_correlation_id();
+  version_ = 11;
+  if (ec == http::error::header_limit)
+    return reply_error(431, "bad_request",
+                       fmt::format("the request line and headers exceed {} bytes",
+                                   st_.options.max_header_bytes),
+                       false);
+  if (ec == http::error::body_limit)
+    return reply_error(413, "bad_request",
+                       fmt::format("the body exceeds {} bytes", st_.options.max_body_bytes),
+                       false);
+  if (ec)
+    return reply_error(400, "bad_request", fmt::format("malformed request: {}", ec.message()),
+                       false);
+  handle(parser_->release());
+}
+
+// Answers one request.
+void http_session::handle(request req) {
+  st_.requests++;
+  stream_.expires_never(); // the call's deadline (and the answer timer) bound the wait now
+  keep_alive_ = req.keep_alive();
+  version_ = req.version();
+  auto header_id = req["X-Request-Id"];
+  auto given_id = std::string_view(header_id.data(), header_id.size());
+  if (!given_id.empty()) {
+    if (!valid_request_id(given_id))
+      return reply_error(400, "bad_request",
+                         fmt::format("X-Request-Id: expected 1 to {} characters of "
+                                     "[A-Za-z0-9._:-], got {} characters",
+                                     max_request_id, given_id.size()),
+                         keep_alive_, "X-Request-Id");
+    request_id_ = std::string(given_id);
+  }
+
+  auto target = std::string_view(req.target().data(), req.target().size());
+  auto question = target.find('?');
+  auto path = target.substr(0, question);
+  auto query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  auto verb = std::string_view(req.method_string().data(), req.method_string().size());
+
+  if (path == "/healthz" && (verb == "GET" || verb == "HEAD"))
+    return reply(200, "{\"status\":\"live\"}", keep_alive_);
+  if (path == "/readyz" && (verb == "GET" || verb == "HEAD")) {
+    bool ready = !st_.ready || st_.ready();
+    return reply(ready ? 200 : 503,
+                 ready ? "{\"status\":\"ready\"}"
+                       : "{\"status\":\"not ready\",\"message\":\"not every permanent group is "
+                         "running\"}",
+                 keep_alive_);
+  }
+  if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path) {
+    if (!beast::websocket::is_upgrade(req))
+      return reply_error(400, "bad_request",
+                         fmt::format("{} is the WebSocket endpoint: send an upgrade request",
+                                     st_.options.websocket_path),
+                         keep_alive_);
+    std::make_shared<websocket_session>(st_, std::move(stream_))->run(std::move(req));
+    return; // the connection belongs to the WebSocket session now
+  }
+
+  auto table = st_.routes->current(); // this request's table, whatever is installed meanwhile
+  auto m = table->match(verb, path);
+  if (m.result == route_match::outcome::no_route)
+    return reply_error(404, "no_route", fmt::format("no route for {} {}", verb, path),
+                       keep_alive_);
+  if (m.result == route_match::outcome::wrong_verb) {
+    auto body = error_body("method_not_allowed",
+                           fmt::format("{} does not serve {}; it serves {}", path, verb, m.allow),
+                           request_id_);
+    return reply(405, std::move(body), keep_alive_, m.allow);
+  }
+  if (!m.decode_error.empty())
+    return reply_error(400, "bad_request", m.decode_error, keep_alive_);
+  auto params = parse_query(query);
+  if (!params)
+    return reply_error(400, "bad_request", message_of(params.error()), keep_alive_);
+  auto content_type = req[http::field::content_type];
+  auto bound = bind_request(*m.target->request_type, req.body(),
+                            std::string_view(content_type.data(), content_type.size()), *params,
+                            m.path_params);
+  if (!bound.message)
+    return reply_error(400, "bad_request", bound.error.message, keep_alive_, bound.error.field);
+  auto body = message_ptr{std::move(bound.message)};
+  const auto& spec = m.target->spec;
+  auto seq = ++seq_;
+  waiting_ = true;
+  auto timeout = st_.options.request_timeout;
+  answer_timer_.expires_after(timeout + answer_grace);
+  answer_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+    if (!ec)
+      self->on_answer(seq, make_error(errc::timeout, "the gateway's answer timer expired"));
+  });
+  st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
+                  [weak = weak_from_this(), gate = st_.gate,
+                   seq](caf::expected<message_ptr> result) {
+                    std::shared_lock<std::shared_mutex> guard{gate->mutex};
+                    if (!gate->open)
+                      return;
+                    auto self = weak.lock();
+                    if (!self)
+                      return;
+                    boost::asio::post(self->stream_.get_executor(),
+                                      [self, seq, result = std::move(result)]() mutable {
+                                        self->on_answer(seq, std::move(result));
+                                      });
+                  });
+}
+
+// The call answered (or failed, or the answer timer fired first).
+void http_session::on_answer(std::uint64_t seq, caf::expected<message_ptr> result) {
+  if (seq != seq_ || !waiting_)
+    return; // a late answer to a request already answered
+  waiting_ = false;
+  answer_timer_.cancel();
+  if (!result) {
+    const auto& err = result.error();
+    return reply_error(status_of(err), error_name(err), message_of(err), keep_alive_);
+  }
+  if (!*result)
+    return reply_error(500, "remote_error", "the service answered with no body", keep_alive_);
+  auto json = to_json(**result);
+  if (json.empty())
+    return reply_error(500, "internal",
+                       fmt::format("the answer ({}) cannot be rendered as JSON",
+                                   (*result)->GetDescriptor()->full_name()),
+                       keep_alive_);
+  reply(200, std::move(json), keep_alive_);
+}
+
+void http_session::reply(unsigned status, std::string body, bool keep_alive,
+                         std::string_view allow) {
+  res_.emplace(static_cast<http::status>(status), version_);
+  res_->set(http::field::server, "microlith");
+  res_->set(http::field::content_type, "application/json");
+  res_->set("X-Request-Id", request_id_);
+  if (!allow.empty())
+    res_->set(http::field::allow, beast::string_view(allow.data(), allow.size()));
+  res_->keep_alive(keep_alive);
+  res_->body() = std::move(body);
+  res_->prepare_payload();
+  http::async_write(stream_, *res_,
+                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                              keep_alive));
+}
+
+void http_session::reply_error(unsigned status, std::string_view name, std::string_view message,
+                               bool keep_alive, std::string_view field) {
+  reply(status, error_body(name, message, request_id_, field), keep_alive);
+}
+
+// The answer is out: wait for the next request, or close.
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  res_.reset();
+  if (ec || !keep_alive)
+    return close();
+  do_wait();
+}
+
+void http_session::close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+} // namespace microlith::gateway

@@ -1,0 +1,61 @@
+// One HTTP/1.1 connection: reads requests one at a time within the gateway's limits, answers
+// health checks, upgrades to WebSocket, routes, binds and calls, and writes the answer
+// (gateway.hpp lists the steps). While a call is in flight the connection reads nothing more.
+#pragma once
+
+#include "microlith/net/gateway/gateway.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace microlith::gateway {
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  /// A session for an accepted socket; `refuse` answers 503 (too many connections) and closes.
+  http_session(gateway_server::state& st, boost::asio::ip::tcp::socket&& socket, bool refuse);
+  ~http_session();
+
+  /// Starts serving.
+  void run();
+
+private:
+  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+  void do_wait();
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle(request req);
+  void call(const route_match& m, const request& req);
+  void on_answer(std::uint64_t seq, caf::expected<message_ptr> result);
+  void reply(unsigned status, std::string body, bool keep_alive,
+             std::string_view allow = {});
+  void reply_error(unsigned status, std::string_view name, std::string_view message,
+                   bool keep_alive, std::string_view field = {});
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  void close();
+
+  gateway_server::state& st_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  boost::asio::steady_timer answer_timer_;
+  std::optional<response> res_;
+  bool refuse_;
+  // The request being answered.
+  std::uint64_t seq_ = 0;
+  bool waiting_ = false;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string request_id_;
+};
+
+} // namespace microlith::gateway

@@ -1,0 +1,166 @@
+#include "gateway/websocket_session.hpp"
+
+#include "gateway/json_text.hpp"
+#include "gateway/server_state.hpp"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <boost/asio/post.hpp>
+
+#include <fmt/format.h>
+
+namespace microlith::gateway {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+
+constexpr std::size_t max_frame = 4 * 1024;
+constexpr std::size_t max_topics = 64;
+
+std::shared_ptr<const std::string> text(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
+
+std::shared_ptr<const std::string> error_notice(std::string_view message) {
+  return text("{\"error\":\"bad_request\",\"message\":" + json_quote(message) + "}");
+}
+
+} // namespace
+
+websocket_session::websocket_session(gateway_server::state& st, beast::tcp_stream&& stream)
+  : st_(st), ws_(std::move(stream)) {
+  st_.websocket_sessions++;
+}
+
+websocket_session::~websocket_session() {
+  for (const auto& topic : topics_)
+    st_.hub->unsubscribe(topic, this);
+}
+
+// Completes the upgrade.
+void websocket_session::run(beast::http::request<beast::http::string_body> req) {
+  beast::get_lowest_layer(ws_).expires_never(); // the websocket stream keeps its own timeouts
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = st_.options.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.read_message_max(max_frame);
+  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
+                                                  shared_from_this()));
+}
+
+// The upgrade is answered: start reading client frames.
+void websocket_session::on_accept(beast::error_code ec) {
+  if (ec)
+    return;
+  open_ = true;
+  do_read();
+  if (!queue_.empty() && !writing_)
+    do_write();
+}
+
+// Reads the next client frame.
+void websocket_session::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read,
+                                                    shared_from_this()));
+}
+
+// A client frame arrived (or the session ended: then the session goes away with its last
+// reference, and its subscriptions with it).
+void websocket_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    open_ = false;
+    return;
+  }
+  auto frame = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  handle(frame);
+  do_read();
+}
+
+// Handles {"subscribe": "t"} and {"unsubscribe": "t"}.
+void websocket_session::handle(const std::string& frame) {
+  google::protobuf::Struct request;
+  if (!google::protobuf::util::JsonStringToMessage(frame, &request).ok()) {
+    enqueue(error_notice("expected a JSON object such as {\"subscribe\": \"balances\"}"));
+    return;
+  }
+  const auto& fields = request.fields();
+  for (const char* verb : {"subscribe", "unsubscribe"}) {
+    auto i = fields.find(verb);
+    if (i == fields.end())
+      continue;
+    if (i->second.kind_case() != google::protobuf::Value::kStringValue
+        || i->second.string_value().empty()) {
+      enqueue(error_notice(fmt::format("\"{}\" expects a topic name (a non-empty string)", verb)));
+      return;
+    }
+    const auto& topic = i->second.string_value();
+    if (verb == std::string_view{"subscribe"}) {
+      if (topics_.count(topic) == 0) {
+        if (topics_.size() >= max_topics) {
+          enqueue(error_notice(fmt::format("at most {} topics per connection", max_topics)));
+          return;
+        }
+        topics_.insert(topic);
+        st_.hub->subscribe(topic, shared_from_this());
+      }
+      enqueue(text("{\"subscribed\":" + json_quote(topic) + "}"));
+    } else {
+      if (topics_.erase(topic) > 0)
+        st_.hub->unsubscribe(topic, this);
+      enqueue(text("{\"unsubscribed\":" + json_quote(topic) + "}"));
+    }
+    return;
+  }
+  enqueue(error_notice("expected {\"subscribe\": \"topic\"} or {\"unsubscribe\": \"topic\"}"));
+}
+
+void websocket_session::send(std::shared_ptr<const std::string> json) {
+  boost::asio::post(ws_.get_executor(),
+                    [self = shared_from_this(), json = std::move(json)]() mutable {
+                      self->enqueue(std::move(json));
+                    });
+}
+
+// Adds a message to the bounded queue (on the session's strand).
+void websocket_session::enqueue(std::shared_ptr<const std::string> json) {
+  if (queue_.size() >= st_.options.websocket_queue) {
+    ++dropped_;
+    st_.websocket_dropped++;
+    return;
+  }
+  queue_.push_back(std::move(json));
+  if (open_ && !writing_)
+    do_write();
+}
+
+// Writes the oldest queued message.
+void websocket_session::do_write() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(boost::asio::buffer(*queue_.front()),
+                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+}
+
+// A message went out: tell the client what was dropped once there is room, then go on.
+void websocket_session::on_write(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) {
+    open_ = false;
+    queue_.clear();
+    return;
+  }
+  queue_.pop_front();
+  if (dropped_ > 0 && queue_.size() < st_.options.websocket_queue) {
+    queue_.push_back(text(fmt::format("{{\"dropped\":{}}}", dropped_)));
+    dropped_ = 0;
+  }
+  if (!queue_.empty())
+    do_write();
+}
+
+} // namespace microlith::gateway

@@ -1,0 +1,116 @@
+// The built-in module "microlith.gateway": a group of any name whose one child is the HTTP
+// gateway (net/gateway), configured by the group's [http] table and serving its [routes]
+// table. Routes are checked against the contracts of the services they name, which must have
+// registered by the time the group starts (hence `needs`). On reload the group builds and
+// validates a new table from the new file and swaps it; an invalid table is refused with the
+// reason and the old one keeps serving. Listen address and limits change only with a restart.
+#include "microlith/services/module.hpp"
+
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/registry.hpp"
+#include "microlith/net/gateway/gateway_worker.hpp"
+
+#include <google/protobuf/descriptor.h>
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace microlith {
+
+namespace {
+
+constexpr std::string_view component = "gateway";
+
+gateway::gateway_options options_of(const http_config& http) {
+  gateway::gateway_options out;
+  out.host = http.host;
+  out.port = http.port;
+  out.io_threads = http.io_threads;
+  out.max_connections = static_cast<std::size_t>(http.max_connections);
+  out.max_header_bytes = static_cast<std::size_t>(http.max_header_bytes);
+  out.max_body_bytes = static_cast<std::size_t>(http.max_body_bytes);
+  out.request_timeout = http.request_timeout;
+  out.idle_timeout = http.idle_timeout;
+  out.websocket_path = http.websocket_path;
+  out.websocket_queue = static_cast<std::size_t>(http.websocket_queue);
+  return out;
+}
+
+bool same_http(const http_config& a, const http_config& b) {
+  return a.host == b.host && a.port == b.port && a.io_threads == b.io_threads
+         && a.max_connections == b.max_connections && a.max_header_bytes == b.max_header_bytes
+         && a.max_body_bytes == b.max_body_bytes && a.request_timeout == b.request_timeout
+         && a.idle_timeout == b.idle_timeout && a.websocket_path == b.websocket_path
+         && a.websocket_queue == b.websocket_queue;
+}
+
+// Builds and validates a table from a group's routes against the node's registry.
+caf::expected<std::shared_ptr<const gateway::route_table>>
+build_table(node& n, const group_config& group) {
+  std::vector<gateway::route_spec> specs;
+  for (const auto& r : group.routes)
+    specs.push_back(gateway::route_spec{r.verb, r.pattern, r.service, r.method});
+  auto* registry = &n.registry();
+  auto contracts = [registry](const std::string& service) {
+    auto contract = registry->contract_of(service);
+    return contract.empty()
+             ? nullptr
+             : google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(contract);
+  };
+  std::vector<std::string> reserved{"/healthz", "/readyz"};
+  if (group.http && !group.http->websocket_path.empty())
+    reserved.push_back(group.http->websocket_path);
+  auto table = gateway::route_table::build(std::move(specs), contracts, reserved);
+  if (!table)
+    return make_error(errc::bad_request, fmt::format("routes of group {}:\n{}", group.name,
+                                                     message_of(table.error())));
+  return table;
+}
+
+children build_gateway(group_context& g) {
+  const auto& config = g.config();
+  if (!config.http)
+    throw std::runtime_error(fmt::format("gateway group {} has no [groups.{}.http] table",
+                                         config.name, config.name));
+  auto& n = g.host_node();
+  auto table = build_table(n, config);
+  if (!table)
+    throw std::runtime_error(message_of(table.error()));
+  auto routes = std::make_shared<gateway::route_switch>();
+  routes->install(std::move(*table));
+  gateway::gateway_server::readiness ready;
+  if (auto* host = g.host()) {
+    ready = [host] { return host->ready(); };
+    auto* np = &n;
+    host->on_reload(config.name, [np, routes, http = *config.http](const group_config& next)
+                                   -> caf::error {
+      auto fresh = build_table(*np, next);
+      if (!fresh)
+        return fresh.error();
+      auto count = (*fresh)->routes().size();
+      auto generation = routes->install(std::move(*fresh));
+      log::info(component, "group {}: route table {} installed ({} routes)", next.name,
+                generation, count);
+      if (next.http && !same_http(http, *next.http))
+        log::warn(component, "group {}: [http] settings changed; they apply after a restart",
+                  next.name);
+      return {};
+    });
+  }
+  return children{g.worker(
+    gateway::gateway_worker("http", n, options_of(*config.http), routes, std::move(ready)))};
+}
+
+} // namespace
+
+namespace detail {
+
+void add_builtin_modules(module_catalogue& catalogue) {
+  catalogue.add(module_definition{std::string(gateway_module)}.any_group(build_gateway));
+}
+
+} // namespace detail
+
+} // namespace microlith

@@ -1,0 +1,103 @@
+// The bank over HTTP and WebSocket, started from examples/bank/bank.toml in this process: its
+// API answers JSON through the gateway group, errors map to statuses, balance changes reach
+// WebSocket subscribers, and a reload of the system file swaps the routes while it runs.
+#include "bank_system.hpp"
+#include "http_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using namespace bank_test;
+using Catch::Matchers::Contains;
+using verb = boost::beast::http::verb;
+
+TEST_CASE("the bank answers its API over HTTP", "[integration]") {
+  bank_system bank;
+  http_client client{gateway_port(bank.config)};
+
+  auto opened = client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})");
+  CHECK(opened.status == 200);
+  CHECK_THAT(opened.body, Contains(R"("id":"ada")"));
+  CHECK_THAT(opened.body, Contains(R"("balance":"100")")); // int64 is a string in JSON
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"bob"})").status == 200);
+
+  SECTION("deposit, withdraw, transfer, balance and history") {
+    CHECK(client.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})").status == 200);
+    CHECK(client.request(verb::post, "/accounts/ada/withdraw", R"({"amount":30})").status == 200);
+    auto moved = client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":20})");
+    CHECK(moved.status == 200);
+    CHECK_THAT(moved.body, Contains(R"("to":{"id":"bob","balance":"20"})"));
+    auto balance = client.request(verb::get, "/accounts/ada");
+    CHECK(balance.status == 200);
+    CHECK_THAT(balance.body, Contains(R"("balance":"100")"));
+    CHECK(bank.balance("ada") == 100); // the same bank, by a direct call
+    auto history = client.request(verb::get, "/accounts/ada/history");
+    CHECK(history.status == 200);
+    CHECK_THAT(history.body, Contains(R"("kind":"open")"));
+    CHECK_THAT(history.body, Contains(R"("kind":"transfer_out")"));
+  }
+  SECTION("errors map to statuses with the reason") {
+    auto broke = client.request(verb::post, "/accounts/bob/withdraw", R"({"amount":5})");
+    CHECK(broke.status == 500);
+    CHECK_THAT(broke.body, Contains("insufficient funds: account bob has 0, needs 5"));
+    auto typo = client.request(verb::post, "/accounts/ada/deposit", R"({"amout":5})");
+    CHECK(typo.status == 400);
+    CHECK_THAT(typo.body, Contains(R"("field":"amout")"));
+    CHECK(client.request(verb::get, "/nothing").status == 404);
+    CHECK(client.request(verb::delete_, "/accounts/ada").status == 405);
+  }
+  SECTION("the request id travels into the ledger") {
+    auto deposit = client.request(verb::post, "/accounts/ada/deposit", R"({"amount":1})");
+    REQUIRE(deposit.status == 200);
+    REQUIRE_FALSE(deposit.request_id.empty());
+    auto history = client.request(verb::get, "/accounts/ada/history");
+    CHECK_THAT(history.body, Contains(R"("correlation_id":")" + deposit.request_id + "\""));
+  }
+  SECTION("readiness: every permanent group is running") {
+    CHECK(client.request(verb::get, "/readyz").status == 200);
+    CHECK(client.request(verb::get, "/healthz").status == 200);
+  }
+}
+
+TEST_CASE("balance changes reach WebSocket subscribers", "[integration]") {
+  bank_system bank;
+  auto port = gateway_port(bank.config);
+  http_client client{port};
+  ws_client ws{port, "/ws"};
+  ws.send(R"({"subscribe":"balances"})");
+  CHECK(ws.receive() == R"({"subscribed":"balances"})");
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":7})").status == 200);
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"ada","balance":"7"}})");
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"bob"})").status == 200);
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"bob","balance":"0"}})");
+  REQUIRE(client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":2})").status == 200);
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"ada","balance":"5"}})");
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"bob","balance":"2"}})");
+}
+
+TEST_CASE("a reload swaps the gateway's routes, and a bad one is refused", "[integration]") {
+  bank_system bank;
+  http_client client{gateway_port(bank.config)};
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status == 200);
+  CHECK(client.request(verb::get, "/v2/accounts/ada").status == 404);
+
+  auto next = bank.config;
+  auto* web = const_cast<microlith::group_config*>(next.find_group("web"));
+  REQUIRE(web != nullptr);
+  web->routes.push_back(microlith::route_config{"GET", "/v2/accounts/{account_id}", "accounts",
+                                                "Balance", 0});
+  REQUIRE_FALSE(bank.host.reload(next));
+  // Served right after reload() returns, on the same keep-alive connection.
+  CHECK(client.request(verb::get, "/v2/accounts/ada").status == 200);
+
+  auto bad = next;
+  auto* bad_web = const_cast<microlith::group_config*>(bad.find_group("web"));
+  bad_web->routes.push_back(microlith::route_config{"GET", "/x/{nope}", "accounts", "Balance", 0});
+  auto refused = bank.host.reload(bad);
+  REQUIRE(refused);
+  CHECK_THAT(microlith::message_of(refused),
+             Contains("the path parameter {nope} is not a field of bank.BalanceRequest"));
+  CHECK(client.request(verb::get, "/v2/accounts/ada").status == 200);
+  CHECK(client.request(verb::get, "/x/1").status == 404);
+}

@@ -1,0 +1,158 @@
+// The gateway's tables in the system file (services/src/system_file.cpp): [groups.NAME.http]
+// and [groups.NAME.routes], only for groups of the built-in module microlith.gateway, read
+// field by field with their defaults, and every mistake reported with line and key.
+#include "microlith/services/system_file.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+using Catch::Matchers::Contains;
+using microlith::parse_system_file;
+using microlith::system_config;
+using microlith::system_file_error;
+using microlith::system_file_errors;
+
+namespace {
+
+// A system with one service group and a gateway group (lines 1-9); tests append to it.
+constexpr std::string_view gateway_file = R"([system]
+name = "bank"
+[groups.accounts]
+module = "bank.accounts"
+[groups.web]
+module = "microlith.gateway"
+needs = ["accounts"]
+[groups.web.http]
+listen = "127.0.0.1:0"
+)";
+
+std::string with_gateway(std::string_view rest) {
+  return std::string(gateway_file) + std::string(rest);
+}
+
+std::vector<system_file_error> errors_of(std::string_view text) {
+  try {
+    (void) parse_system_file(text, "bank.toml");
+  } catch (const system_file_errors& e) {
+    return e.errors();
+  }
+  FAIL("parse_system_file accepted the file");
+  return {};
+}
+
+void check_single(std::string_view text, int line, std::string_view key,
+                  std::string_view fragment) {
+  auto errors = errors_of(text);
+  INFO("errors: " << system_file_errors(errors).what());
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].line == line);
+  CHECK(errors[0].key == key);
+  CHECK_THAT(errors[0].message, Contains(std::string(fragment)));
+}
+
+} // namespace
+
+TEST_CASE("a gateway group's http and routes tables are read", "[unit]") {
+  SECTION("defaults") {
+    auto config = parse_system_file(gateway_file, "bank.toml");
+    const auto* web = config.find_group("web");
+    REQUIRE(web != nullptr);
+    REQUIRE(web->http.has_value());
+    CHECK(web->http->host == "127.0.0.1");
+    CHECK(web->http->port == 0);
+    CHECK(web->http->io_threads == 1);
+    CHECK(web->http->max_connections == 1024);
+    CHECK(web->http->max_header_bytes == 8192);
+    CHECK(web->http->max_body_bytes == 1048576);
+    CHECK(web->http->request_timeout == std::chrono::seconds(10));
+    CHECK(web->http->idle_timeout == std::chrono::seconds(60));
+    CHECK(web->http->websocket_path == "/ws");
+    CHECK(web->http->websocket_queue == 256);
+    CHECK(web->routes.empty());
+    CHECK_FALSE(config.find_group("accounts")->http.has_value());
+  }
+  SECTION("every setting, and routes in file order") {
+    auto config = parse_system_file(with_gateway(R"(io_threads = 2
+max_connections = 10
+max_header_bytes = 1024
+max_body_bytes = 0
+request_timeout = "2s"
+idle_timeout = "500ms"
+websocket_path = ""
+websocket_queue = 8
+[groups.web.routes]
+"POST /accounts" = "accounts.Open"
+"GET /accounts/{account_id}" = "accounts.Balance"
+)"),
+                                    "bank.toml");
+    const auto& http = *config.find_group("web")->http;
+    CHECK(http.io_threads == 2);
+    CHECK(http.max_connections == 10);
+    CHECK(http.max_header_bytes == 1024);
+    CHECK(http.max_body_bytes == 0);
+    CHECK(http.request_timeout == std::chrono::seconds(2));
+    CHECK(http.idle_timeout == std::chrono::milliseconds(500));
+    CHECK(http.websocket_path.empty());
+    CHECK(http.websocket_queue == 8);
+    const auto& routes = config.find_group("web")->routes;
+    REQUIRE(routes.size() == 2);
+    CHECK(routes[0].verb == "POST");
+    CHECK(routes[0].pattern == "/accounts");
+    CHECK(routes[0].service == "accounts");
+    CHECK(routes[0].method == "Open");
+    CHECK(routes[0].line == 19);
+    CHECK(routes[1].pattern == "/accounts/{account_id}");
+    CHECK(routes[1].method == "Balance");
+  }
+}
+
+TEST_CASE("mistakes in a gateway group are reported with line and key", "[unit]") {
+  SECTION("a route table on a group that is not the gateway") {
+    check_single(R"([system]
+name = "bank"
+[groups.accounts]
+module = "bank.accounts"
+[groups.accounts.routes]
+"GET /a" = "accounts.Balance"
+)",
+                 5, "groups.accounts.routes",
+                 "only groups of module \"microlith.gateway\" (the gateway) have a [routes] table");
+  }
+  SECTION("a gateway group without [http]") {
+    check_single("[system]\nname = \"bank\"\n[groups.web]\nmodule = \"microlith.gateway\"\n", 3,
+                 "groups.web.http", "a gateway group needs a [groups.web.http] table");
+  }
+  SECTION("no listen address") {
+    check_single("[system]\nname = \"bank\"\n[groups.web]\nmodule = \"microlith.gateway\"\n"
+                 "[groups.web.http]\nio_threads = 1\n",
+                 5, "groups.web.http.listen", "missing required key");
+  }
+  SECTION("a bad listen address") {
+    check_single("[system]\nname = \"bank\"\n[groups.web]\nmodule = \"microlith.gateway\"\n"
+                 "[groups.web.http]\nlisten = \"localhost\"\n",
+                 6, "groups.web.http.listen", "expected host:port");
+  }
+  SECTION("a setting out of range") {
+    check_single(with_gateway("io_threads = 0\n"), 10, "groups.web.http.io_threads",
+                 "expected an integer from 1 to 64, got 0");
+    check_single(with_gateway("max_header_bytes = 100\n"), 10,
+                 "groups.web.http.max_header_bytes", "expected an integer >= 512, got 100");
+    check_single(with_gateway("websocket_path = \"ws\"\n"), 10, "groups.web.http.websocket_path",
+                 "a path starting with '/'");
+  }
+  SECTION("an unknown setting") {
+    check_single(with_gateway("max_bodyy = 1\n"), 10, "groups.web.http.max_bodyy",
+                 "unknown key \"max_bodyy\"");
+  }
+  SECTION("a malformed route") {
+    check_single(with_gateway("[groups.web.routes]\n\"FETCH /a\" = \"accounts.Open\"\n"), 11,
+                 "groups.web.routes.\"FETCH /a\"", "expected a verb GET, HEAD, POST, PUT, PATCH or DELETE");
+    check_single(with_gateway("[groups.web.routes]\n\"GET /a\" = \"accounts\"\n"), 11,
+                 "groups.web.routes.\"GET /a\"", "expected a target \"service.Method\"");
+    check_single(with_gateway("[groups.web.routes]\n\"GET /a\" = 3\n"), 11,
+                 "groups.web.routes.\"GET /a\"", "a target string");
+  }
+}
