@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Installs, builds, and runs the example bank system in one process until Ctrl-C.
+# Installs, builds, and runs the example bank system in one process until Ctrl-C; its HTTP API
+# listens on http://127.0.0.1:8080 (examples/bank/bank.toml).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/build.sh" "$root/build"
+url=http://127.0.0.1:8080
+cat <<MSG
+The bank serves its API on ${url} (WebSocket ws://127.0.0.1:8080/ws). In another terminal:
+  curl -s -X POST ${url}/accounts -H 'content-type: application/json' -d '{"id":"ada","initial_balance":100}'
+  curl -s -X POST ${url}/accounts/ada/deposit -H 'content-type: application/json' -d '{"amount":50}'
+  curl -s ${url}/accounts/ada
+  curl -s ${url}/accounts/ada/history
+MSG
 exec "$root/build/cli/microlith" run "$root/examples/bank/bank.toml"
