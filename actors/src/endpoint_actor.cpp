@@ -218,6 +218,12 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
                        max_hops));
     return;
   }
+  if (!env.undecodable.empty()) {
+    refuse(errc::bad_request,
+           fmt::format("{}.{}: the request cannot be read: {}", def_.name, env.method,
+                       env.undecodable));
+    return;
+  }
   auto i = by_method_.find(env.method);
   if (i == by_method_.end()) {
     std::vector<std::string> known;
@@ -442,6 +448,10 @@ void endpoint_actor::on_reply(envelope& env) {
     return; // answered already (timed out, or its callee went down): dropped
   auto entry = std::move(i->second);
   pending_.erase(i);
+  if (!env.undecodable.empty() && !env.error)
+    env.error = make_error(errc::bad_request,
+                           fmt::format("the answer of {}.{} cannot be read: {}", entry.service,
+                                       entry.method, env.undecodable));
   complete(entry, env.body, env.error);
 }
 

@@ -32,6 +32,7 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_op
   cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
   cfg.set("work-stealing.aggressive-poll-attempts", opts.idle_spin_polls);
   register_error_category(cfg);
+  cfg.add_message_type<envelope>("microlith.envelope"); // its name on the wire between nodes
   return cfg;
 }
 

@@ -1,12 +1,12 @@
 // The envelope: the only message that crosses a group boundary. It names the target service and
 // method, carries a Protobuf body by reference-counted pointer (shared, never copied or
 // serialized inside one process) and the call's metadata. Replies travel in envelopes too, so
-// every cross-group interaction is one registered CAF message type that can later be routed
-// between nodes as (type name, bytes).
+// every cross-group interaction is one registered CAF message type ("microlith.envelope") that
+// crosses nodes as (type name, bytes) — see envelope_wire.
 #pragma once
 
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -63,10 +63,56 @@ struct envelope {
   /// The failure, in an error reply.
   caf::error error;
   metadata meta;
+  /// Set when the envelope came from another node with a body this node cannot rebuild (a type
+  /// it does not know, or bytes that do not parse): why. The body is then empty; a call is
+  /// answered bad_request with this text.
+  std::string undecodable;
 };
 
-} // namespace microlith
+/// An envelope as it crosses a node boundary: the body as (type name, bytes), the deadline as
+/// the time left (steady clocks of two processes cannot be compared).
+struct envelope_wire {
+  std::uint8_t kind = 0;
+  std::uint64_t call_id = 0;
+  std::string service;
+  std::string method;
+  std::string body_type;  ///< the body's full Protobuf name; empty for no body
+  std::string body_bytes; ///< the body, serialized
+  caf::error error;
+  std::string correlation_id;
+  std::string caller;
+  std::int64_t deadline_ms_left = -1; ///< -1 = no deadline; 0 = already passed
+  std::uint32_t hops = 0;
+};
 
-// In one process an envelope is moved between actors with its body pointer; it is never
-// serialized. Crossing a node boundary converts it to its wire form first.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(microlith::envelope)
+/// The wire form of `env` (serializes the body).
+envelope_wire to_wire(const envelope& env);
+
+/// Rebuilds an envelope: the body from the generated descriptor pool by type name. A type this
+/// node does not know (or bytes that do not parse) leaves the body empty and says why in
+/// `undecodable`; nothing is registered or cached for it.
+envelope from_wire(envelope_wire wire);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
+  return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
+           x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
+           x.hops);
+}
+
+/// CAF serializes an envelope only when it leaves the node (a local send moves it, body
+/// pointer and all): saving writes its wire form, loading rebuilds it from one.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, envelope& x) {
+  if constexpr (Inspector::reads_state) {
+    auto wire = to_wire(x);
+    return inspect(f, wire);
+  } else {
+    envelope_wire wire;
+    auto result = inspect(f, wire);
+    x = from_wire(std::move(wire));
+    return result;
+  }
+}
+
+} // namespace microlith

@@ -1,0 +1,85 @@
+#include "microlith/actors/envelope.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace microlith {
+
+namespace {
+
+// A type name or service name quoted in an error is cut here: it came from another process.
+constexpr std::size_t max_quoted = 128;
+
+std::string clipped_quote(const std::string& text) {
+  if (text.size() <= max_quoted)
+    return "\"" + text + "\"";
+  return "\"" + text.substr(0, max_quoted) + "...\"";
+}
+
+} // namespace
+
+envelope_wire to_wire(const envelope& env) {
+  envelope_wire out;
+  out.kind = static_cast<std::uint8_t>(env.kind);
+  out.call_id = env.call_id;
+  out.service = env.service;
+  out.method = env.method;
+  if (env.body) {
+    out.body_type = env.body->GetDescriptor()->full_name();
+    env.body->SerializeToString(&out.body_bytes);
+  }
+  out.error = env.error;
+  out.correlation_id = env.meta.correlation_id;
+  out.caller = env.meta.caller;
+  if (env.meta.deadline != clock::time_point{}) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(env.meta.deadline
+                                                                      - clock::now());
+    out.deadline_ms_left = std::max<std::int64_t>(0, left.count());
+  }
+  out.hops = env.meta.hops;
+  return out;
+}
+
+envelope from_wire(envelope_wire wire) {
+  namespace pb = google::protobuf;
+  envelope out;
+  out.kind = wire.kind <= static_cast<std::uint8_t>(envelope_kind::publish)
+               ? static_cast<envelope_kind>(wire.kind)
+               : envelope_kind::cast;
+  if (wire.kind > static_cast<std::uint8_t>(envelope_kind::publish))
+    out.undecodable = fmt::format("unknown envelope kind {}", wire.kind);
+  out.call_id = wire.call_id;
+  out.service = std::move(wire.service);
+  out.method = std::move(wire.method);
+  out.error = std::move(wire.error);
+  out.meta.correlation_id = std::move(wire.correlation_id);
+  out.meta.caller = std::move(wire.caller);
+  if (wire.deadline_ms_left >= 0)
+    out.meta.deadline = clock::now() + std::chrono::milliseconds(wire.deadline_ms_left);
+  out.meta.hops = wire.hops;
+  if (wire.body_type.empty())
+    return out;
+  const auto* type = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(wire.body_type);
+  const auto* prototype =
+    type == nullptr ? nullptr : pb::MessageFactory::generated_factory()->GetPrototype(type);
+  if (prototype == nullptr) {
+    out.undecodable = fmt::format("this node does not know the message type {} (is its "
+                                  "generated code linked in?)",
+                                  clipped_quote(wire.body_type));
+    return out;
+  }
+  std::unique_ptr<pb::Message> body{prototype->New()};
+  if (!body->ParseFromString(wire.body_bytes)) {
+    out.undecodable = fmt::format("{} bytes do not parse as {}", wire.body_bytes.size(),
+                                  wire.body_type);
+    return out;
+  }
+  out.body = message_ptr{std::move(body)};
+  return out;
+}
+
+} // namespace microlith

@@ -1,0 +1,225 @@
+// The envelope's wire form (actors/src/envelope.cpp): what CAF writes when an envelope leaves
+// the node — the body as (type name, bytes), the deadline as the time left — and what a node
+// does with a body it cannot rebuild: a bad_request answer naming the type, nothing kept.
+#include "test_services.hpp"
+
+#include <microlith/actors/envelope.hpp>
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+
+#include <caf/all.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/io/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace unit_actors;
+using Catch::Matchers::Contains;
+using microlith::envelope;
+using microlith::envelope_kind;
+using microlith::errc;
+
+namespace {
+
+// Serializes `env` as CAF does for a remote send, and reads it back.
+envelope through_the_wire(caf::actor_system& sys, const envelope& env) {
+  std::vector<char> buffer;
+  caf::binary_serializer sink{sys, buffer};
+  auto copy = env;
+  REQUIRE_FALSE(sink(copy));
+  envelope out;
+  caf::binary_deserializer source{sys, buffer};
+  REQUIRE_FALSE(source(out));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(node_fixture, "an envelope crosses the wire whole", "[unit]") {
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = 42;
+  env.service = "echo";
+  env.method = "Ping";
+  env.body = std::make_shared<const pb::PingRequest>(ping("hello", 7));
+  env.meta.correlation_id = "corr-9";
+  env.meta.caller = "accounts";
+  env.meta.hops = 3;
+
+  SECTION("body, names and metadata") {
+    env.meta.deadline = microlith::clock::now() + 2s;
+    auto out = through_the_wire(node.system(), env);
+    CHECK(out.kind == envelope_kind::call);
+    CHECK(out.call_id == 42);
+    CHECK(out.service == "echo");
+    CHECK(out.method == "Ping");
+    CHECK(out.meta.correlation_id == "corr-9");
+    CHECK(out.meta.caller == "accounts");
+    CHECK(out.meta.hops == 3);
+    CHECK(out.undecodable.empty());
+    const auto* body = dynamic_cast<const pb::PingRequest*>(out.body.get());
+    REQUIRE(body != nullptr);
+    CHECK(body->text() == "hello");
+    CHECK(body->value() == 7);
+    CHECK(out.body != env.body); // rebuilt, not shared
+    auto left = out.meta.deadline - microlith::clock::now();
+    CHECK(left > 1500ms);
+    CHECK(left <= 2s);
+  }
+  SECTION("no deadline stays none; a passed one arrives passed") {
+    CHECK(through_the_wire(node.system(), env).meta.deadline == microlith::clock::time_point{});
+    env.meta.deadline = microlith::clock::now() - 1s;
+    auto out = through_the_wire(node.system(), env);
+    CHECK(out.meta.deadline != microlith::clock::time_point{});
+    CHECK(out.meta.deadline <= microlith::clock::now());
+  }
+  SECTION("an error reply keeps its code and message") {
+    envelope reply;
+    reply.kind = envelope_kind::reply;
+    reply.call_id = 5;
+    reply.error = microlith::make_error(errc::service_down, "the ledger went down");
+    auto out = through_the_wire(node.system(), reply);
+    CHECK(out.kind == envelope_kind::reply);
+    CHECK(microlith::is(out.error, errc::service_down));
+    CHECK(microlith::message_of(out.error) == "the ledger went down");
+    CHECK_FALSE(out.body);
+  }
+}
+
+TEST_CASE("a body this node cannot rebuild is not rebuilt", "[unit]") {
+  microlith::envelope_wire wire;
+  wire.kind = static_cast<std::uint8_t>(envelope_kind::call);
+  wire.service = "echo";
+  wire.method = "Ping";
+
+  SECTION("an unknown type") {
+    wire.body_type = "elsewhere.Unknown";
+    wire.body_bytes = "\x08\x01";
+    auto out = microlith::from_wire(wire);
+    CHECK_FALSE(out.body);
+    CHECK_THAT(out.undecodable, Contains("does not know the message type \"elsewhere.Unknown\""));
+  }
+  SECTION("a very long unknown type name is cut in the message") {
+    wire.body_type = std::string(10000, 'x');
+    auto out = microlith::from_wire(wire);
+    CHECK_FALSE(out.body);
+    CHECK(out.undecodable.size() < 400);
+  }
+  SECTION("bytes that do not parse") {
+    wire.body_type = "microlith.test.PingRequest";
+    wire.body_bytes = "\xff\xff\xff";
+    auto out = microlith::from_wire(wire);
+    CHECK_FALSE(out.body);
+    CHECK_THAT(out.undecodable, Contains("do not parse as microlith.test.PingRequest"));
+  }
+  SECTION("an unknown kind") {
+    wire.kind = 99;
+    CHECK_THAT(microlith::from_wire(wire).undecodable, Contains("unknown envelope kind 99"));
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a call whose body cannot be read is answered bad_request",
+                 "[unit]") {
+  auto echo = must_spawn(node, echo_service("echo"));
+  microlith::envelope_wire wire;
+  wire.kind = static_cast<std::uint8_t>(envelope_kind::call);
+  wire.call_id = 1;
+  wire.service = "echo";
+  wire.method = "Ping";
+  wire.body_type = "elsewhere.Unknown";
+  caf::scoped_actor self{node.system()};
+  self->send(echo, microlith::from_wire(wire));
+  bool answered = false;
+  self->receive(
+    [&](envelope& reply) {
+      answered = true;
+      CHECK(reply.kind == envelope_kind::reply);
+      CHECK(reply.call_id == 1);
+      CHECK(microlith::is(reply.error, errc::bad_request));
+      CHECK_THAT(microlith::message_of(reply.error),
+                 Contains("echo.Ping: the request cannot be read: this node does not know the "
+                          "message type \"elsewhere.Unknown\""));
+    },
+    caf::after(5s) >> [] {});
+  CHECK(answered);
+  // The echo instance is unharmed and serves the next call.
+  auto r = node.call<pb::PingReply>("echo", "Ping", ping("after", 1));
+  REQUIRE(r);
+  CHECK(r->text() == "after");
+}
+
+namespace {
+
+// Two CAF actor systems with the middleman (BASP over TCP on 127.0.0.1), as two nodes have.
+struct two_systems {
+  static caf::actor_system_config& prepare(caf::actor_system_config& cfg) {
+    cfg.load<caf::io::middleman>();
+    cfg.add_message_type<envelope>("microlith.envelope");
+    cfg.set("scheduler.max-threads", std::size_t{2});
+    return cfg;
+  }
+  caf::actor_system_config cfg_a;
+  caf::actor_system a{prepare(cfg_a)};
+  caf::actor_system_config cfg_b;
+  caf::actor_system b{prepare(cfg_b)};
+};
+
+// Answers an envelope carrying a PingRequest with a PingReply carrying what it saw.
+caf::behavior wire_echo(caf::event_based_actor*) {
+  return {
+    [](envelope& env) {
+      envelope reply;
+      reply.kind = envelope_kind::reply;
+      reply.call_id = env.call_id;
+      pb::PingReply out;
+      if (const auto* req = dynamic_cast<const pb::PingRequest*>(env.body.get())) {
+        out.set_text(req->text());
+        out.set_value(req->value());
+      }
+      out.set_correlation_id(env.meta.correlation_id);
+      out.set_caller(env.undecodable);
+      reply.body = std::make_shared<const pb::PingReply>(out);
+      return reply;
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE("an envelope sent to another node arrives rebuilt (CAF's BASP over TCP)", "[unit]") {
+  two_systems nodes;
+  auto echo = nodes.a.spawn(wire_echo);
+  auto port = nodes.a.middleman().publish(echo, 0, "127.0.0.1", true);
+  REQUIRE(port);
+  auto remote = nodes.b.middleman().remote_actor("127.0.0.1", *port);
+  REQUIRE(remote);
+  caf::scoped_actor self{nodes.b};
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = 9;
+  env.body = std::make_shared<const pb::PingRequest>(ping("over tcp", 11));
+  env.meta.correlation_id = "corr-remote";
+  bool answered = false;
+  self->request(*remote, 5s, env)
+    .receive(
+      [&](envelope& reply) {
+        answered = true;
+        CHECK(reply.call_id == 9);
+        const auto* body = dynamic_cast<const pb::PingReply*>(reply.body.get());
+        REQUIRE(body != nullptr);
+        CHECK(body->text() == "over tcp");
+        CHECK(body->value() == 11);
+        CHECK(body->correlation_id() == "corr-remote");
+        CHECK(body->caller().empty()); // nothing undecodable on the way
+      },
+      [&](caf::error& err) { FAIL("no answer: " << nodes.b.render(err)); });
+  CHECK(answered);
+  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*remote, caf::exit_reason::user_shutdown);
+}
