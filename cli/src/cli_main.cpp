@@ -1,5 +1,7 @@
 #include "microlith/cli/main.hpp"
 
+#include "admin_client.hpp"
+
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/services/host.hpp"
@@ -160,6 +162,14 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a system file; start nothing");
   check->add_option("file", check_path, "The system file (TOML)")->required();
   auto* modules = app.add_subcommand("modules", "List the modules linked into this program");
+  auto* routes = app.add_subcommand("routes", "Act on a running gateway's routes");
+  routes->require_subcommand(1);
+  std::string reload_url;
+  auto* reload = routes->add_subcommand(
+    "reload", "Make a running system reread its file and swap its gateway routes");
+  reload->add_option("url", reload_url, "The gateway, e.g. http://127.0.0.1:8080 (its [http] "
+                                        "table must say admin = true)")
+    ->required();
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run)
@@ -168,6 +178,8 @@ int main(int argc, char** argv) {
       return run_check(check_path);
     if (*modules)
       return list_modules();
+    if (*reload)
+      return reload_routes(reload_url);
   } catch (const std::exception& e) {
     fmt::print(stderr, "microlith: {}\n", e.what());
     return 1;

@@ -43,7 +43,7 @@ bool same_http(const http_config& a, const http_config& b) {
          && a.max_connections == b.max_connections && a.max_header_bytes == b.max_header_bytes
          && a.max_body_bytes == b.max_body_bytes && a.request_timeout == b.request_timeout
          && a.idle_timeout == b.idle_timeout && a.websocket_path == b.websocket_path
-         && a.websocket_queue == b.websocket_queue;
+         && a.websocket_queue == b.websocket_queue && a.admin == b.admin;
 }
 
 // Builds and validates a table from a group's routes against the node's registry.
@@ -62,6 +62,8 @@ build_table(node& n, const group_config& group) {
   std::vector<std::string> reserved{"/healthz", "/readyz"};
   if (group.http && !group.http->websocket_path.empty())
     reserved.push_back(group.http->websocket_path);
+  if (group.http && group.http->admin)
+    reserved.push_back("/_microlith/reload");
   auto table = gateway::route_table::build(std::move(specs), contracts, reserved);
   if (!table)
     return make_error(errc::bad_request, fmt::format("routes of group {}:\n{}", group.name,
@@ -99,8 +101,11 @@ children build_gateway(group_context& g) {
       return {};
     });
   }
-  return children{g.worker(
-    gateway::gateway_worker("http", n, options_of(*config.http), routes, std::move(ready)))};
+  auto options = options_of(*config.http);
+  if (config.http->admin && g.host() != nullptr)
+    options.admin_reload = [host = g.host()] { return host->reload_file(); };
+  return children{
+    g.worker(gateway::gateway_worker("http", n, std::move(options), routes, std::move(ready)))};
 }
 
 } // namespace

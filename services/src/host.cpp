@@ -99,6 +99,7 @@ struct host::impl : group_host {
   int failure_code = 0;
 
   std::map<std::string, reload_handler> reload_handlers; // requires mutex
+  host* owner = nullptr;
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat)
     : n(host_node), config(std::move(cfg)), catalogue(cat) {
@@ -117,6 +118,8 @@ struct host::impl : group_host {
     }
     return true;
   }
+
+  caf::error reload_file() override;
 
   void on_reload(const std::string& group, reload_handler handler) override {
     std::lock_guard<std::mutex> guard{mutex};
@@ -200,6 +203,7 @@ struct host::impl : group_host {
 
 host::host(node& n, system_config config, const module_catalogue& catalogue)
   : impl_(std::make_unique<impl>(n, std::move(config), catalogue)) {
+  impl_->owner = this;
 }
 
 host::~host() {
@@ -313,6 +317,25 @@ caf::error host::reload(const system_config& next) {
   log::info(component, "reloaded {} ({} group(s) applied new settings)", next.path,
             handlers.size());
   return {};
+}
+
+caf::error host::reload_file() {
+  return impl_->reload_file();
+}
+
+caf::error host::impl::reload_file() {
+  if (config.path.empty())
+    return make_error(errc::bad_request, "this system was not started from a file");
+  try {
+    auto next = load_system_file(config.path);
+    return owner->reload(next);
+  } catch (const system_file_errors& e) {
+    auto err = make_error(errc::bad_request,
+                          fmt::format("reload of {} refused, the running settings stay:\n{}",
+                                      config.path, e.what()));
+    log::error(component, "{}", message_of(err));
+    return err;
+  }
 }
 
 bool host::ready() const {

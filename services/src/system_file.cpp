@@ -487,7 +487,7 @@ private:
 
     http_config read_http(const scope& s) {
         check_keys(s, {"listen", "io_threads", "max_connections", "max_header_bytes", "max_body_bytes",
-                       "request_timeout", "idle_timeout", "websocket_path", "websocket_queue"});
+                       "request_timeout", "idle_timeout", "websocket_path", "websocket_queue", "admin"});
         http_config http;
         http.line = static_cast<int>(s.table.source().begin.line);
         std::string listen;
@@ -517,6 +517,13 @@ private:
             }
         }
         read_integer(s, "websocket_queue", 1, big, "an integer >= 1", http.websocket_queue);
+        if (const toml::node* admin = s.table.get("admin")) {
+            if (const auto* b = admin->as_boolean()) {
+                http.admin = b->get();
+            } else {
+                type_error(*admin, s.key("admin"), "true or false");
+            }
+        }
         return http;
     }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `microlith run` serves the bank over HTTP, and SIGHUP reloads the system file's routes while it
-# runs: a route added to the file is served after the reload, and a file whose routes do not
-# validate is refused with the reason while the running table keeps serving. Every process
+# `microlith run` serves the bank over HTTP, and SIGHUP or `microlith routes reload URL` (the
+# gateway's admin endpoint) reloads the system file's routes while it runs: a route added to the
+# file is served after the reload, and a file whose routes do not validate is refused with the
+# reason while the running table keeps serving. Every process
 # started here is killed by pid on the way out, whatever happens.
 # Usage: run_reloads_routes.sh <microlith binary> <system file>
 set -euo pipefail
@@ -38,7 +39,7 @@ status() {
   fi
 }
 
-sed 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:0"/' "$system" >"$dir/bank.toml"
+sed -e 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:0"\nadmin = true/' "$system" >"$dir/bank.toml"
 "$bin" run "$dir/bank.toml" 2>"$log" &
 pid=$!
 wait_for_log "running in one process"
@@ -57,12 +58,20 @@ kill -HUP "$pid"
 wait_for_log "route table 2 installed"
 [ "$(status GET /v2/accounts/ada)" = 200 ] || fail "/v2 not served after the reload"
 
-# A route to a service nobody serves: refused, the running table stays.
+# The admin command: another route, reloaded with the outcome reported to the caller.
+sed -i 's|^"GET /accounts/{account_id}" = "accounts.Balance"|&\n"GET /v3/accounts/{account_id}" = "accounts.Balance"|' \
+  "$dir/bank.toml"
+out=$("$bin" routes reload "http://127.0.0.1:${port}") || fail "routes reload failed: $out"
+echo "$out" | grep -q '"reloaded":true' || fail "routes reload said: $out"
+[ "$(status GET /v3/accounts/ada)" = 200 ] || fail "/v3 not served after routes reload"
+
+# A route to a service nobody serves: refused with the reason, the running table stays.
 sed -i 's|^"POST /transfers" = "accounts.Transfer"|&\n"GET /nowhere" = "nobody.Ping"|' "$dir/bank.toml"
+if out=$("$bin" routes reload "http://127.0.0.1:${port}"); then fail "a bad reload succeeded: $out"; fi
+echo "$out" | grep -q 'no service named \\"nobody\\" is known' || fail "the refusal says: $out"
 kill -HUP "$pid"
 wait_for_log "reload of .* refused"
-grep -q 'no service named \\"nobody\\" is known\|no service named "nobody" is known' "$log" \
-  || fail "the refusal does not name the unknown service"
+grep -q 'no service named "nobody" is known' "$log" || fail "the log does not name the unknown service"
 [ "$(status GET /v2/accounts/ada)" = 200 ] || fail "/v2 lost after a refused reload"
 [ "$(status GET /nowhere)" = 404 ] || fail "a refused route is served"
 
@@ -78,4 +87,4 @@ done
 [ -n "$code" ] || fail "still running 30 s after SIGTERM"
 pid=
 [ "$code" -eq 0 ] || fail "exit code $code"
-echo "ok: served, reloaded a new route, refused a bad one and kept serving"
+echo "ok: served, reloaded new routes (SIGHUP, routes reload), refused a bad one, kept serving"

@@ -44,13 +44,14 @@ http_session::http_session(gateway_server::state& st, boost::asio::ip::tcp::sock
   : st_(st),
     stream_(std::move(socket)),
     answer_timer_(stream_.get_executor()),
-    refuse_(refuse) {
-  if (!refuse_)
+    refuse_(refuse),
+    counted_(!refuse) {
+  if (counted_)
     st_.open_connections++;
 }
 
 http_session::~http_session() {
-  if (!refuse_)
+  if (counted_)
     st_.open_connections--;
 }
 
@@ -89,8 +90,9 @@ void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   do_read();
 }
 
-// Reads the rest of the request, at most request_timeout.
+// Reads the rest of the request, at most request_timeout from its first byte.
 void http_session::do_read() {
+  arrived_ = std::chrono::steady_clock::now();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
   parser_->body_limit(st_.options.max_body_bytes);
@@ -106,6 +108,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     return close();
   request_id_ = make_correlation_id();
   version_ = 11;
+  head_ = false;
   if (ec == http::error::header_limit)
     return reply_error(431, "bad_request",
                        fmt::format("the request line and headers exceed {} bytes",
@@ -127,6 +130,7 @@ void http_session::handle(request req) {
   stream_.expires_never(); // the call's deadline (and the answer timer) bound the wait now
   keep_alive_ = req.keep_alive();
   version_ = req.version();
+  head_ = req.method() == http::verb::head;
   auto header_id = req["X-Request-Id"];
   auto given_id = std::string_view(header_id.data(), header_id.size());
   if (!given_id.empty()) {
@@ -155,12 +159,15 @@ void http_session::handle(request req) {
                          "running\"}",
                  keep_alive_);
   }
+  if (st_.options.admin_reload && path == "/_microlith/reload")
+    return admin_reload(verb);
   if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path) {
     if (!beast::websocket::is_upgrade(req))
       return reply_error(400, "bad_request",
                          fmt::format("{} is the WebSocket endpoint: send an upgrade request",
                                      st_.options.websocket_path),
                          keep_alive_);
+    counted_ = false; // the WebSocket session holds the connection's place from now on
     std::make_shared<websocket_session>(st_, std::move(stream_))->run(std::move(req));
     return; // the connection belongs to the WebSocket session now
   }
@@ -189,9 +196,16 @@ void http_session::handle(request req) {
     return reply_error(400, "bad_request", bound.error.message, keep_alive_, bound.error.field);
   auto body = message_ptr{std::move(bound.message)};
   const auto& spec = m.target->spec;
+  // The deadline is request_timeout from the request's first byte, not from now.
+  auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+    st_.options.request_timeout - (std::chrono::steady_clock::now() - arrived_));
+  if (timeout.count() <= 0)
+    return reply_error(504, "timeout",
+                       fmt::format("the request took longer than {} ms to arrive",
+                                   st_.options.request_timeout.count()),
+                       keep_alive_);
   auto seq = ++seq_;
   waiting_ = true;
-  auto timeout = st_.options.request_timeout;
   answer_timer_.expires_after(timeout + answer_grace);
   answer_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
     if (!ec)
@@ -211,6 +225,25 @@ void http_session::handle(request req) {
                                         self->on_answer(seq, std::move(result));
                                       });
                   });
+}
+
+// The admin reload: loopback clients only, POST only; runs the host's reload on this I/O
+// thread (an admin action: rare, and bounded by validating one file).
+void http_session::admin_reload(std::string_view verb) {
+  if (verb != "POST") {
+    auto body = error_body("method_not_allowed", "/_microlith/reload takes POST", request_id_);
+    return reply(405, std::move(body), keep_alive_, "POST");
+  }
+  beast::error_code ec;
+  auto peer = stream_.socket().remote_endpoint(ec);
+  if (ec || !peer.address().is_loopback())
+    return reply_error(403, "forbidden", "the admin endpoint answers loopback clients only",
+                       keep_alive_);
+  if (auto err = st_.options.admin_reload())
+    return reply_error(400, "bad_request", message_of(err), keep_alive_);
+  reply(200, fmt::format("{{\"reloaded\":true,\"routes\":{},\"generation\":{}}}",
+                         st_.routes->current()->routes().size(), st_.routes->generation()),
+        keep_alive_);
 }
 
 // The call answered (or failed, or the answer timer fired first).
@@ -234,6 +267,8 @@ void http_session::on_answer(std::uint64_t seq, caf::expected<message_ptr> resul
   reply(200, std::move(json), keep_alive_);
 }
 
+// Writes an answer, at most request_timeout (a client that does not read is cut off); the
+// answer to a HEAD request has the headers of the full answer and no body.
 void http_session::reply(unsigned status, std::string body, bool keep_alive,
                          std::string_view allow) {
   res_.emplace(static_cast<http::status>(status), version_);
@@ -245,11 +280,15 @@ void http_session::reply(unsigned status, std::string body, bool keep_alive,
   res_->keep_alive(keep_alive);
   res_->body() = std::move(body);
   res_->prepare_payload();
+  if (head_)
+    res_->body().clear(); // Content-Length stays that of the body a GET would get
+  stream_.expires_after(st_.options.request_timeout);
   http::async_write(stream_, *res_,
                     beast::bind_front_handler(&http_session::on_write, shared_from_this(),
                                               keep_alive));
 }
 
+// Writes a JSON error body naming this request's id.
 void http_session::reply_error(unsigned status, std::string_view name, std::string_view message,
                                bool keep_alive, std::string_view field) {
   reply(status, error_body(name, message, request_id_, field), keep_alive);
@@ -263,6 +302,7 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   do_wait();
 }
 
+// Ends the connection: sends FIN; the socket closes with the session.
 void http_session::close() {
   beast::error_code ignored;
   stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@ private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request req);
+  void admin_reload(std::string_view verb);
   void call(const route_match& m, const request& req);
   void on_answer(std::uint64_t seq, caf::expected<message_ptr> result);
   void reply(unsigned status, std::string body, bool keep_alive,
@@ -50,11 +52,16 @@ private:
   boost::asio::steady_timer answer_timer_;
   std::optional<response> res_;
   bool refuse_;
+  // Whether this session holds the connection's place in open_connections (a WebSocket session
+  // takes it over on upgrade).
+  bool counted_;
   // The request being answered.
   std::uint64_t seq_ = 0;
   bool waiting_ = false;
   bool keep_alive_ = true;
+  bool head_ = false; // answered without a body
   unsigned version_ = 11;
+  std::chrono::steady_clock::time_point arrived_; // its first byte
   std::string request_id_;
 };
 

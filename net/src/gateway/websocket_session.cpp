@@ -38,6 +38,7 @@ websocket_session::websocket_session(gateway_server::state& st, beast::tcp_strea
 websocket_session::~websocket_session() {
   for (const auto& topic : topics_)
     st_.hub->unsubscribe(topic, this);
+  st_.open_connections--;
 }
 
 // Completes the upgrade.

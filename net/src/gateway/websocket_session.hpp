@@ -17,6 +17,8 @@ namespace microlith::gateway {
 
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
 public:
+  /// A session for an upgraded connection; it takes over the connection's place in the
+  /// gateway's open_connections (the HTTP session counted it) and frees it when it ends.
   websocket_session(gateway_server::state& st, boost::beast::tcp_stream&& stream);
   ~websocket_session();
 

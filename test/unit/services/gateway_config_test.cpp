@@ -71,6 +71,7 @@ TEST_CASE("a gateway group's http and routes tables are read", "[unit]") {
     CHECK(web->http->idle_timeout == std::chrono::seconds(60));
     CHECK(web->http->websocket_path == "/ws");
     CHECK(web->http->websocket_queue == 256);
+    CHECK_FALSE(web->http->admin);
     CHECK(web->routes.empty());
     CHECK_FALSE(config.find_group("accounts")->http.has_value());
   }
@@ -83,6 +84,7 @@ request_timeout = "2s"
 idle_timeout = "500ms"
 websocket_path = ""
 websocket_queue = 8
+admin = true
 [groups.web.routes]
 "POST /accounts" = "accounts.Open"
 "GET /accounts/{account_id}" = "accounts.Balance"
@@ -97,13 +99,14 @@ websocket_queue = 8
     CHECK(http.idle_timeout == std::chrono::milliseconds(500));
     CHECK(http.websocket_path.empty());
     CHECK(http.websocket_queue == 8);
+    CHECK(http.admin);
     const auto& routes = config.find_group("web")->routes;
     REQUIRE(routes.size() == 2);
     CHECK(routes[0].verb == "POST");
     CHECK(routes[0].pattern == "/accounts");
     CHECK(routes[0].service == "accounts");
     CHECK(routes[0].method == "Open");
-    CHECK(routes[0].line == 19);
+    CHECK(routes[0].line == 20);
     CHECK(routes[1].pattern == "/accounts/{account_id}");
     CHECK(routes[1].method == "Balance");
   }
@@ -142,6 +145,10 @@ module = "bank.accounts"
                  "groups.web.http.max_header_bytes", "expected an integer >= 512, got 100");
     check_single(with_gateway("websocket_path = \"ws\"\n"), 10, "groups.web.http.websocket_path",
                  "a path starting with '/'");
+  }
+  SECTION("admin is a boolean") {
+    check_single(with_gateway("admin = 1\n"), 10, "groups.web.http.admin",
+                 "expected true or false, got an integer");
   }
   SECTION("an unknown setting") {
     check_single(with_gateway("max_bodyy = 1\n"), 10, "groups.web.http.max_bodyy",

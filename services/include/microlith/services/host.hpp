@@ -62,6 +62,10 @@ public:
   /// restart. Safe to call from any thread.
   caf::error reload(const system_config& next);
 
+  /// Reads the system file again (the path it was started from) and reload()s it; a file with
+  /// errors is refused with every error.
+  caf::error reload_file();
+
   /// True while every permanent group is running (the gateway's readiness).
   bool ready() const;
 

@@ -43,6 +43,9 @@ public:
   /// True while every permanent group of the system is running.
   virtual bool ready() const = 0;
 
+  /// Reads the system file again and applies it to the running groups (host::reload_file).
+  virtual caf::error reload_file() = 0;
+
   /// What a running group does when the system file is reloaded: `handler` gets the group's
   /// new entry and applies what it can, or answers an error and keeps its old settings.
   /// Registering again replaces the handler.

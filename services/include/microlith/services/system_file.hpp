@@ -52,6 +52,8 @@
 //     idle_timeout = "60s"       # optional duration > 0: keep-alive wait for the next request
 //     websocket_path = "/ws"     # optional, "" = none; must start with '/'
 //     websocket_queue = 256      # optional >= 1: messages buffered per WebSocket client
+//     admin = false              # optional: true serves POST /_microlith/reload (reread this
+//                                #   file, swap routes) to clients on the loopback address
 //     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
 //     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
 //
@@ -122,6 +124,7 @@ struct http_config {
     std::chrono::milliseconds idle_timeout{60000};
     std::string websocket_path = "/ws";
     std::int64_t websocket_queue = 256;
+    bool admin = false;  ///< serve POST /_microlith/reload to loopback clients
     int line = 0;  ///< line of the [groups.NAME.http] header
 };
 

@@ -9,7 +9,8 @@
 //     [A-Za-z0-9._:-], else 400), or a fresh one; it is returned in the response's
 //     `X-Request-Id` and carried by the call and every call it causes.
 //  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
-//     when the readiness check passes and 503 when not.
+//     when the readiness check passes and 503 when not; `POST /_microlith/reload` runs the
+//     admin reload when one is configured (loopback clients only).
 //  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
 //  5. The route table current when the request arrived (route_table.hpp) picks the route: no
 //     route 404, wrong verb 405 with Allow. The request is bound (http_binding.hpp; 400 with
@@ -60,6 +61,10 @@ struct gateway_options {
   std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive wait for the next request
   std::string websocket_path = "/ws";             ///< empty = no WebSocket endpoint
   std::size_t websocket_queue = 256;              ///< buffered messages per WebSocket session
+  /// When set, `POST /_microlith/reload` from a loopback client runs it (the host rereads the
+  /// system file and swaps the routes) and answers 200, or 400 with its error; other clients
+  /// get 403. Unset: no such endpoint.
+  std::function<caf::error()> admin_reload;
 };
 
 /// Counters, for tests, benchmarks and the observer.

@@ -1,0 +1,215 @@
+// A running gateway (net/src/gateway/gateway_server.cpp) swapping route tables: under load
+// without a failed request, visible to the very next request, never to a request in flight,
+// and never with a table that does not build.
+#include "gateway_fixture.hpp"
+#include "test_clients.hpp"
+
+#include <microlith/actors/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <memory>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace unit_net;
+
+namespace {
+
+std::shared_ptr<const gw::route_table> table_a() {
+  return must_build({route("GET /v/{name}", "binder.Echo"), route("GET /hang", "echo.Hang")});
+}
+
+std::shared_ptr<const gw::route_table> table_b() {
+  return must_build({route("GET /v/{name}", "binder.Echo"), route("GET /only-in-b", "binder.Echo"),
+                     route("GET /hang", "echo.Hang")});
+}
+
+/// Client threads sending requests on keep-alive connections until stopped; joined on
+/// destruction.
+class load {
+public:
+  load(std::uint16_t port, int threads) : answered_(static_cast<std::size_t>(threads)) {
+    for (int t = 0; t < threads; ++t)
+      threads_.emplace_back([this, port, t] { run(port, t); });
+  }
+
+  ~load() {
+    stop();
+  }
+
+  load(const load&) = delete;
+  load& operator=(const load&) = delete;
+
+  /// Stops and joins the threads.
+  void stop() {
+    stopping_ = true;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+
+  /// True once every thread had at least one answer.
+  bool all_answered() const {
+    for (const auto& n : answered_)
+      if (n.load() == 0)
+        return false;
+    return true;
+  }
+
+  std::uint64_t answered() const {
+    std::uint64_t sum = 0;
+    for (const auto& n : answered_)
+      sum += n.load();
+    return sum;
+  }
+
+  std::vector<std::string> failures() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return failures_;
+  }
+
+private:
+  // One client: GET /v/client-<t> until stopped; anything but 200 with its name is a failure.
+  void run(std::uint16_t port, int t) {
+    auto name = "client-" + std::to_string(t);
+    try {
+      http_connection client{port};
+      while (!stopping_) {
+        auto r = client.request("GET", "/v/" + name);
+        if (r.status != 200 || parse_bind_request(r.body).name() != name)
+          fail(name + ": " + std::to_string(r.status) + " " + r.body);
+        else
+          answered_[static_cast<std::size_t>(t)]++;
+      }
+    } catch (const std::exception& e) {
+      fail(name + ": " + e.what());
+    }
+  }
+
+  void fail(std::string what) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    failures_.push_back(std::move(what));
+  }
+
+  std::atomic<bool> stopping_{false};
+  std::vector<std::atomic<std::uint64_t>> answered_;
+  std::mutex mutex_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace
+
+TEST_CASE("route tables swap under load without failing a request", "[unit]") {
+  auto options = test_options();
+  options.io_threads = GENERATE(1, 2);
+  INFO("io_threads: " << options.io_threads);
+  gateway_fixture gw{options};
+  auto& routes = gw.server().routes();
+  routes.install(table_a());
+  load clients{gw.port(), 4};
+  REQUIRE(gateway_fixture::eventually([&] { return clients.all_answered(); }, 5000ms));
+
+  http_connection checker{gw.port()};
+  int wrong = 0;
+  std::string first_wrong;
+  auto generation = routes.generation();
+  for (int i = 1; i <= 300; ++i) {
+    bool with_b = i % 2 == 1;
+    CHECK(routes.install(with_b ? table_b() : table_a()) == generation + static_cast<unsigned>(i));
+    // Right after install() returns, the next request sees the new table.
+    auto r = checker.request("GET", "/only-in-b");
+    if (r.status != (with_b ? 200u : 404u)) {
+      if (wrong++ == 0)
+        first_wrong = "install " + std::to_string(i) + ": " + std::to_string(r.status) + " "
+                      + r.body;
+    }
+  }
+  clients.stop();
+  INFO(first_wrong);
+  CHECK(wrong == 0);
+  auto failures = clients.failures();
+  INFO((failures.empty() ? std::string{} : failures.front()));
+  CHECK(failures.empty());
+  CHECK(clients.answered() > 0);
+}
+
+TEST_CASE("a table swap never changes a request in flight", "[unit]") {
+  auto options = test_options();
+  options.request_timeout = 300ms;
+  gateway_fixture gw{options};
+  auto& routes = gw.server().routes();
+  routes.install(table_a());
+  http_connection client{gw.port()};
+  client.send("GET", "/hang");
+  REQUIRE(the_probe().wait_for("echo.hang", 2000ms));
+  routes.install(must_build({route("GET /v/{name}", "binder.Echo")}));
+  // The request was routed by the table it arrived with: it times out, it is not "no route".
+  CHECK(client.read_reply().status == 504);
+  CHECK(client.request("GET", "/hang").status == 404);
+}
+
+TEST_CASE("a table that does not build leaves the current one serving", "[unit]") {
+  gateway_fixture gw;
+  auto& routes = gw.server().routes();
+  routes.install(table_a());
+  auto generation = routes.generation();
+  auto current = routes.current();
+  http_connection client{gw.port()};
+  REQUIRE(client.request("GET", "/v/before").status == 200);
+
+  auto bad = gw::route_table::build({route("GET /v/{name}", "binder.Echo"),
+                                     route("GET /only-in-b/{nope}", "binder.Echo"),
+                                     route("GET /x", "nobody.Ping")},
+                                    test_contract);
+  REQUIRE_FALSE(bad);
+  CHECK(routes.generation() == generation);
+  CHECK(routes.current() == current);
+  auto r = client.request("GET", "/v/after");
+  CHECK(r.status == 200);
+  CHECK(parse_bind_request(r.body).name() == "after");
+  CHECK(client.request("GET", "/x").status == 404);
+}
+
+TEST_CASE("stopping the gateway closes its connections", "[unit]") {
+  auto gw = std::make_unique<gateway_fixture>();
+  http_connection idle{gw->port()};
+  REQUIRE(idle.request("GET", "/healthz").status == 200);
+  http_connection waiting{gw->port()};
+  waiting.send("GET", "/hang");
+  REQUIRE(the_probe().wait_for("echo.hang", 2000ms));
+  ws_connection ws{gw->port()};
+  ws.send(R"({"subscribe": "t"})");
+  REQUIRE(ws.read());
+
+  gw.reset(); // the node stops the gateway (and everything else) with all of this open
+  CHECK(idle.closed_within(2000ms));
+  CHECK(waiting.closed_within(2000ms));
+  CHECK(ws.closed_within(2000ms));
+}
+
+TEST_CASE("a gateway that cannot listen fails its worker's start", "[unit]") {
+  gateway_fixture gw;
+  SECTION("the port is taken") {
+    auto options = test_options();
+    options.port = gw.port();
+    auto started = gw.node.spawn(gw::gateway_worker("http2", gw.node, options, gw.routes));
+    REQUIRE_FALSE(started);
+    CHECK_THAT(microlith::describe(started.error()), Catch::Matchers::Contains("cannot listen"));
+  }
+  SECTION("the address is not an address") {
+    auto options = test_options();
+    options.host = "not-an-address";
+    auto started = gw.node.spawn(gw::gateway_worker("http2", gw.node, options, gw.routes));
+    REQUIRE_FALSE(started);
+    CHECK_THAT(microlith::describe(started.error()), Catch::Matchers::Contains("not-an-address"));
+  }
+  // The running gateway is unaffected.
+  http_connection client{gw.port()};
+  CHECK(client.request("GET", "/healthz").status == 200);
+}

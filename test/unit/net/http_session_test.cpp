@@ -1,0 +1,487 @@
+// The gateway's HTTP sessions over real sockets (net/src/gateway/http_session.cpp): status
+// mapping of real calls, parameter binding end to end, X-Request-Id, health endpoints, limits
+// and timeouts, keep-alive.
+#include "gateway_fixture.hpp"
+#include "test_clients.hpp"
+
+#include <microlith/actors/exit.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <thread>
+
+using namespace unit_net;
+using Catch::Matchers::Contains;
+
+namespace {
+
+/// The error body of `reply`, checked to name its request id (the X-Request-Id it carries).
+google::protobuf::Struct error_of(const http_reply& reply) {
+  INFO(reply.status << " " << reply.body);
+  auto body = parse_object(reply.body);
+  CHECK(reply.header("Content-Type") == "application/json");
+  CHECK_FALSE(string_field(body, "error").empty());
+  CHECK_FALSE(string_field(body, "message").empty());
+  CHECK(string_field(body, "request_id") == reply.header("X-Request-Id"));
+  CHECK_FALSE(reply.header("X-Request-Id").empty());
+  return body;
+}
+
+long long millis_since(steady::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
+}
+
+/// A request head with one header of `size` bytes.
+std::string request_with_header_of(std::size_t size) {
+  return "GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(size, 'a')
+         + "\r\n\r\n";
+}
+
+} // namespace
+
+TEST_CASE("a call's outcome maps to an HTTP status and a JSON body", "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+
+  SECTION("an answer is 200 with the answer's JSON") {
+    auto r = client.request("GET", "/echo/hello%20there?value=42");
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Type") == "application/json");
+    auto answer = parse_ping_reply(r.body);
+    CHECK(answer.text() == "hello there");
+    CHECK(answer.value() == 42);
+    CHECK(answer.caller() == "http"); // the call went through the gateway worker's actor
+    CHECK_THAT(r.body, Contains("\"value\":\"42\"")); // int64 as a string, proto field names
+  }
+  SECTION("service_unavailable is 503") {
+    auto r = client.request("GET", "/missing");
+    REQUIRE(r.status == 503);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "service_unavailable");
+    CHECK_THAT(string_field(body, "message"), Contains("ghost"));
+    CHECK_FALSE(has_field(body, "field"));
+  }
+  SECTION("service_down is 503 when the handler stops its own actor") {
+    auto r = client.request("GET", "/doomed");
+    REQUIRE(r.status == 503);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "service_down");
+    CHECK_THAT(string_field(body, "message"), Contains("doomed"));
+  }
+  SECTION("service_down is 503 when the service is stopped while the call is in flight") {
+    client.send("GET", "/hang?text=in-flight");
+    REQUIRE(the_probe().wait_for("echo.hang", 2000ms));
+    microlith::signal_exit(gw.echo_instance, caf::exit_reason::user_shutdown);
+    auto r = client.read_reply();
+    REQUIRE(r.status == 503);
+    CHECK(string_field(error_of(r), "error") == "service_down");
+  }
+  SECTION("bad_request from binding is 400 naming the field") {
+    auto r = client.request("GET", "/echo/x?value=lots");
+    REQUIRE(r.status == 400);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "value");
+    CHECK_THAT(string_field(body, "message"), Contains("lots"));
+  }
+  SECTION("no_such_method is 404 when the service does not serve a method of its contract") {
+    auto r = client.request("GET", "/partial/ada");
+    REQUIRE(r.status == 404);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "no_such_method");
+    CHECK_THAT(string_field(body, "message"), Contains("Echo"));
+  }
+  SECTION("remote_error is 500 with the handler's message") {
+    auto r = client.request("GET", "/fail/not%20today");
+    REQUIRE(r.status == 500);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "remote_error");
+    CHECK_THAT(string_field(body, "message"), Contains("refused: not today"));
+  }
+  SECTION("an unknown route is 404") {
+    auto r = client.request("GET", "/nowhere/at/all");
+    REQUIRE(r.status == 404);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "no_route");
+    CHECK_THAT(string_field(body, "message"), Contains("/nowhere/at/all"));
+  }
+  SECTION("a wrong verb is 405 with Allow") {
+    auto r = client.request("DELETE", "/echo");
+    REQUIRE(r.status == 405);
+    CHECK(r.header("Allow") == "POST");
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "method_not_allowed");
+    auto again = client.request("PUT", "/bind/ada");
+    REQUIRE(again.status == 405);
+    CHECK_THAT(again.header("Allow"), Contains("GET") && Contains("POST"));
+  }
+  SECTION("errors leave a keep-alive connection usable") {
+    CHECK(client.request("GET", "/nowhere").status == 404);
+    CHECK(client.request("GET", "/fail/x").status == 500);
+    CHECK(client.request("GET", "/echo/x?value=lots").status == 400);
+    CHECK(client.request("GET", "/echo/still-here").status == 200);
+  }
+}
+
+TEST_CASE("a call that does not answer in time is 504", "[unit]") {
+  auto options = test_options();
+  options.request_timeout = 300ms;
+  gateway_fixture gw{options};
+  http_connection client{gw.port()};
+  auto start = steady::now();
+  auto r = client.request("GET", "/hang");
+  auto took = millis_since(start);
+  REQUIRE(r.status == 504);
+  auto body = error_of(r);
+  CHECK(string_field(body, "error") == "timeout");
+  CHECK(took >= 250);
+  CHECK(took < 2000);
+  SECTION("and the connection serves the next request") {
+    CHECK(client.request("GET", "/echo/next").status == 200);
+  }
+}
+
+TEST_CASE("the deadline of a call counts from the request's first byte", "[unit]") {
+  // A request trickled over 700 ms with a request_timeout of 1000 ms leaves the call 300 ms.
+  auto options = test_options();
+  options.request_timeout = 1000ms;
+  gateway_fixture gw{options};
+  http_connection client{gw.port()};
+  auto start = steady::now();
+  REQUIRE_FALSE(client.write_raw("GET /hang HTTP/1.1\r\n"));
+  for (int i = 0; i < 7; ++i) {
+    std::this_thread::sleep_for(100ms); // the client is slow on purpose
+    REQUIRE_FALSE(client.write_raw("X-Slow: " + std::to_string(i) + "\r\n"));
+  }
+  REQUIRE_FALSE(client.write_raw("Host: 127.0.0.1\r\n\r\n"));
+  auto r = client.read_reply();
+  auto took = millis_since(start);
+  REQUIRE(r.status == 504);
+  CHECK(took >= 900);
+  CHECK(took < 1500); // not 700 ms of reading plus a whole request_timeout
+}
+
+TEST_CASE("parameters bind from the path, the query and the body", "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+
+  SECTION("path") {
+    auto r = client.request("GET", "/bind/ada%20lovelace");
+    REQUIRE(r.status == 200);
+    CHECK(parse_bind_request(r.body).name() == "ada lovelace");
+  }
+  SECTION("query, every scalar kind") {
+    auto r = client.request("GET", "/bind/ada?amount=-5&big=9000000000&flag=true&color=GREEN"
+                                   "&price=2.5&small_count=7&data=raw+text");
+    REQUIRE(r.status == 200);
+    auto bound = parse_bind_request(r.body);
+    CHECK(bound.name() == "ada");
+    CHECK(bound.amount() == -5);
+    CHECK(bound.big() == 9000000000LL);
+    CHECK(bound.flag());
+    CHECK(bound.color() == tpb::GREEN);
+    CHECK(bound.price() == 2.5);
+    CHECK(bound.small_count() == 7);
+    CHECK(bound.data() == "raw text");
+  }
+  SECTION("body") {
+    auto r = client.request("POST", "/bind", R"({"name": "bob", "amount": 7, "tags": ["a"]})");
+    REQUIRE(r.status == 200);
+    auto bound = parse_bind_request(r.body);
+    CHECK(bound.name() == "bob");
+    CHECK(bound.amount() == 7);
+    REQUIRE(bound.tags_size() == 1);
+    CHECK(bound.tags(0) == "a");
+  }
+  SECTION("precedence: path over query over body") {
+    auto r = client.request("POST", "/bind/from-path?name=from-query&amount=3",
+                            R"({"name": "from-body", "amount": 9, "price": 1.5})");
+    REQUIRE(r.status == 200);
+    auto bound = parse_bind_request(r.body);
+    CHECK(bound.name() == "from-path");
+    CHECK(bound.amount() == 3);
+    CHECK(bound.price() == 1.5);
+  }
+  SECTION("a bad int is 400 naming the field") {
+    auto r = client.request("GET", "/bind/ada?amount=twelve");
+    REQUIRE(r.status == 400);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "amount");
+  }
+  SECTION("an unknown query parameter is 400 naming it") {
+    auto r = client.request("GET", "/bind/ada?nickname=x");
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "field") == "nickname");
+  }
+  SECTION("a body that is not JSON is 400") {
+    auto r = client.request("POST", "/bind", "{not json");
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "error") == "bad_request");
+  }
+  SECTION("a body of another content type is 400") {
+    auto r = client.request("POST", "/bind", "name=x", {{"Content-Type", "text/plain"}});
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "error") == "bad_request");
+  }
+  SECTION("a malformed escape in the path is 400") {
+    auto r = client.request("GET", "/bind/ada%2");
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "error") == "bad_request");
+  }
+}
+
+TEST_CASE("X-Request-Id is echoed, carried into the call, or made", "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+
+  SECTION("a valid id is echoed and the service sees it") {
+    auto r = client.request("GET", "/echo/x", {}, {{"X-Request-Id", "req-42.a_b:C"}});
+    REQUIRE(r.status == 200);
+    CHECK(r.header("X-Request-Id") == "req-42.a_b:C");
+    CHECK(parse_ping_reply(r.body).correlation_id() == "req-42.a_b:C");
+  }
+  SECTION("an id of 128 characters is accepted") {
+    std::string id(128, 'z');
+    auto r = client.request("GET", "/echo/x", {}, {{"X-Request-Id", id}});
+    REQUIRE(r.status == 200);
+    CHECK(parse_ping_reply(r.body).correlation_id() == id);
+  }
+  SECTION("an id is made when absent, the same in the header and the call") {
+    auto r = client.request("GET", "/echo/x");
+    REQUIRE(r.status == 200);
+    auto id = r.header("X-Request-Id");
+    CHECK(id.size() == 13);
+    CHECK(parse_ping_reply(r.body).correlation_id() == id);
+    auto next = client.request("GET", "/echo/x");
+    CHECK(next.header("X-Request-Id") != id);
+  }
+  SECTION("an error body carries the id") {
+    auto r = client.request("GET", "/nowhere", {}, {{"X-Request-Id", "trace-1"}});
+    REQUIRE(r.status == 404);
+    CHECK(string_field(error_of(r), "request_id") == "trace-1");
+  }
+  SECTION("an invalid id is 400") {
+    auto too_long = client.request("GET", "/echo/x", {}, {{"X-Request-Id", std::string(129, 'a')}});
+    REQUIRE(too_long.status == 400);
+    auto body = error_of(too_long);
+    CHECK(string_field(body, "field") == "X-Request-Id");
+    CHECK(too_long.header("X-Request-Id").size() == 13); // a fresh id, not the refused one
+
+    auto bad_chars = client.request("GET", "/echo/x", {}, {{"X-Request-Id", "a/b"}});
+    REQUIRE(bad_chars.status == 400);
+    CHECK(string_field(error_of(bad_chars), "field") == "X-Request-Id");
+
+    auto space = client.request("GET", "/echo/x", {}, {{"X-Request-Id", "a b"}});
+    CHECK(space.status == 400);
+  }
+}
+
+TEST_CASE("health endpoints answer liveness and readiness", "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+
+  SECTION("/healthz is 200") {
+    auto r = client.request("GET", "/healthz");
+    REQUIRE(r.status == 200);
+    CHECK(string_field(parse_object(r.body), "status") == "live");
+  }
+  SECTION("/readyz follows the readiness check") {
+    auto ready = client.request("GET", "/readyz");
+    CHECK(ready.status == 200);
+    CHECK(string_field(parse_object(ready.body), "status") == "ready");
+    gw.set_ready(false);
+    auto not_ready = client.request("GET", "/readyz");
+    CHECK(not_ready.status == 503);
+    CHECK(string_field(parse_object(not_ready.body), "status") == "not ready");
+    gw.set_ready(true);
+    CHECK(client.request("GET", "/readyz").status == 200);
+  }
+  SECTION("HEAD answers without a body and keeps the connection in step") {
+    auto head = client.request("HEAD", "/healthz");
+    CHECK(head.status == 200);
+    CHECK(head.body.empty());
+    CHECK(head.header("Content-Length") != "0");
+    auto next = client.request("GET", "/healthz");
+    CHECK(next.status == 200);
+    CHECK(string_field(parse_object(next.body), "status") == "live");
+  }
+  SECTION("other verbs are not health checks") {
+    CHECK(client.request("POST", "/healthz").status == 404);
+  }
+}
+
+TEST_CASE("limits on requests and connections", "[unit]") {
+  auto options = test_options();
+  options.max_header_bytes = 1024;
+  options.max_body_bytes = 1024;
+  options.max_connections = 2;
+
+  SECTION("a header over max_header_bytes is 431 and the connection closes") {
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    CHECK(client.request("GET", "/echo/fits", {}, {{"X-Big", std::string(512, 'a')}}).status
+          == 200);
+    REQUIRE_FALSE(client.write_raw(request_with_header_of(4000)));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 431);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(string_field(error_of(r), "error") == "bad_request");
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("a body over max_body_bytes is 413 and the connection closes") {
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    CHECK(client.request("POST", "/bind", R"({"name": ")" + std::string(900, 'n') + "\"}").status
+          == 200);
+    auto body = R"({"name": ")" + std::string(4000, 'n') + "\"}";
+    client.send("POST", "/bind", body);
+    auto r = client.read_reply();
+    REQUIRE(r.status == 413);
+    CHECK_FALSE(r.keep_alive);
+    CHECK_THAT(string_field(error_of(r), "message"), Contains("1024"));
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("a connection over max_connections is 503 and closed") {
+    gateway_fixture gw{options};
+    http_connection first{gw.port()};
+    http_connection second{gw.port()};
+    REQUIRE(first.request("GET", "/healthz").status == 200);
+    REQUIRE(second.request("GET", "/healthz").status == 200);
+    http_connection third{gw.port()};
+    (void) third.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); // answered or not
+    auto r = third.read_reply();
+    REQUIRE(r.status == 503);
+    CHECK(string_field(error_of(r), "error") == "service_unavailable");
+    CHECK(third.closed_within(2000ms));
+    CHECK(gw.stats().connections_refused == 1);
+    CHECK(gw.stats().connections_accepted == 2);
+
+    // A place is free again once a connection has gone.
+    REQUIRE_FALSE(first.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    CHECK(first.read_reply().status == 200);
+    REQUIRE(first.closed_within(2000ms));
+    REQUIRE(gateway_fixture::eventually([&] { return gw.stats().open_connections == 1; }));
+    http_connection fourth{gw.port()};
+    CHECK(fourth.request("GET", "/healthz").status == 200);
+  }
+  SECTION("a malformed request is 400 and the connection closes") {
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    REQUIRE_FALSE(client.write_raw("this is not HTTP\r\n\r\n"));
+    auto r = client.read_reply();
+    CHECK(r.status == 400);
+    CHECK(client.closed_within(2000ms));
+  }
+}
+
+TEST_CASE("timeouts close idle and slow connections", "[unit]") {
+  auto options = test_options();
+
+  SECTION("a keep-alive connection idle for idle_timeout is closed") {
+    options.idle_timeout = 200ms;
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    REQUIRE(client.request("GET", "/healthz").status == 200);
+    auto start = steady::now();
+    REQUIRE(client.closed_within(2000ms));
+    auto took = millis_since(start);
+    CHECK(took >= 150);
+    CHECK(took < 1500);
+    CHECK(gateway_fixture::eventually([&] { return gw.stats().open_connections == 0; }));
+  }
+  SECTION("a connection that never sends a request is closed after idle_timeout") {
+    options.idle_timeout = 200ms;
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    auto start = steady::now();
+    REQUIRE(client.closed_within(2000ms));
+    CHECK(millis_since(start) < 1500);
+  }
+  SECTION("a client trickling a request is cut off after request_timeout") {
+    options.request_timeout = 300ms;
+    options.idle_timeout = 5000ms;
+    gateway_fixture gw{options};
+    http_connection client{gw.port()};
+    auto start = steady::now();
+    REQUIRE_FALSE(client.write_raw("GET /echo/slow HTTP/1.1\r\n"));
+    bool closed = false;
+    for (int i = 0; i < 40 && !closed; ++i) {
+      // Each header line is followed by a 50 ms wait for the server closing the connection.
+      if (client.write_raw("X-Slow-" + std::to_string(i) + ": x\r\n"))
+        closed = true;
+      else
+        closed = client.closed_within(50ms);
+    }
+    auto took = millis_since(start);
+    REQUIRE(closed);
+    CHECK(took >= 250);
+    CHECK(took < 1500);
+  }
+  SECTION("a client that does not read its answers is cut off after request_timeout") {
+    options.request_timeout = 1000ms;
+    gateway_fixture gw{options};
+    http_connection client{gw.port(), 4096};
+    // Pipelined answers of ~500 KB each fill the socket buffers; the server's write stalls.
+    auto body = R"({"name": ")" + std::string(500 * 1024, 'n') + "\"}";
+    std::string request = "POST /bind HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    bool write_failed = false;
+    for (int i = 0; i < 16 && !write_failed; ++i)
+      write_failed = static_cast<bool>(client.write_raw(request, 500ms));
+    CHECK(gateway_fixture::eventually([&] { return gw.stats().open_connections == 0; },
+                                      5000ms));
+  }
+}
+
+TEST_CASE("keep-alive serves many requests on one connection", "[unit]") {
+  gateway_fixture gw;
+
+  SECTION("many requests, one connection") {
+    http_connection client{gw.port()};
+    for (int i = 0; i < 50; ++i) {
+      auto r = client.request("GET", "/echo/n" + std::to_string(i));
+      REQUIRE(r.status == 200);
+      CHECK(r.keep_alive);
+      CHECK(parse_ping_reply(r.body).text() == "n" + std::to_string(i));
+    }
+    CHECK(gw.stats().connections_accepted == 1);
+    CHECK(gw.stats().requests == 50);
+  }
+  SECTION("pipelined requests are answered in order") {
+    http_connection client{gw.port()};
+    std::string burst;
+    for (int i = 0; i < 5; ++i)
+      burst += "GET /echo/p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE_FALSE(client.write_raw(burst));
+    for (int i = 0; i < 5; ++i) {
+      auto r = client.read_reply();
+      REQUIRE(r.status == 200);
+      CHECK(parse_ping_reply(r.body).text() == "p" + std::to_string(i));
+    }
+  }
+  SECTION("Connection: close is honoured") {
+    http_connection client{gw.port()};
+    auto r = client.request("GET", "/echo/last", {}, {{"Connection", "close"}});
+    REQUIRE(r.status == 200);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(r.header("Connection") == "close");
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("HTTP/1.0 without keep-alive is closed after the answer") {
+    http_connection client{gw.port()};
+    auto r = client.request("GET", "/echo/old", {}, {}, 10);
+    REQUIRE(r.status == 200);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("the WebSocket path without an upgrade is 400") {
+    http_connection client{gw.port()};
+    auto r = client.request("GET", "/ws");
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "error") == "bad_request");
+  }
+}
