@@ -509,4 +509,10 @@ std::string error_body(std::string_view name, std::string_view message,
   return out;
 }
 
+std::string json_quote(std::string_view text) {
+  std::string out;
+  append_json_string(out, text);
+  return out;
+}
+
 } // namespace microlith::gateway

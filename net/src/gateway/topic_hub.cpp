@@ -1,6 +1,5 @@
 #include "gateway/topic_hub.hpp"
 
-#include "gateway/json_text.hpp"
 #include "gateway/server_state.hpp"
 #include "gateway/websocket_session.hpp"
 

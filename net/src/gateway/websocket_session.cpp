@@ -1,7 +1,8 @@
 #include "gateway/websocket_session.hpp"
 
-#include "gateway/json_text.hpp"
 #include "gateway/server_state.hpp"
+
+#include "microlith/net/gateway/http_binding.hpp"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>

@@ -81,6 +81,10 @@ unsigned status_of(const caf::error& err);
 /// "internal" for an error that is not a microlith error.
 std::string error_name(const caf::error& err);
 
+/// `text` as a quoted JSON string: quotes, backslashes and control characters escaped, invalid
+/// UTF-8 replaced by U+FFFD.
+std::string json_quote(std::string_view text);
+
 /// A JSON error body: {"error": name, "message": text, "request_id": id} plus "field" when
 /// `field` is not empty. Strings are JSON-escaped.
 std::string error_body(std::string_view name, std::string_view message,
