@@ -15,7 +15,8 @@
 //
 //   gateway_target [--threads N]     N gateway io threads, default 1
 //
-// MICROLITH_BENCH_IDLE_SPIN_POLLS sets the node's idle_spin_polls, as for the other benchmarks.
+// MICROLITH_BENCH_IDLE_SPIN_POLLS sets the node's idle_spin_polls, as for the other benchmarks;
+// MICROLITH_BENCH_SCHEDULER_THREADS its scheduler threads (default 2).
 #include "idle_policy.hpp"
 #include "proto/bench.pb.h"
 
@@ -104,6 +105,8 @@ int main(int argc, char** argv) {
   microlith::node_options node_opts;
   node_opts.name = "gateway-bench";
   node_opts.threads = k_scheduler_threads;
+  if (const char* text = std::getenv("MICROLITH_BENCH_SCHEDULER_THREADS"))
+    node_opts.threads = std::atoi(text);
   node_opts.idle_spin_polls = bench::idle_spin_polls();
   microlith::node n{node_opts};
 
