@@ -17,6 +17,7 @@
 //
 // MICROLITH_BENCH_IDLE_SPIN_POLLS sets the node's idle_spin_polls, as for the other benchmarks;
 // MICROLITH_BENCH_SCHEDULER_THREADS its scheduler threads (default 2).
+#include "server_args.hpp"
 #include "idle_policy.hpp"
 #include "proto/bench.pb.h"
 
@@ -55,24 +56,6 @@ public:
   }
 };
 
-/// The value of `--threads N`, or 1; exits with a message on anything else.
-int parse_threads(int argc, char** argv) {
-  int threads = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else {
-      std::cerr << "usage: gateway_target [--threads N]\n";
-      std::exit(2);
-    }
-  }
-  if (threads < 1) {
-    std::cerr << "gateway_target: --threads expects a number >= 1\n";
-    std::exit(2);
-  }
-  return threads;
-}
 
 /// The benchmark's route table, checked against the contracts of the node's services.
 caf::expected<std::shared_ptr<const microlith::gateway::route_table>>
@@ -92,7 +75,7 @@ build_routes(microlith::node& n, const microlith::gateway::gateway_options& opti
 } // namespace
 
 int main(int argc, char** argv) {
-  const int io_threads = parse_threads(argc, argv);
+  const int io_threads = bench::parse_threads(argc, argv, "gateway_target");
 
   // Blocked here, before any thread starts, so that every thread inherits the mask and the
   // signals wait for sigwait below.

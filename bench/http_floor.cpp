@@ -6,6 +6,8 @@
 // chooses, prints `port=<n>` on stdout, and serves until SIGTERM or SIGINT.
 //
 //   http_floor [--threads N]     N io threads, default 1
+#include "server_args.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -127,29 +129,11 @@ private:
   tcp::acceptor acceptor_;
 };
 
-/// The value of `--threads N`, or 1; exits with a message on anything else.
-int parse_threads(int argc, char** argv) {
-  int threads = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else {
-      std::cerr << "usage: http_floor [--threads N]\n";
-      std::exit(2);
-    }
-  }
-  if (threads < 1) {
-    std::cerr << "http_floor: --threads expects a number >= 1\n";
-    std::exit(2);
-  }
-  return threads;
-}
 
 } // namespace
 
 int main(int argc, char** argv) {
-  const int threads = parse_threads(argc, argv);
+  const int threads = bench::parse_threads(argc, argv, "http_floor");
   net::io_context ioc{threads};
 
   tcp::acceptor acceptor{ioc};
