@@ -10,14 +10,13 @@ namespace microlith {
 
 namespace detail {
 
-completion_once::completion_once(async_completion done, std::string what)
-  : done_(std::move(done)), what_(std::move(what)) {
+completion_once::completion_once(async_completion done) : done_(std::move(done)) {
 }
 
 completion_once::~completion_once() {
   if (done_)
     done_(make_error(errc::service_unavailable,
-                     fmt::format("{} was dropped: the actor making it stopped", what_)));
+                     "the call was dropped: the actor making it stopped"));
 }
 
 void completion_once::operator()(caf::expected<message_ptr> result) {
@@ -32,8 +31,8 @@ void completion_once::operator()(caf::expected<message_ptr> result) {
 
 void async_caller::call(std::string service, std::string method, message_ptr body,
                         async_call_options options, async_completion done) const {
-  auto what = fmt::format("the call to {}.{}", service, method);
-  auto once = std::make_shared<detail::completion_once>(std::move(done), std::move(what));
+  // Nothing is formatted here unless the call fails: this runs for every gateway request.
+  auto once = std::make_shared<detail::completion_once>(std::move(done));
   if (!via_) {
     (*once)(make_error(errc::service_unavailable,
                        fmt::format("{}.{}: no actor to make the call through", service, method)));

@@ -42,7 +42,7 @@ namespace detail {
 /// Runs a completion once; if it is destroyed uncalled, runs it with service_unavailable.
 class completion_once {
 public:
-  completion_once(async_completion done, std::string what);
+  explicit completion_once(async_completion done);
   ~completion_once();
   completion_once(const completion_once&) = delete;
   completion_once& operator=(const completion_once&) = delete;
@@ -51,7 +51,6 @@ public:
 
 private:
   async_completion done_;
-  std::string what_;
 };
 
 /// The message an async_caller sends to its via actor.
