@@ -21,7 +21,7 @@ TEST_CASE_METHOD(supervision_fixture,
                  "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
-    .child(microlith::child("t", start_child(log, "t", stubborn)).shutdown(400ms))
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown(400ms))
     .child(microlith::child("c", start_child(log, "c")));
   auto sup = start(spec);
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
@@ -42,7 +42,7 @@ TEST_CASE_METHOD(supervision_fixture,
 TEST_CASE_METHOD(supervision_fixture, "a brutal_kill child is killed at once", "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
-    .child(microlith::child("t", start_child(log, "t", stubborn)).brutal_kill());
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).brutal_kill());
   auto sup = start(spec);
   auto asked = steady::now();
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
@@ -59,7 +59,7 @@ TEST_CASE_METHOD(supervision_fixture, "a child with shutdown infinity is waited 
                  "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
-    .child(microlith::child("t", start_child(log, "t", stubborn)).shutdown_infinity());
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown_infinity());
   auto sup = start(spec);
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   REQUIRE(log->wait_for("exit-signal t"));

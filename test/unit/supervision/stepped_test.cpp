@@ -116,7 +116,7 @@ TEST_CASE_METHOD(stepped_fixture,
                  "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
-    .child(microlith::child("t", start_child(log, "t", stubborn)).shutdown(30s))
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown(30s))
     .child(microlith::child("c", start_child(log, "c")));
   auto sup = spawn(spec);
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
@@ -153,7 +153,7 @@ TEST_CASE_METHOD(stepped_fixture,
   spec.strategy(microlith::strategy::one_for_all).intensity(10, 5s);
   spec.child(microlith::child("a", start_child(log, "a")))
     .child(microlith::child("b", start_child(log, "b")))
-    .child(microlith::child("t", start_child(log, "t", stubborn)).shutdown(300ms));
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown(300ms));
   spawn(spec);
   tell("a", crash_atom::value);
   REQUIRE(log->events_since(3) == strings{"stop a", "exit-signal t"});

@@ -118,7 +118,7 @@ struct child_mode {
 };
 
 /// A child that traps exits and ignores the supervisor's request to stop (only a kill ends it).
-inline const child_mode stubborn{true, ready_mode::none, false};
+inline const child_mode ignores_stop{true, ready_mode::none, false};
 
 /// The mode of each incarnation (1 for the first start, 2 for the first restart...).
 using mode_plan = std::function<child_mode(int incarnation)>;
