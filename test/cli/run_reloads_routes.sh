@@ -2,32 +2,13 @@
 # `microlith run` serves the bank over HTTP, and SIGHUP or `microlith routes reload URL` (the
 # gateway's admin endpoint) reloads the system file's routes while it runs: a route added to the
 # file is served after the reload, and a file whose routes do not validate is refused with the
-# reason while the running table keeps serving. Every process
-# started here is killed by pid on the way out, whatever happens.
+# reason while the running table keeps serving. Every process started here is killed by pid on
+# the way out, whatever happens.
 # Usage: run_reloads_routes.sh <microlith binary> <system file>
 set -euo pipefail
 bin=$1
 system=$2
-log=$(mktemp)
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -rf "$log" "$dir"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; echo "--- log:"; cat "$log"; exit 1; }
-
-# Waits up to 30 s for a line matching $1 in the log.
-wait_for_log() {
-  for _ in $(seq 1 300); do
-    grep -q "$1" "$log" && return 0
-    kill -0 "$pid" 2>/dev/null || fail "microlith exited while waiting for: $1"
-    sleep 0.1
-  done
-  fail "no log line matching: $1"
-}
+source "$(dirname "$0")/run_common.sh"
 
 # status <verb> <path> [json body]: prints the HTTP status of one request.
 status() {
@@ -39,9 +20,7 @@ status() {
   fi
 }
 
-sed -e 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:0"\nadmin = true/' "$system" >"$dir/bank.toml"
-"$bin" run "$dir/bank.toml" 2>"$log" &
-pid=$!
+start_bank -e 's/^listen = "127.0.0.1:0"/&\nadmin = true/'
 wait_for_log "running in one process"
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
 [ -n "$port" ] || fail "no port in the log"
@@ -75,16 +54,6 @@ grep -q 'no service named "nobody" is known' "$log" || fail "the log does not na
 [ "$(status GET /v2/accounts/ada)" = 200 ] || fail "/v2 lost after a refused reload"
 [ "$(status GET /nowhere)" = 404 ] || fail "a refused route is served"
 
-kill -TERM "$pid"
-code=
-for _ in $(seq 1 300); do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid" && code=0 || code=$?
-    break
-  fi
-  sleep 0.1
-done
-[ -n "$code" ] || fail "still running 30 s after SIGTERM"
-pid=
+stop_bank TERM
 [ "$code" -eq 0 ] || fail "exit code $code"
 echo "ok: served, reloaded new routes (SIGHUP, routes reload), refused a bad one, kept serving"

@@ -3,17 +3,17 @@
 // field by field with their defaults, and every mistake reported with line and key.
 #include "microlith/services/system_file.hpp"
 
+#include "system_file_checks.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-using Catch::Matchers::Contains;
+using namespace system_file_checks;
 using microlith::parse_system_file;
 using microlith::system_config;
-using microlith::system_file_error;
-using microlith::system_file_errors;
 
 namespace {
 
@@ -31,26 +31,6 @@ listen = "127.0.0.1:0"
 
 std::string with_gateway(std::string_view rest) {
   return std::string(gateway_file) + std::string(rest);
-}
-
-std::vector<system_file_error> errors_of(std::string_view text) {
-  try {
-    (void) parse_system_file(text, "bank.toml");
-  } catch (const system_file_errors& e) {
-    return e.errors();
-  }
-  FAIL("parse_system_file accepted the file");
-  return {};
-}
-
-void check_single(std::string_view text, int line, std::string_view key,
-                  std::string_view fragment) {
-  auto errors = errors_of(text);
-  INFO("errors: " << system_file_errors(errors).what());
-  REQUIRE(errors.size() == 1);
-  CHECK(errors[0].line == line);
-  CHECK(errors[0].key == key);
-  CHECK_THAT(errors[0].message, Contains(std::string(fragment)));
 }
 
 } // namespace

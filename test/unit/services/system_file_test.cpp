@@ -2,6 +2,8 @@
 #include "microlith/services/host.hpp"
 #include "microlith/services/system_file.hpp"
 
+#include "system_file_checks.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
+using namespace system_file_checks;
 using microlith::config_value;
 using microlith::parse_system_file;
 using microlith::restart_type;
@@ -36,36 +39,6 @@ module = "bank.ledger"
 )";
 
 std::string with_minimal(std::string_view rest) { return std::string(minimal) + std::string(rest); }
-
-std::vector<system_file_error> errors_of(std::string_view text) {
-    try {
-        (void)parse_system_file(text, "bank.toml");
-    } catch (const system_file_errors& e) {
-        return e.errors();
-    }
-    FAIL("parse_system_file accepted the file");
-    return {};
-}
-
-// Exactly one error is expected; returns it.
-system_file_error single_error(std::string_view text) {
-    auto errors = errors_of(text);
-    INFO("errors: " << system_file_errors(errors).what());
-    REQUIRE(errors.size() == 1);
-    return errors.front();
-}
-
-void check_error(const system_file_error& error, int line, std::string_view key, std::string_view fragment) {
-    INFO(error.to_string());
-    CHECK(error.file == "bank.toml");
-    CHECK(error.line == line);
-    CHECK(error.key == key);
-    CHECK_THAT(error.message, Contains(std::string(fragment)));
-}
-
-void check_single(std::string_view text, int line, std::string_view key, std::string_view fragment) {
-    check_error(single_error(text), line, key, fragment);
-}
 
 }  // namespace
 
