@@ -33,6 +33,8 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_op
   cfg.set("work-stealing.aggressive-poll-attempts", opts.idle_spin_polls);
   register_error_category(cfg);
   cfg.add_message_type<envelope>("microlith.envelope"); // its name on the wire between nodes
+  if (opts.configure_system)
+    opts.configure_system(cfg);
   return cfg;
 }
 
@@ -52,6 +54,7 @@ struct node::impl {
     core.system = &system;
     core.node_name = options.name;
     core.default_timeout = options.default_timeout;
+    core.registry.set_local_node(system.node());
   }
 };
 

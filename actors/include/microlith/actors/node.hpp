@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,10 @@ struct node_options {
   /// threads steal work from busy ones and halve pipelined call throughput; docs/benchmarks.md
   /// has the measurements.
   std::size_t idle_spin_polls = 100;
+  /// Extra settings and modules of the CAF actor system, applied after the node's own before
+  /// the system starts. The cluster (net/) uses it to load CAF's middleman and set its
+  /// heartbeats; the kernel itself knows nothing of the network.
+  std::function<void(caf::actor_system_config&)> configure_system;
 };
 
 /// Options of a blocking call from a plain thread.

@@ -1,13 +1,19 @@
-// The service registry of one node: service name -> the actors serving it. Writers (services
-// starting, restarting and stopping) publish a new immutable snapshot under a mutex; readers on
-// the hot path keep the snapshot they last used and re-read it only when the registry's version
-// changed, which costs one atomic load — a lookup never takes a lock.
+// The service registry of one node: service name -> the actors serving it, local instances and
+// (in a cluster) proxies of instances on other nodes. Writers (services starting, restarting and
+// stopping; the cluster replicating other nodes' changes) publish a new immutable snapshot under
+// a mutex; readers on the hot path keep the snapshot they last used and re-read it only when the
+// registry's version changed, which costs one atomic load — a lookup never takes a lock.
+//
+// Resolution prefers instances on this node: remote instances of a service are used only when it
+// has no local one, round-robin among them.
 #pragma once
 
 #include <caf/actor.hpp>
+#include <caf/node_id.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,10 +28,19 @@ class registry_snapshot {
 public:
   using table = std::unordered_map<std::string, std::vector<caf::actor>>;
 
-  registry_snapshot(std::uint64_t version, table entries);
+  /// A snapshot of `entries`, each instance list ordered local instances (on `local`) first; an
+  /// invalid `local` counts every instance as local.
+  registry_snapshot(std::uint64_t version, table entries, const caf::node_id& local = {});
 
-  /// The instances serving `service` (empty when none).
+  /// The instances serving `service` (empty when none), local ones first.
   const std::vector<caf::actor>& instances(const std::string& service) const;
+
+  /// How many of instances(service) are on this node (they come first).
+  std::size_t local_count(const std::string& service) const;
+
+  /// One instance of `service` for the `n`th call: round-robin over the local instances, or over
+  /// the remote ones when there is no local one; null when none.
+  caf::actor pick(const std::string& service, std::uint32_t n) const;
 
   /// The version this snapshot was published as.
   std::uint64_t version() const noexcept { return version_; }
@@ -36,7 +51,22 @@ public:
 private:
   std::uint64_t version_;
   table entries_;
+  std::unordered_map<std::string, std::size_t> local_counts_; // services with a local instance
 };
+
+/// One change of a service_registry or topic_registry, as its watcher sees it.
+struct registry_change {
+  enum class kind : std::uint8_t { added, removed };
+  kind what = kind::added;
+  /// The service (or topic).
+  std::string name;
+  /// The instance (or subscriber) added or removed.
+  caf::actor instance;
+};
+
+/// Told of every change, in order, while the registry's lock is held: it must be quick and must
+/// not call back into the registry (the cluster forwards changes to its agent actor).
+using registry_watcher = std::function<void(const registry_change&)>;
 
 /// The node-wide name table.
 class service_registry {
@@ -56,8 +86,19 @@ public:
   /// The contract `service` implements, or empty when no instance of it ever registered.
   std::string contract_of(const std::string& service) const;
 
+  /// Removes every instance that lives on node `node` (that node left or went down); answers
+  /// how many entries were removed. The watcher is not told: these were never local.
+  std::size_t remove_node(const caf::node_id& node);
+
   /// Removes every entry (used when a node shuts down).
   void clear();
+
+  /// Which instances count as local (the node's own id); set once by the node.
+  void set_local_node(caf::node_id local);
+
+  /// Installs the watcher told of every add and remove (replacing any earlier one; an empty
+  /// function removes it).
+  void watch(registry_watcher watcher);
 
   /// The current snapshot (takes the writers' mutex; hot paths use a cached_view instead).
   std::shared_ptr<const registry_snapshot> snapshot() const;
@@ -72,6 +113,8 @@ private:
   void publish(registry_snapshot::table entries); // requires mutex_
 
   mutable std::mutex mutex_;
+  caf::node_id local_;       // requires mutex_
+  registry_watcher watcher_; // requires mutex_
   std::shared_ptr<const registry_snapshot> current_;
   std::unordered_map<std::string, std::string> contracts_; // requires mutex_
   std::atomic<std::uint64_t> version_{0};
@@ -87,12 +130,7 @@ public:
   caf::actor resolve(const std::string& service) {
     if (registry_->version() != seen_version_)
       refresh();
-    const auto& xs = snapshot_->instances(service);
-    switch (xs.size()) {
-      case 0: return {};
-      case 1: return xs.front();
-      default: return xs[next_++ % xs.size()];
-    }
+    return snapshot_->pick(service, next_++);
   }
 
 private:

@@ -1,0 +1,230 @@
+// The cluster (net/src/cluster) with two or three nodes in this process, each its own CAF actor
+// system talking BASP over real TCP on 127.0.0.1: joining, replicated registrations with
+// contracts, calls and publishes across nodes, local preference, refusal of a wrong system name
+// or cookie, leaving, and a peer that appears after its neighbour started. The multi-process
+// behaviour (kill -9, SIGSTOP, restarts) is tested in test/cluster.
+#include "proto/test.pb.h"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/actors/service.hpp>
+#include <microlith/actors/topics.hpp>
+#include <microlith/net/cluster/cluster.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+namespace pb = microlith::test;
+namespace cl = microlith::cluster;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+/// Answers Ping with `Node`, the name of the node the test started it on (in `text`), and the
+/// metadata it saw.
+template <char Node>
+class where {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest& req) {
+    pb::PingReply out;
+    out.set_text(std::string(1, Node));
+    out.set_value(req.value());
+    out.set_correlation_id(ctx.correlation_id());
+    out.set_caller(ctx.meta().caller);
+    return out;
+  }
+};
+
+template <char Node>
+microlith::service_definition where_service(std::string name) {
+  return microlith::service<where<Node>>(std::move(name), "microlith.test.Echo")
+    .handle("Ping", &where<Node>::ping);
+}
+
+std::atomic<int> heard{0};
+
+/// Counts the messages published to "news" that reach it.
+class listener {
+public:
+  explicit listener(microlith::call_context& ctx) {
+    ctx.subscribe<pb::PingRequest>("news", [](microlith::call_context&, const pb::PingRequest&) {
+      ++heard;
+    });
+  }
+};
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+  auto until = steady::now() + limit;
+  while (!done()) {
+    if (steady::now() > until)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+/// One node of the test cluster.
+struct member {
+  cl::cluster_options options;
+  std::unique_ptr<microlith::node> node;
+  std::unique_ptr<cl::membership> membership;
+
+  member(std::string name, std::vector<cl::peer_address> peers, std::string cookie = "secret",
+         std::string system = "unit", std::uint16_t port = 0) {
+    options.system = std::move(system);
+    options.node = name;
+    options.port = port;
+    options.peers = std::move(peers);
+    options.cookie = std::move(cookie);
+    microlith::node_options opts;
+    opts.name = name;
+    opts.threads = 2;
+    opts.default_timeout = 3s;
+    cl::configure_transport(opts, options);
+    node = std::make_unique<microlith::node>(opts);
+    auto joined = cl::membership::join(*node, options);
+    REQUIRE(joined);
+    membership = std::move(*joined);
+  }
+
+  ~member() {
+    membership.reset();
+    node->shutdown();
+  }
+
+  cl::peer_address address() const {
+    return {options.node, "127.0.0.1", membership->port()};
+  }
+
+  bool sees(const std::string& peer) const {
+    for (const auto& m : membership->members())
+      if (m.name == peer)
+        return true;
+    return false;
+  }
+
+  caf::expected<pb::PingReply> ping(const std::string& service, std::int64_t value = 1) {
+    pb::PingRequest req;
+    req.set_value(value);
+    return node->call<pb::PingReply>(service, "Ping", req);
+  }
+};
+
+} // namespace
+
+TEST_CASE("two nodes join, replicate registrations and call each other", "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+
+  REQUIRE(a.node->spawn(where_service<'a'>("alpha")));
+  REQUIRE(b.node->spawn(where_service<'b'>("beta")));
+  REQUIRE(eventually([&] { return !b.node->registry().snapshot()->instances("alpha").empty(); }));
+  REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("beta").empty(); }));
+
+  SECTION("a call crosses nodes with its metadata, and the contract is replicated") {
+    microlith::blocking_call_options opts;
+    opts.correlation_id = "req-42";
+    opts.caller = "tester";
+    pb::PingRequest req;
+    req.set_value(7);
+    auto reply = b.node->call<pb::PingReply>("alpha", "Ping", req, opts);
+    REQUIRE(reply);
+    CHECK(reply->text() == "a");
+    CHECK(reply->value() == 7);
+    CHECK(reply->correlation_id() == "req-42");
+    CHECK(reply->caller() == "tester");
+    CHECK(b.node->registry().contract_of("alpha") == "microlith.test.Echo");
+    auto back = a.ping("beta");
+    REQUIRE(back);
+    CHECK(back->text() == "b");
+  }
+
+  SECTION("a local instance is preferred over a remote one") {
+    REQUIRE(b.node->spawn(where_service<'b'>("alpha")));
+    REQUIRE(eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
+    for (int i = 0; i < 6; ++i) {
+      auto on_b = b.ping("alpha");
+      REQUIRE(on_b);
+      CHECK(on_b->text() == "b");
+      auto on_a = a.ping("alpha");
+      REQUIRE(on_a);
+      CHECK(on_a->text() == "a");
+    }
+  }
+
+  SECTION("a leaving node's entries vanish on the other at once") {
+    a.membership->leave();
+    CHECK(eventually([&] { return b.node->registry().snapshot()->instances("alpha").empty(); }, 2s));
+    CHECK_FALSE(b.sees("a"));
+    auto gone = b.ping("alpha");
+    REQUIRE_FALSE(gone);
+    CHECK(microlith::is(gone.error(), microlith::errc::service_unavailable));
+  }
+
+  SECTION("groups announced by one node are seen by the other") {
+    a.membership->set_local_groups({"ledger", "web"});
+    CHECK(eventually([&] { return b.membership->group_running("ledger"); }));
+    CHECK_FALSE(b.membership->group_running("accounts"));
+  }
+}
+
+TEST_CASE("a message published on one node reaches subscribers on the others", "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  member c{"c", {a.address(), b.address()}};
+  REQUIRE(eventually([&] { return a.sees("b") && a.sees("c") && b.sees("c"); }));
+  heard = 0;
+  REQUIRE(b.node->spawn(microlith::worker<listener>("listener-b")));
+  REQUIRE(c.node->spawn(microlith::worker<listener>("listener-c")));
+  REQUIRE(eventually([&] { return a.node->topics().subscriber_count("news") == 2; }));
+  pb::PingRequest msg;
+  msg.set_text("hello");
+  CHECK(a.node->publish("news", msg) == 2);
+  CHECK(eventually([&] { return heard.load() == 2; }));
+}
+
+TEST_CASE("a node of another system or with another cookie is refused, and gets nothing",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  REQUIRE(a.node->spawn(where_service<'a'>("alpha")));
+
+  SECTION("another cookie") {
+    member intruder{"x", {a.address()}, "guess"};
+    std::this_thread::sleep_for(500ms);
+    CHECK_FALSE(a.sees("x"));
+    CHECK_FALSE(intruder.sees("a"));
+    CHECK(intruder.node->registry().snapshot()->instances("alpha").empty());
+  }
+  SECTION("another system") {
+    member stranger{"x", {a.address()}, "secret", "other"};
+    std::this_thread::sleep_for(500ms);
+    CHECK_FALSE(a.sees("x"));
+    CHECK_FALSE(stranger.sees("a"));
+    CHECK(stranger.node->registry().snapshot()->instances("alpha").empty());
+  }
+}
+
+TEST_CASE("a node started before its peer joins it when the peer appears", "[unit][cluster]") {
+  // Reserve a port for b, free it, and start a pointing at it before b exists.
+  std::uint16_t port = 0;
+  {
+    member probe{"probe", {}};
+    port = probe.membership->port();
+  }
+  member a{"a", {{"b", "127.0.0.1", port}}};
+  std::this_thread::sleep_for(300ms); // a retries with backoff meanwhile
+  CHECK_FALSE(a.sees("b"));
+  member b{"b", {}, "secret", "unit", port};
+  CHECK(eventually([&] { return a.sees("b") && b.sees("a"); }, 5s));
+}
