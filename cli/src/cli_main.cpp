@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <unistd.h>
@@ -59,12 +60,19 @@ int run_check(const std::string& path) {
   return 0;
 }
 
-int run_system(const std::string& path, bool print_tree) {
+int run_system(const std::string& path, const std::string& placement, bool print_tree) {
   auto config = load_checked(path);
   if (!config)
     return 2;
   if (auto lvl = log::parse_level(config->log_level))
     log::set_level(*lvl);
+  node_options options;
+  try {
+    options = node_options_for(*config, placement);
+  } catch (const system_file_errors& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return 2;
+  }
   // Signals go to one thread that waits for them; every other thread (CAF's included, started
   // below) inherits the blocked mask.
   sigset_t signals;
@@ -76,17 +84,69 @@ int run_system(const std::string& path, bool print_tree) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   int code = 0;
   {
-    node n{node_options_for(*config)};
-    host h{n, *config};
+    node n{options};
+    host h{n, *config, module_catalogue::global(), placement};
+    // The signal thread runs from the start: a node waiting for its peers can be stopped too.
+    std::atomic<bool> done{false};
+    std::atomic<bool> started{false};
+    std::atomic<bool> stop_asked{false};
+    std::thread signal_thread{[&] {
+      for (;;) {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        if (done)
+          return;
+        if (sig == SIGUSR1) {
+          if (started) {
+            fmt::print("{}", to_text(h.snapshot()));
+            std::fflush(stdout);
+          }
+          continue;
+        }
+        if (sig == SIGHUP) {
+          if (!started)
+            continue;
+          log::info(component, "SIGHUP received: reloading {}", path);
+          if (auto next = load_checked(path, "the reload is refused, the running settings stay"))
+            if (auto err = h.reload(*next))
+              log::error(component, "{}", message_of(err));
+          continue;
+        }
+        log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        stop_asked = true;
+        h.request_stop();
+        return;
+      }
+    }};
+    auto stop_signal_thread = [&] {
+      done = true;
+      pthread_kill(signal_thread.native_handle(), SIGTERM);
+      signal_thread.join();
+    };
     if (auto err = h.start()) {
+      stop_signal_thread();
+      h.stop();
+      n.shutdown();
+      if (stop_asked) {
+        log::info(component, "stopped before every group had started");
+        return 0;
+      }
       log::error(component, "system {} did not start: {}", config->name, describe(err));
       return 1;
     }
-    log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C, "
-              "print the supervision tree with kill -USR1 {}, reload routes with kill -HUP {}",
-              config->name, fmt::join(h.running_groups(), ", "), getpid(), getpid());
+    started = true;
+    if (placement.empty())
+      log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C, "
+                "print the supervision tree with kill -USR1 {}, reload routes with kill -HUP {}",
+                config->name, fmt::join(h.running_groups(), ", "), getpid(), getpid());
+    else
+      log::info(component, "node {} of system {} running: groups {}; listening for nodes on "
+                "{}:{}; stop with Ctrl-C, print the supervision tree with kill -USR1 {}",
+                placement, config->name, fmt::join(h.running_groups(), ", "),
+                h.membership()->options().host, h.membership()->port(), getpid());
+    auto running = h.running_groups();
     for (const auto& g : config->groups) {
-      if (!g.http)
+      if (!g.http || std::find(running.begin(), running.end(), g.name) == running.end())
         continue;
       fmt::print("gateway {}: http://{}:{}/ ({} routes", g.name, g.http->host, g.http->port,
                  g.routes.size());
@@ -99,39 +159,14 @@ int run_system(const std::string& path, bool print_tree) {
     if (print_tree)
       fmt::print("{}", to_text(h.snapshot()));
     std::fflush(stdout);
-    std::atomic<bool> done{false};
-    std::thread signal_thread{[&] {
-      for (;;) {
-        int sig = 0;
-        sigwait(&signals, &sig);
-        if (done)
-          return;
-        if (sig == SIGUSR1) {
-          fmt::print("{}", to_text(h.snapshot()));
-          std::fflush(stdout);
-          continue;
-        }
-        if (sig == SIGHUP) {
-          log::info(component, "SIGHUP received: reloading {}", path);
-          if (auto next = load_checked(path, "the reload is refused, the running settings stay"))
-            if (auto err = h.reload(*next))
-              log::error(component, "{}", message_of(err));
-          continue;
-        }
-        log::info(component, "{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        h.request_stop();
-        return;
-      }
-    }};
     code = h.wait();
     // Wake the signal thread when the stop came from a failed group.
-    done = true;
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
+    stop_signal_thread();
     h.stop();
     n.shutdown();
   }
-  log::info(component, "system {} stopped{}", config->name,
+  log::info(component, "{} {} stopped{}", placement.empty() ? "system" : "node",
+            placement.empty() ? config->name : placement,
             code == 0 ? "" : fmt::format(" with exit code {}", code));
   return code;
 }
@@ -153,8 +188,13 @@ int main(int argc, char** argv) {
   CLI::App app{"microlith: runs systems of supervised services"};
   app.require_subcommand(1);
   std::string run_path;
-  auto* run = app.add_subcommand("run", "Start every group of a system in this process");
+  std::string run_node;
+  auto* run = app.add_subcommand(
+    "run", "Start a system: every group in this process, or with --node one node's groups");
   run->add_option("file", run_path, "The system file (TOML)")->required();
+  run->add_option("--node", run_node,
+                  "Run only the groups the file places on this node ([nodes.NAME]) and join the "
+                  "other nodes");
   bool print_tree = false;
   run->add_flag("--print-tree", print_tree,
                 "Print the supervision tree once started (any time: kill -USR1 <pid>)");
@@ -173,7 +213,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run)
-      return run_system(run_path, print_tree);
+      return run_system(run_path, run_node, print_tree);
     if (*check)
       return run_check(check_path);
     if (*modules)

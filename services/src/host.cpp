@@ -7,10 +7,13 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace microlith {
 
@@ -74,12 +77,75 @@ std::vector<system_file_error> check_system(const system_config& config,
   return errors;
 }
 
-node_options node_options_for(const system_config& config) {
+node_options node_options_for(const system_config& config, const std::string& placement) {
   node_options opts;
-  opts.name = config.name;
+  opts.name = placement.empty() ? config.name : placement;
   opts.threads = config.threads;
   opts.idle_spin_polls = config.idle_spin_polls;
+  if (!placement.empty())
+    cluster::configure_transport(opts, cluster_options_for(config, placement));
   return opts;
+}
+
+namespace {
+
+const node_config* find_node(const system_config& config, const std::string& name) {
+  for (const auto& n : config.nodes)
+    if (n.name == name)
+      return &n;
+  return nullptr;
+}
+
+[[noreturn]] void no_such_node(const system_config& config, const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& n : config.nodes)
+    names.push_back(n.name);
+  throw system_file_errors{{system_file_error{
+    config.path, 0, 0, "nodes",
+    names.empty() ? fmt::format("no node \"{}\": the file declares no [nodes] (run it without "
+                                "--node, in one process)",
+                                name)
+                  : fmt::format("no node \"{}\" (nodes: {})", name, fmt::join(names, ", "))}}};
+}
+
+} // namespace
+
+cluster::cluster_options cluster_options_for(const system_config& config,
+                                             const std::string& placement) {
+  const auto* self = find_node(config, placement);
+  if (self == nullptr)
+    no_such_node(config, placement);
+  cluster::cluster_options opts;
+  opts.system = config.name;
+  opts.node = self->name;
+  opts.host = self->host;
+  opts.port = self->port;
+  for (const auto& n : config.nodes)
+    if (n.name != self->name)
+      opts.peers.push_back(cluster::peer_address{n.name, n.host, n.port});
+  opts.cookie = config.cluster.cookie;
+  if (const char* cookie = std::getenv("MICROLITH_COOKIE"); cookie != nullptr)
+    opts.cookie = cookie;
+  if (config.cluster.heartbeat_interval)
+    opts.heartbeat_interval = *config.cluster.heartbeat_interval;
+  if (config.cluster.heartbeat_timeout)
+    opts.heartbeat_timeout = *config.cluster.heartbeat_timeout;
+  return opts;
+}
+
+std::vector<const group_config*> groups_on(const system_config& config,
+                                           const std::string& placement) {
+  auto order = config.start_order();
+  if (placement.empty())
+    return order;
+  const auto* self = find_node(config, placement);
+  if (self == nullptr)
+    no_such_node(config, placement);
+  std::vector<const group_config*> out;
+  for (const auto* g : order)
+    if (std::find(self->groups.begin(), self->groups.end(), g->name) != self->groups.end())
+      out.push_back(g);
+  return out;
 }
 
 struct host::impl : group_host {
@@ -100,23 +166,73 @@ struct host::impl : group_host {
 
   std::map<std::string, reload_handler> reload_handlers; // requires mutex
   host* owner = nullptr;
+  std::string placement;
+  std::vector<const group_config*> local_groups; // placed on this node, in start order
+  std::unique_ptr<cluster::membership> membership;
 
-  impl(node& host_node, system_config cfg, const module_catalogue& cat)
-    : n(host_node), config(std::move(cfg)), catalogue(cat) {
+  impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
+    : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)) {
+    try {
+      local_groups = groups_on(config, placement);
+    } catch (const system_file_errors&) {
+      // start() reports the unknown node.
+    }
   }
 
   bool ready() const override {
     std::lock_guard<std::mutex> guard{mutex};
-    for (const auto& g : config.groups) {
-      if (g.restart != restart_type::permanent)
+    for (const auto* g : local_groups) {
+      if (g->restart != restart_type::permanent)
         continue;
       bool up = false;
       for (const auto& r : running)
-        up = up || (r.config->name == g.name && r.supervisor);
+        up = up || (r.config->name == g->name && r.supervisor);
       if (!up)
         return false;
     }
     return true;
+  }
+
+  // Tells the other nodes which groups run here (requires mutex).
+  void announce_groups() {
+    if (!membership)
+      return;
+    std::vector<std::string> names;
+    for (const auto& r : running)
+      if (r.supervisor)
+        names.push_back(r.config->name);
+    membership->set_local_groups(std::move(names));
+  }
+
+  // Waits until every group `g` needs that is not placed here runs on a joined node; false when
+  // the host was asked to stop first.
+  bool await_remote_needs(const group_config& g) {
+    if (!membership)
+      return true;
+    std::vector<std::string> remote;
+    for (const auto& need : g.needs) {
+      bool here = std::any_of(local_groups.begin(), local_groups.end(),
+                              [&](const group_config* x) { return x->name == need; });
+      if (!here)
+        remote.push_back(need);
+    }
+    bool logged = false;
+    std::unique_lock<std::mutex> guard{mutex};
+    for (;;) {
+      std::vector<std::string> missing;
+      for (const auto& need : remote)
+        if (!membership->group_running(need))
+          missing.push_back(need);
+      if (missing.empty())
+        return true;
+      if (!logged) {
+        log::info(component, "group {} waits for group(s) {} on other nodes", g.name,
+                  fmt::join(missing, ", "));
+        logged = true;
+      }
+      if (changed.wait_for(guard, std::chrono::milliseconds(20), [&] { return stop_requested; }))
+        return false;
+    }
   }
 
   caf::error reload_file() override;
@@ -135,6 +251,7 @@ struct host::impl : group_host {
       if (!g.supervisor || g.supervisor.address() != who)
         continue;
       g.supervisor = nullptr;
+      announce_groups();
       auto why = reason ? describe(reason) : std::string{"normal exit"};
       const auto policy = g.config->restart;
       bool abnormal = reason && reason != caf::exit_reason::normal;
@@ -201,8 +318,9 @@ struct host::impl : group_host {
   }
 };
 
-host::host(node& n, system_config config, const module_catalogue& catalogue)
-  : impl_(std::make_unique<impl>(n, std::move(config), catalogue)) {
+host::host(node& n, system_config config, const module_catalogue& catalogue,
+           std::string placement)
+  : impl_(std::make_unique<impl>(n, std::move(config), catalogue, std::move(placement))) {
   impl_->owner = this;
 }
 
@@ -214,14 +332,44 @@ const system_config& host::config() const noexcept {
   return impl_->config;
 }
 
+const std::string& host::placement() const noexcept {
+  return impl_->placement;
+}
+
+cluster::membership* host::membership() const noexcept {
+  return impl_->membership.get();
+}
+
 caf::error host::start() {
   auto& d = *impl_;
   auto problems = check_system(d.config, d.catalogue);
   if (!problems.empty())
     return make_error(errc::bad_request, system_file_errors{std::move(problems)}.what());
+  try {
+    d.local_groups = groups_on(d.config, d.placement);
+  } catch (const system_file_errors& e) {
+    return make_error(errc::bad_request, e.what());
+  }
+  if (!d.placement.empty() && !d.membership) {
+    auto joined = cluster::membership::join(d.n, cluster_options_for(d.config, d.placement));
+    if (!joined) {
+      log::error(component, "node {} cannot join system {}: {}", d.placement, d.config.name,
+                 describe(joined.error()));
+      return joined.error();
+    }
+    d.membership = std::move(*joined);
+  }
   if (!d.watcher)
     d.watcher = d.make_watcher();
-  for (const auto* g : d.config.start_order()) {
+  for (const auto* g : d.local_groups) {
+    if (!d.await_remote_needs(*g)) {
+      auto err = make_error(errc::service_unavailable,
+                            fmt::format("group {} did not start: the node was asked to stop while "
+                                        "it waited for the groups it needs",
+                                        g->name));
+      stop();
+      return err;
+    }
     log::info(component, "starting group {} (module {}, {})", g->name, g->module,
               to_string(g->strategy));
     caf::expected<caf::actor> sup = caf::error{};
@@ -241,6 +389,7 @@ caf::error host::start() {
     {
       std::lock_guard<std::mutex> guard{d.mutex};
       d.running.push_back(impl::running_group{g, *sup});
+      d.announce_groups();
     }
     caf::anon_send(d.watcher, *sup);
     log::info(component, "group {} started", g->name);
@@ -261,6 +410,11 @@ void host::stop() {
     caf::scoped_actor self{d.n.system()};
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
+  }
+  if (d.membership) {
+    // After the groups: their services' removals reach the other nodes first.
+    d.membership->leave();
+    d.membership.reset();
   }
   if (d.watcher) {
     // Wait for the watcher, so that it never calls into a host that is gone.

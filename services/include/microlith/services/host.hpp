@@ -9,9 +9,15 @@
 // stops the node with a failure (wait() answers a non-zero exit code and the log says why); a
 // transient group's abnormal exit and any temporary group's exit are logged and the rest keeps
 // running.
+//
+// Placement: a host made for one node of the file's [nodes] (`placement`) joins the cluster
+// before it starts anything and runs only the groups placed on that node. A group that needs
+// groups placed elsewhere starts once some joined node runs them (it waits as long as it takes,
+// logging what it waits for, and gives up only when the host is asked to stop).
 #pragma once
 
 #include "microlith/actors/node.hpp"
+#include "microlith/net/cluster/cluster.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/system_file.hpp"
 #include "microlith/supervision/snapshot.hpp"
@@ -29,15 +35,31 @@ namespace microlith {
 std::vector<system_file_error> check_system(const system_config& config,
                                             const module_catalogue& catalogue);
 
-/// Node options for running `config` in this process (threads, name).
-node_options node_options_for(const system_config& config);
+/// Node options for running `config` in this process (threads, name). With `placement`, the
+/// name of one of the file's [nodes], the options also load the cluster transport for it.
+node_options node_options_for(const system_config& config, const std::string& placement = {});
+
+/// The cluster settings of node `placement` of `config`: its listen address, the other nodes
+/// as peers, the cookie (the environment variable MICROLITH_COOKIE, when set, overrides
+/// [cluster] cookie) and the heartbeats. Throws system_file_errors naming the node when the
+/// file has no such node.
+cluster::cluster_options cluster_options_for(const system_config& config,
+                                             const std::string& placement);
+
+/// The groups of `config` placed on node `placement` (every group when `placement` is empty),
+/// in start order.
+std::vector<const group_config*> groups_on(const system_config& config,
+                                           const std::string& placement);
 
 /// Starts and stops the groups of one system on one node.
 class host {
 public:
-  /// A host for `config` on `n`, using the modules of `catalogue`.
+  /// A host for `config` on `n`, using the modules of `catalogue`. With `placement` (a node of
+  /// the file's [nodes]; `n` made with node_options_for(config, placement)), it runs only that
+  /// node's groups and joins the others; without, every group in this process.
   host(node& n, system_config config,
-       const module_catalogue& catalogue = module_catalogue::global());
+       const module_catalogue& catalogue = module_catalogue::global(),
+       std::string placement = {});
 
   /// Stops the groups still running.
   ~host();
@@ -45,8 +67,10 @@ public:
   host(const host&) = delete;
   host& operator=(const host&) = delete;
 
-  /// Starts every group, dependencies first. On failure, stops the groups already started (in
-  /// reverse order) and answers the error naming the group that failed.
+  /// Joins the cluster (with a placement), then starts every group of this node, dependencies
+  /// first. On failure, stops the groups already started (in reverse order) and answers the
+  /// error naming the group that failed. request_stop() from another thread ends a wait for
+  /// groups on other nodes with an error.
   caf::error start();
 
   /// Stops the running groups in reverse start order. Idempotent.
@@ -84,6 +108,12 @@ public:
 
   /// The system this host runs.
   const system_config& config() const noexcept;
+
+  /// The node of the file this host runs (empty: the whole system in one process).
+  const std::string& placement() const noexcept;
+
+  /// The cluster membership (null without a placement, or before start()).
+  cluster::membership* membership() const noexcept;
 
 private:
   struct impl;
