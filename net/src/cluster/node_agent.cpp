@@ -288,7 +288,7 @@ void node_agent::on_challenge(const std::string& system_name, const std::string&
     return;
   }
   if (!same_proof(proof, cookie_proof(options_.cookie, challenge_purpose, s.nonce, name))) {
-    log::error(component, "refused node {} ({}): its cookie differs from this node's", name,
+    log::error(component, "refused node {} ({}): the cookies differ", name,
                to_string(sender.node()));
     refuse(sender, "the cookies differ");
     drop(sender.address(), "wrong cookie", false);
@@ -306,7 +306,7 @@ void node_agent::on_prove(const std::string& proof) {
     return;
   auto& s = i->second;
   if (!same_proof(proof, cookie_proof(options_.cookie, prove_purpose, s.nonce, s.name))) {
-    log::error(component, "refused node {} ({}): its cookie differs from this node's", s.name,
+    log::error(component, "refused node {} ({}): the cookies differ", s.name,
                to_string(sender.node()));
     refuse(sender, "the cookies differ");
     drop(sender.address(), "wrong cookie", false);

@@ -12,6 +12,10 @@
 #include <microlith/actors/topics.hpp>
 #include <microlith/net/cluster/cluster.hpp>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+
 #include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
@@ -50,6 +54,17 @@ microlith::service_definition where_service(std::string name) {
   return microlith::service<where<Node>>(std::move(name), "microlith.test.Echo")
     .handle("Ping", &where<Node>::ping);
 }
+
+/// Blocks its scheduler thread for delay_ms in Ping (on purpose: a long handler).
+class sleeper {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(req.delay_ms()));
+    pb::PingReply out;
+    out.set_value(req.value());
+    return out;
+  }
+};
 
 std::atomic<int> heard{0};
 
@@ -166,7 +181,7 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
   SECTION("a leaving node's entries vanish on the other at once") {
     a.membership->leave();
     CHECK(eventually([&] { return b.node->registry().snapshot()->instances("alpha").empty(); }, 2s));
-    CHECK_FALSE(b.sees("a"));
+    CHECK(eventually([&] { return !b.sees("a"); }, 2s));
     auto gone = b.ping("alpha");
     REQUIRE_FALSE(gone);
     CHECK(microlith::is(gone.error(), microlith::errc::service_unavailable));
@@ -227,4 +242,76 @@ TEST_CASE("a node started before its peer joins it when the peer appears", "[uni
   CHECK_FALSE(a.sees("b"));
   member b{"b", {}, "secret", "unit", port};
   CHECK(eventually([&] { return a.sees("b") && b.sees("a"); }, 5s));
+}
+
+TEST_CASE("a body of a type the receiving node does not know is answered bad_request, and "
+          "nothing is added for it",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  REQUIRE(a.node->spawn(where_service<'a'>("alpha")));
+  REQUIRE(eventually([&] { return !b.node->registry().snapshot()->instances("alpha").empty(); }));
+  // A message type that exists only in a pool of this test, not in the generated pool.
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("evil.proto");
+  file.set_package("evil");
+  file.set_syntax("proto3");
+  auto* type = file.add_message_type();
+  type->set_name("Unknown");
+  auto* field = type->add_field();
+  field->set_name("payload");
+  field->set_number(1);
+  field->set_type(google::protobuf::FieldDescriptorProto::TYPE_STRING);
+  field->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  google::protobuf::DescriptorPool pool;
+  REQUIRE(pool.BuildFile(file) != nullptr);
+  google::protobuf::DynamicMessageFactory factory{&pool};
+  const auto* descriptor = pool.FindMessageTypeByName("evil.Unknown");
+  REQUIRE(descriptor != nullptr);
+  std::shared_ptr<google::protobuf::Message> body{factory.GetPrototype(descriptor)->New()};
+  body->GetReflection()->SetString(body.get(), descriptor->FindFieldByName("payload"), "x");
+
+  auto answer = b.node->call_shared("alpha", "Ping", body);
+  REQUIRE_FALSE(answer);
+  CHECK(microlith::is(answer.error(), microlith::errc::bad_request));
+  CHECK_THAT(microlith::message_of(answer.error()), Catch::Matchers::Contains("evil.Unknown"));
+  CHECK(google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName("evil.Unknown")
+        == nullptr);
+  // The service is unharmed.
+  auto fine = b.ping("alpha");
+  REQUIRE(fine);
+  CHECK(fine->text() == "a");
+}
+
+TEST_CASE("a node whose scheduler threads are all busy in long handlers is not declared down",
+          "[unit][cluster]") {
+  member a{"a", {}}; // two scheduler threads
+  member b{"b", {a.address()}};
+  REQUIRE(a.node->spawn(microlith::service<sleeper>("sleeper-1", "microlith.test.Echo")
+                          .handle("Ping", &sleeper::ping)));
+  REQUIRE(a.node->spawn(microlith::service<sleeper>("sleeper-2", "microlith.test.Echo")
+                          .handle("Ping", &sleeper::ping)));
+  REQUIRE(eventually([&] { return b.node->registry().snapshot()->instances("sleeper-2").size() == 1; }));
+  // Both of a's scheduler threads sleep 2.5 s, more than twice the heartbeat timeout (1 s).
+  auto busy = [&](const std::string& service) {
+    pb::PingRequest req;
+    req.set_delay_ms(2500);
+    microlith::blocking_call_options opts;
+    opts.timeout = 5s;
+    return static_cast<bool>(b.node->call<pb::PingReply>(service, "Ping", req, opts));
+  };
+  std::atomic<int> answered{0};
+  std::thread one{[&] { answered += busy("sleeper-1") ? 1 : 0; }};
+  std::thread two{[&] { answered += busy("sleeper-2") ? 1 : 0; }};
+  bool always_seen = true;
+  auto until = steady::now() + 2400ms;
+  while (steady::now() < until) {
+    always_seen = always_seen && b.sees("a") && a.sees("b");
+    std::this_thread::sleep_for(10ms);
+  }
+  one.join();
+  two.join();
+  CHECK(always_seen);
+  CHECK(answered.load() == 2);
+  CHECK(b.sees("a"));
 }

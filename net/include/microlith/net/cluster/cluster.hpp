@@ -14,6 +14,7 @@
 
 #include "microlith/actors/node.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/expected.hpp>
 
 #include <chrono>

@@ -1,0 +1,274 @@
+// The bank split over real processes on 127.0.0.1 (`microlith run FILE --node NAME`), driven
+// through its HTTP/WebSocket API: the same assertions against one process, two nodes and three
+// nodes; a node killed with SIGKILL or frozen with SIGSTOP is detected within 1.5 s, the
+// survivors keep answering (fast failures, then a surviving replica), and the node rejoins
+// when it comes back; a node with the wrong cookie or of another system is refused.
+#include "cluster_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using namespace cluster_test;
+using Catch::Matchers::Contains;
+using verb = boost::beast::http::verb;
+
+namespace {
+
+using placement = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+/// A started bank: its children and its gateway's port.
+struct bank_cluster {
+  temp_folder folder;
+  std::uint16_t http_port = free_port();
+  fs::path file;
+  std::map<std::string, std::unique_ptr<process>> nodes; // "" = the whole bank in one process
+
+  explicit bank_cluster(const placement& where, const std::string& system = "bank") {
+    file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where, system));
+    if (where.empty()) {
+      nodes[""] = run_node(folder.path(), file);
+      return;
+    }
+    for (const auto& [name, groups] : where)
+      nodes[name] = run_node(folder.path(), file, name);
+  }
+
+  bool ready(std::chrono::milliseconds limit = 15s) const {
+    return eventually([&] { return gateway_ready(http_port); }, limit);
+  }
+
+  /// Every child's log, for a failing test's output.
+  std::string logs() const {
+    std::string out;
+    for (const auto& [name, p] : nodes)
+      out += "--- " + (name.empty() ? std::string{"bank"} : name) + "\n" + p->output();
+    return out;
+  }
+};
+
+/// The bank's API over HTTP and WebSocket: the assertions of test/integration/bank_http_test.cpp.
+void bank_answers_its_api(std::uint16_t port) {
+  http_client client{port};
+  ws_client ws{port, "/ws"};
+  ws.send(R"({"subscribe":"balances"})");
+  REQUIRE(ws.receive() == R"({"subscribed":"balances"})");
+
+  auto opened = client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})");
+  CHECK(opened.status == 200);
+  CHECK_THAT(opened.body, Contains(R"("balance":"100")"));
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"ada","balance":"100"}})");
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"bob"})").status == 200);
+  CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"bob","balance":"0"}})");
+
+  CHECK(client.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})").status == 200);
+  CHECK(client.request(verb::post, "/accounts/ada/withdraw", R"({"amount":30})").status == 200);
+  auto moved = client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":20})");
+  CHECK(moved.status == 200);
+  CHECK_THAT(moved.body, Contains(R"("to":{"id":"bob","balance":"20"})"));
+  auto balance = client.request(verb::get, "/accounts/ada");
+  CHECK(balance.status == 200);
+  CHECK_THAT(balance.body, Contains(R"("balance":"100")"));
+  auto history = client.request(verb::get, "/accounts/ada/history");
+  CHECK(history.status == 200);
+  CHECK_THAT(history.body, Contains(R"("kind":"open")"));
+  CHECK_THAT(history.body, Contains(R"("kind":"transfer_out")"));
+
+  auto broke = client.request(verb::post, "/accounts/bob/withdraw", R"({"amount":500})");
+  CHECK(broke.status == 500);
+  CHECK_THAT(broke.body, Contains("insufficient funds: account bob has 20, needs 500"));
+  auto typo = client.request(verb::post, "/accounts/ada/deposit", R"({"amout":5})");
+  CHECK(typo.status == 400);
+  CHECK_THAT(typo.body, Contains(R"("field":"amout")"));
+
+  auto deposit = client.request(verb::post, "/accounts/ada/deposit", R"({"amount":1})");
+  REQUIRE(deposit.status == 200);
+  auto traced = client.request(verb::get, "/accounts/ada/history");
+  CHECK_THAT(traced.body, Contains(R"("correlation_id":")" + deposit.request_id + "\""));
+}
+
+/// Deposits to `account` in a loop on its own keep-alive connection until stopped, counting
+/// answers by status and the slowest answer.
+struct load {
+  std::uint16_t port;
+  std::string account;
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<long> slowest_ms{0};
+  std::thread worker;
+
+  load(std::uint16_t p, std::string a) : port(p), account(std::move(a)) {
+    worker = std::thread{[this] {
+      std::unique_ptr<http_client> client;
+      while (!stop) {
+        try {
+          if (!client)
+            client = std::make_unique<http_client>(port);
+          auto t0 = steady::now();
+          auto answer = client->request(verb::post, "/accounts/" + account + "/deposit",
+                                        R"({"amount":1})");
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
+          if (ms > slowest_ms)
+            slowest_ms = ms;
+          (answer.status == 200 ? ok : failed)++;
+        } catch (const std::exception&) {
+          client.reset();
+          ++failed;
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+    }};
+  }
+
+  ~load() {
+    stop = true;
+    worker.join();
+  }
+};
+
+long elapsed_ms(steady::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - since).count();
+}
+
+} // namespace
+
+TEST_CASE("the bank answers the same API in one process, on two nodes and on three nodes",
+          "[cluster]") {
+  auto where = GENERATE(placement{},
+                        placement{{"front", {"web", "ledger"}}, {"back", {"accounts"}}},
+                        placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}});
+  INFO("placement: " << (where.empty() ? std::string{"one process"}
+                                       : std::to_string(where.size()) + " nodes"));
+  bank_cluster bank{where};
+  REQUIRE(bank.ready());
+  INFO(bank.logs());
+  bank_answers_its_api(bank.http_port);
+}
+
+TEST_CASE("a node started before its peers waits for them, then serves", "[cluster]") {
+  temp_folder folder;
+  auto http_port = free_port();
+  placement where{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}};
+  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where));
+  auto web = run_node(folder.path(), file, "web");
+  REQUIRE(wait_for_log(*web, "group web waits for group(s) accounts, ledger", 10s));
+  std::this_thread::sleep_for(1s);
+  CHECK_FALSE(gateway_ready(http_port));
+  auto ledger = run_node(folder.path(), file, "ledger");
+  auto accounts = run_node(folder.path(), file, "accounts");
+  CHECK(eventually([&] { return gateway_ready(http_port); }, 15s));
+  http_client client{http_port};
+  CHECK(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status == 200);
+  CHECK(web->stop() == 0);
+  CHECK(accounts->stop() == 0);
+  CHECK(ledger->stop() == 0);
+}
+
+TEST_CASE("a killed replica is detected within 1.5 s, callers fail fast, the surviving replica "
+          "serves, and the node rejoins when restarted",
+          "[cluster]") {
+  // The ledger runs on two nodes; accounts calls whichever replica comes next (both remote).
+  bank_cluster bank{placement{{"front", {"web", "accounts"}},
+                              {"ledger-1", {"ledger"}},
+                              {"ledger-2", {"ledger"}}}};
+  REQUIRE(bank.ready());
+  auto& front = *bank.nodes.at("front");
+  REQUIRE(wait_for_log(front, "node ledger-1 joined", 10s));
+  REQUIRE(wait_for_log(front, "node ledger-2 joined", 10s));
+  {
+    http_client client{bank.http_port};
+    REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
+  }
+  load traffic{bank.http_port, "ada"};
+  std::this_thread::sleep_for(300ms);
+  auto ok_before = traffic.ok.load();
+  CHECK(ok_before > 0);
+
+  auto killed_at = steady::now();
+  bank.nodes.at("ledger-1")->kill9();
+  REQUIRE(wait_for_log(front, "node ledger-1 is down", 5s));
+  auto detection = elapsed_ms(killed_at);
+  INFO(bank.logs());
+  CHECK(detection <= 1500);
+
+  // The survivors keep serving: deposits succeed through ledger-2.
+  auto ok_after_detection = traffic.ok.load();
+  std::this_thread::sleep_for(500ms);
+  CHECK(traffic.ok.load() > ok_after_detection + 10);
+
+  // Restart ledger-1 (a new process on the same port): it rejoins without restarting anyone.
+  auto restarted_at = steady::now();
+  bank.nodes["ledger-1"] = run_node(bank.folder.path(), bank.file, "ledger-1");
+  REQUIRE(wait_for_log(front, "node ledger-1 joined", 10s, 2));
+  auto recovery = elapsed_ms(restarted_at);
+  CHECK(recovery <= 5000);
+  traffic.stop = true;
+  // No call waited past the gateway's 10 s request timeout, let alone the call deadline (5 s).
+  CHECK(traffic.slowest_ms.load() < 5000);
+  WARN("detection " << detection << " ms, recovery " << recovery << " ms, "
+       << traffic.ok.load() << " deposits ok, " << traffic.failed.load() << " failed, slowest "
+       << traffic.slowest_ms.load() << " ms");
+}
+
+TEST_CASE("a frozen node (SIGSTOP) is declared down within 1.5 s and rejoins after SIGCONT",
+          "[cluster]") {
+  bank_cluster bank{placement{{"front", {"web", "ledger"}}, {"back", {"accounts"}}}};
+  REQUIRE(bank.ready());
+  auto& front = *bank.nodes.at("front");
+  auto& back = *bank.nodes.at("back");
+  http_client client{bank.http_port};
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
+
+  auto frozen_at = steady::now();
+  back.signal(SIGSTOP);
+  REQUIRE(wait_for_log(front, "node back is down", 5s));
+  auto detection = elapsed_ms(frozen_at);
+  INFO(bank.logs());
+  CHECK(detection <= 1500);
+  // While it is frozen, a call fails at once: no instance of accounts is known any more.
+  auto t0 = steady::now();
+  auto refused = client.request(verb::get, "/accounts/ada");
+  CHECK(refused.status == 503);
+  CHECK(elapsed_ms(t0) < 1000);
+
+  back.signal(SIGCONT);
+  REQUIRE(wait_for_log(front, "node back joined", 10s, 2));
+  CHECK(eventually([&] { return client.request(verb::get, "/accounts/ada").status == 200; }, 5s));
+  WARN("SIGSTOP detected after " << detection << " ms");
+}
+
+TEST_CASE("a node with another cookie or of another system is refused, with a log line on both "
+          "sides",
+          "[cluster]") {
+  temp_folder folder;
+  auto http_port = free_port();
+  placement where{{"front", {"web", "ledger"}}, {"back", {"accounts"}}};
+  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where));
+  auto front = run_node(folder.path(), file, "front");
+
+  SECTION("another cookie (MICROLITH_COOKIE overrides the file's)") {
+    auto back = run_node(folder.path(), file, "back", {{"MICROLITH_COOKIE", "a-guess"}});
+    CHECK(wait_for_log(*front, "the cookies differ", 10s));
+    CHECK(wait_for_log(*back, "the cookies differ", 10s));
+    CHECK(back->output().find("joined") == std::string::npos);
+    CHECK(front->output().find("joined") == std::string::npos);
+    CHECK_FALSE(gateway_ready(http_port));
+  }
+  SECTION("another system") {
+    auto text = read_text(file);
+    auto other = write_file(folder.path(), "other.toml",
+                            text.replace(text.find("name = \"bank\""), 13, "name = \"bonk\""));
+    auto back = run_node(folder.path(), other, "back");
+    CHECK(wait_for_log(*front, "system \"bonk\"", 10s));
+    CHECK(wait_for_log(*back, "system \"bank\"", 10s));
+    CHECK(back->output().find("joined") == std::string::npos);
+    CHECK(front->output().find("joined") == std::string::npos);
+    CHECK_FALSE(gateway_ready(http_port));
+  }
+  CHECK(front->stop() == 0);
+}

@@ -1,0 +1,259 @@
+// Real processes for the cluster tests: `microlith run FILE [--node NAME]` children with their
+// output in a log file, system files written to a temporary folder with ports the OS just handed
+// out, and helpers that wait for a log line or for the gateway to be ready. Every child is
+// stopped by pid when its handle goes away (SIGCONT, SIGTERM, then SIGKILL after 5 s), also
+// when the test fails.
+#pragma once
+
+#include "http_client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cluster_test {
+
+using bank_test::http_client;
+using bank_test::ws_client;
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+/// The microlith command under test.
+inline std::string microlith_command() {
+  return MICROLITH_COMMAND;
+}
+
+/// A TCP port on 127.0.0.1 that the OS just handed out.
+inline std::uint16_t free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acceptor{
+    ioc, boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), 0}};
+  return acceptor.local_endpoint().port();
+}
+
+/// A fresh folder under the system's temp folder, removed with everything in it at the end.
+class temp_folder {
+public:
+  temp_folder() {
+    auto base = fs::temp_directory_path() / "microlith-cluster-XXXXXX";
+    std::string pattern = base.string();
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("cannot create a temp folder from " + base.string());
+    path_ = pattern;
+  }
+
+  ~temp_folder() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+
+  const fs::path& path() const noexcept {
+    return path_;
+  }
+
+private:
+  fs::path path_;
+};
+
+/// The whole text of a file (empty when it does not exist).
+inline std::string read_text(const fs::path& file) {
+  std::ifstream in{file};
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+/// A child process; stopped by pid when this goes away.
+class process {
+public:
+  /// Starts `argv` with stdout and stderr appended to `log`, and `env` added to the environment.
+  process(std::vector<std::string> argv, fs::path log,
+          std::map<std::string, std::string> env = {})
+    : log_(std::move(log)) {
+    pid_ = ::fork();
+    if (pid_ < 0)
+      throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::close(fd);
+      }
+      for (const auto& [k, v] : env)
+        ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> args;
+      for (auto& a : argv)
+        args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+
+  ~process() {
+    stop();
+  }
+
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  pid_t pid() const noexcept {
+    return pid_;
+  }
+
+  const fs::path& log() const noexcept {
+    return log_;
+  }
+
+  /// Sends `sig` (no-op once the child is reaped).
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
+  }
+
+  /// Kills the child with SIGKILL and reaps it.
+  void kill9() {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  /// Stops the child gracefully (SIGTERM; SIGKILL after `grace`), reaps it and answers its exit
+  /// status (-1 when it had to be killed or was gone).
+  int stop(std::chrono::milliseconds grace = 5s) {
+    if (pid_ <= 0)
+      return -1;
+    ::kill(pid_, SIGCONT); // a stopped child cannot handle SIGTERM
+    ::kill(pid_, SIGTERM);
+    auto until = steady::now() + grace;
+    int status = 0;
+    while (steady::now() < until) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+  /// The child's log so far.
+  std::string output() const {
+    return read_text(log_);
+  }
+
+private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+/// Polls `done` every 5 ms until it holds or `limit` passes.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  auto until = steady::now() + limit;
+  while (!done()) {
+    if (steady::now() > until)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+/// Waits until `p`'s log contains `text` (its `nth` occurrence, counting from 1).
+inline bool wait_for_log(const process& p, const std::string& text, std::chrono::milliseconds limit,
+                         int nth = 1) {
+  return eventually(
+    [&] {
+      auto out = p.output();
+      int seen = 0;
+      for (auto at = out.find(text); at != std::string::npos; at = out.find(text, at + 1))
+        ++seen;
+      return seen >= nth;
+    },
+    limit);
+}
+
+/// GET /readyz answers 200.
+inline bool gateway_ready(std::uint16_t port) {
+  try {
+    http_client client{port};
+    return client.request(boost::beast::http::verb::get, "/readyz").status == 200;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+/// The bank's system file with the [nodes] and [cluster] tables given, the gateway on `http_port`.
+/// `nodes` maps a node name to its groups; each node listens on a fresh port.
+inline std::string bank_file_text(std::uint16_t http_port,
+                                  const std::vector<std::pair<std::string, std::vector<std::string>>>& nodes,
+                                  const std::string& system = "bank",
+                                  const std::string& cookie = "test-cookie") {
+  auto text = read_text(fs::path{MICROLITH_SOURCE_DIR} / "examples/bank/bank.toml");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+  };
+  replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:" + std::to_string(http_port) + "\"");
+  replace("name = \"bank\"", "name = \"" + system + "\"");
+  for (const auto& [name, groups] : nodes) {
+    text += "\n[nodes." + name + "]\nlisten = \"127.0.0.1:" + std::to_string(free_port()) +
+            "\"\ngroups = [";
+    for (std::size_t i = 0; i < groups.size(); ++i)
+      text += (i ? ", \"" : "\"") + groups[i] + "\"";
+    text += "]\n";
+  }
+  if (!nodes.empty())
+    text += "\n[cluster]\ncookie = \"" + cookie + "\"\n";
+  return text;
+}
+
+/// Writes `text` to `folder/name` and answers the path.
+inline fs::path write_file(const fs::path& folder, const std::string& name, const std::string& text) {
+  auto path = folder / name;
+  std::ofstream out{path};
+  out << text;
+  return path;
+}
+
+/// A `microlith run` child: the whole file, or one node of it.
+inline std::unique_ptr<process> run_node(const fs::path& folder, const fs::path& file,
+                                         const std::string& node = {},
+                                         std::map<std::string, std::string> env = {}) {
+  std::vector<std::string> argv{microlith_command(), "run", file.string()};
+  if (!node.empty()) {
+    argv.push_back("--node");
+    argv.push_back(node);
+  }
+  auto log = folder / ((node.empty() ? std::string{"all"} : node) + ".log");
+  return std::make_unique<process>(std::move(argv), log, std::move(env));
+}
+
+} // namespace cluster_test
