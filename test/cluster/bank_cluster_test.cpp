@@ -29,7 +29,8 @@ struct bank_cluster {
   std::map<std::string, std::unique_ptr<process>> nodes; // "" = the whole bank in one process
 
   explicit bank_cluster(const placement& where, const std::string& system = "bank") {
-    file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where, system));
+    file = write_file(folder.path(), "bank.toml",
+                      bank_file_text(http_port, folder.path() / "ledger.db", where, system));
     if (where.empty()) {
       nodes[""] = run_node(folder.path(), file);
       return;
@@ -137,11 +138,15 @@ long elapsed_ms(steady::time_point since) {
 
 } // namespace
 
-TEST_CASE("the bank answers the same API in one process, on two nodes and on three nodes",
+TEST_CASE("the bank answers the same API in one process, on two nodes and on three nodes "
+          "with the ledger replicated",
           "[cluster]") {
+  // The ledger's replicas share one SQLite file, so History is the same whichever answers.
   auto where = GENERATE(placement{},
                         placement{{"front", {"web", "ledger"}}, {"back", {"accounts"}}},
-                        placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}});
+                        placement{{"ledger", {"ledger"}},
+                                  {"accounts", {"accounts", "ledger"}},
+                                  {"web", {"web"}}});
   INFO("placement: " << (where.empty() ? std::string{"one process"}
                                        : std::to_string(where.size()) + " nodes"));
   bank_cluster bank{where};
@@ -154,7 +159,7 @@ TEST_CASE("a node started before its peers waits for them, then serves", "[clust
   temp_folder folder;
   auto http_port = free_port();
   placement where{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}};
-  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where));
+  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, folder.path() / "ledger.db", where));
   auto web = run_node(folder.path(), file, "web");
   REQUIRE(wait_for_log(*web, "group web waits for group(s) accounts, ledger", 10s));
   std::this_thread::sleep_for(1s);
@@ -248,7 +253,7 @@ TEST_CASE("a node with another cookie or of another system is refused, with a lo
   temp_folder folder;
   auto http_port = free_port();
   placement where{{"front", {"web", "ledger"}}, {"back", {"accounts"}}};
-  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, where));
+  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, folder.path() / "ledger.db", where));
   auto front = run_node(folder.path(), file, "front");
 
   SECTION("another cookie (MICROLITH_COOKIE overrides the file's)") {

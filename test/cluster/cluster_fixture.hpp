@@ -209,9 +209,10 @@ inline bool gateway_ready(std::uint16_t port) {
   }
 }
 
-/// The bank's system file with the [nodes] and [cluster] tables given, the gateway on `http_port`.
+/// The bank's system file with the [nodes] and [cluster] tables given, the gateway on `http_port`
+/// and the ledger's entries in the SQLite file `ledger_db` (shared by ledger replicas).
 /// `nodes` maps a node name to its groups; each node listens on a fresh port.
-inline std::string bank_file_text(std::uint16_t http_port,
+inline std::string bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
                                   const std::vector<std::pair<std::string, std::vector<std::string>>>& nodes,
                                   const std::string& system = "bank",
                                   const std::string& cookie = "test-cookie") {
@@ -230,6 +231,7 @@ inline std::string bank_file_text(std::uint16_t http_port,
       text += (i ? ", \"" : "\"") + groups[i] + "\"";
     text += "]\n";
   }
+  text += "\n[groups.ledger.config]\ndatabase = \"" + ledger_db.string() + "\"\n";
   if (!nodes.empty())
     text += "\n[cluster]\ncookie = \"" + cookie + "\"\n";
   return text;

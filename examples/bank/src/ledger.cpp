@@ -3,6 +3,8 @@
 // at all.
 #include "ledger.hpp"
 
+#include "ledger_store.hpp"
+
 #include "proto/bank.pb.h"
 
 #include <fmt/format.h>
@@ -63,9 +65,12 @@ std::string check_entry(const Entry& entry, int index) {
   return {};
 }
 
-/// The state of one ledger instance: the entries recorded so far.
+/// The state of one ledger instance: its store.
 class ledger_state {
 public:
+  explicit ledger_state(const std::string& database = ":memory:") : store_(database) {
+  }
+
   /// Validates every entry of `req`, then records them all with consecutive sequence numbers and
   /// the correlation id of the current request; answers the first recorded entry.
   microlith::reply<Entry> append(microlith::call_context& ctx, const AppendRequest& req) {
@@ -74,35 +79,33 @@ public:
     for (int i = 0; i < req.entries_size(); ++i)
       if (auto why = check_entry(req.entries(i), i); !why.empty())
         return microlith::fail(std::move(why));
-    auto first = entries_.size();
-    for (const auto& in : req.entries()) {
-      Entry& entry = entries_.emplace_back(in);
-      entry.set_sequence(next_sequence_++);
-      entry.set_correlation_id(ctx.correlation_id());
-    }
-    return entries_[first];
+    std::vector<Entry> batch{req.entries().begin(), req.entries().end()};
+    return store_.append(batch, ctx.correlation_id()).front();
   }
 
   /// Answers the entries of one account (or every entry when account_id is empty), oldest first.
   microlith::reply<HistoryReply> history(microlith::call_context&, const HistoryRequest& req) {
     HistoryReply out;
-    for (const auto& entry : entries_)
-      if (req.account_id().empty() || entry.account_id() == req.account_id())
-        *out.add_entries() = entry;
+    for (auto& entry : store_.history(req.account_id()))
+      *out.add_entries() = std::move(entry);
     return out;
   }
 
 private:
-  std::vector<Entry> entries_;
-  std::uint64_t next_sequence_ = 1;
+  ledger_store store_;
 };
 
 } // namespace
 
-microlith::service_definition make_ledger() {
-  return microlith::service<ledger_state>(ledger_service, ledger_contract)
-    .handle("Append", &ledger_state::append)
-    .handle("History", &ledger_state::history);
+microlith::service_definition make_ledger(std::string database) {
+  microlith::service_definition def =
+    microlith::service<ledger_state>(ledger_service, ledger_contract)
+      .handle("Append", &ledger_state::append)
+      .handle("History", &ledger_state::history);
+  def.make_state = [database = std::move(database)](microlith::call_context&) {
+    return std::static_pointer_cast<void>(std::make_shared<ledger_state>(database));
+  };
+  return def;
 }
 
 } // namespace bank

@@ -2,11 +2,13 @@
 // Accounts appends one entry per deposit, withdrawal or opening and two per transfer; the ledger
 // numbers them 1, 2, 3 ... in arrival order, stamps each with the correlation id of the request
 // that caused it, and answers History queries per account or for the whole bank. Its record lives
-// in the service's state, so it is lost when the instance stops (this is an example, not a
-// database).
+// in a SQLite database (ledger_store.hpp): private and in memory by default, or a file that
+// survives restarts and is shared by ledger replicas that name it.
 #pragma once
 
 #include <microlith/actors/service.hpp>
+
+#include <string>
 
 namespace bank {
 
@@ -16,7 +18,9 @@ inline constexpr const char* ledger_service = "ledger";
 /// The Protobuf service the ledger implements.
 inline constexpr const char* ledger_contract = "bank.Ledger";
 
-/// The ledger's definition (service "ledger", contract bank.Ledger), ready to spawn or supervise.
-microlith::service_definition make_ledger();
+/// The ledger's definition (service "ledger", contract bank.Ledger), ready to spawn or supervise,
+/// keeping its entries in the SQLite database `database` (a path, or ":memory:"). A database that
+/// cannot be opened makes the instance fail to start with the path and SQLite's reason.
+microlith::service_definition make_ledger(std::string database = ":memory:");
 
 } // namespace bank

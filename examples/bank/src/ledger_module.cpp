@@ -3,6 +3,10 @@
 
 #include <microlith/services/module.hpp>
 
+#include <stdexcept>
+#include <string>
+#include <variant>
+
 namespace bank {
 
 /// The ledger group's name: its key in the system file.
@@ -13,5 +17,17 @@ inline constexpr const char* ledger_group = "ledger";
 MICROLITH_MODULE(bank_ledger) {
   return microlith::module_definition{"bank.ledger"}.group(
     bank::ledger_group,
-    [](microlith::group_context& g) { return microlith::children{g.service(bank::make_ledger())}; });
+    [](microlith::group_context& g) {
+      // [groups.ledger.config] database = "ledger.db" keeps the entries in that file (shared by
+      // replicas that name it); absent, they live in memory.
+      std::string database = ":memory:";
+      if (auto value = g.setting("database")) {
+        const auto* path = std::get_if<std::string>(&*value);
+        if (path == nullptr || path->empty())
+          throw std::invalid_argument("groups.ledger.config.database: expected a non-empty string "
+                                      "(a file path, or \":memory:\")");
+        database = *path;
+      }
+      return microlith::children{g.service(bank::make_ledger(database))};
+    });
 }
