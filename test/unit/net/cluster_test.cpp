@@ -68,6 +68,34 @@ public:
 
 std::atomic<int> heard{0};
 
+std::atomic<int> in_order{0};
+std::atomic<int> out_of_order{0};
+
+/// Counts the Pings it gets whose value follows the previous one.
+class order_checker {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    (req.value() == next_ ? in_order : out_of_order)++;
+    next_ = req.value() + 1;
+    return pb::PingReply{};
+  }
+
+private:
+  std::int64_t next_ = 0;
+};
+
+/// Casts Ping 0, 1, 2 ... 999 to "order" as soon as it starts.
+class order_sender {
+public:
+  explicit order_sender(microlith::call_context& ctx) {
+    for (int i = 0; i < 1000; ++i) {
+      pb::PingRequest req;
+      req.set_value(i);
+      ctx.cast("order", "Ping", req);
+    }
+  }
+};
+
 /// Counts the messages published to "news" that reach it.
 class listener {
 public:
@@ -314,4 +342,19 @@ TEST_CASE("a node whose scheduler threads are all busy in long handlers is not d
   CHECK(always_seen);
   CHECK(answered.load() == 2);
   CHECK(b.sees("a"));
+}
+
+TEST_CASE("messages from one sender to one receiver on another node keep their order",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  in_order = 0;
+  out_of_order = 0;
+  REQUIRE(a.node->spawn(microlith::service<order_checker>("order", "microlith.test.Echo")
+                          .handle("Ping", &order_checker::ping)));
+  REQUIRE(eventually([&] { return !b.node->registry().snapshot()->instances("order").empty(); }));
+  REQUIRE(b.node->spawn(microlith::worker<order_sender>("sender")));
+  CHECK(eventually([&] { return in_order.load() + out_of_order.load() == 1000; }));
+  CHECK(in_order.load() == 1000);
+  CHECK(out_of_order.load() == 0);
 }
