@@ -277,3 +277,14 @@ TEST_CASE("a node with another cookie or of another system is refused, with a lo
   }
   CHECK(front->stop() == 0);
 }
+
+TEST_CASE("run --node with a node the file does not name is refused with the names it has",
+          "[cluster]") {
+  temp_folder folder;
+  placement where{{"front", {"web", "ledger"}}, {"back", {"accounts"}}};
+  auto file = write_file(folder.path(), "bank.toml",
+                         bank_file_text(free_port(), folder.path() / "ledger.db", where));
+  auto nobody = run_node(folder.path(), file, "nobody");
+  CHECK(nobody->wait_exit(10s) == 2);
+  CHECK_THAT(nobody->output(), Contains("no node \"nobody\" (nodes: front, back)"));
+}

@@ -164,6 +164,23 @@ public:
     return -1;
   }
 
+  /// Waits up to `limit` for the child to exit by itself and reaps it; answers its exit code,
+  /// or -1 when it is still running (it keeps running), was killed by a signal, or is gone.
+  int wait_exit(std::chrono::milliseconds limit) {
+    if (pid_ <= 0)
+      return -1;
+    auto until = steady::now() + limit;
+    int status = 0;
+    while (steady::now() < until) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
   /// The child's log so far.
   std::string output() const {
     return read_text(log_);

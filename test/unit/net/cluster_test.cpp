@@ -358,3 +358,26 @@ TEST_CASE("messages from one sender to one receiver on another node keep their o
   CHECK(in_order.load() == 1000);
   CHECK(out_of_order.load() == 0);
 }
+
+TEST_CASE("a node on an OS-chosen port that restarts as a new process rejoins on its new port",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  REQUIRE(a.node->spawn(where_service<'a'>("alpha")));
+  std::uint16_t first_port = 0;
+  {
+    member b{"b", {a.address()}};
+    REQUIRE(b.node->spawn(where_service<'b'>("beta")));
+    REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("beta").empty(); }));
+    first_port = b.membership->port();
+  }
+  CHECK(eventually([&] { return !a.sees("b"); }));
+  CHECK(a.node->registry().snapshot()->instances("beta").empty());
+  member again{"b", {a.address()}};
+  REQUIRE(again.node->spawn(where_service<'b'>("beta")));
+  CHECK(again.membership->port() != first_port);
+  CHECK(eventually([&] { return a.sees("b"); }));
+  CHECK(eventually([&] { return !a.node->registry().snapshot()->instances("beta").empty(); }));
+  auto reply = a.ping("beta");
+  REQUIRE(reply);
+  CHECK(reply->text() == "b");
+}
