@@ -61,8 +61,12 @@ caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_opt
               "no cookie is set: any process that reaches {}:{} and names system \"{}\" can "
               "join (set [cluster] cookie or MICROLITH_COOKIE)",
               opts.host, opts.port, opts.system);
-  auto agent = n.system().spawn<detail::node_agent, caf::detached + caf::hidden>(
-    &n, opts, self->state_);
+  // Scheduled, not detached: a detached actor's thread lives until the actor object is
+  // destroyed, and CAF keeps local actors whose handles went to a peer that died abruptly in its
+  // actor registry until the system stops, so ~actor_system would wait for that thread forever.
+  // Failure detection does not need the agent's own thread: it is the middleman's heartbeat, on
+  // the middleman's I/O thread.
+  auto agent = n.system().spawn<detail::node_agent, caf::hidden>(&n, opts, self->state_);
   auto port = n.system().middleman().publish(agent, opts.port, opts.host.c_str(), true);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);

@@ -42,8 +42,7 @@ node_agent::node_agent(caf::actor_config& cfg, microlith::node* n,
   : caf::event_based_actor(cfg),
     node_(n),
     options_(std::move(options)),
-    shared_(std::move(shared)),
-    middleman_(system().middleman().actor_handle()) {
+    shared_(std::move(shared)) {
   for (const auto& address : options_.peers)
     peers_[address.name].address = address;
 }
@@ -169,7 +168,10 @@ void node_agent::connect(const std::string& peer_name) {
   p.connecting = true;
   auto host = p.address.host;
   auto port = p.address.port;
-  request(middleman_, options_.connect_timeout, caf::connect_atom::value, host, port)
+  // The middleman's handle is fetched per attempt and never kept: a strong reference held past
+  // the agent's exit would keep CAF's detached middleman actor (and shutdown) waiting.
+  request(system().middleman().actor_handle(), options_.connect_timeout, caf::connect_atom::value,
+          host, port)
     .then(
       [this, peer_name](const caf::node_id& nid, caf::strong_actor_ptr& ptr,
                         const std::set<std::string>&) {

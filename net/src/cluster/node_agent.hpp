@@ -121,7 +121,6 @@ private:
   microlith::node* node_;
   cluster_options options_;
   std::shared_ptr<membership::state> shared_;
-  caf::io::middleman_actor middleman_;
   std::map<caf::actor_addr, session> sessions_;
   std::map<std::string, peer> peers_;
   std::vector<std::string> local_groups_;
