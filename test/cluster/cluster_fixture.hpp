@@ -149,15 +149,9 @@ public:
       return -1;
     ::kill(pid_, SIGCONT); // a stopped child cannot handle SIGTERM
     ::kill(pid_, SIGTERM);
-    auto until = steady::now() + grace;
-    int status = 0;
-    while (steady::now() < until) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
+    auto code = wait_exit(grace);
+    if (pid_ <= 0)
+      return code;
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
