@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -231,10 +232,20 @@ TEST_CASE("a frozen node (SIGSTOP) is declared down within 1.5 s and rejoins aft
 
   auto frozen_at = steady::now();
   back.signal(SIGSTOP);
+  // A call made while the node is frozen but not yet declared down is in flight to it: it fails
+  // with service_down when the node is declared down, not at its 5 s deadline.
+  auto in_flight = std::async(std::launch::async, [&] {
+    http_client other{bank.http_port};
+    return other.request(verb::get, "/accounts/ada");
+  });
   REQUIRE(wait_for_log(front, "node back is down", 5s));
   auto detection = elapsed_ms(frozen_at);
   INFO(bank.logs());
   CHECK(detection <= 1500);
+  auto stuck = in_flight.get();
+  CHECK(stuck.status == 503);
+  CHECK_THAT(stuck.body, Contains("service_down"));
+  CHECK(elapsed_ms(frozen_at) < 2500);
   // While it is frozen, a call fails at once: no instance of accounts is known any more.
   auto t0 = steady::now();
   auto refused = client.request(verb::get, "/accounts/ada");
