@@ -1,46 +1,315 @@
 #include "microlith/actors/async_caller.hpp"
 
+#include "microlith/actors/atoms.hpp"
 #include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/node.hpp"
+
+#include "detail/call_port.hpp"
+#include "detail/node_core.hpp"
 
 #include <caf/all.hpp>
+#include <caf/default_attachable.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <utility>
+#include <vector>
 
 namespace microlith {
 
 namespace detail {
 
-completion_once::completion_once(async_completion done) : done_(std::move(done)) {
+namespace {
+
+long long millis(clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-completion_once::~completion_once() {
-  if (done_)
-    done_(make_error(errc::service_unavailable,
-                     "the call was dropped: the actor making it stopped"));
+} // namespace
+
+call_port::call_port(caf::actor_config& cfg, node_core* core, std::string caller)
+  : caf::monitorable_actor(cfg), core_(core), caller_(std::move(caller)), view_(core->registry) {
 }
 
-void completion_once::operator()(caf::expected<message_ptr> result) {
-  if (!done_)
+call_port::~call_port() = default;
+
+std::shared_ptr<call_port> call_port::make(node_core& core, std::string caller) {
+  auto& sys = *core.system;
+  caf::actor_config cfg;
+  auto ref = caf::make_actor<call_port, caf::strong_actor_ptr>(sys.next_actor_id(), sys.node(),
+                                                                &sys, cfg, &core,
+                                                                std::move(caller));
+  auto* port = static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(ref));
+  // The handle owns one strong reference; the last copy closes the port and lets it go (calls'
+  // mailboxes and the clock may hold it a little longer).
+  return std::shared_ptr<call_port>(port, [ref](call_port* p) { p->close(); });
+}
+
+const char* call_port::name() const {
+  return caller_.c_str();
+}
+
+void call_port::on_destroy() {
+  if (!getf(is_cleaned_up_flag))
+    cleanup(caf::make_error(caf::exit_reason::unreachable), nullptr);
+}
+
+// -- messages, on the delivering thread ------------------------------------------------------
+
+void call_port::enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) {
+  auto& content = what->content();
+  if (content.match_elements<envelope>()) {
+    auto& env = content.get_mutable_as<envelope>(0);
+    if (env.kind == envelope_kind::reply)
+      on_reply(env);
+  } else if (content.match_elements<caf::down_msg>()) {
+    on_down(content.get_as<caf::down_msg>(0));
+  } else if (content.match_elements<caf::atom_value>()
+             && content.get_as<caf::atom_value>(0) == tick_atom::value) {
+    on_tick();
+  }
+  // Anything else (nobody sends it) is dropped; so is a reply to a call already completed.
+}
+
+void call_port::on_reply(envelope& env) {
+  async_completion done;
+  std::string service;
+  std::string method;
+  {
+    std::lock_guard<std::mutex> guard{calls_mutex_};
+    auto i = pending_.find(env.call_id);
+    if (i == pending_.end())
+      return; // completed already: timed out, its callee went down, or the port closed
+    done = std::move(i->second.done);
+    if (!env.undecodable.empty()) {
+      service = std::move(i->second.service);
+      method = std::move(i->second.method);
+    }
+    pending_.erase(i);
+  }
+  if (!env.undecodable.empty() && !env.error)
+    env.error = make_error(errc::bad_request,
+                           fmt::format("the answer of {}.{} cannot be read: {}", service, method,
+                                       env.undecodable));
+  if (env.error)
+    finish(done, std::move(env.error));
+  else
+    finish(done, std::move(env.body));
+}
+
+void call_port::on_down(const caf::down_msg& msg) {
+  auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
+  std::vector<std::pair<std::uint64_t, pending_call>> failed;
+  {
+    std::lock_guard<std::mutex> guard{calls_mutex_};
+    if (monitored_.erase(source) == 0)
+      return;
+    for (auto i = pending_.begin(); i != pending_.end();) {
+      if (i->second.callee == source) {
+        failed.emplace_back(i->first, std::move(i->second));
+        i = pending_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  if (failed.empty())
     return;
-  auto done = std::move(done_);
-  done_ = nullptr;
-  done(std::move(result));
+  std::sort(failed.begin(), failed.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  auto reason = msg.reason ? describe(msg.reason) : std::string{"normal exit"};
+  for (auto& [id, entry] : failed)
+    finish(entry.done,
+           make_error(errc::service_down,
+                      fmt::format("the instance of {} serving {}.{} went down ({})",
+                                  entry.service, entry.service, entry.method, reason)));
+}
+
+void call_port::on_tick() {
+  auto now = clock::now();
+  std::vector<std::pair<std::uint64_t, pending_call>> expired;
+  auto earliest = clock::time_point::max();
+  {
+    std::lock_guard<std::mutex> guard{calls_mutex_};
+    armed_until_ = clock::time_point::max();
+    if (closed_)
+      return;
+    for (auto i = pending_.begin(); i != pending_.end();) {
+      if (i->second.deadline <= now) {
+        expired.emplace_back(i->first, std::move(i->second));
+        i = pending_.erase(i);
+      } else {
+        earliest = std::min(earliest, i->second.deadline);
+        ++i;
+      }
+    }
+    if (earliest != clock::time_point::max())
+      armed_until_ = earliest;
+  }
+  if (earliest != clock::time_point::max())
+    schedule_tick(earliest);
+  std::sort(expired.begin(), expired.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (auto& [id, entry] : expired)
+    finish(entry.done,
+           make_error(errc::timeout,
+                      fmt::format("{}.{} did not answer within its deadline ({} ms late)",
+                                  entry.service, entry.method, millis(now - entry.deadline))));
+}
+
+void call_port::schedule_tick(clock::time_point at) {
+  core_->system->clock().schedule_message(
+    at, caf::strong_actor_ptr{ctrl()},
+    caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value));
+}
+
+void call_port::finish(async_completion& done, caf::expected<message_ptr> result) {
+  if (!done)
+    return;
+  try {
+    done(std::move(result));
+  } catch (const std::exception& e) {
+    log::error("async_caller", "a completion threw: {}", e.what());
+  } catch (...) {
+    log::error("async_caller", "a completion threw an exception that is not a std::exception");
+  }
+}
+
+// -- calls, on the calling thread -------------------------------------------------------------
+
+void call_port::call(std::string service, std::string method, message_ptr body,
+                     async_call_options options, async_completion done) {
+  auto now = clock::now();
+  caf::actor dest;
+  std::uint64_t id = 0;
+  auto deadline = now;
+  bool new_callee = false;
+  bool arm = false;
+  {
+    std::unique_lock<std::mutex> guard{calls_mutex_};
+    if (closed_) {
+      guard.unlock();
+      finish(done, make_error(errc::service_unavailable,
+                              fmt::format("{}.{}: the caller {} is closed", service, method,
+                                          caller_)));
+      return;
+    }
+    deadline += options.timeout.count() > 0 ? options.timeout : core_->default_timeout;
+    dest = view_.resolve(service);
+    if (!dest) {
+      guard.unlock();
+      finish(done, make_error(errc::service_unavailable,
+                              fmt::format("no instance of service {} is running", service)));
+      return;
+    }
+    id = next_call_id_++;
+    auto* callee = caf::actor_cast<caf::actor_control_block*>(dest);
+    pending_.emplace(id, pending_call{callee, deadline, service, method, std::move(done)});
+    if (monitored_.find(callee) == monitored_.end()) {
+      monitored_.emplace(callee, dest.address());
+      new_callee = true;
+    }
+    if (deadline < armed_until_) {
+      armed_until_ = deadline;
+      arm = true;
+    }
+  }
+  // Outside the lock: attaching to an actor that is already gone delivers its down message at
+  // once, on this thread.
+  if (new_callee)
+    caf::actor_cast<caf::abstract_actor*>(dest)->attach(
+      caf::default_attachable::make_monitor(dest.address(), address()));
+  if (arm)
+    schedule_tick(deadline);
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = id;
+  env.service = std::move(service);
+  env.method = std::move(method);
+  env.body = std::move(body);
+  env.meta.correlation_id = std::move(options.correlation_id);
+  env.meta.caller = caller_;
+  env.meta.deadline = deadline;
+  // One allocation: the envelope goes straight into the mailbox element; the port is the
+  // sender, so the callee answers it directly.
+  dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),
+                                          {}, std::move(env)),
+                nullptr);
+}
+
+void call_port::close() {
+  std::vector<std::pair<std::uint64_t, pending_call>> dropped;
+  std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitors;
+  std::optional<registry_view> old_view; // released after the lock: it may hold the last
+                                         // reference to an actor
+  {
+    std::lock_guard<std::mutex> guard{calls_mutex_};
+    if (closed_)
+      return;
+    closed_ = true;
+    for (auto& [id, entry] : pending_)
+      dropped.emplace_back(id, std::move(entry));
+    pending_.clear();
+    monitors.swap(monitored_);
+    old_view.emplace(std::move(view_));
+    view_ = registry_view{core_->registry}; // holds no snapshot until a lookup
+  }
+  caf::default_attachable::observe_token token{address(), caf::default_attachable::monitor};
+  for (auto& [callee, addr] : monitors)
+    if (auto ptr = caf::actor_cast<caf::strong_actor_ptr>(addr))
+      ptr->get()->detach(token);
+  std::sort(dropped.begin(), dropped.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (auto& [id, entry] : dropped)
+    finish(entry.done,
+           make_error(errc::service_unavailable,
+                      fmt::format("the call to {}.{} was dropped: its caller {} closed",
+                                  entry.service, entry.method, caller_)));
+  // Terminated: if the port was ever named to another node, the actor registry lets go of it.
+  cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
+}
+
+std::size_t call_port::in_flight() const {
+  std::lock_guard<std::mutex> guard{calls_mutex_};
+  return pending_.size();
 }
 
 } // namespace detail
 
+// -- async_caller ---------------------------------------------------------------------------
+
+async_caller::async_caller(node& host, std::string caller)
+  : port_(detail::call_port::make(host.core(), std::move(caller))) {
+}
+
 void async_caller::call(std::string service, std::string method, message_ptr body,
                         async_call_options options, async_completion done) const {
-  // Nothing is formatted here unless the call fails: this runs for every gateway request.
-  auto once = std::make_shared<detail::completion_once>(std::move(done));
-  if (!via_) {
-    (*once)(make_error(errc::service_unavailable,
-                       fmt::format("{}.{}: no actor to make the call through", service, method)));
+  if (!port_) {
+    if (done)
+      done(make_error(errc::service_unavailable,
+                      fmt::format("{}.{}: no caller to make the call through", service, method)));
     return;
   }
-  caf::anon_send(via_, detail::external_call{std::move(service), std::move(method),
-                                             std::move(body), std::move(options),
-                                             std::move(once)});
+  port_->call(std::move(service), std::move(method), std::move(body), std::move(options),
+              std::move(done));
+}
+
+void async_caller::close() const {
+  if (port_)
+    port_->close();
+}
+
+std::size_t async_caller::in_flight() const {
+  return port_ ? port_->in_flight() : 0;
+}
+
+const std::string& async_caller::name() const noexcept {
+  static const std::string none;
+  return port_ ? port_->caller() : none;
 }
 
 } // namespace microlith

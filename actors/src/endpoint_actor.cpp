@@ -97,7 +97,6 @@ caf::behavior endpoint_actor::make_behavior() {
       else
         on_request(env, current_sender());
     },
-    [this](detail::external_call& call) { on_external_call(call); },
     [this](tick_atom) { on_tick(); },
     [this](info_atom) {
       std::vector<std::string> services;
@@ -187,7 +186,7 @@ void endpoint_actor::on_exit() {
     core_->topics.unsubscribe_all(address());
     topics_.clear();
   }
-  pending_.clear(); // external callers' completions report the drop (completion_once)
+  pending_.clear();
   state_.reset();
   view_ = registry_view{core_->registry}; // drops the snapshot, which may reference this actor
   ready_to_ = nullptr;
@@ -416,22 +415,7 @@ void endpoint_actor::on_published(envelope& env) {
   i->second(ctx, env.body); // a throwing handler is a crash, as in a request handler
 }
 
-// -- calls for plain threads ----------------------------------------------------------------
-
-void endpoint_actor::on_external_call(detail::external_call& call) {
-  metadata parent;
-  parent.correlation_id = std::move(call.options.correlation_id);
-  parent.hops = 0;
-  auto id = send_call(parent, std::move(call.service), std::move(call.method),
-                      std::move(call.body), call.options.timeout);
-  set_continuation(id, [done = std::move(call.done)](const message_ptr& body,
-                                                    const caf::error& err) {
-    if (err)
-      (*done)(err);
-    else
-      (*done)(body);
-  });
-}
+// -- answers to this actor's calls ----------------------------------------------------------
 
 void endpoint_actor::fail_soon(std::uint64_t id, caf::error err) {
   // Answered through the mailbox, so a continuation never runs before `then` installed it.

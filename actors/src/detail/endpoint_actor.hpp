@@ -5,7 +5,6 @@
 // appears — instead of one CAF clock entry per request.
 #pragma once
 
-#include "microlith/actors/async_caller.hpp"
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/service.hpp"
@@ -121,7 +120,6 @@ private:
   void on_request(envelope& env, caf::strong_actor_ptr sender);
   void on_reply(envelope& env);
   void on_published(envelope& env);
-  void on_external_call(detail::external_call& call);
   void on_tick();
   void on_down(caf::down_msg& msg);
   void arm_timer(clock::time_point deadline);

@@ -80,6 +80,7 @@ gateway_server::~gateway_server() {
     std::unique_lock<std::shared_mutex> guard{state_->gate->mutex};
     state_->gate->open = false; // from now on no completion or delivery posts anything
   }
+  state_->caller.close(); // calls in flight complete now, into the closed gate
   state_->ioc.stop();
   for (auto& t : state_->threads)
     t.join();

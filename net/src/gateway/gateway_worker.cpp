@@ -2,9 +2,6 @@
 
 #include "microlith/actors/error.hpp"
 
-#include <caf/actor_cast.hpp>
-#include <caf/event_based_actor.hpp>
-
 #include <stdexcept>
 
 namespace microlith::gateway {
@@ -18,9 +15,9 @@ public:
                 std::shared_ptr<route_switch> routes, gateway_server::readiness ready,
                 server_observer observer)
     : observer_(std::move(observer)) {
+    // Calls go from the I/O threads straight to the services, named after this worker.
     auto started = gateway_server::start(host_node, options, std::move(routes),
-                                         async_caller{caf::actor_cast<caf::actor>(ctx.self())},
-                                         std::move(ready));
+                                         async_caller{host_node, ctx.name()}, std::move(ready));
     if (!started)
       throw std::runtime_error(message_of(started.error()));
     server_ = std::move(*started);

@@ -1,7 +1,9 @@
-// Calls from plain threads that must not block (actors/src/async_caller.cpp): the completion
-// runs once with the answer, an error or the timeout; the call carries its correlation id and
-// the via actor's name as caller; a call through an actor that is gone completes with
-// service_unavailable instead of never.
+// Calls from plain threads that must not block (actors/src/async_caller.cpp): the envelope goes
+// from the calling thread straight to the service and the answer straight back to the caller's
+// port. The completion runs exactly once — with the answer, the handler's error, timeout,
+// service_down when the callee stops or crashes mid-call, service_unavailable when nobody
+// serves the service or the caller closes — and never again after that, whatever arrives late.
+// Calls carry their correlation id and the caller's name.
 #include "test_services.hpp"
 
 #include <microlith/actors/async_caller.hpp>
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,21 +29,53 @@ using microlith::errc;
 
 namespace {
 
-/// A worker that does nothing by itself: calls go through it.
-struct idle_state {};
+/// One call's outcome, and how many times its completion ran.
+struct outcome {
+  std::promise<caf::expected<microlith::message_ptr>> answer;
+  std::atomic<int> runs{0};
+};
+
+/// Starts a call whose completion records into the outcome it answers.
+std::shared_ptr<outcome> start_call(const microlith::async_caller& caller, std::string service,
+                                    std::string method, const pb::PingRequest& req,
+                                    microlith::async_call_options options) {
+  auto out = std::make_shared<outcome>();
+  caller.call(std::move(service), std::move(method), std::make_shared<const pb::PingRequest>(req),
+              std::move(options), [out](caf::expected<microlith::message_ptr> result) {
+                if (out->runs++ == 0)
+                  out->answer.set_value(std::move(result));
+              });
+  return out;
+}
+
+/// The outcome's answer, waiting at most `limit` for it.
+caf::expected<microlith::message_ptr> wait_answer(outcome& out,
+                                                  std::chrono::milliseconds limit = 5s) {
+  auto future = out.answer.get_future();
+  REQUIRE(future.wait_for(limit) == std::future_status::ready);
+  return future.get();
+}
 
 caf::expected<microlith::message_ptr> call_and_wait(const microlith::async_caller& caller,
                                                     std::string service, std::string method,
                                                     const pb::PingRequest& req,
                                                     microlith::async_call_options options) {
-  std::promise<caf::expected<microlith::message_ptr>> answer;
-  auto future = answer.get_future();
-  caller.call(std::move(service), std::move(method), std::make_shared<const pb::PingRequest>(req),
-              std::move(options), [&answer](caf::expected<microlith::message_ptr> result) {
-                answer.set_value(std::move(result));
-              });
-  REQUIRE(future.wait_for(5s) == std::future_status::ready);
-  return future.get();
+  auto out = start_call(caller, std::move(service), std::move(method), req, std::move(options));
+  auto result = wait_answer(*out);
+  CHECK(out->runs == 1);
+  return result;
+}
+
+/// Waits until `condition` holds, polling, at most `limit`.
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds limit = 2s) {
+  auto deadline = steady::now() + limit;
+  while (!condition()) {
+    if (steady::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
 }
 
 const pb::PingReply& as_reply(const caf::expected<microlith::message_ptr>& r) {
@@ -54,18 +89,25 @@ const pb::PingReply& as_reply(const caf::expected<microlith::message_ptr>& r) {
 
 TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "[unit]") {
   must_spawn(node, echo_service("echo"));
-  auto via = must_spawn(node, microlith::worker<idle_state>("gateway"));
-  microlith::async_caller caller{via};
+  microlith::async_caller caller{node, "gateway"};
+  CHECK(caller.name() == "gateway");
 
-  SECTION("with the correlation id and the via actor as caller") {
+  SECTION("with the correlation id and the caller's name, as a call from no handler") {
     auto r = call_and_wait(caller, "echo", "Ping", ping("hi", 5), {2s, "req-42"});
     const auto& reply = as_reply(r);
     CHECK(reply.text() == "hi");
+    CHECK(reply.value() == 5);
     CHECK(reply.correlation_id() == "req-42");
     CHECK(reply.caller() == "gateway");
-    CHECK(reply.hops() == 1);
+    CHECK(reply.hops() == 0);
     CHECK(reply.remaining_ms() <= 2000);
     CHECK(reply.remaining_ms() > 1000);
+  }
+
+  SECTION("with the node's default timeout when the call sets none") {
+    const auto& reply = as_reply(call_and_wait(caller, "echo", "Ping", ping("x"), {0ms, {}}));
+    CHECK(reply.remaining_ms() <= 5000);
+    CHECK(reply.remaining_ms() > 4000);
   }
 
   SECTION("with the handler's error") {
@@ -78,6 +120,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     auto r = call_and_wait(caller, "nobody", "Ping", ping("x"), {2s, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
+    CHECK(caller.in_flight() == 0);
   }
 
   SECTION("with timeout when the answer does not come in time") {
@@ -88,63 +131,154 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     CHECK(microlith::is(r.error(), errc::timeout));
     CHECK(elapsed >= 100);
     CHECK(elapsed < 2000);
+    CHECK(caller.in_flight() == 0);
+  }
+
+  SECTION("with timeout at an earlier deadline than a call already waiting") {
+    auto slow = start_call(caller, "echo", "Hang", ping("slow"), {10s, {}});
+    auto started = steady::now();
+    auto r = call_and_wait(caller, "echo", "Hang", ping("quick"), {100ms, {}});
+    auto elapsed = millis_between(started, steady::now());
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    CHECK(elapsed < 2000);
+    CHECK(slow->runs == 0);
+    CHECK(caller.in_flight() == 1);
+  }
+
+  SECTION("and not again when the answer comes after the deadline") {
+    auto out = start_call(caller, "echo", "Ping", ping("late", 0, 300), {100ms, {}});
+    auto r = wait_answer(*out);
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    std::this_thread::sleep_for(500ms); // the answer arrives after 300 ms and is dropped
+    CHECK(out->runs == 1);
   }
 }
 
-TEST_CASE_METHOD(node_fixture, "an async call through a stopped actor completes with "
-                               "service_unavailable",
+TEST_CASE_METHOD(node_fixture, "an async call fails with service_down when its callee stops "
+                               "mid-call",
+                 "[unit]") {
+  auto echo = must_spawn(node, echo_service("echo"));
+  microlith::async_caller caller{node, "gateway"};
+  auto out = start_call(caller, "echo", "Hang", ping("x"), {10s, {}});
+  REQUIRE(the_probe().wait_for("echo.hang", 2s));
+  auto started = steady::now();
+
+  SECTION("stopped") {
+    microlith::signal_exit(echo, caf::exit_reason::user_shutdown);
+  }
+  SECTION("killed") {
+    microlith::signal_exit(echo, caf::exit_reason::kill);
+  }
+
+  auto r = wait_answer(*out, 2s);
+  REQUIRE_FALSE(r);
+  CHECK(microlith::is(r.error(), errc::service_down));
+  CHECK(millis_between(started, steady::now()) < 2000); // at once, not at the deadline
+  CHECK(caller.in_flight() == 0);
+  CHECK(out->runs == 1);
+}
+
+TEST_CASE_METHOD(node_fixture, "a callee's death fails only the calls made to it", "[unit]") {
+  auto echo = must_spawn(node, echo_service("echo"));
+  must_spawn(node, echo_service("other"));
+  microlith::async_caller caller{node, "gateway"};
+  auto doomed1 = start_call(caller, "echo", "Hang", ping("a"), {10s, {}});
+  auto doomed2 = start_call(caller, "echo", "Hang", ping("b"), {10s, {}});
+  auto survivor = start_call(caller, "other", "Hang", ping("c"), {10s, {}});
+  REQUIRE(the_probe().wait_for("other.hang", 2s));
+  REQUIRE(eventually([&] { return caller.in_flight() == 3; }));
+
+  microlith::signal_exit(echo, caf::exit_reason::kill);
+  for (auto* out : {doomed1.get(), doomed2.get()}) {
+    auto r = wait_answer(*out, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::service_down));
+  }
+  CHECK(survivor->runs == 0);
+  CHECK(caller.in_flight() == 1);
+
+  // A later call to the same name goes to nobody (the instance is gone from the registry).
+  auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
+  REQUIRE_FALSE(r);
+  CHECK(microlith::is(r.error(), errc::service_unavailable));
+}
+
+TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service_unavailable",
                  "[unit]") {
   must_spawn(node, echo_service("echo"));
-  auto via = must_spawn(node, microlith::worker<idle_state>("gateway"));
-  microlith::async_caller caller{via};
+  microlith::async_caller caller{node, "gateway"};
 
-  SECTION("sent after the actor stopped") {
-    microlith::signal_exit(via, caf::exit_reason::user_shutdown);
-    REQUIRE(wait_down(node, via, 2s));
+  SECTION("pending when it closes: at once, each once") {
+    auto a = start_call(caller, "echo", "Hang", ping("a"), {10s, {}});
+    auto b = start_call(caller, "echo", "Ping", ping("b", 0, 300), {10s, {}});
+    REQUIRE(the_probe().wait_for("echo.hang", 2s));
+    caller.close();
+    for (auto* out : {a.get(), b.get()}) {
+      auto r = wait_answer(*out, 0ms); // completed inside close()
+      REQUIRE_FALSE(r);
+      CHECK(microlith::is(r.error(), errc::service_unavailable));
+    }
+    CHECK(caller.in_flight() == 0);
+    std::this_thread::sleep_for(500ms); // b's answer arrives after 300 ms and is dropped
+    CHECK(a->runs == 1);
+    CHECK(b->runs == 1);
+    caller.close(); // idempotent
+  }
+
+  SECTION("made after it closed") {
+    caller.close();
     auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
 
-  SECTION("pending while the actor stops") {
-    std::promise<caf::expected<microlith::message_ptr>> answer;
-    auto future = answer.get_future();
-    caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {10s, {}},
-                [&answer](caf::expected<microlith::message_ptr> r) {
-                  answer.set_value(std::move(r));
-                });
-    REQUIRE(the_probe().wait_for("echo.hang", 2s));
-    microlith::signal_exit(via, caf::exit_reason::user_shutdown);
-    REQUIRE(future.wait_for(2s) == std::future_status::ready);
-    auto r = future.get();
+  SECTION("when its last copy is destroyed") {
+    std::shared_ptr<outcome> out;
+    {
+      auto copy = caller;
+      caller = microlith::async_caller{};
+      out = start_call(copy, "echo", "Hang", ping("x"), {10s, {}});
+      REQUIRE(the_probe().wait_for("echo.hang", 2s));
+      CHECK(out->runs == 0);
+    }
+    auto r = wait_answer(*out, 0ms);
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
 
-  SECTION("made with no actor at all") {
+  SECTION("made with no caller at all") {
     auto r = call_and_wait(microlith::async_caller{}, "echo", "Ping", ping("x"), {2s, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
 }
 
-TEST_CASE_METHOD(node_fixture, "async calls from several threads all complete", "[unit]") {
+TEST_CASE_METHOD(node_fixture, "async calls from several threads each complete exactly once",
+                 "[unit]") {
   must_spawn(node, echo_service("echo"));
-  auto via = must_spawn(node, microlith::worker<idle_state>("gateway"));
-  microlith::async_caller caller{via};
+  microlith::async_caller caller{node, "gateway"};
   constexpr int threads = 4;
   constexpr int per_thread = 500;
+  constexpr int total = threads * per_thread;
+  std::vector<std::atomic<int>> runs(total);
   std::atomic<int> ok{0};
   std::atomic<int> failed{0};
+  std::atomic<int> remaining{total};
   std::promise<void> all_done;
-  std::atomic<int> remaining{threads * per_thread};
+  auto all_done_future = all_done.get_future();
+  // Every third call hangs until its 50 ms deadline; every fifth fails in its handler.
+  auto method_of = [](int i) { return i % 3 == 0 ? "Hang" : i % 5 == 0 ? "Fail" : "Ping"; };
+
   std::vector<std::thread> senders;
   for (int t = 0; t < threads; ++t)
     senders.emplace_back([&, t] {
-      for (int i = 0; i < per_thread; ++i)
-        caller.call("echo", "Ping",
-                    std::make_shared<const pb::PingRequest>(ping("x", t * per_thread + i)),
-                    {5s, {}}, [&](caf::expected<microlith::message_ptr> r) {
+      for (int i = t * per_thread; i < (t + 1) * per_thread; ++i)
+        caller.call("echo", method_of(i), std::make_shared<const pb::PingRequest>(ping("x", i)),
+                    {i % 3 == 0 ? 50ms : 5000ms, {}},
+                    [&, i](caf::expected<microlith::message_ptr> r) {
+                      runs[static_cast<std::size_t>(i)]++;
                       (r ? ok : failed)++;
                       if (--remaining == 0)
                         all_done.set_value();
@@ -152,7 +286,65 @@ TEST_CASE_METHOD(node_fixture, "async calls from several threads all complete", 
     });
   for (auto& s : senders)
     s.join();
-  REQUIRE(all_done.get_future().wait_for(10s) == std::future_status::ready);
-  CHECK(ok == threads * per_thread);
-  CHECK(failed == 0);
+  REQUIRE(all_done_future.wait_for(10s) == std::future_status::ready);
+  std::this_thread::sleep_for(100ms); // anything arriving late would run a completion again
+  int expected_ok = 0;
+  for (int i = 0; i < total; ++i)
+    expected_ok += std::string_view{method_of(i)} == "Ping" ? 1 : 0;
+  CHECK(ok == expected_ok);
+  CHECK(failed == total - expected_ok);
+  int twice = 0;
+  for (auto& n : runs)
+    twice += n.load() != 1 ? 1 : 0;
+  CHECK(twice == 0);
+  CHECK(caller.in_flight() == 0);
+}
+
+TEST_CASE_METHOD(node_fixture, "closing while threads call completes every call exactly once",
+                 "[unit]") {
+  must_spawn(node, echo_service("echo"));
+  microlith::async_caller caller{node, "gateway"};
+  constexpr int threads = 3;
+  constexpr int per_thread = 2000;
+  std::vector<std::atomic<int>> runs(threads * per_thread);
+  std::atomic<int> unavailable{0};
+  std::atomic<int> calls_made{0};
+  std::atomic<bool> go{false};
+
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t)
+    senders.emplace_back([&, t] {
+      while (!go)
+        std::this_thread::yield();
+      for (int i = t * per_thread; i < (t + 1) * per_thread; ++i) {
+        calls_made++;
+        caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x", i, i % 2)),
+                    {5s, {}}, [&, i](caf::expected<microlith::message_ptr> r) {
+                      runs[static_cast<std::size_t>(i)]++;
+                      if (!r && microlith::is(r.error(), errc::service_unavailable))
+                        unavailable++;
+                    });
+      }
+    });
+  go = true;
+  REQUIRE(eventually([&] { return calls_made >= 300; }));
+  caller.close();
+  for (auto& s : senders)
+    s.join();
+  // Every call made completes: answered before the close (the last of those completions may
+  // still be running on a scheduler thread), dropped by the close, or refused after it.
+  auto sum = [&] {
+    int n = 0;
+    for (auto& x : runs)
+      n += x.load();
+    return n;
+  };
+  REQUIRE(eventually([&] { return sum() == calls_made.load(); }));
+  CHECK(unavailable > 0);
+  std::this_thread::sleep_for(200ms); // answers to calls sent before the close arrive now
+  int twice = 0;
+  for (auto& n : runs)
+    twice += n.load() != 1 ? 1 : 0;
+  CHECK(twice == 0);
+  CHECK(caller.in_flight() == 0);
 }

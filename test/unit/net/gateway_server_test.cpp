@@ -1,10 +1,17 @@
 // A running gateway (net/src/gateway/gateway_server.cpp) swapping route tables: under load
 // without a failed request, visible to the very next request, never to a request in flight,
-// and never with a table that does not build.
+// and never with a table that does not build. Stopping a gateway with calls in flight: their
+// answers (or their callee's death) arriving afterwards touch nothing of it.
 #include "gateway_fixture.hpp"
 #include "test_clients.hpp"
 
+#include <microlith/actors/async_caller.hpp>
 #include <microlith/actors/error.hpp>
+#include <microlith/actors/exit.hpp>
+
+#include <caf/exit_reason.hpp>
+
+#include <google/protobuf/descriptor.h>
 
 #include <catch2/catch.hpp>
 
@@ -102,6 +109,41 @@ private:
   std::vector<std::string> failures_;
   std::vector<std::thread> threads_;
 };
+
+/// Holds every Hang call's promise until a Ping answers them all (and itself).
+class holder {
+public:
+  microlith::reply<pb::PingReply> hang(microlith::call_context& ctx, const pb::PingRequest& req) {
+    held_.push_back(ctx.make_promise<pb::PingReply>());
+    held_count()++;
+    (void)req;
+    return held_.back();
+  }
+
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    pb::PingReply out;
+    out.set_text(req.text());
+    for (auto& p : held_)
+      p.deliver(out);
+    held_.clear();
+    return out;
+  }
+
+  /// How many calls the holders hold (or held) in this process.
+  static std::atomic<int>& held_count() {
+    static std::atomic<int> n{0};
+    return n;
+  }
+
+private:
+  std::vector<microlith::promise<pb::PingReply>> held_;
+};
+
+microlith::service_definition holder_service() {
+  return microlith::service<holder>("holder", "microlith.test.Echo")
+    .handle("Hang", &holder::hang)
+    .handle("Ping", &holder::ping);
+}
 
 } // namespace
 
@@ -212,4 +254,59 @@ TEST_CASE("a gateway that cannot listen fails its worker's start", "[unit]") {
   // The running gateway is unaffected.
   http_connection client{gw.port()};
   CHECK(client.request("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them", "[unit]") {
+  microlith::node_options opts;
+  opts.name = "unit";
+  opts.threads = 2;
+  microlith::node node{opts};
+  auto holder_instance = node.spawn(holder_service());
+  REQUIRE(holder_instance);
+  auto contracts = [](const std::string&) {
+    return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      "microlith.test.Echo");
+  };
+  auto table = gw::route_table::build({route("GET /hang", "holder.Hang")}, contracts);
+  REQUIRE(table);
+  auto routes = std::make_shared<gw::route_switch>();
+  routes->install(*table);
+  microlith::async_caller caller{node, "direct"};
+  auto started = gw::gateway_server::start(node, test_options(), routes, caller);
+  REQUIRE(started);
+  auto server = std::move(*started);
+  holder::held_count() = 0;
+  constexpr int clients = 16;
+  std::vector<std::unique_ptr<http_connection>> connections;
+  for (int i = 0; i < clients; ++i) {
+    connections.push_back(std::make_unique<http_connection>(server->port()));
+    connections.back()->send("GET", "/hang");
+  }
+  REQUIRE(gateway_fixture::eventually([] { return holder::held_count() == clients; }));
+  CHECK(caller.in_flight() == clients);
+
+  SECTION("answers after the stop") {
+    server.reset();
+    CHECK(caller.in_flight() == 0); // the stop completed them, into its closed gate
+    auto r = node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+    CHECK(r);
+  }
+  SECTION("answers racing the stop") {
+    std::thread answering{[&] {
+      for (int i = 0; i < 50; ++i)
+        (void)node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+    }};
+    server.reset();
+    answering.join();
+  }
+  SECTION("the callee's death after the stop") {
+    server.reset();
+    microlith::signal_exit(*holder_instance, caf::exit_reason::kill);
+  }
+
+  for (auto& c : connections)
+    CHECK(c->closed_within(2000ms));
+  std::this_thread::sleep_for(100ms); // whatever is still on its way arrives now
+  CHECK(caller.in_flight() == 0);
+  node.shutdown();
 }

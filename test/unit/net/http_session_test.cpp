@@ -53,7 +53,8 @@ TEST_CASE("a call's outcome maps to an HTTP status and a JSON body", "[unit]") {
     auto answer = parse_ping_reply(r.body);
     CHECK(answer.text() == "hello there");
     CHECK(answer.value() == 42);
-    CHECK(answer.caller() == "http"); // the call went through the gateway worker's actor
+    CHECK(answer.caller() == "http"); // the calls carry the gateway worker's name
+    CHECK(answer.hops() == 0);       // made from an I/O thread, not from a handler
     CHECK_THAT(r.body, Contains("\"value\":\"42\"")); // int64 as a string, proto field names
   }
   SECTION("service_unavailable is 503") {

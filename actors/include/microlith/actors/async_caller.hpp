@@ -1,30 +1,43 @@
 // Calls from threads that must never block — an HTTP server's I/O threads, say. An async_caller
-// hands each call to a service or worker actor of the node (its "via" actor), which makes the
-// call with its own pending table and deadline timer, exactly as a handler's call, and runs the
-// completion when the answer, an error or the deadline comes:
+// sends each call's envelope from the calling thread straight to the service, and the answer
+// comes straight back to it: no actor of the node relays either way. Behind it is a small actor
+// that is not scheduled (its "mailbox" is a function run by whichever thread delivers a message:
+// the callee's scheduler thread for an answer, CAF's clock thread for a deadline, the dying
+// callee's thread for its down message). It keeps the table of calls in flight, one monitor per
+// distinct callee (a callee's death fails its calls with service_down at once) and a single
+// deadline timer re-armed only when an earlier deadline appears:
 //
-//   microlith::async_caller caller{ctx.self()};   // e.g. a worker's own actor
+//   microlith::async_caller caller{node, "gateway"};   // "gateway" is the calls' caller name
 //   caller.call("accounts", "Balance", body, {std::chrono::seconds(2), request_id},
 //               [](caf::expected<microlith::message_ptr> reply) { /* post to your thread */ });
 //
-// The completion runs exactly once, on a scheduler thread (or, when the via actor is gone, on
-// the thread that sends or drops the call): keep it short and hand the result to your own
-// thread. A call the via actor never gets to make (it stopped) completes with
-// service_unavailable.
+// The completion runs exactly once: with the reply's body; with the callee's error; with
+// timeout when the deadline passes first (timeout 0 = the node's default); with service_down
+// when the instance called stops or crashes first; with service_unavailable when no instance is
+// known, or the caller is (or gets) closed. It runs on the thread that delivers the outcome —
+// a scheduler thread, CAF's clock thread, or the calling thread itself for a call refused at
+// once — with no lock held: keep it short, do not let it throw, and hand the result to your
+// own thread. The calls carry the correlation id given and the caller name as metadata, hop
+// count 0 (they do not come from a handler).
+//
+// Lifetime: copies share one caller; close() (or destroying the last copy) completes every call
+// still in flight with service_unavailable and refuses later ones. Close it before its node
+// shuts down.
 #pragma once
 
 #include "microlith/actors/envelope.hpp"
 
-#include <caf/actor.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/expected.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 
 namespace microlith {
+
+class node;
 
 /// What a call from a plain thread carries besides its body.
 struct async_call_options {
@@ -38,54 +51,38 @@ struct async_call_options {
 using async_completion = std::function<void(caf::expected<message_ptr>)>;
 
 namespace detail {
-
-/// Runs a completion once; if it is destroyed uncalled, runs it with service_unavailable.
-class completion_once {
-public:
-  explicit completion_once(async_completion done);
-  ~completion_once();
-  completion_once(const completion_once&) = delete;
-  completion_once& operator=(const completion_once&) = delete;
-
-  void operator()(caf::expected<message_ptr> result);
-
-private:
-  async_completion done_;
-};
-
-/// The message an async_caller sends to its via actor.
-struct external_call {
-  std::string service;
-  std::string method;
-  message_ptr body;
-  async_call_options options;
-  std::shared_ptr<completion_once> done;
-};
-
+class call_port;
 } // namespace detail
 
-/// Makes calls on behalf of plain threads through a service or worker actor. Cheap to copy;
-/// safe to use from any thread.
+/// Makes calls on behalf of plain threads, straight to the services of one node. Cheap to
+/// copy; safe to use from any thread.
 class async_caller {
 public:
+  /// A caller that has nothing to call: every call completes with service_unavailable.
   async_caller() = default;
 
-  /// Calls through `via`, a microlith service or worker actor of this node.
-  explicit async_caller(caf::actor via) : via_(std::move(via)) {}
+  /// A caller of `host`'s services, named `caller` in the metadata of its calls.
+  async_caller(node& host, std::string caller);
 
   /// Calls `service.method` with `body`; `done` runs once with the answer.
   void call(std::string service, std::string method, message_ptr body,
             async_call_options options, async_completion done) const;
 
-  /// The actor the calls go through.
-  const caf::actor& via() const noexcept { return via_; }
+  /// Completes every call in flight with service_unavailable, now, and refuses later calls
+  /// (for every copy). Idempotent; destroying the last copy does it too.
+  void close() const;
 
-  explicit operator bool() const noexcept { return static_cast<bool>(via_); }
+  /// How many calls are in flight.
+  std::size_t in_flight() const;
+
+  /// The name the calls carry as their caller.
+  const std::string& name() const noexcept;
+
+  /// False for a default-constructed caller.
+  explicit operator bool() const noexcept { return static_cast<bool>(port_); }
 
 private:
-  caf::actor via_;
+  std::shared_ptr<detail::call_port> port_;
 };
 
 } // namespace microlith
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(microlith::detail::external_call)

@@ -1,6 +1,7 @@
 // The gateway as a supervised worker: its state starts a gateway_server when the worker
-// starts (calls go through the worker's own actor) and stops it when the worker stops, so a
-// gateway crash or restart follows its group's supervision like any other child. The route
+// starts and stops it when the worker stops, so a gateway crash or restart follows its group's
+// supervision like any other child. The calls go from the I/O threads straight to the services
+// (an async_caller named after the worker), not through the worker's actor. The route
 // switch outlives restarts: a restarted gateway serves the table installed last.
 #pragma once
 

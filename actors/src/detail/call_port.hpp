@@ -1,0 +1,87 @@
+// The actor behind an async_caller: not scheduled, no mailbox. enqueue() handles each message
+// on the thread that delivers it — a reply envelope (from the callee's thread), a down message
+// of a monitored callee (from the dying actor's thread), the deadline tick (from CAF's clock
+// thread) — under one mutex, and runs completions after releasing it. Calls are made from any
+// thread by call(), which sends the envelope with the port as its sender so that the callee
+// answers the port directly.
+//
+// Why not caf::actor_companion: it is a scheduled_actor (behavior stack, mailbox, registration
+// with the system that shutdown then waits for) built for relaying every message to one
+// callback; the port needs none of that, only an address, monitors and enqueue().
+#pragma once
+
+#include "microlith/actors/async_caller.hpp"
+#include "microlith/actors/envelope.hpp"
+#include "microlith/actors/registry.hpp"
+
+#include <caf/actor_addr.hpp>
+#include <caf/fwd.hpp>
+#include <caf/monitorable_actor.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace microlith::detail {
+
+struct node_core;
+
+class call_port final : public caf::monitorable_actor {
+public:
+  call_port(caf::actor_config& cfg, node_core* core, std::string caller);
+
+  ~call_port() override;
+
+  /// A new port of `core`'s actor system; the handle closes it when its last copy goes.
+  static std::shared_ptr<call_port> make(node_core& core, std::string caller);
+
+  const char* name() const override;
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* host) override;
+
+  void on_destroy() override;
+
+  /// Makes one call; see async_caller::call.
+  void call(std::string service, std::string method, message_ptr body,
+            async_call_options options, async_completion done);
+
+  /// Fails every pending call with service_unavailable, refuses later ones, drops the monitors
+  /// and the registry snapshot, and terminates the actor (so that nothing keeps it registered).
+  void close();
+
+  std::size_t in_flight() const;
+
+  const std::string& caller() const noexcept {
+    return caller_;
+  }
+
+private:
+  struct pending_call {
+    const caf::actor_control_block* callee = nullptr;
+    clock::time_point deadline;
+    std::string service;
+    std::string method;
+    async_completion done;
+  };
+
+  void on_reply(envelope& env);
+  void on_down(const caf::down_msg& msg);
+  void on_tick();
+  void schedule_tick(clock::time_point at);
+  static void finish(async_completion& done, caf::expected<message_ptr> result);
+
+  node_core* core_;
+  const std::string caller_;
+
+  mutable std::mutex calls_mutex_;
+  bool closed_ = false;                                      // requires calls_mutex_
+  registry_view view_;                                       // requires calls_mutex_
+  std::uint64_t next_call_id_ = 1;                           // requires calls_mutex_
+  std::unordered_map<std::uint64_t, pending_call> pending_;  // requires calls_mutex_
+  // One monitor per callee, kept until it goes down or the port closes.
+  std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitored_; // ditto
+  clock::time_point armed_until_ = clock::time_point::max(); // requires calls_mutex_
+};
+
+} // namespace microlith::detail
