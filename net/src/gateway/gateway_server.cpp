@@ -8,6 +8,7 @@
 #include "microlith/actors/node.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <fmt/format.h>
@@ -32,6 +33,34 @@ void gateway_server::state::do_accept() {
   });
 }
 
+void answer_inbox::push(answer a) {
+  bool first;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    first = waiting_.empty();
+    waiting_.push_back(std::move(a));
+  }
+  if (first)
+    net::post(ioc_, [this] { drain(); });
+}
+
+// Hands every waiting answer to its session, if the session is still there.
+void answer_inbox::drain() {
+  std::vector<answer> batch;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    batch.swap(waiting_);
+    waiting_.swap(spare_);
+  }
+  for (auto& a : batch)
+    if (auto session = a.session.lock())
+      session->deliver(a.seq, std::move(a.result));
+  batch.clear();
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (spare_.capacity() < batch.capacity())
+    spare_.swap(batch);
+}
+
 caf::expected<std::unique_ptr<gateway_server>>
 gateway_server::start(node& host_node, gateway_options options,
                       std::shared_ptr<route_switch> routes, async_caller caller,
@@ -46,6 +75,7 @@ gateway_server::start(node& host_node, gateway_options options,
   st->routes = routes ? std::move(routes) : std::make_shared<route_switch>();
   st->caller = std::move(caller);
   st->ready = std::move(ready);
+  st->gate->answers = &st->answers;
   st->hub = std::make_unique<topic_hub>(host_node, st->gate);
   boost::system::error_code ec;
   auto address = net::ip::make_address(st->options.host, ec);

@@ -211,20 +211,22 @@ void http_session::handle(request req) {
     if (!ec)
       self->on_answer(seq, make_error(errc::timeout, "the gateway's answer timer expired"));
   });
+  // The completion runs on an actor thread: it leaves the answer in the gateway's inbox,
+  // which an I/O thread drains.
   st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
                   [weak = weak_from_this(), gate = st_.gate,
-                   seq](caf::expected<message_ptr> result) {
+                   seq](caf::expected<message_ptr> result) mutable {
                     std::shared_lock<std::shared_mutex> guard{gate->mutex};
-                    if (!gate->open)
-                      return;
-                    auto self = weak.lock();
-                    if (!self)
-                      return;
-                    boost::asio::post(self->stream_.get_executor(),
-                                      [self, seq, result = std::move(result)]() mutable {
-                                        self->on_answer(seq, std::move(result));
-                                      });
+                    if (gate->open)
+                      gate->answers->push({std::move(weak), seq, std::move(result)});
                   });
+}
+
+void http_session::deliver(std::uint64_t seq, caf::expected<message_ptr> result) {
+  boost::asio::dispatch(stream_.get_executor(),
+                        [self = shared_from_this(), seq, result = std::move(result)]() mutable {
+                          self->on_answer(seq, std::move(result));
+                        });
 }
 
 // The admin reload: loopback clients only, POST only; runs the host's reload on this I/O

@@ -26,6 +26,9 @@ public:
   /// Starts serving.
   void run();
 
+  /// Hands the answer of call `seq` to the session's strand (from an I/O thread).
+  void deliver(std::uint64_t seq, caf::expected<message_ptr> result);
+
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
   using response = boost::beast::http::response<boost::beast::http::string_body>;

@@ -1,7 +1,8 @@
 // What a running gateway's sessions share: options, routes, the call path, counters, the topic
 // hub, and the gate that keeps late completions (from actor threads) away from a gateway that
-// is stopping. Members are declared so that the io_context is destroyed first: the sessions
-// it still holds may use everything declared before it.
+// is stopping, and the inbox through which call answers reach the sessions. Members are declared
+// so that the io_context is destroyed first: the sessions it still holds may use everything
+// declared before it. (The inbox, after it, holds no session alive: only weak references.)
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -12,12 +13,17 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <thread>
 #include <vector>
 
 namespace microlith::gateway {
+
+class answer_inbox;
+class http_session;
 
 /// Open while the gateway runs. Code running outside the I/O threads (call completions,
 /// topic deliveries) holds it shared while it posts into the io_context; stopping takes it
@@ -25,6 +31,35 @@ namespace microlith::gateway {
 struct post_gate {
   std::shared_mutex mutex;
   bool open = true;
+  /// Where call completions leave their answers; valid while `open`.
+  answer_inbox* answers = nullptr;
+};
+
+/// Answers of calls on their way from actor threads to their sessions. A completion, holding
+/// the gate open, appends its answer; the append that finds the inbox empty posts one handler
+/// into the io_context, which hands every answer waiting by then to its session (on the
+/// session's strand). One wake-up of an I/O thread serves a batch of answers, and the actor
+/// threads do not touch Asio's strands.
+class answer_inbox {
+public:
+  struct answer {
+    std::weak_ptr<http_session> session;
+    std::uint64_t seq = 0;
+    caf::expected<message_ptr> result{message_ptr{}};
+  };
+
+  explicit answer_inbox(boost::asio::io_context& ioc) : ioc_(ioc) {}
+
+  /// Appends `a` (from any thread, with the gate held open).
+  void push(answer a);
+
+private:
+  void drain(); // on an I/O thread
+
+  boost::asio::io_context& ioc_;
+  std::mutex mutex_;
+  std::vector<answer> waiting_; // requires mutex_
+  std::vector<answer> spare_;   // requires mutex_; an emptied batch, kept for its capacity
 };
 
 struct gateway_server::state {
@@ -45,6 +80,7 @@ struct gateway_server::state {
   std::unique_ptr<topic_hub> hub;
   std::vector<std::thread> threads;
   boost::asio::io_context ioc;
+  answer_inbox answers{ioc};
   boost::asio::ip::tcp::acceptor acceptor{ioc};
   std::uint16_t port = 0;
 
