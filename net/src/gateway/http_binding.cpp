@@ -18,6 +18,7 @@
 #include <optional>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 namespace microlith::gateway {
@@ -367,6 +368,137 @@ std::optional<binding_error> bind_param(pb::Message& message, const param& p) {
   return refuse("of an unsupported type");
 }
 
+// ---- Plain answers -------------------------------------------------------------------------
+
+/// Whether messages of type `d` can be printed without Protobuf's JSON printer, byte for byte
+/// as it would print them (with the options of to_json): a proto3 message that is not a
+/// well-known type, has no oneof (proto3 `optional` included), declares its fields in number
+/// order, and has only singular string, bool, integer and enum fields.
+bool plain_type(const pb::Descriptor& d) {
+  using fd = pb::FieldDescriptor;
+  if (d.file()->syntax() != pb::FileDescriptor::SYNTAX_PROTO3 || d.oneof_decl_count() > 0
+      || d.extension_range_count() > 0 || starts_with(d.file()->name(), "google/protobuf/"))
+    return false;
+  int last = 0;
+  for (int i = 0; i < d.field_count(); ++i) {
+    const auto* f = d.field(i);
+    if (f->number() <= last || f->is_repeated())
+      return false;
+    last = f->number();
+    switch (f->type()) {
+      case fd::TYPE_STRING:
+      case fd::TYPE_BOOL:
+      case fd::TYPE_INT32:
+      case fd::TYPE_SINT32:
+      case fd::TYPE_SFIXED32:
+      case fd::TYPE_UINT32:
+      case fd::TYPE_FIXED32:
+      case fd::TYPE_INT64:
+      case fd::TYPE_SINT64:
+      case fd::TYPE_SFIXED64:
+      case fd::TYPE_UINT64:
+      case fd::TYPE_FIXED64:
+      case fd::TYPE_ENUM: break;
+      default: return false; // floating point, bytes, messages: Protobuf's own formatting
+    }
+  }
+  return true;
+}
+
+/// plain_type(d), remembered per thread.
+bool is_plain_type(const pb::Descriptor& d) {
+  thread_local std::unordered_map<const pb::Descriptor*, bool> known;
+  auto i = known.find(&d);
+  if (i == known.end())
+    i = known.emplace(&d, plain_type(d)).first;
+  return i->second;
+}
+
+/// True when Protobuf prints `text` as it is between quotes: letters, digits, space and
+/// punctuation that JSON (and Protobuf's HTML-safe escaping) leave alone.
+bool plain_text(std::string_view text) noexcept {
+  for (char c : text) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!plain) {
+      switch (c) {
+        case ' ': case '!': case '#': case '$': case '%': case '(': case ')': case '*':
+        case '+': case ',': case '-': case '.': case '/': case ':': case ';': case '?':
+        case '@': case '[': case ']': case '^': case '_': case '{': case '|': case '}':
+        case '~': plain = true; break;
+        default: break;
+      }
+    }
+    if (!plain)
+      return false;
+  }
+  return true;
+}
+
+template <class T>
+void append_number(std::string& out, T value, bool quoted) {
+  char digits[24];
+  auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  if (quoted)
+    out += '"';
+  out.append(digits, end);
+  if (quoted)
+    out += '"';
+}
+
+/// Prints a message of a plain type into `out`; false (with `out` unfinished) when a string
+/// value is not plain text.
+bool print_plain(const pb::Message& message, std::string& out) {
+  using fd = pb::FieldDescriptor;
+  const auto& d = *message.GetDescriptor();
+  const auto& r = *message.GetReflection();
+  out += '{';
+  std::string scratch;
+  for (int i = 0; i < d.field_count(); ++i) {
+    const auto* f = d.field(i);
+    if (i > 0)
+      out += ',';
+    out += '"';
+    out += f->name(); // proto names are [A-Za-z0-9_]
+    out += "\":";
+    switch (f->type()) {
+      case fd::TYPE_STRING: {
+        const auto& text = r.GetStringReference(message, f, &scratch);
+        if (!plain_text(text))
+          return false;
+        out += '"';
+        out += text;
+        out += '"';
+        break;
+      }
+      case fd::TYPE_BOOL: out += r.GetBool(message, f) ? "true" : "false"; break;
+      case fd::TYPE_INT32:
+      case fd::TYPE_SINT32:
+      case fd::TYPE_SFIXED32: append_number(out, r.GetInt32(message, f), false); break;
+      case fd::TYPE_UINT32:
+      case fd::TYPE_FIXED32: append_number(out, r.GetUInt32(message, f), false); break;
+      case fd::TYPE_INT64:
+      case fd::TYPE_SINT64:
+      case fd::TYPE_SFIXED64: append_number(out, r.GetInt64(message, f), true); break;
+      case fd::TYPE_UINT64:
+      case fd::TYPE_FIXED64: append_number(out, r.GetUInt64(message, f), true); break;
+      case fd::TYPE_ENUM: {
+        auto number = r.GetEnumValue(message, f);
+        if (const auto* value = f->enum_type()->FindValueByNumber(number)) {
+          out += '"';
+          out += value->name();
+          out += '"';
+        } else {
+          append_number(out, number, false); // a value this build does not know
+        }
+        break;
+      }
+      default: return false; // not a plain type
+    }
+  }
+  out += '}';
+  return true;
+}
+
 } // namespace
 
 // ---- Requests ------------------------------------------------------------------------------
@@ -459,6 +591,14 @@ caf::expected<std::string> percent_decode(std::string_view text, bool plus_is_sp
 // ---- Answers and errors --------------------------------------------------------------------
 
 std::string to_json(const pb::Message& message) {
+  // Small answers of plain types (most of them) skip Protobuf's printer, which goes through a
+  // type resolver and an object writer tree: about ten times the work for {"text":"hello"}.
+  if (is_plain_type(*message.GetDescriptor())) {
+    std::string out;
+    out.reserve(64);
+    if (print_plain(message, out))
+      return out;
+  }
   pb::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;

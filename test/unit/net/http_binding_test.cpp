@@ -2,6 +2,7 @@
 // Protobuf's JSON mapping, path and query parameters of every scalar kind, their precedence,
 // percent-decoding, the errors that name the field at fault, answers as JSON, and error bodies.
 #include "proto/gateway_test.pb.h"
+#include "proto/test.pb.h"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/net/gateway/http_binding.hpp>
@@ -615,6 +616,65 @@ TEST_CASE("to_json prints proto names and zero values", "[unit]") {
     any.set_type_url("type.googleapis.com/microlith.test.gateway.NoSuchType");
     any.set_value(std::string{"\x08\x01"}); // a payload of a type nobody can resolve
     CHECK(gw::to_json(any).empty());
+  }
+}
+
+TEST_CASE("to_json prints every message exactly as Protobuf's JSON printer does", "[unit]") {
+  // to_json prints messages of plain types itself (http_binding.cpp): byte for byte what
+  // Protobuf prints with the same options, whatever the values.
+  auto protobuf_json = [](const google::protobuf::Message& m) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    std::string out;
+    REQUIRE(google::protobuf::util::MessageToJsonString(m, &out, options).ok());
+    return out;
+  };
+  using limits64 = std::numeric_limits<std::int64_t>;
+
+  SECTION("integers and enums at their limits, and enum values this build does not know") {
+    for (auto balance : {limits64::min(), std::int64_t{-1}, std::int64_t{0}, limits64::max()})
+      for (int color : {0, 1, 2, 7, -3}) {
+        tpb::BindReply reply;
+        reply.set_balance(balance);
+        reply.set_color(static_cast<tpb::Color>(color));
+        reply.set_closed(color % 2 != 0);
+        CHECK(gw::to_json(reply) == protobuf_json(reply));
+      }
+    microlith::test::PingReply ping;
+    ping.set_value(limits64::min());
+    ping.set_hops(std::numeric_limits<std::uint32_t>::max());
+    ping.set_remaining_ms(-5);
+    ping.set_instance(std::numeric_limits<std::uint64_t>::max());
+    ping.set_text("t");
+    CHECK(gw::to_json(ping) == protobuf_json(ping));
+    CHECK(gw::to_json(microlith::test::PingReply{}) == protobuf_json(microlith::test::PingReply{}));
+  }
+  SECTION("strings with every ASCII character, and beyond") {
+    std::vector<std::string> texts{"", "hello", "a b", "x\xc3\xa9y", "\xe2\x80\xa8", "\xff",
+                                   "<script>&'=`", std::string("nul\0in", 6)};
+    for (int c = 0; c < 128; ++c)
+      texts.push_back("[" + std::string(1, static_cast<char>(c)) + "]");
+    for (const auto& text : texts) {
+      tpb::BindReply reply;
+      reply.set_account_id(text);
+      INFO("text: " << text);
+      CHECK(gw::to_json(reply) == protobuf_json(reply));
+    }
+  }
+  SECTION("messages the printer leaves to Protobuf") {
+    tpb::BindRequest request; // floats, bytes, a nested message, repeated and map fields
+    request.set_name("n");
+    request.set_ratio(0.1f);
+    request.set_price(-2.5);
+    request.set_data("\x01\x02");
+    request.mutable_note()->set_text("inside");
+    request.add_tags("t");
+    (*request.mutable_labels())["k"] = 1;
+    CHECK(gw::to_json(request) == protobuf_json(request));
+    google::protobuf::Struct object; // a well-known type
+    (*object.mutable_fields())["a"].set_number_value(1);
+    CHECK(gw::to_json(object) == protobuf_json(object));
   }
 }
 
