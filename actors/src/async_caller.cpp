@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <exception>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,36 @@ namespace microlith {
 namespace detail {
 
 namespace {
+
+/// The port whose completions this thread is running, if any, and how many of them.
+thread_local const call_port* completing_port = nullptr;
+thread_local int completing_count = 0;
+
+/// While alive, `n` completions of a port, taken out of its table (and counted in `running`
+/// then, under its lock), run and are destroyed on this thread; ends by uncounting them.
+class completing_scope {
+public:
+  completing_scope(const call_port* port, std::atomic<int>& running, int n)
+    : running_(running), n_(n), outer_port_(completing_port), outer_count_(completing_count) {
+    completing_count = (outer_port_ == port ? outer_count_ : 0) + n;
+    completing_port = port;
+  }
+
+  ~completing_scope() {
+    completing_port = outer_port_;
+    completing_count = outer_count_;
+    running_.fetch_sub(n_, std::memory_order_release);
+  }
+
+  completing_scope(const completing_scope&) = delete;
+  completing_scope& operator=(const completing_scope&) = delete;
+
+private:
+  std::atomic<int>& running_;
+  int n_;
+  const call_port* outer_port_;
+  int outer_count_;
+};
 
 long long millis(clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -76,6 +107,7 @@ void call_port::enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) {
 }
 
 void call_port::on_reply(envelope& env) {
+  std::optional<completing_scope> scope; // ends after the completion is destroyed
   async_completion done;
   std::string service;
   std::string method;
@@ -90,7 +122,9 @@ void call_port::on_reply(envelope& env) {
       method = std::move(i->second.method);
     }
     pending_.erase(i);
+    running_.fetch_add(1, std::memory_order_relaxed);
   }
+  scope.emplace(this, running_, 1);
   if (!env.undecodable.empty() && !env.error)
     env.error = make_error(errc::bad_request,
                            fmt::format("the answer of {}.{} cannot be read: {}", service, method,
@@ -103,6 +137,7 @@ void call_port::on_reply(envelope& env) {
 
 void call_port::on_down(const caf::down_msg& msg) {
   auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
+  std::optional<completing_scope> scope; // ends after the completions are destroyed
   std::vector<std::pair<std::uint64_t, pending_call>> failed;
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
@@ -116,7 +151,9 @@ void call_port::on_down(const caf::down_msg& msg) {
         ++i;
       }
     }
+    running_.fetch_add(static_cast<int>(failed.size()), std::memory_order_relaxed);
   }
+  scope.emplace(this, running_, static_cast<int>(failed.size()));
   if (failed.empty())
     return;
   std::sort(failed.begin(), failed.end(),
@@ -131,6 +168,7 @@ void call_port::on_down(const caf::down_msg& msg) {
 
 void call_port::on_tick() {
   auto now = clock::now();
+  std::optional<completing_scope> scope; // ends after the completions are destroyed
   std::vector<std::pair<std::uint64_t, pending_call>> expired;
   auto earliest = clock::time_point::max();
   {
@@ -149,7 +187,9 @@ void call_port::on_tick() {
     }
     if (earliest != clock::time_point::max())
       armed_until_ = earliest;
+    running_.fetch_add(static_cast<int>(expired.size()), std::memory_order_relaxed);
   }
+  scope.emplace(this, running_, static_cast<int>(expired.size()));
   if (earliest != clock::time_point::max())
     schedule_tick(earliest);
   std::sort(expired.begin(), expired.end(),
@@ -269,6 +309,12 @@ void call_port::close() {
            make_error(errc::service_unavailable,
                       fmt::format("the call to {}.{} was dropped: its caller {} closed",
                                   entry.service, entry.method, caller_)));
+  dropped.clear();
+  // Completions other threads took out of the table before the close finish (and are
+  // destroyed) before it returns; those running on this very thread cannot be waited for.
+  auto own = completing_port == this ? completing_count : 0;
+  while (running_.load(std::memory_order_acquire) > own)
+    std::this_thread::yield();
   // Terminated: if the port was ever named to another node, the actor registry lets go of it.
   cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
 }

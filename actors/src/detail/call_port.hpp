@@ -18,6 +18,7 @@
 #include <caf/fwd.hpp>
 #include <caf/monitorable_actor.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -48,6 +49,7 @@ public:
 
   /// Fails every pending call with service_unavailable, refuses later ones, drops the monitors
   /// and the registry snapshot, and terminates the actor (so that nothing keeps it registered).
+  /// Returns once no completion runs any more (other than one running on the calling thread).
   void close();
 
   std::size_t in_flight() const;
@@ -82,6 +84,8 @@ private:
   // One monitor per callee, kept until it goes down or the port closes.
   std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitored_; // ditto
   clock::time_point armed_until_ = clock::time_point::max(); // requires calls_mutex_
+  // Completions taken out of the table and not yet run and destroyed; close() waits for them.
+  std::atomic<int> running_{0};
 };
 
 } // namespace microlith::detail

@@ -53,12 +53,18 @@ void answer_inbox::drain() {
     waiting_.swap(spare_);
   }
   for (auto& a : batch)
-    if (auto session = a.session.lock())
-      session->deliver(a.seq, std::move(a.result));
+    http_session::deliver(std::move(a.session), a.seq, std::move(a.result));
   batch.clear();
   std::lock_guard<std::mutex> guard{mutex_};
   if (spare_.capacity() < batch.capacity())
     spare_.swap(batch);
+}
+
+void answer_inbox::clear() {
+  std::vector<answer> dropped;
+  std::lock_guard<std::mutex> guard{mutex_};
+  dropped.swap(waiting_);
+  // destroyed after the lock: the sessions go with them
 }
 
 caf::expected<std::unique_ptr<gateway_server>>
@@ -106,15 +112,18 @@ gateway_server::gateway_server(std::shared_ptr<state> s) : state_(std::move(s)) 
 }
 
 gateway_server::~gateway_server() {
-  {
-    std::unique_lock<std::shared_mutex> guard{state_->gate->mutex};
-    state_->gate->open = false; // from now on no completion or delivery posts anything
-  }
-  state_->caller.close(); // calls in flight complete now, into the closed gate
   state_->ioc.stop();
   for (auto& t : state_->threads)
     t.join();
   state_->threads.clear();
+  // No I/O thread runs any more. Calls in flight complete now, into the inbox with their
+  // sessions; close() returns once no completion runs any more.
+  state_->caller.close();
+  {
+    std::unique_lock<std::shared_mutex> guard{state_->gate->mutex};
+    state_->gate->open = false; // from now on no topic delivery posts anything
+  }
+  state_->answers.clear(); // the sessions waiting for their answers go now, on this thread
   // The state goes with the last reference: its io_context first (dropping the sessions it
   // still holds, which use the rest), then the acceptor's socket, the hub and its relay.
 }

@@ -25,8 +25,6 @@ namespace http = beast::http;
 namespace {
 
 constexpr std::size_t max_request_id = 128;
-// The answer timer backs up the call's own deadline by this much.
-constexpr auto answer_grace = std::chrono::milliseconds(500);
 
 bool valid_request_id(std::string_view id) {
   if (id.empty() || id.size() > max_request_id)
@@ -43,7 +41,6 @@ http_session::http_session(gateway_server::state& st, boost::asio::ip::tcp::sock
                            bool refuse)
   : st_(st),
     stream_(std::move(socket)),
-    answer_timer_(stream_.get_executor()),
     refuse_(refuse),
     counted_(!refuse) {
   if (counted_)
@@ -127,7 +124,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 // Answers one request.
 void http_session::handle(request req) {
   st_.requests++;
-  stream_.expires_never(); // the call's deadline (and the answer timer) bound the wait now
+  stream_.expires_never(); // the call's deadline bounds the wait now
   keep_alive_ = req.keep_alive();
   version_ = req.version();
   head_ = req.method() == http::verb::head;
@@ -206,25 +203,23 @@ void http_session::handle(request req) {
                        keep_alive_);
   auto seq = ++seq_;
   waiting_ = true;
-  answer_timer_.expires_after(timeout + answer_grace);
-  answer_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
-    if (!ec)
-      self->on_answer(seq, make_error(errc::timeout, "the gateway's answer timer expired"));
-  });
-  // The completion runs on an actor thread: it leaves the answer in the gateway's inbox,
-  // which an I/O thread drains.
+  // The completion runs on an actor thread (or here, for a call refused at once). It keeps the
+  // session alive until its answer is in the gateway's inbox, which an I/O thread drains; the
+  // call's deadline bounds the wait (the caller completes it with timeout then).
   st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
-                  [weak = weak_from_this(), gate = st_.gate,
-                   seq](caf::expected<message_ptr> result) mutable {
-                    std::shared_lock<std::shared_mutex> guard{gate->mutex};
-                    if (gate->open)
-                      gate->answers->push({std::move(weak), seq, std::move(result)});
+                  [self = shared_from_this(), seq](caf::expected<message_ptr> result) mutable {
+                    auto& gate = *self->st_.gate;
+                    std::shared_lock<std::shared_mutex> guard{gate.mutex};
+                    if (gate.open)
+                      gate.answers->push({std::move(self), seq, std::move(result)});
                   });
 }
 
-void http_session::deliver(std::uint64_t seq, caf::expected<message_ptr> result) {
-  boost::asio::dispatch(stream_.get_executor(),
-                        [self = shared_from_this(), seq, result = std::move(result)]() mutable {
+void http_session::deliver(std::shared_ptr<http_session> self, std::uint64_t seq,
+                           caf::expected<message_ptr> result) {
+  auto executor = self->stream_.get_executor();
+  boost::asio::dispatch(executor,
+                        [self = std::move(self), seq, result = std::move(result)]() mutable {
                           self->on_answer(seq, std::move(result));
                         });
 }
@@ -248,12 +243,11 @@ void http_session::admin_reload(std::string_view verb) {
         keep_alive_);
 }
 
-// The call answered (or failed, or the answer timer fired first).
+// The call answered, failed or timed out.
 void http_session::on_answer(std::uint64_t seq, caf::expected<message_ptr> result) {
   if (seq != seq_ || !waiting_)
-    return; // a late answer to a request already answered
+    return; // not the answer to the request being answered (a completion runs once: never)
   waiting_ = false;
-  answer_timer_.cancel();
   if (!result) {
     const auto& err = result.error();
     return reply_error(status_of(err), error_name(err), message_of(err), keep_alive_);

@@ -5,7 +5,6 @@
 
 #include "microlith/net/gateway/gateway.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -26,8 +25,9 @@ public:
   /// Starts serving.
   void run();
 
-  /// Hands the answer of call `seq` to the session's strand (from an I/O thread).
-  void deliver(std::uint64_t seq, caf::expected<message_ptr> result);
+  /// Hands the answer of call `seq` to `self`'s strand (from an I/O thread).
+  static void deliver(std::shared_ptr<http_session> self, std::uint64_t seq,
+                      caf::expected<message_ptr> result);
 
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -52,7 +52,6 @@ private:
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::asio::steady_timer answer_timer_;
   std::optional<response> res_;
   bool refuse_;
   // Whether this session holds the connection's place in open_connections (a WebSocket session

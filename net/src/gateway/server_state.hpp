@@ -2,7 +2,8 @@
 // hub, and the gate that keeps late completions (from actor threads) away from a gateway that
 // is stopping, and the inbox through which call answers reach the sessions. Members are declared
 // so that the io_context is destroyed first: the sessions it still holds may use everything
-// declared before it. (The inbox, after it, holds no session alive: only weak references.)
+// declared before it; the inbox, declared after it, is emptied before (the sessions it holds
+// use the io_context).
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -36,14 +37,14 @@ struct post_gate {
 };
 
 /// Answers of calls on their way from actor threads to their sessions. A completion, holding
-/// the gate open, appends its answer; the append that finds the inbox empty posts one handler
-/// into the io_context, which hands every answer waiting by then to its session (on the
-/// session's strand). One wake-up of an I/O thread serves a batch of answers, and the actor
-/// threads do not touch Asio's strands.
+/// the gate open, appends its answer with its session; the append that finds the inbox empty
+/// posts one handler into the io_context, which hands every answer waiting by then to its
+/// session (on the session's strand). One wake-up of an I/O thread serves a batch of answers,
+/// and the actor threads do not touch Asio's strands.
 class answer_inbox {
 public:
   struct answer {
-    std::weak_ptr<http_session> session;
+    std::shared_ptr<http_session> session;
     std::uint64_t seq = 0;
     caf::expected<message_ptr> result{message_ptr{}};
   };
@@ -52,6 +53,9 @@ public:
 
   /// Appends `a` (from any thread, with the gate held open).
   void push(answer a);
+
+  /// Drops every waiting answer and its session (when the I/O threads have stopped).
+  void clear();
 
 private:
   void drain(); // on an I/O thread

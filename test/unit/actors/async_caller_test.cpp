@@ -348,3 +348,58 @@ TEST_CASE_METHOD(node_fixture, "closing while threads call completes every call 
   CHECK(twice == 0);
   CHECK(caller.in_flight() == 0);
 }
+
+TEST_CASE_METHOD(node_fixture, "close() returns once no completion runs any more", "[unit]") {
+  must_spawn(node, echo_service("echo"));
+  microlith::async_caller caller{node, "gateway"};
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+
+  SECTION("a completion running on another thread is waited for") {
+    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+                [&](caf::expected<microlith::message_ptr>) {
+                  started = true;
+                  std::this_thread::sleep_for(300ms);
+                  finished = true;
+                });
+    REQUIRE(eventually([&] { return started.load(); }));
+    caller.close();
+    CHECK(finished);
+  }
+  SECTION("a completion may hold the last copy of its caller") {
+    // Destroying the completion closes the caller, on the thread that ran it, without waiting
+    // for itself; the flag is set once the caller's copy is gone.
+    struct holder {
+      std::atomic<bool>* flag = nullptr;
+      microlith::async_caller last;
+      ~holder() {
+        last = microlith::async_caller{}; // closes it: the last copy
+        if (flag != nullptr)
+          *flag = true;
+      }
+    };
+    auto h = std::make_shared<holder>();
+    h->flag = &finished;
+    h->last = caller;
+    caller = microlith::async_caller{};
+    auto* last = &h->last;
+    last->call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+               [h = std::move(h), &started](caf::expected<microlith::message_ptr>) {
+                 started = true;
+               });
+    REQUIRE(eventually([&] { return finished.load(); }));
+    CHECK(started);
+  }
+  SECTION("a completion may close its own caller") {
+    auto same = caller;
+    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+                [&, same](caf::expected<microlith::message_ptr>) {
+                  same.close(); // does not wait for itself
+                  finished = true;
+                });
+    REQUIRE(eventually([&] { return finished.load(); }));
+    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::service_unavailable));
+  }
+}

@@ -21,8 +21,9 @@
 // count 0 (they do not come from a handler).
 //
 // Lifetime: copies share one caller; close() (or destroying the last copy) completes every call
-// still in flight with service_unavailable and refuses later ones. Close it before its node
-// shuts down.
+// still in flight with service_unavailable, refuses later ones, and returns only once no
+// completion of the caller runs on another thread any more: after it, nothing the completions
+// captured is used. Close it before its node shuts down.
 #pragma once
 
 #include "microlith/actors/envelope.hpp"
@@ -69,7 +70,8 @@ public:
             async_call_options options, async_completion done) const;
 
   /// Completes every call in flight with service_unavailable, now, and refuses later calls
-  /// (for every copy). Idempotent; destroying the last copy does it too.
+  /// (for every copy); returns once no completion runs on another thread. Idempotent;
+  /// destroying the last copy does it too.
   void close() const;
 
   /// How many calls are in flight.

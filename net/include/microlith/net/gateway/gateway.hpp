@@ -77,14 +77,15 @@ struct gateway_stats {
   std::size_t open_connections = 0;
 };
 
-/// A running gateway. Destroying it stops accepting, closes every connection and joins its
-/// I/O threads; calls still in flight complete into nothing.
+/// A running gateway. Destroying it stops accepting, joins its I/O threads, closes its caller
+/// (calls still in flight are dropped) and closes every connection.
 class gateway_server {
 public:
   /// What answers readiness (`GET /readyz`); null = always ready.
   using readiness = std::function<bool()>;
 
-  /// Binds and starts serving. Calls go through `caller`; topics come from `host_node`.
+  /// Binds and starts serving. Calls go through `caller`, which the gateway closes when it
+  /// stops; topics come from `host_node`.
   static caf::expected<std::unique_ptr<gateway_server>>
   start(node& host_node, gateway_options options, std::shared_ptr<route_switch> routes,
         async_caller caller, readiness ready = {});
