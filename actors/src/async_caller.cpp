@@ -62,6 +62,49 @@ long long millis(clock::duration d) {
 
 } // namespace
 
+// -- the table of pending calls ---------------------------------------------------------------
+
+std::uint64_t pending_table::insert(entry&& e) {
+  std::size_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    index = slots_.size();
+    slots_.emplace_back();
+  }
+  auto& s = slots_[index];
+  s.e = std::move(e);
+  s.used = true;
+  ++size_;
+  return (std::uint64_t{s.generation} << 32) | index;
+}
+
+pending_table::entry* pending_table::find(std::uint64_t id) noexcept {
+  auto index = static_cast<std::size_t>(id & 0xffffffffu);
+  if (index >= slots_.size())
+    return nullptr;
+  auto& s = slots_[index];
+  if (!s.used || s.generation != static_cast<std::uint32_t>(id >> 32))
+    return nullptr;
+  return &s.e;
+}
+
+void pending_table::erase(std::uint64_t id) {
+  release(static_cast<std::size_t>(id & 0xffffffffu));
+}
+
+void pending_table::release(std::size_t index) {
+  auto& s = slots_[index];
+  s.used = false;
+  s.e.done = nullptr;
+  ++s.generation;
+  --size_;
+  free_.push_back(static_cast<std::uint32_t>(index));
+}
+
+// -- the port -----------------------------------------------------------------------------------
+
 call_port::call_port(caf::actor_config& cfg, node_core* core, std::string caller)
   : caf::monitorable_actor(cfg), core_(core), caller_(std::move(caller)), view_(core->registry) {
 }
@@ -113,15 +156,15 @@ void call_port::on_reply(envelope& env) {
   std::string method;
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    auto i = pending_.find(env.call_id);
-    if (i == pending_.end())
+    auto* entry = pending_.find(env.call_id);
+    if (entry == nullptr)
       return; // completed already: timed out, its callee went down, or the port closed
-    done = std::move(i->second.done);
+    done = std::move(entry->done);
     if (!env.undecodable.empty()) {
-      service = std::move(i->second.service);
-      method = std::move(i->second.method);
+      service = entry->service;
+      method = entry->method;
     }
-    pending_.erase(i);
+    pending_.erase(env.call_id);
     running_.fetch_add(1, std::memory_order_relaxed);
   }
   scope.emplace(this, running_, 1);
@@ -138,28 +181,19 @@ void call_port::on_reply(envelope& env) {
 void call_port::on_down(const caf::down_msg& msg) {
   auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
   std::optional<completing_scope> scope; // ends after the completions are destroyed
-  std::vector<std::pair<std::uint64_t, pending_call>> failed;
+  std::vector<pending_call> failed;
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
     if (monitored_.erase(source) == 0)
       return;
-    for (auto i = pending_.begin(); i != pending_.end();) {
-      if (i->second.callee == source) {
-        failed.emplace_back(i->first, std::move(i->second));
-        i = pending_.erase(i);
-      } else {
-        ++i;
-      }
-    }
+    failed = pending_.take_if([source](const pending_call& e) { return e.callee == source; });
     running_.fetch_add(static_cast<int>(failed.size()), std::memory_order_relaxed);
   }
   scope.emplace(this, running_, static_cast<int>(failed.size()));
   if (failed.empty())
     return;
-  std::sort(failed.begin(), failed.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
   auto reason = msg.reason ? describe(msg.reason) : std::string{"normal exit"};
-  for (auto& [id, entry] : failed)
+  for (auto& entry : failed)
     finish(entry.done,
            make_error(errc::service_down,
                       fmt::format("the instance of {} serving {}.{} went down ({})",
@@ -169,22 +203,16 @@ void call_port::on_down(const caf::down_msg& msg) {
 void call_port::on_tick() {
   auto now = clock::now();
   std::optional<completing_scope> scope; // ends after the completions are destroyed
-  std::vector<std::pair<std::uint64_t, pending_call>> expired;
+  std::vector<pending_call> expired;
   auto earliest = clock::time_point::max();
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
     armed_until_ = clock::time_point::max();
     if (closed_)
       return;
-    for (auto i = pending_.begin(); i != pending_.end();) {
-      if (i->second.deadline <= now) {
-        expired.emplace_back(i->first, std::move(i->second));
-        i = pending_.erase(i);
-      } else {
-        earliest = std::min(earliest, i->second.deadline);
-        ++i;
-      }
-    }
+    expired = pending_.take_if([now](const pending_call& e) { return e.deadline <= now; });
+    pending_.for_each(
+      [&earliest](const pending_call& e) { earliest = std::min(earliest, e.deadline); });
     if (earliest != clock::time_point::max())
       armed_until_ = earliest;
     running_.fetch_add(static_cast<int>(expired.size()), std::memory_order_relaxed);
@@ -192,9 +220,7 @@ void call_port::on_tick() {
   scope.emplace(this, running_, static_cast<int>(expired.size()));
   if (earliest != clock::time_point::max())
     schedule_tick(earliest);
-  std::sort(expired.begin(), expired.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
-  for (auto& [id, entry] : expired)
+  for (auto& entry : expired)
     finish(entry.done,
            make_error(errc::timeout,
                       fmt::format("{}.{} did not answer within its deadline ({} ms late)",
@@ -246,9 +272,8 @@ void call_port::call(std::string service, std::string method, message_ptr body,
                               fmt::format("no instance of service {} is running", service)));
       return;
     }
-    id = next_call_id_++;
     auto* callee = caf::actor_cast<caf::actor_control_block*>(dest);
-    pending_.emplace(id, pending_call{callee, deadline, service, method, std::move(done)});
+    id = pending_.insert({++calls_made_, callee, deadline, service, method, std::move(done)});
     if (monitored_.find(callee) == monitored_.end()) {
       monitored_.emplace(callee, dest.address());
       new_callee = true;
@@ -282,7 +307,7 @@ void call_port::call(std::string service, std::string method, message_ptr body,
 }
 
 void call_port::close() {
-  std::vector<std::pair<std::uint64_t, pending_call>> dropped;
+  std::vector<pending_call> dropped;
   std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitors;
   std::optional<registry_view> old_view; // released after the lock: it may hold the last
                                          // reference to an actor
@@ -291,9 +316,7 @@ void call_port::close() {
     if (closed_)
       return;
     closed_ = true;
-    for (auto& [id, entry] : pending_)
-      dropped.emplace_back(id, std::move(entry));
-    pending_.clear();
+    dropped = pending_.take_if([](const pending_call&) { return true; });
     monitors.swap(monitored_);
     old_view.emplace(std::move(view_));
     view_ = registry_view{core_->registry}; // holds no snapshot until a lookup
@@ -302,9 +325,7 @@ void call_port::close() {
   for (auto& [callee, addr] : monitors)
     if (auto ptr = caf::actor_cast<caf::strong_actor_ptr>(addr))
       ptr->get()->detach(token);
-  std::sort(dropped.begin(), dropped.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
-  for (auto& [id, entry] : dropped)
+  for (auto& entry : dropped)
     finish(entry.done,
            make_error(errc::service_unavailable,
                       fmt::format("the call to {}.{} was dropped: its caller {} closed",

@@ -53,7 +53,7 @@ void answer_inbox::drain() {
     waiting_.swap(spare_);
   }
   for (auto& a : batch)
-    http_session::deliver(std::move(a.session), a.seq, std::move(a.result));
+    http_session::deliver(a.session->end_call(), std::move(a.result));
   batch.clear();
   std::lock_guard<std::mutex> guard{mutex_};
   if (spare_.capacity() < batch.capacity())
@@ -62,9 +62,12 @@ void answer_inbox::drain() {
 
 void answer_inbox::clear() {
   std::vector<answer> dropped;
-  std::lock_guard<std::mutex> guard{mutex_};
-  dropped.swap(waiting_);
-  // destroyed after the lock: the sessions go with them
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    dropped.swap(waiting_);
+  }
+  for (auto& a : dropped)
+    a.session->end_call(); // the session goes, unless something else still holds it
 }
 
 caf::expected<std::unique_ptr<gateway_server>>
@@ -81,7 +84,6 @@ gateway_server::start(node& host_node, gateway_options options,
   st->routes = routes ? std::move(routes) : std::make_shared<route_switch>();
   st->caller = std::move(caller);
   st->ready = std::move(ready);
-  st->gate->answers = &st->answers;
   st->hub = std::make_unique<topic_hub>(host_node, st->gate);
   boost::system::error_code ec;
   auto address = net::ip::make_address(st->options.host, ec);
@@ -116,8 +118,8 @@ gateway_server::~gateway_server() {
   for (auto& t : state_->threads)
     t.join();
   state_->threads.clear();
-  // No I/O thread runs any more. Calls in flight complete now, into the inbox with their
-  // sessions; close() returns once no completion runs any more.
+  // No I/O thread runs any more. Calls in flight complete now, into the inbox; close()
+  // returns once no completion runs any more.
   state_->caller.close();
   {
     std::unique_lock<std::shared_mutex> guard{state_->gate->mutex};

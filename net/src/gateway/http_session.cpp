@@ -201,27 +201,29 @@ void http_session::handle(request req) {
                        fmt::format("the request took longer than {} ms to arrive",
                                    st_.options.request_timeout.count()),
                        keep_alive_);
-  auto seq = ++seq_;
   waiting_ = true;
-  // The completion runs on an actor thread (or here, for a call refused at once). It keeps the
-  // session alive until its answer is in the gateway's inbox, which an I/O thread drains; the
-  // call's deadline bounds the wait (the caller completes it with timeout then).
+  in_call_ = shared_from_this();
+  // The completion runs once, on an actor thread (or here, for a call refused at once), and
+  // leaves the answer in the gateway's inbox, which an I/O thread drains. It holds a plain
+  // pointer (small enough for std::function to store without allocating): the session keeps
+  // itself alive in in_call_ until its answer is delivered, or dropped when the gateway stops.
+  // The call's deadline bounds the wait (the caller completes it with timeout then).
   st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
-                  [self = shared_from_this(), seq](caf::expected<message_ptr> result) mutable {
-                    auto& gate = *self->st_.gate;
-                    std::shared_lock<std::shared_mutex> guard{gate.mutex};
-                    if (gate.open)
-                      gate.answers->push({std::move(self), seq, std::move(result)});
+                  [session = this](caf::expected<message_ptr> result) {
+                    session->st_.answers.push({session, std::move(result)});
                   });
 }
 
-void http_session::deliver(std::shared_ptr<http_session> self, std::uint64_t seq,
+std::shared_ptr<http_session> http_session::end_call() {
+  return std::move(in_call_);
+}
+
+void http_session::deliver(std::shared_ptr<http_session> self,
                            caf::expected<message_ptr> result) {
   auto executor = self->stream_.get_executor();
-  boost::asio::dispatch(executor,
-                        [self = std::move(self), seq, result = std::move(result)]() mutable {
-                          self->on_answer(seq, std::move(result));
-                        });
+  boost::asio::dispatch(executor, [self = std::move(self), result = std::move(result)]() mutable {
+    self->on_answer(std::move(result));
+  });
 }
 
 // The admin reload: loopback clients only, POST only; runs the host's reload on this I/O
@@ -244,9 +246,9 @@ void http_session::admin_reload(std::string_view verb) {
 }
 
 // The call answered, failed or timed out.
-void http_session::on_answer(std::uint64_t seq, caf::expected<message_ptr> result) {
-  if (seq != seq_ || !waiting_)
-    return; // not the answer to the request being answered (a completion runs once: never)
+void http_session::on_answer(caf::expected<message_ptr> result) {
+  if (!waiting_)
+    return; // a completion runs once: never
   waiting_ = false;
   if (!result) {
     const auto& err = result.error();

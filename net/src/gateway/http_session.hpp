@@ -25,9 +25,12 @@ public:
   /// Starts serving.
   void run();
 
-  /// Hands the answer of call `seq` to `self`'s strand (from an I/O thread).
-  static void deliver(std::shared_ptr<http_session> self, std::uint64_t seq,
-                      caf::expected<message_ptr> result);
+  /// The reference through which a session waiting for its call's answer keeps itself alive
+  /// (from an I/O thread, or the stopping gateway's, once the call has completed).
+  std::shared_ptr<http_session> end_call();
+
+  /// Hands the answer of its call to `self`'s strand (from an I/O thread).
+  static void deliver(std::shared_ptr<http_session> self, caf::expected<message_ptr> result);
 
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -40,7 +43,7 @@ private:
   void handle(request req);
   void admin_reload(std::string_view verb);
   void call(const route_match& m, const request& req);
-  void on_answer(std::uint64_t seq, caf::expected<message_ptr> result);
+  void on_answer(caf::expected<message_ptr> result);
   void reply(unsigned status, std::string body, bool keep_alive,
              std::string_view allow = {});
   void reply_error(unsigned status, std::string_view name, std::string_view message,
@@ -58,8 +61,8 @@ private:
   // takes it over on upgrade).
   bool counted_;
   // The request being answered.
-  std::uint64_t seq_ = 0;
-  bool waiting_ = false;
+  bool waiting_ = false;                  // for its call's answer
+  std::shared_ptr<http_session> in_call_; // this session, while its call is in flight
   bool keep_alive_ = true;
   bool head_ = false; // answered without a body
   unsigned version_ = 11;

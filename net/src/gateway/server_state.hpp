@@ -1,8 +1,8 @@
-// What a running gateway's sessions share: options, routes, the call path, counters, the topic
-// hub, and the gate that keeps late completions (from actor threads) away from a gateway that
-// is stopping, and the inbox through which call answers reach the sessions. Members are declared
-// so that the io_context is destroyed first: the sessions it still holds may use everything
-// declared before it; the inbox, declared after it, is emptied before (the sessions it holds
+// What a running gateway's sessions share: options, routes, the call path and the inbox through
+// which call answers reach the sessions, counters, the topic hub, and the gate that keeps topic
+// deliveries (from actor threads) away from a gateway that is stopping. Members are declared so
+// that the io_context is destroyed first: the sessions it still holds may use everything
+// declared before it. The inbox, declared after it, is emptied before (the sessions it holds
 // use the io_context).
 #pragma once
 
@@ -23,38 +23,36 @@
 
 namespace microlith::gateway {
 
-class answer_inbox;
 class http_session;
 
-/// Open while the gateway runs. Code running outside the I/O threads (call completions,
-/// topic deliveries) holds it shared while it posts into the io_context; stopping takes it
-/// exclusively and closes it, after which nothing more is posted.
+/// Open while the gateway runs. Code running outside the I/O threads (topic deliveries) holds
+/// it shared while it posts into the io_context; stopping takes it exclusively and closes it,
+/// after which nothing more is posted. (Call completions need no gate: the gateway closes its
+/// caller, which waits for them, before anything they use goes.)
 struct post_gate {
   std::shared_mutex mutex;
   bool open = true;
-  /// Where call completions leave their answers; valid while `open`.
-  answer_inbox* answers = nullptr;
 };
 
-/// Answers of calls on their way from actor threads to their sessions. A completion, holding
-/// the gate open, appends its answer with its session; the append that finds the inbox empty
-/// posts one handler into the io_context, which hands every answer waiting by then to its
-/// session (on the session's strand). One wake-up of an I/O thread serves a batch of answers,
-/// and the actor threads do not touch Asio's strands.
+/// Answers of calls on their way from actor threads to their sessions. A completion appends
+/// its answer; the append that finds the inbox empty posts one handler into the io_context,
+/// which hands every answer waiting by then to its session (on the session's strand). One
+/// wake-up of an I/O thread serves a batch of answers, and the actor threads do not touch
+/// Asio's strands.
 class answer_inbox {
 public:
   struct answer {
-    std::shared_ptr<http_session> session;
-    std::uint64_t seq = 0;
+    http_session* session = nullptr; // alive until its call ends (http_session::end_call)
     caf::expected<message_ptr> result{message_ptr{}};
   };
 
   explicit answer_inbox(boost::asio::io_context& ioc) : ioc_(ioc) {}
 
-  /// Appends `a` (from any thread, with the gate held open).
+  /// Appends `a` (from any thread, while the gateway's caller is open).
   void push(answer a);
 
-  /// Drops every waiting answer and its session (when the I/O threads have stopped).
+  /// Drops every waiting answer, ending the sessions' calls (when the I/O threads have stopped
+  /// and the caller is closed).
   void clear();
 
 private:
