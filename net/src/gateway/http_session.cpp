@@ -87,18 +87,31 @@ void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   do_read();
 }
 
-// Reads the rest of the request, at most request_timeout from its first byte.
+// Parses the request from the bytes already here and, when they are not all of it, reads the
+// rest, at most request_timeout from its first byte.
 void http_session::do_read() {
   arrived_ = std::chrono::steady_clock::now();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
   parser_->body_limit(st_.options.max_body_bytes);
+  parser_->eager(true);
+  // Most requests arrive whole with their first bytes: answering them needs no read (and no
+  // trip through the io_context's queue), as http::async_read would do for a buffered request.
+  beast::error_code ec;
+  while (!ec && !parser_->is_done() && buffer_.size() > 0) {
+    auto used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (used == 0)
+      break;
+  }
+  if (parser_->is_done() || (ec && ec != http::error::need_more))
+    return on_read(ec, 0);
   stream_.expires_after(st_.options.request_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
-// A whole request arrived, or a limit was hit.
+// A whole request arrived, or a limit was hit (or the request is malformed).
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout
       || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
@@ -210,7 +223,7 @@ void http_session::handle(request req) {
   // The call's deadline bounds the wait (the caller completes it with timeout then).
   st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
                   [session = this](caf::expected<message_ptr> result) {
-                    session->st_.answers.push({session, std::move(result)});
+                                      session->st_.answers.push({session, std::move(result)});
                   });
 }
 

@@ -197,6 +197,23 @@ TEST_CASE("parameters bind from the path, the query and the body", "[unit]") {
     REQUIRE(bound.tags_size() == 1);
     CHECK(bound.tags(0) == "a");
   }
+  SECTION("a request arriving in pieces: the head, then the body, then the next request") {
+    std::string body = R"({"name": "late", "amount": 3})";
+    REQUIRE_FALSE(client.write_raw("POST /bind HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                   "application/json\r\nContent-Length: "
+                                   + std::to_string(body.size()) + "\r\n"));
+    std::this_thread::sleep_for(50ms);
+    REQUIRE_FALSE(client.write_raw("\r\n" + body.substr(0, 5)));
+    std::this_thread::sleep_for(50ms);
+    REQUIRE_FALSE(client.write_raw(body.substr(5)));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 200);
+    CHECK(parse_bind_request(r.body).name() == "late");
+    CHECK(parse_bind_request(r.body).amount() == 3);
+    auto next = client.request("GET", "/bind/after");
+    REQUIRE(next.status == 200);
+    CHECK(parse_bind_request(next.body).name() == "after");
+  }
   SECTION("precedence: path over query over body") {
     auto r = client.request("POST", "/bind/from-path?name=from-query&amount=3",
                             R"({"name": "from-body", "amount": 9, "price": 1.5})");
