@@ -233,6 +233,12 @@ std::shared_ptr<http_session> http_session::end_call() {
 
 void http_session::deliver(std::shared_ptr<http_session> self,
                            caf::expected<message_ptr> result) {
+  if (self->st_.options.io_threads == 1) {
+    // The only I/O thread runs this (in the inbox's handler, outside any strand): nothing else
+    // can be running for the session, which has no operation of its own in flight.
+    self->on_answer(std::move(result));
+    return;
+  }
   auto executor = self->stream_.get_executor();
   boost::asio::dispatch(executor, [self = std::move(self), result = std::move(result)]() mutable {
     self->on_answer(std::move(result));

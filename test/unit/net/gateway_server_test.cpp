@@ -272,7 +272,10 @@ TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them"
   auto routes = std::make_shared<gw::route_switch>();
   routes->install(*table);
   microlith::async_caller caller{node, "direct"};
-  auto started = gw::gateway_server::start(node, test_options(), routes, caller);
+  auto options = test_options();
+  options.io_threads = GENERATE(1, 2);
+  INFO("io_threads: " << options.io_threads);
+  auto started = gw::gateway_server::start(node, options, routes, caller);
   REQUIRE(started);
   auto server = std::move(*started);
   holder::held_count() = 0;
