@@ -44,7 +44,7 @@ void answer_inbox::push(answer a) {
     net::post(ioc_, [this] { drain(); });
 }
 
-// Hands every waiting answer to its session, if the session is still there.
+// Hands every waiting answer to its session.
 void answer_inbox::drain() {
   std::vector<answer> batch;
   {
