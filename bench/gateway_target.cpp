@@ -7,8 +7,8 @@
 // GET, with the text in the path, so that a request carries no body, like the requests wrk sends
 // to the floor (bench/http_floor.cpp); the answer to GET /echo/hello has the floor's body. Each
 // request goes the gateway's whole way: Beast parse, request id, route match, binding of the
-// path parameter into a bench::EchoRequest, a non-blocking call through the gateway worker's
-// actor to the service, the reply's JSON, the write. The gateway listens on 127.0.0.1 on a port
+// path parameter into a bench::EchoRequest, a non-blocking call from the io thread straight to
+// the service (the answer comes back through the gateway's inbox), the reply's JSON, the write. The gateway listens on 127.0.0.1 on a port
 // the OS chooses; the program prints `port=<n>` on stdout and serves until SIGTERM or SIGINT,
 // then shuts the node down, which stops the gateway worker (the newest actor) before the
 // service.
