@@ -129,6 +129,8 @@ void run_raw(benchmark::State& state, caf::duration timeout) {
   cfg.set("scheduler.max-threads", scheduler_threads);
   // The floor runs on the same scheduler idle policy as the node it is compared with.
   cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
+  cfg.set("work-stealing.moderate-poll-attempts", bench::idle_nap_polls());
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{bench::idle_wait()});
   caf::actor_system sys{cfg};
   auto echo = sys.spawn(raw_echo);
   const auto outstanding = state.range(0);
@@ -225,6 +227,8 @@ void microlith_call(benchmark::State& state) {
   options.name = "bench";
   options.threads = static_cast<int>(scheduler_threads);
   options.idle_spin_polls = bench::idle_spin_polls();
+  options.idle_nap_polls = bench::idle_nap_polls();
+  options.idle_wait = bench::idle_wait();
   microlith::node node{options};
   auto echo = node.spawn(microlith::service<echo_service>("echo", "bench.Echo")
                            .handle("Ping", &echo_service::ping));

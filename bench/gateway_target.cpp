@@ -15,7 +15,8 @@
 //
 //   gateway_target [--threads N]     N gateway io threads, default 1
 //
-// MICROLITH_BENCH_IDLE_SPIN_POLLS sets the node's idle_spin_polls, as for the other benchmarks;
+// MICROLITH_BENCH_IDLE_SPIN_POLLS and MICROLITH_BENCH_IDLE_NAP_POLLS set the node's idle policy,
+// as for the other benchmarks;
 // MICROLITH_BENCH_SCHEDULER_THREADS its scheduler threads (default 2).
 #include "server_args.hpp"
 #include "idle_policy.hpp"
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
   if (const char* text = std::getenv("MICROLITH_BENCH_SCHEDULER_THREADS"))
     node_opts.threads = std::atoi(text);
   node_opts.idle_spin_polls = bench::idle_spin_polls();
+  node_opts.idle_nap_polls = bench::idle_nap_polls();
+  node_opts.idle_wait = bench::idle_wait();
   microlith::node n{node_opts};
 
   auto echo = n.spawn(microlith::service<echo_service>("echo", "bench.Http")

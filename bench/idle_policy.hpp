@@ -1,11 +1,13 @@
-// The scheduler idle policy the benchmarks run with: the node's default
-// (microlith::node_options::idle_spin_polls), or MICROLITH_BENCH_IDLE_SPIN_POLLS when set, so
-// a sweep can rerun the same binary. Raw CAF floors use the same value as the node they are
-// compared with.
+// The scheduler idle policy the benchmarks run with: the node's defaults
+// (microlith::node_options::idle_spin_polls, idle_nap_polls and idle_wait), or
+// MICROLITH_BENCH_IDLE_SPIN_POLLS, MICROLITH_BENCH_IDLE_NAP_POLLS and
+// MICROLITH_BENCH_IDLE_WAIT_MS when set, so a sweep can rerun the same binary. Raw CAF floors
+// use the same values as the node they are compared with.
 #pragma once
 
 #include <microlith/actors/node.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <string>
@@ -16,6 +18,20 @@ inline std::size_t idle_spin_polls() {
   if (const char* text = std::getenv("MICROLITH_BENCH_IDLE_SPIN_POLLS"))
     return static_cast<std::size_t>(std::stoull(text));
   return microlith::node_options{}.idle_spin_polls;
+}
+
+/// The node's idle_nap_polls, or MICROLITH_BENCH_IDLE_NAP_POLLS when set.
+inline std::size_t idle_nap_polls() {
+  if (const char* text = std::getenv("MICROLITH_BENCH_IDLE_NAP_POLLS"))
+    return static_cast<std::size_t>(std::stoull(text));
+  return microlith::node_options{}.idle_nap_polls;
+}
+
+/// The node's idle_wait, or MICROLITH_BENCH_IDLE_WAIT_MS when set.
+inline std::chrono::milliseconds idle_wait() {
+  if (const char* text = std::getenv("MICROLITH_BENCH_IDLE_WAIT_MS"))
+    return std::chrono::milliseconds{std::stoll(text)};
+  return microlith::node_options{}.idle_wait;
 }
 
 } // namespace bench

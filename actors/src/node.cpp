@@ -31,6 +31,8 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_op
                                   : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
   cfg.set("work-stealing.aggressive-poll-attempts", opts.idle_spin_polls);
+  cfg.set("work-stealing.moderate-poll-attempts", opts.idle_nap_polls);
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{opts.idle_wait});
   register_error_category(cfg);
   cfg.add_message_type<envelope>("microlith.envelope"); // its name on the wire between nodes
   if (opts.configure_system)

@@ -418,11 +418,14 @@ private:
     }
 
     void read_system(const scope& s) {
-        check_keys(s, {"name", "threads", "idle_spin_polls", "shutdown_timeout", "log_level"});
+        check_keys(s, {"name", "threads", "idle_spin_polls", "idle_nap_polls", "idle_wait", "shutdown_timeout", "log_level"});
         read_name(s, "name", config_.name);
         read_integer(s, "threads", 0, 256, "an integer from 0 to 256 (0 = hardware concurrency)", config_.threads);
         read_integer(s, "idle_spin_polls", 1, 10'000'000, "an integer from 1 to 10000000",
                      config_.idle_spin_polls);
+        read_integer(s, "idle_nap_polls", 0, 10'000'000, "an integer from 0 to 10000000",
+                     config_.idle_nap_polls);
+        read_duration(s, "idle_wait", false, false, config_.idle_wait);
         read_duration(s, "shutdown_timeout", false, false, config_.shutdown_timeout);
         std::string_view level = config_.log_level;
         read_choice(s, "log_level", log_level_choices, level);

@@ -194,6 +194,20 @@ max = "5ms"
         CHECK(config.idle_spin_polls == 2000);
         CHECK(node_options_for(config).idle_spin_polls == 2000);
     }
+    SECTION("idle_nap_polls defaults to 0 and can be set") {
+        CHECK(parse_system_file(with_minimal(""), "bank.toml").idle_nap_polls == 0);
+        const system_config config = parse_system_file(
+            "[system]\nname = \"x\"\nidle_nap_polls = 500\n[groups.g]\nmodule = \"m\"\n", "bank.toml");
+        CHECK(config.idle_nap_polls == 500);
+        CHECK(node_options_for(config).idle_nap_polls == 500);
+    }
+    SECTION("idle_wait defaults to 1ms and can be set") {
+        CHECK(parse_system_file(with_minimal(""), "bank.toml").idle_wait == std::chrono::milliseconds{1});
+        const system_config config = parse_system_file(
+            "[system]\nname = \"x\"\nidle_wait = \"10ms\"\n[groups.g]\nmodule = \"m\"\n", "bank.toml");
+        CHECK(config.idle_wait == std::chrono::milliseconds{10});
+        CHECK(node_options_for(config).idle_wait == std::chrono::milliseconds{10});
+    }
     SECTION("shutdown infinity spelled out") {
         const system_config config =
             parse_system_file(with_minimal("shutdown = \"infinity\"\n"), "bank.toml");
@@ -248,6 +262,14 @@ TEST_CASE("values of the wrong type or out of range are reported with key and ex
     SECTION("idle_spin_polls out of range") {
         check_single("[system]\nname = \"x\"\nidle_spin_polls = 0\n[groups.g]\nmodule = \"m\"\n", 3,
                      "system.idle_spin_polls", "expected an integer from 1 to 10000000, got 0");
+    }
+    SECTION("idle_nap_polls out of range") {
+        check_single("[system]\nname = \"x\"\nidle_nap_polls = -1\n[groups.g]\nmodule = \"m\"\n", 3,
+                     "system.idle_nap_polls", "expected an integer from 0 to 10000000, got -1");
+    }
+    SECTION("idle_wait of zero") {
+        check_single("[system]\nname = \"x\"\nidle_wait = \"0ms\"\n[groups.g]\nmodule = \"m\"\n", 3,
+                     "system.idle_wait", "expected a duration greater than 0, got \"0ms\"");
     }
     SECTION("threads out of range") {
         check_single("[system]\nname = \"x\"\nthreads = 257\n[groups.g]\nmodule = \"m\"\n", 3, "system.threads",
@@ -360,7 +382,7 @@ TEST_CASE("unknown keys are reported with the keys that are allowed", "[unit]") 
     }
     SECTION("in [system]") {
         check_single("[system]\nname = \"x\"\nthread = 2\n[groups.g]\nmodule = \"m\"\n", 3, "system.thread",
-                     R"(unknown key "thread"; expected one of name, threads, idle_spin_polls, shutdown_timeout, log_level)");
+                     R"(unknown key "thread"; expected one of name, threads, idle_spin_polls, idle_nap_polls, idle_wait, shutdown_timeout, log_level)");
     }
     SECTION("in a group") {
         const auto error = single_error(with_minimal("stratgy = \"one_for_all\"\n"));

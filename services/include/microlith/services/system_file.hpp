@@ -16,6 +16,12 @@
 //                                #   makes before it sleeps, 1..10000000; 2000 halves
 //                                #   restart latency, costs pipelined throughput
 //                                #   (node_options::idle_spin_polls)
+//     idle_nap_polls = 0         # optional, default 0: polls with 50 us naps between them
+//                                #   after the spinning, before the thread blocks until
+//                                #   work comes, 0..10000000 (node_options::idle_nap_polls)
+//     idle_wait = "1ms"          # optional, default "1ms": how long a blocked idle thread
+//                                #   waits before it looks for work to steal (> 0)
+//                                #   (node_options::idle_wait)
 //     shutdown_timeout = "10s"   # optional, default "10s": the whole node's graceful
 //                                #   stop budget (> 0)
 //     log_level = "info"         # optional: trace|debug|info|warn|error, default info
@@ -178,6 +184,8 @@ struct system_config {
     std::string name;
     int threads = 0;  ///< 0 = hardware concurrency
     std::size_t idle_spin_polls = 100;  ///< node_options::idle_spin_polls
+    std::size_t idle_nap_polls = 0;     ///< node_options::idle_nap_polls
+    std::chrono::milliseconds idle_wait{1};  ///< node_options::idle_wait
     std::chrono::milliseconds shutdown_timeout{10000};
     std::string log_level = "info";
     std::vector<group_config> groups;  ///< in file order
