@@ -118,6 +118,15 @@ std::shared_ptr<call_port> call_port::make(node_core& core, std::string caller) 
                                                                 &sys, cfg, &core,
                                                                 std::move(caller));
   auto* port = static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(ref));
+  // The ticker knows the port by address only: it keeps no port alive.
+  port->ticker_ = sys.spawn<caf::hidden>(
+    [addr = port->address()](caf::event_based_actor*) -> caf::behavior {
+      return {[addr](tick_atom, clock::rep at) {
+        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr))
+          static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(strong))
+            ->on_tick(clock::time_point{clock::duration{at}});
+      }};
+    });
   // The handle owns one strong reference; the last copy closes the port and lets it go (calls'
   // mailboxes and the clock may hold it a little longer).
   return std::shared_ptr<call_port>(port, [ref](call_port* p) { p->close(); });
@@ -142,9 +151,6 @@ void call_port::enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) {
       on_reply(env);
   } else if (content.match_elements<caf::down_msg>()) {
     on_down(content.get_as<caf::down_msg>(0));
-  } else if (content.match_elements<caf::atom_value>()
-             && content.get_as<caf::atom_value>(0) == tick_atom::value) {
-    on_tick();
   }
   // Anything else (nobody sends it) is dropped; so is a reply to a call already completed.
 }
@@ -200,24 +206,27 @@ void call_port::on_down(const caf::down_msg& msg) {
                                   entry.service, entry.service, entry.method, reason)));
 }
 
-void call_port::on_tick() {
+void call_port::on_tick(clock::time_point at) {
   auto now = clock::now();
   std::optional<completing_scope> scope; // ends after the completions are destroyed
   std::vector<pending_call> expired;
   auto earliest = clock::time_point::max();
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    armed_until_ = clock::time_point::max();
-    if (closed_)
+    // Closed, or stale: an earlier tick was armed after this one, and the tick handled then
+    // armed the next one. Only the armed tick re-arms, so ticks never multiply.
+    if (closed_ || at != armed_until_)
       return;
+    armed_until_ = clock::time_point::max();
     expired = pending_.take_if([now](const pending_call& e) { return e.deadline <= now; });
     pending_.for_each(
       [&earliest](const pending_call& e) { earliest = std::min(earliest, e.deadline); });
     if (earliest != clock::time_point::max())
       armed_until_ = earliest;
-    running_.fetch_add(static_cast<int>(expired.size()), std::memory_order_relaxed);
+    // The tick itself counts too: close() must not return while it still uses the clock.
+    running_.fetch_add(static_cast<int>(expired.size()) + 1, std::memory_order_relaxed);
   }
-  scope.emplace(this, running_, static_cast<int>(expired.size()));
+  scope.emplace(this, running_, static_cast<int>(expired.size()) + 1);
   if (earliest != clock::time_point::max())
     schedule_tick(earliest);
   for (auto& entry : expired)
@@ -229,8 +238,9 @@ void call_port::on_tick() {
 
 void call_port::schedule_tick(clock::time_point at) {
   core_->system->clock().schedule_message(
-    at, caf::strong_actor_ptr{ctrl()},
-    caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value));
+    at, caf::actor_cast<caf::strong_actor_ptr>(ticker_),
+    caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value,
+                              at.time_since_epoch().count()));
 }
 
 void call_port::finish(async_completion& done, caf::expected<message_ptr> result) {
@@ -282,7 +292,11 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       armed_until_ = deadline;
       arm = true;
     }
+    running_.fetch_add(1, std::memory_order_relaxed);
   }
+  // Counted until the envelope is sent: close() does not return while this call still uses
+  // the callee, the clock or the system.
+  completing_scope sending{this, running_, 1};
   // Outside the lock: attaching to an actor that is already gone delivers its down message at
   // once, on this thread.
   if (new_callee)
@@ -304,6 +318,7 @@ void call_port::call(std::string service, std::string method, message_ptr body,
   dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),
                                           {}, std::move(env)),
                 nullptr);
+  dest = nullptr; // released before `sending` ends
 }
 
 void call_port::close() {
@@ -311,33 +326,41 @@ void call_port::close() {
   std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitors;
   std::optional<registry_view> old_view; // released after the lock: it may hold the last
                                          // reference to an actor
+  bool first = false; // this close() closes the port; a later or concurrent one only waits
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    if (closed_)
-      return;
-    closed_ = true;
-    dropped = pending_.take_if([](const pending_call&) { return true; });
-    monitors.swap(monitored_);
-    old_view.emplace(std::move(view_));
-    view_ = registry_view{core_->registry}; // holds no snapshot until a lookup
+    if (!closed_) {
+      first = true;
+      closed_ = true;
+      dropped = pending_.take_if([](const pending_call&) { return true; });
+      monitors.swap(monitored_);
+      old_view.emplace(std::move(view_));
+      view_ = registry_view{core_->registry}; // holds no snapshot until a lookup
+      running_.fetch_add(static_cast<int>(dropped.size()), std::memory_order_relaxed);
+    }
   }
-  caf::default_attachable::observe_token token{address(), caf::default_attachable::monitor};
-  for (auto& [callee, addr] : monitors)
-    if (auto ptr = caf::actor_cast<caf::strong_actor_ptr>(addr))
-      ptr->get()->detach(token);
-  for (auto& entry : dropped)
-    finish(entry.done,
-           make_error(errc::service_unavailable,
-                      fmt::format("the call to {}.{} was dropped: its caller {} closed",
-                                  entry.service, entry.method, caller_)));
-  dropped.clear();
+  if (first) {
+    completing_scope scope{this, running_, static_cast<int>(dropped.size())};
+    caf::anon_send_exit(ticker_, caf::exit_reason::user_shutdown);
+    caf::default_attachable::observe_token token{address(), caf::default_attachable::monitor};
+    for (auto& [callee, addr] : monitors)
+      if (auto ptr = caf::actor_cast<caf::strong_actor_ptr>(addr))
+        ptr->get()->detach(token);
+    for (auto& entry : dropped)
+      finish(entry.done,
+             make_error(errc::service_unavailable,
+                        fmt::format("the call to {}.{} was dropped: its caller {} closed",
+                                    entry.service, entry.method, caller_)));
+    dropped.clear();
+  }
   // Completions other threads took out of the table before the close finish (and are
   // destroyed) before it returns; those running on this very thread cannot be waited for.
   auto own = completing_port == this ? completing_count : 0;
   while (running_.load(std::memory_order_acquire) > own)
     std::this_thread::yield();
   // Terminated: if the port was ever named to another node, the actor registry lets go of it.
-  cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
+  if (first)
+    cleanup(caf::make_error(caf::exit_reason::normal), nullptr);
 }
 
 std::size_t call_port::in_flight() const {

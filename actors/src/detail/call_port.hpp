@@ -1,7 +1,10 @@
 // The actor behind an async_caller: not scheduled, no mailbox. enqueue() handles each message
 // on the thread that delivers it — a reply envelope (from the callee's thread), a down message
-// of a monitored callee (from the dying actor's thread), the deadline tick (from CAF's clock
-// thread) — under one mutex, and runs completions after releasing it. Calls are made from any
+// of a monitored callee (from the dying actor's thread) — under one mutex, and runs completions
+// after releasing it. The deadline tick goes to a small scheduled actor of the port (its
+// ticker), which runs on_tick on a scheduler thread: never on CAF's clock thread, which must
+// not schedule clock events itself (its queue is bounded and it is the queue's only reader)
+// and must not run completions (every timer of the node waits behind it). Calls are made from any
 // thread by call(), which sends the envelope with the port as its sender so that the callee
 // answers the port directly.
 //
@@ -14,6 +17,7 @@
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/fwd.hpp>
 #include <caf/monitorable_actor.hpp>
@@ -116,6 +120,9 @@ public:
   void close();
 
   std::size_t in_flight() const;
+  /// The deadline tick armed for `at`, on a scheduler thread (called by the ticker). A tick
+  /// for another time than the one armed now is stale and does nothing.
+  void on_tick(clock::time_point at);
 
   const std::string& caller() const noexcept {
     return caller_;
@@ -126,12 +133,12 @@ private:
 
   void on_reply(envelope& env);
   void on_down(const caf::down_msg& msg);
-  void on_tick();
   void schedule_tick(clock::time_point at);
   static void finish(async_completion& done, caf::expected<message_ptr> result);
 
   node_core* core_;
   const std::string caller_;
+  caf::actor ticker_; // set by make() before the port is used; stopped by close()
 
   mutable std::mutex calls_mutex_;
   bool closed_ = false;                                      // requires calls_mutex_
@@ -140,8 +147,10 @@ private:
   pending_table pending_;                                    // requires calls_mutex_
   // One monitor per callee, kept until it goes down or the port closes.
   std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitored_; // ditto
+  // The time of the earliest tick scheduled and not yet handled (max: none).
   clock::time_point armed_until_ = clock::time_point::max(); // requires calls_mutex_
-  // Completions taken out of the table and not yet run and destroyed; close() waits for them.
+  // Completions taken out of the table and not yet run and destroyed, calls being sent and
+  // ticks being handled: close() waits for them.
   std::atomic<int> running_{0};
 };
 

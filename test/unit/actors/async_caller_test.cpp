@@ -7,6 +7,7 @@
 #include "test_services.hpp"
 
 #include <microlith/actors/async_caller.hpp>
+#include <microlith/actors/atoms.hpp>
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 #include <microlith/actors/node.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,7 +107,8 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   }
 
   SECTION("with the node's default timeout when the call sets none") {
-    const auto& reply = as_reply(call_and_wait(caller, "echo", "Ping", ping("x"), {0ms, {}}));
+    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {0ms, {}});
+    const auto& reply = as_reply(r); // a reference into r: r must outlive it
     CHECK(reply.remaining_ms() <= 5000);
     CHECK(reply.remaining_ms() > 4000);
   }
@@ -144,6 +147,61 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     CHECK(elapsed < 2000);
     CHECK(slow->runs == 0);
     CHECK(caller.in_flight() == 1);
+  }
+
+  SECTION("with timeout at each call's deadline, whatever order the deadlines came in") {
+    // Deadlines out of order arm earlier ticks over later ones; every call still times out,
+    // earliest deadline first, and nothing is left armed for calls that are gone.
+    std::vector<std::shared_ptr<outcome>> calls;
+    std::vector<int> order{300, 100, 250, 50, 200, 150};
+    auto started = steady::now();
+    std::mutex mutex;
+    std::vector<int> finished;
+    for (int ms : order) {
+      auto out = std::make_shared<outcome>();
+      caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")),
+                  {std::chrono::milliseconds{ms}, {}},
+                  [out, ms, &mutex, &finished](caf::expected<microlith::message_ptr> result) {
+                    {
+                      std::lock_guard<std::mutex> guard{mutex};
+                      finished.push_back(ms);
+                    }
+                    if (out->runs++ == 0)
+                      out->answer.set_value(std::move(result));
+                  });
+      calls.push_back(out);
+    }
+    for (auto& out : calls) {
+      auto r = wait_answer(*out);
+      REQUIRE_FALSE(r);
+      CHECK(microlith::is(r.error(), errc::timeout));
+    }
+    CHECK(millis_between(started, steady::now()) < 2000);
+    std::lock_guard<std::mutex> guard{mutex};
+    CHECK(finished == std::vector<int>{50, 100, 150, 200, 250, 300});
+    CHECK(caller.in_flight() == 0);
+  }
+
+  SECTION("with timeout on a thread that may use the node's clock") {
+    // A completion may schedule timers (a retry, a delayed send). CAF's clock thread reads a
+    // queue of 64 events that it alone drains: a timeout completion run there that schedules
+    // more than that would wait for itself forever.
+    auto sink = node.system().spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {[](microlith::tick_atom) {}};
+    });
+    auto out = std::make_shared<outcome>();
+    caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {50ms, {}},
+                [out, sink](caf::expected<microlith::message_ptr> result) {
+                  for (int i = 0; i < 200; ++i)
+                    caf::delayed_anon_send(sink, std::chrono::milliseconds{1},
+                                           microlith::tick_atom::value);
+                  if (out->runs++ == 0)
+                    out->answer.set_value(std::move(result));
+                });
+    auto r = wait_answer(*out);
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
   }
 
   SECTION("and not again when the answer comes after the deadline") {
