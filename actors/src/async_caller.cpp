@@ -118,15 +118,18 @@ std::shared_ptr<call_port> call_port::make(node_core& core, std::string caller) 
                                                                 &sys, cfg, &core,
                                                                 std::move(caller));
   auto* port = static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(ref));
-  // The ticker knows the port by address only: it keeps no port alive.
+  // The ticker knows the port by address only: it keeps no port alive. (The address is an
+  // argument, not a capture: CAF 0.17 spawning an argument-less function actor binds a null
+  // reference.)
   port->ticker_ = sys.spawn<caf::hidden>(
-    [addr = port->address()](caf::event_based_actor*) -> caf::behavior {
+    [](caf::event_based_actor*, caf::actor_addr addr) -> caf::behavior {
       return {[addr](tick_atom, clock::rep at) {
         if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr))
           static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(strong))
             ->on_tick(clock::time_point{clock::duration{at}});
       }};
-    });
+    },
+    port->address());
   // The handle owns one strong reference; the last copy closes the port and lets it go (calls'
   // mailboxes and the clock may hold it a little longer).
   return std::shared_ptr<call_port>(port, [ref](call_port* p) { p->close(); });

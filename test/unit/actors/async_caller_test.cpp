@@ -186,9 +186,11 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     // A completion may schedule timers (a retry, a delayed send). CAF's clock thread reads a
     // queue of 64 events that it alone drains: a timeout completion run there that schedules
     // more than that would wait for itself forever.
-    auto sink = node.system().spawn([](caf::event_based_actor*) -> caf::behavior {
-      return {[](microlith::tick_atom) {}};
-    });
+    auto sink = node.system().spawn( // an argument: see docs/testing.md on argument-less spawns
+      [](caf::event_based_actor*, int) -> caf::behavior {
+        return {[](microlith::tick_atom) {}};
+      },
+      0);
     auto out = std::make_shared<outcome>();
     caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {50ms, {}},
                 [out, sink](caf::expected<microlith::message_ptr> result) {
