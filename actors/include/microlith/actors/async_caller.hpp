@@ -2,10 +2,11 @@
 // sends each call's envelope from the calling thread straight to the service, and the answer
 // comes straight back to it: no actor of the node relays either way. Behind it is a small actor
 // that is not scheduled (its "mailbox" is a function run by whichever thread delivers a message:
-// the callee's scheduler thread for an answer, CAF's clock thread for a deadline, the dying
-// callee's thread for its down message). It keeps the table of calls in flight, one monitor per
-// distinct callee (a callee's death fails its calls with service_down at once) and a single
-// deadline timer re-armed only when an earlier deadline appears:
+// the callee's scheduler thread for an answer, the dying callee's thread for its down message).
+// It keeps the table of calls in flight, one monitor per distinct callee (a callee's death fails
+// its calls with service_down at once) and a single deadline timer re-armed only when an
+// earlier deadline appears; the timer's tick is handled by a small scheduled actor, on a
+// scheduler thread (never on CAF's clock thread):
 //
 //   microlith::async_caller caller{node, "gateway"};   // "gateway" is the calls' caller name
 //   caller.call("accounts", "Balance", body, {std::chrono::seconds(2), request_id},
@@ -15,8 +16,8 @@
 // timeout when the deadline passes first (timeout 0 = the node's default); with service_down
 // when the instance called stops or crashes first; with service_unavailable when no instance is
 // known, or the caller is (or gets) closed. It runs on the thread that delivers the outcome —
-// a scheduler thread, CAF's clock thread, or the calling thread itself for a call refused at
-// once — with no lock held: keep it short, do not let it throw, and hand the result to your
+// a scheduler thread (or the thread of the middleman for a callee on another node), or the
+// calling thread itself for a call refused at once — with no lock held: keep it short, do not let it throw, and hand the result to your
 // own thread. The calls carry the correlation id given and the caller name as metadata, hop
 // count 0 (they do not come from a handler).
 //
