@@ -307,15 +307,8 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       caf::default_attachable::make_monitor(dest.address(), address()));
   if (arm)
     schedule_tick(deadline);
-  envelope env;
-  env.kind = envelope_kind::call;
-  env.call_id = id;
-  env.service = std::move(service);
-  env.method = std::move(method);
-  env.body = std::move(body);
-  env.meta.correlation_id = std::move(options.correlation_id);
-  env.meta.caller = caller_;
-  env.meta.deadline = deadline;
+  auto env = make_call(id, std::move(service), std::move(method), std::move(body),
+                       {std::move(options.correlation_id), caller_, deadline, 0});
   // One allocation: the envelope goes straight into the mailbox element; the port is the
   // sender, so the callee answers it directly.
   dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),

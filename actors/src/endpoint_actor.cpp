@@ -342,13 +342,8 @@ std::uint64_t endpoint_actor::send_call(const metadata& parent, std::string serv
   if (monitored_.insert(callee).second)
     monitor(dest);
   arm_timer(deadline);
-  envelope env;
-  env.kind = envelope_kind::call;
-  env.call_id = id;
-  env.service = std::move(service);
-  env.method = std::move(method);
-  env.body = std::move(body);
-  env.meta = child_metadata(parent, deadline);
+  auto env = make_call(id, std::move(service), std::move(method), std::move(body),
+                       child_metadata(parent, deadline));
   send(dest, std::move(env));
   return id;
 }

@@ -160,16 +160,10 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                       fmt::format("no instance of service {} is running", service));
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  envelope env;
-  env.kind = envelope_kind::call;
-  env.call_id = 1;
-  env.service = service;
-  env.method = method;
-  env.body = std::move(request);
-  env.meta.correlation_id = options.correlation_id.empty() ? make_correlation_id()
-                                                           : std::move(options.correlation_id);
-  env.meta.caller = std::move(options.caller);
-  env.meta.deadline = deadline;
+  auto env = make_call(1, service, method, std::move(request),
+                       {options.correlation_id.empty() ? make_correlation_id()
+                                                       : std::move(options.correlation_id),
+                        std::move(options.caller), deadline, 0});
   self->send(dest, std::move(env));
   caf::expected<message_ptr> result{message_ptr{}};
   for (bool done = false; !done;) {

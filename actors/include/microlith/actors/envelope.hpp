@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace google::protobuf {
 class Message;
@@ -68,6 +69,19 @@ struct envelope {
   /// answered bad_request with this text.
   std::string undecodable;
 };
+
+/// A call: `body` for `service`.`method`, with `call_id` to match its reply and `meta`.
+inline envelope make_call(std::uint64_t call_id, std::string service, std::string method,
+                          message_ptr body, metadata meta) {
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.call_id = call_id;
+  env.service = std::move(service);
+  env.method = std::move(method);
+  env.body = std::move(body);
+  env.meta = std::move(meta);
+  return env;
+}
 
 /// An envelope as it crosses a node boundary: the body as (type name, bytes), the deadline as
 /// the time left (steady clocks of two processes cannot be compared).
