@@ -128,9 +128,7 @@ void run_raw(benchmark::State& state, caf::duration timeout) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", scheduler_threads);
   // The floor runs on the same scheduler idle policy as the node it is compared with.
-  cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
-  cfg.set("work-stealing.moderate-poll-attempts", bench::idle_nap_polls());
-  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{bench::idle_wait()});
+  bench::apply_idle_policy(cfg);
   caf::actor_system sys{cfg};
   auto echo = sys.spawn(raw_echo);
   const auto outstanding = state.range(0);
@@ -226,9 +224,7 @@ void microlith_call(benchmark::State& state) {
   microlith::node_options options;
   options.name = "bench";
   options.threads = static_cast<int>(scheduler_threads);
-  options.idle_spin_polls = bench::idle_spin_polls();
-  options.idle_nap_polls = bench::idle_nap_polls();
-  options.idle_wait = bench::idle_wait();
+  bench::apply_idle_policy(options);
   microlith::node node{options};
   auto echo = node.spawn(microlith::service<echo_service>("echo", "bench.Echo")
                            .handle("Ping", &echo_service::ping));

@@ -145,9 +145,7 @@ cl::cluster_options cluster_settings(std::string name, std::vector<cl::peer_addr
 /// — so that raw CAF and microlith differ only in what microlith does per call.
 void configure_raw(caf::actor_system_config& cfg) {
   cfg.set("scheduler.max-threads", scheduler_threads);
-  cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
-  cfg.set("work-stealing.moderate-poll-attempts", bench::idle_nap_polls());
-  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{bench::idle_wait()});
+  bench::apply_idle_policy(cfg);
   microlith::node_options transport;
   cl::configure_transport(transport, cluster_settings("raw"));
   transport.configure_system(cfg);
@@ -210,9 +208,7 @@ struct cluster_node {
     microlith::node_options options;
     options.name = std::move(name);
     options.threads = static_cast<int>(scheduler_threads);
-    options.idle_spin_polls = bench::idle_spin_polls();
-    options.idle_nap_polls = bench::idle_nap_polls();
-    options.idle_wait = bench::idle_wait();
+    bench::apply_idle_policy(options);
     cl::configure_transport(options, settings);
     node = std::make_unique<microlith::node>(options);
     auto joined = cl::membership::join(*node, settings);

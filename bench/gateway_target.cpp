@@ -91,9 +91,7 @@ int main(int argc, char** argv) {
   node_opts.threads = k_scheduler_threads;
   if (const char* text = std::getenv("MICROLITH_BENCH_SCHEDULER_THREADS"))
     node_opts.threads = std::atoi(text);
-  node_opts.idle_spin_polls = bench::idle_spin_polls();
-  node_opts.idle_nap_polls = bench::idle_nap_polls();
-  node_opts.idle_wait = bench::idle_wait();
+  bench::apply_idle_policy(node_opts);
   microlith::node n{node_opts};
 
   auto echo = n.spawn(microlith::service<echo_service>("echo", "bench.Http")

@@ -7,6 +7,8 @@
 
 #include <microlith/actors/node.hpp>
 
+#include <caf/actor_system_config.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -32,6 +34,21 @@ inline std::chrono::milliseconds idle_wait() {
   if (const char* text = std::getenv("MICROLITH_BENCH_IDLE_WAIT_MS"))
     return std::chrono::milliseconds{std::stoll(text)};
   return microlith::node_options{}.idle_wait;
+}
+
+/// Gives a node the benchmark's idle policy.
+inline void apply_idle_policy(microlith::node_options& opts) {
+  opts.idle_spin_polls = idle_spin_polls();
+  opts.idle_nap_polls = idle_nap_polls();
+  opts.idle_wait = idle_wait();
+}
+
+/// Gives a raw CAF floor the same idle policy as the node it is compared with (the keys the
+/// node sets from its options).
+inline void apply_idle_policy(caf::actor_system_config& cfg) {
+  cfg.set("work-stealing.aggressive-poll-attempts", idle_spin_polls());
+  cfg.set("work-stealing.moderate-poll-attempts", idle_nap_polls());
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{idle_wait()});
 }
 
 } // namespace bench

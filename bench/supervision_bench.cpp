@@ -109,9 +109,7 @@ void restart_latency(benchmark::State& state) {
   const auto siblings = static_cast<int>(state.range(0));
   microlith::node_options opts;
   opts.threads = 2;
-  opts.idle_spin_polls = bench::idle_spin_polls();
-  opts.idle_nap_polls = bench::idle_nap_polls();
-  opts.idle_wait = bench::idle_wait();
+  bench::apply_idle_policy(opts);
   microlith::node n{opts};
   auto spec = microlith::supervisor_spec{"bench"}.intensity(1000000, std::chrono::seconds(1));
   auto* np = &n;
@@ -198,9 +196,7 @@ void dynamic_children(benchmark::State& state) {
   const auto count = static_cast<int>(state.range(0));
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", std::size_t{2});
-  cfg.set("work-stealing.aggressive-poll-attempts", bench::idle_spin_polls());
-  cfg.set("work-stealing.moderate-poll-attempts", bench::idle_nap_polls());
-  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{bench::idle_wait()});
+  bench::apply_idle_policy(cfg);
   caf::actor_system sys{cfg};
   double rate = 0;
   double bytes_per_child = 0;
