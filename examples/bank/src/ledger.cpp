@@ -1,11 +1,17 @@
 // The ledger's state and handlers (see ledger.hpp). An Append is validated as a whole before
 // anything is recorded, so a batch (a transfer's debit and credit) is appended completely or not
-// at all.
+// at all: first its form here (kinds, signs, no negative balance: invalid_argument), then, in
+// the store's transaction, whether it continues each account's record (aborted) and whether its
+// idempotency key was recorded before (the first entries answered again, or
+// idempotency_key_reused).
 #include "ledger.hpp"
 
+#include "fingerprint.hpp"
 #include "ledger_store.hpp"
 
 #include "proto/bank.pb.h"
+
+#include <microlith/actors/error.hpp>
 
 #include <fmt/format.h>
 
@@ -71,22 +77,49 @@ public:
   explicit ledger_state(const std::string& database = ":memory:") : store_(database) {
   }
 
-  /// Validates every entry of `req`, then records them all with consecutive sequence numbers and
-  /// the correlation id of the current request; answers the first recorded entry.
-  microlith::reply<Entry> append(microlith::call_context& ctx, const AppendRequest& req) {
+  /// Validates every entry of `req`, then, in one transaction of the store: answers the entries
+  /// first recorded with the request's idempotency key when it was recorded before (or refuses a
+  /// key reused for another request), else records them all with consecutive sequence numbers
+  /// and the correlation id of the current request if they continue the accounts' record, else
+  /// refuses them (aborted).
+  microlith::reply<AppendReply> append(microlith::call_context& ctx, const AppendRequest& req) {
     if (req.entries().empty())
-      return microlith::fail("ledger append needs at least one entry");
+      return microlith::fail(microlith::errc::invalid_argument,
+                             "ledger append needs at least one entry");
     for (int i = 0; i < req.entries_size(); ++i)
       if (auto why = check_entry(req.entries(i), i); !why.empty())
-        return microlith::fail(std::move(why));
+        return microlith::fail(microlith::errc::invalid_argument, std::move(why));
+    const std::string& key =
+      req.idempotency_key().empty() ? ctx.idempotency_key() : req.idempotency_key();
+    std::string fingerprint = req.request_fingerprint();
+    if (!key.empty() && fingerprint.empty()) {
+      AppendRequest bare = req;
+      bare.clear_idempotency_key();
+      bare.clear_request_fingerprint();
+      fingerprint = request_fingerprint("bank.Ledger/Append", bare);
+    }
     std::vector<Entry> batch{req.entries().begin(), req.entries().end()};
-    return store_.append(batch, ctx.correlation_id()).front();
+    auto result = store_.append(batch, ctx.correlation_id(), key, fingerprint);
+    switch (result.result) {
+      case append_result::outcome::mismatch:
+        return microlith::fail(microlith::errc::aborted, std::move(result.reason));
+      case append_result::outcome::key_reused:
+        return microlith::fail(microlith::errc::idempotency_key_reused, std::move(result.reason));
+      case append_result::outcome::recorded:
+      case append_result::outcome::replayed: break;
+    }
+    AppendReply out;
+    out.set_replayed(result.result == append_result::outcome::replayed);
+    for (auto& entry : result.entries)
+      *out.add_entries() = std::move(entry);
+    return out;
   }
 
-  /// Answers the entries of one account (or every entry when account_id is empty), oldest first.
+  /// Answers the entries of one account (or every entry when account_id is empty), only those
+  /// recorded with an idempotency key when one is given, oldest first.
   microlith::reply<HistoryReply> history(microlith::call_context&, const HistoryRequest& req) {
     HistoryReply out;
-    for (auto& entry : store_.history(req.account_id()))
+    for (auto& entry : store_.history(req.account_id(), req.idempotency_key()))
       *out.add_entries() = std::move(entry);
     return out;
   }
