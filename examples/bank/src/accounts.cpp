@@ -4,16 +4,24 @@
 // recorded balance minus what is held covers it, so the recorded balance can never go negative
 // whatever order the ledger's answers come in; undoing a failed change only releases what it
 // held or expected. The balance written into each ledger entry is the account's balance once
-// every change sent before it is recorded too, which is exactly the ledger's running balance,
-// since the ledger receives the appends in the order they were sent.
+// every change sent before it is recorded too, which is the ledger's running balance when the
+// ledger receives the appends in the order they were sent — and the ledger refuses (aborted) an
+// entry that does not continue its record, so accounts never records from a state the ledger
+// does not have.
+//
+// The ledger is the source of truth. An Append whose outcome is unknown (its ledger died, its
+// deadline passed) or that the ledger refused as not continuing its record puts the accounts it
+// touches in doubt: they refuse every request (service_unavailable, "retry") until no append on
+// them is in flight and the ledger's history of each has been read back (reconciled). A
+// request with an Idempotency-Key is answered by the first outcome recorded with that key.
 //
 // Balances live in the instance's state, so a new instance (a first start or a restart after a
 // crash) rebuilds them before it serves anything: its constructor defers the start, asks the
-// ledger for its whole history, replays every entry — checking each against the balance the
-// entry says the account had after it — and only then opens; a ledger that cannot answer, or a
-// history that does not add up, fails the start instead.
+// ledger for its whole history and replays every entry, following the ledger where it disagrees
+// with the replay (each such entry is logged); only a ledger that cannot answer fails the start.
 #include "accounts.hpp"
 
+#include "fingerprint.hpp"
 #include "ledger.hpp"
 
 #include "proto/bank.pb.h"
@@ -23,13 +31,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace bank {
 
@@ -67,7 +79,7 @@ bool has_sign(std::int64_t delta, delta_sign sign) {
   return false;
 }
 
-/// One account's sums, in cents.
+/// One account's sums, in cents, and where it stands with the ledger.
 struct account {
   /// What the ledger has recorded.
   std::int64_t balance = 0;
@@ -77,6 +89,13 @@ struct account {
   std::int64_t incoming = 0;
   /// False until the ledger has recorded the opening.
   bool open = false;
+  /// Appends in flight that touch this account.
+  int pending = 0;
+  /// An append's outcome is unknown, or the ledger refused one as not continuing its record:
+  /// the account serves nothing until it is reconciled with the ledger.
+  bool in_doubt = false;
+  /// A reconciliation (the ledger's History of the account) is in flight.
+  bool reconciling = false;
 
   /// What may be debited now.
   std::int64_t available() const noexcept {
@@ -109,6 +128,63 @@ Entry make_entry(const std::string& account_id, std::int64_t delta, std::int64_t
   return out;
 }
 
+/// The answer a request gave, rebuilt from the ledger entries it recorded: the account of its
+/// entry (Open, Deposit, Withdraw) or the receipt of its two entries (Transfer). It equals the
+/// first answer, which was built from the same recorded entries.
+template <class Resp>
+Resp outcome_of(const std::vector<Entry>& entries);
+
+template <>
+Account outcome_of<Account>(const std::vector<Entry>& entries) {
+  return make_account(entries.front().account_id(), entries.front().balance_after());
+}
+
+template <>
+TransferReceipt outcome_of<TransferReceipt>(const std::vector<Entry>& entries) {
+  TransferReceipt receipt;
+  *receipt.mutable_from() =
+    make_account(entries.front().account_id(), entries.front().balance_after());
+  if (entries.size() > 1)
+    *receipt.mutable_to() = make_account(entries[1].account_id(), entries[1].balance_after());
+  receipt.set_ledger_sequence(entries.front().sequence());
+  return receipt;
+}
+
+/// How an Append that failed with `err` left the ledger.
+enum class append_failure {
+  /// Refused or never sent: nothing was recorded.
+  refused,
+  /// Refused because it does not continue the ledger's record (aborted): nothing was recorded,
+  /// and accounts' view of the account differs from the ledger's.
+  stale,
+  /// Unknown: the ledger may have recorded it (its instance died, the deadline passed, ...).
+  in_doubt,
+};
+
+/// Classifies the error of a failed Append. Errors that say the ledger decided (a refusal) or
+/// that the call never reached it (service_unavailable) are `refused`; everything else —
+/// service_down, timeout, a ledger that threw, errors of other categories — is `in_doubt`.
+append_failure classify(const caf::error& err) {
+  using microlith::errc;
+  switch (microlith::code_of(err)) {
+    case errc::aborted: return append_failure::stale;
+    case errc::service_unavailable:
+    case errc::bad_request:
+    case errc::no_such_method:
+    case errc::invalid_argument:
+    case errc::failed_precondition:
+    case errc::out_of_range:
+    case errc::not_found:
+    case errc::already_exists:
+    case errc::permission_denied:
+    case errc::unauthenticated:
+    case errc::resource_exhausted:
+    case errc::unimplemented:
+    case errc::idempotency_key_reused: return append_failure::refused;
+    default: return append_failure::in_doubt;
+  }
+}
+
 /// The ledger's error `err` with what was not recorded in front of its message (same code).
 caf::error not_recorded(const caf::error& err, const std::string& what) {
   auto code = microlith::code_of(err);
@@ -127,24 +203,37 @@ caf::error history_failed(const caf::error& err) {
                 microlith::describe(err)));
 }
 
+/// The idempotency of one mutating request: its Idempotency-Key (empty: none) and the
+/// fingerprint of the request (method and body) the key stands for.
+struct request_key {
+  std::string key;
+  std::string fingerprint;
+};
+
+/// A key recorded in the ledger: the fingerprint of its request and the entries it recorded.
+struct known_key {
+  std::string fingerprint;
+  std::vector<Entry> entries;
+};
+
 /// The state of one accounts instance.
 class accounts_state {
 public:
   /// Defers the instance's start until its balances are rebuilt from the ledger's whole
-  /// history; fails the start when the ledger cannot answer or its history does not add up.
-  explicit accounts_state(microlith::call_context& ctx) {
+  /// history; fails the start only when the ledger cannot answer (an inconsistent history is
+  /// followed, with a warning per entry at fault).
+  explicit accounts_state(microlith::call_context& ctx) : base_(ctx) {
     auto gate = ctx.defer_start();
     ctx.call<HistoryReply>(ledger_service, "History", HistoryRequest{})
       .then(
         [this, gate, name = ctx.name()](const HistoryReply& history) mutable {
-          if (auto why = replay(history); !why.empty()) {
-            accounts_.clear();
-            gate.fail(microlith::fail(
-              fmt::format("accounts cannot rebuild its balances from the ledger: {}", why)));
-            return;
-          }
-          microlith::log::info(name, "rebuilt {} account(s) from {} ledger entries",
-                               accounts_.size(), history.entries_size());
+          auto warnings = replay(history, name);
+          microlith::log::info(name, "rebuilt {} account(s) from {} ledger entries{}",
+                               accounts_.size(), history.entries_size(),
+                               warnings == 0 ? std::string{}
+                                             : fmt::format(" ({} inconsistent entries followed "
+                                                           "as the ledger recorded them)",
+                                                           warnings));
           gate.open();
         },
         [gate](const caf::error& err) mutable {
@@ -154,29 +243,46 @@ public:
 
   /// Opens account `req.id` with `req.initial_balance` cents.
   microlith::reply<Account> open(microlith::call_context& ctx, const OpenRequest& req) {
+    request_key rk;
+    if (auto early = admit<Account>(ctx, "bank.Accounts/Open", req, {&req.id()}, rk))
+      return std::move(*early);
     if (req.id().empty())
-      return microlith::fail("an account id must not be empty");
+      return refuse<Account>(ctx, rk, microlith::fail(microlith::errc::invalid_argument,
+                                                      "an account id must not be empty"));
     if (req.initial_balance() < 0)
-      return microlith::fail(fmt::format("account {}: the initial balance must not be negative, "
-                                         "got {}",
-                                         req.id(), req.initial_balance()));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument,
+                        fmt::format("account {}: the initial balance must not be negative, got {}",
+                                    req.id(), req.initial_balance())));
     auto [it, inserted] = accounts_.try_emplace(req.id());
     if (!inserted)
-      return microlith::fail(fmt::format("account {} already exists", req.id()));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::already_exists,
+                        fmt::format("account {} already exists", req.id())));
     it->second.incoming = req.initial_balance();
     AppendRequest append;
     *append.add_entries() =
       make_entry(req.id(), req.initial_balance(), req.initial_balance(), "open");
     return record<Account>(
-      ctx, std::move(append), fmt::format("opening account {}", req.id()),
-      [this, id = req.id(), amount = req.initial_balance()](const Entry& entry) {
+      ctx, std::move(append), std::move(rk), {req.id()},
+      fmt::format("the opening of account {}", req.id()),
+      [this, id = req.id(), amount = req.initial_balance()](const std::vector<Entry>& entries) {
         auto& acct = accounts_.at(id);
         acct.incoming -= amount;
         acct.balance += amount;
         acct.open = true;
-        return make_account(id, entry.balance_after());
+        return outcome_of<Account>(entries);
       },
-      [this, id = req.id()] { accounts_.erase(id); });
+      [this, id = req.id(), amount = req.initial_balance()] {
+        // A failed opening leaves no account behind, unless the account must be reconciled
+        // (then the ledger says whether it exists).
+        auto& acct = accounts_.at(id);
+        acct.incoming -= amount;
+        if (!acct.in_doubt && acct.pending == 0)
+          accounts_.erase(id);
+      });
   }
 
   /// Adds `req.amount` cents to an open account. A deposit whose memo is "poison" throws before
@@ -186,26 +292,35 @@ public:
       throw std::runtime_error(fmt::format("poisoned deposit: {} cents to account {} carry the "
                                            "memo \"{}\", the bank example's crash trigger",
                                            req.amount(), req.account_id(), poison_memo));
+    request_key rk;
+    if (auto early = admit<Account>(ctx, "bank.Accounts/Deposit", req, {&req.account_id()}, rk))
+      return std::move(*early);
     if (req.amount() <= 0)
-      return microlith::fail(
-        fmt::format("a deposit must be a positive amount, got {}", req.amount()));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument,
+                        fmt::format("a deposit must be a positive amount, got {}", req.amount())));
     auto* acct = find_open(req.account_id());
     if (acct == nullptr)
-      return no_account(req.account_id());
+      return refuse<Account>(ctx, rk, no_account(req.account_id()));
     if (acct->projected() > max_cents - req.amount())
-      return microlith::fail(fmt::format("account {}: a deposit of {} would overflow its balance",
-                                         req.account_id(), req.amount()));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::out_of_range,
+                        fmt::format("account {}: a deposit of {} would overflow its balance",
+                                    req.account_id(), req.amount())));
     acct->incoming += req.amount();
     AppendRequest append;
     *append.add_entries() =
       make_entry(req.account_id(), req.amount(), acct->projected(), "deposit");
     return record<Account>(
-      ctx, std::move(append), fmt::format("a deposit to {}", req.account_id()),
-      [this, id = req.account_id(), amount = req.amount()](const Entry& entry) {
+      ctx, std::move(append), std::move(rk), {req.account_id()},
+      fmt::format("a deposit of {} to account {}", req.amount(), req.account_id()),
+      [this, id = req.account_id(), amount = req.amount()](const std::vector<Entry>& entries) {
         auto& acct = accounts_.at(id);
         acct.incoming -= amount;
         acct.balance += amount;
-        return make_account(id, entry.balance_after());
+        return outcome_of<Account>(entries);
       },
       [this, id = req.account_id(), amount = req.amount()] {
         accounts_.at(id).incoming -= amount;
@@ -214,25 +329,32 @@ public:
 
   /// Takes `req.amount` cents from an open account that has them.
   microlith::reply<Account> withdraw(microlith::call_context& ctx, const WithdrawRequest& req) {
+    request_key rk;
+    if (auto early = admit<Account>(ctx, "bank.Accounts/Withdraw", req, {&req.account_id()}, rk))
+      return std::move(*early);
     if (req.amount() <= 0)
-      return microlith::fail(
-        fmt::format("a withdrawal must be a positive amount, got {}", req.amount()));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument,
+                        fmt::format("a withdrawal must be a positive amount, got {}",
+                                    req.amount())));
     auto* acct = find_open(req.account_id());
     if (acct == nullptr)
-      return no_account(req.account_id());
+      return refuse<Account>(ctx, rk, no_account(req.account_id()));
     if (acct->available() < req.amount())
-      return insufficient(req.account_id(), *acct, req.amount());
+      return refuse<Account>(ctx, rk, insufficient(req.account_id(), *acct, req.amount()));
     acct->held += req.amount();
     AppendRequest append;
     *append.add_entries() =
       make_entry(req.account_id(), -req.amount(), acct->projected(), "withdraw");
     return record<Account>(
-      ctx, std::move(append), fmt::format("a withdrawal from {}", req.account_id()),
-      [this, id = req.account_id(), amount = req.amount()](const Entry& entry) {
+      ctx, std::move(append), std::move(rk), {req.account_id()},
+      fmt::format("a withdrawal of {} from account {}", req.amount(), req.account_id()),
+      [this, id = req.account_id(), amount = req.amount()](const std::vector<Entry>& entries) {
         auto& acct = accounts_.at(id);
         acct.held -= amount;
         acct.balance -= amount;
-        return make_account(id, entry.balance_after());
+        return outcome_of<Account>(entries);
       },
       [this, id = req.account_id(), amount = req.amount()] { accounts_.at(id).held -= amount; });
   }
@@ -240,23 +362,34 @@ public:
   /// Moves `req.amount` cents from `req.from` to `req.to`, recorded as two ledger entries.
   microlith::reply<TransferReceipt> transfer(microlith::call_context& ctx,
                                              const TransferRequest& req) {
+    request_key rk;
+    if (auto early = admit<TransferReceipt>(ctx, "bank.Accounts/Transfer", req,
+                                            {&req.from(), &req.to()}, rk))
+      return std::move(*early);
     if (req.amount() <= 0)
-      return microlith::fail(
-        fmt::format("a transfer must be a positive amount, got {}", req.amount()));
+      return refuse<TransferReceipt>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument,
+                        fmt::format("a transfer must be a positive amount, got {}", req.amount())));
     if (req.from() == req.to())
-      return microlith::fail(
-        fmt::format("cannot transfer from account {} to itself", req.from()));
+      return refuse<TransferReceipt>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument,
+                        fmt::format("cannot transfer from account {} to itself", req.from())));
     auto* from = find_open(req.from());
     if (from == nullptr)
-      return no_account(req.from());
+      return refuse<TransferReceipt>(ctx, rk, no_account(req.from()));
     auto* to = find_open(req.to());
     if (to == nullptr)
-      return no_account(req.to());
+      return refuse<TransferReceipt>(ctx, rk, no_account(req.to()));
     if (from->available() < req.amount())
-      return insufficient(req.from(), *from, req.amount());
+      return refuse<TransferReceipt>(ctx, rk, insufficient(req.from(), *from, req.amount()));
     if (to->projected() > max_cents - req.amount())
-      return microlith::fail(fmt::format("account {}: a transfer of {} would overflow its balance",
-                                         req.to(), req.amount()));
+      return refuse<TransferReceipt>(
+        ctx, rk,
+        microlith::fail(microlith::errc::out_of_range,
+                        fmt::format("account {}: a transfer of {} would overflow its balance",
+                                    req.to(), req.amount())));
     from->held += req.amount();
     to->incoming += req.amount();
     AppendRequest append;
@@ -264,23 +397,19 @@ public:
       make_entry(req.from(), -req.amount(), from->projected(), "transfer_out", req.to());
     *append.add_entries() =
       make_entry(req.to(), req.amount(), to->projected(), "transfer_in", req.from());
-    auto from_after = from->projected();
-    auto to_after = to->projected();
     return record<TransferReceipt>(
-      ctx, std::move(append), fmt::format("a transfer from {} to {}", req.from(), req.to()),
-      [this, from_id = req.from(), to_id = req.to(), amount = req.amount(), from_after,
-       to_after](const Entry& first) {
+      ctx, std::move(append), std::move(rk), {req.from(), req.to()},
+      fmt::format("a transfer of {} from account {} to account {}", req.amount(), req.from(),
+                  req.to()),
+      [this, from_id = req.from(), to_id = req.to(),
+       amount = req.amount()](const std::vector<Entry>& entries) {
         auto& debited = accounts_.at(from_id);
         debited.held -= amount;
         debited.balance -= amount;
         auto& credited = accounts_.at(to_id);
         credited.incoming -= amount;
         credited.balance += amount;
-        TransferReceipt receipt;
-        *receipt.mutable_from() = make_account(from_id, from_after);
-        *receipt.mutable_to() = make_account(to_id, to_after);
-        receipt.set_ledger_sequence(first.sequence());
-        return receipt;
+        return outcome_of<TransferReceipt>(entries);
       },
       [this, from_id = req.from(), to_id = req.to(), amount = req.amount()] {
         accounts_.at(from_id).held -= amount;
@@ -290,6 +419,8 @@ public:
 
   /// Answers an open account's balance as the ledger has recorded it.
   microlith::reply<Account> balance(microlith::call_context&, const BalanceRequest& req) {
+    if (auto busy = reconciling(req.account_id()))
+      return busy;
     const auto* acct = find_open(req.account_id());
     if (acct == nullptr)
       return no_account(req.account_id());
@@ -297,46 +428,234 @@ public:
   }
 
 private:
-  /// Replays the ledger's history (oldest first) into the accounts; answers why it does not add
-  /// up (an entry out of order, of an unknown kind or sign, for an account not open, or whose
-  /// balance_after differs from the replayed balance), or an empty string.
-  std::string replay(const HistoryReply& history) {
+  /// Replays the ledger's history (oldest first) into the accounts, following the ledger where
+  /// it disagrees with the replay: an entry whose balance_after differs from the replayed
+  /// balance, of an unknown kind or sign, for an account not opened or opened again is logged
+  /// with a warning naming it, and the account continues from the entry's balance_after. Learns
+  /// every idempotency key. Answers how many entries were at fault (an entry at fault for two
+  /// reasons is logged twice, counted once).
+  int replay(const HistoryReply& history, const std::string& name) {
+    int warnings = 0;
+    std::uint64_t last_at_fault = 0;
+    auto warn = [&](const Entry& entry, const std::string& why) {
+      if (warnings == 0 || entry.sequence() != last_at_fault)
+        ++warnings;
+      last_at_fault = entry.sequence();
+      microlith::log::warn(name,
+                           "ledger entry {} ({} of {} for account {}, balance_after {}): {}; "
+                           "following the ledger",
+                           entry.sequence(), entry.kind(), entry.delta(), entry.account_id(),
+                           entry.balance_after(), why);
+    };
     std::uint64_t last_sequence = 0;
     for (const auto& entry : history.entries()) {
-      auto where = [&entry] {
-        return fmt::format("ledger entry {} ({} of {} for account {})", entry.sequence(),
-                           entry.kind(), entry.delta(), entry.account_id());
-      };
       if (entry.sequence() <= last_sequence)
-        return fmt::format("{}: it follows entry {}, out of order", where(), last_sequence);
-      last_sequence = entry.sequence();
+        warn(entry, fmt::format("it follows entry {}, out of order", last_sequence));
+      last_sequence = std::max(last_sequence, entry.sequence());
       delta_sign sign{};
       if (!sign_of(entry.kind(), sign))
-        return fmt::format("{}: unknown kind \"{}\"", where(), entry.kind());
-      if (!has_sign(entry.delta(), sign))
-        return fmt::format("{}: a {} entry cannot have delta {}", where(), entry.kind(),
-                           entry.delta());
-      account* acct = nullptr;
-      if (entry.kind() == "open") {
-        auto [it, inserted] = accounts_.try_emplace(entry.account_id());
-        if (!inserted)
-          return fmt::format("{}: the account was opened already", where());
-        it->second.open = true;
-        acct = &it->second;
-      } else {
-        acct = find_open(entry.account_id());
-        if (acct == nullptr)
-          return fmt::format("{}: the account was never opened", where());
-      }
-      if (entry.delta() > 0 ? acct->balance > max_cents - entry.delta()
-                            : acct->balance + entry.delta() < 0)
-        return fmt::format("{}: the balance {} cannot take it", where(), acct->balance);
-      acct->balance += entry.delta();
-      if (acct->balance != entry.balance_after())
-        return fmt::format("{}: replaying it gives the balance {}, the entry says {}", where(),
-                           acct->balance, entry.balance_after());
+        warn(entry, fmt::format("unknown kind \"{}\"", entry.kind()));
+      else if (!has_sign(entry.delta(), sign))
+        warn(entry, fmt::format("a {} entry cannot have delta {}", entry.kind(), entry.delta()));
+      auto [it, inserted] = accounts_.try_emplace(entry.account_id());
+      auto& acct = it->second;
+      if (entry.kind() == "open" && !inserted)
+        warn(entry, fmt::format("the account was opened already, with the balance {}",
+                                acct.balance));
+      else if (entry.kind() != "open" && inserted)
+        warn(entry, "the account was never opened");
+      // An open starts the account's balance afresh.
+      auto start = inserted || entry.kind() == "open" ? std::int64_t{0} : acct.balance;
+      std::int64_t replayed = 0;
+      if (__builtin_add_overflow(start, entry.delta(), &replayed))
+        warn(entry, fmt::format("the balance {} cannot take it", start));
+      else if (replayed != entry.balance_after())
+        warn(entry, fmt::format("replaying it gives the balance {}, the entry says {}", replayed,
+                                entry.balance_after()));
+      acct.open = true;
+      acct.balance = entry.balance_after();
+      learn(entry);
     }
-    return {};
+    return warnings;
+  }
+
+  /// Remembers the idempotency key of a recorded entry (none: nothing to remember).
+  void learn(const Entry& entry) {
+    if (entry.idempotency_key().empty())
+      return;
+    auto& known = keys_[entry.idempotency_key()];
+    for (const auto& e : known.entries)
+      if (e.sequence() == entry.sequence())
+        return;
+    if (known.entries.empty())
+      known.fingerprint = entry.request_fingerprint();
+    known.entries.push_back(entry);
+  }
+
+  /// Remembers the keys of entries recorded together (one Append's, or all of a key's).
+  void learn(const std::vector<Entry>& entries) {
+    for (const auto& entry : entries)
+      learn(entry);
+  }
+
+  /// Checks what a mutating request may do before it is validated: a key recorded already
+  /// answers its first outcome (or is refused for another request), a key in flight is refused
+  /// until it is answered, and an account being reconciled refuses every request. Fills `rk`
+  /// and answers nullopt when the request may proceed.
+  template <class Resp, class Req>
+  std::optional<microlith::reply<Resp>>
+  admit(const microlith::call_context& ctx, std::string_view method, const Req& req,
+        std::initializer_list<const std::string*> ids, request_key& rk) {
+    rk.key = ctx.idempotency_key();
+    if (!rk.key.empty()) {
+      rk.fingerprint = request_fingerprint(method, req);
+      if (auto it = keys_.find(rk.key); it != keys_.end()) {
+        if (it->second.fingerprint != rk.fingerprint)
+          return microlith::reply<Resp>{key_reused(rk.key, it->second.entries)};
+        microlith::log::write(microlith::log::level::info, ctx.name(), ctx.correlation_id(),
+                              "Idempotency-Key \"{}\" was recorded by ledger entry {}: answering "
+                              "its first outcome again",
+                              rk.key, it->second.entries.front().sequence());
+        return microlith::reply<Resp>{outcome_of<Resp>(it->second.entries)};
+      }
+      if (auto it = keys_in_flight_.find(rk.key); it != keys_in_flight_.end()) {
+        if (it->second != rk.fingerprint)
+          return microlith::reply<Resp>{microlith::fail(
+            microlith::errc::idempotency_key_reused,
+            fmt::format("Idempotency-Key \"{}\" is in use by another request (another method or "
+                        "body); a key names one request",
+                        rk.key))};
+        return microlith::reply<Resp>{microlith::fail(
+          microlith::errc::aborted,
+          fmt::format("a request with Idempotency-Key \"{}\" is still in progress; retry once it "
+                      "is answered",
+                      rk.key))};
+      }
+    }
+    for (const auto* id : ids)
+      if (auto busy = reconciling(*id))
+        return microlith::reply<Resp>{std::move(busy)};
+    return std::nullopt;
+  }
+
+  /// Answers a request refused by validation: at once without a key; with a key, only once the
+  /// ledger confirms it never recorded that key (a retry whose first attempt was recorded, say
+  /// by an instance that crashed, answers that first outcome even when it would be refused now).
+  template <class Resp>
+  microlith::reply<Resp> refuse(microlith::call_context& ctx, const request_key& rk,
+                                caf::error refusal) {
+    if (rk.key.empty())
+      return refusal;
+    keys_in_flight_.emplace(rk.key, rk.fingerprint);
+    auto p = ctx.make_promise<Resp>();
+    HistoryRequest lookup;
+    lookup.set_idempotency_key(rk.key);
+    ctx.call<HistoryReply>(ledger_service, "History", std::move(lookup))
+      .then(
+        [this, p, rk, refusal](const HistoryReply& found) mutable {
+          keys_in_flight_.erase(rk.key);
+          if (found.entries().empty()) {
+            p.deliver(std::move(refusal));
+            return;
+          }
+          std::vector<Entry> entries{found.entries().begin(), found.entries().end()};
+          if (entries.front().request_fingerprint() != rk.fingerprint) {
+            p.deliver(key_reused(rk.key, entries));
+            return;
+          }
+          adopt(entries);
+          p.deliver(outcome_of<Resp>(entries));
+        },
+        [this, p, rk](const caf::error& err) mutable {
+          keys_in_flight_.erase(rk.key);
+          p.deliver(microlith::fail(
+            microlith::errc::service_unavailable,
+            fmt::format("cannot check Idempotency-Key \"{}\" with the ledger ({}); nothing was "
+                        "done, retry",
+                        rk.key, microlith::describe(err))));
+        });
+    return p;
+  }
+
+  /// Takes entries recorded with a key this instance did not know (recorded by an earlier
+  /// instance after this one read the ledger, say): remembers the key and reconciles the
+  /// accounts they touch, whose balances may not include them.
+  void adopt(const std::vector<Entry>& entries) {
+    learn(entries);
+    for (const auto& entry : entries) {
+      auto it = accounts_.find(entry.account_id());
+      if (it == accounts_.end())
+        it = accounts_.try_emplace(entry.account_id()).first;
+      it->second.in_doubt = true;
+      reconcile(entry.account_id());
+    }
+  }
+
+  /// The refusal for account `id` while it is being reconciled (starting the reconciliation if
+  /// none is in flight), or an empty error when it is not in doubt.
+  caf::error reconciling(const std::string& id) {
+    auto it = accounts_.find(id);
+    if (it == accounts_.end() || !it->second.in_doubt)
+      return {};
+    reconcile(id);
+    return microlith::fail(
+      microlith::errc::service_unavailable,
+      fmt::format("account {} is being reconciled with the ledger after a change whose outcome "
+                  "was unknown; nothing was done, retry",
+                  id));
+  }
+
+  /// Reconciles account `id` with the ledger once no append touching it is in flight: asks the
+  /// ledger for the account's history and takes its last recorded balance (or forgets an
+  /// account the ledger never opened). A failure leaves it in doubt; the next request for it
+  /// tries again.
+  void reconcile(const std::string& id) {
+    auto it = accounts_.find(id);
+    if (it == accounts_.end() || !it->second.in_doubt || it->second.reconciling
+        || it->second.pending > 0)
+      return;
+    it->second.reconciling = true;
+    HistoryRequest req;
+    req.set_account_id(id);
+    // From the state's own context: the call does not inherit the deadline of the request whose
+    // failure caused it.
+    base_.call<HistoryReply>(ledger_service, "History", std::move(req))
+      .then(
+        [this, id](const HistoryReply& history) {
+          auto it = accounts_.find(id);
+          if (it == accounts_.end())
+            return;
+          auto& acct = it->second;
+          auto before = acct.balance;
+          for (const auto& entry : history.entries())
+            if (entry.kind() != "transfer_out" && entry.kind() != "transfer_in")
+              learn(entry); // a transfer's key needs both of its entries: left to the ledger
+          if (history.entries().empty()) {
+            accounts_.erase(it);
+            microlith::log::warn(base_.name(),
+                                 "account {} reconciled with the ledger: the ledger has no entry "
+                                 "for it, so it does not exist",
+                                 id);
+            return;
+          }
+          acct.balance = history.entries(history.entries_size() - 1).balance_after();
+          acct.open = true;
+          acct.in_doubt = false;
+          acct.reconciling = false;
+          microlith::log::info(base_.name(),
+                               "account {} reconciled with the ledger: balance {} (was {}) after "
+                               "ledger entry {}",
+                               id, acct.balance, before,
+                               history.entries(history.entries_size() - 1).sequence());
+        },
+        [this, id](const caf::error& err) {
+          if (auto it = accounts_.find(id); it != accounts_.end())
+            it->second.reconciling = false;
+          microlith::log::warn(base_.name(),
+                               "account {} cannot be reconciled with the ledger yet: {}; the next "
+                               "request for it tries again",
+                               id, microlith::describe(err));
+        });
   }
 
   /// The account `id` once its opening is recorded, else nullptr.
@@ -349,14 +668,26 @@ private:
 
   /// The refusal for an account that does not exist (or is still being opened).
   static caf::error no_account(const std::string& id) {
-    return microlith::fail(fmt::format("no account {}", id));
+    return microlith::fail(microlith::errc::not_found, fmt::format("no account {}", id));
   }
 
   /// The refusal for a debit that the account's spendable balance does not cover.
   static caf::error insufficient(const std::string& id, const account& acct,
                                  std::int64_t amount) {
-    return microlith::fail(fmt::format("insufficient funds: account {} has {}, needs {}", id,
+    return microlith::fail(microlith::errc::failed_precondition,
+                           fmt::format("insufficient funds: account {} has {}, needs {}", id,
                                        acct.available(), amount));
+  }
+
+  /// The refusal for key `key`, recorded with `entries` for another request.
+  static caf::error key_reused(const std::string& key, const std::vector<Entry>& entries) {
+    const auto& first = entries.front();
+    return microlith::fail(microlith::errc::idempotency_key_reused,
+                           fmt::format("Idempotency-Key \"{}\" was first used for another request "
+                                       "(recorded as ledger entry {}, {} of {} for account {}); "
+                                       "a key names one request and its body",
+                                       key, first.sequence(), first.kind(), first.delta(),
+                                       first.account_id()));
   }
 
   /// Publishes the account a change left to the balances topic.
@@ -370,30 +701,125 @@ private:
     ctx.publish(balances_topic, done.to());
   }
 
-  /// Asks the ledger to append `append` and answers later: with `commit(first entry)` once the
-  /// ledger has recorded it, or, after `undo()`, with the ledger's error. `what` names the change
-  /// in error messages.
+  /// Asks the ledger to append `append` (with the request's key and fingerprint) for the
+  /// accounts `ids`, and answers later:
+  /// - recorded: `commit(entries)` is the answer;
+  /// - replayed (the ledger had the key): `undo()`, and the first outcome is the answer; the
+  ///   accounts are reconciled, since their balances may not include those entries;
+  /// - refused: `undo()`, and the ledger's error is the answer;
+  /// - refused as stale (aborted) or outcome unknown: `undo()`, the accounts are marked in doubt
+  ///   and reconciled with the ledger once nothing else is in flight on them, and the answer
+  ///   says so (for an unknown outcome: that a retry with the same Idempotency-Key is safe).
+  /// `what` names the change in messages.
   template <class Resp, class Commit, class Undo>
   microlith::reply<Resp> record(microlith::call_context& ctx, AppendRequest append,
-                                std::string what, Commit commit, Undo undo) {
+                                request_key rk, std::vector<std::string> ids, std::string what,
+                                Commit commit, Undo undo) {
     auto p = ctx.make_promise<Resp>();
-    ctx.call<Entry>(ledger_service, "Append", append)
-      .then([p, commit, ctx](const Entry& first) mutable {
-              auto answer = commit(first);
-              publish_changes(ctx, answer);
-              p.deliver(std::move(answer));
-            },
-            [p, undo, what = std::move(what), name = ctx.name(),
-             correlation_id = ctx.correlation_id()](const caf::error& err) mutable {
-              undo();
-              microlith::log::write(microlith::log::level::warn, name, correlation_id,
-                                    "{} was undone: {}", what, microlith::describe(err));
-              p.deliver(not_recorded(err, what));
-            });
+    append.set_idempotency_key(rk.key);
+    append.set_request_fingerprint(rk.fingerprint);
+    if (!rk.key.empty())
+      keys_in_flight_.emplace(rk.key, rk.fingerprint);
+    for (const auto& id : ids)
+      ++accounts_.at(id).pending;
+    auto settle = [this, ids, key = rk.key] {
+      if (!key.empty())
+        keys_in_flight_.erase(key);
+      for (const auto& id : ids)
+        --accounts_.at(id).pending;
+    };
+    auto reconcile_all = [this, ids] {
+      for (const auto& id : ids)
+        if (auto it = accounts_.find(id); it != accounts_.end() && it->second.in_doubt)
+          reconcile(id);
+    };
+    ctx.call<AppendReply>(ledger_service, "Append", std::move(append))
+      .then(
+        [this, p, commit, undo, settle, reconcile_all, ctx,
+         what](const AppendReply& reply) mutable {
+          settle();
+          std::vector<Entry> entries{reply.entries().begin(), reply.entries().end()};
+          if (entries.empty()) {
+            undo();
+            p.deliver(microlith::fail(microlith::errc::internal,
+                                      fmt::format("{}: the ledger answered no entries", what)));
+            return;
+          }
+          if (reply.replayed()) {
+            undo();
+            microlith::log::write(microlith::log::level::info, ctx.name(), ctx.correlation_id(),
+                                  "{}: the ledger had recorded its Idempotency-Key already (entry "
+                                  "{}): answering that first outcome",
+                                  what, entries.front().sequence());
+            adopt(entries);
+            p.deliver(outcome_of<Resp>(entries));
+            return;
+          }
+          learn(entries);
+          auto answer = commit(entries);
+          publish_changes(ctx, answer);
+          reconcile_all(); // an account in doubt waits for its last append to settle
+          p.deliver(std::move(answer));
+        },
+        [this, p, undo, settle, reconcile_all, ids, what, key = rk.key, name = ctx.name(),
+         correlation_id = ctx.correlation_id()](const caf::error& err) mutable {
+          settle();
+          auto failure = classify(err);
+          if (failure != append_failure::refused)
+            for (const auto& id : ids)
+              accounts_.at(id).in_doubt = true;
+          undo();
+          if (failure == append_failure::refused) {
+            microlith::log::write(microlith::log::level::warn, name, correlation_id,
+                                  "{} was undone: {}", what, microlith::describe(err));
+            p.deliver(not_recorded(err, what));
+            return;
+          }
+          reconcile_all();
+          auto accounts = fmt::format("{} {} {}", ids.size() == 1 ? "account" : "accounts",
+                                      fmt::join(ids, " and "), ids.size() == 1 ? "is" : "are");
+          if (failure == append_failure::stale) {
+            microlith::log::write(microlith::log::level::warn, name, correlation_id,
+                                  "{} was refused by the ledger ({}); {} being reconciled "
+                                  "with the ledger",
+                                  what, microlith::describe(err), accounts);
+            p.deliver(microlith::fail(
+              microlith::errc::aborted,
+              fmt::format("{} was not recorded: the ledger's record differs from what accounts "
+                          "had ({}); {} being reconciled with the ledger; nothing was done, "
+                          "retry",
+                          what, microlith::message_of(err), accounts)));
+            return;
+          }
+          microlith::log::write(microlith::log::level::warn, name, correlation_id,
+                                "the outcome of {} is unknown ({}); {} reconciled with the ledger "
+                                "before serving again",
+                                what, microlith::describe(err), accounts);
+          auto code = microlith::code_of(err);
+          p.deliver(microlith::make_error(
+            code == microlith::errc::timeout || code == microlith::errc::service_down
+              ? code
+              : microlith::errc::service_down,
+            fmt::format("the outcome of {} is unknown: the ledger did not confirm it ({}); "
+                        "{} reconciled with the ledger before serving again; {}",
+                        what, microlith::describe(err), accounts,
+                        key.empty()
+                          ? "a retry may apply it twice: send an Idempotency-Key to retry safely"
+                          : "a retry with the same Idempotency-Key is safe (applied at most "
+                            "once)")));
+        });
     return p;
   }
 
+  /// A context of this instance outside any request, for the calls the state makes on its own
+  /// (reconciliations).
+  microlith::call_context base_;
   std::unordered_map<std::string, account> accounts_;
+  /// Idempotency keys recorded in the ledger that this instance knows: from its rebuild, its
+  /// own appends and its reconciliations.
+  std::unordered_map<std::string, known_key> keys_;
+  /// Keys of requests being handled now (their fingerprints).
+  std::unordered_map<std::string, std::string> keys_in_flight_;
 };
 
 } // namespace

@@ -6,10 +6,13 @@
 // transfers can never overdraw an account; money being credited becomes spendable only once the
 // ledger has recorded it.
 //
-// The ledger is also where an instance's balances come from: a new instance (first start or
-// restart) rebuilds them from the ledger's history before it is registered, so a crash loses no
-// recorded money. A deposit with the memo "poison" crashes the instance on purpose (the example's
-// crash trigger).
+// The ledger is the source of truth and where an instance's balances come from: a new instance
+// (first start or restart) rebuilds them from the ledger's history before it is registered, so a
+// crash loses no recorded money; an account whose last change has an unknown outcome refuses
+// requests until it is reconciled with the ledger. Mutating requests with an idempotency key
+// (the gateway's Idempotency-Key header) are applied at most once: a repeat answers the first
+// outcome. A deposit with the memo "poison" crashes the instance on purpose (the example's crash
+// trigger).
 //
 // Every confirmed change is published to the topic "balances" as the bank.Account it left
 // (a transfer publishes both accounts), so a gateway's WebSocket clients can watch balances.
@@ -30,8 +33,8 @@ inline constexpr const char* accounts_contract = "bank.Accounts";
 
 /// The accounts service's definition (service "accounts", contract bank.Accounts), ready to
 /// spawn or supervise. It needs the ledger service (bank::make_ledger) to record changes and to
-/// start: an instance rebuilds its balances from the ledger's history, and its start fails when
-/// the ledger is not running or its history does not add up.
+/// start: an instance rebuilds its balances from the ledger's history (following the ledger, with
+/// a warning, where its entries do not add up), and its start fails when the ledger cannot answer.
 microlith::service_definition make_accounts();
 
 } // namespace bank
