@@ -769,13 +769,13 @@ private:
             for (const auto& id : ids)
               accounts_.at(id).in_doubt = true;
           undo();
+          reconcile_all(); // an account in doubt waits for its last append to settle
           if (failure == append_failure::refused) {
             microlith::log::write(microlith::log::level::warn, name, correlation_id,
                                   "{} was undone: {}", what, microlith::describe(err));
             p.deliver(not_recorded(err, what));
             return;
           }
-          reconcile_all();
           auto accounts = fmt::format("{} {} {}", ids.size() == 1 ? "account" : "accounts",
                                       fmt::join(ids, " and "), ids.size() == 1 ? "is" : "are");
           if (failure == append_failure::stale) {
