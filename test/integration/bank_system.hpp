@@ -1,5 +1,6 @@
-// The bank, started from examples/bank/bank.toml in this process for one test, with blocking
-// helpers for its calls. Shared by the integration tests.
+// The bank, started from examples/bank/bank.toml in this process for one test (its ledger on a
+// SQLite file in a temp folder), with blocking helpers for its calls. Shared by the integration
+// tests.
 #pragma once
 
 #include "proto/bank.pb.h"
@@ -19,7 +20,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <thread>
 
 namespace bank_test {
 
@@ -37,12 +41,33 @@ inline std::uint16_t free_port() {
   return acceptor.local_endpoint().port();
 }
 
-/// The bank's system file, its gateway moved to a free port.
-inline microlith::system_config load_bank() {
+/// A fresh folder under the system's temp folder, removed with everything in it at the end.
+struct temp_folder {
+  std::filesystem::path path;
+  temp_folder() {
+    std::string pattern =
+      (std::filesystem::temp_directory_path() / "microlith-bank-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~temp_folder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  temp_folder(const temp_folder&) = delete;
+  temp_folder& operator=(const temp_folder&) = delete;
+};
+
+/// The bank's system file, its gateway moved to a free port and, when `ledger_db` is given, the
+/// ledger's record in that SQLite file (so a restarted ledger has it).
+inline microlith::system_config load_bank(const std::filesystem::path& ledger_db = {}) {
   auto config = microlith::load_system_file(bank_file());
-  for (auto& g : config.groups)
+  for (auto& g : config.groups) {
     if (g.http)
       g.http->port = free_port();
+    if (g.name == "ledger" && !ledger_db.empty())
+      g.config["database"] = ledger_db.string();
+  }
   return config;
 }
 
@@ -55,9 +80,11 @@ inline std::uint16_t gateway_port(const microlith::system_config& config) {
   return 0;
 }
 
-/// The whole bank in one process: started on construction, stopped on destruction.
+/// The whole bank in one process, its ledger on a SQLite file in a temp folder: started on
+/// construction, stopped on destruction.
 struct bank_system {
-  microlith::system_config config = load_bank();
+  temp_folder folder;
+  microlith::system_config config = load_bank(folder.path / "ledger.db");
   microlith::node node{microlith::node_options_for(config)};
   microlith::host host{node, config};
 
@@ -111,6 +138,20 @@ struct bank_system {
     auto account = balance_of(id);
     REQUIRE(account);
     return account->balance();
+  }
+
+  /// Waits up to 5 s until accounts answers the balance of `id` (an account in doubt refuses
+  /// until it is reconciled with the ledger); answers it, or -1 when it never did.
+  std::int64_t settled_balance(const std::string& id) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      auto account = balance_of(id);
+      if (account)
+        return account->balance();
+      if (std::chrono::steady_clock::now() > until)
+        return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   /// The ledger's history of `account_id` (all of it when empty); fails the test on error.

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bank_test {
 
@@ -41,12 +43,16 @@ public:
     bound_blocking_io(stream_.socket(), 10);
   }
 
-  /// Sends one request and reads its answer (each blocking step bounded by 10 s).
+  /// Sends one request, with `headers` added, and reads its answer (each blocking step bounded
+  /// by 10 s).
   http_answer request(boost::beast::http::verb verb, const std::string& target,
-                      const std::string& json = {}) {
+                      const std::string& json = {},
+                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     namespace http = boost::beast::http;
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : headers)
+      req.set(name, value);
     if (!json.empty()) {
       req.set(http::field::content_type, "application/json");
       req.body() = json;
