@@ -20,39 +20,6 @@ using verb = boost::beast::http::verb;
 
 namespace {
 
-using placement = std::vector<std::pair<std::string, std::vector<std::string>>>;
-
-/// A started bank: its children and its gateway's port.
-struct bank_cluster {
-  temp_folder folder;
-  std::uint16_t http_port = free_port();
-  fs::path file;
-  std::map<std::string, std::unique_ptr<process>> nodes; // "" = the whole bank in one process
-
-  explicit bank_cluster(const placement& where, const std::string& system = "bank") {
-    file = write_file(folder.path(), "bank.toml",
-                      bank_file_text(http_port, folder.path() / "ledger.db", where, system));
-    if (where.empty()) {
-      nodes[""] = run_node(folder.path(), file);
-      return;
-    }
-    for (const auto& [name, groups] : where)
-      nodes[name] = run_node(folder.path(), file, name);
-  }
-
-  bool ready(std::chrono::milliseconds limit = 15s) const {
-    return eventually([&] { return gateway_ready(http_port); }, limit);
-  }
-
-  /// Every child's log, for a failing test's output.
-  std::string logs() const {
-    std::string out;
-    for (const auto& [name, p] : nodes)
-      out += "--- " + (name.empty() ? std::string{"bank"} : name) + "\n" + p->output();
-    return out;
-  }
-};
-
 /// The bank's API over HTTP and WebSocket: the assertions of test/integration/bank_http_test.cpp.
 void bank_answers_its_api(std::uint16_t port) {
   http_client client{port};
