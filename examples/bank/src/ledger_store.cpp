@@ -25,14 +25,31 @@ constexpr const char* schema = R"sql(
   CREATE INDEX IF NOT EXISTS entries_by_account ON entries (account_id, sequence);
 )sql";
 
+// Text goes in and comes out with its length, never up to a NUL: "a\0x" and "a\0y" are two
+// values, not two spellings of "a". (Equality and ordering on such values compare all their
+// bytes under the BINARY collation the columns use.)
+
+/// Binds `text` to parameter `index`, all of its bytes.
+int bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+  return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+/// The text of `column`, all of its bytes (sqlite3_column_bytes after sqlite3_column_text, as
+/// SQLite's documentation orders the two calls).
 std::string text_of(sqlite3_stmt* s, int column) {
-  const auto* p = sqlite3_column_text(s, column);
-  return p == nullptr ? std::string{} : std::string{reinterpret_cast<const char*>(p)};
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+  if (p == nullptr)
+    return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
 }
 
 } // namespace
 
 ledger_store::ledger_store(const std::string& path) : path_(path) {
+  if (auto nul = path.find('\0'); nul != std::string::npos) // SQLite would open its prefix
+    throw std::runtime_error(fmt::format("ledger database {}: the file name holds a NUL "
+                                         "character at byte {}: expected a path without one",
+                                         path.substr(0, nul), nul));
   try {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr)
         != SQLITE_OK)
@@ -66,12 +83,13 @@ std::vector<Entry> ledger_store::append(const std::vector<Entry>& entries,
     std::vector<Entry> recorded;
     for (const auto& in : entries) {
       sqlite3_reset(insert.get());
-      sqlite3_bind_text(insert.get(), 1, in.account_id().c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(insert.get(), 2, in.delta());
-      sqlite3_bind_int64(insert.get(), 3, in.balance_after());
-      sqlite3_bind_text(insert.get(), 4, in.kind().c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert.get(), 5, correlation_id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert.get(), 6, in.counterparty().c_str(), -1, SQLITE_TRANSIENT);
+      if (bind_text(insert.get(), 1, in.account_id()) != SQLITE_OK
+          || sqlite3_bind_int64(insert.get(), 2, in.delta()) != SQLITE_OK
+          || sqlite3_bind_int64(insert.get(), 3, in.balance_after()) != SQLITE_OK
+          || bind_text(insert.get(), 4, in.kind()) != SQLITE_OK
+          || bind_text(insert.get(), 5, correlation_id) != SQLITE_OK
+          || bind_text(insert.get(), 6, in.counterparty()) != SQLITE_OK)
+        fail("cannot bind an entry");
       if (sqlite3_step(insert.get()) != SQLITE_DONE)
         fail("cannot append an entry");
       Entry& out = recorded.emplace_back(in);
@@ -96,8 +114,8 @@ std::vector<Entry> ledger_store::history(const std::string& account_id) {
   if (sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr) != SQLITE_OK)
     fail("cannot prepare a history query");
   statement query{raw, &sqlite3_finalize};
-  if (!account_id.empty())
-    sqlite3_bind_text(query.get(), 1, account_id.c_str(), -1, SQLITE_TRANSIENT);
+  if (!account_id.empty() && bind_text(query.get(), 1, account_id) != SQLITE_OK)
+    fail("cannot bind a history query");
   std::vector<Entry> out;
   int rc = 0;
   while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {

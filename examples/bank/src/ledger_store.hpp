@@ -16,7 +16,7 @@ namespace bank {
 class ledger_store {
 public:
   /// Opens (and if needed creates) the database at `path`; throws std::runtime_error naming the
-  /// path and SQLite's reason when it cannot.
+  /// path and SQLite's reason when it cannot, or when `path` holds a NUL character.
   explicit ledger_store(const std::string& path);
 
   ~ledger_store();
@@ -26,9 +26,11 @@ public:
 
   /// Records `entries` in one transaction, all or none, numbering them in arrival order and
   /// stamping them with `correlation_id`; answers them as recorded. Throws on a database error.
+  /// Strings are kept byte for byte, embedded NUL characters included.
   std::vector<Entry> append(const std::vector<Entry>& entries, const std::string& correlation_id);
 
-  /// The entries of `account_id` (every entry when empty), oldest first.
+  /// The entries of `account_id` (every entry when empty), oldest first; `account_id` matches
+  /// byte for byte ("a\0x" is not "a\0y", nor "a").
   std::vector<Entry> history(const std::string& account_id);
 
 private:
