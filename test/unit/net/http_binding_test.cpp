@@ -85,7 +85,7 @@ TEST_CASE("a path or query parameter sets a field of every scalar kind", "[unit]
       CHECK(request_of(bind_one("name", "caf\xc3\xa9 au lait")).name() == "caf\xc3\xa9 au lait");
     }
     SECTION("bytes as text") {
-      CHECK(request_of(bind_one("data", "raw\xff\x01")).data() == "raw\xff\x01");
+      CHECK(request_of(bind_one("data", "raw\xff\xfe")).data() == "raw\xff\xfe");
     }
     SECTION("bool") {
       CHECK(request_of(bind_one("flag", "true")).flag());
