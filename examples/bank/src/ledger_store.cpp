@@ -42,17 +42,22 @@ constexpr const char* select_columns =
   "SELECT sequence, account_id, delta, balance_after, kind, correlation_id, counterparty, "
   "idempotency_key, request_fingerprint FROM entries";
 
-/// The text in `column` of the current row, byte-exact (embedded NULs included).
-std::string text_of(sqlite3_stmt* s, int column) {
-  const auto* p = sqlite3_column_text(s, column);
-  auto n = sqlite3_column_bytes(s, column);
-  return p == nullptr ? std::string{}
-                      : std::string{reinterpret_cast<const char*>(p), static_cast<std::size_t>(n)};
+// Text goes in and comes out with its length, never up to a NUL: "a\0x" and "a\0y" are two
+// values, not two spellings of "a". (Equality and ordering on such values compare all their
+// bytes under the BINARY collation the columns use.)
+
+/// Binds `text` to parameter `index`, all of its bytes.
+int bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+  return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
-/// Binds `text` to parameter `index` of `s`, byte-exact.
-int bind_text(sqlite3_stmt* s, int index, const std::string& text) {
-  return sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+/// The text of `column`, all of its bytes (sqlite3_column_bytes after sqlite3_column_text, as
+/// SQLite's documentation orders the two calls).
+std::string text_of(sqlite3_stmt* s, int column) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+  if (p == nullptr)
+    return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
 }
 
 /// The entry in the current row of a query over `select_columns`.
@@ -125,6 +130,10 @@ std::string check_continues(const Entry& entry, int index, const std::optional<s
 } // namespace
 
 ledger_store::ledger_store(const std::string& path) : path_(path) {
+  if (auto nul = path.find('\0'); nul != std::string::npos) // SQLite would open its prefix
+    throw std::runtime_error(fmt::format("ledger database {}: the file name holds a NUL "
+                                         "character at byte {}: expected a path without one",
+                                         path.substr(0, nul), nul));
   try {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr)
         != SQLITE_OK)
@@ -217,7 +226,8 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
     auto it = last.find(in.account_id());
     if (it == last.end()) {
       sqlite3_reset(last_of.get());
-      bind_text(last_of.get(), 1, in.account_id());
+      if (bind_text(last_of.get(), 1, in.account_id()) != SQLITE_OK)
+        fail("cannot bind a balance query");
       std::optional<std::int64_t> recorded;
       switch (sqlite3_step(last_of.get())) {
         case SQLITE_ROW: recorded = sqlite3_column_int64(last_of.get(), 0); break;
@@ -245,14 +255,15 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
   const std::string stored_fingerprint = idempotency_key.empty() ? std::string{} : fingerprint;
   for (const auto& in : entries) {
     sqlite3_reset(insert.get());
-    bind_text(insert.get(), 1, in.account_id());
-    sqlite3_bind_int64(insert.get(), 2, in.delta());
-    sqlite3_bind_int64(insert.get(), 3, in.balance_after());
-    bind_text(insert.get(), 4, in.kind());
-    bind_text(insert.get(), 5, correlation_id);
-    bind_text(insert.get(), 6, in.counterparty());
-    bind_text(insert.get(), 7, idempotency_key);
-    bind_text(insert.get(), 8, stored_fingerprint);
+    if (bind_text(insert.get(), 1, in.account_id()) != SQLITE_OK
+        || sqlite3_bind_int64(insert.get(), 2, in.delta()) != SQLITE_OK
+        || sqlite3_bind_int64(insert.get(), 3, in.balance_after()) != SQLITE_OK
+        || bind_text(insert.get(), 4, in.kind()) != SQLITE_OK
+        || bind_text(insert.get(), 5, correlation_id) != SQLITE_OK
+        || bind_text(insert.get(), 6, in.counterparty()) != SQLITE_OK
+        || bind_text(insert.get(), 7, idempotency_key) != SQLITE_OK
+        || bind_text(insert.get(), 8, stored_fingerprint) != SQLITE_OK)
+      fail("cannot bind an entry");
     if (sqlite3_step(insert.get()) != SQLITE_DONE)
       fail("cannot append an entry");
     Entry& recorded = out.entries.emplace_back(in);
@@ -281,10 +292,10 @@ std::vector<Entry> ledger_store::history(const std::string& account_id,
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
     fail("cannot prepare a history query");
   statement query{raw, &sqlite3_finalize};
-  if (!account_id.empty())
-    bind_text(query.get(), 1, account_id);
-  if (!idempotency_key.empty())
-    bind_text(query.get(), 2, idempotency_key);
+  if (!account_id.empty() && bind_text(query.get(), 1, account_id) != SQLITE_OK)
+    fail("cannot bind a history query");
+  if (!idempotency_key.empty() && bind_text(query.get(), 2, idempotency_key) != SQLITE_OK)
+    fail("cannot bind a history query");
   std::vector<Entry> out;
   int rc = 0;
   while ((rc = sqlite3_step(query.get())) == SQLITE_ROW)

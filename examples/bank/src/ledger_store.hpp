@@ -45,7 +45,7 @@ class ledger_store {
 public:
   /// Opens (and if needed creates) the database at `path`, adding the idempotency columns to a
   /// file written before they existed; throws std::runtime_error naming the path and SQLite's
-  /// reason when it cannot.
+  /// reason when it cannot, or when `path` holds a NUL character.
   explicit ledger_store(const std::string& path);
 
   ~ledger_store();
@@ -57,13 +57,14 @@ public:
   /// not empty and recorded already (or refuses it for another `fingerprint`); otherwise checks
   /// that `entries` continue each account's record and records them all, numbered in arrival
   /// order and stamped with `correlation_id`, the key and the fingerprint; or refuses them all.
-  /// Throws on a database error (nothing is recorded then).
+  /// Throws on a database error (nothing is recorded then). Strings are kept byte for byte,
+  /// embedded NUL characters included.
   append_result append(const std::vector<Entry>& entries, const std::string& correlation_id,
                        const std::string& idempotency_key = {},
                        const std::string& fingerprint = {});
 
   /// The entries of `account_id` (every entry when empty), recorded with `idempotency_key` (any
-  /// key when empty), oldest first.
+  /// key when empty), oldest first; both match byte for byte ("a\0x" is not "a\0y", nor "a").
   std::vector<Entry> history(const std::string& account_id,
                              const std::string& idempotency_key = {});
 

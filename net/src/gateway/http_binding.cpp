@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace microlith::gateway {
 
@@ -225,6 +227,94 @@ binding_error json_error(std::string_view status_text) {
   return err;
 }
 
+/// The deepest nesting raw_control_in_string() names in a field path; deeper levels are counted
+/// but left out of the path.
+constexpr std::size_t k_max_path_depth = 64;
+
+/// RFC 8259 §7: a JSON string holds no raw U+0000..U+001F (they must be escaped, as `\u0000`).
+/// Protobuf 3.21's parser takes such strings (all but a raw NUL, which it reports as a missing
+/// closing quote), so the gateway looks for one itself. Answers the error for the first raw
+/// control character inside a string of `body`, naming the field whose value (or the object
+/// whose member name) holds it as a path (`name`, `inner.x`, `tags[0]`), as json_error does;
+/// nothing when there is none. Only scans: malformed JSON is left for Protobuf to report.
+std::optional<binding_error> raw_control_in_string(std::string_view body) {
+  // Most bodies hold no byte below 0x20 at all (no string can then hold one): one pass.
+  if (std::none_of(body.begin(), body.end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+    return std::nullopt;
+  struct level {
+    bool object;            // an object, else an array
+    std::string_view name;  // an object's current member name, as written (escapes kept)
+    std::size_t index = 0;  // an array's current element
+    bool naming = true;     // an object's next string is a member name
+  };
+  std::vector<level> levels;
+  std::size_t hidden = 0; // levels below k_max_path_depth
+  auto path = [&] {
+    std::string out;
+    for (const auto& l : levels) {
+      if (!l.object)
+        fmt::format_to(std::back_inserter(out), "[{}]", l.index);
+      else if (!l.name.empty())
+        out += out.empty() ? std::string{l.name} : fmt::format(".{}", l.name);
+    }
+    return out;
+  };
+  auto push = [&](bool object) {
+    if (levels.size() < k_max_path_depth)
+      levels.push_back(level{object, {}, 0, true});
+    else
+      ++hidden;
+  };
+  auto pop = [&] {
+    if (hidden > 0)
+      --hidden;
+    else if (!levels.empty())
+      levels.pop_back();
+  };
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    switch (body[i]) {
+      case '{': push(true); break;
+      case '[': push(false); break;
+      case '}':
+      case ']': pop(); break;
+      case ',':
+        if (hidden == 0 && !levels.empty()) {
+          auto& l = levels.back();
+          if (l.object)
+            l.naming = true, l.name = {};
+          else
+            ++l.index;
+        }
+        break;
+      case '"': {
+        auto start = ++i;
+        while (i < body.size() && body[i] != '"') {
+          auto c = static_cast<unsigned char>(body[i]);
+          if (c < 0x20) {
+            bool in_name = hidden == 0 && !levels.empty() && levels.back().object
+                           && levels.back().naming;
+            auto where = in_name ? "a member name" : "a string";
+            return binding_error{
+              path(), fmt::format("invalid JSON body: a raw control character (U+{:04X}) in {} "
+                                  "at byte {}: JSON strings must escape it (RFC 8259 section 7), "
+                                  "as \\u{:04x}",
+                                  c, where, i, c)};
+          }
+          i += body[i] == '\\' ? 2 : 1;
+        }
+        if (hidden == 0 && !levels.empty() && levels.back().object && levels.back().naming) {
+          levels.back().name = body.substr(start, std::min(i, body.size()) - start);
+          levels.back().naming = false;
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  return std::nullopt;
+}
+
 /// Rule 1: fills `message` from a JSON body; an empty (or all-whitespace) body leaves it as is.
 /// An absent Content-Type is taken as JSON: only a content type that says otherwise is refused.
 std::optional<binding_error> bind_body(pb::Message& message, std::string_view body,
@@ -236,6 +326,8 @@ std::optional<binding_error> bind_body(pb::Message& message, std::string_view bo
                          fmt::format("expected a JSON body (Content-Type: application/json), got "
                                      "Content-Type {}",
                                      quote_value(content_type))};
+  if (auto err = raw_control_in_string(body))
+    return err;
   pb::util::JsonParseOptions options; // ignore_unknown_fields = false: an unknown field is an error
   auto status = pb::util::JsonStringToMessage(pb::StringPiece{body.data(), body.size()},
                                               &message, options);
@@ -321,6 +413,31 @@ std::optional<binding_error> set_enum(pb::Message& message, const pb::FieldDescr
                                            "field \"{}\", got {}",
                                            type.full_name(), names, field.name(),
                                            quote_value(p.value))};
+}
+
+/// The first ASCII control character of `text` (U+0000..U+001F, U+007F) as its byte value and
+/// offset; nothing when there is none. A byte test, so it holds for bytes fields as for text.
+std::optional<std::pair<unsigned, std::size_t>> control_character(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F)
+      return std::pair{static_cast<unsigned>(c), i};
+  }
+  return std::nullopt;
+}
+
+/// Rules 2 and 3 refuse a parameter whose decoded value holds a control character (`%00`,
+/// `%0A`, ...), whatever its field's type: a NUL or a line break in an id is a trap for every
+/// store and log downstream, and no field needs one from a URL (binary data goes in the body,
+/// as base64). `kind` is "path" or "query".
+std::optional<binding_error> check_param_text(std::string_view kind, const param& p) {
+  auto found = control_character(p.value);
+  if (!found)
+    return std::nullopt;
+  return binding_error{p.name, fmt::format("{} parameter \"{}\": expected text without control "
+                                           "characters (U+0000..U+001F, U+007F), got U+{:04X} "
+                                           "at byte {} of its decoded value",
+                                           kind, p.name, found->first, found->second)};
 }
 
 /// Rules 2 and 3: sets the singular scalar field named by `p` from its text.
@@ -519,7 +636,12 @@ binding_result bind_request(const pb::Descriptor& type, std::string_view body,
   }
   // Query before path: a path parameter overwrites a query parameter of the same name.
   for (const auto* params : {&query, &path}) {
+    auto kind = params == &query ? "query" : "path";
     for (const auto& p : *params) {
+      if (auto err = check_param_text(kind, p)) {
+        result.error = std::move(*err);
+        return result;
+      }
       if (auto err = bind_param(*message, p)) {
         result.error = std::move(*err);
         return result;

@@ -275,6 +275,7 @@ route_match route_table::match(std::string_view verb, std::string_view path) con
       if (!decoded) {
         out.decode_error = fmt::format("path parameter {}: {}", param_name(r.segments[i]),
                                        message_of(decoded.error()));
+        out.decode_field = std::string(param_name(r.segments[i]));
         decoded = std::string(parts[i]);
       }
       out.path_params.push_back(param{std::string(param_name(r.segments[i])), *decoded});

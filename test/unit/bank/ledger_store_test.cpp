@@ -2,8 +2,9 @@
 // entries survive reopening, two stores on one file (two replicas) see each other's entries, a
 // batch is numbered in order, an entry that does not continue its account's record is refused,
 // an idempotency key is recorded once (also by two stores racing on one file), a file written
-// before the idempotency columns existed still opens, text is kept byte-exact, and a database
-// that cannot be opened is refused naming its path.
+// before the idempotency columns existed still opens, strings with embedded NUL characters come
+// back byte for byte, and a database that cannot be opened (or whose path holds a NUL) is refused
+// naming its path.
 #include "bank_fixture.hpp"
 #include "ledger_store.hpp"
 
@@ -233,22 +234,57 @@ TEST_CASE("ledger store: a file written before the idempotency columns existed s
   CHECK(again.history("ada").size() == 3);
 }
 
-TEST_CASE("ledger store: text is kept byte-exact", "[unit][bank]") {
-  bank::ledger_store store{":memory:"};
-  const std::string id{"a\0b", 3};
-  const std::string key{"k\0\xff", 3};
-  REQUIRE(store.append({entry(id, 1, 1, "open")}, std::string{"c\0d", 3}, key, "fp").result ==
-          outcome::recorded);
-  auto back = store.history(id);
-  REQUIRE(back.size() == 1);
-  CHECK(back[0].account_id() == id);
-  CHECK(back[0].correlation_id() == std::string{"c\0d", 3});
-  CHECK(back[0].idempotency_key() == key);
-  CHECK(store.history(std::string{"a"}).empty());
-}
-
 TEST_CASE("ledger store: a database that cannot be opened is refused with its path",
           "[unit][bank]") {
   CHECK_THROWS_WITH(bank::ledger_store{"/nonexistent-folder/ledger.db"},
                     Contains("/nonexistent-folder/ledger.db"));
+}
+
+TEST_CASE("ledger store: strings with embedded NUL characters are kept byte for byte",
+          "[unit][bank]") {
+  using namespace std::string_literals;
+  temp_folder folder;
+  auto file = (folder.path / "ledger.db").string();
+  const auto a = "nul\0a"s;
+  const auto b = "nul\0b"s;
+  const auto prefix = "nul"s;
+  {
+    bank::ledger_store store{file};
+    auto first = entry(a, 100, 100, "open");
+    first.set_counterparty("peer\0one"s);
+    REQUIRE(store.append({first}, "corr\0one"s).result == outcome::recorded);
+    auto second = entry(b, 7, 7, "open");
+    second.set_counterparty("x\0y"s);
+    REQUIRE(store.append({second}, "c-2").result == outcome::recorded);
+    REQUIRE(store.append({entry(prefix, 1, 1, "open")}, "c-3").result == outcome::recorded);
+  }
+  bank::ledger_store reopened{file}; // read back from the file, not from the writer's memory
+  auto of_a = reopened.history(a);
+  REQUIRE(of_a.size() == 1);
+  CHECK(of_a[0].account_id() == a);
+  CHECK(of_a[0].account_id().size() == 5);
+  CHECK(of_a[0].balance_after() == 100);
+  CHECK(of_a[0].counterparty() == "peer\0one"s);
+  CHECK(of_a[0].correlation_id() == "corr\0one"s);
+  auto of_b = reopened.history(b);
+  REQUIRE(of_b.size() == 1);
+  CHECK(of_b[0].account_id() == b);
+  CHECK(of_b[0].counterparty() == "x\0y"s);
+  auto of_prefix = reopened.history(prefix);
+  REQUIRE(of_prefix.size() == 1);
+  CHECK(of_prefix[0].account_id() == prefix);
+  CHECK(reopened.history("nul\0"s).empty());
+  auto all = reopened.history("");
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].account_id() == a);
+  CHECK(all[1].account_id() == b);
+  CHECK(all[2].account_id() == prefix);
+}
+
+TEST_CASE("ledger store: a database path holding a NUL character is refused", "[unit][bank]") {
+  using namespace std::string_literals;
+  temp_folder folder;
+  auto file = (folder.path / "ledger.db").string() + "\0.other"s;
+  CHECK_THROWS_WITH(bank::ledger_store{file}, Contains("NUL") && Contains("ledger.db"));
+  CHECK_FALSE(fs::exists(folder.path / "ledger.db"));
 }

@@ -1,6 +1,7 @@
 // The gateway's HTTP <-> Protobuf binding (net/src/gateway/http_binding.cpp): a JSON body through
 // Protobuf's JSON mapping, path and query parameters of every scalar kind, their precedence,
-// percent-decoding, the errors that name the field at fault, answers as JSON, and error bodies.
+// percent-decoding, control characters refused in parameters and raw in JSON strings, the errors
+// that name the field at fault, answers as JSON, and error bodies.
 #include "proto/gateway_test.pb.h"
 #include "proto/test.pb.h"
 
@@ -84,7 +85,7 @@ TEST_CASE("a path or query parameter sets a field of every scalar kind", "[unit]
       CHECK(request_of(bind_one("name", "caf\xc3\xa9 au lait")).name() == "caf\xc3\xa9 au lait");
     }
     SECTION("bytes as text") {
-      CHECK(request_of(bind_one("data", "raw\xff\x01")).data() == "raw\xff\x01");
+      CHECK(request_of(bind_one("data", "raw\xff\xfe")).data() == "raw\xff\xfe");
     }
     SECTION("bool") {
       CHECK(request_of(bind_one("flag", "true")).flag());
@@ -253,8 +254,42 @@ TEST_CASE("a string parameter must be UTF-8 while bytes take any text", "[unit]"
     CHECK(error_of(bind_parts({{"name", "\xed\xa0\x80"}})).field == "name"); // a UTF-16 surrogate
   }
   SECTION("bytes") {
-    CHECK(request_of(bind_parts({{"data", std::string{"\xff\0\xfe", 3}}})).data()
-          == std::string{"\xff\0\xfe", 3});
+    CHECK(request_of(bind_parts({{"data", "\xff\x80\xfe"}})).data() == "\xff\x80\xfe");
+  }
+}
+
+TEST_CASE("a path or query parameter may not hold a control character", "[unit]") {
+  using namespace std::string_literals;
+  SECTION("a NUL in a path parameter names it") {
+    const auto& err = error_of(bind_parts({}, {{"name", "acct01\0x"s}}));
+    CHECK(err.field == "name");
+    CHECK(err.message == "path parameter \"name\": expected text without control characters "
+                         "(U+0000..U+001F, U+007F), got U+0000 at byte 6 of its decoded value");
+  }
+  SECTION("a line break in a query parameter names it") {
+    const auto& err = error_of(bind_parts({{"name", "a\nb"}}));
+    CHECK(err.field == "name");
+    CHECK(err.message.rfind("query parameter \"name\": ", 0) == 0);
+    CHECK_THAT(err.message, Catch::Matchers::Contains("U+000A at byte 1"));
+  }
+  SECTION("every ASCII control character, DEL included") {
+    for (int c = 0; c < 0x20; ++c) {
+      INFO("U+" << c);
+      CHECK(error_of(bind_parts({}, {{"name", "x"s + static_cast<char>(c)}})).field == "name");
+    }
+    CHECK(error_of(bind_parts({}, {{"name", "x\x7f"}})).field == "name");
+  }
+  SECTION("whatever the field's type: bytes") {
+    CHECK(error_of(bind_parts({{"data", "\xff\0\xfe"s}})).field == "data");
+  }
+  SECTION("whatever the field's type: an integer") {
+    const auto& err = error_of(bind_parts({{"amount", "5\0"s}}));
+    CHECK(err.field == "amount");
+    CHECK_THAT(err.message, Catch::Matchers::Contains("control characters"));
+  }
+  SECTION("space and text beyond ASCII are not control characters") {
+    const auto& request = request_of(bind_parts({}, {{"name", "Ada Lovelace \xc3\xa9"}}));
+    CHECK(request.name() == "Ada Lovelace \xc3\xa9");
   }
 }
 
@@ -420,6 +455,55 @@ TEST_CASE("a malformed JSON body is an error of the body as a whole", "[unit]") 
     const auto& err = error_of(bind_parts({}, {}, "[1, 2]"));
     CHECK(err.field.empty());
     CHECK(err.message == "invalid JSON body: Root element must be a message.");
+  }
+}
+
+TEST_CASE("a raw control character in a JSON string is an error naming its field", "[unit]") {
+  using namespace std::string_literals;
+  SECTION("in a value at the top level") {
+    const auto& err = error_of(bind_parts({}, {}, "{\"amount\": 5, \"name\": \"a\x01\"}"));
+    CHECK(err.field == "name");
+    CHECK(err.message == "invalid JSON body: a raw control character (U+0001) in a string at "
+                         "byte 24: JSON strings must escape it (RFC 8259 section 7), as \\u0001");
+  }
+  SECTION("a raw NUL is the gateway's error, not Protobuf's") {
+    const auto& err = error_of(bind_parts({}, {}, "{\"name\": \"nul\0a\"}"s));
+    CHECK(err.field == "name");
+    CHECK_THAT(err.message, Catch::Matchers::Contains("U+0000"));
+  }
+  SECTION("a raw tab or line break") {
+    CHECK(error_of(bind_parts({}, {}, "{\"name\": \"a\tb\"}")).field == "name");
+    CHECK(error_of(bind_parts({}, {}, "{\"name\": \"a\nb\"}")).field == "name");
+  }
+  SECTION("inside a nested message") {
+    CHECK(error_of(bind_parts({}, {}, "{\"name\": \"x\", \"note\": {\"text\": \"\x1f\"}}")).field
+          == "note.text");
+  }
+  SECTION("in an array element") {
+    CHECK(error_of(bind_parts({}, {}, "{\"tags\": [\"a\", \"b\x02\"], \"name\": \"x\"}")).field
+          == "tags[1]");
+  }
+  SECTION("after escaped quotes and backslashes") {
+    CHECK(error_of(bind_parts({}, {}, "{\"name\": \"a\\\"\x01\"}")).field == "name");
+    CHECK(error_of(bind_parts({}, {}, "{\"name\": \"a\\\\\", \"tags\": [\"\x02\"]}")).field
+          == "tags[0]");
+  }
+  SECTION("in a member name") {
+    const auto& err = error_of(bind_parts({}, {}, "{\"labels\": {\"k\x01\": 1}}"));
+    CHECK(err.field == "labels");
+    CHECK_THAT(err.message, Catch::Matchers::Contains("in a member name"));
+    CHECK(error_of(bind_parts({}, {}, "{\"na\x01me\": \"x\"}")).field.empty());
+  }
+  SECTION("whitespace between values is not in a string") {
+    const auto& request =
+      request_of(bind_parts({}, {}, "{\n\t\"name\": \"ada\",\r\n\t\"tags\": [\n\"a\"\n]\n}\n"));
+    CHECK(request.name() == "ada");
+    CHECK(request.tags_size() == 1);
+  }
+  SECTION("escaped, a control character is valid JSON and kept byte for byte") {
+    const auto& request = request_of(bind_parts({}, {}, R"({"name": "nul\u0000a\u0001\t"})"));
+    CHECK(request.name() == "nul\0a\x01\t"s);
+    CHECK(request.name().size() == 7);
   }
 }
 

@@ -1,6 +1,6 @@
 // The gateway's HTTP sessions over real sockets (net/src/gateway/http_session.cpp): status
-// mapping of real calls, parameter binding end to end, X-Request-Id, health endpoints, limits
-// and timeouts, keep-alive.
+// mapping of real calls, parameter binding end to end (control characters refused), X-Request-Id,
+// the Host header, health endpoints, limits and timeouts, keep-alive.
 #include "gateway_fixture.hpp"
 #include "test_clients.hpp"
 
@@ -245,10 +245,47 @@ TEST_CASE("parameters bind from the path, the query and the body", "[unit]") {
     REQUIRE(r.status == 400);
     CHECK(string_field(error_of(r), "error") == "bad_request");
   }
-  SECTION("a malformed escape in the path is 400") {
+  SECTION("a malformed escape in the path is 400 naming the parameter") {
     auto r = client.request("GET", "/bind/ada%2");
     REQUIRE(r.status == 400);
-    CHECK(string_field(error_of(r), "error") == "bad_request");
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "name");
+  }
+  SECTION("a control character in a path parameter is 400 naming the parameter") {
+    auto r = client.request("GET", "/bind/acct01%00x");
+    REQUIRE(r.status == 400);
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "name");
+    CHECK_THAT(string_field(body, "message"),
+               Contains("path parameter \"name\"") && Contains("U+0000"));
+  }
+  SECTION("a control character in a query parameter is 400 naming the parameter") {
+    auto r = client.request("GET", "/bind/ada?data=a%0Ab");
+    REQUIRE(r.status == 400);
+    auto body = error_of(r);
+    CHECK(string_field(body, "field") == "data");
+    CHECK_THAT(string_field(body, "message"),
+               Contains("query parameter \"data\"") && Contains("U+000A"));
+  }
+  SECTION("a raw control character in a JSON string is 400 naming the field") {
+    for (std::string raw : {std::string{"\x01"}, std::string{"\t"}, std::string(1, '\0')}) {
+      auto r = client.request("POST", "/bind", "{\"name\": \"nul" + raw + "a\"}");
+      REQUIRE(r.status == 400);
+      auto body = error_of(r);
+      CHECK(string_field(body, "error") == "bad_request");
+      CHECK(string_field(body, "field") == "name");
+      CHECK_THAT(string_field(body, "message"), Contains("RFC 8259"));
+    }
+  }
+  SECTION("an escaped control character in a JSON string is bound byte for byte") {
+    auto r = client.request("POST", "/bind", R"({"name": "nul\u0000a", "tags": ["\u001f"]})");
+    REQUIRE(r.status == 200);
+    auto bound = parse_bind_request(r.body);
+    CHECK(bound.name() == std::string("nul\0a", 5));
+    REQUIRE(bound.tags_size() == 1);
+    CHECK(bound.tags(0) == "\x1f");
   }
 }
 
@@ -295,6 +332,58 @@ TEST_CASE("X-Request-Id is echoed, carried into the call, or made", "[unit]") {
 
     auto space = client.request("GET", "/echo/x", {}, {{"X-Request-Id", "a b"}});
     CHECK(space.status == 400);
+  }
+}
+
+TEST_CASE("a request without a valid Host is 400 before it is routed", "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+  // Sends `head` (a request line and headers, without the blank line) and reads the answer.
+  auto raw = [&](const std::string& head) {
+    REQUIRE_FALSE(client.write_raw(head + "\r\n"));
+    return client.read_reply();
+  };
+
+  SECTION("an HTTP/1.1 request without Host, even a health check") {
+    for (std::string target : {"/echo/x", "/healthz", "/nowhere"}) {
+      auto r = raw("GET " + target + " HTTP/1.1\r\nX-Request-Id: no-host-1\r\n");
+      REQUIRE(r.status == 400);
+      auto body = error_of(r);
+      CHECK(string_field(body, "error") == "bad_request");
+      CHECK(string_field(body, "field") == "Host");
+      CHECK(string_field(body, "request_id") == "no-host-1");
+      CHECK_THAT(string_field(body, "message"), Contains("RFC 9112"));
+    }
+    // The answer kept the connection, which serves a request that carries Host.
+    CHECK(client.request("GET", "/echo/after").status == 200);
+  }
+  SECTION("two Host headers") {
+    auto r = raw("GET /echo/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n");
+    REQUIRE(r.status == 400);
+    auto body = error_of(r);
+    CHECK(string_field(body, "field") == "Host");
+    CHECK_THAT(string_field(body, "message"), Contains("got 2"));
+  }
+  SECTION("a Host that is not host[:port]") {
+    for (std::string bad : {"a b", "host:80x", "[::1", "[::1]x", "a/b", "@x"}) {
+      INFO(bad);
+      auto r = raw("GET /echo/x HTTP/1.1\r\nHost: " + bad + "\r\n");
+      REQUIRE(r.status == 400);
+      CHECK(string_field(error_of(r), "field") == "Host");
+    }
+  }
+  SECTION("names, addresses and ports are served, and so is an empty Host") {
+    for (std::string good : {"example.com", "example.com:8080", "127.0.0.1:1", "[::1]:80",
+                             "[::1]", "x", ""}) {
+      INFO(good);
+      auto r = raw("GET /echo/x HTTP/1.1\r\nHost: " + good + "\r\n");
+      CHECK(r.status == 200);
+    }
+  }
+  SECTION("HTTP/1.0 does not require Host") {
+    auto r = raw("GET /echo/old HTTP/1.0\r\n");
+    REQUIRE(r.status == 200);
+    CHECK(parse_ping_reply(r.body).text() == "old");
   }
 }
 

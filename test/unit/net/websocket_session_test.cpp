@@ -1,6 +1,6 @@
 // The gateway's WebSocket sessions over real sockets (net/src/gateway/websocket_session.cpp,
-// topic_hub.cpp): subscribing, delivery of published messages, unsubscribing, the end of a
-// session, bad frames, and slow consumers.
+// topic_hub.cpp): the upgrade's Sec-WebSocket-Key, subscribing, delivery of published messages,
+// unsubscribing, the end of a session, bad frames, and slow consumers.
 #include "gateway_fixture.hpp"
 #include "test_clients.hpp"
 
@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 using namespace unit_net;
 using Catch::Matchers::Contains;
@@ -229,5 +230,61 @@ TEST_CASE("WebSocket sessions count against max_connections", "[unit]") {
     REQUIRE(gateway_fixture::eventually([&] { return gw.stats().open_connections == 1; }));
     http_connection fourth{gw.port()};
     CHECK(fourth.request("GET", "/healthz").status == 200);
+  }
+}
+
+TEST_CASE("an upgrade whose Sec-WebSocket-Key is not the base64 of 16 bytes is 400, not 101",
+          "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+  // An upgrade request for /ws with these Sec-WebSocket-Key headers (none when empty).
+  auto upgrade = [&](const std::vector<std::string>& keys) {
+    header_list headers{{"Connection", "Upgrade"},
+                        {"Upgrade", "websocket"},
+                        {"Sec-WebSocket-Version", "13"}};
+    for (const auto& key : keys)
+      headers.emplace_back("Sec-WebSocket-Key", key);
+    return client.request("GET", "/ws", {}, headers);
+  };
+  // Checks that `reply` is the gateway's 400 naming the header.
+  auto refused = [&](const http_reply& reply) {
+    INFO(reply.status << " " << reply.body);
+    REQUIRE(reply.status == 400);
+    CHECK(reply.header("Content-Type") == "application/json");
+    auto body = parse_object(reply.body);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "Sec-WebSocket-Key");
+    CHECK(string_field(body, "request_id") == reply.header("X-Request-Id"));
+    CHECK_THAT(string_field(body, "message"), Contains("16 bytes"));
+  };
+
+  SECTION("not base64") {
+    refused(upgrade({"not base64 at all!!!!!=="}));
+    refused(upgrade({"dGhlIHNhbXBsZSBub25j*Q=="}));
+  }
+  SECTION("base64 of other than 16 bytes") {
+    refused(upgrade({"AAAAAAAAAAAAAAAAAAAA"}));     // 15 bytes
+    refused(upgrade({"AAAAAAAAAAAAAAAAAAAAAAA="})); // 17 bytes, as long as a good key
+    refused(upgrade({"AAAAAAAAAAAAAAAAAAAAAAAAAAA="})); // 20 bytes
+    refused(upgrade({"dGhlIHNhbXBsZSBub25jZQ"}));   // 16 bytes without the padding
+  }
+  SECTION("empty, absent or given twice") {
+    refused(upgrade({""}));
+    refused(upgrade({}));
+    refused(upgrade({"dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=="}));
+  }
+  SECTION("a refused upgrade leaves no session and the connection serves HTTP") {
+    refused(upgrade({"short"}));
+    CHECK(gw.stats().websocket_sessions == 0);
+    CHECK(client.request("GET", "/healthz").status == 200);
+  }
+  SECTION("a good key still upgrades") {
+    // RFC 6455 section 1.3's example key and the accept value it gives.
+    auto r = upgrade({"dGhlIHNhbXBsZSBub25jZQ=="});
+    REQUIRE(r.status == 101);
+    CHECK(r.header("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    REQUIRE(gateway_fixture::eventually([&] { return gw.stats().websocket_sessions == 1; }));
+    ws_connection ws{gw.port()}; // and so does Beast's client, with a key of its own
+    subscribe(ws, "keys");
   }
 }

@@ -5,7 +5,9 @@
 //     (google::protobuf::util::JsonStringToMessage): field names in proto or lowerCamel form,
 //     int64 as a number or a string, enums by name. An unknown field is an error.
 //     An empty body (or no body) leaves every field at its default. A body with a content type
-//     other than application/json (parameters such as charset allowed) is an error.
+//     other than application/json (parameters such as charset allowed) is an error. A raw
+//     control character (U+0000..U+001F) inside a JSON string is an error (RFC 8259 section 7;
+//     Protobuf's parser would take it); escaped (`\u0000`) it is valid and kept byte for byte.
 //  2. Query parameters (`?name=value`, percent-decoded, `+` is a space) bind to fields of the
 //     request message by their proto name.
 //  3. Path parameters (`{name}` segments of the route, percent-decoded) bind the same way, last:
@@ -13,7 +15,8 @@
 //
 // A parameter may name a singular scalar field (string, bytes as text, bool as true/false,
 // int32/64, uint32/64, float/double, enum by name or number) — not a message, a map or a
-// repeated field. Every binding error names the field (or parameter) and what was expected;
+// repeated field. A parameter's decoded value may not hold a control character (U+0000..U+001F,
+// U+007F: `%00`, `%0A`), whatever the field's type. Every binding error names the field (or parameter) and what was expected;
 // the gateway answers it with 400 and error_body().
 #pragma once
 

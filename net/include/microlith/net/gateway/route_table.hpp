@@ -78,6 +78,7 @@ struct route_match {
   std::vector<param> path_params;  ///< when found: decoded, in pattern order
   std::string allow;               ///< when wrong_verb: "GET, POST"
   std::string decode_error;        ///< when found but a parameter's escape is malformed
+  std::string decode_field;        ///< the parameter of decode_error
 };
 
 /// An immutable, validated set of routes.
