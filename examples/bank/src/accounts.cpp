@@ -155,14 +155,16 @@ public:
   /// Opens account `req.id` with `req.initial_balance` cents.
   microlith::reply<Account> open(microlith::call_context& ctx, const OpenRequest& req) {
     if (req.id().empty())
-      return microlith::fail("an account id must not be empty");
+      return microlith::fail(microlith::errc::invalid_argument, "an account id must not be empty");
     if (req.initial_balance() < 0)
-      return microlith::fail(fmt::format("account {}: the initial balance must not be negative, "
+      return microlith::fail(microlith::errc::invalid_argument,
+                             fmt::format("account {}: the initial balance must not be negative, "
                                          "got {}",
                                          req.id(), req.initial_balance()));
     auto [it, inserted] = accounts_.try_emplace(req.id());
     if (!inserted)
-      return microlith::fail(fmt::format("account {} already exists", req.id()));
+      return microlith::fail(microlith::errc::already_exists,
+                             fmt::format("account {} already exists", req.id()));
     it->second.incoming = req.initial_balance();
     AppendRequest append;
     *append.add_entries() =
@@ -187,13 +189,14 @@ public:
                                            "memo \"{}\", the bank example's crash trigger",
                                            req.amount(), req.account_id(), poison_memo));
     if (req.amount() <= 0)
-      return microlith::fail(
+      return microlith::fail(microlith::errc::invalid_argument,
         fmt::format("a deposit must be a positive amount, got {}", req.amount()));
     auto* acct = find_open(req.account_id());
     if (acct == nullptr)
       return no_account(req.account_id());
     if (acct->projected() > max_cents - req.amount())
-      return microlith::fail(fmt::format("account {}: a deposit of {} would overflow its balance",
+      return microlith::fail(microlith::errc::out_of_range,
+                             fmt::format("account {}: a deposit of {} would overflow its balance",
                                          req.account_id(), req.amount()));
     acct->incoming += req.amount();
     AppendRequest append;
@@ -215,7 +218,7 @@ public:
   /// Takes `req.amount` cents from an open account that has them.
   microlith::reply<Account> withdraw(microlith::call_context& ctx, const WithdrawRequest& req) {
     if (req.amount() <= 0)
-      return microlith::fail(
+      return microlith::fail(microlith::errc::invalid_argument,
         fmt::format("a withdrawal must be a positive amount, got {}", req.amount()));
     auto* acct = find_open(req.account_id());
     if (acct == nullptr)
@@ -241,10 +244,10 @@ public:
   microlith::reply<TransferReceipt> transfer(microlith::call_context& ctx,
                                              const TransferRequest& req) {
     if (req.amount() <= 0)
-      return microlith::fail(
+      return microlith::fail(microlith::errc::invalid_argument,
         fmt::format("a transfer must be a positive amount, got {}", req.amount()));
     if (req.from() == req.to())
-      return microlith::fail(
+      return microlith::fail(microlith::errc::invalid_argument,
         fmt::format("cannot transfer from account {} to itself", req.from()));
     auto* from = find_open(req.from());
     if (from == nullptr)
@@ -255,7 +258,8 @@ public:
     if (from->available() < req.amount())
       return insufficient(req.from(), *from, req.amount());
     if (to->projected() > max_cents - req.amount())
-      return microlith::fail(fmt::format("account {}: a transfer of {} would overflow its balance",
+      return microlith::fail(microlith::errc::out_of_range,
+                             fmt::format("account {}: a transfer of {} would overflow its balance",
                                          req.to(), req.amount()));
     from->held += req.amount();
     to->incoming += req.amount();
@@ -349,13 +353,14 @@ private:
 
   /// The refusal for an account that does not exist (or is still being opened).
   static caf::error no_account(const std::string& id) {
-    return microlith::fail(fmt::format("no account {}", id));
+    return microlith::fail(microlith::errc::not_found, fmt::format("no account {}", id));
   }
 
   /// The refusal for a debit that the account's spendable balance does not cover.
   static caf::error insufficient(const std::string& id, const account& acct,
                                  std::int64_t amount) {
-    return microlith::fail(fmt::format("insufficient funds: account {} has {}, needs {}", id,
+    return microlith::fail(microlith::errc::failed_precondition,
+                           fmt::format("insufficient funds: account {} has {}, needs {}", id,
                                        acct.available(), amount));
   }
 

@@ -75,10 +75,10 @@ public:
   /// the correlation id of the current request; answers the first recorded entry.
   microlith::reply<Entry> append(microlith::call_context& ctx, const AppendRequest& req) {
     if (req.entries().empty())
-      return microlith::fail("ledger append needs at least one entry");
+      return microlith::fail(microlith::errc::invalid_argument, "ledger append needs at least one entry");
     for (int i = 0; i < req.entries_size(); ++i)
       if (auto why = check_entry(req.entries(i), i); !why.empty())
-        return microlith::fail(std::move(why));
+        return microlith::fail(microlith::errc::invalid_argument, std::move(why));
     std::vector<Entry> batch{req.entries().begin(), req.entries().end()};
     return store_.append(batch, ctx.correlation_id()).front();
   }

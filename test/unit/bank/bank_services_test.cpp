@@ -178,12 +178,12 @@ bank::Entry ledger_entry(const std::string& account, std::int64_t delta, std::in
   return e;
 }
 
-// Checks that `result` failed with remote_error and exactly `message`.
+// Checks that `result` failed with the kind `kind` and exactly `message`.
 template <class T>
-void check_refused(const caf::expected<T>& result, const std::string& message) {
+void check_refused(const caf::expected<T>& result, errc kind, const std::string& message) {
   REQUIRE_FALSE(result);
   INFO(microlith::describe(result.error()));
-  CHECK(microlith::is(result.error(), errc::remote_error));
+  CHECK(microlith::is(result.error(), kind));
   CHECK_THAT(microlith::message_of(result.error()), Equals(message));
 }
 
@@ -251,22 +251,22 @@ TEST_CASE_METHOD(bank_fixture, "accounts: every change is recorded in the ledger
 TEST_CASE_METHOD(bank_fixture, "accounts: open refuses duplicates, empty ids and negative balances",
                  "[unit]") {
   REQUIRE(open("alice", 100));
-  check_refused(open("alice", 5), "account alice already exists");
-  check_refused(open("bob", -1), "account bob: the initial balance must not be negative, got -1");
-  check_refused(open("", 10), "an account id must not be empty");
+  check_refused(open("alice", 5), errc::already_exists, "account alice already exists");
+  check_refused(open("bob", -1), errc::invalid_argument, "account bob: the initial balance must not be negative, got -1");
+  check_refused(open("", 10), errc::invalid_argument, "an account id must not be empty");
   CHECK(balance("alice") == 100);
-  check_refused(balance_of("bob"), "no account bob");
+  check_refused(balance_of("bob"), errc::not_found, "no account bob");
   CHECK(history().size() == 1);
 }
 
 TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every method",
                  "[unit]") {
   REQUIRE(open("alice", 100));
-  check_refused(deposit("ghost", 10), "no account ghost");
-  check_refused(withdraw("ghost", 10), "no account ghost");
-  check_refused(balance_of("ghost"), "no account ghost");
-  check_refused(transfer("ghost", "alice", 10), "no account ghost");
-  check_refused(transfer("alice", "ghost", 10), "no account ghost");
+  check_refused(deposit("ghost", 10), errc::not_found, "no account ghost");
+  check_refused(withdraw("ghost", 10), errc::not_found, "no account ghost");
+  check_refused(balance_of("ghost"), errc::not_found, "no account ghost");
+  check_refused(transfer("ghost", "alice", 10), errc::not_found, "no account ghost");
+  check_refused(transfer("alice", "ghost", 10), errc::not_found, "no account ghost");
   CHECK(balance("alice") == 100);
   CHECK(history().size() == 1);
 }
@@ -274,13 +274,13 @@ TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every 
 TEST_CASE_METHOD(bank_fixture, "accounts: amounts that are not positive are refused", "[unit]") {
   REQUIRE(open("alice", 100));
   REQUIRE(open("bob", 100));
-  check_refused(deposit("alice", 0), "a deposit must be a positive amount, got 0");
-  check_refused(deposit("alice", -5), "a deposit must be a positive amount, got -5");
-  check_refused(withdraw("alice", 0), "a withdrawal must be a positive amount, got 0");
-  check_refused(withdraw("alice", -5), "a withdrawal must be a positive amount, got -5");
-  check_refused(transfer("alice", "bob", 0), "a transfer must be a positive amount, got 0");
-  check_refused(transfer("alice", "bob", -7), "a transfer must be a positive amount, got -7");
-  check_refused(transfer("alice", "alice", 10), "cannot transfer from account alice to itself");
+  check_refused(deposit("alice", 0), errc::invalid_argument, "a deposit must be a positive amount, got 0");
+  check_refused(deposit("alice", -5), errc::invalid_argument, "a deposit must be a positive amount, got -5");
+  check_refused(withdraw("alice", 0), errc::invalid_argument, "a withdrawal must be a positive amount, got 0");
+  check_refused(withdraw("alice", -5), errc::invalid_argument, "a withdrawal must be a positive amount, got -5");
+  check_refused(transfer("alice", "bob", 0), errc::invalid_argument, "a transfer must be a positive amount, got 0");
+  check_refused(transfer("alice", "bob", -7), errc::invalid_argument, "a transfer must be a positive amount, got -7");
+  check_refused(transfer("alice", "alice", 10), errc::invalid_argument, "cannot transfer from account alice to itself");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 100);
   CHECK(history().size() == 2);
@@ -290,10 +290,10 @@ TEST_CASE_METHOD(bank_fixture, "accounts: insufficient funds are refused with th
                  "[unit]") {
   REQUIRE(open("alice", 100));
   REQUIRE(open("bob", 0));
-  check_refused(withdraw("alice", 101), "insufficient funds: account alice has 100, needs 101");
-  check_refused(transfer("alice", "bob", 150),
+  check_refused(withdraw("alice", 101), errc::failed_precondition, "insufficient funds: account alice has 100, needs 101");
+  check_refused(transfer("alice", "bob", 150), errc::failed_precondition,
                 "insufficient funds: account alice has 100, needs 150");
-  check_refused(withdraw("bob", 1), "insufficient funds: account bob has 0, needs 1");
+  check_refused(withdraw("bob", 1), errc::failed_precondition, "insufficient funds: account bob has 0, needs 1");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 0);
   CHECK(history().size() == 2);
@@ -306,8 +306,8 @@ TEST_CASE_METHOD(bank_fixture, "accounts: deposits that would overflow a balance
   constexpr auto max = std::numeric_limits<std::int64_t>::max();
   REQUIRE(open("rich", max - 10));
   REQUIRE(open("bob", 100));
-  check_refused(deposit("rich", 11), "account rich: a deposit of 11 would overflow its balance");
-  check_refused(transfer("bob", "rich", 11),
+  check_refused(deposit("rich", 11), errc::out_of_range, "account rich: a deposit of 11 would overflow its balance");
+  check_refused(transfer("bob", "rich", 11), errc::out_of_range,
                 "account rich: a transfer of 11 would overflow its balance");
   CHECK(deposit("rich", 10).value().balance() == max);
   CHECK(balance("bob") == 100);
@@ -369,16 +369,16 @@ TEST_CASE_METHOD(bank_fixture, "ledger: an append is validated as a whole", "[un
     opts.correlation_id = correlation_id;
     return n.call<bank::Entry>(bank::ledger_service, "Append", req, opts);
   };
-  check_refused(append({}), "ledger append needs at least one entry");
-  check_refused(append({entry("", 5, 5, "deposit")}), "ledger entry 0: account_id is empty");
-  check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}),
+  check_refused(append({}), errc::invalid_argument, "ledger append needs at least one entry");
+  check_refused(append({entry("", 5, 5, "deposit")}), errc::invalid_argument, "ledger entry 0: account_id is empty");
+  check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}), errc::invalid_argument,
                 "ledger entry 1: unknown kind \"gift\" (expected open, deposit, withdraw, "
                 "transfer_in or transfer_out)");
-  check_refused(append({entry("a", -5, 5, "deposit")}),
+  check_refused(append({entry("a", -5, 5, "deposit")}), errc::invalid_argument,
                 "ledger entry 0: a deposit entry cannot have delta -5");
-  check_refused(append({entry("a", 5, 5, "withdraw")}),
+  check_refused(append({entry("a", 5, 5, "withdraw")}), errc::invalid_argument,
                 "ledger entry 0: a withdraw entry cannot have delta 5");
-  check_refused(append({entry("a", -5, -5, "withdraw")}),
+  check_refused(append({entry("a", -5, -5, "withdraw")}), errc::invalid_argument,
                 "ledger entry 0: account a would have the negative balance -5");
   CHECK(history().empty()); // nothing of a refused batch was recorded
 
@@ -429,7 +429,7 @@ TEST_CASE_METHOD(bank_fixture,
                                ids[static_cast<std::size_t>(to)], amount(rng));
         if (result) {
           ++succeeded;
-        } else if (microlith::is(result.error(), errc::remote_error) &&
+        } else if (microlith::is(result.error(), errc::failed_precondition) &&
                    microlith::message_of(result.error()).rfind("insufficient funds: ", 0) == 0) {
           ++refused;
         } else {
@@ -498,7 +498,7 @@ TEST_CASE_METHOD(bank_fixture,
   CHECK(microlith::is(withdraw("alice", 1).error(), errc::service_unavailable));
   CHECK(microlith::is(open("carol", 1).error(), errc::service_unavailable));
   CHECK(balance("alice") == 500);
-  check_refused(balance_of("carol"), "no account carol");
+  check_refused(balance_of("carol"), errc::not_found, "no account carol");
 
   // A new ledger starts an empty record; the money held by the failed changes was released.
   ledger = start(bank::make_ledger());
@@ -526,9 +526,9 @@ TEST_CASE_METHOD(bank_fixture,
   REQUIRE(wait_until([] { return stalled_appends.load() == 1; }));
 
   // The 60 cents are held: nobody else can spend them, and they are not yet anybody's balance.
-  check_refused(transfer("alice", "carol", 60),
+  check_refused(transfer("alice", "carol", 60), errc::failed_precondition,
                 "insufficient funds: account alice has 40, needs 60");
-  check_refused(withdraw("alice", 41), "insufficient funds: account alice has 40, needs 41");
+  check_refused(withdraw("alice", 41), errc::failed_precondition, "insufficient funds: account alice has 40, needs 41");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 0);
 
@@ -566,8 +566,8 @@ TEST_CASE_METHOD(bank_fixture, "accounts: a new instance rebuilds its balances f
   CHECK(history().size() == entries_before); // rebuilding reads the ledger, it appends nothing
 
   // The rebuilt accounts refuse and accept as the old ones did.
-  check_refused(open("alice", 5), "account alice already exists");
-  check_refused(withdraw("carol", 301), "insufficient funds: account carol has 300, needs 301");
+  check_refused(open("alice", 5), errc::already_exists, "account alice already exists");
+  check_refused(withdraw("carol", 301), errc::failed_precondition, "insufficient funds: account carol has 300, needs 301");
   auto receipt = transfer("bob", "alice", 280);
   REQUIRE(receipt);
   CHECK(receipt->from().balance() == 0);
