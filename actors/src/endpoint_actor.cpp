@@ -310,6 +310,7 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.caller = def_.name;
   meta.deadline = deadline;
   meta.hops = parent.hops + 1;
+  meta.idempotency_key = parent.idempotency_key;
   return meta;
 }
 

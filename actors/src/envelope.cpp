@@ -41,6 +41,7 @@ envelope_wire to_wire(const envelope& env) {
     out.deadline_ms_left = std::max<std::int64_t>(0, left.count());
   }
   out.hops = env.meta.hops;
+  out.idempotency_key = env.meta.idempotency_key;
   return out;
 }
 
@@ -61,6 +62,7 @@ envelope from_wire(envelope_wire wire) {
   if (wire.deadline_ms_left >= 0)
     out.meta.deadline = clock::now() + std::chrono::milliseconds(wire.deadline_ms_left);
   out.meta.hops = wire.hops;
+  out.meta.idempotency_key = std::move(wire.idempotency_key);
   if (wire.body_type.empty())
     return out;
   const auto* type = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(wire.body_type);

@@ -20,6 +20,19 @@ std::string_view to_string(errc code) noexcept {
     case errc::bad_request: return "bad_request";
     case errc::no_such_method: return "no_such_method";
     case errc::remote_error: return "remote_error";
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::failed_precondition: return "failed_precondition";
+    case errc::out_of_range: return "out_of_range";
+    case errc::not_found: return "not_found";
+    case errc::already_exists: return "already_exists";
+    case errc::aborted: return "aborted";
+    case errc::permission_denied: return "permission_denied";
+    case errc::unauthenticated: return "unauthenticated";
+    case errc::resource_exhausted: return "resource_exhausted";
+    case errc::unimplemented: return "unimplemented";
+    case errc::internal: return "internal";
+    case errc::data_loss: return "data_loss";
+    case errc::idempotency_key_reused: return "idempotency_key_reused";
   }
   return "unknown";
 }
@@ -79,8 +92,16 @@ std::string describe(const caf::error& err) {
   return caf::to_string(err);
 }
 
+caf::error fail(errc code, std::string message) {
+  return make_error(code, std::move(message));
+}
+
 caf::error fail(std::string message) {
   return make_error(errc::remote_error, std::move(message));
+}
+
+bool is_client_kind(errc code) noexcept {
+  return code >= errc::invalid_argument && code <= errc_last;
 }
 
 void register_error_category(caf::actor_system_config& cfg) {

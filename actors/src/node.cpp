@@ -163,7 +163,8 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
   auto env = make_call(1, service, method, std::move(request),
                        {options.correlation_id.empty() ? make_correlation_id()
                                                        : std::move(options.correlation_id),
-                        std::move(options.caller), deadline, 0});
+                        std::move(options.caller), deadline, 0,
+                        std::move(options.idempotency_key)});
   self->send(dest, std::move(env));
   caf::expected<message_ptr> result{message_ptr{}};
   for (bool done = false; !done;) {

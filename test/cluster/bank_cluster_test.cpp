@@ -48,7 +48,8 @@ void bank_answers_its_api(std::uint16_t port) {
   CHECK_THAT(history.body, Contains(R"("kind":"transfer_out")"));
 
   auto broke = client.request(verb::post, "/accounts/bob/withdraw", R"({"amount":500})");
-  CHECK(broke.status == 500);
+  CHECK(broke.status == 400);
+  CHECK_THAT(broke.body, Contains(R"("error":"failed_precondition")"));
   CHECK_THAT(broke.body, Contains("insufficient funds: account bob has 20, needs 500"));
   auto typo = client.request(verb::post, "/accounts/ada/deposit", R"({"amout":5})");
   CHECK(typo.status == 400);

@@ -42,8 +42,20 @@ TEST_CASE("the bank answers its API over HTTP", "[integration]") {
   }
   SECTION("errors map to statuses with the reason") {
     auto broke = client.request(verb::post, "/accounts/bob/withdraw", R"({"amount":5})");
-    CHECK(broke.status == 500);
+    CHECK(broke.status == 400);
+    CHECK_THAT(broke.body, Contains(R"("error":"failed_precondition")"));
     CHECK_THAT(broke.body, Contains("insufficient funds: account bob has 0, needs 5"));
+    auto unknown = client.request(verb::get, "/accounts/nobody");
+    CHECK(unknown.status == 404);
+    CHECK_THAT(unknown.body, Contains(R"("error":"not_found")"));
+    CHECK_THAT(unknown.body, Contains("no account nobody"));
+    auto twice = client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":1})");
+    CHECK(twice.status == 409);
+    CHECK_THAT(twice.body, Contains(R"("error":"already_exists")"));
+    auto negative =
+      client.request(verb::post, "/accounts/ada/deposit", R"({"amount":-5})");
+    CHECK(negative.status == 400);
+    CHECK_THAT(negative.body, Contains(R"("error":"invalid_argument")"));
     auto typo = client.request(verb::post, "/accounts/ada/deposit", R"({"amout":5})");
     CHECK(typo.status == 400);
     CHECK_THAT(typo.body, Contains(R"("field":"amout")"));

@@ -72,14 +72,14 @@ TEST_CASE("every error a caller of the bank can see", "[integration]") {
   bank_system bank;
   REQUIRE(bank.open("alice", 100));
 
-  SECTION("remote_error: insufficient funds, with the handler's message") {
+  SECTION("the handler's kind and message: not_found, failed_precondition") {
     auto r = bank.transfer("alice", "nobody-yet", 10);
     REQUIRE_FALSE(r);
-    CHECK(microlith::is(r.error(), errc::remote_error));
+    CHECK(microlith::is(r.error(), errc::not_found));
     REQUIRE(bank.open("bob", 0));
     auto poor = bank.transfer("alice", "bob", 1000);
     REQUIRE_FALSE(poor);
-    CHECK(microlith::is(poor.error(), errc::remote_error));
+    CHECK(microlith::is(poor.error(), errc::failed_precondition));
     CHECK_THAT(microlith::message_of(poor.error()),
                Catch::Contains("insufficient funds") && Catch::Contains("alice"));
     CHECK(bank.balance("alice") == 100);
@@ -223,7 +223,7 @@ TEST_CASE("concurrent transfers from many callers keep the total balance constan
                                amount(rng));
         if (r)
           ++succeeded;
-        else if (microlith::is(r.error(), errc::remote_error))
+        else if (microlith::is(r.error(), errc::failed_precondition))
           ++refused; // insufficient funds
         else
           ++other;

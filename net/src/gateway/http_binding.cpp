@@ -710,6 +710,53 @@ caf::expected<std::string> percent_decode(std::string_view text, bool plus_is_sp
   return out;
 }
 
+// ---- Idempotency keys ----------------------------------------------------------------------
+
+caf::expected<std::string> parse_idempotency_key(std::string_view value) {
+  auto refuse = [&](std::string_view why) {
+    return make_error(errc::bad_request,
+                      fmt::format("Idempotency-Key: {}; expected 1 to {} printable ASCII "
+                                  "characters, bare (abc-123) or quoted (\"abc-123\")",
+                                  why, max_idempotency_key));
+  };
+  // Optional whitespace around a field value is not part of it (RFC 9110 §5.5).
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  std::string key;
+  if (!value.empty() && value.front() == '"') {
+    // An sf-string (RFC 8941 §3.3.3): printable ASCII, `\` escapes only `"` and `\`.
+    std::size_t i = 1;
+    for (; i < value.size() && value[i] != '"'; ++i) {
+      char c = value[i];
+      if (c == '\\') {
+        if (++i == value.size() || (value[i] != '"' && value[i] != '\\'))
+          return refuse("a backslash in a quoted key escapes only \" or \\");
+        c = value[i];
+      } else if (c < 0x20 || c > 0x7e) {
+        return refuse("a quoted key holds a character that is not printable ASCII");
+      }
+      key += c;
+    }
+    if (i == value.size())
+      return refuse("the quoted key has no closing quote");
+    if (i + 1 != value.size())
+      return refuse("text follows the quoted key");
+  } else {
+    for (char c : value)
+      if (c <= 0x20 || c > 0x7e || c == '"')
+        return refuse(fmt::format("a bare key holds the character 0x{:02x}",
+                                  static_cast<unsigned char>(c)));
+    key = std::string(value);
+  }
+  if (key.empty())
+    return refuse("the key is empty");
+  if (key.size() > max_idempotency_key)
+    return refuse(fmt::format("the key has {} characters", key.size()));
+  return key;
+}
+
 // ---- Answers and errors --------------------------------------------------------------------
 
 std::string to_json(const pb::Message& message) {
@@ -737,9 +784,22 @@ unsigned status_of(const caf::error& err) {
     case errc::service_unavailable:
     case errc::service_down: return 503;
     case errc::timeout: return 504;
-    case errc::bad_request: return 400;
-    case errc::no_such_method: return 404;
+    case errc::bad_request:
+    case errc::invalid_argument:
+    case errc::failed_precondition:
+    case errc::out_of_range: return 400;
+    case errc::no_such_method:
+    case errc::not_found: return 404;
+    case errc::already_exists:
+    case errc::aborted: return 409;
+    case errc::permission_denied: return 403;
+    case errc::unauthenticated: return 401;
+    case errc::resource_exhausted: return 429;
+    case errc::unimplemented: return 501;
+    case errc::idempotency_key_reused: return 422;
     case errc::remote_error:
+    case errc::internal:
+    case errc::data_loss:
     case errc::none: return 500;
   }
   return 500; // a code this build does not know

@@ -301,6 +301,19 @@ void http_session::handle(request req) {
   if (!bound.message)
     return reply_error(400, "bad_request", bound.error.message, keep_alive_, bound.error.field);
   auto body = message_ptr{std::move(bound.message)};
+  std::string idempotency_key;
+  if (req.count("Idempotency-Key") > 1)
+    return reply_error(400, "bad_request",
+                       "Idempotency-Key: given more than once; send one key per request",
+                       keep_alive_, "Idempotency-Key");
+  if (auto header = req.find("Idempotency-Key"); header != req.end()) {
+    auto key = parse_idempotency_key(
+      std::string_view(header->value().data(), header->value().size()));
+    if (!key)
+      return reply_error(400, "bad_request", message_of(key.error()), keep_alive_,
+                         "Idempotency-Key");
+    idempotency_key = std::move(*key);
+  }
   const auto& spec = m.target->spec;
   // The deadline is request_timeout from the request's first byte, not from now.
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -317,7 +330,8 @@ void http_session::handle(request req) {
   // pointer (small enough for std::function to store without allocating): the session keeps
   // itself alive in in_call_ until its answer is delivered, or dropped when the gateway stops.
   // The call's deadline bounds the wait (the caller completes it with timeout then).
-  st_.caller.call(spec.service, spec.method, std::move(body), {timeout, request_id_},
+  st_.caller.call(spec.service, spec.method, std::move(body),
+                  {timeout, request_id_, std::move(idempotency_key)},
                   [session = this](caf::expected<message_ptr> result) {
                                       session->st_.answers.push({session, std::move(result)});
                   });

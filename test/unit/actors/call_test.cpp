@@ -102,6 +102,19 @@ TEST_CASE_METHOD(node_fixture, "a call carries its correlation id, caller and ho
     CHECK(r->echo().correlation_id() == "corr-nested");
     CHECK(r->echo().caller() == "relay2");
     CHECK(r->echo().hops() == 2);
+    CHECK(r->echo().idempotency_key().empty()); // none given, none invented
+  }
+
+  SECTION("nested calls inherit the idempotency key") {
+    must_spawn(node, relay_service("relay"));
+    must_spawn(node, relay_service("relay2"));
+    auto opts = with(2s, "corr-keyed", "tester");
+    opts.idempotency_key = "transfer-0042";
+    auto r = node.call<pb::RelayReply>("relay", "Forward",
+                                       relay_to("echo", "Ping", ping("deep"), {"relay2"}), opts);
+    REQUIRE(r);
+    CHECK(r->echo().idempotency_key() == "transfer-0042");
+    CHECK(r->echo().hops() == 2);
   }
 }
 

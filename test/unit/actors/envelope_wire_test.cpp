@@ -51,6 +51,7 @@ TEST_CASE_METHOD(node_fixture, "an envelope crosses the wire whole", "[unit]") {
   env.meta.correlation_id = "corr-9";
   env.meta.caller = "accounts";
   env.meta.hops = 3;
+  env.meta.idempotency_key = "deposit-7f3a";
 
   SECTION("body, names and metadata") {
     env.meta.deadline = microlith::clock::now() + 2s;
@@ -62,6 +63,7 @@ TEST_CASE_METHOD(node_fixture, "an envelope crosses the wire whole", "[unit]") {
     CHECK(out.meta.correlation_id == "corr-9");
     CHECK(out.meta.caller == "accounts");
     CHECK(out.meta.hops == 3);
+    CHECK(out.meta.idempotency_key == "deposit-7f3a");
     CHECK(out.undecodable.empty());
     const auto* body = dynamic_cast<const pb::PingRequest*>(out.body.get());
     REQUIRE(body != nullptr);
@@ -89,6 +91,19 @@ TEST_CASE_METHOD(node_fixture, "an envelope crosses the wire whole", "[unit]") {
     CHECK(microlith::is(out.error, errc::service_down));
     CHECK(microlith::message_of(out.error) == "the ledger went down");
     CHECK_FALSE(out.body);
+  }
+  SECTION("every error kind crosses unchanged") {
+    for (int value = 1; value <= static_cast<int>(microlith::errc_last); ++value) {
+      auto code = static_cast<errc>(value);
+      envelope reply;
+      reply.kind = envelope_kind::reply;
+      reply.call_id = 6;
+      reply.error = microlith::fail(code, "no account ada");
+      auto out = through_the_wire(node.system(), reply);
+      INFO(microlith::to_string(code));
+      CHECK(microlith::code_of(out.error) == code);
+      CHECK(microlith::message_of(out.error) == "no account ada");
+    }
   }
 }
 

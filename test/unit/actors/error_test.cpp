@@ -59,6 +59,23 @@ TEST_CASE("error values carry a code and a message", "[unit]") {
     CHECK(microlith::describe(err) == "remote_error: insufficient funds");
   }
 
+  SECTION("fail(kind, message) is that kind") {
+    auto err = microlith::fail(errc::not_found, "no account ada");
+    CHECK(microlith::is(err, errc::not_found));
+    CHECK(microlith::describe(err) == "not_found: no account ada");
+    CHECK(microlith::is_client_kind(errc::not_found));
+    CHECK_FALSE(microlith::is_client_kind(errc::remote_error));
+    CHECK_FALSE(microlith::is_client_kind(errc::service_down));
+  }
+
+  SECTION("the kinds keep their wire values") {
+    // Values cross nodes: existing ones never change, new ones are appended.
+    CHECK(static_cast<int>(errc::remote_error) == 6);
+    CHECK(static_cast<int>(errc::invalid_argument) == 7);
+    CHECK(static_cast<int>(errc::data_loss) == 18);
+    CHECK(static_cast<int>(errc::idempotency_key_reused) == 19);
+  }
+
   SECTION("every code has a name") {
     CHECK(microlith::to_string(errc::none) == "none");
     CHECK(microlith::to_string(errc::service_unavailable) == "service_unavailable");
@@ -67,6 +84,19 @@ TEST_CASE("error values carry a code and a message", "[unit]") {
     CHECK(microlith::to_string(errc::bad_request) == "bad_request");
     CHECK(microlith::to_string(errc::no_such_method) == "no_such_method");
     CHECK(microlith::to_string(errc::remote_error) == "remote_error");
+    CHECK(microlith::to_string(errc::invalid_argument) == "invalid_argument");
+    CHECK(microlith::to_string(errc::failed_precondition) == "failed_precondition");
+    CHECK(microlith::to_string(errc::out_of_range) == "out_of_range");
+    CHECK(microlith::to_string(errc::not_found) == "not_found");
+    CHECK(microlith::to_string(errc::already_exists) == "already_exists");
+    CHECK(microlith::to_string(errc::aborted) == "aborted");
+    CHECK(microlith::to_string(errc::permission_denied) == "permission_denied");
+    CHECK(microlith::to_string(errc::unauthenticated) == "unauthenticated");
+    CHECK(microlith::to_string(errc::resource_exhausted) == "resource_exhausted");
+    CHECK(microlith::to_string(errc::unimplemented) == "unimplemented");
+    CHECK(microlith::to_string(errc::internal) == "internal");
+    CHECK(microlith::to_string(errc::data_loss) == "data_loss");
+    CHECK(microlith::to_string(errc::idempotency_key_reused) == "idempotency_key_reused");
   }
 
   SECTION("an empty error and CAF's own errors are not microlith errors") {
@@ -185,6 +215,20 @@ TEST_CASE_METHOD(node_fixture, "a handler's failure is remote_error with its mes
     CHECK(microlith::message_of(r.error()) == "refused: no");
     // A returned error is an answer, not a crash.
     CHECK(node.call<pb::PingReply>("echo", "Ping", ping("still here")));
+  }
+
+  SECTION("an error returned with a kind keeps its kind, also passed on by an actor") {
+    auto direct = node.call<pb::PingReply>(
+      "echo", "Fail", ping("no", static_cast<std::int64_t>(errc::failed_precondition)));
+    REQUIRE_FALSE(direct);
+    CHECK(microlith::is(direct.error(), errc::failed_precondition));
+    CHECK(microlith::message_of(direct.error()) == "refused: no");
+    must_spawn(node, relay_service("relay"));
+    auto relayed = node.call<pb::RelayReply>(
+      "relay", "Forward",
+      relay_to("echo", "Fail", ping("no", static_cast<std::int64_t>(errc::not_found))));
+    REQUIRE_FALSE(relayed);
+    CHECK(microlith::is(relayed.error(), errc::not_found));
   }
 
   SECTION("an error returned with fail(), passed on by an actor") {

@@ -68,6 +68,7 @@ pb::PingReply echo::answer_to(call_context& ctx, const pb::PingRequest& req) {
   out.set_correlation_id(ctx.correlation_id());
   out.set_caller(ctx.meta().caller);
   out.set_hops(ctx.meta().hops);
+  out.set_idempotency_key(ctx.idempotency_key());
   out.set_remaining_ms(ctx.meta().deadline == microlith::clock::time_point{}
                          ? -1
                          : millis_between(steady::now(), ctx.meta().deadline));
@@ -124,6 +125,9 @@ reply<pb::PingReply> echo::drop(call_context& ctx, const pb::PingRequest&) {
 
 reply<pb::PingReply> echo::fail(call_context&, const pb::PingRequest& req) {
   ++handled_;
+  // A value names the kind to fail with (an errc value); 0 fails without a kind.
+  if (req.value() != 0)
+    return microlith::fail(static_cast<microlith::errc>(req.value()), "refused: " + req.text());
   return microlith::fail("refused: " + req.text());
 }
 

@@ -45,6 +45,7 @@ public:
     out.set_value(req.value());
     out.set_correlation_id(ctx.correlation_id());
     out.set_caller(ctx.meta().caller);
+    out.set_idempotency_key(ctx.idempotency_key());
     return out;
   }
 };
@@ -179,6 +180,7 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
     microlith::blocking_call_options opts;
     opts.correlation_id = "req-42";
     opts.caller = "tester";
+    opts.idempotency_key = "deposit-7f3a";
     pb::PingRequest req;
     req.set_value(7);
     auto reply = b.node->call<pb::PingReply>("alpha", "Ping", req, opts);
@@ -187,6 +189,7 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
     CHECK(reply->value() == 7);
     CHECK(reply->correlation_id() == "req-42");
     CHECK(reply->caller() == "tester");
+    CHECK(reply->idempotency_key() == "deposit-7f3a");
     CHECK(b.node->registry().contract_of("alpha") == "microlith.test.Echo");
     auto back = a.ping("beta");
     REQUIRE(back);

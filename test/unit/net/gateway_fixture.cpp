@@ -50,6 +50,7 @@ reply<pb::PingReply> echo::ping(call_context& ctx, const pb::PingRequest& req) {
   out.set_correlation_id(ctx.correlation_id());
   out.set_caller(ctx.meta().caller);
   out.set_hops(ctx.meta().hops);
+  out.set_idempotency_key(ctx.idempotency_key());
   return out;
 }
 

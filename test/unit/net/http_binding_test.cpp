@@ -762,6 +762,38 @@ TEST_CASE("to_json prints every message exactly as Protobuf's JSON printer does"
   }
 }
 
+// ---- Idempotency keys ----------------------------------------------------------------------
+
+TEST_CASE("parse_idempotency_key reads the bare and the quoted form", "[unit]") {
+  SECTION("bare") {
+    CHECK(gw::parse_idempotency_key("abc-123").value() == "abc-123");
+    CHECK(gw::parse_idempotency_key("  abc-123\t").value() == "abc-123");
+  }
+  SECTION("quoted, with its escapes") {
+    CHECK(gw::parse_idempotency_key(R"("abc-123")").value() == "abc-123");
+    CHECK(gw::parse_idempotency_key(R"("a b")").value() == "a b");
+    CHECK(gw::parse_idempotency_key(R"("say \"hi\" \\o/")").value() == R"(say "hi" \o/)");
+  }
+  SECTION("what it refuses, and why") {
+    auto why = [](std::string_view value) {
+      auto key = gw::parse_idempotency_key(value);
+      REQUIRE_FALSE(key);
+      CHECK(microlith::is(key.error(), errc::bad_request));
+      return microlith::message_of(key.error());
+    };
+    CHECK_THAT(why(""), Catch::Contains("the key is empty"));
+    CHECK_THAT(why(R"("")"), Catch::Contains("the key is empty"));
+    CHECK_THAT(why(R"("abc)"), Catch::Contains("no closing quote"));
+    CHECK_THAT(why(R"("abc"x)"), Catch::Contains("text follows the quoted key"));
+    CHECK_THAT(why(R"("a\x")"), Catch::Contains("escapes only"));
+    CHECK_THAT(why("a b"), Catch::Contains("0x20"));
+    CHECK_THAT(why(std::string("a\0b", 3)), Catch::Contains("0x00"));
+    CHECK_THAT(why("caf\xc3\xa9"), Catch::Contains("0xc3"));
+    CHECK_THAT(why(std::string(256, 'k')), Catch::Contains("the key has 256 characters"));
+    CHECK(gw::parse_idempotency_key(std::string(255, 'k')));
+  }
+}
+
 // ---- Errors --------------------------------------------------------------------------------
 
 TEST_CASE("status_of maps every microlith error code to an HTTP status", "[unit]") {
@@ -769,9 +801,18 @@ TEST_CASE("status_of maps every microlith error code to an HTTP status", "[unit]
     errc code;
     unsigned status;
   };
-  for (auto [code, status] : {row{errc::service_unavailable, 503}, row{errc::timeout, 504},
-                              row{errc::service_down, 503}, row{errc::bad_request, 400},
-                              row{errc::no_such_method, 404}, row{errc::remote_error, 500}}) {
+  // Google's HTTP mapping of gRPC's canonical codes, and the runtime's own call kinds.
+  for (auto [code, status] :
+       {row{errc::service_unavailable, 503}, row{errc::timeout, 504},
+        row{errc::service_down, 503},        row{errc::bad_request, 400},
+        row{errc::no_such_method, 404},      row{errc::remote_error, 500},
+        row{errc::invalid_argument, 400},    row{errc::failed_precondition, 400},
+        row{errc::out_of_range, 400},        row{errc::not_found, 404},
+        row{errc::already_exists, 409},      row{errc::aborted, 409},
+        row{errc::permission_denied, 403},   row{errc::unauthenticated, 401},
+        row{errc::resource_exhausted, 429},  row{errc::unimplemented, 501},
+        row{errc::internal, 500},            row{errc::data_loss, 500},
+        row{errc::idempotency_key_reused, 422}}) {
     DYNAMIC_SECTION(microlith::to_string(code)) {
       CHECK(gw::status_of(microlith::make_error(code, "m")) == status);
     }
@@ -789,9 +830,10 @@ TEST_CASE("status_of maps every microlith error code to an HTTP status", "[unit]
 }
 
 TEST_CASE("error_name names every microlith error and calls the rest internal", "[unit]") {
-  for (auto code : {errc::service_unavailable, errc::timeout, errc::service_down,
-                    errc::bad_request, errc::no_such_method, errc::remote_error}) {
+  for (int value = 1; value <= static_cast<int>(microlith::errc_last); ++value) {
+    auto code = static_cast<errc>(value);
     DYNAMIC_SECTION(microlith::to_string(code)) {
+      CHECK(microlith::to_string(code) != "unknown");
       CHECK(gw::error_name(microlith::make_error(code)) == microlith::to_string(code));
     }
   }

@@ -387,6 +387,50 @@ TEST_CASE("a request without a valid Host is 400 before it is routed", "[unit]")
   }
 }
 
+TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked",
+          "[unit]") {
+  gateway_fixture gw;
+  http_connection client{gw.port()};
+
+  SECTION("the bare form reaches the service") {
+    auto r = client.request("GET", "/echo/x", {}, {{"Idempotency-Key", "8e03978e-40d5-43e8"}});
+    REQUIRE(r.status == 200);
+    CHECK(parse_ping_reply(r.body).idempotency_key() == "8e03978e-40d5-43e8");
+  }
+  SECTION("the quoted form (a Structured Field string) reaches the service unquoted") {
+    auto r = client.request("GET", "/echo/x", {},
+                            {{"Idempotency-Key", R"("8e03978e-40d5 "b" \ c")"}});
+    REQUIRE(r.status == 200);
+    CHECK(parse_ping_reply(r.body).idempotency_key() == R"(8e03978e-40d5 "b" \ c)");
+  }
+  SECTION("no header, no key") {
+    auto r = client.request("GET", "/echo/x");
+    REQUIRE(r.status == 200);
+    CHECK(parse_ping_reply(r.body).idempotency_key().empty());
+  }
+  SECTION("a malformed key is 400 naming the header; the longest allowed key passes") {
+    for (std::string bad : {std::string("\"unterminated"), std::string("a b"),
+                            std::string("\"\""), std::string(256, 'k'),
+                            std::string("\"a\"b"), std::string("caf\xc3\xa9")}) {
+      INFO(bad);
+      auto r = client.request("GET", "/echo/x", {}, {{"Idempotency-Key", bad}});
+      REQUIRE(r.status == 400);
+      auto body = error_of(r);
+      CHECK(string_field(body, "error") == "bad_request");
+      CHECK(string_field(body, "field") == "Idempotency-Key");
+      CHECK_THAT(string_field(body, "message"), Catch::Contains("Idempotency-Key: "));
+    }
+    auto longest = client.request("GET", "/echo/x", {}, {{"Idempotency-Key", std::string(255, 'k')}});
+    CHECK(longest.status == 200);
+  }
+  SECTION("two keys in one request are 400") {
+    auto r = client.request("GET", "/echo/x", {},
+                            {{"Idempotency-Key", "one"}, {"Idempotency-Key", "two"}});
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "field") == "Idempotency-Key");
+  }
+}
+
 TEST_CASE("health endpoints answer liveness and readiness", "[unit]") {
   gateway_fixture gw;
   http_connection client{gw.port()};

@@ -47,6 +47,8 @@ struct async_call_options {
   std::chrono::milliseconds timeout{0};
   /// The correlation id the call (and every call it causes) carries; none when empty.
   std::string correlation_id;
+  /// The idempotency key the call (and every call it causes) carries; none when empty.
+  std::string idempotency_key;
 };
 
 /// Receives the answer of an async call: the reply's body or an error.

@@ -40,6 +40,11 @@ struct metadata {
   clock::time_point deadline{};
   /// How many calls deep this one is (0 for a call that did not come from a handler).
   std::uint32_t hops = 0;
+  /// The client's key for the logical operation this call belongs to (e.g. from the gateway's
+  /// Idempotency-Key header): a retry of the same operation carries the same key, so a service
+  /// that records it with its effect can answer a repeat with the first outcome instead of
+  /// applying it twice. Empty when the client gave none; nested calls inherit it.
+  std::string idempotency_key;
 };
 
 /// What an envelope is.
@@ -97,6 +102,7 @@ struct envelope_wire {
   std::string caller;
   std::int64_t deadline_ms_left = -1; ///< -1 = no deadline; 0 = already passed
   std::uint32_t hops = 0;
+  std::string idempotency_key;
 };
 
 /// The wire form of `env` (serializes the body).
@@ -111,7 +117,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
   return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
            x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
-           x.hops);
+           x.hops, x.idempotency_key);
 }
 
 /// CAF serializes an envelope only when it leaves the node (a local send moves it, body

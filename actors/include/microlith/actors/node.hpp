@@ -66,6 +66,8 @@ struct blocking_call_options {
   std::string correlation_id;
   /// Who calls, as the callee sees it.
   std::string caller = "client";
+  /// The idempotency key the call (and every call it causes) carries; none when empty.
+  std::string idempotency_key;
 };
 
 namespace detail {

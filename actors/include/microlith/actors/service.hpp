@@ -15,8 +15,9 @@
 //
 // Contract of a handler:
 // - It runs inside the service's actor, one request at a time: the state needs no locks.
-// - It returns a `reply<Resp>`: a response (`return balance;`), an error
-//   (`return microlith::fail("insufficient funds ...");`, which the caller sees as remote_error),
+// - It returns a `reply<Resp>`: a response (`return balance;`), an error of a kind the caller
+//   can act on (`return microlith::fail(errc::failed_precondition, "insufficient funds ...");`,
+//   which crosses nodes unchanged and the gateway answers 400; error.hpp lists the kinds),
 //   or a promise (`auto p = ctx.make_promise<Resp>(); ...; return p;`) to answer later — e.g. when
 //   a call it made answers. A promise dropped without an answer answers remote_error.
 // - It must not block: calls it makes (`ctx.call`) answer through continuations that run later
@@ -267,6 +268,14 @@ public:
   /// The correlation id of the request being handled (empty when there is none).
   const std::string& correlation_id() const noexcept {
     return meta_.correlation_id;
+  }
+
+  /// The idempotency key of the request being handled (the client's Idempotency-Key header at
+  /// the gateway), inherited by every call made through this context; empty when the client
+  /// gave none. A service that records it with its effect answers a repeat with the first
+  /// outcome (docs/gateway.md, "Idempotency keys").
+  const std::string& idempotency_key() const noexcept {
+    return meta_.idempotency_key;
   }
 
   /// Calls `service.method` with `request`; answer with `.then(on_reply, on_error)`.

@@ -70,14 +70,27 @@ caf::expected<std::vector<param>> parse_query(std::string_view query);
 /// false, as in a path). An error for a malformed or truncated escape.
 caf::expected<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
+/// The longest idempotency key the gateway accepts, in characters.
+inline constexpr std::size_t max_idempotency_key = 255;
+
+/// The key of an `Idempotency-Key` header value (the IETF httpapi draft): its quoted form, a
+/// Structured Field string (`"8e03978e-40d5"`, with `\"` and `\\` escapes), or the bare form
+/// most clients send (`8e03978e-40d5`). The key is 1 to max_idempotency_key printable ASCII
+/// characters (no spaces nor quotes in the bare form); anything else is a bad_request error
+/// that says what was expected.
+caf::expected<std::string> parse_idempotency_key(std::string_view value);
+
 /// The JSON of a response message: proto field names, fields at their default values included
 /// (a balance of 0 is shown), int64 as strings (Protobuf's JSON mapping). Empty when Protobuf
 /// cannot print it (an Any of an unknown type, say): a good result is never empty.
 std::string to_json(const google::protobuf::Message& message);
 
-/// The HTTP status of a failed call, by microlith error code:
-/// service_unavailable and service_down 503, timeout 504, bad_request 400, no_such_method 404,
-/// remote_error 500, anything else 500.
+/// The HTTP status of a failed call, by microlith error kind (Google's mapping of gRPC codes):
+/// invalid_argument, failed_precondition, out_of_range and bad_request 400; not_found and
+/// no_such_method 404; already_exists and aborted 409; permission_denied 403; unauthenticated
+/// 401; resource_exhausted 429; unimplemented 501; idempotency_key_reused 422;
+/// service_unavailable and service_down 503; timeout 504; remote_error, internal, data_loss and
+/// anything else 500.
 unsigned status_of(const caf::error& err);
 
 /// The stable name of an error, for error bodies: "service_unavailable", "timeout", ...;
