@@ -95,7 +95,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   CHECK(caller.name() == "gateway");
 
   SECTION("with the correlation id and the caller's name, as a call from no handler") {
-    auto r = call_and_wait(caller, "echo", "Ping", ping("hi", 5), {2s, "req-42"});
+    auto r = call_and_wait(caller, "echo", "Ping", ping("hi", 5), {2s, "req-42", {}});
     const auto& reply = as_reply(r);
     CHECK(reply.text() == "hi");
     CHECK(reply.value() == 5);
@@ -107,20 +107,20 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   }
 
   SECTION("with the node's default timeout when the call sets none") {
-    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {0ms, {}});
+    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {0ms, {}, {}});
     const auto& reply = as_reply(r); // a reference into r: r must outlive it
     CHECK(reply.remaining_ms() <= 5000);
     CHECK(reply.remaining_ms() > 4000);
   }
 
   SECTION("with the handler's error") {
-    auto r = call_and_wait(caller, "echo", "Fail", ping("no"), {2s, {}});
+    auto r = call_and_wait(caller, "echo", "Fail", ping("no"), {2s, {}, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::remote_error));
   }
 
   SECTION("with service_unavailable for a service nobody serves") {
-    auto r = call_and_wait(caller, "nobody", "Ping", ping("x"), {2s, {}});
+    auto r = call_and_wait(caller, "nobody", "Ping", ping("x"), {2s, {}, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
     CHECK(caller.in_flight() == 0);
@@ -128,7 +128,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
 
   SECTION("with timeout when the answer does not come in time") {
     auto started = steady::now();
-    auto r = call_and_wait(caller, "echo", "Hang", ping("x"), {100ms, {}});
+    auto r = call_and_wait(caller, "echo", "Hang", ping("x"), {100ms, {}, {}});
     auto elapsed = millis_between(started, steady::now());
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::timeout));
@@ -138,9 +138,9 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   }
 
   SECTION("with timeout at an earlier deadline than a call already waiting") {
-    auto slow = start_call(caller, "echo", "Hang", ping("slow"), {10s, {}});
+    auto slow = start_call(caller, "echo", "Hang", ping("slow"), {10s, {}, {}});
     auto started = steady::now();
-    auto r = call_and_wait(caller, "echo", "Hang", ping("quick"), {100ms, {}});
+    auto r = call_and_wait(caller, "echo", "Hang", ping("quick"), {100ms, {}, {}});
     auto elapsed = millis_between(started, steady::now());
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::timeout));
@@ -160,7 +160,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     for (int ms : order) {
       auto out = std::make_shared<outcome>();
       caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")),
-                  {std::chrono::milliseconds{ms}, {}},
+                  {std::chrono::milliseconds{ms}, {}, {}},
                   [out, ms, &mutex, &finished](caf::expected<microlith::message_ptr> result) {
                     {
                       std::lock_guard<std::mutex> guard{mutex};
@@ -192,7 +192,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
       },
       0);
     auto out = std::make_shared<outcome>();
-    caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {50ms, {}},
+    caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {50ms, {}, {}},
                 [out, sink](caf::expected<microlith::message_ptr> result) {
                   for (int i = 0; i < 200; ++i)
                     caf::delayed_anon_send(sink, std::chrono::milliseconds{1},
@@ -207,7 +207,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   }
 
   SECTION("and not again when the answer comes after the deadline") {
-    auto out = start_call(caller, "echo", "Ping", ping("late", 0, 300), {100ms, {}});
+    auto out = start_call(caller, "echo", "Ping", ping("late", 0, 300), {100ms, {}, {}});
     auto r = wait_answer(*out);
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::timeout));
@@ -221,7 +221,7 @@ TEST_CASE_METHOD(node_fixture, "an async call fails with service_down when its c
                  "[unit]") {
   auto echo = must_spawn(node, echo_service("echo"));
   microlith::async_caller caller{node, "gateway"};
-  auto out = start_call(caller, "echo", "Hang", ping("x"), {10s, {}});
+  auto out = start_call(caller, "echo", "Hang", ping("x"), {10s, {}, {}});
   REQUIRE(the_probe().wait_for("echo.hang", 2s));
   auto started = steady::now();
 
@@ -244,9 +244,9 @@ TEST_CASE_METHOD(node_fixture, "a callee's death fails only the calls made to it
   auto echo = must_spawn(node, echo_service("echo"));
   must_spawn(node, echo_service("other"));
   microlith::async_caller caller{node, "gateway"};
-  auto doomed1 = start_call(caller, "echo", "Hang", ping("a"), {10s, {}});
-  auto doomed2 = start_call(caller, "echo", "Hang", ping("b"), {10s, {}});
-  auto survivor = start_call(caller, "other", "Hang", ping("c"), {10s, {}});
+  auto doomed1 = start_call(caller, "echo", "Hang", ping("a"), {10s, {}, {}});
+  auto doomed2 = start_call(caller, "echo", "Hang", ping("b"), {10s, {}, {}});
+  auto survivor = start_call(caller, "other", "Hang", ping("c"), {10s, {}, {}});
   REQUIRE(the_probe().wait_for("other.hang", 2s));
   REQUIRE(eventually([&] { return caller.in_flight() == 3; }));
 
@@ -260,7 +260,7 @@ TEST_CASE_METHOD(node_fixture, "a callee's death fails only the calls made to it
   CHECK(caller.in_flight() == 1);
 
   // A later call to the same name goes to nobody (the instance is gone from the registry).
-  auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
+  auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}, {}});
   REQUIRE_FALSE(r);
   CHECK(microlith::is(r.error(), errc::service_unavailable));
 }
@@ -271,8 +271,8 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
   microlith::async_caller caller{node, "gateway"};
 
   SECTION("pending when it closes: at once, each once") {
-    auto a = start_call(caller, "echo", "Hang", ping("a"), {10s, {}});
-    auto b = start_call(caller, "echo", "Ping", ping("b", 0, 300), {10s, {}});
+    auto a = start_call(caller, "echo", "Hang", ping("a"), {10s, {}, {}});
+    auto b = start_call(caller, "echo", "Ping", ping("b", 0, 300), {10s, {}, {}});
     REQUIRE(the_probe().wait_for("echo.hang", 2s));
     caller.close();
     for (auto* out : {a.get(), b.get()}) {
@@ -289,7 +289,7 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
 
   SECTION("made after it closed") {
     caller.close();
-    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
+    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
@@ -299,7 +299,7 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
     {
       auto copy = caller;
       caller = microlith::async_caller{};
-      out = start_call(copy, "echo", "Hang", ping("x"), {10s, {}});
+      out = start_call(copy, "echo", "Hang", ping("x"), {10s, {}, {}});
       REQUIRE(the_probe().wait_for("echo.hang", 2s));
       CHECK(out->runs == 0);
     }
@@ -309,7 +309,7 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
   }
 
   SECTION("made with no caller at all") {
-    auto r = call_and_wait(microlith::async_caller{}, "echo", "Ping", ping("x"), {2s, {}});
+    auto r = call_and_wait(microlith::async_caller{}, "echo", "Ping", ping("x"), {2s, {}, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
@@ -336,7 +336,7 @@ TEST_CASE_METHOD(node_fixture, "async calls from several threads each complete e
     senders.emplace_back([&, t] {
       for (int i = t * per_thread; i < (t + 1) * per_thread; ++i)
         caller.call("echo", method_of(i), std::make_shared<const pb::PingRequest>(ping("x", i)),
-                    {i % 3 == 0 ? 50ms : 5000ms, {}},
+                    {i % 3 == 0 ? 50ms : 5000ms, {}, {}},
                     [&, i](caf::expected<microlith::message_ptr> r) {
                       runs[static_cast<std::size_t>(i)]++;
                       (r ? ok : failed)++;
@@ -379,7 +379,7 @@ TEST_CASE_METHOD(node_fixture, "closing while threads call completes every call 
       for (int i = t * per_thread; i < (t + 1) * per_thread; ++i) {
         calls_made++;
         caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x", i, i % 2)),
-                    {5s, {}}, [&, i](caf::expected<microlith::message_ptr> r) {
+                    {5s, {}, {}}, [&, i](caf::expected<microlith::message_ptr> r) {
                       runs[static_cast<std::size_t>(i)]++;
                       if (!r && microlith::is(r.error(), errc::service_unavailable))
                         unavailable++;
@@ -416,7 +416,7 @@ TEST_CASE_METHOD(node_fixture, "close() returns once no completion runs any more
   std::atomic<bool> finished{false};
 
   SECTION("a completion running on another thread is waited for") {
-    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}, {}},
                 [&](caf::expected<microlith::message_ptr>) {
                   started = true;
                   std::this_thread::sleep_for(300ms);
@@ -443,7 +443,7 @@ TEST_CASE_METHOD(node_fixture, "close() returns once no completion runs any more
     h->last = caller;
     caller = microlith::async_caller{};
     auto* last = &h->last;
-    last->call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+    last->call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}, {}},
                [h = std::move(h), &started](caf::expected<microlith::message_ptr>) {
                  started = true;
                });
@@ -452,13 +452,13 @@ TEST_CASE_METHOD(node_fixture, "close() returns once no completion runs any more
   }
   SECTION("a completion may close its own caller") {
     auto same = caller;
-    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}},
+    caller.call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}, {}},
                 [&, same](caf::expected<microlith::message_ptr>) {
                   same.close(); // does not wait for itself
                   finished = true;
                 });
     REQUIRE(eventually([&] { return finished.load(); }));
-    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}});
+    auto r = call_and_wait(caller, "echo", "Ping", ping("x"), {2s, {}, {}});
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::service_unavailable));
   }
