@@ -399,7 +399,7 @@ TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked
   }
   SECTION("the quoted form (a Structured Field string) reaches the service unquoted") {
     auto r = client.request("GET", "/echo/x", {},
-                            {{"Idempotency-Key", R"("8e03978e-40d5 "b" \ c")"}});
+                            {{"Idempotency-Key", R"("8e03978e-40d5 \"b\" \\ c")"}});
     REQUIRE(r.status == 200);
     CHECK(parse_ping_reply(r.body).idempotency_key() == R"(8e03978e-40d5 "b" \ c)");
   }
