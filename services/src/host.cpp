@@ -504,10 +504,21 @@ void host::request_stop() {
   impl_->changed.notify_all();
 }
 
+namespace {
+
+// Names the node on every entry of `tree` (its actors all run on this node).
+void stamp_node(tree_snapshot& tree, const std::string& node_name) {
+  tree.node = node_name;
+  for (auto& c : tree.children)
+    stamp_node(c, node_name);
+}
+
+} // namespace
+
 tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
   tree_snapshot root;
   root.id = impl_->config.name;
-  root.kind = "node";
+  root.kind = "system";
   root.state = "running";
   std::vector<impl::running_group> groups;
   {
@@ -534,6 +545,8 @@ tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
       root.children.push_back(std::move(unknown));
     }
   }
+  if (!impl_->placement.empty())
+    stamp_node(root, impl_->placement);
   return root;
 }
 

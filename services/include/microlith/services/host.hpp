@@ -96,8 +96,9 @@ public:
   /// Makes wait() return 0 (safe to call from any thread, e.g. a signal-handling thread).
   void request_stop();
 
-  /// The whole node's supervision tree: one child per group (a group that exited is reported
-  /// stopped, one that does not answer within `timeout` unresponsive).
+  /// The whole node's supervision tree: a root of kind "system" named after the system, one
+  /// child per group (a group that exited is reported stopped, one that does not answer within
+  /// `timeout` unresponsive). With a placement, every entry's `node` is the placement.
   tree_snapshot snapshot(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   /// The names of the groups started, in start order.
