@@ -104,6 +104,10 @@ public:
   /// The names of the groups started, in start order.
   std::vector<std::string> running_groups() const;
 
+  /// The port a running group's HTTP gateway is listening on: the one the OS chose when the
+  /// file says port 0. 0 while the group has no listening gateway on this node.
+  std::uint16_t http_port(const std::string& group) const;
+
   /// The supervisor of a running group (null if not running).
   caf::actor group_supervisor(const std::string& name) const;
 
