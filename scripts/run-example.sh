@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs, builds, and runs the example bank system in one process until Ctrl-C; its HTTP API
-# listens on http://127.0.0.1:8080 (examples/bank/bank.toml).
+# listens on http://127.0.0.1:8080 (examples/bank/bank.toml). It builds only the microlith
+# program (CMake target microlith_command) and what it links, in build/ configured as
+# scripts/test.sh configures it, so the two share build/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/build.sh" "$root/build"
+bash "$root/scripts/build.sh" --target microlith_command "$root/build"
 url=http://127.0.0.1:8080
 cat <<MSG
 The bank serves its API on ${url} (WebSocket ws://127.0.0.1:8080/ws). In another terminal:

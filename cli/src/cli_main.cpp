@@ -148,10 +148,17 @@ int run_system(const std::string& path, const std::string& placement, bool print
     for (const auto& g : config->groups) {
       if (!g.http || std::find(running.begin(), running.end(), g.name) == running.end())
         continue;
-      fmt::print("gateway {}: http://{}:{}/ ({} routes", g.name, g.http->host, g.http->port,
+      // The port the gateway bound: the OS's choice when the file says 0.
+      const auto port = h.http_port(g.name);
+      if (port == 0) {
+        fmt::print("gateway {}: not listening at the moment (its file entry says {}:{})\n",
+                   g.name, g.http->host, g.http->port);
+        continue;
+      }
+      fmt::print("gateway {}: http://{}:{}/ ({} routes", g.name, g.http->host, port,
                  g.routes.size());
       if (!g.http->websocket_path.empty())
-        fmt::print(", WebSocket ws://{}:{}{}", g.http->host, g.http->port, g.http->websocket_path);
+        fmt::print(", WebSocket ws://{}:{}{}", g.http->host, port, g.http->websocket_path);
       fmt::print(")\n");
       for (const auto& r : g.routes)
         fmt::print("  {} {} -> {}.{}\n", r.verb, r.pattern, r.service, r.method);

@@ -4,6 +4,7 @@
 // registered by the time the group starts (hence `needs`). On reload the group builds and
 // validates a new table from the new file and swaps it; an invalid table is refused with the
 // reason and the old one keeps serving. Listen address and limits change only with a restart.
+// The host is told the port the gateway bound (host::http_port).
 #include "microlith/services/module.hpp"
 
 #include "microlith/actors/error.hpp"
@@ -104,8 +105,14 @@ children build_gateway(group_context& g) {
   auto options = options_of(*config.http);
   if (config.http->admin && g.host() != nullptr)
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
-  return children{
-    g.worker(gateway::gateway_worker("http", n, std::move(options), routes, std::move(ready)))};
+  // The host learns the port the gateway bound (the OS's choice when the file says port 0).
+  gateway::server_observer observer;
+  if (auto* host = g.host())
+    observer = [host, group = config.name](gateway::gateway_server* server) {
+      host->on_listening(group, server != nullptr ? server->port() : std::uint16_t{0});
+    };
+  return children{g.worker(gateway::gateway_worker("http", n, std::move(options), routes,
+                                                   std::move(ready), std::move(observer)))};
 }
 
 } // namespace

@@ -167,6 +167,7 @@ struct host::impl : group_host {
   int failure_code = 0;
 
   std::map<std::string, reload_handler> reload_handlers; // requires mutex
+  std::map<std::string, std::uint16_t> http_ports;        // requires mutex
   host* owner = nullptr;
   std::string placement;
   std::vector<const group_config*> local_groups; // placed on this node, in start order
@@ -242,6 +243,14 @@ struct host::impl : group_host {
   void on_reload(const std::string& group, reload_handler handler) override {
     std::lock_guard<std::mutex> guard{mutex};
     reload_handlers[group] = std::move(handler);
+  }
+
+  void on_listening(const std::string& group, std::uint16_t port) override {
+    std::lock_guard<std::mutex> guard{mutex};
+    if (port == 0)
+      http_ports.erase(group);
+    else
+      http_ports[group] = port;
   }
 
   // A group's supervisor exited on its own: apply the group's policy.
@@ -504,10 +513,21 @@ void host::request_stop() {
   impl_->changed.notify_all();
 }
 
+namespace {
+
+// Names the node on every entry of `tree` (its actors all run on this node).
+void stamp_node(tree_snapshot& tree, const std::string& node_name) {
+  tree.node = node_name;
+  for (auto& c : tree.children)
+    stamp_node(c, node_name);
+}
+
+} // namespace
+
 tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
   tree_snapshot root;
   root.id = impl_->config.name;
-  root.kind = "node";
+  root.kind = "system";
   root.state = "running";
   std::vector<impl::running_group> groups;
   {
@@ -534,6 +554,8 @@ tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
       root.children.push_back(std::move(unknown));
     }
   }
+  if (!impl_->placement.empty())
+    stamp_node(root, impl_->placement);
   return root;
 }
 
@@ -544,6 +566,12 @@ std::vector<std::string> host::running_groups() const {
     if (g.supervisor)
       out.push_back(g.config->name);
   return out;
+}
+
+std::uint16_t host::http_port(const std::string& group) const {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  auto i = impl_->http_ports.find(group);
+  return i == impl_->http_ports.end() ? 0 : i->second;
 }
 
 caf::actor host::group_supervisor(const std::string& name) const {

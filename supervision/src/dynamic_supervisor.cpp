@@ -320,7 +320,7 @@ private:
     tree.id = spec_.name();
     tree.kind = "supervisor";
     tree.state = stopping_ ? "stopping" : "running";
-    tree.actor = caf::to_string(address());
+    tree.actor = id();
     tree.mailbox = static_cast<std::int64_t>(mailbox().size());
     std::vector<std::uint64_t> numbers;
     numbers.reserve(children_.size());
@@ -335,7 +335,7 @@ private:
       x.state = to_text(c.st);
       x.restarts = c.restarts;
       if (c.handle)
-        x.actor = caf::to_string(c.handle.address());
+        x.actor = c.handle.id();
       tree.children.push_back(std::move(x));
     }
     return tree;

@@ -447,7 +447,7 @@ private:
     acc->tree.state = phase_ == phase::stopping ? "stopping"
                       : phase_ == phase::starting ? "starting"
                                                   : "running";
-    acc->tree.actor = caf::to_string(address());
+    acc->tree.actor = id();
     acc->tree.mailbox = static_cast<std::int64_t>(mailbox().size());
     for (const auto& c : children_) {
       tree_snapshot x;
@@ -456,7 +456,7 @@ private:
       x.state = to_text(c.st);
       x.restarts = c.restarts;
       if (c.handle)
-        x.actor = caf::to_string(c.handle.address());
+        x.actor = c.handle.id();
       acc->tree.children.push_back(std::move(x));
     }
     std::vector<std::size_t> asked;
@@ -690,10 +690,14 @@ caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::acto
 std::string to_text(const tree_snapshot& tree) {
   std::string out;
   auto line = [&](const tree_snapshot& x, int depth, auto& self) -> void {
-    out += fmt::format("{:{}}{} {} {} restarts={}", "", depth * 2, x.id, x.kind, x.state,
-                       x.restarts);
-    if (!x.actor.empty())
-      out += " actor=" + x.actor;
+    out += fmt::format("{:{}}{} {} {}", "", depth * 2, x.id, x.kind, x.state);
+    if (depth > 0)
+      out += fmt::format(" restarts={}", x.restarts);
+    if (x.actor != 0)
+      out += x.node.empty() ? fmt::format(" actor={}", x.actor)
+                            : fmt::format(" actor={}@{}", x.actor, x.node);
+    else if (depth == 0 && !x.node.empty())
+      out += " node=" + x.node;
     if (x.mailbox >= 0)
       out += fmt::format(" mailbox={}", x.mailbox);
     if (!x.services.empty())

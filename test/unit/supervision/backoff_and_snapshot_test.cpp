@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <mutex>
 #include <thread>
@@ -145,7 +146,7 @@ TEST_CASE_METHOD(fixture, "a child waiting out its backoff is reported as backin
   auto tree = microlith::snapshot_of(sys, *sup);
   REQUIRE(tree);
   CHECK(tree->children.at(0).restarts == 1);
-  CHECK(tree->children.at(0).actor.empty());
+  CHECK(tree->children.at(0).actor == 0); // not running: no instance
   REQUIRE(eventually([&] { return log->count() == 2; }));
   REQUIRE(eventually([&] {
     auto t = microlith::snapshot_of(sys, *sup);
@@ -209,7 +210,8 @@ TEST_CASE_METHOD(fixture, "a snapshot shows the whole subtree with restart count
   CHECK(tree->children[0].id == "a");
   CHECK(tree->children[0].kind == "worker");
   CHECK(tree->children[0].restarts == 1);
-  CHECK(tree->children[0].actor == caf::to_string(a->instance().address()));
+  CHECK(tree->children[0].actor == a->instance().id());
+  CHECK(tree->children[0].node.empty()); // outside a host, no node name
   CHECK(tree->children[0].mailbox == -1); // a plain CAF actor does not report it
   const auto& nested = tree->children[1];
   CHECK(nested.id == "inner");
@@ -219,8 +221,59 @@ TEST_CASE_METHOD(fixture, "a snapshot shows the whole subtree with restart count
   CHECK(nested.children[0].id == "b");
   CHECK(nested.children[0].state == "running");
   auto text = microlith::to_text(*tree);
-  CHECK_THAT(text, Catch::Contains("outer supervisor running") &&
-                     Catch::Contains("  a worker running restarts=1") &&
-                     Catch::Contains("    b worker running restarts=0"));
+  CHECK_THAT(text, Catch::StartsWith(fmt::format("outer supervisor running actor={} mailbox=",
+                                                 sup->id())) &&
+                     Catch::Contains(fmt::format("\n  a worker running restarts=1 actor={}\n",
+                                                 a->instance().id())) &&
+                     Catch::Contains(fmt::format("\n    b worker running restarts=0 actor={}\n",
+                                                 b->instance().id())));
+  CHECK_THAT(text, !Catch::Contains("@"));
   stop(*sup);
+}
+
+TEST_CASE("to_text renders one line per entry, with the node's name on a node",
+          "[unit][snapshot]") {
+  microlith::tree_snapshot worker;
+  worker.id = "accounts";
+  worker.kind = "worker";
+  worker.state = "running";
+  worker.restarts = 2;
+  worker.actor = 12;
+  worker.mailbox = 0;
+  worker.services = {"accounts", "audit"};
+  microlith::tree_snapshot stopped;
+  stopped.id = "spare";
+  stopped.kind = "worker";
+  stopped.state = "stopped";
+  microlith::tree_snapshot group;
+  group.id = "accounts";
+  group.kind = "supervisor";
+  group.state = "running";
+  group.actor = 11;
+  group.mailbox = 0;
+  group.children = {worker, stopped};
+  microlith::tree_snapshot root;
+  root.id = "bank";
+  root.kind = "system";
+  root.state = "running";
+  root.children = {group};
+
+  SECTION("in one process: local actor ids") {
+    CHECK(microlith::to_text(root) ==
+          "bank system running\n"
+          "  accounts supervisor running restarts=0 actor=11 mailbox=0\n"
+          "    accounts worker running restarts=2 actor=12 mailbox=0 services=accounts,audit\n"
+          "    spare worker stopped restarts=0\n");
+  }
+  SECTION("on a node: actor ids with the node's name, and the node on the root") {
+    root.node = "n1";
+    root.children[0].node = "n1";
+    root.children[0].children[0].node = "n1";
+    root.children[0].children[1].node = "n1";
+    CHECK(microlith::to_text(root) ==
+          "bank system running node=n1\n"
+          "  accounts supervisor running restarts=0 actor=11@n1 mailbox=0\n"
+          "    accounts worker running restarts=2 actor=12@n1 mailbox=0 services=accounts,audit\n"
+          "    spare worker stopped restarts=0\n");
+  }
 }

@@ -96,12 +96,17 @@ public:
   /// Makes wait() return 0 (safe to call from any thread, e.g. a signal-handling thread).
   void request_stop();
 
-  /// The whole node's supervision tree: one child per group (a group that exited is reported
-  /// stopped, one that does not answer within `timeout` unresponsive).
+  /// The whole node's supervision tree: a root of kind "system" named after the system, one
+  /// child per group (a group that exited is reported stopped, one that does not answer within
+  /// `timeout` unresponsive). With a placement, every entry's `node` is the placement.
   tree_snapshot snapshot(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   /// The names of the groups started, in start order.
   std::vector<std::string> running_groups() const;
+
+  /// The port a running group's HTTP gateway is listening on: the one the OS chose when the
+  /// file says port 0. 0 while the group has no listening gateway on this node.
+  std::uint16_t http_port(const std::string& group) const;
 
   /// The supervisor of a running group (null if not running).
   caf::actor group_supervisor(const std::string& name) const;

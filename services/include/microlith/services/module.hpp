@@ -22,6 +22,7 @@
 #include "microlith/services/system_file.hpp"
 #include "microlith/supervision/child_spec.hpp"
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -51,6 +52,10 @@ public:
   /// Registering again replaces the handler.
   using reload_handler = std::function<caf::error(const group_config&)>;
   virtual void on_reload(const std::string& group, reload_handler handler) = 0;
+
+  /// A group's HTTP gateway is listening on `port` (the bound port, also when the file said
+  /// 0), or, with 0, no longer listening (host::http_port).
+  virtual void on_listening(const std::string& group, std::uint16_t port) = 0;
 };
 
 /// What a group's builder sees: the node it starts on, its entry in the system file, and the

@@ -1,12 +1,13 @@
 // Snapshots of a supervision tree: what a supervisor answers when asked about its subtree — each
 // child's id, kind, state, restart count, actor id, mailbox size and registered services, with
 // child supervisors' subtrees nested. Serializable (CAF inspect), so that an observer can
-// collect trees from other nodes.
+// collect trees from other nodes; each entry can say which node it runs on.
 #pragma once
 
 #include "microlith/actors/atoms.hpp"
 
 #include <caf/atom.hpp>
+#include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -22,14 +23,17 @@ using snapshot_atom = caf::atom_constant<caf::atom("ml_snap")>;
 struct tree_snapshot {
   /// The child's id (for the root: the supervisor's name).
   std::string id;
-  /// "worker" or "supervisor".
+  /// "worker" or "supervisor" ("system" for host::snapshot's root).
   std::string kind;
   /// "starting", "running", "restarting", "backing_off", "stopping" or "stopped".
   std::string state;
   /// How often this child has been restarted by its supervisor.
   std::uint32_t restarts = 0;
-  /// The CAF actor id of the current instance ("<id>@<node>"), empty when not running.
-  std::string actor;
+  /// The CAF actor id of the current instance, unique within its node; 0 when not running.
+  caf::actor_id actor = 0;
+  /// The node the instance runs on, by its name in the system file; empty in a one-process
+  /// system and in trees taken outside a host.
+  std::string node;
   /// Messages waiting in its mailbox; -1 when the child does not report it.
   std::int64_t mailbox = -1;
   /// Services the instance registered.
@@ -41,12 +45,14 @@ struct tree_snapshot {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tree_snapshot& x) {
   return f(caf::meta::type_name("microlith.tree_snapshot"), x.id, x.kind, x.state, x.restarts,
-           x.actor, x.mailbox, x.services, x.children);
+           x.actor, x.node, x.mailbox, x.services, x.children);
 }
 
-/// Renders a tree as indented text, one line per node:
-///   bank-accounts  supervisor running  restarts=0
-///     accounts     worker     running  restarts=2  actor=12@...  mailbox=0  services=accounts
+/// Renders a tree as indented text, one line per entry: id, kind, state, then the fields that
+/// apply as key=value (the root's restarts are its parent's to count, so the root has none):
+///   accounts supervisor running actor=11 mailbox=0
+///     accounts worker running restarts=2 actor=12 mailbox=0 services=accounts
+/// An actor on a named node shows as `actor=12@<node>`; a root with a node adds `node=<node>`.
 std::string to_text(const tree_snapshot& tree);
 
 } // namespace microlith
