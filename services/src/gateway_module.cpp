@@ -85,7 +85,20 @@ children build_gateway(group_context& g) {
   routes->install(std::move(*table));
   gateway::gateway_server::readiness ready;
   if (auto* host = g.host()) {
-    ready = [host] { return host->ready(); };
+    ready = [host] {
+      gateway::readiness_report report;
+      auto missing = host->unready_groups();
+      if (missing.empty())
+        return report;
+      report.ready = false;
+      std::vector<std::string> reasons;
+      for (auto& m : missing) {
+        report.not_running.push_back(std::move(m.name));
+        reasons.push_back(std::move(m.reason));
+      }
+      report.message = fmt::format("{}", fmt::join(reasons, "; "));
+      return report;
+    };
     auto* np = &n;
     host->on_reload(config.name, [np, routes, http = *config.http](const group_config& next)
                                    -> caf::error {

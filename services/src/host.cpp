@@ -171,10 +171,14 @@ struct host::impl : group_host {
   host* owner = nullptr;
   std::string placement;
   std::vector<const group_config*> local_groups; // placed on this node, in start order
-  std::unique_ptr<cluster::membership> membership;
+  std::unique_ptr<cluster::membership> membership; // written under mutex (start, stop)
+  std::vector<const group_config*> permanent_groups; // of the whole system, in start order
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)) {
+    for (const auto* g : config.start_order())
+      if (g->restart == restart_type::permanent)
+        permanent_groups.push_back(g);
     try {
       local_groups = groups_on(config, placement);
     } catch (const system_file_errors&) {
@@ -182,18 +186,55 @@ struct host::impl : group_host {
     }
   }
 
-  bool ready() const override {
+  // True when group `name` runs on this node (requires mutex).
+  bool running_here(const std::string& name) const {
+    return std::any_of(running.begin(), running.end(), [&](const running_group& r) {
+      return r.config->name == name && r.supervisor;
+    });
+  }
+
+  std::vector<unready_group> unready_groups() const override {
     std::lock_guard<std::mutex> guard{mutex};
-    for (const auto* g : local_groups) {
-      if (g->restart != restart_type::permanent)
+    std::vector<cluster::member_info> members;
+    bool members_read = false;
+    std::vector<unready_group> out;
+    for (const auto* g : permanent_groups) {
+      if (running_here(g->name))
         continue;
+      if (placement.empty()) {
+        out.push_back({g->name, fmt::format("permanent group {} is not running", g->name)});
+        continue;
+      }
+      // Up while some node the file places it on is joined and announces it.
+      if (!members_read && membership)
+        members = membership->members();
+      members_read = true;
+      std::vector<std::string> places;
       bool up = false;
-      for (const auto& r : running)
-        up = up || (r.config->name == g->name && r.supervisor);
+      for (const auto& where : config.nodes) {
+        if (std::find(where.groups.begin(), where.groups.end(), g->name) == where.groups.end())
+          continue;
+        if (where.name == placement) {
+          places.push_back(fmt::format("{}: this node, not running it", where.name));
+          continue;
+        }
+        auto m = std::find_if(members.begin(), members.end(),
+                              [&](const cluster::member_info& x) { return x.name == where.name; });
+        if (m == members.end()) {
+          places.push_back(fmt::format("{}: not joined", where.name));
+        } else if (std::find(m->groups.begin(), m->groups.end(), g->name) == m->groups.end()) {
+          places.push_back(fmt::format("{}: joined, not running it", where.name));
+        } else {
+          up = true;
+          break;
+        }
+      }
       if (!up)
-        return false;
+        out.push_back({g->name, fmt::format("permanent group {} runs on no reachable node "
+                                            "(placed on {})",
+                                            g->name, fmt::join(places, ", "))});
     }
-    return true;
+    return out;
   }
 
   // Tells the other nodes which groups run here (requires mutex).
@@ -368,6 +409,7 @@ caf::error host::start() {
                  describe(joined.error()));
       return joined.error();
     }
+    std::lock_guard<std::mutex> guard{d.mutex};
     d.membership = std::move(*joined);
   }
   if (!d.watcher)
@@ -422,10 +464,15 @@ void host::stop() {
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
   }
-  if (d.membership) {
+  std::unique_ptr<cluster::membership> leaving;
+  {
+    std::lock_guard<std::mutex> guard{d.mutex};
+    leaving = std::move(d.membership);
+  }
+  if (leaving) {
     // After the groups: their services' removals reach the other nodes first.
-    d.membership->leave();
-    d.membership.reset();
+    leaving->leave();
+    leaving.reset();
   }
   if (d.watcher) {
     // Wait for the watcher, so that it never calls into a host that is gone.
@@ -503,8 +550,12 @@ caf::error host::impl::reload_file() {
   }
 }
 
+std::vector<unready_group> host::unready_groups() const {
+  return impl_->unready_groups();
+}
+
 bool host::ready() const {
-  return impl_->ready();
+  return impl_->unready_groups().empty();
 }
 
 void host::request_stop() {

@@ -2,7 +2,9 @@
 // through its HTTP/WebSocket API: the same assertions against one process, two nodes and three
 // nodes; a node killed with SIGKILL or frozen with SIGSTOP is detected within 1.5 s, the
 // survivors keep answering (fast failures, then a surviving replica), and the node rejoins
-// when it comes back; a node with the wrong cookie or of another system is refused.
+// when it comes back; the web node's /readyz is 503 naming the group that runs on no reachable
+// node while its node is killed or frozen, and 200 again once it is back; a node with the wrong
+// cookie or of another system is refused.
 #include "cluster_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -133,6 +135,8 @@ TEST_CASE("a node started before its peers waits for them, then serves", "[clust
   REQUIRE(wait_for_log(*web, "group web waits for group(s) accounts, ledger", 10s));
   std::this_thread::sleep_for(1s);
   CHECK_FALSE(gateway_ready(http_port));
+  // The gateway group has not started: nothing listens on its address yet (docs/cluster.md).
+  CHECK_FALSE(accepts_connections(http_port));
   auto ledger = run_node(folder.path(), file, "ledger");
   auto accounts = run_node(folder.path(), file, "accounts");
   CHECK(eventually([&] { return gateway_ready(http_port); }, 15s));
@@ -224,6 +228,67 @@ TEST_CASE("a frozen node (SIGSTOP) is declared down within 1.5 s and rejoins aft
   REQUIRE(wait_for_log(front, "node back joined", 10s, 2));
   CHECK(eventually([&] { return client.request(verb::get, "/accounts/ada").status == 200; }, 5s));
   WARN("SIGSTOP detected after " << detection << " ms");
+}
+
+TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs on no reachable "
+          "node (killed, or frozen until declared down) and 200 again once it is back",
+          "[cluster]") {
+  bank_cluster bank{placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
+  REQUIRE(bank.ready());
+  auto& web = *bank.nodes.at("web");
+  auto ready = readyz(bank.http_port);
+  REQUIRE(ready.status == 200);
+  CHECK_THAT(ready.body, Contains(R"("status":"ready")"));
+  // Polls /readyz until it answers `status`, at most `limit`; answers the last answer.
+  auto until = [&](unsigned status, std::chrono::milliseconds limit) {
+    bank_test::http_answer last;
+    eventually([&] { return (last = readyz(bank.http_port)).status == status; }, limit);
+    return last;
+  };
+
+  // The ledger runs on no node.
+  auto killed_at = steady::now();
+  bank.nodes.at("ledger")->kill9();
+  auto gone = until(503, 5s);
+  auto to_503_killed = elapsed_ms(killed_at);
+  INFO(bank.logs());
+  REQUIRE(gone.status == 503);
+  CHECK_THAT(gone.body, Contains(R"("status":"not ready")"));
+  CHECK_THAT(gone.body, Contains(R"("not_running":["ledger"])"));
+  CHECK_THAT(gone.body, Contains("permanent group ledger runs on no reachable node (placed on "
+                                 "ledger: not joined)"));
+
+  // A new ledger process on the same address: ready again.
+  auto restarted_at = steady::now();
+  bank.nodes["ledger"] = run_node(bank.folder.path(), bank.file, "ledger");
+  auto back = until(200, 15s);
+  auto to_200_restarted = elapsed_ms(restarted_at);
+  REQUIRE(back.status == 200);
+  CHECK_THAT(back.body, Contains(R"("status":"ready")"));
+
+  // The accounts node frozen: ready until it is declared down, then 503 naming accounts.
+  auto& accounts = *bank.nodes.at("accounts");
+  auto frozen_at = steady::now();
+  accounts.signal(SIGSTOP);
+  auto frozen = until(503, 5s);
+  auto to_503_frozen = elapsed_ms(frozen_at);
+  REQUIRE(frozen.status == 503);
+  CHECK(wait_for_log(web, "node accounts is down", 1s));
+  CHECK_THAT(frozen.body, Contains(R"("not_running":["accounts"])"));
+  CHECK_THAT(frozen.body, Contains("permanent group accounts runs on no reachable node (placed "
+                                   "on accounts: not joined)"));
+
+  // It resumes, finds its connections closed and rejoins: ready again.
+  auto resumed_at = steady::now();
+  accounts.signal(SIGCONT);
+  auto resumed = until(200, 15s);
+  auto to_200_resumed = elapsed_ms(resumed_at);
+  REQUIRE(resumed.status == 200);
+  http_client client{bank.http_port};
+  CHECK(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
+  WARN("/readyz 503 after SIGKILL of the ledger node: " << to_503_killed << " ms; 200 after its "
+       "restart: " << to_200_restarted << " ms; 503 after SIGSTOP of the accounts node: "
+       << to_503_frozen << " ms; 200 after SIGCONT: " << to_200_resumed << " ms");
 }
 
 TEST_CASE("a node with another cookie or of another system is refused, with a log line on both "

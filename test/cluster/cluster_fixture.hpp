@@ -210,6 +210,25 @@ inline bool wait_for_log(const process& p, const std::string& text, std::chrono:
     limit);
 }
 
+/// GET /readyz on a fresh connection (status 0 when nothing answers).
+inline bank_test::http_answer readyz(std::uint16_t port) {
+  try {
+    http_client client{port};
+    return client.request(boost::beast::http::verb::get, "/readyz");
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+/// Something accepts TCP connections on 127.0.0.1:port.
+inline bool accepts_connections(std::uint16_t port) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket{ioc};
+  boost::system::error_code ec;
+  socket.connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), port}, ec);
+  return !ec;
+}
+
 /// GET /readyz answers 200.
 inline bool gateway_ready(std::uint16_t port) {
   try {

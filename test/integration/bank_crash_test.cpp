@@ -375,6 +375,8 @@ TEST_CASE("more crashes than the accounts group's intensity stop the node with e
   auto readiness = bank_test::http_client{bank_test::gateway_port(bank.config)}.request(
     boost::beast::http::verb::get, "/readyz");
   CHECK(readiness.status == 503);
+  CHECK_THAT(readiness.body, Catch::Contains(R"("not_running":["accounts"])"));
+  CHECK_THAT(readiness.body, Catch::Contains("permanent group accounts is not running"));
   CHECK_FALSE(bank.accounts_instance());
   auto refused = bank.balance_of("alice");
   REQUIRE_FALSE(refused);

@@ -256,12 +256,17 @@ void http_session::handle(request req) {
   if (path == "/healthz" && (verb == "GET" || verb == "HEAD"))
     return reply(200, "{\"status\":\"live\"}", keep_alive_);
   if (path == "/readyz" && (verb == "GET" || verb == "HEAD")) {
-    bool ready = !st_.ready || st_.ready();
-    return reply(ready ? 200 : 503,
-                 ready ? "{\"status\":\"ready\"}"
-                       : "{\"status\":\"not ready\",\"message\":\"not every permanent group is "
-                         "running\"}",
-                 keep_alive_);
+    auto report = st_.ready ? st_.ready() : readiness_report{};
+    if (report.ready)
+      return reply(200, "{\"status\":\"ready\"}", keep_alive_);
+    // {"status":"not ready","message":"...","not_running":["ledger"]}
+    std::string body = "{\"status\":\"not ready\",\"message\":";
+    body += json_quote(report.message.empty() ? "not ready" : report.message);
+    body += ",\"not_running\":[";
+    for (std::size_t i = 0; i < report.not_running.size(); ++i)
+      body += (i == 0 ? "" : ",") + json_quote(report.not_running[i]);
+    body += "]}";
+    return reply(503, std::move(body), keep_alive_);
   }
   if (st_.options.admin_reload && path == "/_microlith/reload")
     return admin_reload(verb);

@@ -186,7 +186,11 @@ gateway_fixture::gateway_fixture(gw::gateway_options options) : node(two_threads
   auto seen = observed_;
   auto ready = ready_;
   must_spawn(node, gw::gateway_worker(
-                     "http", node, std::move(options), routes, [ready] { return ready->load(); },
+                     "http", node, std::move(options), routes,
+                     [ready] {
+                       std::lock_guard<std::mutex> guard{ready->mutex};
+                       return ready->report;
+                     },
                      [seen](gw::gateway_server* server) {
                        std::lock_guard<std::mutex> guard{seen->mutex};
                        seen->server = server;

@@ -142,9 +142,17 @@ public:
     return server().stats();
   }
 
-  /// What `GET /readyz` answers from now on.
+  /// What `GET /readyz` answers from now on: ready, or not ready without a reason.
   void set_ready(bool ready) {
-    ready_->store(ready);
+    gw::readiness_report report;
+    report.ready = ready;
+    set_readiness(std::move(report));
+  }
+
+  /// What `GET /readyz` answers from now on.
+  void set_readiness(gw::readiness_report report) {
+    std::lock_guard<std::mutex> guard{ready_->mutex};
+    ready_->report = std::move(report);
   }
 
   /// Waits until `condition` holds, polling every few milliseconds, at most `limit`.
@@ -162,7 +170,11 @@ private:
     std::uint16_t port = 0;
   };
   std::shared_ptr<observed> observed_ = std::make_shared<observed>();
-  std::shared_ptr<std::atomic<bool>> ready_ = std::make_shared<std::atomic<bool>>(true);
+  struct readiness_cell {
+    std::mutex mutex;
+    gw::readiness_report report; // requires mutex
+  };
+  std::shared_ptr<readiness_cell> ready_ = std::make_shared<readiness_cell>();
 };
 
 /// Parses `json` as a JSON object; throws when it is not one.

@@ -451,6 +451,28 @@ TEST_CASE("health endpoints answer liveness and readiness", "[unit]") {
     gw.set_ready(true);
     CHECK(client.request("GET", "/readyz").status == 200);
   }
+  SECTION("a 503 from /readyz says what does not run and why") {
+    gw::readiness_report report;
+    report.ready = false;
+    report.message = "permanent group ledger runs on no reachable node (placed on ledger: "
+                     "not joined); \"quoted\"";
+    report.not_running = {"ledger", "accounts"};
+    gw.set_readiness(report);
+    auto not_ready = client.request("GET", "/readyz");
+    REQUIRE(not_ready.status == 503);
+    auto body = parse_object(not_ready.body);
+    CHECK(string_field(body, "status") == "not ready");
+    CHECK(string_field(body, "message") == report.message);
+    const auto& listed = body.fields().at("not_running").list_value();
+    REQUIRE(listed.values_size() == 2);
+    CHECK(listed.values(0).string_value() == "ledger");
+    CHECK(listed.values(1).string_value() == "accounts");
+    auto head = client.request("HEAD", "/readyz");
+    CHECK(head.status == 503);
+    CHECK(head.body.empty());
+    gw.set_ready(true);
+    CHECK(client.request("GET", "/readyz").status == 200);
+  }
   SECTION("HEAD answers without a body and keeps the connection in step") {
     auto head = client.request("HEAD", "/healthz");
     CHECK(head.status == 200);

@@ -91,9 +91,19 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     microlith::host h{n, system_with(policy)};
     REQUIRE_FALSE(h.start());
     REQUIRE(eventually([] { return instance_of("victim") && instance_of("bystander"); }));
+    CHECK(h.ready());
     auto victim = instance_of("victim");
     microlith::signal_exit(victim, how);
     REQUIRE(eventually([&] { return !h.group_supervisor("victim"); }));
+    // Readiness counts permanent groups only: a gone permanent group is named, others are not.
+    auto unready = h.unready_groups();
+    if (policy == "permanent") {
+      REQUIRE(unready.size() == 1);
+      CHECK(unready[0].name == "victim");
+      CHECK(unready[0].reason == "permanent group victim is not running");
+    } else {
+      CHECK(unready.empty());
+    }
     auto waited = std::async(std::launch::async, [&] { return h.wait(); });
     auto stopped = waited.wait_for(1s) == std::future_status::ready;
     if (!stopped)

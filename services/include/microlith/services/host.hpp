@@ -14,6 +14,9 @@
 // before it starts anything and runs only the groups placed on that node. A group that needs
 // groups placed elsewhere starts once some joined node runs them (it waits as long as it takes,
 // logging what it waits for, and gives up only when the host is asked to stop).
+//
+// Readiness: the system is ready while every permanent group runs on a reachable node — this
+// one, or a node joined with it that announces the group (unready_groups() says which are not).
 #pragma once
 
 #include "microlith/actors/node.hpp"
@@ -90,7 +93,17 @@ public:
   /// errors is refused with every error.
   caf::error reload_file();
 
-  /// True while every permanent group is running (the gateway's readiness).
+  /// The permanent groups of the system that run on no reachable node, in start order, each
+  /// with the reason (the gateway's `/readyz` answers 503 naming them). Without a placement, a
+  /// group is up while its supervisor runs in this process. With one, a group is up while it
+  /// runs on this node (placed here, its supervisor running) or while some node the file places
+  /// it on is joined with this one (handshake done, not declared down, not left) and announces
+  /// that it runs the group; a group placed on several nodes is up while any of them runs it.
+  /// Transient and temporary groups are not counted. Asks no other node: it reads the groups
+  /// each joined node announced (membership::members()).
+  std::vector<unready_group> unready_groups() const;
+
+  /// True while unready_groups() is empty (the gateway's readiness).
   bool ready() const;
 
   /// Makes wait() return 0 (safe to call from any thread, e.g. a signal-handling thread).

@@ -36,13 +36,20 @@ namespace microlith {
 /// The children of a group, in start order.
 using children = std::vector<child_spec>;
 
+/// A permanent group of the system that runs on no reachable node (see host::unready_groups).
+struct unready_group {
+  std::string name;   ///< the group's name in the system file
+  std::string reason; ///< for an operator: where it is placed and what is wrong there
+};
+
 /// What a group may ask of the host that runs it.
 class group_host {
 public:
   virtual ~group_host() = default;
 
-  /// True while every permanent group of the system is running.
-  virtual bool ready() const = 0;
+  /// The permanent groups of the system that run on no reachable node, in start order; empty
+  /// while the system is ready. Cheap: reads state the node keeps, asks no other node.
+  virtual std::vector<unready_group> unready_groups() const = 0;
 
   /// Reads the system file again and applies it to the running groups (host::reload_file).
   virtual caf::error reload_file() = 0;

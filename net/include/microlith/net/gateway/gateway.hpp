@@ -9,7 +9,7 @@
 //     [A-Za-z0-9._:-], else 400), or a fresh one; it is returned in the response's
 //     `X-Request-Id` and carried by the call and every call it causes.
 //  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
-//     when the readiness check passes and 503 when not; `POST /_microlith/reload` runs the
+//     when the readiness check passes and 503 when not, saying what is missing; `POST /_microlith/reload` runs the
 //     admin reload when one is configured (loopback clients only).
 //  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
 //  5. The route table current when the request arrived (route_table.hpp) picks the route: no
@@ -42,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace microlith {
 class node;
@@ -77,12 +78,21 @@ struct gateway_stats {
   std::size_t open_connections = 0;
 };
 
+/// What a readiness check found: ready, or not ready with why and what is missing. A 503 from
+/// `GET /readyz` carries `message` and `not_running` in its JSON body.
+struct readiness_report {
+  bool ready = true;
+  std::string message;                  ///< why not, for an operator (empty when ready)
+  std::vector<std::string> not_running; ///< the parts that run nowhere reachable (e.g. groups)
+};
+
 /// A running gateway. Destroying it stops accepting, joins its I/O threads, closes its caller
 /// (calls still in flight are dropped) and closes every connection.
 class gateway_server {
 public:
-  /// What answers readiness (`GET /readyz`); null = always ready.
-  using readiness = std::function<bool()>;
+  /// What answers readiness (`GET /readyz`), called on an I/O thread for each request: keep
+  /// it cheap and non-blocking. Null = always ready.
+  using readiness = std::function<readiness_report()>;
 
   /// Binds and starts serving. Calls go through `caller`, which the gateway closes when it
   /// stops; topics come from `host_node`.
