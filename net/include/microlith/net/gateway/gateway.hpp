@@ -42,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace microlith {
 class node;
@@ -66,6 +67,11 @@ struct gateway_options {
   /// get 403. Unset: no such endpoint.
   std::function<caf::error()> admin_reload;
 };
+
+/// The paths a gateway serves itself, which no route may match (route_table::build's
+/// `reserved`): `/healthz`, `/readyz`, `websocket_path` unless it is empty, and with `admin`
+/// `/_microlith/reload`.
+std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin);
 
 /// Counters, for tests, benchmarks and the observer.
 struct gateway_stats {
