@@ -9,7 +9,7 @@
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 
-#include <caf/exit_reason.hpp>
+#include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -280,6 +280,10 @@ TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them"
   microlith::node node{opts};
   auto holder_instance = node.spawn(holder_service());
   REQUIRE(holder_instance);
+  // Watches the holder from before any call: its monitor is older than the caller's, and CAF
+  // notifies an exiting actor's monitors newest first, so this one hears of the exit last.
+  auto watcher = std::make_unique<caf::scoped_actor>(node.system());
+  (*watcher)->monitor(*holder_instance);
   auto routes = std::make_shared<gw::route_switch>();
   routes->install(must_build(node, {route("GET /hang", "holder.Hang")}));
   microlith::async_caller caller{node, "direct"};
@@ -303,24 +307,47 @@ TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them"
     server.reset();
     CHECK(caller.in_flight() == 0); // the stop completed them, into its closed gate
     auto r = node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
-    CHECK(r);
+    CHECK(r); // the holder answered the held calls (into the closed caller) and serves on
   }
   SECTION("answers racing the stop") {
+    // The first Ping answers every held call while the gateway stops; the holder must serve
+    // every Ping, whether its answers to the held calls find the gateway running or stopped.
+    std::atomic<int> answered{0};
     std::thread answering{[&] {
       for (int i = 0; i < 50; ++i)
-        (void)node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+        if (node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{}))
+          ++answered;
     }};
     server.reset();
     answering.join();
+    CHECK(answered == 50);
+    CHECK(caller.in_flight() == 0);
   }
   SECTION("the callee's death after the stop") {
     server.reset();
+    CHECK(caller.in_flight() == 0);
     microlith::signal_exit(*holder_instance, caf::exit_reason::kill);
+    // The watcher hears of the exit after every monitor the caller ever had on the holder.
+    bool down = false;
+    caf::error reason;
+    (*watcher)->receive(
+      [&](caf::down_msg& msg) {
+        down = true;
+        reason = msg.reason;
+      },
+      caf::after(std::chrono::seconds(5)) >> [] {});
+    CHECK(down);
+    CHECK(reason == caf::exit_reason::kill);
+    auto r = node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), microlith::errc::service_unavailable));
   }
 
+  // The answers went out before each Ping's own answer, and the exit's notices before the
+  // watcher's: nothing is still on its way to the stopped gateway.
   for (auto& c : connections)
     CHECK(c->closed_within(2000ms));
-  std::this_thread::sleep_for(100ms); // whatever is still on its way arrives now
   CHECK(caller.in_flight() == 0);
+  watcher.reset();
   node.shutdown();
 }
