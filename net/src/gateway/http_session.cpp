@@ -254,7 +254,7 @@ void http_session::admin_reload(std::string_view verb) {
   }
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
-  if (ec || !peer.address().is_loopback())
+  if (ec || !is_loopback_client(peer.address()))
     return reply_error(403, "forbidden", "the admin endpoint answers loopback clients only",
                        keep_alive_);
   if (auto err = st_.options.admin_reload())

@@ -4,12 +4,21 @@
 #include "gateway_fixture.hpp"
 #include "test_clients.hpp"
 
+#include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 
 #include <caf/all.hpp>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <catch2/catch.hpp>
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -38,6 +47,46 @@ long long millis_since(steady::time_point start) {
 std::string request_with_header_of(std::size_t size) {
   return "GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(size, 'a')
          + "\r\n\r\n";
+}
+
+/// An address of this machine that is not a loopback address (IPv4 first), if it has one.
+std::optional<boost::asio::ip::address> non_loopback_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0)
+    return std::nullopt;
+  std::optional<boost::asio::ip::address> v4, v6;
+  for (auto* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0
+        || (i->ifa_flags & IFF_LOOPBACK) != 0)
+      continue;
+    if (i->ifa_addr->sa_family == AF_INET && !v4) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      v4 = boost::asio::ip::address_v4(ntohl(in->sin_addr.s_addr));
+    } else if (i->ifa_addr->sa_family == AF_INET6 && !v6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      boost::asio::ip::address_v6::bytes_type bytes;
+      std::copy(std::begin(in6->sin6_addr.s6_addr), std::end(in6->sin6_addr.s6_addr),
+                bytes.begin());
+      boost::asio::ip::address_v6 a{bytes};
+      if (!a.is_link_local()) // would need a scope id
+        v6 = a;
+    }
+  }
+  freeifaddrs(list);
+  if (v4 && !v4->is_loopback())
+    return v4;
+  return v6;
+}
+
+/// Options with the admin endpoint on, its reload counted in `reloads` and answering `outcome`.
+gw::gateway_options admin_options(std::shared_ptr<std::atomic<int>> reloads,
+                                  std::shared_ptr<caf::error> outcome) {
+  auto options = test_options();
+  options.admin_reload = [reloads, outcome] {
+    ++*reloads;
+    return *outcome;
+  };
+  return options;
 }
 
 } // namespace
@@ -516,5 +565,65 @@ TEST_CASE("keep-alive serves many requests on one connection", "[unit]") {
     auto r = client.request("GET", "/ws");
     REQUIRE(r.status == 400);
     CHECK(string_field(error_of(r), "error") == "bad_request");
+  }
+}
+
+TEST_CASE("the admin endpoint answers loopback clients only", "[unit]") {
+  auto reloads = std::make_shared<std::atomic<int>>(0);
+  auto outcome = std::make_shared<caf::error>();
+
+  SECTION("which addresses count as loopback") {
+    auto loopback = [](const char* text) {
+      return gw::is_loopback_client(boost::asio::ip::make_address(text));
+    };
+    CHECK(loopback("127.0.0.1"));
+    CHECK(loopback("127.0.0.2"));
+    CHECK(loopback("127.255.255.254"));
+    CHECK(loopback("::1"));
+    CHECK(loopback("::ffff:127.0.0.1")); // 127.0.0.1 as a listener on "::" sees it
+    CHECK_FALSE(loopback("192.0.2.2"));
+    CHECK_FALSE(loopback("10.0.0.1"));
+    CHECK_FALSE(loopback("0.0.0.0"));
+    CHECK_FALSE(loopback("::"));
+    CHECK_FALSE(loopback("fd00::2"));
+    CHECK_FALSE(loopback("::ffff:192.0.2.2"));
+  }
+  SECTION("a loopback client reloads with POST") {
+    gateway_fixture gw{admin_options(reloads, outcome)};
+    http_connection client{gw.port()};
+    auto r = client.request("POST", "/_microlith/reload");
+    REQUIRE(r.status == 200);
+    CHECK(reloads->load() == 1);
+    auto body = parse_object(r.body);
+    CHECK(body.fields().at("reloaded").bool_value());
+    CHECK(body.fields().at("generation").number_value() == gw.server().routes().generation());
+
+    auto get = client.request("GET", "/_microlith/reload");
+    CHECK(get.status == 405);
+    CHECK(get.header("Allow") == "POST");
+
+    *outcome = microlith::make_error(microlith::errc::bad_request, "routes: no good");
+    auto refused = client.request("POST", "/_microlith/reload");
+    CHECK(refused.status == 400);
+    CHECK_THAT(string_field(error_of(refused), "message"), Contains("routes: no good"));
+    CHECK(reloads->load() == 2);
+  }
+  SECTION("a client on another address of this machine gets 403") {
+    auto address = non_loopback_address();
+    if (!address) {
+      // Only the address check above covers the decision then.
+      WARN("this machine has no address but loopback: the 403 over a real socket is not tested");
+      return;
+    }
+    auto options = admin_options(reloads, outcome);
+    options.host = address->to_string();
+    gateway_fixture gw{options};
+    http_connection client{*address, gw.port()};
+    INFO("client and gateway on " << address->to_string());
+    auto r = client.request("POST", "/_microlith/reload");
+    REQUIRE(r.status == 403);
+    CHECK(string_field(error_of(r), "error") == "forbidden");
+    CHECK(reloads->load() == 0); // the reload runs before the answer, when it runs
+    CHECK(client.request("GET", "/healthz").status == 200); // only the admin endpoint refuses
   }
 }
