@@ -627,3 +627,77 @@ TEST_CASE("the admin endpoint answers loopback clients only", "[unit]") {
     CHECK(client.request("GET", "/healthz").status == 200); // only the admin endpoint refuses
   }
 }
+
+TEST_CASE("Expect: 100-continue is answered before the body is read", "[unit]") {
+  auto options = test_options();
+  options.max_body_bytes = 1024;
+  gateway_fixture gw{options};
+  http_connection client{gw.port()};
+  std::string body = R"({"name": "continued", "amount": 4})";
+  auto head = [&](std::string_view verb_and_target, std::size_t length) {
+    return std::string(verb_and_target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: "
+           + std::to_string(length) + "\r\n\r\n";
+  };
+
+  SECTION("a routable request within limits gets 100, then its answer") {
+    REQUIRE_FALSE(client.write_raw(head("POST /bind", body.size())));
+    auto interim = client.read_reply(); // sent before any byte of the body
+    REQUIRE(interim.status == 100);
+    REQUIRE_FALSE(client.write_raw(body));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 200);
+    CHECK(parse_bind_request(r.body).name() == "continued");
+    CHECK(r.keep_alive);
+    // The connection goes on; a request without the expectation gets no 100.
+    auto next = client.request("GET", "/bind/after");
+    REQUIRE(next.status == 200);
+    CHECK(parse_bind_request(next.body).name() == "after");
+  }
+  SECTION("the expectation is a case-insensitive token") {
+    auto raw = head("POST /bind", body.size());
+    raw.replace(raw.find("100-continue"), 12, "100-Continue");
+    REQUIRE_FALSE(client.write_raw(raw));
+    REQUIRE(client.read_reply().status == 100);
+    REQUIRE_FALSE(client.write_raw(body));
+    CHECK(client.read_reply().status == 200);
+  }
+  SECTION("no route: 404 at once, the body unread, the connection closed") {
+    REQUIRE_FALSE(client.write_raw(head("POST /nowhere", body.size())));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 404);
+    CHECK_FALSE(r.keep_alive);
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("a verb the path does not serve: 405 at once") {
+    REQUIRE_FALSE(client.write_raw(head("PUT /bind", body.size())));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 405);
+    CHECK(r.header("Allow") == "POST");
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("an invalid X-Request-Id: 400 at once") {
+    auto raw = head("POST /bind", body.size());
+    raw.insert(raw.size() - 2, "X-Request-Id: a/b\r\n");
+    REQUIRE_FALSE(client.write_raw(raw));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 400);
+    CHECK(string_field(error_of(r), "field") == "X-Request-Id");
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("a body over max_body_bytes: 413 at once") {
+    REQUIRE_FALSE(client.write_raw(head("POST /bind", 4096)));
+    auto r = client.read_reply();
+    REQUIRE(r.status == 413);
+    CHECK(client.closed_within(2000ms));
+  }
+  SECTION("HTTP/1.0 ignores the expectation") {
+    auto raw = head("POST /bind", body.size());
+    raw.replace(raw.find("HTTP/1.1"), 8, "HTTP/1.0");
+    REQUIRE_FALSE(client.write_raw(raw));
+    REQUIRE_FALSE(client.write_raw(body));
+    auto r = client.read_reply();
+    CHECK(r.status == 200); // the first status line is the answer, not an interim 100
+    CHECK(parse_bind_request(r.body).name() == "continued");
+  }
+}
