@@ -364,16 +364,17 @@ TEST_CASE("a body must be application/json", "[unit]") {
   }
   SECTION("text/plain") {
     const auto& err = error_of(bind_parts({}, {}, body, "text/plain"));
-    CHECK(err.field.empty());
+    CHECK(err.field == "Content-Type");
     CHECK(err.message
           == "expected a JSON body (Content-Type: application/json), got Content-Type "
              "\"text/plain\"");
   }
   SECTION("a form") {
-    CHECK(error_of(bind_parts({}, {}, body, "application/x-www-form-urlencoded")).field.empty());
+    CHECK(error_of(bind_parts({}, {}, body, "application/x-www-form-urlencoded")).field
+          == "Content-Type");
   }
   SECTION("a longer type that starts like JSON") {
-    CHECK(error_of(bind_parts({}, {}, body, "application/jsonl")).field.empty());
+    CHECK(error_of(bind_parts({}, {}, body, "application/jsonl")).field == "Content-Type");
   }
 }
 

@@ -297,7 +297,9 @@ TEST_CASE("parameters bind from the path, the query and the body", "[unit]") {
   SECTION("a body of another content type is 400") {
     auto r = client.request("POST", "/bind", "name=x", {{"Content-Type", "text/plain"}});
     REQUIRE(r.status == 400);
-    CHECK(string_field(error_of(r), "error") == "bad_request");
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "bad_request");
+    CHECK(string_field(body, "field") == "Content-Type");
   }
   SECTION("a malformed escape in the path is 400") {
     auto r = client.request("GET", "/bind/ada%2");
