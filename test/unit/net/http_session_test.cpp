@@ -694,12 +694,18 @@ TEST_CASE("Expect: 100-continue is answered before the body is read", "[unit]") 
     CHECK(client.closed_within(2000ms));
   }
   SECTION("HTTP/1.0 ignores the expectation") {
+    // The head comes in one write behind a whole keep-alive request, so the gateway holds it,
+    // without its body, once it has answered the first: the next status line the client reads
+    // after sending the body would be a 100 if the gateway took up the expectation.
     auto raw = head("POST /bind", body.size());
     raw.replace(raw.find("HTTP/1.1"), 8, "HTTP/1.0");
-    REQUIRE_FALSE(client.write_raw(raw));
+    raw.insert(raw.size() - 2, "Connection: keep-alive\r\n");
+    REQUIRE_FALSE(client.write_raw(
+      "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n" + raw));
+    REQUIRE(client.read_reply().status == 200);
     REQUIRE_FALSE(client.write_raw(body));
     auto r = client.read_reply();
-    CHECK(r.status == 200); // the first status line is the answer, not an interim 100
+    CHECK(r.status == 200); // the answer, not an interim 100
     CHECK(parse_bind_request(r.body).name() == "continued");
   }
 }
