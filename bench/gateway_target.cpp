@@ -61,16 +61,10 @@ public:
 /// The benchmark's route table, checked against the contracts of the node's services.
 caf::expected<std::shared_ptr<const microlith::gateway::route_table>>
 build_routes(microlith::node& n, const microlith::gateway::gateway_options& options) {
-  auto* registry = &n.registry();
-  auto contracts = [registry](const std::string& service) {
-    auto contract = registry->contract_of(service);
-    return contract.empty()
-             ? nullptr
-             : google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(contract);
-  };
   std::vector<microlith::gateway::route_spec> specs{{"GET", "/echo/{text}", "echo", "Echo"}};
-  std::vector<std::string> reserved{"/healthz", "/readyz", options.websocket_path};
-  return microlith::gateway::route_table::build(std::move(specs), contracts, reserved);
+  return microlith::gateway::route_table::build(
+    std::move(specs), microlith::gateway::registered_contracts(n.registry()),
+    microlith::gateway::reserved_paths(options.websocket_path, false));
 }
 
 } // namespace

@@ -11,8 +11,7 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/net/gateway/gateway_worker.hpp"
-
-#include <google/protobuf/descriptor.h>
+#include "microlith/net/gateway/route_table.hpp"
 
 #include <fmt/format.h>
 
@@ -47,29 +46,24 @@ bool same_http(const http_config& a, const http_config& b) {
          && a.websocket_queue == b.websocket_queue && a.admin == b.admin;
 }
 
-// Builds and validates a table from a group's routes against the node's registry.
-caf::expected<std::shared_ptr<const gateway::route_table>>
-build_table(node& n, const group_config& group) {
+// The routes of a gateway group as specs.
+std::vector<gateway::route_spec> specs_of(const group_config& group) {
   std::vector<gateway::route_spec> specs;
   for (const auto& r : group.routes)
     specs.push_back(gateway::route_spec{r.verb, r.pattern, r.service, r.method});
-  auto* registry = &n.registry();
-  auto contracts = [registry](const std::string& service) {
-    auto contract = registry->contract_of(service);
-    return contract.empty()
-             ? nullptr
-             : google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(contract);
-  };
-  std::vector<std::string> reserved{"/healthz", "/readyz"};
-  if (group.http && !group.http->websocket_path.empty())
-    reserved.push_back(group.http->websocket_path);
-  if (group.http && group.http->admin)
-    reserved.push_back("/_microlith/reload");
-  auto table = gateway::route_table::build(std::move(specs), contracts, reserved);
-  if (!table)
-    return make_error(errc::bad_request, fmt::format("routes of group {}:\n{}", group.name,
-                                                     message_of(table.error())));
-  return table;
+  return specs;
+}
+
+// The paths the group's gateway serves itself.
+std::vector<std::string> reserved_of(const group_config& group) {
+  return gateway::reserved_paths(group.http ? group.http->websocket_path : std::string{},
+                                 group.http && group.http->admin);
+}
+
+// Names the group in a table's problems.
+caf::error refused(const group_config& group, const caf::error& why) {
+  return make_error(errc::bad_request,
+                    fmt::format("routes of group {}:\n{}", group.name, message_of(why)));
 }
 
 children build_gateway(group_context& g) {
@@ -78,11 +72,11 @@ children build_gateway(group_context& g) {
     throw std::runtime_error(fmt::format("gateway group {} has no [groups.{}.http] table",
                                          config.name, config.name));
   auto& n = g.host_node();
-  auto table = build_table(n, config);
-  if (!table)
-    throw std::runtime_error(message_of(table.error()));
   auto routes = std::make_shared<gateway::route_switch>();
-  routes->install(std::move(*table));
+  auto contracts = gateway::registered_contracts(n.registry());
+  if (auto first = routes->build_and_install(specs_of(config), contracts, reserved_of(config));
+      !first)
+    throw std::runtime_error(message_of(refused(config, first.error())));
   gateway::gateway_server::readiness ready;
   if (auto* host = g.host()) {
     ready = [host] {
@@ -99,16 +93,15 @@ children build_gateway(group_context& g) {
       report.message = fmt::format("{}", fmt::join(reasons, "; "));
       return report;
     };
-    auto* np = &n;
-    host->on_reload(config.name, [np, routes, http = *config.http](const group_config& next)
-                                   -> caf::error {
-      auto fresh = build_table(*np, next);
-      if (!fresh)
-        return fresh.error();
-      auto count = (*fresh)->routes().size();
-      auto generation = routes->install(std::move(*fresh));
+    host->on_reload(config.name, [contracts, routes, http = *config.http](
+                                   const group_config& next) -> caf::error {
+      auto specs = specs_of(next);
+      auto count = specs.size(); // a table that builds has one route per spec
+      auto generation = routes->build_and_install(std::move(specs), contracts, reserved_of(next));
+      if (!generation)
+        return refused(next, generation.error());
       log::info(component, "group {}: route table {} installed ({} routes)", next.name,
-                generation, count);
+                *generation, count);
       if (next.http && !same_http(http, *next.http))
         log::warn(component, "group {}: [http] settings changed; they apply after a restart",
                   next.name);

@@ -70,6 +70,21 @@ void answer_inbox::clear() {
     a.session->end_call(); // the session goes, unless something else still holds it
 }
 
+bool is_loopback_client(const net::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    return net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).is_loopback();
+  return address.is_loopback();
+}
+
+std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin) {
+  std::vector<std::string> out{"/healthz", "/readyz"};
+  if (!websocket_path.empty())
+    out.push_back(websocket_path);
+  if (admin)
+    out.emplace_back("/_microlith/reload");
+  return out;
+}
+
 caf::expected<std::unique_ptr<gateway_server>>
 gateway_server::start(node& host_node, gateway_options options,
                       std::shared_ptr<route_switch> routes, async_caller caller,

@@ -322,7 +322,7 @@ std::optional<binding_error> bind_body(pb::Message& message, std::string_view bo
   if (trim(body).empty())
     return std::nullopt;
   if (!trim(content_type).empty() && !is_json_media_type(content_type))
-    return binding_error{{},
+    return binding_error{"Content-Type",
                          fmt::format("expected a JSON body (Content-Type: application/json), got "
                                      "Content-Type {}",
                                      quote_value(content_type))};

@@ -11,6 +11,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <fmt/format.h>
@@ -183,6 +184,7 @@ void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
 // rest, at most request_timeout from its first byte.
 void http_session::do_read() {
   arrived_ = std::chrono::steady_clock::now();
+  table_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
   parser_->body_limit(st_.options.max_body_bytes);
@@ -199,8 +201,63 @@ void http_session::do_read() {
   if (parser_->is_done() || (ec && ec != http::error::need_more))
     return on_read(ec, 0);
   stream_.expires_after(st_.options.request_timeout);
+  if (parser_->is_header_done())
+    return on_header({}, 0);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&http_session::on_header,
+                                                    shared_from_this()));
+}
+
+// The request's head arrived, its body has not. A client that sent `Expect: 100-continue`
+// waits for an interim 100 before it sends the body (RFC 9110 §10.1.1): it gets one when the
+// head alone does not refuse the request (limits were checked while parsing it). A request its
+// head refuses gets its final status at once, with the body unread, and the connection closes.
+void http_session::on_header(beast::error_code ec, std::size_t) {
+  if (ec || parser_->is_done())
+    return on_read(ec, 0);
+  auto& head = parser_->get();
+  if (head.version() < 11 || !beast::iequals(head[http::field::expect], "100-continue"))
+    return read_body();
+  table_ = st_.routes->current(); // decided on this table, answered on it
+  if (refused_by_head(head)) {
+    head.keep_alive(false);
+    return on_read({}, 0);
+  }
+  static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  boost::asio::async_write(stream_, boost::asio::buffer(interim.data(), interim.size()),
+                           beast::bind_front_handler(&http_session::on_continue,
+                                                     shared_from_this()));
+}
+
+// The interim 100 is out: the client sends the body now.
+void http_session::on_continue(beast::error_code ec, std::size_t) {
+  if (ec)
+    return close();
+  read_body();
+}
+
+// Reads the rest of the request, within the time left of request_timeout.
+void http_session::read_body() {
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+// Whether handle() answers a request with this head without reading its body: an invalid
+// X-Request-Id, or a path the table routes nowhere, not for this verb, or with a malformed
+// parameter (the gateway's own paths are not refused).
+bool http_session::refused_by_head(const request_header& head) const {
+  auto id = head["X-Request-Id"];
+  if (!id.empty() && !valid_request_id(std::string_view(id.data(), id.size())))
+    return true;
+  auto target = std::string_view(head.target().data(), head.target().size());
+  auto path = target.substr(0, target.find('?'));
+  auto verb = std::string_view(head.method_string().data(), head.method_string().size());
+  for (const auto& own : reserved_paths(st_.options.websocket_path,
+                                        static_cast<bool>(st_.options.admin_reload)))
+    if (path == own)
+      return false;
+  auto m = table_->match(verb, path);
+  return m.result != route_match::outcome::found || !m.decode_error.empty();
 }
 
 // A whole request arrived, or a limit was hit (or the request is malformed).
@@ -283,7 +340,8 @@ void http_session::handle(request req) {
     return; // the connection belongs to the WebSocket session now
   }
 
-  auto table = st_.routes->current(); // this request's table, whatever is installed meanwhile
+  // This request's table, whatever is installed meanwhile.
+  auto table = table_ ? std::move(table_) : st_.routes->current();
   auto m = table->match(verb, path);
   if (m.result == route_match::outcome::no_route)
     return reply_error(404, "no_route", fmt::format("no route for {} {}", verb, path),
@@ -369,7 +427,7 @@ void http_session::admin_reload(std::string_view verb) {
   }
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
-  if (ec || !peer.address().is_loopback())
+  if (ec || !is_loopback_client(peer.address()))
     return reply_error(403, "forbidden", "the admin endpoint answers loopback clients only",
                        keep_alive_);
   if (auto err = st_.options.admin_reload())

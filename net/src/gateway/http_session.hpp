@@ -34,11 +34,16 @@ public:
 
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
+  using request_header = boost::beast::http::request_header<>;
   using response = boost::beast::http::response<boost::beast::http::string_body>;
 
   void do_wait();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void do_read();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void on_continue(boost::beast::error_code ec, std::size_t bytes);
+  void read_body();
+  bool refused_by_head(const request_header& head) const;
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request req);
   void admin_reload(std::string_view verb);
@@ -67,6 +72,8 @@ private:
   bool head_ = false; // answered without a body
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point arrived_; // its first byte
+  // The table its head was checked against, when it expected 100-continue (null otherwise).
+  std::shared_ptr<const route_table> table_;
   std::string request_id_;
 };
 

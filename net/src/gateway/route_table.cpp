@@ -1,6 +1,7 @@
 #include "microlith/net/gateway/route_table.hpp"
 
 #include "microlith/actors/error.hpp"
+#include "microlith/actors/registry.hpp"
 
 #include <google/protobuf/descriptor.h>
 
@@ -169,6 +170,14 @@ caf::expected<route_spec> parse_route(std::string_view key, std::string_view tar
   return spec;
 }
 
+contract_lookup registered_contracts(const service_registry& services) {
+  return [registry = &services](const std::string& service) -> const pb::ServiceDescriptor* {
+    auto contract = registry->contract_of(service);
+    return contract.empty() ? nullptr
+                            : pb::DescriptorPool::generated_pool()->FindServiceByName(contract);
+  };
+}
+
 caf::expected<std::shared_ptr<const route_table>>
 route_table::build(std::vector<route_spec> specs, const contract_lookup& contracts,
                    const std::vector<std::string>& reserved) {
@@ -299,6 +308,15 @@ std::shared_ptr<const route_table> route_switch::current() const {
 std::uint64_t route_switch::install(std::shared_ptr<const route_table> table) {
   std::atomic_store(&current_, std::move(table));
   return generation_.fetch_add(1) + 1;
+}
+
+caf::expected<std::uint64_t>
+route_switch::build_and_install(std::vector<route_spec> specs, const contract_lookup& contracts,
+                                const std::vector<std::string>& reserved) {
+  auto table = route_table::build(std::move(specs), contracts, reserved);
+  if (!table)
+    return std::move(table.error());
+  return install(std::move(*table));
 }
 
 } // namespace microlith::gateway

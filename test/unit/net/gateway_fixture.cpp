@@ -1,10 +1,11 @@
 #include "gateway_fixture.hpp"
 
 #include <microlith/actors/error.hpp>
+#include <microlith/actors/exit.hpp>
+#include <microlith/actors/registry.hpp>
 
 #include <caf/all.hpp>
 
-#include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <stdexcept>
@@ -112,15 +113,6 @@ microlith::service_definition partial_binder_service(std::string name) {
 
 // -- routes -------------------------------------------------------------------------------------
 
-const google::protobuf::ServiceDescriptor* test_contract(const std::string& service) {
-  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  if (service == "echo" || service == "doomed" || service == "ghost")
-    return pool->FindServiceByName("microlith.test.Echo");
-  if (service == "binder" || service == "partial")
-    return pool->FindServiceByName("microlith.test.gateway.Binder");
-  return nullptr;
-}
-
 gw::route_spec route(std::string_view key, std::string_view target) {
   auto parsed = gw::parse_route(key, target);
   if (!parsed)
@@ -139,8 +131,12 @@ std::vector<gw::route_spec> standard_routes() {
   };
 }
 
-std::shared_ptr<const gw::route_table> must_build(std::vector<gw::route_spec> specs) {
-  auto table = gw::route_table::build(std::move(specs), test_contract);
+std::shared_ptr<const gw::route_table> must_build(microlith::node& n,
+                                                  std::vector<gw::route_spec> specs,
+                                                  const gw::gateway_options& options) {
+  auto table = gw::route_table::build(
+    std::move(specs), gw::registered_contracts(n.registry()),
+    gw::reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload)));
   if (!table)
     throw std::runtime_error("the route table does not build: "
                              + microlith::message_of(table.error()));
@@ -182,7 +178,11 @@ gateway_fixture::gateway_fixture(gw::gateway_options options) : node(two_threads
   must_spawn(node, doomed_service());
   must_spawn(node, binder_service());
   must_spawn(node, partial_binder_service());
-  routes->install(must_build(standard_routes()));
+  auto ghost = must_spawn(node, echo_service("ghost"));
+  microlith::signal_exit(ghost, caf::exit_reason::user_shutdown);
+  if (!eventually([this] { return node.registry().resolve("ghost") == nullptr; }))
+    throw std::runtime_error("the ghost service did not stop");
+  routes->install(must_build(node, standard_routes(), options));
   auto seen = observed_;
   auto ready = ready_;
   must_spawn(node, gw::gateway_worker(

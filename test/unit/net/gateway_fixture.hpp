@@ -11,7 +11,12 @@
 //   answers a BindReply built from it.
 // - partial (microlith.test.gateway.Binder, only Bind): a route to partial.Echo exists in the
 //   contract but is not served.
-// - ghost: a contract (Echo) the route table knows, with no service running.
+// - ghost (microlith.test.Echo): started once, so that the registry knows its contract, and
+//   stopped before the gateway starts: a route to a service with no instance.
+//
+// Route tables are built as the gateway module builds them: against the contracts in the node's
+// registry (gw::registered_contracts), with the paths the gateway serves itself reserved
+// (gw::reserved_paths).
 #pragma once
 
 #include "proto/gateway_test.pb.h"
@@ -102,9 +107,6 @@ microlith::service_definition binder_service(std::string name = "binder");
 /// A Binder that serves Bind only.
 microlith::service_definition partial_binder_service(std::string name = "partial");
 
-/// The contract of each test service by name (ghost included), for route_table::build.
-const google::protobuf::ServiceDescriptor* test_contract(const std::string& service);
-
 /// A route from its key and target ("GET /echo/{text}", "echo.Ping"); throws when malformed.
 gw::route_spec route(std::string_view key, std::string_view target);
 
@@ -117,11 +119,15 @@ gw::route_spec route(std::string_view key, std::string_view target);
 ///   GET  /v/{name}      -> binder.Echo
 std::vector<gw::route_spec> standard_routes();
 
-/// A validated table of `specs`; throws with every problem when it does not build.
-std::shared_ptr<const gw::route_table> must_build(std::vector<gw::route_spec> specs);
-
 /// Options for tests: any free port, generous time limits unless a test sets its own.
 gw::gateway_options test_options();
+
+/// A table of `specs` validated against the contracts registered in `n`, with the paths a
+/// gateway of `options` serves itself reserved; throws with every problem when it does not
+/// build.
+std::shared_ptr<const gw::route_table>
+must_build(microlith::node& n, std::vector<gw::route_spec> specs,
+           const gw::gateway_options& options = test_options());
 
 /// A node with the test services and a gateway serving standard_routes().
 class gateway_fixture {

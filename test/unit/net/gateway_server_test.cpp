@@ -9,9 +9,7 @@
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 
-#include <caf/exit_reason.hpp>
-
-#include <google/protobuf/descriptor.h>
+#include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -27,13 +25,13 @@ using namespace unit_net;
 
 namespace {
 
-std::shared_ptr<const gw::route_table> table_a() {
-  return must_build({route("GET /v/{name}", "binder.Echo"), route("GET /hang", "echo.Hang")});
+std::shared_ptr<const gw::route_table> table_a(microlith::node& n) {
+  return must_build(n, {route("GET /v/{name}", "binder.Echo"), route("GET /hang", "echo.Hang")});
 }
 
-std::shared_ptr<const gw::route_table> table_b() {
-  return must_build({route("GET /v/{name}", "binder.Echo"), route("GET /only-in-b", "binder.Echo"),
-                     route("GET /hang", "echo.Hang")});
+std::shared_ptr<const gw::route_table> table_b(microlith::node& n) {
+  return must_build(n, {route("GET /v/{name}", "binder.Echo"),
+                        route("GET /only-in-b", "binder.Echo"), route("GET /hang", "echo.Hang")});
 }
 
 /// Client threads sending requests on keep-alive connections until stopped; joined on
@@ -153,7 +151,7 @@ TEST_CASE("route tables swap under load without failing a request", "[unit]") {
   INFO("io_threads: " << options.io_threads);
   gateway_fixture gw{options};
   auto& routes = gw.server().routes();
-  routes.install(table_a());
+  routes.install(table_a(gw.node));
   load clients{gw.port(), 4};
   REQUIRE(gateway_fixture::eventually([&] { return clients.all_answered(); }, 5000ms));
 
@@ -163,7 +161,8 @@ TEST_CASE("route tables swap under load without failing a request", "[unit]") {
   auto generation = routes.generation();
   for (int i = 1; i <= 300; ++i) {
     bool with_b = i % 2 == 1;
-    CHECK(routes.install(with_b ? table_b() : table_a()) == generation + static_cast<unsigned>(i));
+    CHECK(routes.install(with_b ? table_b(gw.node) : table_a(gw.node))
+          == generation + static_cast<unsigned>(i));
     // Right after install() returns, the next request sees the new table.
     auto r = checker.request("GET", "/only-in-b");
     if (r.status != (with_b ? 200u : 404u)) {
@@ -186,11 +185,11 @@ TEST_CASE("a table swap never changes a request in flight", "[unit]") {
   options.request_timeout = 300ms;
   gateway_fixture gw{options};
   auto& routes = gw.server().routes();
-  routes.install(table_a());
+  routes.install(table_a(gw.node));
   http_connection client{gw.port()};
   client.send("GET", "/hang");
   REQUIRE(the_probe().wait_for("echo.hang", 2000ms));
-  routes.install(must_build({route("GET /v/{name}", "binder.Echo")}));
+  routes.install(must_build(gw.node, {route("GET /v/{name}", "binder.Echo")}));
   // The request was routed by the table it arrived with: it times out, it is not "no route".
   CHECK(client.read_reply().status == 504);
   CHECK(client.request("GET", "/hang").status == 404);
@@ -199,23 +198,41 @@ TEST_CASE("a table swap never changes a request in flight", "[unit]") {
 TEST_CASE("a table that does not build leaves the current one serving", "[unit]") {
   gateway_fixture gw;
   auto& routes = gw.server().routes();
-  routes.install(table_a());
+  routes.install(table_a(gw.node));
   auto generation = routes.generation();
   auto current = routes.current();
   http_connection client{gw.port()};
   REQUIRE(client.request("GET", "/v/before").status == 200);
 
-  auto bad = gw::route_table::build({route("GET /v/{name}", "binder.Echo"),
-                                     route("GET /only-in-b/{nope}", "binder.Echo"),
-                                     route("GET /x", "nobody.Ping")},
-                                    test_contract);
-  REQUIRE_FALSE(bad);
+  // Installed as the gateway module reloads a group's routes: built against the registry's
+  // contracts with the gateway's own paths reserved, and installed only when it builds.
+  auto contracts = gw::registered_contracts(gw.node.registry());
+  auto reserved = gw::reserved_paths(test_options().websocket_path, false);
+  auto refused = routes.build_and_install({route("GET /v/{name}", "binder.Echo"),
+                                           route("GET /only-in-b/{nope}", "binder.Echo"),
+                                           route("GET /x", "nobody.Ping"),
+                                           route("GET /ws", "echo.Ping")},
+                                          contracts, reserved);
+  REQUIRE_FALSE(refused);
+  auto why = microlith::message_of(refused.error());
+  CHECK_THAT(why, Catch::Matchers::Contains("{nope} is not a field"));
+  CHECK_THAT(why, Catch::Matchers::Contains("no service named \"nobody\" is known"));
+  CHECK_THAT(why, Catch::Matchers::Contains("matches /ws, which the gateway serves itself"));
   CHECK(routes.generation() == generation);
   CHECK(routes.current() == current);
   auto r = client.request("GET", "/v/after");
   CHECK(r.status == 200);
   CHECK(parse_bind_request(r.body).name() == "after");
   CHECK(client.request("GET", "/x").status == 404);
+  CHECK(client.request("GET", "/only-in-b/1").status == 404);
+
+  // The same call installs a table that builds, served from the next request on.
+  auto installed = routes.build_and_install({route("GET /v/{name}", "binder.Echo"),
+                                             route("GET /x", "echo.Ping")},
+                                            contracts, reserved);
+  REQUIRE(installed);
+  CHECK(*installed == generation + 1);
+  CHECK(client.request("GET", "/x").status == 200);
 }
 
 TEST_CASE("stopping the gateway closes its connections", "[unit]") {
@@ -263,14 +280,12 @@ TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them"
   microlith::node node{opts};
   auto holder_instance = node.spawn(holder_service());
   REQUIRE(holder_instance);
-  auto contracts = [](const std::string&) {
-    return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
-      "microlith.test.Echo");
-  };
-  auto table = gw::route_table::build({route("GET /hang", "holder.Hang")}, contracts);
-  REQUIRE(table);
+  // Watches the holder from before any call: its monitor is older than the caller's, and CAF
+  // notifies an exiting actor's monitors newest first, so this one hears of the exit last.
+  auto watcher = std::make_unique<caf::scoped_actor>(node.system());
+  (*watcher)->monitor(*holder_instance);
   auto routes = std::make_shared<gw::route_switch>();
-  routes->install(*table);
+  routes->install(must_build(node, {route("GET /hang", "holder.Hang")}));
   microlith::async_caller caller{node, "direct"};
   auto options = test_options();
   options.io_threads = GENERATE(1, 2);
@@ -292,24 +307,47 @@ TEST_CASE("a gateway stopped with calls in flight ignores what arrives for them"
     server.reset();
     CHECK(caller.in_flight() == 0); // the stop completed them, into its closed gate
     auto r = node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
-    CHECK(r);
+    CHECK(r); // the holder answered the held calls (into the closed caller) and serves on
   }
   SECTION("answers racing the stop") {
+    // The first Ping answers every held call while the gateway stops; the holder must serve
+    // every Ping, whether its answers to the held calls find the gateway running or stopped.
+    std::atomic<int> answered{0};
     std::thread answering{[&] {
       for (int i = 0; i < 50; ++i)
-        (void)node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+        if (node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{}))
+          ++answered;
     }};
     server.reset();
     answering.join();
+    CHECK(answered == 50);
+    CHECK(caller.in_flight() == 0);
   }
   SECTION("the callee's death after the stop") {
     server.reset();
+    CHECK(caller.in_flight() == 0);
     microlith::signal_exit(*holder_instance, caf::exit_reason::kill);
+    // The watcher hears of the exit after every monitor the caller ever had on the holder.
+    bool down = false;
+    caf::error reason;
+    (*watcher)->receive(
+      [&](caf::down_msg& msg) {
+        down = true;
+        reason = msg.reason;
+      },
+      caf::after(std::chrono::seconds(5)) >> [] {});
+    CHECK(down);
+    CHECK(reason == caf::exit_reason::kill);
+    auto r = node.call<pb::PingReply>("holder", "Ping", pb::PingRequest{});
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), microlith::errc::service_unavailable));
   }
 
+  // The answers went out before each Ping's own answer, and the exit's notices before the
+  // watcher's: nothing is still on its way to the stopped gateway.
   for (auto& c : connections)
     CHECK(c->closed_within(2000ms));
-  std::this_thread::sleep_for(100ms); // whatever is still on its way arrives now
   CHECK(caller.in_flight() == 0);
+  watcher.reset();
   node.shutdown();
 }

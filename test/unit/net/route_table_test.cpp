@@ -5,6 +5,8 @@
 #include "proto/test.pb.h"
 
 #include <microlith/actors/error.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/net/gateway/gateway.hpp>
 #include <microlith/net/gateway/route_table.hpp>
 
 #include <google/protobuf/descriptor.h>
@@ -19,17 +21,23 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const google::protobuf::ServiceDescriptor* contract_named(const std::string& full_name) {
-  return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name);
+// The registry as instances of "binder" (microlith.test.gateway.Binder) and "echo"
+// (microlith.test.Echo) leave it: tables are checked against it through registered_contracts,
+// as the gateway module checks them.
+const microlith::service_registry& test_registry() {
+  struct recorded {
+    recorded() {
+      registry.record_contract("binder", "microlith.test.gateway.Binder");
+      registry.record_contract("echo", "microlith.test.Echo");
+    }
+    microlith::service_registry registry;
+  };
+  static const recorded instance;
+  return instance.registry;
 }
 
-// "binder" implements microlith.test.gateway.Binder, "echo" microlith.test.Echo.
-const google::protobuf::ServiceDescriptor* test_contracts(const std::string& service) {
-  if (service == "binder")
-    return contract_named("microlith.test.gateway.Binder");
-  if (service == "echo")
-    return contract_named("microlith.test.Echo");
-  return nullptr;
+contract_lookup test_contracts() {
+  return registered_contracts(test_registry());
 }
 
 route_spec spec(std::string key, std::string target) {
@@ -40,14 +48,14 @@ route_spec spec(std::string key, std::string target) {
 
 std::shared_ptr<const route_table> must_build(std::vector<route_spec> specs,
                                               std::vector<std::string> reserved = {}) {
-  auto table = route_table::build(std::move(specs), test_contracts, reserved);
+  auto table = route_table::build(std::move(specs), test_contracts(), reserved);
   if (!table)
     FAIL(microlith::message_of(table.error()));
   return *table;
 }
 
 std::string build_error(std::vector<route_spec> specs, std::vector<std::string> reserved = {}) {
-  auto table = route_table::build(std::move(specs), test_contracts, reserved);
+  auto table = route_table::build(std::move(specs), test_contracts(), reserved);
   REQUIRE_FALSE(table);
   return microlith::message_of(table.error());
 }
@@ -104,7 +112,9 @@ TEST_CASE("a table is validated against the contracts, every problem at once", "
       spec("GET /f/{amount}", "binder.Bind"),
       spec("GET /healthz", "echo.Ping"),
       spec("GET /{any}", "echo.Ping"),
-    }, {"/healthz"});
+      spec("GET /ws", "echo.Ping"),
+      spec("POST /_microlith/{action}", "echo.Ping"),
+    }, reserved_paths("/ws", true));
     CHECK_THAT(why, Contains("GET /a -> nobody.Ping: no service named \"nobody\" is known"));
     CHECK_THAT(why, Contains("microlith.test.Echo (the contract of echo) has no method Pong; it has: Ping"));
     CHECK_THAT(why, Contains("{nope} is not a field of microlith.test.gateway.BindRequest"));
@@ -113,6 +123,9 @@ TEST_CASE("a table is validated against the contracts, every problem at once", "
     CHECK_THAT(why, Contains("GET /f/{amount} -> binder.Bind: matches the same requests as GET /f/{name}"));
     CHECK_THAT(why, Contains("GET /healthz -> echo.Ping: matches /healthz, which the gateway serves itself"));
     CHECK_THAT(why, Contains("GET /{any} -> echo.Ping: matches /healthz"));
+    CHECK_THAT(why, Contains("GET /{any} -> echo.Ping: matches /readyz"));
+    CHECK_THAT(why, Contains("GET /ws -> echo.Ping: matches /ws, which the gateway serves itself"));
+    CHECK_THAT(why, Contains("POST /_microlith/{action} -> echo.Ping: matches /_microlith/reload"));
   }
   SECTION("the same path with another verb is not a conflict") {
     auto table = must_build({spec("GET /f/{name}", "binder.Bind"),
@@ -184,4 +197,45 @@ TEST_CASE("the route switch swaps tables atomically", "[unit]") {
   CHECK(held->match("GET", "/a").result == route_match::outcome::found);
   CHECK(routes.current()->match("GET", "/a").result == route_match::outcome::no_route);
   CHECK(routes.current()->match("GET", "/b").result == route_match::outcome::found);
+}
+
+TEST_CASE("a table that does not build is not installed", "[unit]") {
+  route_switch routes;
+  REQUIRE(routes.install(must_build({spec("GET /a", "echo.Ping")})) == 1);
+  auto before = routes.current();
+  auto refused = routes.build_and_install(
+    {spec("GET /b", "echo.Ping"), spec("GET /c", "nobody.Ping"), spec("GET /d", "echo.Pong")},
+    test_contracts());
+  REQUIRE_FALSE(refused);
+  auto why = microlith::message_of(refused.error());
+  CHECK_THAT(why, Contains("no service named \"nobody\" is known"));
+  CHECK_THAT(why, Contains("has no method Pong"));
+  CHECK(routes.generation() == 1);
+  CHECK(routes.current() == before);
+  // A table that builds is installed by the same call.
+  auto installed = routes.build_and_install({spec("GET /b", "echo.Ping")}, test_contracts());
+  REQUIRE(installed);
+  CHECK(*installed == 2);
+  CHECK(routes.generation() == 2);
+  CHECK(routes.current()->match("GET", "/b").result == route_match::outcome::found);
+  CHECK(routes.current()->match("GET", "/a").result == route_match::outcome::no_route);
+}
+
+TEST_CASE("the gateway reserves its own paths", "[unit]") {
+  using paths = std::vector<std::string>;
+  CHECK(reserved_paths("/ws", false) == paths{"/healthz", "/readyz", "/ws"});
+  CHECK(reserved_paths("/live/updates", true)
+        == paths{"/healthz", "/readyz", "/live/updates", "/_microlith/reload"});
+  CHECK(reserved_paths("", false) == paths{"/healthz", "/readyz"});
+}
+
+TEST_CASE("routes are checked against the contracts the registry recorded", "[unit]") {
+  microlith::service_registry registry;
+  auto contracts = registered_contracts(registry);
+  CHECK(contracts("echo") == nullptr); // no instance ever registered
+  registry.record_contract("echo", "microlith.test.Echo");
+  REQUIRE(contracts("echo") != nullptr);
+  CHECK(contracts("echo")->full_name() == "microlith.test.Echo");
+  registry.record_contract("stale", "microlith.test.NoSuchContract");
+  CHECK(contracts("stale") == nullptr); // not linked into this program
 }

@@ -79,10 +79,20 @@ beast::error_code http_connection::run_bounded(Start start, std::chrono::millise
 
 http_connection::http_connection(std::uint16_t port, int receive_buffer) : socket_(ioc_) {
   prepare(socket_, receive_buffer);
-  auto ec = run_bounded([&](auto handler) { socket_.async_connect(local(port), std::move(handler)); },
+  connect(local(port));
+}
+
+http_connection::http_connection(const net::ip::address& host, std::uint16_t port)
+  : socket_(ioc_) {
+  connect({host, port});
+}
+
+void http_connection::connect(const tcp::endpoint& to) {
+  auto ec = run_bounded([&](auto handler) { socket_.async_connect(to, std::move(handler)); },
                         k_io_limit);
   if (ec)
-    throw std::runtime_error("cannot connect to the gateway: " + ec.message());
+    throw std::runtime_error("cannot connect to the gateway at " + to.address().to_string()
+                             + ": " + ec.message());
 }
 
 http_connection::~http_connection() = default;

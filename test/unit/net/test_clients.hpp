@@ -46,6 +46,9 @@ public:
   /// Connects to 127.0.0.1:`port`. A `receive_buffer` above 0 sets the socket's receive buffer
   /// (SO_RCVBUF) before connecting, to make a client that reads slowly.
   explicit http_connection(std::uint16_t port, int receive_buffer = 0);
+  /// Connects to `host`:`port`; the OS picks the source address (for an address of this
+  /// machine, that address itself).
+  http_connection(const boost::asio::ip::address& host, std::uint16_t port);
   ~http_connection();
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
@@ -72,6 +75,7 @@ public:
   bool closed_within(std::chrono::milliseconds limit);
 
 private:
+  void connect(const boost::asio::ip::tcp::endpoint& to);
   template <class Start>
   boost::beast::error_code run_bounded(Start start, std::chrono::milliseconds limit);
 

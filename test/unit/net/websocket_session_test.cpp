@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -210,6 +211,63 @@ TEST_CASE("a slow WebSocket consumer loses messages and is told how many", "[uni
   gw.node.publish("flood", message("after", -1));
   auto after = delivery(next(ws));
   CHECK(after.second == "after");
+}
+
+TEST_CASE("a slow WebSocket consumer never slows the others", "[unit]") {
+  auto options = test_options();
+  options.websocket_queue = 4;
+  options.idle_timeout = 30000ms; // no keep-alive ping closes the silent client meanwhile
+  gateway_fixture gw{options};
+  ws_connection slow{gw.port(), "/ws", 4096};
+  subscribe(slow, "flood");
+  constexpr int readers = 3;
+  std::vector<std::unique_ptr<ws_connection>> fast;
+  for (int i = 0; i < readers; ++i) {
+    fast.push_back(std::make_unique<ws_connection>(gw.port()));
+    subscribe(*fast.back(), "flood");
+  }
+
+  // One message at a time, the next once every reader has the last: a reader's queue never
+  // holds more than one, while the slow client reads nothing and its socket buffers, then its
+  // queue, fill (~12 MB are published). Each message must reach each reader within the reading
+  // limit (3 s, generous for 64 KB on the loopback): a gateway whose deliveries waited for the
+  // slow client would stall them there.
+  constexpr int published = 200;
+  auto text = std::string(64 * 1024, 'f');
+  std::uint64_t dropped_before_last = 0;
+  for (int i = 0; i < published; ++i) {
+    if (i == published - 1)
+      dropped_before_last = gw.stats().websocket_dropped;
+    REQUIRE(gw.node.publish("flood", message(text, i)) == 1);
+    for (int r = 0; r < readers; ++r) {
+      INFO("message " << i << ", reader " << r);
+      auto frame = fast[static_cast<std::size_t>(r)]->read();
+      REQUIRE(frame);
+      auto object = parse_object(*frame);
+      REQUIRE_FALSE(has_field(object, "dropped"));
+      REQUIRE(string_field(object, "topic") == "flood");
+      REQUIRE(string_field(object.fields().at("message").struct_value(), "value")
+              == std::to_string(i));
+    }
+  }
+  // The slow client was losing messages while the readers still got every one.
+  CHECK(dropped_before_last > 0);
+
+  // Its losses are all its own: what it reads now and the {"dropped": N} notices add up.
+  int delivered = 0;
+  std::uint64_t dropped = 0;
+  while (delivered + static_cast<int>(dropped) < published) {
+    auto frame = slow.read();
+    if (!frame)
+      break;
+    auto object = parse_object(*frame);
+    if (has_field(object, "dropped"))
+      dropped += static_cast<std::uint64_t>(object.fields().at("dropped").number_value());
+    else
+      ++delivered;
+  }
+  CHECK(delivered + static_cast<int>(dropped) == published);
+  CHECK(dropped == gw.stats().websocket_dropped);
 }
 
 TEST_CASE("WebSocket sessions count against max_connections", "[unit]") {

@@ -44,6 +44,10 @@
 #include <string>
 #include <vector>
 
+namespace boost::asio::ip {
+class address;
+} // namespace boost::asio::ip
+
 namespace microlith {
 class node;
 } // namespace microlith
@@ -62,11 +66,21 @@ struct gateway_options {
   std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive wait for the next request
   std::string websocket_path = "/ws";             ///< empty = no WebSocket endpoint
   std::size_t websocket_queue = 256;              ///< buffered messages per WebSocket session
-  /// When set, `POST /_microlith/reload` from a loopback client runs it (the host rereads the
-  /// system file and swaps the routes) and answers 200, or 400 with its error; other clients
-  /// get 403. Unset: no such endpoint.
+  /// When set, `POST /_microlith/reload` from a loopback client (is_loopback_client) runs it
+  /// (the host rereads the system file and swaps the routes) and answers 200, or 400 with its
+  /// error; other clients get 403. Unset: no such endpoint.
   std::function<caf::error()> admin_reload;
 };
+
+/// The paths a gateway serves itself, which no route may match (route_table::build's
+/// `reserved`): `/healthz`, `/readyz`, `websocket_path` unless it is empty, and with `admin`
+/// `/_microlith/reload`.
+std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin);
+
+/// Whether a client at `address` may use the admin endpoint: an IPv4 loopback address
+/// (127.0.0.0/8), `::1`, or an IPv4 loopback address mapped into IPv6 (how a gateway listening
+/// on `::` sees a client of 127.0.0.1).
+bool is_loopback_client(const boost::asio::ip::address& address);
 
 /// Counters, for tests, benchmarks and the observer.
 struct gateway_stats {

@@ -42,8 +42,8 @@ struct param {
 
 /// A binding failure: which field or parameter, and what was wrong with it.
 struct binding_error {
-  /// The field or parameter at fault ("amount", "account_id"); empty for the body as a whole
-  /// (malformed JSON, a wrong content type).
+  /// The field or parameter at fault ("amount", "account_id"), or "Content-Type" for a body of
+  /// another content type; empty for the body as a whole (malformed JSON).
   std::string field;
   /// What was expected and what came, for a person to read.
   std::string message;

@@ -38,6 +38,10 @@ class MethodDescriptor;
 class ServiceDescriptor;
 } // namespace google::protobuf
 
+namespace microlith {
+class service_registry;
+} // namespace microlith
+
 namespace microlith::gateway {
 
 /// A route as written in the system file.
@@ -60,6 +64,12 @@ caf::expected<route_spec> parse_route(std::string_view key, std::string_view tar
 /// no such service is known.
 using contract_lookup =
   std::function<const google::protobuf::ServiceDescriptor*(const std::string& name)>;
+
+/// The contracts of the services known to `services`: the Protobuf service each one recorded
+/// when an instance registered (kept after its instances are gone), found in the generated
+/// descriptor pool. What the gateway module checks its routes against. The lookup refers to
+/// `services`, which must outlive it.
+contract_lookup registered_contracts(const service_registry& services);
 
 /// One validated route.
 struct route {
@@ -112,6 +122,13 @@ public:
 
   /// Makes `table` current; answers the number of tables installed so far (its generation).
   std::uint64_t install(std::shared_ptr<const route_table> table);
+
+  /// Builds a table of `specs` (route_table::build) and installs it; answers its generation,
+  /// or every problem found, in which case nothing is installed and the current table keeps
+  /// serving. The gateway module reloads its routes through here.
+  caf::expected<std::uint64_t> build_and_install(std::vector<route_spec> specs,
+                                                 const contract_lookup& contracts,
+                                                 const std::vector<std::string>& reserved = {});
 
   /// How many tables were installed.
   std::uint64_t generation() const noexcept { return generation_.load(); }
