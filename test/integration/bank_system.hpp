@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace bank_test {
 
@@ -62,6 +63,13 @@ struct bank_system {
   microlith::host host{node, config};
 
   bank_system() {
+    auto err = host.start();
+    REQUIRE_FALSE(err);
+  }
+
+  /// The bank started from `edited`, a changed copy of load_bank()'s configuration.
+  explicit bank_system(microlith::system_config edited)
+    : config(std::move(edited)), node{microlith::node_options_for(config)}, host{node, config} {
     auto err = host.start();
     REQUIRE_FALSE(err);
   }
