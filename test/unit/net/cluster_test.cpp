@@ -1,9 +1,12 @@
 // The cluster (net/src/cluster) with two or three nodes in this process, each its own CAF actor
 // system talking BASP over real TCP on 127.0.0.1: joining, replicated registrations with
-// contracts, calls and publishes across nodes, local preference, refusal of a wrong system name
-// or cookie, leaving, and a peer that appears after its neighbour started. The multi-process
+// contracts, calls and publishes across nodes, local preference, round robin over remote
+// replicas, refusal of a wrong system name or cookie, a peer that skips the handshake, leaving,
+// and a peer that appears after its neighbour started. The multi-process
 // behaviour (kill -9, SIGSTOP, restarts) is tested in test/cluster.
 #include "proto/test.pb.h"
+
+#include "cluster/node_agent.hpp" // the agents' protocol, spoken by a peer that skips steps
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
@@ -17,13 +20,21 @@
 #include <google/protobuf/dynamic_message.h>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -116,6 +127,66 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
   }
   return true;
 }
+
+std::atomic<int> pinged{0};
+
+/// Counts the Pings it answers.
+class ping_counter {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    ++pinged;
+    pb::PingReply out;
+    out.set_value(req.value());
+    return out;
+  }
+};
+
+/// Everything this process writes to stderr (where microlith logs, for every node of the test)
+/// while it lives, kept in a temporary file and copied back to stderr at the end.
+class stderr_capture {
+public:
+  stderr_capture() {
+    auto pattern = (std::filesystem::temp_directory_path() / "microlith-log-XXXXXX").string();
+    fd_ = ::mkstemp(pattern.data());
+    REQUIRE(fd_ >= 0);
+    path_ = pattern;
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    ::dup2(fd_, 2);
+  }
+
+  ~stderr_capture() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    auto all = text();
+    std::fwrite(all.data(), 1, all.size(), stderr);
+    ::close(fd_);
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+
+  /// What was written so far.
+  std::string text() const {
+    std::ifstream in{path_};
+    std::stringstream out;
+    out << in.rdbuf();
+    return out.str();
+  }
+
+  /// Waits until a line containing `what` was written.
+  bool wait_for(const std::string& what, std::chrono::milliseconds limit) const {
+    return eventually([&] { return text().find(what) != std::string::npos; }, limit);
+  }
+
+private:
+  int fd_ = -1;
+  int saved_ = -1;
+  std::filesystem::path path_;
+};
 
 /// One node of the test cluster.
 struct member {
@@ -242,23 +313,118 @@ TEST_CASE("a message published on one node reaches subscribers on the others", "
 
 TEST_CASE("a node of another system or with another cookie is refused, and gets nothing",
           "[unit][cluster]") {
+  stderr_capture log;
   member a{"a", {}};
   REQUIRE(a.node->spawn(where_service<'a'>("alpha")));
 
+  // Each refusal is logged by the node that refuses and by the node refused, once it reads the
+  // refusal: then the handshake is over, and nothing may have been replicated either way.
   SECTION("another cookie") {
     member intruder{"x", {a.address()}, "guess"};
-    std::this_thread::sleep_for(500ms);
+    // x checks a's proof of x's nonce under x's cookie.
+    CHECK(log.wait_for("cluster refused node a (", 10s));
+    CHECK(log.wait_for("cluster node x refused this node (a): the cookies differ", 10s));
     CHECK_FALSE(a.sees("x"));
     CHECK_FALSE(intruder.sees("a"));
     CHECK(intruder.node->registry().snapshot()->instances("alpha").empty());
   }
   SECTION("another system") {
     member stranger{"x", {a.address()}, "secret", "other"};
-    std::this_thread::sleep_for(500ms);
+    CHECK(log.wait_for("cluster refused node x (", 10s));
+    CHECK(log.wait_for("cluster node a refused this node (x): system \"unit\" does not accept "
+                       "nodes of system \"other\"",
+                       10s));
     CHECK_FALSE(a.sees("x"));
     CHECK_FALSE(stranger.sees("a"));
     CHECK(stranger.node->registry().snapshot()->instances("alpha").empty());
   }
+}
+
+TEST_CASE("a peer that has not completed the handshake is ignored: its registrations, "
+          "subscriptions, groups and envelopes are dropped",
+          "[unit][cluster]") {
+  stderr_capture log;
+  member a{"a", {}};
+  pinged = 0;
+  REQUIRE(a.node->spawn(microlith::service<ping_counter>("alpha", "microlith.test.Echo")
+                          .handle("Ping", &ping_counter::ping)));
+  // The peer: a node with the cluster's transport (same BASP application id, same envelope type)
+  // but no agent of its own; it speaks to a's agent by hand.
+  cl::cluster_options peer_options;
+  peer_options.system = "unit";
+  peer_options.node = "x";
+  microlith::node_options opts;
+  opts.name = "x";
+  opts.threads = 2;
+  cl::configure_transport(opts, peer_options);
+  microlith::node peer{opts};
+  auto ghost = peer.spawn(where_service<'x'>("ghost"));
+  REQUIRE(ghost);
+  auto agent = peer.system().middleman().remote_actor("127.0.0.1", a.membership->port());
+  REQUIRE(agent);
+  caf::scoped_actor self{peer.system()};
+  // Half a handshake: join, and a's challenge comes back.
+  self->send(*agent, cl::join_atom::value, std::string{"unit"}, std::string{"x"},
+             std::string{"x-nonce"});
+  bool challenged = false;
+  self->receive(
+    [&](cl::challenge_atom, const std::string&, const std::string&, const std::string&,
+        const std::string&) { challenged = true; },
+    caf::after(std::chrono::seconds(10)) >> [] {});
+  REQUIRE(challenged);
+  // Everything an authenticated peer could send, without the proof.
+  caf::actor ghost_actor = *ghost;
+  self->send(*agent, cl::service_added_atom::value, std::string{"ghost"},
+             std::string{"microlith.test.Echo"}, ghost_actor);
+  self->send(*agent, cl::subscribed_atom::value, std::string{"news"}, ghost_actor);
+  self->send(*agent, cl::groups_atom::value, std::vector<std::string>{"evil"});
+  self->send(*agent, cl::state_atom::value, std::vector<std::string>{"evil"},
+             std::vector<std::string>{"ghost"}, std::vector<std::string>{"microlith.test.Echo"},
+             std::vector<caf::actor>{ghost_actor}, std::vector<std::string>{"news"},
+             std::vector<caf::actor>{ghost_actor});
+  pb::PingRequest req;
+  req.set_value(1);
+  microlith::metadata meta;
+  meta.caller = "x";
+  meta.deadline = microlith::clock::now() + 10s;
+  self->send(*agent, microlith::make_call(1, "alpha", "Ping",
+                                          std::make_shared<const pb::PingRequest>(req), meta));
+  // Then a wrong proof: a refuses it. a handles one sender's messages in the order sent, so when
+  // the refusal arrives, a has handled (and dropped) all of the above.
+  self->send(*agent, cl::prove_atom::value, std::string{"not a proof"});
+  bool refused = false;
+  self->receive([&](cl::refuse_atom, const std::string&) { refused = true; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  REQUIRE(refused);
+  CHECK(log.wait_for("cluster refused node x (", 10s));
+  CHECK(a.node->registry().snapshot()->instances("ghost").empty());
+  CHECK(a.node->registry().contract_of("ghost").empty());
+  CHECK(a.node->topics().subscriber_count("news") == 0);
+  CHECK_FALSE(a.membership->group_running("evil"));
+  CHECK_FALSE(a.sees("x"));
+  // Had the agent passed the envelope on, alpha would have had it before this call: it would
+  // have been queued before the refusal was sent.
+  auto own = a.ping("alpha");
+  REQUIRE(own);
+  CHECK(pinged.load() == 1);
+}
+
+TEST_CASE("calls to a service with instances on two other nodes alternate between them",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  member c{"c", {a.address(), b.address()}};
+  REQUIRE(eventually([&] { return a.sees("b") && a.sees("c"); }));
+  REQUIRE(b.node->spawn(where_service<'b'>("alpha")));
+  REQUIRE(c.node->spawn(where_service<'c'>("alpha")));
+  REQUIRE(eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
+  std::string answered_by;
+  for (int i = 0; i < 6; ++i) {
+    auto reply = a.ping("alpha");
+    REQUIRE(reply);
+    answered_by += reply->text();
+  }
+  CHECK((answered_by == "bcbcbc" || answered_by == "cbcbcb"));
 }
 
 TEST_CASE("a node started before its peer joins it when the peer appears", "[unit][cluster]") {
@@ -268,11 +434,14 @@ TEST_CASE("a node started before its peer joins it when the peer appears", "[uni
     member probe{"probe", {}};
     port = probe.membership->port();
   }
+  stderr_capture log;
   member a{"a", {{"b", "127.0.0.1", port}}};
-  std::this_thread::sleep_for(300ms); // a retries with backoff meanwhile
+  // Nothing listens there yet: a's attempt fails, and a says it retries.
+  REQUIRE(log.wait_for("node b at 127.0.0.1:" + std::to_string(port) + ": cannot connect", 10s));
   CHECK_FALSE(a.sees("b"));
+  // b knows no peer: only a's retry can join them.
   member b{"b", {}, "secret", "unit", port};
-  CHECK(eventually([&] { return a.sees("b") && b.sees("a"); }, 5s));
+  CHECK(eventually([&] { return a.sees("b") && b.sees("a"); }, 10s));
 }
 
 TEST_CASE("a body of a type the receiving node does not know is answered bad_request, and "
