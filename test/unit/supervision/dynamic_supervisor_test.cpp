@@ -286,10 +286,17 @@ TEST_CASE_METHOD(fixture, "a failed first start answers the error and keeps noth
 
 TEST_CASE_METHOD(fixture, "restarts beyond the intensity stop every dynamic child",
                  "[unit][dynamic]") {
-  auto spec = microlith::dynamic_supervisor_spec{"pool", board_start(board)}.intensity(2, 5s);
+  auto spec = microlith::dynamic_supervisor_spec{"pool", board_start(board)}.intensity(2, 60s);
   auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
   for (int i = 0; i < 5; ++i)
     REQUIRE(microlith::start_child(sys, sup, caf::make_message(i)));
+  // start_child answers once the child is spawned; it records its instance when it runs.
+  REQUIRE(eventually([&] {
+    for (int i = 0; i < 5; ++i)
+      if (board->starts_of(i) != 1)
+        return false;
+    return true;
+  }));
   caf::scoped_actor self{sys};
   self->monitor(sup);
   // Three crashes within the period: the third exceeds intensity 2.
@@ -320,6 +327,10 @@ TEST_CASE_METHOD(fixture, "restarts of different dynamic children count in one w
   auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
   for (int i = 0; i < 3; ++i)
     REQUIRE(microlith::start_child(sys, sup, caf::make_message(i)));
+  // start_child answers once the child is spawned; it records its instance when it runs.
+  REQUIRE(eventually([&] {
+    return board->starts_of(0) == 1 && board->starts_of(1) == 1 && board->starts_of(2) == 1;
+  }));
   caf::scoped_actor self{sys};
   self->monitor(sup);
   // One crash each of children 0 and 1: two restarts, within intensity 2.
@@ -361,6 +372,7 @@ TEST_CASE_METHOD(fixture, "a dynamic child's restarts are not counted by the sup
   auto pool_handle = caf::actor_cast<caf::actor>(pool_started.get());
   REQUIRE(pool_handle);
   REQUIRE(microlith::start_child(sys, pool_handle, caf::make_message(1)));
+  REQUIRE(eventually([&] { return board->starts_of(1) == 1; })); // it runs: its instance is known
   // Three restarts in pool: each would make root give up, had root counted it.
   for (int round = 0; round < 3; ++round) {
     microlith::signal_exit(board->current_of(1), caf::exit_reason::kill);
