@@ -13,10 +13,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -170,14 +172,23 @@ TEST_CASE("a group that does not stop within shutdown_timeout is killed, and the
   auto asked = steady::now();
   h.stop();
   // Reverse start order; the stubborn group's supervisor waits for its child, the host waits
-  // 1 s for the supervisor and then kills it, and the killed supervisor kills its child.
-  CHECK(recorded() == std::vector<std::string>{"start first", "start stubborn", "start second",
-                                               "stop second user_shutdown",
-                                               "exit-signal stubborn", "stop stubborn kill",
-                                               "stop first user_shutdown"});
+  // 1 s for the supervisor and then kills it and goes on with the next group. The killed
+  // supervisor kills its child on its way out, without waiting for it: that stop may come
+  // before or after the next group's.
+  auto events = recorded();
+  REQUIRE(events.size() >= 6);
+  CHECK(std::vector<std::string>(events.begin(), events.begin() + 5) ==
+        std::vector<std::string>{"start first", "start stubborn", "start second",
+                                 "stop second user_shutdown", "exit-signal stubborn"});
+  CHECK(std::count(events.begin(), events.end(), "stop first user_shutdown") == 1);
   CHECK(lines.count("group stubborn did not stop within 1000 ms: killing it") == 1);
   CHECK(lines.count("did not stop within") == 1);
-  auto killed = time_of("stop stubborn kill");
+  std::optional<steady::time_point> killed;
+  for (int i = 0; i < 1000 && !killed; ++i) { // up to 10 s
+    killed = time_of("stop stubborn kill");
+    if (!killed)
+      std::this_thread::sleep_for(10ms);
+  }
   REQUIRE(killed);
   CHECK(*killed - asked >= 1s); // not before its time was up
   CHECK(h.running_groups().empty());
