@@ -222,6 +222,12 @@ void call_port::on_tick(clock::time_point at) {
       return;
     armed_until_ = clock::time_point::max();
     expired = pending_.take_if([now](const pending_call& e) { return e.deadline <= now; });
+    // In deadline order (calls with the same deadline in call order), as punctual ticks would
+    // have completed them: a late tick that finds several expired does not reorder them.
+    std::stable_sort(expired.begin(), expired.end(),
+                     [](const pending_call& x, const pending_call& y) {
+                       return x.deadline < y.deadline;
+                     });
     pending_.for_each(
       [&earliest](const pending_call& e) { earliest = std::min(earliest, e.deadline); });
     if (earliest != clock::time_point::max())

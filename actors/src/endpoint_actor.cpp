@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 namespace microlith::detail {
 
@@ -451,19 +452,21 @@ void endpoint_actor::arm_timer(clock::time_point deadline) {
 void endpoint_actor::on_tick() {
   auto now = clock::now();
   armed_until_ = clock::time_point::max();
-  std::vector<std::uint64_t> expired;
+  std::vector<std::pair<clock::time_point, std::uint64_t>> expired;
   auto earliest = clock::time_point::max();
   for (const auto& [id, entry] : pending_) {
     if (entry.deadline <= now)
-      expired.push_back(id);
+      expired.emplace_back(entry.deadline, id);
     else
       earliest = std::min(earliest, entry.deadline);
   }
   if (earliest != clock::time_point::max())
     arm_timer(earliest);
-  std::sort(expired.begin(), expired.end()); // in the order the calls were made
-  for (auto id : expired) {
-    auto i = pending_.find(id);
+  // In deadline order, equal deadlines in the order the calls were made (ids grow): a late
+  // tick that finds several expired completes them as punctual ticks would have.
+  std::sort(expired.begin(), expired.end());
+  for (const auto& item : expired) {
+    auto i = pending_.find(item.second);
     if (i == pending_.end())
       continue;
     auto entry = std::move(i->second);

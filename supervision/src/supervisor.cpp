@@ -90,6 +90,9 @@ private:
     std::uint64_t generation = 0; // increases with every start: tells stale timers apart
     std::uint32_t restarts = 0;
     detail::backoff_account backoff;
+    // The backoff delay it waits out before its restart (0: none). A sibling that the strategy
+    // restarts with the child that exited is stopped first, and then waits too.
+    std::uint64_t backoff_token = 0;
   };
 
   static const char* to_text(status x) {
@@ -302,7 +305,7 @@ private:
     if (stopping_ && *stopping_ == *i) {
       // The exit we asked for.
       c.handle = nullptr;
-      c.st = status::stopped;
+      c.st = c.backoff_token != 0 ? status::backing_off : status::stopped;
       stopping_.reset();
       finish_step();
       return;
@@ -375,8 +378,10 @@ private:
     } else {
       auto token = ++generation_;
       auto& ids = backing_off_[token];
-      for (auto j : starts)
+      for (auto j : starts) {
         ids.push_back(children_[j].spec.id());
+        children_[j].backoff_token = token;
+      }
       log::info(spec_.name(), "restarting {} in {} ms (backoff)", children_[i].spec.id(),
                 delay.count());
       delayed_send(this, delay, backoff_atom::value, token);
@@ -427,8 +432,10 @@ private:
       return;
     for (const auto& id : ids) {
       auto j = index_of(id);
-      if (j && !children_[*j].handle && children_[*j].st == status::backing_off)
+      if (j && !children_[*j].handle && children_[*j].backoff_token == token) {
+        children_[*j].backoff_token = 0;
         plan_.push_back(step{step::start, *j});
+      }
     }
     run_plan();
   }

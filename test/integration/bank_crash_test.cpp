@@ -270,16 +270,10 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
   poisoned_deposit.set_account_id("alice");
   poisoned_deposit.set_amount(1);
   poisoned_deposit.set_memo(poison);
-  microlith::envelope poison_call;
-  poison_call.kind = microlith::envelope_kind::call;
-  poison_call.call_id = 1;
-  poison_call.service = "accounts";
-  poison_call.method = "Deposit";
-  poison_call.body = std::make_shared<const bank::DepositRequest>(poisoned_deposit);
-  poison_call.meta.correlation_id = "corr-poison";
-  poison_call.meta.caller = "client";
-  poison_call.meta.deadline = microlith::clock::now() + call_timeout;
-  poisoner->send(before, std::move(poison_call));
+  poisoner->send(before, microlith::make_call(
+                           1, "accounts", "Deposit",
+                           std::make_shared<const bank::DepositRequest>(poisoned_deposit),
+                           {"corr-poison", "client", microlith::clock::now() + call_timeout, 0}));
 
   // Calls that are certainly in flight when the instance crashes: queued behind the poison.
   struct late_result {

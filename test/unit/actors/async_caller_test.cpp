@@ -151,34 +151,30 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
 
   SECTION("with timeout at each call's deadline, whatever order the deadlines came in") {
     // Deadlines out of order arm earlier ticks over later ones; every call still times out,
-    // earliest deadline first, and nothing is left armed for calls that are gone.
+    // none before its deadline, and nothing is left armed for calls that are gone. (The order
+    // of their completions is checked, independently of tick punctuality, in the test case
+    // "calls that one late tick finds expired time out in deadline order".)
     std::vector<std::shared_ptr<outcome>> calls;
     std::vector<int> order{300, 100, 250, 50, 200, 150};
+    std::vector<steady::time_point> completed(order.size());
     auto started = steady::now();
-    std::mutex mutex;
-    std::vector<int> finished;
-    for (int ms : order) {
+    for (std::size_t i = 0; i < order.size(); ++i) {
       auto out = std::make_shared<outcome>();
       caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")),
-                  {std::chrono::milliseconds{ms}, {}, {}},
-                  [out, ms, &mutex, &finished](caf::expected<microlith::message_ptr> result) {
-                    {
-                      std::lock_guard<std::mutex> guard{mutex};
-                      finished.push_back(ms);
-                    }
+                  {std::chrono::milliseconds{order[i]}, {}, {}},
+                  [out, at = &completed[i]](caf::expected<microlith::message_ptr> result) {
+                    *at = steady::now();
                     if (out->runs++ == 0)
                       out->answer.set_value(std::move(result));
                   });
       calls.push_back(out);
     }
-    for (auto& out : calls) {
-      auto r = wait_answer(*out);
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      auto r = wait_answer(*calls[i]);
       REQUIRE_FALSE(r);
       CHECK(microlith::is(r.error(), errc::timeout));
+      CHECK(millis_between(started, completed[i]) >= order[i]);
     }
-    CHECK(millis_between(started, steady::now()) < 2000);
-    std::lock_guard<std::mutex> guard{mutex};
-    CHECK(finished == std::vector<int>{50, 100, 150, 200, 250, 300});
     CHECK(caller.in_flight() == 0);
   }
 
@@ -208,12 +204,85 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
 
   SECTION("and not again when the answer comes after the deadline") {
     auto out = start_call(caller, "echo", "Ping", ping("late", 0, 300), {100ms, {}, {}});
+    // Answered 100 ms after the late one by the same instance, to the same port: once its
+    // answer is in, the late answer has been delivered (and dropped) before it.
+    auto marker = start_call(caller, "echo", "Ping", ping("marker", 0, 400), {10s, {}, {}});
     auto r = wait_answer(*out);
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::timeout));
-    std::this_thread::sleep_for(500ms); // the answer arrives after 300 ms and is dropped
+    CHECK(as_reply(wait_answer(*marker)).text() == "marker");
     CHECK(out->runs == 1);
   }
+}
+
+TEST_CASE_METHOD(node_fixture,
+                 "calls that one late tick finds expired time out in deadline order", "[unit]") {
+  // The calls wait in echo's Hang. Then both scheduler threads are held by two actors while
+  // the deadlines pass, so the deadline tick (handled on a scheduler thread) comes late and
+  // finds every call expired at once.
+  must_spawn(node, echo_service("echo"));
+  microlith::async_caller caller{node, "gateway"};
+  std::vector<int> deadlines{1300, 1100, 1250, 1050, 1300, 1200, 1150, 1050};
+  std::vector<std::shared_ptr<outcome>> calls;
+  std::mutex mutex;
+  std::vector<std::size_t> finished; // indexes into deadlines, in completion order
+  for (std::size_t i = 0; i < deadlines.size(); ++i) {
+    auto out = std::make_shared<outcome>();
+    caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping(std::to_string(i))),
+                {std::chrono::milliseconds{deadlines[i]}, {}},
+                [out, i, &mutex, &finished](caf::expected<microlith::message_ptr> result) {
+                  {
+                    std::lock_guard<std::mutex> guard{mutex};
+                    finished.push_back(i);
+                  }
+                  if (out->runs++ == 0)
+                    out->answer.set_value(std::move(result));
+                });
+    calls.push_back(out);
+  }
+  // One calling thread, so echo holds the calls in the order they were made: once it holds the
+  // last, it holds all (had it not taken them before their deadlines, it would refuse them
+  // itself, in call order).
+  steady::time_point all_made;
+  REQUIRE(eventually([&] {
+    auto last = the_probe().wait_for("echo.hang", 0ms);
+    if (last && last->text == "7")
+      all_made = last->at;
+    return last && last->text == "7";
+  }, 10s));
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  std::atomic<int> held{0};
+  std::vector<caf::actor> holders;
+  for (int i = 0; i < 2; ++i)
+    holders.push_back(node.system().spawn(
+      [released, &held](caf::event_based_actor*, int) -> caf::behavior {
+        return {[released, &held](microlith::tick_atom) {
+          ++held;
+          // Bounded, so that a failing test cannot hang: far beyond what the test needs.
+          released.wait_for(30s);
+        }};
+      },
+      i));
+  for (auto& h : holders)
+    caf::anon_send(h, microlith::tick_atom::value);
+  REQUIRE(eventually([&] { return held == 2; }, 10s));
+  // Every deadline has passed (each is at most 1300 ms after its call was made).
+  REQUIRE(eventually([&] { return steady::now() > all_made + 1350ms; }, 5s));
+  release->set_value();
+  for (auto& out : calls) {
+    auto r = wait_answer(*out);
+    REQUIRE_FALSE(r);
+    CHECK(microlith::is(r.error(), errc::timeout));
+    CHECK(out->runs == 1);
+  }
+  // Earliest deadline first; equal deadlines in the order the calls were made. (Had a tick
+  // come in time for some, those completed earlier, which is deadline order too.)
+  std::lock_guard<std::mutex> guard{mutex};
+  CHECK(finished == std::vector<std::size_t>{3, 7, 1, 6, 5, 2, 0, 4});
+  CHECK(caller.in_flight() == 0);
+  for (auto& h : holders)
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE_METHOD(node_fixture, "an async call fails with service_down when its callee stops "
@@ -281,10 +350,15 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
       CHECK(microlith::is(r.error(), errc::service_unavailable));
     }
     CHECK(caller.in_flight() == 0);
-    std::this_thread::sleep_for(500ms); // b's answer arrives after 300 ms and is dropped
+    // b's answer comes after 300 ms, to the closed port, and is dropped. A call of another
+    // caller, answered by the same instance 100 ms later, shows it has been delivered.
+    microlith::async_caller other{node, "other"};
+    auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 400), {10s, {}});
+    CHECK(as_reply(marker).text() == "marker");
     CHECK(a->runs == 1);
     CHECK(b->runs == 1);
     caller.close(); // idempotent
+    other.close();
   }
 
   SECTION("made after it closed") {
@@ -347,7 +421,10 @@ TEST_CASE_METHOD(node_fixture, "async calls from several threads each complete e
   for (auto& s : senders)
     s.join();
   REQUIRE(all_done_future.wait_for(10s) == std::future_status::ready);
-  std::this_thread::sleep_for(100ms); // anything arriving late would run a completion again
+  // Anything arriving late would run a completion again: echo answers this last call after
+  // every call made before it (the hanging ones never answer before it stops).
+  auto marker = call_and_wait(caller, "echo", "Ping", ping("marker"), {5s, {}});
+  CHECK(as_reply(marker).text() == "marker");
   int expected_ok = 0;
   for (int i = 0; i < total; ++i)
     expected_ok += std::string_view{method_of(i)} == "Ping" ? 1 : 0;
@@ -401,7 +478,12 @@ TEST_CASE_METHOD(node_fixture, "closing while threads call completes every call 
   };
   REQUIRE(eventually([&] { return sum() == calls_made.load(); }));
   CHECK(unavailable > 0);
-  std::this_thread::sleep_for(200ms); // answers to calls sent before the close arrive now
+  // Answers to calls sent before the close arrive now, and are dropped. The echo instance
+  // answers this later call after all of them: its delay (5 ms) ends after theirs (0 or 1 ms).
+  microlith::async_caller other{node, "other"};
+  auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 5), {5s, {}});
+  CHECK(as_reply(marker).text() == "marker");
+  other.close();
   int twice = 0;
   for (auto& n : runs)
     twice += n.load() != 1 ? 1 : 0;

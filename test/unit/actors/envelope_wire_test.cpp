@@ -171,76 +171,47 @@ TEST_CASE_METHOD(node_fixture, "a call whose body cannot be read is answered bad
 
 namespace {
 
-// Two CAF actor systems with the middleman (BASP over TCP on 127.0.0.1), as two nodes have.
-struct two_systems {
-  static caf::actor_system_config& prepare(caf::actor_system_config& cfg) {
-    cfg.load<caf::io::middleman>();
-    cfg.add_message_type<envelope>("microlith.envelope");
-    cfg.set("scheduler.max-threads", std::size_t{2});
-    return cfg;
-  }
-  caf::actor_system_config cfg_a;
-  caf::actor_system a{prepare(cfg_a)};
-  caf::actor_system_config cfg_b;
-  caf::actor_system b{prepare(cfg_b)};
-};
-
-// Answers an envelope carrying a PingRequest with a PingReply carrying what it saw. (A class:
-// CAF 0.17 spawning an argument-less function actor binds a null reference.)
-class wire_echo final : public caf::event_based_actor {
-public:
-  using caf::event_based_actor::event_based_actor;
-
-  caf::behavior make_behavior() override {
-    return {
-      [](envelope& env) {
-        envelope reply;
-        reply.kind = envelope_kind::reply;
-        reply.call_id = env.call_id;
-        pb::PingReply out;
-        if (const auto* req = dynamic_cast<const pb::PingRequest*>(env.body.get())) {
-          out.set_text(req->text());
-          out.set_value(req->value());
-        }
-        out.set_correlation_id(env.meta.correlation_id);
-        out.set_caller(env.undecodable);
-        reply.body = std::make_shared<const pb::PingReply>(out);
-        return reply;
-      },
-    };
-  }
-};
+// A node whose actor system loads CAF's middleman (BASP over TCP), as the cluster's nodes do.
+microlith::node_options with_middleman() {
+  auto opts = two_threads();
+  opts.configure_system = [](caf::actor_system_config& cfg) { cfg.load<caf::io::middleman>(); };
+  return opts;
+}
 
 } // namespace
 
 TEST_CASE("an envelope sent to another node arrives rebuilt (CAF's BASP over TCP)", "[unit]") {
-  two_systems nodes;
-  auto echo = nodes.a.spawn<wire_echo>();
-  auto port = nodes.a.middleman().publish(echo, 0, "127.0.0.1", true);
+  microlith::node a{with_middleman()};
+  microlith::node b{with_middleman()};
+  auto echo = must_spawn(a, echo_service("echo"));
+  auto port = a.system().middleman().publish(echo, 0, "127.0.0.1", true);
   REQUIRE(port);
-  auto remote = nodes.b.middleman().remote_actor("127.0.0.1", *port);
+  auto remote = b.system().middleman().remote_actor("127.0.0.1", *port);
   REQUIRE(remote);
-  caf::scoped_actor self{nodes.b};
-  envelope env;
-  env.kind = envelope_kind::call;
-  env.call_id = 9;
-  env.body = std::make_shared<const pb::PingRequest>(ping("over tcp", 11));
-  env.meta.correlation_id = "corr-remote";
+  caf::scoped_actor self{b.system()};
+  self->send(*remote,
+             microlith::make_call(9, "echo", "Ping",
+                                  std::make_shared<const pb::PingRequest>(ping("over tcp", 11)),
+                                  {"corr-remote", "node-b", microlith::clock::now() + 5s, 2}));
   bool answered = false;
-  self->request(*remote, 5s, env)
-    .receive(
-      [&](envelope& reply) {
-        answered = true;
-        CHECK(reply.call_id == 9);
-        const auto* body = dynamic_cast<const pb::PingReply*>(reply.body.get());
-        REQUIRE(body != nullptr);
-        CHECK(body->text() == "over tcp");
-        CHECK(body->value() == 11);
-        CHECK(body->correlation_id() == "corr-remote");
-        CHECK(body->caller().empty()); // nothing undecodable on the way
-      },
-      [&](caf::error& err) { FAIL("no answer: " << nodes.b.render(err)); });
+  self->receive(
+    [&](envelope& reply) {
+      answered = true;
+      CHECK(reply.kind == envelope_kind::reply);
+      CHECK(reply.call_id == 9);
+      CHECK_FALSE(reply.error);
+      CHECK(reply.undecodable.empty());
+      // What the echo service saw on node a: the body and the metadata, rebuilt.
+      const auto* body = dynamic_cast<const pb::PingReply*>(reply.body.get());
+      REQUIRE(body != nullptr);
+      CHECK(body->text() == "over tcp");
+      CHECK(body->value() == 11);
+      CHECK(body->correlation_id() == "corr-remote");
+      CHECK(body->caller() == "node-b");
+      CHECK(body->hops() == 2);
+      CHECK(body->remaining_ms() > 0);
+      CHECK(body->remaining_ms() <= 5000);
+    },
+    caf::after(10s) >> [] {});
   CHECK(answered);
-  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(*remote, caf::exit_reason::user_shutdown);
 }

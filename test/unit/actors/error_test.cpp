@@ -264,7 +264,7 @@ TEST_CASE_METHOD(node_fixture, "a handler's failure is remote_error with its mes
 TEST_CASE_METHOD(node_fixture, "a call that is not answered in time is timeout", "[unit]") {
   must_spawn(node, echo_service("echo"));
 
-  SECTION("with the caller's timeout: never before it, and not much after") {
+  SECTION("with the caller's timeout, never before it") {
     auto started = steady::now();
     auto r = node.call<pb::PingReply>("echo", "Hang", ping("x"), with(300ms));
     auto elapsed = millis_between(started, steady::now());
@@ -272,7 +272,7 @@ TEST_CASE_METHOD(node_fixture, "a call that is not answered in time is timeout",
     CHECK(microlith::is(r.error(), errc::timeout));
     CHECK(microlith::message_of(r.error()) == "echo.Hang did not answer within 300 ms");
     CHECK(elapsed >= 300);
-    CHECK(elapsed < 1300);
+    CHECK(elapsed < 4000); // generous (a busy machine); below the node's default of 5 s
   }
 
   SECTION("with the node's default timeout") {
@@ -285,7 +285,7 @@ TEST_CASE_METHOD(node_fixture, "a call that is not answered in time is timeout",
     CHECK(microlith::is(r.error(), errc::timeout));
     CHECK(microlith::message_of(r.error()) == "echo.Hang did not answer within 250 ms");
     CHECK(elapsed >= 250);
-    CHECK(elapsed < 1250);
+    CHECK(elapsed < 4000); // generous (a busy machine); below node_options' default of 5 s
   }
 
   SECTION("in a nested call, passed on by the actor that made it") {
@@ -299,7 +299,7 @@ TEST_CASE_METHOD(node_fixture, "a call that is not answered in time is timeout",
     CHECK_THAT(microlith::message_of(r.error()),
                StartsWith("echo.Hang did not answer within its deadline ("));
     CHECK(elapsed >= 250);
-    CHECK(elapsed < 1250);
+    CHECK(elapsed < 4000); // generous (a busy machine); below the outer call's 5 s
   }
 }
 
@@ -347,8 +347,8 @@ TEST_CASE_METHOD(node_fixture, "a call whose callee dies in flight is service_do
 }
 
 // A promise made before the exception is destroyed while the exception unwinds the handler; its
-// destructor answers "dropped its promise" before the handler's catch can answer with the
-// exception's message.
+// destructor sees that its handler is still running and leaves the answer to it, so the caller
+// gets the exception's message, not "dropped its promise".
 TEST_CASE_METHOD(node_fixture,
                  "a handler that throws after making a promise is remote_error with the "
                  "exception's message",
@@ -361,8 +361,8 @@ TEST_CASE_METHOD(node_fixture,
   CHECK(wait_down(node, echo, 2s));
 }
 
-// The crash's message is in the exit reason's context, but describe() renders CAF's errors by
-// their code alone: callers read "went down (caf: runtime_error)".
+// The crash's message is in the exit reason's context, and describe() renders a CAF error with
+// its context: callers read "went down (caf: runtime_error: echo crashed: boom: bang)".
 TEST_CASE_METHOD(node_fixture, "a callee that crashes while a call waits: service_down names the "
                                "crash",
                  "[unit]") {

@@ -10,18 +10,42 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace unit_actors;
 using microlith::errc;
 
 TEST_CASE("a node runs the scheduler threads it was given", "[unit]") {
-  microlith::node node{two_threads()};
-  CHECK(node.options().threads == 2);
-  CHECK(node.options().name == "unit");
-  CHECK(node.system().scheduler().num_workers() == 2);
+  SECTION("two") {
+    microlith::node node{two_threads()};
+    CHECK(node.system().scheduler().num_workers() == 2);
+  }
+  SECTION("none given: one per hardware thread, at least two") {
+    auto opts = two_threads();
+    opts.threads = 0;
+    microlith::node node{opts};
+    CHECK(node.system().scheduler().num_workers() ==
+          std::max(2u, std::thread::hardware_concurrency()));
+  }
+}
+
+TEST_CASE("a node gives CAF's scheduler its idle policy", "[unit]") {
+  auto opts = two_threads();
+  opts.idle_spin_polls = 7;
+  opts.idle_nap_polls = 3;
+  opts.idle_wait = std::chrono::milliseconds{4};
+  microlith::node node{opts};
+  // The work-stealing scheduler reads these settings from the system's config when it starts.
+  const auto& cfg = node.system().config();
+  CHECK(caf::get_or(cfg, "work-stealing.aggressive-poll-attempts", std::size_t{0}) == 7);
+  CHECK(caf::get_or(cfg, "work-stealing.moderate-poll-attempts", std::size_t{0}) == 3);
+  CHECK(caf::get_or(cfg, "work-stealing.relaxed-sleep-duration", caf::timespan{0}) ==
+        caf::timespan{std::chrono::milliseconds{4}});
 }
 
 TEST_CASE("a node's shutdown stops what it started, newest first", "[unit]") {

@@ -6,6 +6,8 @@
 #include <microlith/services/module.hpp>
 #include <microlith/services/system_file.hpp>
 
+#include "support/log_capture.hpp"
+
 #include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
@@ -84,7 +86,13 @@ bool eventually(Pred pred) {
 } // namespace
 
 TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
-  auto run = [](const std::string& policy, caf::exit_reason how) {
+  // Kills the victim group's child (intensity 0: its supervisor gives up at once) and answers
+  // what host::wait() answered and what the host logged. The log line is the host's decision:
+  // once it is written, a permanent group has already asked the node to stop, and for the other
+  // policies the test asks it to stop itself (wait() answers 0 then, 1 had the host stopped it).
+  auto run = [](const std::string& policy, caf::exit_reason how,
+                const std::string& decision) {
+    test_support::log_capture lines;
     microlith::node_options opts;
     opts.threads = 2;
     microlith::node n{opts};
@@ -94,6 +102,7 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     CHECK(h.ready());
     auto victim = instance_of("victim");
     microlith::signal_exit(victim, how);
+    REQUIRE(lines.wait_for(decision));
     REQUIRE(eventually([&] { return !h.group_supervisor("victim"); }));
     // Readiness counts permanent groups only: a gone permanent group is named, others are not.
     auto unready = h.unready_groups();
@@ -104,22 +113,30 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     } else {
       CHECK(unready.empty());
     }
-    auto waited = std::async(std::launch::async, [&] { return h.wait(); });
-    auto stopped = waited.wait_for(1s) == std::future_status::ready;
-    if (!stopped)
+    if (policy != "permanent")
       h.request_stop();
+    auto waited = std::async(std::launch::async, [&] { return h.wait(); });
+    // Generous, for a busy machine: wait() answers as soon as the stop was asked for.
+    REQUIRE(waited.wait_for(30s) == std::future_status::ready);
     auto code = waited.get();
     CHECK(h.running_groups() == std::vector<std::string>{"bystander"});
+    CHECK(lines.count(decision) == 1); // decided once
     h.stop();
-    return std::make_pair(stopped, code);
+    return code;
   };
   SECTION("permanent: the node stops with exit code 1") {
-    CHECK(run("permanent", caf::exit_reason::kill) == std::make_pair(true, 1));
+    CHECK(run("permanent", caf::exit_reason::kill,
+              "error host permanent group victim exited (exit_reason(user_shutdown)): "
+              "stopping the node") == 1);
   }
   SECTION("transient: an abnormal exit is logged, the rest keeps running") {
-    CHECK(run("transient", caf::exit_reason::kill) == std::make_pair(false, 0));
+    CHECK(run("transient", caf::exit_reason::kill,
+              "error host transient group victim failed (exit_reason(user_shutdown)); the "
+              "other groups keep running") == 0);
   }
   SECTION("temporary: logged, the rest keeps running") {
-    CHECK(run("temporary", caf::exit_reason::kill) == std::make_pair(false, 0));
+    CHECK(run("temporary", caf::exit_reason::kill,
+              "warn  host temporary group victim exited (exit_reason(user_shutdown)); the "
+              "other groups keep running") == 0);
   }
 }

@@ -35,8 +35,10 @@ TEST_CASE_METHOD(supervision_fixture,
   auto killed = log->time_of("stop t");
   REQUIRE(asked);
   REQUIRE(killed);
+  // Never before its shutdown time. No upper bound: how much later the timer fires depends on
+  // the machine's load; that the timer, and nothing else, kills it is checked without any
+  // timing in stepped_test.cpp.
   CHECK(millis_between(*asked, *killed) >= 400);
-  CHECK(millis_between(*asked, *killed) < 2000);
 }
 
 TEST_CASE_METHOD(supervision_fixture, "a brutal_kill child is killed at once", "[unit]") {
@@ -46,29 +48,30 @@ TEST_CASE_METHOD(supervision_fixture, "a brutal_kill child is killed at once", "
   auto sup = start(spec);
   auto asked = steady::now();
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
-  REQUIRE(wait_exit(node.system(), sup, 5s));
-  // It never saw a request to stop.
+  REQUIRE(wait_exit(node.system(), sup, 10s));
+  // It never saw a request to stop: it was killed first thing.
   CHECK(log->events_since(2) == strings{"stop t", "stop a"});
   CHECK(log->reason("t") == "kill");
   auto killed = log->time_of("stop t");
   REQUIRE(killed);
-  CHECK(millis_between(asked, *killed) < 1000);
+  // Not after a shutdown time (the default is 5 s): a generous bound below it, for a busy
+  // machine; stepped_test.cpp shows the kill needs no timer at all.
+  CHECK(millis_between(asked, *killed) < 4000);
 }
 
-TEST_CASE_METHOD(supervision_fixture, "a child with shutdown infinity is waited for",
+TEST_CASE_METHOD(supervision_fixture,
+                 "a child with shutdown infinity stops when it chooses, and its supervisor then",
                  "[unit]") {
+  // That no timer kills it however long it takes is checked in stepped_test.cpp, which fires
+  // every pending timer at once; here, the same on real threads, end to end.
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
     .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown_infinity());
   auto sup = start(spec);
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   REQUIRE(log->wait_for("exit-signal t"));
-  // Far beyond a default shutdown time would be too long for a unit test; a while suffices to
-  // show nobody kills it.
-  CHECK_FALSE(log->wait_for("stop t", 1, 600ms));
-  CHECK_FALSE(wait_exit(node.system(), sup, 0ms));
   caf::anon_send(log->handle("t"), finish_atom::value);
-  auto reason = wait_exit(node.system(), sup, 3s);
+  auto reason = wait_exit(node.system(), sup, 10s);
   REQUIRE(reason);
   CHECK(reason_name(*reason) == "user_shutdown");
   CHECK(log->events_since(2) == strings{"exit-signal t", "stop t", "stop a"});

@@ -4,6 +4,7 @@
 #include "test_children.hpp"
 
 #include <microlith/actors/error.hpp>
+#include <microlith/supervision/snapshot.hpp>
 #include <microlith/supervision/supervisor.hpp>
 
 #include <caf/all.hpp>
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -128,6 +130,91 @@ TEST_CASE_METHOD(stepped_fixture,
   CHECK(log->events_since(3) ==
         strings{"stop c", "exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
   CHECK(log->reason("t") == "kill");
+}
+
+TEST_CASE_METHOD(stepped_fixture,
+                 "stepped: a child with shutdown infinity is waited for, never killed",
+                 "[unit]") {
+  microlith::supervisor_spec spec{"sup"};
+  spec.child(microlith::child("a", start_child(log, "a")))
+    .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown_infinity());
+  auto sup = spawn(spec);
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  CHECK(log->events_since(2) == strings{"exit-signal t"});
+  // Every timer the supervisor may have set fires now, however far off: none kills t.
+  sched.trigger_timeouts();
+  sched.run();
+  CHECK(log->events_since(2) == strings{"exit-signal t"});
+  // t stops when it chooses; then a, then the supervisor.
+  tell("t", finish_atom::value);
+  CHECK(log->events_since(2) ==
+        strings{"exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
+  CHECK(log->reason("t") == "normal");
+}
+
+TEST_CASE_METHOD(stepped_fixture,
+                 "stepped: a transient supervisor child that gives up is not restarted",
+                 "[unit]") {
+  // root: a, then sub (transient, at most 0 restarts): w
+  microlith::supervisor_spec sub{"sub"};
+  sub.intensity(0, 5s);
+  sub.child(microlith::child("w", start_child(log, "w")));
+  microlith::supervisor_spec root{"root"};
+  root.intensity(0, 5s); // a restart of sub would make root give up too
+  root.child(microlith::child("a", start_child(log, "a")))
+    .child(recorded_supervisor_child(log, sub).restart(microlith::restart_type::transient));
+  spawn(root);
+  REQUIRE(log->events() == strings{"start a", "start sub", "start w"});
+  // w crashes: sub gives up (exits with shutdown, a normal exit), and root leaves it stopped.
+  tell("w", crash_atom::value);
+  CHECK(log->events_since(3) == strings{"stop w"});
+  CHECK(log->count("start sub") == 1);
+  CHECK(log->wait_gone("sub", 1, std::chrono::milliseconds{0})); // done in sched.run()
+  // root runs on, a untouched: a crash of a is root's first restart, beyond its intensity 0.
+  tell("a", crash_atom::value);
+  CHECK(log->events_since(3) == strings{"stop w", "stop a", "exit sup user_shutdown"});
+}
+
+TEST_CASE_METHOD(stepped_fixture,
+                 "stepped: a backoff delays every sibling the strategy restarts, and counts once",
+                 "[unit]") {
+  microlith::backoff_spec backoff;
+  backoff.min = 1s;
+  backoff.max = 1s;
+  backoff.jitter = 0.0;
+  microlith::supervisor_spec spec{"sup"};
+  spec.strategy(microlith::strategy::one_for_all).intensity(1, 60s).backoff(backoff);
+  for (auto id : {"a", "b", "c"})
+    spec.child(microlith::child(id, start_child(log, id)));
+  auto sup = spawn(spec);
+  REQUIRE(log->events() == strings{"start a", "start b", "start c"});
+  // b crashes: the others stop at once, and nobody starts before the delay is over.
+  tell("b", crash_atom::value);
+  CHECK(log->events_since(3) == strings{"stop b", "stop c", "stop a"});
+  // All three are reported waiting out the delay.
+  microlith::tree_snapshot tree;
+  sys.spawn(
+    [&tree, sup](caf::event_based_actor* self, int) {
+      self->request(sup, caf::infinite, microlith::snapshot_atom::value)
+        .then([&tree](microlith::tree_snapshot& t) { tree = std::move(t); },
+              [](caf::error&) {});
+    },
+    0);
+  sched.run();
+  REQUIRE(tree.children.size() == 3);
+  for (const auto& c : tree.children) {
+    INFO(c.id);
+    CHECK(c.state == "backing_off");
+  }
+  sched.trigger_timeouts();
+  sched.run();
+  // All three wait the same delay, then start in start order: one restart, counted once.
+  CHECK(log->events_since(6) == strings{"start a", "start b", "start c"});
+  // A second crash within the period is the second restart: beyond intensity 1, the
+  // supervisor gives up at once, without a backoff delay.
+  tell("c", crash_atom::value);
+  CHECK(log->events_since(9) == strings{"stop c", "stop b", "stop a", "exit sup user_shutdown"});
 }
 
 TEST_CASE_METHOD(stepped_fixture, "stepped: the next child starts only once the previous is ready",

@@ -21,6 +21,10 @@
 // own thread. The calls carry the correlation id given and the caller name as metadata, hop
 // count 0 (they do not come from a handler).
 //
+// Timeouts complete in deadline order, calls with the same deadline in the order they were
+// made: also when the tick comes late (busy scheduler threads) and finds several calls expired
+// at once, it completes them in that order, one after the other, on its thread.
+//
 // Lifetime: copies share one caller; close() (or destroying the last copy) completes every call
 // still in flight with service_unavailable, refuses later ones, and returns only once no
 // completion of the caller runs on another thread any more: after it, nothing the completions

@@ -22,7 +22,8 @@
 //   a call it made answers. A promise dropped without an answer answers remote_error.
 // - It must not block: calls it makes (`ctx.call`) answer through continuations that run later
 //   in the same actor. The correlation id, caller and remaining deadline of the request being
-//   handled travel into every call made through its `ctx`.
+//   handled travel into every call made through its `ctx`. Calls that time out fail in deadline
+//   order (equal deadlines in call order), also when one late tick finds several expired.
 // - An exception escaping a handler is a crash: the caller gets remote_error with the exception's
 //   message, and the actor exits abnormally so that its supervisor decides what happens next.
 //
