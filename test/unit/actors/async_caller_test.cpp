@@ -229,7 +229,7 @@ TEST_CASE_METHOD(node_fixture,
   for (std::size_t i = 0; i < deadlines.size(); ++i) {
     auto out = std::make_shared<outcome>();
     caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping(std::to_string(i))),
-                {std::chrono::milliseconds{deadlines[i]}, {}},
+                {std::chrono::milliseconds{deadlines[i]}, {}, {}},
                 [out, i, &mutex, &finished](caf::expected<microlith::message_ptr> result) {
                   {
                     std::lock_guard<std::mutex> guard{mutex};
@@ -353,7 +353,7 @@ TEST_CASE_METHOD(node_fixture, "a closed caller completes its calls with service
     // b's answer comes after 300 ms, to the closed port, and is dropped. A call of another
     // caller, answered by the same instance 100 ms later, shows it has been delivered.
     microlith::async_caller other{node, "other"};
-    auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 400), {10s, {}});
+    auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 400), {10s, {}, {}});
     CHECK(as_reply(marker).text() == "marker");
     CHECK(a->runs == 1);
     CHECK(b->runs == 1);
@@ -423,7 +423,7 @@ TEST_CASE_METHOD(node_fixture, "async calls from several threads each complete e
   REQUIRE(all_done_future.wait_for(10s) == std::future_status::ready);
   // Anything arriving late would run a completion again: echo answers this last call after
   // every call made before it (the hanging ones never answer before it stops).
-  auto marker = call_and_wait(caller, "echo", "Ping", ping("marker"), {5s, {}});
+  auto marker = call_and_wait(caller, "echo", "Ping", ping("marker"), {5s, {}, {}});
   CHECK(as_reply(marker).text() == "marker");
   int expected_ok = 0;
   for (int i = 0; i < total; ++i)
@@ -481,7 +481,7 @@ TEST_CASE_METHOD(node_fixture, "closing while threads call completes every call 
   // Answers to calls sent before the close arrive now, and are dropped. The echo instance
   // answers this later call after all of them: its delay (5 ms) ends after theirs (0 or 1 ms).
   microlith::async_caller other{node, "other"};
-  auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 5), {5s, {}});
+  auto marker = call_and_wait(other, "echo", "Ping", ping("marker", 0, 5), {5s, {}, {}});
   CHECK(as_reply(marker).text() == "marker");
   other.close();
   int twice = 0;

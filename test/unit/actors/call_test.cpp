@@ -198,7 +198,7 @@ TEST_CASE_METHOD(node_fixture,
                         std::chrono::milliseconds{timeouts[i]});
     // The relay answers on its own thread, which runs this completion at once: the order of
     // the completions is the order of the relay's answers.
-    caller.call("relay", "Forward", std::make_shared<const pb::RelayRequest>(req), {30s, {}},
+    caller.call("relay", "Forward", std::make_shared<const pb::RelayRequest>(req), {30s, {}, {}},
                 [i, &mutex, &failed, &done](caf::expected<microlith::message_ptr> r) {
                   if (!r && microlith::is(r.error(), errc::timeout)) {
                     std::lock_guard<std::mutex> guard{mutex};
@@ -317,7 +317,7 @@ TEST_CASE_METHOD(node_fixture,
                        set.set_value(5);
                        return set;
                      }()),
-                     {"corr-late", "client", microlith::clock::now() - 1ms, 0}));
+                     {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}}));
   bool answered = false;
   self->receive(
     [&](microlith::envelope& reply) {
