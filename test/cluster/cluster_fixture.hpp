@@ -6,6 +6,7 @@
 #pragma once
 
 #include "http_client.hpp"
+#include "support/temp_folder.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -52,29 +53,7 @@ inline std::uint16_t free_port() {
   return acceptor.local_endpoint().port();
 }
 
-/// A fresh folder under the system's temp folder, removed with everything in it at the end.
-class temp_folder {
-public:
-  temp_folder() {
-    auto base = fs::temp_directory_path() / "microlith-cluster-XXXXXX";
-    std::string pattern = base.string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error("cannot create a temp folder from " + base.string());
-    path_ = pattern;
-  }
-
-  ~temp_folder() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-
-  const fs::path& path() const noexcept {
-    return path_;
-  }
-
-private:
-  fs::path path_;
-};
+using test_support::temp_folder;
 
 /// The whole text of a file (empty when it does not exist).
 inline std::string read_text(const fs::path& file) {
@@ -309,8 +288,14 @@ struct bank_cluster {
       nodes[name] = run_node(folder.path(), file, name);
   }
 
-  bool ready(std::chrono::milliseconds limit = 15s) const {
-    return eventually([&] { return gateway_ready(http_port); }, limit);
+  /// Waits until the gateway's /readyz answers 200, at most `limit` (generous: every node starts
+  /// a process and joins its peers while the machine may be busy). When it never does, the
+  /// children's logs are attached to the next assertion, which says why.
+  bool ready(std::chrono::milliseconds limit = 30s) const {
+    if (eventually([&] { return gateway_ready(http_port); }, limit))
+      return true;
+    UNSCOPED_INFO("not ready after " << limit.count() << " ms; the nodes' logs:\n" << logs());
+    return false;
   }
 
   /// The ledger's SQLite file.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "proto/bank.pb.h"
+#include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
@@ -41,22 +42,7 @@ inline std::uint16_t free_port() {
   return acceptor.local_endpoint().port();
 }
 
-/// A fresh folder under the system's temp folder, removed with everything in it at the end.
-struct temp_folder {
-  std::filesystem::path path;
-  temp_folder() {
-    std::string pattern =
-      (std::filesystem::temp_directory_path() / "microlith-bank-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_folder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-};
+using test_support::temp_folder;
 
 /// The bank's system file, its gateway moved to a free port and, when `ledger_db` is given, the
 /// ledger's record in that SQLite file (so a restarted ledger has it).
@@ -84,7 +70,7 @@ inline std::uint16_t gateway_port(const microlith::system_config& config) {
 /// construction, stopped on destruction.
 struct bank_system {
   temp_folder folder;
-  microlith::system_config config = load_bank(folder.path / "ledger.db");
+  microlith::system_config config = load_bank(folder.path() / "ledger.db");
   microlith::node node{microlith::node_options_for(config)};
   microlith::host host{node, config};
 

@@ -182,7 +182,7 @@ TEST_CASE("service_down: the ledger dies while a transfer's Append waits in its 
   auto ledger = bank.instance_of("ledger");
   REQUIRE(ledger);
 
-  write_lock lock{(bank.folder.path / "ledger.db").string()};
+  write_lock lock{(bank.folder.path() / "ledger.db").string()};
   // Appends queued straight to the ledger ahead of the transfer's. The first waits for the lock
   // in its handler. Once the ledger is killed, CAF 0.17 handles at most 3 ordinary messages of
   // its current round before it looks at the urgent queue that holds the kill: 8 ahead are enough

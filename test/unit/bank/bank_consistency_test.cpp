@@ -258,7 +258,7 @@ TEST_CASE_METHOD(bank_fixture,
                       "correlation_id, counterparty) VALUES " +
                       rows)
                        .c_str());
-  stderr_capture log{folder.path / "stderr.log"};
+  stderr_capture log{folder.path() / "stderr.log"};
   auto started = n.spawn(bank::make_accounts());
   auto output = log.finish();
   INFO(output);

@@ -9,6 +9,7 @@
 #include "ledger_store.hpp"
 
 #include "proto/bank.pb.h"
+#include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
@@ -62,22 +63,7 @@ inline microlith::blocking_call_options keyed(const std::string& key) {
   return opts;
 }
 
-/// A fresh folder under the system's temp folder, removed with everything in it at the end.
-struct temp_folder {
-  std::filesystem::path path;
-  temp_folder() {
-    std::string pattern =
-      (std::filesystem::temp_directory_path() / "microlith-bank-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temp_folder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  temp_folder(const temp_folder&) = delete;
-  temp_folder& operator=(const temp_folder&) = delete;
-};
+using test_support::temp_folder;
 
 /// Runs `sql` on the SQLite file `file` directly (not through the ledger's store): to write
 /// what an older or a faulty program would have written.
@@ -137,7 +123,7 @@ inline microlith::service_definition make_stalling_ledger(std::string database =
 /// and blocking helpers around them.
 struct bank_fixture {
   temp_folder folder;
-  std::string ledger_db = (folder.path / "ledger.db").string();
+  std::string ledger_db = (folder.path() / "ledger.db").string();
   microlith::node n{two_threads()};
   caf::actor ledger;
   caf::actor accounts;

@@ -40,7 +40,7 @@ bank::Entry entry(const std::string& account, std::int64_t delta, std::int64_t a
 TEST_CASE("ledger store: entries survive reopening and are shared by stores on one file",
           "[unit][bank]") {
   temp_folder folder;
-  auto file = (folder.path / "ledger.db").string();
+  auto file = (folder.path() / "ledger.db").string();
   {
     bank::ledger_store store{file};
     auto recorded = store.append({entry("ada", 100, 100, "open")}, "c-1");
@@ -121,7 +121,7 @@ TEST_CASE("ledger store: a key is recorded once; a repeat answers the first entr
           "reused key is refused",
           "[unit][bank]") {
   temp_folder folder;
-  auto file = (folder.path / "ledger.db").string();
+  auto file = (folder.path() / "ledger.db").string();
   bank::ledger_store store{file};
   REQUIRE(store.append({entry("ada", 0, 0, "open")}, "c-0").result == outcome::recorded);
   REQUIRE(store.append({entry("bob", 0, 0, "open")}, "c-0").result == outcome::recorded);
@@ -162,7 +162,7 @@ TEST_CASE("ledger store: a key is recorded once; a repeat answers the first entr
 TEST_CASE("ledger store: two stores on one file racing with one key record it once",
           "[unit][bank]") {
   temp_folder folder;
-  auto file = (folder.path / "ledger.db").string();
+  auto file = (folder.path() / "ledger.db").string();
   {
     bank::ledger_store setup{file};
     REQUIRE(setup.append({entry("ada", 0, 0, "open")}, "").result == outcome::recorded);
@@ -201,7 +201,7 @@ TEST_CASE("ledger store: two stores on one file racing with one key record it on
 TEST_CASE("ledger store: a file written before the idempotency columns existed still opens",
           "[unit][bank]") {
   temp_folder folder;
-  auto file = (folder.path / "old-ledger.db").string();
+  auto file = (folder.path() / "old-ledger.db").string();
   // The schema and rows of a ledger file from before idempotency keys.
   run_sql(file, R"sql(
     CREATE TABLE entries (
@@ -244,7 +244,7 @@ TEST_CASE("ledger store: strings with embedded NUL characters are kept byte for 
           "[unit][bank]") {
   using namespace std::string_literals;
   temp_folder folder;
-  auto file = (folder.path / "ledger.db").string();
+  auto file = (folder.path() / "ledger.db").string();
   const auto a = "nul\0a"s;
   const auto b = "nul\0b"s;
   const auto prefix = "nul"s;
@@ -284,7 +284,7 @@ TEST_CASE("ledger store: strings with embedded NUL characters are kept byte for 
 TEST_CASE("ledger store: a database path holding a NUL character is refused", "[unit][bank]") {
   using namespace std::string_literals;
   temp_folder folder;
-  auto file = (folder.path / "ledger.db").string() + "\0.other"s;
+  auto file = (folder.path() / "ledger.db").string() + "\0.other"s;
   CHECK_THROWS_WITH(bank::ledger_store{file}, Contains("NUL") && Contains("ledger.db"));
-  CHECK_FALSE(fs::exists(folder.path / "ledger.db"));
+  CHECK_FALSE(fs::exists(folder.path() / "ledger.db"));
 }
