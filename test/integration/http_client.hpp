@@ -60,7 +60,7 @@ public:
     run_bounded(ioc_, stream_, limit, "connect", [&](auto done) { stream_.async_connect(to, done); });
   }
 
-  /// Sends one request, with `headers` added, and reads its answer (each step bounded by 10 s).
+  /// Sends one request, with `headers` added, and reads its answer (each step bounded by 30 s).
   http_answer request(boost::beast::http::verb verb, const std::string& target,
                       const std::string& json = {},
                       const std::vector<std::pair<std::string, std::string>>& headers = {}) {
@@ -86,7 +86,7 @@ public:
   }
 
 private:
-  static constexpr std::chrono::seconds limit{10};
+  static constexpr std::chrono::seconds limit{30};
   boost::asio::io_context ioc_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
@@ -103,7 +103,7 @@ public:
                 [&](auto done) { ws_.async_handshake("127.0.0.1", path, done); });
   }
 
-  /// Sends one text frame (bounded by 5 s).
+  /// Sends one text frame (bounded by 30 s).
   void send(const std::string& text) {
     run_bounded(ioc_, boost::beast::get_lowest_layer(ws_), limit, "write", [&](auto done) {
       ws_.async_write(boost::asio::buffer(text),
@@ -111,7 +111,8 @@ public:
     });
   }
 
-  /// Reads one text frame (bounded by 5 s).
+  /// Reads one text frame (bounded by 30 s: generous, for a loaded machine; a frame normally
+  /// arrives within milliseconds).
   std::string receive() {
     boost::beast::flat_buffer buffer;
     run_bounded(ioc_, boost::beast::get_lowest_layer(ws_), limit, "read", [&](auto done) {
@@ -121,7 +122,7 @@ public:
   }
 
 private:
-  static constexpr std::chrono::seconds limit{5};
+  static constexpr std::chrono::seconds limit{30};
   boost::asio::io_context ioc_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
 };
