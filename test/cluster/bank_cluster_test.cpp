@@ -108,18 +108,6 @@ long elapsed_ms(steady::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - since).count();
 }
 
-/// Sends SIGSTOP to `p` and waits until all its threads have stopped (a thread stops when it is
-/// next scheduled): waitpid reports the stop; the child is reaped later.
-bool freeze(process& p) {
-  p.signal(SIGSTOP);
-  return eventually(
-    [&] {
-      int status = 0;
-      return ::waitpid(p.pid(), &status, WUNTRACED | WNOHANG) == p.pid() && WIFSTOPPED(status);
-    },
-    30s);
-}
-
 } // namespace
 
 TEST_CASE("the bank answers the same API in one process, on two nodes and on three nodes "
@@ -204,7 +192,7 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
 
   // Frozen, ledger-1 holds whatever reaches it. Two deposits at once: accounts sends one Append
   // to each replica, so one answers through ledger-2 and the other waits at ledger-1.
-  REQUIRE(freeze(*nodes["ledger-1"]));
+  REQUIRE(nodes["ledger-1"]->freeze());
   auto deposit = [&](const std::string& account) {
     return std::async(std::launch::async, [&, account] {
       http_client client{http_port};
@@ -266,7 +254,7 @@ TEST_CASE("a frozen node (SIGSTOP) is declared down, its callers fail fast, and 
   http_client client{bank.http_port};
   REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
 
-  REQUIRE(freeze(back));
+  REQUIRE(back.freeze());
   // A call made while the node is frozen but not yet declared down is in flight to it: it fails
   // with service_down when the node is declared down, not at its 5 s deadline.
   auto in_flight = std::async(std::launch::async, [&] {
@@ -329,7 +317,7 @@ TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs o
   // The accounts node frozen: ready until it is declared down, then 503 naming accounts.
   auto& accounts = *bank.nodes.at("accounts");
   auto frozen_at = steady::now();
-  accounts.signal(SIGSTOP);
+  REQUIRE(accounts.freeze());
   auto frozen = until(503, 15s);
   auto to_503_frozen = elapsed_ms(frozen_at);
   REQUIRE(frozen.status == 503);

@@ -301,7 +301,7 @@ TEST_CASE("an in-doubt deposit retried with its Idempotency-Key is applied exact
 
   // The ledger node freezes; a deposit sent now is in flight to it.
   auto& ledger = *bank.nodes.at("ledger");
-  ledger.signal(SIGSTOP);
+  REQUIRE(ledger.freeze());
   auto in_flight = std::async(std::launch::async, [&] {
     http_client other{bank.http_port};
     return other.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})", keyed);

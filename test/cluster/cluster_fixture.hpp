@@ -112,6 +112,24 @@ public:
       ::kill(pid_, sig);
   }
 
+  /// Sends SIGSTOP and waits until the whole child has stopped, at most 30 s. A stop signal
+  /// reaches one thread first; the others run on until that thread is scheduled and stops them
+  /// all, which on a busy machine takes long enough for a message to be handled. waitpid
+  /// reports the stop once every thread has stopped; the child is reaped later.
+  bool freeze() {
+    if (pid_ <= 0)
+      return false;
+    ::kill(pid_, SIGSTOP);
+    auto until = steady::now() + 30s;
+    while (steady::now() < until) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WUNTRACED | WNOHANG) == pid_ && WIFSTOPPED(status))
+        return true;
+      std::this_thread::sleep_for(1ms);
+    }
+    return false;
+  }
+
   /// Kills the child with SIGKILL and reaps it.
   void kill9() {
     if (pid_ <= 0)
