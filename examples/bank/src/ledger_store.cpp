@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 namespace bank {
 
@@ -140,7 +142,17 @@ ledger_store::ledger_store(const std::string& path) : path_(path) {
       fail("cannot open the database");
     sqlite3_busy_timeout(db_, 5000);
     if (path != ":memory:") {
-      exec("PRAGMA journal_mode=WAL");
+      // Two replicas opening one new file at once both switch it to WAL. SQLite answers BUSY
+      // at once, without its busy handler, to the one whose lock upgrade would deadlock with the
+      // other's; it succeeds once the other is done, so retry for as long as the busy timeout.
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      int rc = SQLITE_OK;
+      while ((rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr))
+               == SQLITE_BUSY
+             && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (rc != SQLITE_OK)
+        fail("cannot run \"PRAGMA journal_mode=WAL\"");
       // In WAL mode, NORMAL syncs the log at checkpoints rather than at every commit: a commit
       // survives the process being killed (it is in the OS's cache), and the file is never left
       // inconsistent; an OS crash or power loss may lose the last commits. FULL cost ~7 ms per
