@@ -184,6 +184,10 @@ int list_modules() {
     std::vector<std::string> groups;
     for (const auto& g : m->groups())
       groups.push_back(g.name);
+    if (m->serves_any_group())
+      groups.push_back("any name the system file gives");
+    if (groups.empty())
+      groups.push_back("none");
     fmt::print("{}: groups {}\n", name, fmt::join(groups, ", "));
   }
   return 0;

@@ -19,6 +19,16 @@ namespace {
 /// A prepared statement, finalized when it goes away.
 using statement = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
 
+/// `sql` prepared on `db`; null when SQLite refuses it.
+statement prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    raw = nullptr;
+  }
+  return statement{raw, &sqlite3_finalize};
+}
+
 constexpr const char* create_table = R"sql(
   CREATE TABLE IF NOT EXISTS entries (
     sequence INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -176,10 +186,9 @@ void ledger_store::migrate() {
   exec("BEGIN IMMEDIATE");
   transaction guard{db_};
   exec(create_table);
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA table_info(entries)", -1, &raw, nullptr) != SQLITE_OK)
+  auto columns = prepare(db_, "PRAGMA table_info(entries)");
+  if (!columns)
     fail("cannot read the columns of table entries");
-  statement columns{raw, &sqlite3_finalize};
   std::set<std::string> have;
   int rc = 0;
   while ((rc = sqlite3_step(columns.get())) == SQLITE_ROW)
@@ -224,14 +233,10 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
   }
 
   // Every entry must continue its account's record, including the entries before it in the batch.
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT balance_after FROM entries WHERE account_id = ? "
-                         "ORDER BY sequence DESC LIMIT 1",
-                         -1, &raw, nullptr)
-      != SQLITE_OK)
+  auto last_of = prepare(db_, "SELECT balance_after FROM entries WHERE account_id = ? "
+                             "ORDER BY sequence DESC LIMIT 1");
+  if (!last_of)
     fail("cannot prepare a balance query");
-  statement last_of{raw, &sqlite3_finalize};
   std::map<std::string, std::optional<std::int64_t>> last;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& in = entries[i];
@@ -256,14 +261,11 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
     it->second = in.balance_after();
   }
 
-  if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO entries (account_id, delta, balance_after, kind, "
-                         "correlation_id, counterparty, idempotency_key, request_fingerprint) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         -1, &raw, nullptr)
-      != SQLITE_OK)
+  auto insert = prepare(db_, "INSERT INTO entries (account_id, delta, balance_after, kind, "
+                            "correlation_id, counterparty, idempotency_key, request_fingerprint) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert)
     fail("cannot prepare an append");
-  statement insert{raw, &sqlite3_finalize};
   const std::string stored_fingerprint = idempotency_key.empty() ? std::string{} : fingerprint;
   for (const auto& in : entries) {
     sqlite3_reset(insert.get());
@@ -300,10 +302,9 @@ std::vector<Entry> ledger_store::history(const std::string& account_id,
   else if (!idempotency_key.empty())
     sql += " WHERE idempotency_key = ?2 AND idempotency_key <> ''";
   sql += " ORDER BY sequence";
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+  auto query = prepare(db_, sql.c_str());
+  if (!query)
     fail("cannot prepare a history query");
-  statement query{raw, &sqlite3_finalize};
   if (!account_id.empty() && bind_text(query.get(), 1, account_id) != SQLITE_OK)
     fail("cannot bind a history query");
   if (!idempotency_key.empty() && bind_text(query.get(), 2, idempotency_key) != SQLITE_OK)

@@ -39,7 +39,7 @@ void configure_transport(node_options& options, const cluster_options& cluster) 
 }
 
 membership::membership(node& n, cluster_options options)
-  : node_(n), options_(std::move(options)), state_(std::make_shared<state>()) {
+  : node_(n), options_(std::move(options)), state_(std::make_shared<detail::membership_state>()) {
 }
 
 caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_options options) {

@@ -38,7 +38,7 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
 } // namespace
 
 node_agent::node_agent(caf::actor_config& cfg, microlith::node* n,
-                       cluster_options options, std::shared_ptr<membership::state> shared)
+                       cluster_options options, std::shared_ptr<membership_state> shared)
   : caf::event_based_actor(cfg),
     node_(n),
     options_(std::move(options)),

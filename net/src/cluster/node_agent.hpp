@@ -16,6 +16,8 @@
 
 #include "microlith/actors/registry.hpp"
 
+#include "detail/atoms.hpp"
+
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman_actor.hpp>
 
@@ -26,35 +28,18 @@
 #include <string>
 #include <vector>
 
-namespace microlith::cluster {
-
-using join_atom = caf::atom_constant<caf::atom("ml_join")>;
-using challenge_atom = caf::atom_constant<caf::atom("ml_chal")>;
-using prove_atom = caf::atom_constant<caf::atom("ml_prove")>;
-using refuse_atom = caf::atom_constant<caf::atom("ml_refuse")>;
-using state_atom = caf::atom_constant<caf::atom("ml_state")>;
-using service_added_atom = caf::atom_constant<caf::atom("ml_svc_add")>;
-using service_removed_atom = caf::atom_constant<caf::atom("ml_svc_del")>;
-using subscribed_atom = caf::atom_constant<caf::atom("ml_sub")>;
-using unsubscribed_atom = caf::atom_constant<caf::atom("ml_unsub")>;
-using groups_atom = caf::atom_constant<caf::atom("ml_groups")>;
-using leave_atom = caf::atom_constant<caf::atom("ml_leave")>;
-using retry_atom = caf::atom_constant<caf::atom("ml_retry")>;
-using local_change_atom = caf::atom_constant<caf::atom("ml_local")>;
-using local_groups_atom = caf::atom_constant<caf::atom("ml_mygroup")>;
+namespace microlith::cluster::detail {
 
 /// What the agent shares with the membership handle (read from other threads).
-struct membership::state {
+struct membership_state {
   mutable std::mutex mutex;
   std::vector<member_info> members; // requires mutex
 };
 
-namespace detail {
-
 class node_agent final : public caf::event_based_actor {
 public:
   node_agent(caf::actor_config& cfg, microlith::node* n, cluster_options options,
-             std::shared_ptr<membership::state> shared);
+             std::shared_ptr<membership_state> shared);
 
   caf::behavior make_behavior() override;
 
@@ -120,12 +105,11 @@ private:
 
   microlith::node* node_;
   cluster_options options_;
-  std::shared_ptr<membership::state> shared_;
+  std::shared_ptr<membership_state> shared_;
   std::map<caf::actor_addr, session> sessions_;
   std::map<std::string, peer> peers_;
   std::vector<std::string> local_groups_;
   bool leaving_ = false;
 };
 
-} // namespace detail
-} // namespace microlith::cluster
+} // namespace microlith::cluster::detail

@@ -19,7 +19,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 // Accepts the next connection on its own strand.
-void gateway_server::state::do_accept() {
+void detail::server_state::do_accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
                                                       tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open())
@@ -93,7 +93,7 @@ gateway_server::start(node& host_node, gateway_options options,
     return make_error(errc::bad_request, fmt::format("gateway io_threads: expected at least 1, "
                                                      "got {}",
                                                      options.io_threads));
-  auto st = std::make_shared<state>();
+  auto st = std::make_shared<detail::server_state>();
   st->host = &host_node;
   st->options = std::move(options);
   st->routes = routes ? std::move(routes) : std::make_shared<route_switch>();
@@ -125,7 +125,7 @@ gateway_server::start(node& host_node, gateway_options options,
   return std::unique_ptr<gateway_server>{new gateway_server(std::move(st))};
 }
 
-gateway_server::gateway_server(std::shared_ptr<state> s) : state_(std::move(s)) {
+gateway_server::gateway_server(std::shared_ptr<detail::server_state> s) : state_(std::move(s)) {
 }
 
 gateway_server::~gateway_server() {

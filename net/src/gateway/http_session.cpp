@@ -1,5 +1,6 @@
 #include "gateway/http_session.hpp"
 
+#include "gateway/request_checks.hpp"
 #include "gateway/server_state.hpp"
 #include "gateway/websocket_session.hpp"
 
@@ -26,111 +27,7 @@ namespace microlith::gateway {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-namespace {
-
-constexpr std::size_t max_request_id = 128;
-
-bool valid_request_id(std::string_view id) {
-  if (id.empty() || id.size() > max_request_id)
-    return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
-           || c == '_' || c == ':' || c == '-';
-  });
-}
-
-/// The longest part of a header value quoted back in an error message, in bytes.
-constexpr std::size_t max_quoted = 64;
-
-/// `value` in double quotes, cut after max_quoted bytes.
-std::string quoted(std::string_view value) {
-  if (value.size() <= max_quoted)
-    return fmt::format("\"{}\"", value);
-  return fmt::format("\"{}...\"", value.substr(0, max_quoted));
-}
-
-/// True for the characters of a host name or IPv4 address in a URI (RFC 3986 section 3.2.2:
-/// unreserved, pct-encoded, sub-delims).
-bool host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-         || std::string_view{"-._~%!$&'()*+,;="}.find(c) != std::string_view::npos;
-}
-
-/// True when `host` is a valid Host value: uri-host [":" port] (RFC 9110 section 7.2), where
-/// uri-host is a name, an IPv4 address or a bracketed IP literal; an empty value is valid.
-bool valid_host(std::string_view host) {
-  std::string_view port;
-  if (!host.empty() && host.front() == '[') {
-    auto close = host.find(']');
-    if (close == std::string_view::npos)
-      return false;
-    auto literal = host.substr(1, close - 1);
-    if (literal.empty() || !std::all_of(literal.begin(), literal.end(), [](char c) {
-          return host_char(c) || c == ':';
-        }))
-      return false;
-    auto rest = host.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':')
-      return false;
-    port = rest.empty() ? rest : rest.substr(1);
-  } else {
-    auto colon = host.rfind(':');
-    if (colon != std::string_view::npos) {
-      port = host.substr(colon + 1);
-      host = host.substr(0, colon);
-    }
-    if (!std::all_of(host.begin(), host.end(), host_char))
-      return false;
-  }
-  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-/// Why a request's Host header is refused (RFC 9112 section 3.2): an HTTP/1.1 request without
-/// one, any request with more than one, or a value that is not host[:port]. HTTP/1.0 does not
-/// require it. Nothing when it is fine.
-std::optional<std::string> host_problem(const http::request<http::string_body>& req) {
-  auto count = req.count(http::field::host);
-  if (count > 1)
-    return fmt::format("Host: expected one Host header, got {}", count);
-  if (count == 0) {
-    if (req.version() < 11)
-      return std::nullopt;
-    return std::string{"Host: an HTTP/1.1 request must carry a Host header (RFC 9112 section "
-                       "3.2)"};
-  }
-  auto value = req[http::field::host];
-  auto host = std::string_view(value.data(), value.size());
-  if (valid_host(host))
-    return std::nullopt;
-  return fmt::format("Host: expected host or host:port, got {}", quoted(host));
-}
-
-/// True for a character of the base64 alphabet (RFC 4648 section 4), padding excluded.
-bool base64_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+'
-         || c == '/';
-}
-
-/// Why a WebSocket upgrade's Sec-WebSocket-Key is refused (RFC 6455 section 4.2.1: the base64
-/// encoding of 16 bytes, which is 22 base64 characters and "=="); nothing when it is fine.
-/// Beast's own accept checks only that the key is present and at most 24 characters long.
-std::optional<std::string> websocket_key_problem(const http::request<http::string_body>& req) {
-  constexpr auto expected = "Sec-WebSocket-Key: expected the base64 encoding of 16 bytes "
-                            "(RFC 6455 section 4.2.1)";
-  auto count = req.count(http::field::sec_websocket_key);
-  if (count != 1)
-    return fmt::format("{}, got {} such headers", expected, count);
-  auto value = req[http::field::sec_websocket_key];
-  auto key = std::string_view(value.data(), value.size());
-  if (key.size() == 24 && std::all_of(key.begin(), key.begin() + 22, base64_char)
-      && key.substr(22) == "==")
-    return std::nullopt;
-  return fmt::format("{}, got {}", expected, quoted(key));
-}
-
-} // namespace
-
-http_session::http_session(gateway_server::state& st, boost::asio::ip::tcp::socket&& socket,
+http_session::http_session(detail::server_state& st, boost::asio::ip::tcp::socket&& socket,
                            bool refuse)
   : st_(st),
     stream_(std::move(socket)),
@@ -283,64 +180,91 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   handle(parser_->release());
 }
 
-// Answers one request.
+// Answers one request: a refusal of its headers, the gateway's own paths (health, readiness,
+// the admin reload, the WebSocket endpoint), or its route.
 void http_session::handle(request req) {
   st_.requests++;
   stream_.expires_never(); // the call's deadline bounds the wait now
   keep_alive_ = req.keep_alive();
   version_ = req.version();
   head_ = req.method() == http::verb::head;
-  auto header_id = req["X-Request-Id"];
-  auto given_id = std::string_view(header_id.data(), header_id.size());
-  if (!given_id.empty()) {
-    if (!valid_request_id(given_id))
-      return reply_error(400, "bad_request",
-                         fmt::format("X-Request-Id: expected 1 to {} characters of "
-                                     "[A-Za-z0-9._:-], got {} characters",
-                                     max_request_id, given_id.size()),
-                         keep_alive_, "X-Request-Id");
-    request_id_ = std::string(given_id);
-  }
-  if (auto problem = host_problem(req)) // before anything is served, health checks included
-    return reply_error(400, "bad_request", *problem, keep_alive_, "Host");
-
+  if (refused_headers(req)) // before anything is served, health checks included
+    return;
   auto target = std::string_view(req.target().data(), req.target().size());
   auto question = target.find('?');
   auto path = target.substr(0, question);
   auto query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   auto verb = std::string_view(req.method_string().data(), req.method_string().size());
-
-  if (path == "/healthz" && (verb == "GET" || verb == "HEAD"))
+  auto read_only = verb == "GET" || verb == "HEAD";
+  if (path == "/healthz" && read_only)
     return reply(200, "{\"status\":\"live\"}", keep_alive_);
-  if (path == "/readyz" && (verb == "GET" || verb == "HEAD")) {
-    auto report = st_.ready ? st_.ready() : readiness_report{};
-    if (report.ready)
-      return reply(200, "{\"status\":\"ready\"}", keep_alive_);
-    // {"status":"not ready","message":"...","not_running":["ledger"]}
-    std::string body = "{\"status\":\"not ready\",\"message\":";
-    body += json_quote(report.message.empty() ? "not ready" : report.message);
-    body += ",\"not_running\":[";
-    for (std::size_t i = 0; i < report.not_running.size(); ++i)
-      body += (i == 0 ? "" : ",") + json_quote(report.not_running[i]);
-    body += "]}";
-    return reply(503, std::move(body), keep_alive_);
-  }
+  if (path == "/readyz" && read_only)
+    return answer_readiness();
   if (st_.options.admin_reload && path == "/_microlith/reload")
     return admin_reload(verb);
-  if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path) {
-    if (!beast::websocket::is_upgrade(req))
-      return reply_error(400, "bad_request",
-                         fmt::format("{} is the WebSocket endpoint: send an upgrade request",
-                                     st_.options.websocket_path),
-                         keep_alive_);
-    if (auto problem = websocket_key_problem(req)) // answered here, not upgraded (101)
-      return reply_error(400, "bad_request", *problem, keep_alive_, "Sec-WebSocket-Key");
-    counted_ = false; // the WebSocket session holds the connection's place from now on
-    std::make_shared<websocket_session>(st_, std::move(stream_))->run(std::move(req));
-    return; // the connection belongs to the WebSocket session now
-  }
+  if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path)
+    return upgrade(std::move(req));
+  route(req, path, query, verb);
+}
 
-  // This request's table, whatever is installed meanwhile.
+// Answers 400 when X-Request-Id or Host is invalid, and takes the request's id from
+// X-Request-Id when it has one. True when it answered.
+bool http_session::refused_headers(const request& req) {
+  auto header_id = req["X-Request-Id"];
+  auto given_id = std::string_view(header_id.data(), header_id.size());
+  if (!given_id.empty()) {
+    if (!valid_request_id(given_id)) {
+      reply_error(400, "bad_request",
+                  fmt::format("X-Request-Id: expected 1 to {} characters of [A-Za-z0-9._:-], got "
+                              "{} characters",
+                              max_request_id, given_id.size()),
+                  keep_alive_, "X-Request-Id");
+      return true;
+    }
+    request_id_ = std::string(given_id);
+  }
+  if (auto problem = host_problem(req)) {
+    reply_error(400, "bad_request", *problem, keep_alive_, "Host");
+    return true;
+  }
+  return false;
+}
+
+// GET /readyz: 200 when every group this system needs runs, else 503 naming those that do not:
+// {"status":"not ready","message":"...","not_running":["ledger"]}
+void http_session::answer_readiness() {
+  auto report = st_.ready ? st_.ready() : readiness_report{};
+  if (report.ready)
+    return reply(200, "{\"status\":\"ready\"}", keep_alive_);
+  std::string body = "{\"status\":\"not ready\",\"message\":";
+  body += json_quote(report.message.empty() ? "not ready" : report.message);
+  body += ",\"not_running\":[";
+  for (std::size_t i = 0; i < report.not_running.size(); ++i)
+    body += (i == 0 ? "" : ",") + json_quote(report.not_running[i]);
+  body += "]}";
+  reply(503, std::move(body), keep_alive_);
+}
+
+// The WebSocket endpoint: a valid upgrade request hands the connection to a WebSocket session;
+// anything else is answered 400 here (not upgraded).
+void http_session::upgrade(request req) {
+  if (!beast::websocket::is_upgrade(req))
+    return reply_error(400, "bad_request",
+                       fmt::format("{} is the WebSocket endpoint: send an upgrade request",
+                                   st_.options.websocket_path),
+                       keep_alive_);
+  if (auto problem = websocket_key_problem(req))
+    return reply_error(400, "bad_request", *problem, keep_alive_, "Sec-WebSocket-Key");
+  counted_ = false; // the WebSocket session holds the connection's place from now on
+  std::make_shared<websocket_session>(st_, std::move(stream_))->run(std::move(req));
+  // the connection belongs to the WebSocket session now
+}
+
+// A request for a route: matched on this request's table (whatever is installed meanwhile),
+// its parameters, query and body bound to the route's request type, its Idempotency-Key
+// checked, then called.
+void http_session::route(const request& req, std::string_view path, std::string_view query,
+                         std::string_view verb) {
   auto table = table_ ? std::move(table_) : st_.routes->current();
   auto m = table->match(verb, path);
   if (m.result == route_match::outcome::no_route)
@@ -363,7 +287,6 @@ void http_session::handle(request req) {
                             m.path_params);
   if (!bound.message)
     return reply_error(400, "bad_request", bound.error.message, keep_alive_, bound.error.field);
-  auto body = message_ptr{std::move(bound.message)};
   std::string idempotency_key;
   if (req.count("Idempotency-Key") > 1)
     return reply_error(400, "bad_request",
@@ -377,8 +300,14 @@ void http_session::handle(request req) {
                          "Idempotency-Key");
     idempotency_key = std::move(*key);
   }
-  const auto& spec = m.target->spec;
-  // The deadline is request_timeout from the request's first byte, not from now.
+  dispatch(m.target->spec, message_ptr{std::move(bound.message)}, std::move(idempotency_key));
+}
+
+// Calls the route's method with the bound request; the answer comes back through the gateway's
+// inbox (deliver, on_answer). The deadline is request_timeout from the request's first byte,
+// not from now.
+void http_session::dispatch(const route_spec& spec, message_ptr body,
+                            std::string idempotency_key) {
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
     st_.options.request_timeout - (std::chrono::steady_clock::now() - arrived_));
   if (timeout.count() <= 0)
@@ -396,7 +325,7 @@ void http_session::handle(request req) {
   st_.caller.call(spec.service, spec.method, std::move(body),
                   {timeout, request_id_, std::move(idempotency_key)},
                   [session = this](caf::expected<message_ptr> result) {
-                                      session->st_.answers.push({session, std::move(result)});
+                    session->st_.answers.push({session, std::move(result)});
                   });
 }
 

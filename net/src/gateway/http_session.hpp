@@ -1,6 +1,7 @@
 // One HTTP/1.1 connection: reads requests one at a time within the gateway's limits, answers
 // health checks, upgrades to WebSocket, routes, binds and calls, and writes the answer
-// (gateway.hpp lists the steps). While a call is in flight the connection reads nothing more.
+// (gateway.hpp lists the steps; handle() dispatches a request to one function per kind of
+// answer, apart from the reading and writing). While a call is in flight the connection reads nothing more.
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -19,7 +20,7 @@ namespace microlith::gateway {
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   /// A session for an accepted socket; `refuse` answers 503 (too many connections) and closes.
-  http_session(gateway_server::state& st, boost::asio::ip::tcp::socket&& socket, bool refuse);
+  http_session(detail::server_state& st, boost::asio::ip::tcp::socket&& socket, bool refuse);
   ~http_session();
 
   /// Starts serving.
@@ -46,8 +47,13 @@ private:
   bool refused_by_head(const request_header& head) const;
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request req);
+  bool refused_headers(const request& req);
+  void answer_readiness();
   void admin_reload(std::string_view verb);
-  void call(const route_match& m, const request& req);
+  void upgrade(request req);
+  void route(const request& req, std::string_view path, std::string_view query,
+             std::string_view verb);
+  void dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key);
   void on_answer(caf::expected<message_ptr> result);
   void reply(unsigned status, std::string body, bool keep_alive,
              std::string_view allow = {});
@@ -56,7 +62,7 @@ private:
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
 
-  gateway_server::state& st_;
+  detail::server_state& st_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

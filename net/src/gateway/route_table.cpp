@@ -306,6 +306,8 @@ std::shared_ptr<const route_table> route_switch::current() const {
 }
 
 std::uint64_t route_switch::install(std::shared_ptr<const route_table> table) {
+  if (!table) // current() is never null: no table is an empty one
+    table = std::make_shared<const route_table>();
   std::atomic_store(&current_, std::move(table));
   return generation_.fetch_add(1) + 1;
 }

@@ -64,12 +64,14 @@ private:
   std::vector<answer> spare_;   // requires mutex_; an emptied batch, kept for its capacity
 };
 
-struct gateway_server::state {
+namespace detail {
+
+struct server_state {
   node* host = nullptr;
   gateway_options options;
   std::shared_ptr<route_switch> routes;
   async_caller caller;
-  readiness ready;
+  gateway_server::readiness ready;
   std::shared_ptr<post_gate> gate = std::make_shared<post_gate>();
 
   std::atomic<std::uint64_t> connections_accepted{0};
@@ -88,5 +90,7 @@ struct gateway_server::state {
 
   void do_accept();
 };
+
+} // namespace detail
 
 } // namespace microlith::gateway

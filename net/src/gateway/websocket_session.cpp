@@ -31,7 +31,7 @@ std::shared_ptr<const std::string> error_notice(std::string_view message) {
 
 } // namespace
 
-websocket_session::websocket_session(gateway_server::state& st, beast::tcp_stream&& stream)
+websocket_session::websocket_session(detail::server_state& st, beast::tcp_stream&& stream)
   : st_(st), ws_(std::move(stream)) {
   st_.websocket_sessions++;
 }

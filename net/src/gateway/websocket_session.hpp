@@ -19,7 +19,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 public:
   /// A session for an upgraded connection; it takes over the connection's place in the
   /// gateway's open_connections (the HTTP session counted it) and frees it when it ends.
-  websocket_session(gateway_server::state& st, boost::beast::tcp_stream&& stream);
+  websocket_session(detail::server_state& st, boost::beast::tcp_stream&& stream);
   ~websocket_session();
 
   /// Completes the upgrade requested by `req`, then serves the session.
@@ -37,7 +37,7 @@ private:
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
 
-  gateway_server::state& st_;
+  detail::server_state& st_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;

@@ -199,6 +199,16 @@ TEST_CASE("the route switch swaps tables atomically", "[unit]") {
   CHECK(routes.current()->match("GET", "/b").result == route_match::outcome::found);
 }
 
+TEST_CASE("the route switch's current table is never null, also after installing none",
+          "[unit]") {
+  route_switch routes;
+  routes.install(must_build({spec("GET /a", "echo.Ping")}));
+  CHECK(routes.install(nullptr) == 2);
+  REQUIRE(routes.current() != nullptr);
+  CHECK(routes.current()->routes().empty());
+  CHECK(routes.current()->match("GET", "/a").result == route_match::outcome::no_route);
+}
+
 TEST_CASE("a table that does not build is not installed", "[unit]") {
   route_switch routes;
   REQUIRE(routes.install(must_build({spec("GET /a", "echo.Ping")})) == 1);

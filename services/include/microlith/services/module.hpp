@@ -121,6 +121,9 @@ public:
   const std::string& name() const noexcept { return name_; }
   const std::vector<group_definition>& groups() const noexcept { return groups_; }
 
+  /// True when a group of any name may use this module (any_group).
+  bool serves_any_group() const noexcept { return any_group_.has_value(); }
+
   /// The group called `name` (or the any-group definition), or nullptr.
   const group_definition* find_group(std::string_view name) const;
 

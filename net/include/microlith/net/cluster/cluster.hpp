@@ -25,6 +25,10 @@
 
 namespace microlith::cluster {
 
+namespace detail {
+struct membership_state; // what the node agent shares with the handle
+} // namespace detail
+
 /// Another node of the system, as the system file names it.
 struct peer_address {
   std::string name;
@@ -99,14 +103,12 @@ public:
   /// The options this membership runs with.
   const cluster_options& options() const noexcept;
 
-  struct state;
-
 private:
   membership(node& n, cluster_options options);
 
   node& node_;
   cluster_options options_;
-  std::shared_ptr<state> state_;
+  std::shared_ptr<detail::membership_state> state_;
   caf::actor agent_;
   std::uint16_t port_ = 0;
 };

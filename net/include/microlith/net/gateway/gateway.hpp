@@ -54,6 +54,10 @@ class node;
 
 namespace microlith::gateway {
 
+namespace detail {
+struct server_state; // what a running gateway's sessions share
+} // namespace detail
+
 /// How a gateway listens and what it tolerates.
 struct gateway_options {
   std::string host = "127.0.0.1";                 ///< the address to listen on
@@ -127,11 +131,9 @@ public:
   /// The counters now.
   gateway_stats stats() const;
 
-  struct state;
-
 private:
-  explicit gateway_server(std::shared_ptr<state> s);
-  std::shared_ptr<state> state_;
+  explicit gateway_server(std::shared_ptr<detail::server_state> s);
+  std::shared_ptr<detail::server_state> state_;
 };
 
 } // namespace microlith::gateway

@@ -120,7 +120,8 @@ public:
   /// The current table (never null: an empty table before the first install).
   std::shared_ptr<const route_table> current() const;
 
-  /// Makes `table` current; answers the number of tables installed so far (its generation).
+  /// Makes `table` current (an empty table when `table` is null); answers the number of tables
+  /// installed so far (its generation).
   std::uint64_t install(std::shared_ptr<const route_table> table);
 
   /// Builds a table of `specs` (route_table::build) and installs it; answers its generation,
