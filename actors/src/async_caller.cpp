@@ -6,6 +6,7 @@
 #include "microlith/actors/node.hpp"
 
 #include "detail/call_port.hpp"
+#include "detail/node_access.hpp"
 #include "detail/node_core.hpp"
 
 #include <caf/all.hpp>
@@ -376,7 +377,7 @@ std::size_t call_port::in_flight() const {
 // -- async_caller ---------------------------------------------------------------------------
 
 async_caller::async_caller(node& host, std::string caller)
-  : port_(detail::call_port::make(host.core(), std::move(caller))) {
+  : port_(detail::call_port::make(detail::node_access::core(host), std::move(caller))) {
 }
 
 void async_caller::call(std::string service, std::string method, message_ptr body,

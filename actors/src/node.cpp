@@ -7,6 +7,7 @@
 #include "microlith/actors/topics.hpp"
 
 #include "detail/endpoint_actor.hpp"
+#include "detail/node_access.hpp"
 #include "detail/node_core.hpp"
 
 #include <caf/all.hpp>
@@ -99,10 +100,6 @@ std::size_t node::publish_shared(const std::string& topic, message_ptr body,
     caf::anon_send(subscriber, std::move(env));
   }
   return i->second.size();
-}
-
-detail::node_core& node::core() noexcept {
-  return impl_->core;
 }
 
 caf::expected<caf::actor> node::start(const service_definition& def, const caf::actor& ready_to) {
@@ -242,6 +239,14 @@ void node::shutdown() {
   tracked.clear();
   impl_->core.registry.clear();
 }
+
+namespace detail {
+
+node_core& node_access::core(node& host) noexcept {
+  return host.impl_->core;
+}
+
+} // namespace detail
 
 std::string make_correlation_id() {
   static const std::uint64_t seed = [] {
