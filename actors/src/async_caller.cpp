@@ -5,15 +5,14 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 
+#include "detail/call_errors.hpp"
 #include "detail/call_port.hpp"
+#include "detail/node_access.hpp"
 #include "detail/node_core.hpp"
 
 #include <caf/all.hpp>
 #include <caf/default_attachable.hpp>
 
-#include <fmt/format.h>
-
-#include <algorithm>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -56,52 +55,7 @@ private:
   int outer_count_;
 };
 
-long long millis(clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
 } // namespace
-
-// -- the table of pending calls ---------------------------------------------------------------
-
-std::uint64_t pending_table::insert(entry&& e) {
-  std::size_t index;
-  if (!free_.empty()) {
-    index = free_.back();
-    free_.pop_back();
-  } else {
-    index = slots_.size();
-    slots_.emplace_back();
-  }
-  auto& s = slots_[index];
-  s.e = std::move(e);
-  s.used = true;
-  ++size_;
-  return (std::uint64_t{s.generation} << 32) | index;
-}
-
-pending_table::entry* pending_table::find(std::uint64_t id) noexcept {
-  auto index = static_cast<std::size_t>(id & 0xffffffffu);
-  if (index >= slots_.size())
-    return nullptr;
-  auto& s = slots_[index];
-  if (!s.used || s.generation != static_cast<std::uint32_t>(id >> 32))
-    return nullptr;
-  return &s.e;
-}
-
-void pending_table::erase(std::uint64_t id) {
-  release(static_cast<std::size_t>(id & 0xffffffffu));
-}
-
-void pending_table::release(std::size_t index) {
-  auto& s = slots_[index];
-  s.used = false;
-  s.e.done = nullptr;
-  ++s.generation;
-  --size_;
-  free_.push_back(static_cast<std::uint32_t>(index));
-}
 
 // -- the port -----------------------------------------------------------------------------------
 
@@ -161,26 +115,13 @@ void call_port::enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) {
 void call_port::on_reply(envelope& env) {
   std::optional<completing_scope> scope; // ends after the completion is destroyed
   async_completion done;
-  std::string service;
-  std::string method;
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    auto* entry = pending_.find(env.call_id);
-    if (entry == nullptr)
+    if (!pending_.take_reply(env, done))
       return; // completed already: timed out, its callee went down, or the port closed
-    done = std::move(entry->done);
-    if (!env.undecodable.empty()) {
-      service = entry->service;
-      method = entry->method;
-    }
-    pending_.erase(env.call_id);
     running_.fetch_add(1, std::memory_order_relaxed);
   }
   scope.emplace(this, running_, 1);
-  if (!env.undecodable.empty() && !env.error)
-    env.error = make_error(errc::bad_request,
-                           fmt::format("the answer of {}.{} cannot be read: {}", service, method,
-                                       env.undecodable));
   if (env.error)
     finish(done, std::move(env.error));
   else
@@ -190,59 +131,39 @@ void call_port::on_reply(envelope& env) {
 void call_port::on_down(const caf::down_msg& msg) {
   auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
   std::optional<completing_scope> scope; // ends after the completions are destroyed
-  std::vector<pending_call> failed;
+  std::vector<pending_calls<async_completion>::ended> failed;
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    if (monitored_.erase(source) == 0)
+    if (!pending_.callee_down(source, msg.reason, failed))
       return;
-    failed = pending_.take_if([source](const pending_call& e) { return e.callee == source; });
     running_.fetch_add(static_cast<int>(failed.size()), std::memory_order_relaxed);
   }
   scope.emplace(this, running_, static_cast<int>(failed.size()));
-  if (failed.empty())
-    return;
-  auto reason = msg.reason ? describe(msg.reason) : std::string{"normal exit"};
-  for (auto& entry : failed)
-    finish(entry.done,
-           make_error(errc::service_down,
-                      fmt::format("the instance of {} serving {}.{} went down ({})",
-                                  entry.service, entry.service, entry.method, reason)));
+  finish(failed);
 }
 
 void call_port::on_tick(clock::time_point at) {
   auto now = clock::now();
   std::optional<completing_scope> scope; // ends after the completions are destroyed
-  std::vector<pending_call> expired;
-  auto earliest = clock::time_point::max();
+  std::vector<pending_calls<async_completion>::ended> expired;
+  auto next = clock::time_point::max();
   {
     std::lock_guard<std::mutex> guard{calls_mutex_};
-    // Closed, or stale: an earlier tick was armed after this one, and the tick handled then
-    // armed the next one. Only the armed tick re-arms, so ticks never multiply.
-    if (closed_ || at != armed_until_)
+    if (closed_)
       return;
-    armed_until_ = clock::time_point::max();
-    expired = pending_.take_if([now](const pending_call& e) { return e.deadline <= now; });
     // In deadline order (calls with the same deadline in call order), as punctual ticks would
-    // have completed them: a late tick that finds several expired does not reorder them.
-    std::stable_sort(expired.begin(), expired.end(),
-                     [](const pending_call& x, const pending_call& y) {
-                       return x.deadline < y.deadline;
-                     });
-    pending_.for_each(
-      [&earliest](const pending_call& e) { earliest = std::min(earliest, e.deadline); });
-    if (earliest != clock::time_point::max())
-      armed_until_ = earliest;
+    // have completed them: a late tick that finds several expired does not reorder them. A
+    // stale tick (an earlier one was armed after it) ends nothing and arms nothing.
+    next = pending_.expire(at, now, expired);
+    if (expired.empty() && next == clock::time_point::max())
+      return;
     // The tick itself counts too: close() must not return while it still uses the clock.
     running_.fetch_add(static_cast<int>(expired.size()) + 1, std::memory_order_relaxed);
   }
   scope.emplace(this, running_, static_cast<int>(expired.size()) + 1);
-  if (earliest != clock::time_point::max())
-    schedule_tick(earliest);
-  for (auto& entry : expired)
-    finish(entry.done,
-           make_error(errc::timeout,
-                      fmt::format("{}.{} did not answer within its deadline ({} ms late)",
-                                  entry.service, entry.method, millis(now - entry.deadline))));
+  if (next != clock::time_point::max())
+    schedule_tick(next);
+  finish(expired);
 }
 
 void call_port::schedule_tick(clock::time_point at) {
@@ -250,6 +171,11 @@ void call_port::schedule_tick(clock::time_point at) {
     at, caf::actor_cast<caf::strong_actor_ptr>(ticker_),
     caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value,
                               at.time_since_epoch().count()));
+}
+
+void call_port::finish(std::vector<pending_calls<async_completion>::ended>& ended) {
+  for (auto& call : ended)
+    finish(call.done, std::move(call.error));
 }
 
 void call_port::finish(async_completion& done, caf::expected<message_ptr> result) {
@@ -270,37 +196,23 @@ void call_port::call(std::string service, std::string method, message_ptr body,
                      async_call_options options, async_completion done) {
   auto now = clock::now();
   caf::actor dest;
-  std::uint64_t id = 0;
   auto deadline = now;
-  bool new_callee = false;
-  bool arm = false;
+  pending_calls<async_completion>::added added;
   {
     std::unique_lock<std::mutex> guard{calls_mutex_};
     if (closed_) {
       guard.unlock();
-      finish(done, make_error(errc::service_unavailable,
-                              fmt::format("{}.{}: the caller {} is closed", service, method,
-                                          caller_)));
+      finish(done, caller_refused_error(service, method, caller_));
       return;
     }
     deadline += options.timeout.count() > 0 ? options.timeout : core_->default_timeout;
     dest = view_.resolve(service);
     if (!dest) {
       guard.unlock();
-      finish(done, make_error(errc::service_unavailable,
-                              fmt::format("no instance of service {} is running", service)));
+      finish(done, no_instance_error(service));
       return;
     }
-    auto* callee = caf::actor_cast<caf::actor_control_block*>(dest);
-    id = pending_.insert({++calls_made_, callee, deadline, service, method, std::move(done)});
-    if (monitored_.find(callee) == monitored_.end()) {
-      monitored_.emplace(callee, dest.address());
-      new_callee = true;
-    }
-    if (deadline < armed_until_) {
-      armed_until_ = deadline;
-      arm = true;
-    }
+    added = pending_.add(dest, now, deadline, service, method, std::move(done));
     running_.fetch_add(1, std::memory_order_relaxed);
   }
   // Counted until the envelope is sent: close() does not return while this call still uses
@@ -308,12 +220,12 @@ void call_port::call(std::string service, std::string method, message_ptr body,
   completing_scope sending{this, running_, 1};
   // Outside the lock: attaching to an actor that is already gone delivers its down message at
   // once, on this thread.
-  if (new_callee)
+  if (added.watch_callee)
     caf::actor_cast<caf::abstract_actor*>(dest)->attach(
       caf::default_attachable::make_monitor(dest.address(), address()));
-  if (arm)
+  if (added.arm)
     schedule_tick(deadline);
-  auto env = make_call(id, std::move(service), std::move(method), std::move(body),
+  auto env = make_call(added.id, std::move(service), std::move(method), std::move(body),
                        {std::move(options.correlation_id), caller_, deadline, 0,
                         std::move(options.idempotency_key)});
   // One allocation: the envelope goes straight into the mailbox element; the port is the
@@ -325,8 +237,8 @@ void call_port::call(std::string service, std::string method, message_ptr body,
 }
 
 void call_port::close() {
-  std::vector<pending_call> dropped;
-  std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitors;
+  std::vector<pending_calls<async_completion>::ended> dropped;
+  std::vector<caf::actor_addr> monitored;
   std::optional<registry_view> old_view; // released after the lock: it may hold the last
                                          // reference to an actor
   bool first = false; // this close() closes the port; a later or concurrent one only waits
@@ -335,8 +247,7 @@ void call_port::close() {
     if (!closed_) {
       first = true;
       closed_ = true;
-      dropped = pending_.take_if([](const pending_call&) { return true; });
-      monitors.swap(monitored_);
+      pending_.drop_all(caller_, dropped, monitored);
       old_view.emplace(std::move(view_));
       view_ = registry_view{core_->registry}; // holds no snapshot until a lookup
       running_.fetch_add(static_cast<int>(dropped.size()), std::memory_order_relaxed);
@@ -346,14 +257,10 @@ void call_port::close() {
     completing_scope scope{this, running_, static_cast<int>(dropped.size())};
     caf::anon_send_exit(ticker_, caf::exit_reason::user_shutdown);
     caf::default_attachable::observe_token token{address(), caf::default_attachable::monitor};
-    for (auto& [callee, addr] : monitors)
+    for (auto& addr : monitored)
       if (auto ptr = caf::actor_cast<caf::strong_actor_ptr>(addr))
         ptr->get()->detach(token);
-    for (auto& entry : dropped)
-      finish(entry.done,
-             make_error(errc::service_unavailable,
-                        fmt::format("the call to {}.{} was dropped: its caller {} closed",
-                                    entry.service, entry.method, caller_)));
+    finish(dropped);
     dropped.clear();
   }
   // Completions other threads took out of the table before the close finish (and are
@@ -376,15 +283,14 @@ std::size_t call_port::in_flight() const {
 // -- async_caller ---------------------------------------------------------------------------
 
 async_caller::async_caller(node& host, std::string caller)
-  : port_(detail::call_port::make(host.core(), std::move(caller))) {
+  : port_(detail::call_port::make(detail::node_access::core(host), std::move(caller))) {
 }
 
 void async_caller::call(std::string service, std::string method, message_ptr body,
                         async_call_options options, async_completion done) const {
   if (!port_) {
     if (done)
-      done(make_error(errc::service_unavailable,
-                      fmt::format("{}.{}: no caller to make the call through", service, method)));
+      done(detail::no_caller_error(service, method));
     return;
   }
   port_->call(std::move(service), std::move(method), std::move(body), std::move(options),

@@ -1,5 +1,7 @@
 #include "detail/endpoint_actor.hpp"
 
+#include "detail/call_errors.hpp"
+
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/log.hpp"
 
@@ -23,10 +25,6 @@ std::string what_of(const std::exception_ptr& eptr) {
   } catch (...) {
     return "an exception that is not a std::exception";
   }
-}
-
-long long millis(clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 } // namespace
@@ -98,7 +96,7 @@ caf::behavior endpoint_actor::make_behavior() {
       else
         on_request(env, current_sender());
     },
-    [this](tick_atom) { on_tick(); },
+    [this](tick_atom, clock::rep at) { on_tick(clock::time_point{clock::duration{at}}); },
     [this](info_atom) {
       std::vector<std::string> services;
       if (registered_)
@@ -201,27 +199,27 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
   caf::strong_actor_ptr reply_to;
   if (is_call)
     reply_to = std::move(sender);
-  auto refuse = [&](errc code, std::string why) {
+  auto refuse = [&](caf::error err) {
     if (is_call)
-      answer(reply_to, env.call_id, env.method, nullptr, make_error(code, std::move(why)));
+      answer(reply_to, env.call_id, env.method, nullptr, std::move(err));
     else
-      log::write(log::level::warn, def_.name, env.meta.correlation_id, "cast dropped: {}", why);
+      log::write(log::level::warn, def_.name, env.meta.correlation_id, "cast dropped: {}",
+                 message_of(err));
   };
   if (is_call && env.meta.deadline != clock::time_point{} && clock::now() > env.meta.deadline) {
-    refuse(errc::timeout, fmt::format("{}.{}: the deadline passed before the request was handled",
-                                      def_.name, env.method));
+    refuse(make_error(errc::timeout,
+                      fmt::format("{}.{}: the deadline passed before the request was handled",
+                                  def_.name, env.method)));
     return;
   }
   if (env.meta.hops > max_hops) {
-    refuse(errc::bad_request,
-           fmt::format("{}.{}: more than {} nested calls (a call loop?)", def_.name, env.method,
-                       max_hops));
+    refuse(call_loop_error(def_.name, env.method));
     return;
   }
   if (!env.undecodable.empty()) {
-    refuse(errc::bad_request,
-           fmt::format("{}.{}: the request cannot be read: {}", def_.name, env.method,
-                       env.undecodable));
+    refuse(make_error(errc::bad_request,
+                      fmt::format("{}.{}: the request cannot be read: {}", def_.name, env.method,
+                                  env.undecodable)));
     return;
   }
   auto i = by_method_.find(env.method);
@@ -230,17 +228,17 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     for (const auto& h : def_.handlers)
       known.push_back(h.method);
     std::sort(known.begin(), known.end());
-    refuse(errc::no_such_method,
-           fmt::format("service {} has no method \"{}\" (it serves: {})", def_.name, env.method,
-                       fmt::join(known, ", ")));
+    refuse(make_error(errc::no_such_method,
+                      fmt::format("service {} has no method \"{}\" (it serves: {})", def_.name,
+                                  env.method, fmt::join(known, ", "))));
     return;
   }
   const handler_entry& handler = *i->second;
   if (!env.body || typeid(*env.body) != *handler.request_class) {
-    refuse(errc::bad_request,
-           fmt::format("{}.{} expects {}, got {}", def_.name, env.method,
-                       handler.request_type->full_name(),
-                       env.body ? env.body->GetDescriptor()->full_name() : "no body"));
+    refuse(make_error(errc::bad_request,
+                      fmt::format("{}.{} expects {}, got {}", def_.name, env.method,
+                                  handler.request_type->full_name(),
+                                  env.body ? env.body->GetDescriptor()->full_name() : "no body")));
     return;
   }
   call_context ctx{this, std::move(env.meta)};
@@ -322,38 +320,31 @@ std::uint64_t endpoint_actor::send_call(const metadata& parent, std::string serv
   auto deadline = now + (timeout.count() > 0 ? timeout : core_->default_timeout);
   if (parent.deadline != clock::time_point{} && parent.deadline < deadline)
     deadline = parent.deadline;
-  auto id = next_call_id_++;
-  auto& entry = pending_[id];
-  entry.deadline = deadline;
-  entry.service = service;
-  entry.method = method;
-  if (parent.hops >= max_hops) {
-    fail_soon(id, make_error(errc::bad_request,
-                             fmt::format("{}.{}: more than {} nested calls (a call loop?)",
-                                         service, method, max_hops)));
-    return id;
+  // A call that cannot be sent is in the table too (no callee): its continuation comes later.
+  caf::actor dest;
+  caf::error refused;
+  if (parent.hops >= max_hops)
+    refused = call_loop_error(service, method);
+  else if (dest = view_.resolve(service); !dest)
+    refused = no_instance_error(service);
+  auto added = pending_.add(dest, now, deadline, service, method, {});
+  if (added.arm)
+    arm_timer(deadline);
+  if (refused) {
+    fail_soon(added.id, std::move(refused));
+    return added.id;
   }
-  auto dest = view_.resolve(service);
-  if (!dest) {
-    fail_soon(id, make_error(errc::service_unavailable,
-                             fmt::format("no instance of service {} is running", service)));
-    return id;
-  }
-  auto* callee = caf::actor_cast<caf::actor_control_block*>(dest);
-  entry.callee = callee;
-  if (monitored_.insert(callee).second)
+  if (added.watch_callee)
     monitor(dest);
-  arm_timer(deadline);
-  auto env = make_call(id, std::move(service), std::move(method), std::move(body),
+  auto env = make_call(added.id, std::move(service), std::move(method), std::move(body),
                        child_metadata(parent, deadline));
   send(dest, std::move(env));
-  return id;
+  return added.id;
 }
 
 void endpoint_actor::set_continuation(std::uint64_t id, reply_handler handler) {
-  auto i = pending_.find(id);
-  if (i != pending_.end())
-    i->second.handler = std::move(handler);
+  if (auto* call = pending_.find(id))
+    call->done = std::move(handler);
 }
 
 void endpoint_actor::send_cast(const metadata& parent, std::string service, std::string method,
@@ -424,81 +415,38 @@ void endpoint_actor::fail_soon(std::uint64_t id, caf::error err) {
 }
 
 void endpoint_actor::on_reply(envelope& env) {
-  auto i = pending_.find(env.call_id);
-  if (i == pending_.end())
+  reply_handler done;
+  if (!pending_.take_reply(env, done))
     return; // answered already (timed out, or its callee went down): dropped
-  auto entry = std::move(i->second);
-  pending_.erase(i);
-  if (!env.undecodable.empty() && !env.error)
-    env.error = make_error(errc::bad_request,
-                           fmt::format("the answer of {}.{} cannot be read: {}", entry.service,
-                                       entry.method, env.undecodable));
-  complete(entry, env.body, env.error);
+  if (done)
+    done(env.body, env.error);
 }
 
-void endpoint_actor::complete(pending& entry, const message_ptr& body, const caf::error& err) {
-  if (entry.handler)
-    entry.handler(body, err);
+void endpoint_actor::complete(std::vector<pending_calls<reply_handler>::ended>& ended) {
+  for (auto& call : ended)
+    if (call.done)
+      call.done(nullptr, call.error);
 }
 
-void endpoint_actor::arm_timer(clock::time_point deadline) {
-  if (deadline >= armed_until_)
-    return;
-  armed_until_ = deadline;
-  auto delay = std::max(deadline - clock::now(), clock::duration::zero());
-  delayed_send(this, delay, tick_atom::value);
+void endpoint_actor::arm_timer(clock::time_point at) {
+  auto delay = std::max(at - clock::now(), clock::duration::zero());
+  delayed_send(this, delay, tick_atom::value, at.time_since_epoch().count());
 }
 
-void endpoint_actor::on_tick() {
+void endpoint_actor::on_tick(clock::time_point at) {
   auto now = clock::now();
-  armed_until_ = clock::time_point::max();
-  std::vector<std::pair<clock::time_point, std::uint64_t>> expired;
-  auto earliest = clock::time_point::max();
-  for (const auto& [id, entry] : pending_) {
-    if (entry.deadline <= now)
-      expired.emplace_back(entry.deadline, id);
-    else
-      earliest = std::min(earliest, entry.deadline);
-  }
-  if (earliest != clock::time_point::max())
-    arm_timer(earliest);
-  // In deadline order, equal deadlines in the order the calls were made (ids grow): a late
-  // tick that finds several expired completes them as punctual ticks would have.
-  std::sort(expired.begin(), expired.end());
-  for (const auto& item : expired) {
-    auto i = pending_.find(item.second);
-    if (i == pending_.end())
-      continue;
-    auto entry = std::move(i->second);
-    pending_.erase(i);
-    complete(entry, nullptr,
-             make_error(errc::timeout,
-                        fmt::format("{}.{} did not answer within its deadline ({} ms late)",
-                                    entry.service, entry.method, millis(now - entry.deadline))));
-  }
+  std::vector<pending_calls<reply_handler>::ended> expired;
+  auto next = pending_.expire(at, now, expired);
+  if (next != clock::time_point::max())
+    arm_timer(next);
+  complete(expired);
 }
 
 void endpoint_actor::on_down(caf::down_msg& msg) {
-  auto* source = caf::actor_cast<caf::actor_control_block*>(msg.source);
-  if (monitored_.erase(source) == 0)
-    return;
-  std::vector<std::uint64_t> failed;
-  for (const auto& [id, entry] : pending_)
-    if (entry.callee == source)
-      failed.push_back(id);
-  std::sort(failed.begin(), failed.end());
-  auto reason = msg.reason ? describe(msg.reason) : std::string{"normal exit"};
-  for (auto id : failed) {
-    auto i = pending_.find(id);
-    if (i == pending_.end())
-      continue;
-    auto entry = std::move(i->second);
-    pending_.erase(i);
-    complete(entry, nullptr,
-             make_error(errc::service_down,
-                        fmt::format("the instance of {} serving {}.{} went down ({})",
-                                    entry.service, entry.service, entry.method, reason)));
-  }
+  std::vector<pending_calls<reply_handler>::ended> failed;
+  if (pending_.callee_down(caf::actor_cast<caf::actor_control_block*>(msg.source), msg.reason,
+                           failed))
+    complete(failed);
 }
 
 // -- the free functions behind the public templates -------------------------------------------

@@ -6,8 +6,11 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/topics.hpp"
 
+#include "detail/call_errors.hpp"
 #include "detail/endpoint_actor.hpp"
+#include "detail/node_access.hpp"
 #include "detail/node_core.hpp"
+#include "detail/pending_calls.hpp"
 
 #include <caf/all.hpp>
 
@@ -101,10 +104,6 @@ std::size_t node::publish_shared(const std::string& topic, message_ptr body,
   return i->second.size();
 }
 
-detail::node_core& node::core() noexcept {
-  return impl_->core;
-}
-
 caf::expected<caf::actor> node::start(const service_definition& def, const caf::actor& ready_to) {
   if (auto err = def.validate())
     return err;
@@ -152,48 +151,53 @@ void node::adopt(const caf::actor& instance) {
 caf::expected<message_ptr> node::call_shared(std::string service, std::string method,
                                              message_ptr request,
                                              blocking_call_options options) {
-  auto timeout = options.timeout.count() > 0 ? options.timeout : impl_->core.default_timeout;
-  auto deadline = clock::now() + timeout;
+  auto now = clock::now();
+  auto deadline = now + (options.timeout.count() > 0 ? options.timeout
+                                                     : impl_->core.default_timeout);
   auto dest = impl_->core.registry.resolve(service);
   if (!dest)
-    return make_error(errc::service_unavailable,
-                      fmt::format("no instance of service {} is running", service));
+    return detail::no_instance_error(service);
+  // The same table as an actor's, with one call: it matches the answer, and its callee's down
+  // message and its deadline end the call with the same errors.
+  caf::expected<message_ptr> result{message_ptr{}};
+  bool done = false;
+  detail::pending_calls<detail::reply_handler> calls;
+  auto added = calls.add(dest, now, deadline, service, method,
+                         [&result, &done](const message_ptr& body, const caf::error& err) {
+                           if (err)
+                             result = err;
+                           else
+                             result = body;
+                           done = true;
+                         });
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  auto env = make_call(1, service, method, std::move(request),
-                       {options.correlation_id.empty() ? make_correlation_id()
-                                                       : std::move(options.correlation_id),
-                        std::move(options.caller), deadline, 0,
-                        std::move(options.idempotency_key)});
-  self->send(dest, std::move(env));
-  caf::expected<message_ptr> result{message_ptr{}};
-  for (bool done = false; !done;) {
-    auto remaining = deadline - clock::now();
-    if (remaining <= clock::duration::zero()) {
-      result = make_error(errc::timeout, fmt::format("{}.{} did not answer within {} ms", service,
-                                                     method, timeout.count()));
-      break;
+  self->send(dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
+                             {options.correlation_id.empty() ? make_correlation_id()
+                                                            : std::move(options.correlation_id),
+                              std::move(options.caller), deadline, 0,
+                              std::move(options.idempotency_key)}));
+  std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
+  auto tick = calls.armed(); // the call's deadline: the receive below waits until then
+  while (!done) {
+    if (auto left = tick - clock::now(); left > clock::duration::zero()) {
+      self->receive(
+        [&](envelope& reply) {
+          detail::reply_handler complete;
+          if (reply.kind == envelope_kind::reply && calls.take_reply(reply, complete))
+            complete(reply.body, reply.error);
+        },
+        [&](caf::down_msg& msg) {
+          calls.callee_down(caf::actor_cast<caf::actor_control_block*>(msg.source), msg.reason,
+                            ended);
+        },
+        caf::after(left) >> [] {});
+    } else {
+      tick = calls.expire(tick, clock::now(), ended);
     }
-    self->receive(
-      [&](envelope& reply) {
-        if (reply.kind != envelope_kind::reply || reply.call_id != 1)
-          return;
-        if (reply.error)
-          result = std::move(reply.error);
-        else
-          result = std::move(reply.body);
-        done = true;
-      },
-      [&](caf::down_msg& msg) {
-        if (msg.source != dest.address())
-          return;
-        result = make_error(errc::service_down,
-                            fmt::format("the instance of {} serving {}.{} went down ({})",
-                                        service, service, method,
-                                        msg.reason ? describe(msg.reason) : "normal exit"));
-        done = true;
-      },
-      caf::after(remaining) >> [] {});
+    for (auto& call : ended)
+      call.done(nullptr, call.error);
+    ended.clear();
   }
   self->demonitor(dest);
   return result;
@@ -242,6 +246,14 @@ void node::shutdown() {
   tracked.clear();
   impl_->core.registry.clear();
 }
+
+namespace detail {
+
+node_core& node_access::core(node& host) noexcept {
+  return host.impl_->core;
+}
+
+} // namespace detail
 
 std::string make_correlation_id() {
   static const std::uint64_t seed = [] {

@@ -17,83 +17,22 @@
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
 
+#include "detail/pending_calls.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/fwd.hpp>
 #include <caf/monitorable_actor.hpp>
 
-#include <algorithm>
 #include <atomic>
-#include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace microlith::detail {
 
 struct node_core;
-
-/// A port's calls in flight. Slots are reused through a free list, so that once the table has
-/// grown to the most calls in flight at once, making a call allocates nothing for it here. A
-/// call's id names its slot and the slot's generation: an id never matches a later call.
-class pending_table {
-public:
-  struct entry {
-    std::uint64_t order = 0; ///< counts the calls made: sorts entries in the order of their calls
-    const caf::actor_control_block* callee = nullptr;
-    clock::time_point deadline;
-    std::string service;
-    std::string method;
-    async_completion done;
-  };
-
-  /// Stores `e`; answers the call's id.
-  std::uint64_t insert(entry&& e);
-
-  /// The entry of call `id`, or null.
-  entry* find(std::uint64_t id) noexcept;
-
-  /// Frees the slot of call `id` (found before).
-  void erase(std::uint64_t id);
-
-  /// Moves out (and frees) every entry for which `pred(entry)` holds, in the order of their calls.
-  template <class Pred>
-  std::vector<entry> take_if(Pred pred) {
-    std::vector<entry> out;
-    for (std::size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].used && pred(slots_[i].e)) {
-        out.push_back(std::move(slots_[i].e));
-        release(i);
-      }
-    std::sort(out.begin(), out.end(),
-              [](const entry& x, const entry& y) { return x.order < y.order; });
-    return out;
-  }
-
-  /// Calls `f(entry)` for every entry.
-  template <class F>
-  void for_each(F f) const {
-    for (const auto& slot : slots_)
-      if (slot.used)
-        f(slot.e);
-  }
-
-  std::size_t size() const noexcept { return size_; }
-
-private:
-  struct slot {
-    entry e;
-    std::uint32_t generation = 1; // no call's id is 0
-    bool used = false;
-  };
-
-  void release(std::size_t index);
-
-  std::vector<slot> slots_;
-  std::vector<std::uint32_t> free_;
-  std::size_t size_ = 0;
-};
 
 class call_port final : public caf::monitorable_actor {
 public:
@@ -129,12 +68,11 @@ public:
   }
 
 private:
-  using pending_call = pending_table::entry;
-
   void on_reply(envelope& env);
   void on_down(const caf::down_msg& msg);
   void schedule_tick(clock::time_point at);
   static void finish(async_completion& done, caf::expected<message_ptr> result);
+  static void finish(std::vector<pending_calls<async_completion>::ended>& ended);
 
   node_core* core_;
   const std::string caller_;
@@ -143,12 +81,8 @@ private:
   mutable std::mutex calls_mutex_;
   bool closed_ = false;                                      // requires calls_mutex_
   registry_view view_;                                       // requires calls_mutex_
-  std::uint64_t calls_made_ = 0;                             // requires calls_mutex_
-  pending_table pending_;                                    // requires calls_mutex_
-  // One monitor per callee, kept until it goes down or the port closes.
-  std::unordered_map<const caf::actor_control_block*, caf::actor_addr> monitored_; // ditto
-  // The time of the earliest tick scheduled and not yet handled (max: none).
-  clock::time_point armed_until_ = clock::time_point::max(); // requires calls_mutex_
+  // The calls in flight, the callees monitored, the tick armed.
+  pending_calls<async_completion> pending_;                  // requires calls_mutex_
   // Completions taken out of the table and not yet run and destroyed, calls being sent and
   // ticks being handled: close() waits for them.
   std::atomic<int> running_{0};

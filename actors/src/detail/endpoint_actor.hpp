@@ -1,8 +1,8 @@
 // The CAF actor behind every service and worker. It dispatches incoming envelopes to the
-// service's handler table, and tracks the calls it makes: a table of pending calls keyed by call
-// id, one monitor per distinct callee (a callee's death fails its pending calls with
-// service_down at once), and a single deadline timer re-armed only when an earlier deadline
-// appears — instead of one CAF clock entry per request.
+// service's handler table, and tracks the calls it makes in a pending_calls table: one monitor
+// per distinct callee (a callee's death fails its pending calls with service_down at once), and
+// a single deadline timer re-armed only when an earlier deadline appears — instead of one CAF
+// clock entry per request.
 #pragma once
 
 #include "microlith/actors/envelope.hpp"
@@ -10,6 +10,7 @@
 #include "microlith/actors/service.hpp"
 
 #include "detail/node_core.hpp"
+#include "detail/pending_calls.hpp"
 
 #include <caf/event_based_actor.hpp>
 
@@ -100,14 +101,6 @@ public:
   }
 
 private:
-  struct pending {
-    const caf::actor_control_block* callee = nullptr;
-    clock::time_point deadline;
-    std::string service;
-    std::string method;
-    reply_handler handler;
-  };
-
   /// The request being handled, while its handler runs (for make_promise).
   struct current_request {
     caf::strong_actor_ptr reply_to;
@@ -120,11 +113,11 @@ private:
   void on_request(envelope& env, caf::strong_actor_ptr sender);
   void on_reply(envelope& env);
   void on_published(envelope& env);
-  void on_tick();
+  void on_tick(clock::time_point at);
   void on_down(caf::down_msg& msg);
-  void arm_timer(clock::time_point deadline);
+  void arm_timer(clock::time_point at);
   void fail_soon(std::uint64_t id, caf::error err);
-  void complete(pending& entry, const message_ptr& body, const caf::error& err);
+  void complete(std::vector<pending_calls<reply_handler>::ended>& ended);
   metadata child_metadata(const metadata& parent, clock::time_point deadline) const;
 
   node_core* core_;
@@ -133,10 +126,7 @@ private:
   std::unordered_map<std::string, const handler_entry*> by_method_;
   std::shared_ptr<void> state_;
   registry_view view_;
-  std::unordered_map<std::uint64_t, pending> pending_;
-  std::uint64_t next_call_id_ = 1;
-  std::unordered_set<const caf::actor_control_block*> monitored_;
-  clock::time_point armed_until_ = clock::time_point::max();
+  pending_calls<reply_handler> pending_; // the calls this actor made, in flight
   std::unordered_set<reply_slot*> slots_;
   current_request current_;
   bool registered_ = false;

@@ -71,7 +71,7 @@ struct blocking_call_options {
 };
 
 namespace detail {
-struct node_core;
+struct node_access;
 } // namespace detail
 
 /// A CAF actor system with microlith's registry and call machinery.
@@ -94,9 +94,6 @@ public:
 
   /// The node's service registry.
   service_registry& registry() noexcept;
-
-  /// The internals shared with the node's actors.
-  detail::node_core& core() noexcept;
 
   /// Checks `def` against its contract and starts one instance of it, not supervised; the node
   /// stops it at shutdown. Answers once the instance has built its state and registered.
@@ -160,6 +157,8 @@ public:
   void shutdown();
 
 private:
+  friend struct detail::node_access; // the kernel's own parts reach the node's internals
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };
