@@ -110,13 +110,9 @@ private:
 
 /// The definition of a stalling ledger (recording into `database` when it is not empty).
 inline microlith::service_definition make_stalling_ledger(std::string database = {}) {
-  microlith::service_definition def =
-    microlith::service<stalling_ledger>(bank::ledger_service, bank::ledger_contract)
-      .handle("Append", &stalling_ledger::append);
-  def.make_state = [database = std::move(database)](microlith::call_context&) {
-    return std::static_pointer_cast<void>(std::make_shared<stalling_ledger>(database));
-  };
-  return def;
+  return microlith::service<stalling_ledger>(bank::ledger_service, bank::ledger_contract,
+                                             std::move(database))
+    .handle("Append", &stalling_ledger::append);
 }
 
 /// A node with the ledger (on a SQLite file in a temp folder) and the accounts service started,
