@@ -10,6 +10,7 @@
 
 #include "proto/bank.pb.h"
 #include "support/temp_folder.hpp"
+#include "support/two_threads.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
@@ -36,13 +37,6 @@ namespace bank_unit {
 
 using namespace std::chrono_literals;
 using microlith::errc;
-
-inline microlith::node_options two_threads() {
-  microlith::node_options opts;
-  opts.name = "bank-test";
-  opts.threads = 2;
-  return opts;
-}
 
 /// Waits up to 5 s for `pred` to hold; returns whether it did.
 template <class Pred>
@@ -120,7 +114,7 @@ inline microlith::service_definition make_stalling_ledger(std::string database =
 struct bank_fixture {
   temp_folder folder;
   std::string ledger_db = (folder.path() / "ledger.db").string();
-  microlith::node n{two_threads()};
+  microlith::node n{test_support::two_threads()};
   caf::actor ledger;
   caf::actor accounts;
 
