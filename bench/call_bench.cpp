@@ -9,8 +9,11 @@
 // registered service "echo" by name through `call_context::call`: registry lookup, envelope,
 // deadline tracking and continuation. items_per_second is the round-trip rate; bench/run.sh runs
 // this with repetitions and prints the medians and the microlith / raw CAF ratios.
+#include "call_driver.hpp"
+#include "echo_service.hpp"
 #include "idle_policy.hpp"
-#include "proto/bench.pb.h"
+#include "raw_call_driver.hpp"
+#include "round_trip_batch.hpp"
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/node.hpp"
@@ -20,11 +23,9 @@
 
 #include <caf/all.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,33 +46,8 @@ std::int64_t batch_size() {
 /// Scheduler threads of every actor system in this file.
 constexpr std::size_t scheduler_threads = 2;
 
-/// A batch that takes longer than this is reported as an error (something is stuck).
-constexpr auto batch_limit = std::chrono::seconds(60);
-
 /// The finite timeout of `raw_caf_request_timeout`.
 constexpr auto raw_timeout = std::chrono::seconds(10);
-
-/// One batch of round trips. The driver actor owns the counters while it runs; the benchmark
-/// thread reads `failure` only after `done` is fulfilled.
-struct batch {
-  batch(std::int64_t total_count, std::int64_t outstanding_count)
-    : total(total_count), outstanding(std::min(outstanding_count, total_count)) {
-  }
-
-  std::int64_t total;
-  std::int64_t outstanding;
-  std::int64_t sent = 0;
-  std::int64_t received = 0;
-  std::string failure;
-  std::promise<void> done;
-};
-
-/// Waits for `b` to finish; returns an error text (empty on success).
-std::string wait_for(batch& b, std::future<void>& done) {
-  if (done.wait_for(batch_limit) != std::future_status::ready)
-    return "a batch did not finish within 60 s";
-  return b.failure;
-}
 
 // -- raw CAF -----------------------------------------------------------------------------------
 
@@ -80,48 +56,9 @@ caf::behavior raw_echo() {
   return {[](std::int64_t x) { return x; }};
 }
 
-struct raw_driver_state {
-  caf::actor echo;
-  caf::duration timeout;
-  std::shared_ptr<batch> work;
-};
-
-using raw_driver_actor = caf::stateful_actor<raw_driver_state>;
-
-void raw_finish(raw_driver_actor* self) {
-  self->state.work->done.set_value();
-  self->quit();
-}
-
-/// Sends one request and, on its reply, the next one until the batch is complete.
-void raw_request_one(raw_driver_actor* self) {
-  auto& st = self->state;
-  self->request(st.echo, st.timeout, st.work->sent++)
-    .then(
-      [self](std::int64_t) {
-        auto& b = *self->state.work;
-        if (++b.received == b.total)
-          raw_finish(self);
-        else if (b.sent < b.total)
-          raw_request_one(self);
-      },
-      [self](caf::error& err) {
-        auto& b = *self->state.work;
-        if (b.failure.empty()) {
-          b.failure = "raw request failed: " + to_string(err);
-          raw_finish(self);
-        }
-      });
-}
-
-/// Keeps `work->outstanding` requests to `echo` in flight until `work->total` have answered.
-void raw_driver(raw_driver_actor* self, caf::actor echo, caf::duration timeout,
-                std::shared_ptr<batch> work) {
-  self->state.echo = std::move(echo);
-  self->state.timeout = timeout;
-  self->state.work = std::move(work);
-  for (std::int64_t i = 0; i < self->state.work->outstanding; ++i)
-    raw_request_one(self);
+/// The raw driver's payload of round trip `n`: `n` itself.
+std::int64_t raw_payload(std::int64_t n) {
+  return n;
 }
 
 void run_raw(benchmark::State& state, caf::duration timeout) {
@@ -133,11 +70,11 @@ void run_raw(benchmark::State& state, caf::duration timeout) {
   auto echo = sys.spawn(raw_echo);
   const auto outstanding = state.range(0);
   for (auto _ : state) {
-    auto work = std::make_shared<batch>(batch_size(), outstanding);
-    auto done = work->done.get_future();
-    auto driver = sys.spawn(raw_driver, echo, timeout, work);
-    if (auto failure = wait_for(*work, done); !failure.empty()) {
-      caf::anon_send_exit(driver, caf::exit_reason::kill);
+    auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding);
+    auto failure = bench::run_batch(work, [&](const auto& w) -> caf::expected<caf::actor> {
+      return sys.spawn(bench::raw_driver<std::int64_t>, echo, timeout, &raw_payload, w);
+    });
+    if (!failure.empty()) {
       state.SkipWithError(failure.c_str());
       break;
     }
@@ -156,94 +93,23 @@ void raw_caf_request_timeout(benchmark::State& state) {
 
 // -- microlith ---------------------------------------------------------------------------------
 
-/// The echo service.
-class echo_service {
-public:
-  microlith::reply<bench::PingReply> ping(microlith::call_context&,
-                                          const bench::PingRequest& request) {
-    bench::PingReply out;
-    out.set_value(request.value());
-    return out;
-  }
-};
-
-/// A worker's state that keeps `outstanding` calls to echo.Ping in flight until the batch is
-/// complete, then fulfils the batch's promise and stops its actor.
-class call_driver {
-public:
-  call_driver(microlith::call_context& ctx, std::shared_ptr<batch> work)
-    : ctx_(ctx), work_(std::move(work)) {
-    for (std::int64_t i = 0; i < work_->outstanding; ++i)
-      call_one();
-  }
-
-private:
-  void call_one() {
-    bench::PingRequest request;
-    request.set_value(work_->sent++);
-    ctx_.call<bench::PingReply>("echo", "Ping", request)
-      .then([this](const bench::PingReply&) { on_reply(); },
-            [this](const caf::error& err) { on_error(err); });
-  }
-
-  void on_reply() {
-    if (++work_->received == work_->total)
-      finish();
-    else if (work_->sent < work_->total)
-      call_one();
-  }
-
-  void on_error(const caf::error& err) {
-    if (!work_->failure.empty())
-      return;
-    work_->failure = "call failed: " + microlith::describe(err);
-    finish();
-  }
-
-  void finish() {
-    work_->done.set_value();
-    ctx_.self()->quit();
-  }
-
-  microlith::call_context ctx_;
-  std::shared_ptr<batch> work_;
-};
-
-/// The definition microlith::worker<call_driver>() would build, with a state factory that hands
-/// the batch to the state's constructor.
-microlith::service_definition driver_definition(std::shared_ptr<batch> work) {
-  microlith::service_definition def;
-  def.name = "driver";
-  def.make_state = [work = std::move(work)](microlith::call_context& ctx) {
-    return std::static_pointer_cast<void>(std::make_shared<call_driver>(ctx, work));
-  };
-  return def;
-}
-
 void microlith_call(benchmark::State& state) {
   microlith::node_options options;
   options.name = "bench";
   options.threads = static_cast<int>(scheduler_threads);
   bench::apply_idle_policy(options);
   microlith::node node{options};
-  auto echo = node.spawn(microlith::service<echo_service>("echo", "bench.Echo")
-                           .handle("Ping", &echo_service::ping));
+  auto echo = node.spawn(bench::echo_definition());
   if (!echo) {
     state.SkipWithError(("echo failed to start: " + microlith::describe(echo.error())).c_str());
     return;
   }
   const auto outstanding = state.range(0);
   for (auto _ : state) {
-    auto work = std::make_shared<batch>(batch_size(), outstanding);
-    auto done = work->done.get_future();
-    auto driver = node.start(driver_definition(work), caf::actor{});
-    if (!driver) {
-      auto why = "driver failed to start: " + microlith::describe(driver.error());
-      state.SkipWithError(why.c_str());
-      break;
-    }
-    if (auto failure = wait_for(*work, done); !failure.empty()) {
-      caf::anon_send_exit(*driver, caf::exit_reason::kill);
+    auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding);
+    auto failure = bench::run_batch(
+      work, [&](const auto& w) { return node.start(bench::driver_definition(w), caf::actor{}); });
+    if (!failure.empty()) {
       state.SkipWithError(failure.c_str());
       break;
     }

@@ -40,8 +40,12 @@
 // heartbeats tell), and members() is polled every 1 ms until the child is gone. Each run does 5
 // trials (CLUSTER_BENCH_TRIALS overrides it); counters `detect_ms` (median), `detect_max_ms`.
 // Default heartbeat settings (interval 200 ms, timeout 1000 ms); the goal is <= 1.5 s.
+#include "call_driver.hpp"
+#include "echo_service.hpp"
 #include "idle_policy.hpp"
 #include "proto/bench.pb.h"
+#include "raw_call_driver.hpp"
+#include "round_trip_batch.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/log.hpp>
@@ -94,8 +98,8 @@ std::int64_t env_count(const char* name, std::int64_t fallback) {
   return parsed > 0 ? static_cast<std::int64_t>(parsed) : fallback;
 }
 
-/// Round trips per benchmark iteration (a remote round trip takes ~300 us with one outstanding,
-/// so call_bench's 20,000 would make one batch last seconds).
+/// Round trips per benchmark iteration (a remote round trip takes far longer than one in
+/// process, docs/benchmarks.md, so call_bench's 20,000 would make one batch last seconds).
 std::int64_t batch_size() {
   static const std::int64_t size = env_count("CLUSTER_BENCH_BATCH", 1'000);
   return size;
@@ -109,9 +113,6 @@ std::int64_t trials_per_run() {
 
 /// Scheduler threads of every actor system in this file, both processes.
 constexpr std::size_t scheduler_threads = 2;
-
-/// A batch that takes longer than this is reported as an error (something is stuck).
-constexpr auto batch_limit = std::chrono::seconds(60);
 
 /// The finite timeout of the raw CAF requests (as call_bench's raw_caf_request_timeout).
 constexpr auto raw_timeout = std::chrono::seconds(10);
@@ -170,10 +171,6 @@ double percentile(std::vector<double> xs, double p) {
   return xs[i];
 }
 
-double micros(clock_type::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
 /// The serialized bench.PingRequest carrying `value`: the raw floor's payload, the bytes the
 /// microlith case carries as its body.
 std::string ping_payload(std::int64_t value) {
@@ -183,17 +180,6 @@ std::string ping_payload(std::int64_t value) {
 }
 
 // -- the echo service and the node --------------------------------------------------------------
-
-/// The echo service (as call_bench's).
-class echo_service {
-public:
-  microlith::reply<bench::PingReply> ping(microlith::call_context&,
-                                          const bench::PingRequest& request) {
-    bench::PingReply out;
-    out.set_value(request.value());
-    return out;
-  }
-};
 
 /// Answers every string with itself: the raw floor's echo.
 caf::behavior raw_echo() {
@@ -266,8 +252,7 @@ int serve_microlith(std::uint16_t parent_port) {
     std::fprintf(stderr, "cluster_bench child: %s\n", self.error.c_str());
     return 1;
   }
-  auto echo = self.node->spawn(microlith::service<echo_service>("echo", "bench.Echo")
-                                 .handle("Ping", &echo_service::ping));
+  auto echo = self.node->spawn(bench::echo_definition());
   if (!echo) {
     std::fprintf(stderr, "cluster_bench child: echo failed to start: %s\n",
                  microlith::describe(echo.error()).c_str());
@@ -483,30 +468,6 @@ private:
 
 // -- batches of round trips ---------------------------------------------------------------------
 
-/// One batch of round trips. The driver actor owns the counters while it runs; the benchmark
-/// thread reads them only after `done` is fulfilled.
-struct batch {
-  batch(std::int64_t total_count, std::int64_t outstanding_count)
-    : total(total_count), outstanding(std::min(outstanding_count, total_count)) {
-    latencies_us.reserve(static_cast<std::size_t>(total));
-  }
-
-  std::int64_t total;
-  std::int64_t outstanding;
-  std::int64_t sent = 0;
-  std::int64_t received = 0;
-  std::vector<double> latencies_us; ///< one per answered round trip
-  std::string failure;
-  std::promise<void> done;
-};
-
-/// Waits for `b` to finish; returns an error text (empty on success).
-std::string wait_for(batch& b, std::future<void>& done) {
-  if (done.wait_for(batch_limit) != std::future_status::ready)
-    return "a batch did not finish within 60 s";
-  return b.failure;
-}
-
 /// CPU seconds (user + system, all threads) this process has used so far.
 double own_cpu_seconds() {
   timespec t{};
@@ -548,49 +509,6 @@ void report_round_trips(benchmark::State& state, const std::vector<double>& late
 
 // -- raw CAF ------------------------------------------------------------------------------------
 
-struct raw_driver_state {
-  caf::actor echo;
-  std::shared_ptr<batch> work;
-};
-
-using raw_driver_actor = caf::stateful_actor<raw_driver_state>;
-
-void raw_finish(raw_driver_actor* self) {
-  self->state.work->done.set_value();
-  self->quit();
-}
-
-/// Sends one request and, on its reply, the next one until the batch is complete.
-void raw_request_one(raw_driver_actor* self) {
-  auto& st = self->state;
-  auto sent_at = clock_type::now();
-  self->request(st.echo, raw_timeout, ping_payload(st.work->sent++))
-    .then(
-      [self, sent_at](const std::string&) {
-        auto& b = *self->state.work;
-        b.latencies_us.push_back(micros(clock_type::now() - sent_at));
-        if (++b.received == b.total)
-          raw_finish(self);
-        else if (b.sent < b.total)
-          raw_request_one(self);
-      },
-      [self](caf::error& err) {
-        auto& b = *self->state.work;
-        if (b.failure.empty()) {
-          b.failure = "raw remote request failed: " + to_string(err);
-          raw_finish(self);
-        }
-      });
-}
-
-/// Keeps `work->outstanding` requests to `echo` in flight until `work->total` have answered.
-void raw_driver(raw_driver_actor* self, caf::actor echo, std::shared_ptr<batch> work) {
-  self->state.echo = std::move(echo);
-  self->state.work = std::move(work);
-  for (std::int64_t i = 0; i < self->state.work->outstanding; ++i)
-    raw_request_one(self);
-}
-
 void raw_caf_remote_request(benchmark::State& state) {
   child_process child{"raw"};
   if (!child.error().empty()) {
@@ -621,11 +539,13 @@ void raw_caf_remote_request(benchmark::State& state) {
   std::vector<double> latencies_us;
   cpu_meter cpu{child};
   for (auto _ : state) {
-    auto work = std::make_shared<batch>(batch_size(), outstanding);
-    auto done = work->done.get_future();
-    auto driver = sys.spawn(raw_driver, *echo, work);
-    if (auto failure = wait_for(*work, done); !failure.empty()) {
-      caf::anon_send_exit(driver, caf::exit_reason::kill);
+    auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding,
+                                                         bench::timing::per_round_trip);
+    auto failure = bench::run_batch(work, [&](const auto& w) -> caf::expected<caf::actor> {
+      return sys.spawn(bench::raw_driver<std::string>, *echo, caf::duration{raw_timeout},
+                       &ping_payload, w);
+    });
+    if (!failure.empty()) {
       state.SkipWithError(failure.c_str());
       break;
     }
@@ -635,62 +555,6 @@ void raw_caf_remote_request(benchmark::State& state) {
 }
 
 // -- microlith ----------------------------------------------------------------------------------
-
-/// A worker's state that keeps `outstanding` calls to echo.Ping in flight until the batch is
-/// complete, then fulfils the batch's promise and stops its actor (call_bench's driver, timing
-/// each call).
-class call_driver {
-public:
-  call_driver(microlith::call_context& ctx, std::shared_ptr<batch> work)
-    : ctx_(ctx), work_(std::move(work)) {
-    for (std::int64_t i = 0; i < work_->outstanding; ++i)
-      call_one();
-  }
-
-private:
-  void call_one() {
-    bench::PingRequest request;
-    request.set_value(work_->sent++);
-    auto sent_at = clock_type::now();
-    ctx_.call<bench::PingReply>("echo", "Ping", std::move(request))
-      .then([this, sent_at](const bench::PingReply&) { on_reply(sent_at); },
-            [this](const caf::error& err) { on_error(err); });
-  }
-
-  void on_reply(clock_type::time_point sent_at) {
-    work_->latencies_us.push_back(micros(clock_type::now() - sent_at));
-    if (++work_->received == work_->total)
-      finish();
-    else if (work_->sent < work_->total)
-      call_one();
-  }
-
-  void on_error(const caf::error& err) {
-    if (!work_->failure.empty())
-      return;
-    work_->failure = "call failed: " + microlith::describe(err);
-    finish();
-  }
-
-  void finish() {
-    work_->done.set_value();
-    ctx_.self()->quit();
-  }
-
-  microlith::call_context ctx_;
-  std::shared_ptr<batch> work_;
-};
-
-/// The definition microlith::worker<call_driver>() would build, with a state factory that hands
-/// the batch to the state's constructor.
-microlith::service_definition driver_definition(std::shared_ptr<batch> work) {
-  microlith::service_definition def;
-  def.name = "driver";
-  def.make_state = [work = std::move(work)](microlith::call_context& ctx) {
-    return std::static_pointer_cast<void>(std::make_shared<call_driver>(ctx, work));
-  };
-  return def;
-}
 
 void microlith_remote_call(benchmark::State& state) {
   cluster_node self{parent_node};
@@ -719,16 +583,11 @@ void microlith_remote_call(benchmark::State& state) {
   std::vector<double> latencies_us;
   cpu_meter cpu{child};
   for (auto _ : state) {
-    auto work = std::make_shared<batch>(batch_size(), outstanding);
-    auto done = work->done.get_future();
-    auto driver = node.start(driver_definition(work), caf::actor{});
-    if (!driver) {
-      auto why = "driver failed to start: " + microlith::describe(driver.error());
-      state.SkipWithError(why.c_str());
-      break;
-    }
-    if (auto failure = wait_for(*work, done); !failure.empty()) {
-      caf::anon_send_exit(*driver, caf::exit_reason::kill);
+    auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding,
+                                                         bench::timing::per_round_trip);
+    auto failure = bench::run_batch(
+      work, [&](const auto& w) { return node.start(bench::driver_definition(w), caf::actor{}); });
+    if (!failure.empty()) {
       state.SkipWithError(failure.c_str());
       break;
     }

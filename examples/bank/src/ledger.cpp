@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bank {
@@ -131,14 +132,9 @@ private:
 } // namespace
 
 microlith::service_definition make_ledger(std::string database) {
-  microlith::service_definition def =
-    microlith::service<ledger_state>(ledger_service, ledger_contract)
-      .handle("Append", &ledger_state::append)
-      .handle("History", &ledger_state::history);
-  def.make_state = [database = std::move(database)](microlith::call_context&) {
-    return std::static_pointer_cast<void>(std::make_shared<ledger_state>(database));
-  };
-  return def;
+  return microlith::service<ledger_state>(ledger_service, ledger_contract, std::move(database))
+    .handle("Append", &ledger_state::append)
+    .handle("History", &ledger_state::history);
 }
 
 } // namespace bank

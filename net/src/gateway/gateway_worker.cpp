@@ -2,6 +2,7 @@
 
 #include "microlith/actors/error.hpp"
 
+#include <functional>
 #include <stdexcept>
 
 namespace microlith::gateway {
@@ -43,15 +44,8 @@ private:
 service_definition gateway_worker(std::string name, node& host_node, gateway_options options,
                                   std::shared_ptr<route_switch> routes,
                                   gateway_server::readiness ready, server_observer observer) {
-  service_definition def;
-  def.name = std::move(name);
-  auto* n = &host_node;
-  def.make_state = [n, options = std::move(options), routes = std::move(routes),
-                    ready = std::move(ready),
-                    observer = std::move(observer)](call_context& ctx) -> std::shared_ptr<void> {
-    return std::make_shared<gateway_state>(ctx, *n, options, routes, ready, observer);
-  };
-  return def;
+  return worker<gateway_state>(std::move(name), std::ref(host_node), std::move(options),
+                               std::move(routes), std::move(ready), std::move(observer));
 }
 
 } // namespace microlith::gateway

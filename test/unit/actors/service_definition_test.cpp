@@ -1,5 +1,6 @@
-// Service definitions (actors/include/microlith/actors/service.hpp, src/service.cpp): handlers
-// checked against their Protobuf contract at start, states built fresh in every instance, states
+// Service definitions (actors/include/microlith/actors/service.hpp, service_definition.hpp,
+// worker.hpp; src/service_definition.cpp): handlers checked against their Protobuf contract at
+// start, states built fresh in every instance (from copies of the builder's arguments), states
 // that fail to build, and workers that call services without serving any.
 #include "test_services.hpp"
 
@@ -13,8 +14,11 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 using namespace std::chrono_literals;
 using namespace unit_actors;
@@ -62,6 +66,41 @@ public:
                                                  std::to_string(r.hops()));
         },
         [](const caf::error& err) { the_probe().record("pinger.error", microlith::describe(err)); });
+  }
+};
+
+// An Echo whose Ping answers `prefix + text` and a count starting at `start`, both given to the
+// builder; with `TakesContext`, its constructor takes the instance's context first and puts the
+// instance's name before the prefix.
+template <bool TakesContext>
+class counted {
+public:
+  template <bool C = TakesContext, std::enable_if_t<!C, int> = 0>
+  counted(std::string prefix, int start) : prefix_(std::move(prefix)), next_(start) {
+  }
+
+  template <bool C = TakesContext, std::enable_if_t<C, int> = 0>
+  counted(microlith::call_context& ctx, std::string prefix, int start)
+    : prefix_(ctx.name() + "/" + std::move(prefix)), next_(start) {
+  }
+
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    pb::PingReply out;
+    out.set_text(prefix_ + req.text());
+    out.set_value(next_++);
+    return out;
+  }
+
+private:
+  std::string prefix_;
+  std::int64_t next_;
+};
+
+// A worker whose state is built from a text and reports it with its name.
+class announcer {
+public:
+  announcer(microlith::call_context& ctx, const std::string& text) {
+    the_probe().record("announcer", ctx.name() + ": " + text);
   }
 };
 
@@ -212,6 +251,48 @@ TEST_CASE_METHOD(node_fixture, "every instance builds its own state", "[unit]") 
   REQUIRE(after);
   CHECK(after->instance() == second.id());
   CHECK(after->value() == 0);
+}
+
+TEST_CASE_METHOD(node_fixture,
+                 "a state is built from copies of the builder's arguments in every instance",
+                 "[unit]") {
+  auto check = [&](const microlith::service_definition& def, const std::string& prefix) {
+    auto first = must_spawn(node, def);
+    for (std::int64_t expected : {10, 11}) {
+      auto reply = node.call<pb::PingReply>("counted", "Ping", ping("x"));
+      REQUIRE(reply);
+      CHECK(reply->text() == prefix + "x");
+      CHECK(reply->value() == expected);
+    }
+    // A new instance of the same definition starts from its own copy of the arguments: the
+    // first instance moved its copy of the prefix away and counted on.
+    caf::anon_send_exit(first, caf::exit_reason::user_shutdown);
+    REQUIRE(wait_down(node, first, 2s));
+    must_spawn(node, def);
+    auto reply = node.call<pb::PingReply>("counted", "Ping", ping("y"));
+    REQUIRE(reply);
+    CHECK(reply->text() == prefix + "y");
+    CHECK(reply->value() == 10);
+  };
+  SECTION("a state that takes the context first") {
+    check(microlith::service<counted<true>>("counted", "microlith.test.Echo", std::string{"a:"}, 10)
+            .handle("Ping", &counted<true>::ping),
+          "counted/a:");
+  }
+  SECTION("a state that takes only the arguments") {
+    check(microlith::service<counted<false>>("counted", "microlith.test.Echo", std::string{"a:"},
+                                             10)
+            .handle("Ping", &counted<false>::ping),
+          "a:");
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a worker's state is built from the worker's arguments",
+                 "[unit]") {
+  must_spawn(node, microlith::worker<announcer>("announcer", std::string{"hello"}));
+  auto built = the_probe().wait_for("announcer", 2s);
+  REQUIRE(built);
+  CHECK(built->text == "announcer: hello");
 }
 
 TEST_CASE_METHOD(node_fixture, "a worker calls services and serves none", "[unit]") {

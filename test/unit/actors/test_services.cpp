@@ -237,14 +237,6 @@ microlith::service_definition relay_service(std::string name) {
     .handle("Forward", &relay::forward);
 }
 
-microlith::node_options two_threads(std::chrono::milliseconds default_timeout) {
-  microlith::node_options opts;
-  opts.name = "unit";
-  opts.threads = 2;
-  opts.default_timeout = default_timeout;
-  return opts;
-}
-
 pb::PingRequest ping(std::string text, std::int64_t value, std::int64_t delay_ms) {
   pb::PingRequest req;
   req.set_text(std::move(text));

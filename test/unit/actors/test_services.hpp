@@ -8,6 +8,7 @@
 #pragma once
 
 #include "proto/test.pb.h"
+#include "support/two_threads.hpp"
 
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/service.hpp>
@@ -28,6 +29,7 @@ namespace unit_actors {
 
 namespace pb = microlith::test;
 using steady = std::chrono::steady_clock;
+using test_support::two_threads;
 
 /// What handlers report to the test thread: named entries with the instant they were recorded.
 class probe {
@@ -115,10 +117,6 @@ microlith::service_definition echo_service(std::string name = "echo");
 
 /// A Relay service called `name`.
 microlith::service_definition relay_service(std::string name = "relay");
-
-/// A node with two scheduler threads and the given default timeout.
-microlith::node_options two_threads(std::chrono::milliseconds default_timeout =
-                                      std::chrono::milliseconds{5000});
 
 /// A ping request.
 pb::PingRequest ping(std::string text, std::int64_t value = 0, std::int64_t delay_ms = 0);

@@ -10,6 +10,7 @@
 
 #include "proto/bank.pb.h"
 #include "support/temp_folder.hpp"
+#include "support/two_threads.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
@@ -36,13 +37,6 @@ namespace bank_unit {
 
 using namespace std::chrono_literals;
 using microlith::errc;
-
-inline microlith::node_options two_threads() {
-  microlith::node_options opts;
-  opts.name = "bank-test";
-  opts.threads = 2;
-  return opts;
-}
 
 /// Waits up to 5 s for `pred` to hold; returns whether it did.
 template <class Pred>
@@ -110,13 +104,9 @@ private:
 
 /// The definition of a stalling ledger (recording into `database` when it is not empty).
 inline microlith::service_definition make_stalling_ledger(std::string database = {}) {
-  microlith::service_definition def =
-    microlith::service<stalling_ledger>(bank::ledger_service, bank::ledger_contract)
-      .handle("Append", &stalling_ledger::append);
-  def.make_state = [database = std::move(database)](microlith::call_context&) {
-    return std::static_pointer_cast<void>(std::make_shared<stalling_ledger>(database));
-  };
-  return def;
+  return microlith::service<stalling_ledger>(bank::ledger_service, bank::ledger_contract,
+                                             std::move(database))
+    .handle("Append", &stalling_ledger::append);
 }
 
 /// A node with the ledger (on a SQLite file in a temp folder) and the accounts service started,
@@ -124,7 +114,7 @@ inline microlith::service_definition make_stalling_ledger(std::string database =
 struct bank_fixture {
   temp_folder folder;
   std::string ledger_db = (folder.path() / "ledger.db").string();
-  microlith::node n{two_threads()};
+  microlith::node n{test_support::two_threads()};
   caf::actor ledger;
   caf::actor accounts;
 

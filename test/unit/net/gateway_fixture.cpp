@@ -1,5 +1,7 @@
 #include "gateway_fixture.hpp"
 
+#include "support/two_threads.hpp"
+
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 #include <microlith/actors/registry.hpp>
@@ -155,13 +157,6 @@ gw::gateway_options test_options() {
 
 namespace {
 
-microlith::node_options two_threads() {
-  microlith::node_options opts;
-  opts.name = "unit";
-  opts.threads = 2;
-  return opts;
-}
-
 caf::actor must_spawn(microlith::node& n, const microlith::service_definition& def) {
   auto started = n.spawn(def);
   if (!started)
@@ -172,7 +167,7 @@ caf::actor must_spawn(microlith::node& n, const microlith::service_definition& d
 
 } // namespace
 
-gateway_fixture::gateway_fixture(gw::gateway_options options) : node(two_threads()) {
+gateway_fixture::gateway_fixture(gw::gateway_options options) : node(test_support::two_threads()) {
   the_probe().reset();
   echo_instance = must_spawn(node, echo_service());
   must_spawn(node, doomed_service());

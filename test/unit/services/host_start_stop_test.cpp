@@ -8,6 +8,7 @@
 #include <microlith/services/system_file.hpp>
 
 #include "support/log_capture.hpp"
+#include "support/two_threads.hpp"
 
 #include <caf/all.hpp>
 
@@ -130,12 +131,6 @@ microlith::system_config system_of(const std::vector<std::string>& groups) {
   return microlith::parse_system_file(text, "inline.toml");
 }
 
-microlith::node_options two_threads() {
-  microlith::node_options opts;
-  opts.threads = 2;
-  return opts;
-}
-
 } // namespace
 
 TEST_CASE("a group that fails to start stops the groups started before it, in reverse order",
@@ -144,7 +139,7 @@ TEST_CASE("a group that fails to start stops the groups started before it, in re
     std::lock_guard<std::mutex> guard{events_mutex};
     events.clear();
   }
-  microlith::node n{two_threads()};
+  microlith::node n{test_support::two_threads()};
   microlith::host h{n, system_of({"first", "second", "broken"})};
   auto err = h.start();
   REQUIRE(err);
@@ -165,7 +160,7 @@ TEST_CASE("a group that does not stop within shutdown_timeout is killed, and the
     events.clear();
   }
   test_support::log_capture lines;
-  microlith::node n{two_threads()};
+  microlith::node n{test_support::two_threads()};
   microlith::host h{n, system_of({"first", "stubborn", "second"})};
   REQUIRE_FALSE(h.start());
   REQUIRE(recorded() == std::vector<std::string>{"start first", "start stubborn", "start second"});

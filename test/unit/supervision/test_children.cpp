@@ -1,5 +1,7 @@
 #include "test_children.hpp"
 
+#include "support/two_threads.hpp"
+
 #include <microlith/actors/atoms.hpp>
 #include <microlith/actors/error.hpp>
 
@@ -263,19 +265,8 @@ long long millis_between(steady::time_point from, steady::time_point to) {
 
 // -- fixture ------------------------------------------------------------------------------------
 
-namespace {
-
-microlith::node_options two_threads() {
-  microlith::node_options opts;
-  opts.name = "unit";
-  opts.threads = 2;
-  return opts;
-}
-
-} // namespace
-
 supervision_fixture::supervision_fixture()
-  : node(two_threads()), log(std::make_shared<event_log>()) {
+  : node(test_support::two_threads()), log(std::make_shared<event_log>()) {
 }
 
 supervision_fixture::~supervision_fixture() {

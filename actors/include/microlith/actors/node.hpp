@@ -35,22 +35,21 @@ struct node_options {
   std::chrono::milliseconds default_timeout{5000};
   /// How many times an idle scheduler thread polls for work before it starts sleeping (CAF's
   /// `work-stealing.aggressive-poll-attempts`, default 100 as in CAF). More polls answer faster
-  /// after a lull — 2000 halves the median restart latency of a lone service — but spinning
-  /// threads steal work from busy ones and halve pipelined call throughput; docs/benchmarks.md
-  /// has the measurements.
+  /// after a lull (a lone service restarts sooner), but spinning threads steal work from busy
+  /// ones and lower pipelined call throughput; docs/benchmarks.md has the measurements.
   std::size_t idle_spin_polls = 100;
   /// How many more times it then polls, napping 50 us between polls, before it blocks (CAF's
-  /// `work-stealing.moderate-poll-attempts`; CAF's default is 500, about 50 ms of naps). A
-  /// napping thread notices new work only at its next poll, up to a nap plus the kernel's
-  /// timer slack later (about 100 us on a virtual machine); a blocked thread is woken by whoever
-  /// enqueues work for it. 0, the default, blocks at once, which answers a gateway's requests
-  /// sooner; docs/benchmarks.md has the measurements.
+  /// `work-stealing.moderate-poll-attempts`; CAF's default is 500). A napping thread notices
+  /// new work only at its next poll, up to a nap plus the kernel's timer slack later; a blocked
+  /// thread is woken by whoever enqueues work for it. 0, the default, blocks at once, which
+  /// answers a gateway's requests sooner; docs/benchmarks.md has the measurements.
   std::size_t idle_nap_polls = 0;
   /// How long a blocked idle thread waits before it looks for work to steal, unless woken
   /// earlier (CAF's `work-stealing.relaxed-sleep-duration`; CAF's default is 10 ms). An actor
   /// that schedules another puts it in its own thread's queue and wakes nobody: if that thread
   /// stays busy, an idle one takes the work at most this long after. 1 ms, the default, bounds
-  /// such stalls; each blocked thread then wakes 1,000 times a second (under 1 % of a core).
+  /// such stalls; each blocked thread then wakes 1,000 times a second (docs/benchmarks.md has
+  /// what an idle node costs).
   std::chrono::milliseconds idle_wait{1};
   /// Extra settings and modules of the CAF actor system, applied after the node's own before
   /// the system starts. The cluster (net/) uses it to load CAF's middleman and set its

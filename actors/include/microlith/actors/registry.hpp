@@ -100,7 +100,7 @@ public:
   /// function removes it).
   void watch(registry_watcher watcher);
 
-  /// The current snapshot (takes the writers' mutex; hot paths use a cached_view instead).
+  /// The current snapshot (takes the writers' mutex; hot paths use a registry_view instead).
   std::shared_ptr<const registry_snapshot> snapshot() const;
 
   /// The version of the current snapshot; changes on every add or remove.

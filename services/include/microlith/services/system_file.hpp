@@ -13,9 +13,9 @@
 //     threads = 2                # optional, scheduler threads, 0 or absent = hardware
 //                                #   concurrency; otherwise 1..256
 //     idle_spin_polls = 100      # optional, default 100: polls an idle scheduler thread
-//                                #   makes before it sleeps, 1..10000000; 2000 halves
-//                                #   restart latency, costs pipelined throughput
-//                                #   (node_options::idle_spin_polls)
+//                                #   makes before it sleeps, 1..10000000; more answer
+//                                #   sooner after a lull, fewer keep pipelined throughput
+//                                #   (node_options::idle_spin_polls; docs/benchmarks.md)
 //     idle_nap_polls = 0         # optional, default 0: polls with 50 us naps between them
 //                                #   after the spinning, before the thread blocks until
 //                                #   work comes, 0..10000000 (node_options::idle_nap_polls)
