@@ -1,16 +1,22 @@
 // The dynamic supervisor actor: children by sequence number, indexed by actor for O(1) exits;
-// starts and stops run concurrently; restarts follow the shared restart rules.
+// starts and stops run concurrently; restarts, stops, timers and reports go through the core it
+// shares with the static supervisor.
 #include "microlith/supervision/dynamic_supervisor.hpp"
+
+#include "detail/restart_rules.hpp"
+#include "detail/supervisor_core.hpp"
 
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
-
-#include "detail/restart_rules.hpp"
+#include "microlith/supervision/atoms.hpp"
+#include "microlith/supervision/child_error.hpp"
 
 #include <caf/all.hpp>
 
-#include <random>
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <unordered_map>
 
 namespace microlith {
@@ -18,30 +24,22 @@ namespace microlith {
 namespace {
 
 using clock = std::chrono::steady_clock;
-using retry_atom = caf::atom_constant<caf::atom("ml_dretry")>;
-using kill_timer_atom = caf::atom_constant<caf::atom("ml_dkill")>;
-using backoff_atom = caf::atom_constant<caf::atom("ml_dback")>;
-using shutdown_kill_atom = caf::atom_constant<caf::atom("ml_dstopkl")>;
+using detail::child_status;
 
-class dynamic_supervisor_actor final : public caf::event_based_actor {
+class dynamic_supervisor_actor final : public detail::supervisor_core {
 public:
   dynamic_supervisor_actor(caf::actor_config& cfg, dynamic_supervisor_spec spec,
                            caf::actor ready_to)
-    : caf::event_based_actor(cfg), spec_(std::move(spec)), ready_to_(std::move(ready_to)) {
-  }
-
-  const char* name() const override {
-    return spec_.name().c_str();
+    : supervisor_core(cfg, spec.name(), spec.flags()),
+      spec_(std::move(spec)),
+      ready_to_(std::move(ready_to)) {
   }
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
-    set_exit_handler([this](caf::exit_msg& msg) {
-      begin_shutdown(msg.reason ? msg.reason : caf::make_error(caf::exit_reason::user_shutdown));
-    });
+    set_exit_handler([this](caf::exit_msg& msg) { begin_shutdown(stop_reason(msg)); });
     if (auto err = spec_.validate()) {
-      log::error(spec_.name(), "cannot start: {}", describe(err));
-      quit(err);
+      refuse_to_run(err);
       return {};
     }
     if (ready_to_) {
@@ -55,17 +53,29 @@ public:
       [this](terminate_child_atom, const caf::actor& child) -> caf::result<void> {
         return on_terminate_child(child);
       },
-      [this](count_children_atom) {
-        return caf::make_message(by_actor_.size(), children_.size());
-      },
+      [this](which_children_atom) { return which_children(); },
+      [this](count_children_atom) { return count_children(); },
       [this](ready_atom) { on_ready(); },
-      [this](retry_atom, std::uint64_t n) { restart(n, caf::error{}); },
-      [this](kill_timer_atom, std::uint64_t n, std::uint64_t generation) {
+      [this](detail::retry_restart_atom, std::uint64_t n) { restart(n, caf::error{}); },
+      [this](detail::kill_timer_atom, std::uint64_t n, std::uint64_t generation) {
         on_kill_timer(n, generation);
       },
-      [this](backoff_atom, std::uint64_t n) { start_instance(n); },
-      [this](shutdown_kill_atom) { kill_remaining(); },
+      [this](detail::backoff_atom, std::uint64_t n) { start_instance(n); },
+      [this](detail::shutdown_kill_atom) { kill_remaining(); },
       [this](snapshot_atom) { return take_snapshot(); },
+      // The static supervisor's forms (by spec, by id): OTP answers simple_one_for_one.
+      [](start_child_atom, child_spec&) -> caf::result<caf::actor> {
+        return make_error(child_errc::not_applicable);
+      },
+      [](terminate_child_atom, std::string&) -> caf::result<void> {
+        return make_error(child_errc::not_applicable);
+      },
+      [](restart_child_atom, std::string&) -> caf::result<caf::actor> {
+        return make_error(child_errc::not_applicable);
+      },
+      [](delete_child_atom, std::string&) -> caf::result<void> {
+        return make_error(child_errc::not_applicable);
+      },
     };
   }
 
@@ -78,12 +88,10 @@ public:
   }
 
 private:
-  enum class status { starting, running, stopping, restarting, backing_off };
-
   struct child {
     caf::message args;
     caf::actor handle;
-    status st = status::starting;
+    child_status st = child_status::starting;
     std::uint32_t restarts = 0;
     std::uint64_t generation = 0;
     detail::backoff_account backoff;
@@ -92,22 +100,11 @@ private:
     bool terminating = false;
   };
 
-  static const char* to_text(status x) {
-    switch (x) {
-      case status::starting: return "starting";
-      case status::running: return "running";
-      case status::stopping: return "stopping";
-      case status::restarting: return "restarting";
-      case status::backing_off: return "backing_off";
-    }
-    return "?";
-  }
-
   // -- starting -------------------------------------------------------------------------------
 
   caf::result<caf::actor> on_start_child(caf::message args) {
     if (stopping_)
-      return make_error(errc::service_unavailable, spec_.name() + " is shutting down");
+      return shutting_down();
     auto n = ++next_;
     auto& c = children_[n];
     c.args = std::move(args);
@@ -124,29 +121,23 @@ private:
       return;
     auto& c = i->second;
     c.generation = ++generation_;
-    caf::expected<caf::actor> started = caf::error{};
-    try {
-      started = spec_.start()(this, c.args);
-    } catch (const std::exception& e) {
-      started = make_error(errc::remote_error, e.what());
-    }
-    if (!started || !*started) {
-      start_failed(n, started ? make_error(errc::remote_error, "the start function returned no actor")
-                              : started.error());
+    auto started = run_start([&] { return spec_.start()(this, c.args); });
+    if (!started) {
+      start_failed(n, started.error());
       return;
     }
-    c.handle = *started;
+    c.handle = std::move(*started);
     by_actor_.emplace(caf::actor_cast<caf::actor_control_block*>(c.handle), n);
     monitor(c.handle);
     if (spec_.awaits_ready()) {
-      c.st = status::starting;
+      c.st = child_status::starting;
     } else {
       running(c);
     }
   }
 
   void running(child& c) {
-    c.st = status::running;
+    c.st = child_status::running;
     c.backoff.running_since = clock::now();
     if (c.started.pending()) {
       c.started.deliver(c.handle);
@@ -159,14 +150,14 @@ private:
     if (!n)
       return;
     auto& c = children_[*n];
-    if (c.st == status::starting)
+    if (c.st == child_status::starting)
       running(c);
   }
 
   void start_failed(std::uint64_t n, const caf::error& err) {
     auto& c = children_[n];
     auto id = child_name(n);
-    log::error(spec_.name(), "child {} failed to start: {}", id, detail::reason_text(err));
+    log::error(name_, "child {} failed to start: {}", id, detail::reason_text(err));
     if (c.started.pending()) {
       // A first start: the caller gets the failure, nothing is kept (OTP's start_child).
       c.started.deliver(make_error(errc::service_unavailable,
@@ -176,8 +167,8 @@ private:
       return;
     }
     // A failed restart: try again through the mailbox, where it counts as another restart.
-    c.st = status::restarting;
-    send(this, retry_atom::value, n);
+    c.st = child_status::restarting;
+    send(this, detail::retry_restart_atom::value, n);
   }
 
   // -- exits ----------------------------------------------------------------------------------
@@ -201,17 +192,17 @@ private:
       children_.erase(*n);
       return;
     }
-    if (c.st == status::starting && c.started.pending()) {
+    if (c.st == child_status::starting && c.started.pending()) {
       start_failed(*n, msg.reason);
       return;
     }
     if (!detail::should_restart(spec_.restart(), msg.reason)) {
-      log::info(spec_.name(), "child {} exited ({}); {} child: not restarted", child_name(*n),
+      log::info(name_, "child {} exited ({}); {} child: not restarted", child_name(*n),
                 detail::reason_text(msg.reason), to_string(spec_.restart()));
       children_.erase(*n);
       return;
     }
-    log::debug(spec_.name(), "child {} exited ({}); restarting", child_name(*n),
+    log::debug(name_, "child {} exited ({}); restarting", child_name(*n),
                detail::reason_text(msg.reason));
     restart(*n, msg.reason);
   }
@@ -220,23 +211,19 @@ private:
     auto i = children_.find(n);
     if (i == children_.end() || stopping_ || i->second.handle)
       return;
-    if (!window_.add(spec_.flags())) {
-      log::error(spec_.name(), "more than {} restarts within {} ms (last: {} exited: {}): "
-                 "shutting down",
-                 spec_.flags().intensity, spec_.flags().period.count(), child_name(n),
-                 detail::reason_text(reason));
+    if (!count_restart(child_name(n), reason)) {
       begin_shutdown(caf::make_error(caf::exit_reason::user_shutdown));
       return;
     }
     auto& c = i->second;
     ++c.restarts;
-    auto delay = detail::backoff_delay(spec_.flags(), c.backoff, rng_);
+    auto delay = backoff_delay_for(c.backoff);
     if (delay.count() > 0) {
-      c.st = status::backing_off;
-      delayed_send(this, delay, backoff_atom::value, n);
+      c.st = child_status::backing_off;
+      delayed_send(this, delay, detail::backoff_atom::value, n);
       return;
     }
-    c.st = status::restarting;
+    c.st = child_status::restarting;
     start_instance(n);
   }
 
@@ -245,9 +232,7 @@ private:
   caf::result<void> on_terminate_child(const caf::actor& who) {
     auto n = number_of(who.address());
     if (!n)
-      return make_error(errc::bad_request,
-                        fmt::format("{} is not a running child of {}", caf::to_string(who.address()),
-                                    spec_.name()));
+      return make_error(child_errc::not_found);
     auto& c = children_[*n];
     c.terminating = true;
     c.stopped = make_response_promise();
@@ -259,19 +244,13 @@ private:
   // Asks child n to stop; `own_timer`: arm a kill timer for it alone (a whole shutdown arms one
   // timer for all children instead: one clock entry, not one per child).
   void stop(std::uint64_t n, child& c, bool own_timer = true) {
-    c.st = status::stopping;
-    if (spec_.shutdown().how == shutdown_spec::mode::brutal_kill) {
-      signal_exit(c.handle, caf::exit_reason::kill, this);
-      return;
-    }
-    signal_exit(c.handle, caf::exit_reason::user_shutdown, this);
-    if (own_timer && spec_.shutdown().how == shutdown_spec::mode::timeout)
-      delayed_send(this, spec_.shutdown().timeout, kill_timer_atom::value, n, c.generation);
+    c.st = child_status::stopping;
+    ask_to_stop(c.handle, spec_.shutdown(), n, c.generation, own_timer);
   }
 
   void kill_remaining() {
     if (!by_actor_.empty())
-      log::warn(spec_.name(), "{} children did not stop within {} ms: killing them",
+      log::warn(name_, "{} children did not stop within {} ms: killing them",
                 by_actor_.size(), spec_.shutdown().timeout.count());
     for (auto& [n, c] : children_)
       if (c.handle)
@@ -282,9 +261,7 @@ private:
     auto i = children_.find(n);
     if (i == children_.end() || !i->second.handle || i->second.generation != generation)
       return;
-    log::warn(spec_.name(), "child {} did not stop within {} ms: killing it", child_name(n),
-              spec_.shutdown().timeout.count());
-    signal_exit(i->second.handle, caf::exit_reason::kill, this);
+    kill_late(child_name(n), i->second.handle, spec_.shutdown().timeout);
   }
 
   void begin_shutdown(caf::error reason) {
@@ -295,7 +272,7 @@ private:
     for (auto i = children_.begin(); i != children_.end();) {
       auto& c = i->second;
       if (c.started.pending())
-        c.started.deliver(make_error(errc::service_unavailable, spec_.name() + " is shutting down"));
+        c.started.deliver(shutting_down());
       if (c.stopped.pending())
         c.stopped.deliver(caf::unit);
       if (!c.handle) {
@@ -310,35 +287,48 @@ private:
       return;
     }
     if (spec_.shutdown().how == shutdown_spec::mode::timeout)
-      delayed_send(this, spec_.shutdown().timeout, shutdown_kill_atom::value);
+      delayed_send(this, spec_.shutdown().timeout, detail::shutdown_kill_atom::value);
   }
 
   // -- snapshots ------------------------------------------------------------------------------
 
-  tree_snapshot take_snapshot() {
-    tree_snapshot tree;
-    tree.id = spec_.name();
-    tree.kind = "supervisor";
-    tree.state = stopping_ ? "stopping" : "running";
-    tree.actor = id();
-    tree.mailbox = static_cast<std::int64_t>(mailbox().size());
-    std::vector<std::uint64_t> numbers;
-    numbers.reserve(children_.size());
+  // The children in start_child order.
+  std::vector<std::uint64_t> numbers() const {
+    std::vector<std::uint64_t> out;
+    out.reserve(children_.size());
     for (const auto& entry : children_)
-      numbers.push_back(entry.first);
-    std::sort(numbers.begin(), numbers.end());
-    for (auto n : numbers) {
-      const auto& c = children_[n];
-      tree_snapshot x;
-      x.id = child_name(n);
-      x.kind = "worker";
-      x.state = to_text(c.st);
-      x.restarts = c.restarts;
-      if (c.handle)
-        x.actor = c.handle.id();
-      tree.children.push_back(std::move(x));
+      out.push_back(entry.first);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  tree_snapshot take_snapshot() {
+    auto tree = snapshot_root(stopping_ ? "stopping" : "running");
+    for (auto n : numbers()) {
+      const auto& c = children_.at(n);
+      tree.children.push_back(
+        child_entry(child_name(n), child_kind::worker, c.st, c.restarts, c.handle));
     }
     return tree;
+  }
+
+  std::vector<child_info> which_children() const {
+    std::vector<child_info> out;
+    out.reserve(children_.size());
+    for (auto n : numbers()) {
+      const auto& c = children_.at(n);
+      out.push_back(info_of(child_name(n), child_kind::worker, c.st, c.handle));
+    }
+    return out;
+  }
+
+  // OTP's count for simple_one_for_one: one spec (the template), every child a worker.
+  child_counts count_children() const {
+    child_counts out;
+    for (const auto& entry : children_)
+      count(out, child_kind::worker, entry.second.handle);
+    out.specs = 1;
+    return out;
   }
 
   // -- lookups --------------------------------------------------------------------------------
@@ -360,68 +350,11 @@ private:
   std::unordered_map<std::uint64_t, child> children_;
   std::unordered_map<const caf::actor_control_block*, std::uint64_t> by_actor_;
   std::uint64_t next_ = 0;
-  std::uint64_t generation_ = 0;
-  detail::restart_window window_;
-  std::minstd_rand rng_{std::random_device{}()};
   bool stopping_ = false;
   caf::error stop_reason_;
 };
 
 } // namespace
-
-// -- dynamic_supervisor_spec ------------------------------------------------------------------
-
-dynamic_supervisor_spec::dynamic_supervisor_spec(std::string name, dynamic_start_function start)
-  : name_(std::move(name)), start_(std::move(start)) {
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::intensity(int max_restarts,
-                                                            std::chrono::milliseconds period) {
-  flags_.intensity = max_restarts;
-  flags_.period = period;
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::backoff(backoff_spec x) {
-  flags_.backoff = x;
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::restart(restart_type x) {
-  restart_ = x;
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::shutdown(std::chrono::milliseconds timeout) {
-  shutdown_ = shutdown_spec{shutdown_spec::mode::timeout, timeout};
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::brutal_kill() {
-  shutdown_ = shutdown_spec{shutdown_spec::mode::brutal_kill, std::chrono::milliseconds{0}};
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::await_ready(bool x) {
-  awaits_ready_ = x;
-  return *this;
-}
-
-dynamic_supervisor_spec& dynamic_supervisor_spec::child_id(std::string id) {
-  child_id_ = std::move(id);
-  return *this;
-}
-
-caf::error dynamic_supervisor_spec::validate() const {
-  if (!start_)
-    return make_error(errc::bad_request,
-                      fmt::format("dynamic supervisor {}: no start function", name_));
-  if (flags_.intensity < 0 || flags_.period.count() <= 0)
-    return make_error(errc::bad_request,
-                      fmt::format("dynamic supervisor {}: intensity must be >= 0 and period > 0",
-                                  name_));
-  return detail::validate_backoff(name_, flags_);
-}
 
 // -- free functions ---------------------------------------------------------------------------
 
@@ -440,35 +373,6 @@ child_spec dynamic_supervisor_child(dynamic_supervisor_spec spec) {
                     }}
     .kind(child_kind::supervisor)
     .await_ready();
-}
-
-caf::expected<caf::actor> start_child(caf::actor_system& sys, const caf::actor& sup,
-                                      caf::message args, std::chrono::milliseconds timeout) {
-  caf::scoped_actor self{sys};
-  caf::expected<caf::actor> result = make_error(errc::timeout, "no answer");
-  self->request(sup, timeout, start_child_atom::value, std::move(args))
-    .receive([&](caf::actor& child) { result = std::move(child); },
-             [&](caf::error& err) { result = std::move(err); });
-  return result;
-}
-
-caf::error terminate_child(caf::actor_system& sys, const caf::actor& sup, const caf::actor& child,
-                           std::chrono::milliseconds timeout) {
-  caf::scoped_actor self{sys};
-  caf::error result;
-  self->request(sup, timeout, terminate_child_atom::value, child)
-    .receive([] {}, [&](caf::error& err) { result = std::move(err); });
-  return result;
-}
-
-caf::expected<std::pair<std::size_t, std::size_t>>
-count_children(caf::actor_system& sys, const caf::actor& sup, std::chrono::milliseconds timeout) {
-  caf::scoped_actor self{sys};
-  caf::expected<std::pair<std::size_t, std::size_t>> result = make_error(errc::timeout, "no answer");
-  self->request(sup, timeout, count_children_atom::value)
-    .receive([&](std::size_t running, std::size_t total) { result = std::make_pair(running, total); },
-             [&](caf::error& err) { result = std::move(err); });
-  return result;
 }
 
 } // namespace microlith

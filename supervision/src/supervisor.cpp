@@ -1,55 +1,53 @@
-// The supervisor actor. Work that takes time (starting a child that must signal ready, stopping
-// a child within its shutdown time) runs as a plan of steps, one step at a time; child exits
-// that arrive while a plan runs are handled once it finishes, so decisions are made one after
-// the other, as in OTP's supervisor.
+// The static supervisor actor. Work that takes time (starting a child that must signal ready,
+// stopping a child within its shutdown time) runs as a plan of steps, one step at a time. Child
+// exits, run-time requests that change children (start_child, restart_child, terminate_child,
+// delete_child) and a stop request that arrive while a plan runs are handled once it finishes,
+// in arrival order, so decisions are made one after the other, as in OTP's supervisor.
 #include "microlith/supervision/supervisor.hpp"
 
 #include "detail/restart_rules.hpp"
+#include "detail/supervisor_core.hpp"
 
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
+#include "microlith/supervision/atoms.hpp"
+#include "microlith/supervision/child_error.hpp"
 
 #include <caf/all.hpp>
 
-#include <fmt/ranges.h>
+#include <fmt/format.h>
 
 #include <deque>
+#include <functional>
 #include <map>
-#include <random>
 #include <optional>
-#include <set>
 
 namespace microlith {
 
 namespace {
 
-using retry_atom = caf::atom_constant<caf::atom("ml_retry")>;
-using kill_timer_atom = caf::atom_constant<caf::atom("ml_killtm")>;
-using backoff_atom = caf::atom_constant<caf::atom("ml_backoff")>;
 using clock = std::chrono::steady_clock;
-
+using detail::child_status;
 using detail::reason_text;
 
-class supervisor_actor final : public caf::event_based_actor {
+class supervisor_actor final : public detail::supervisor_core {
 public:
   supervisor_actor(caf::actor_config& cfg, supervisor_spec spec, caf::actor ready_to)
-    : caf::event_based_actor(cfg), spec_(std::move(spec)), ready_to_(std::move(ready_to)) {
-    for (auto& x : spec_.children())
-      children_.push_back(child_state{x});
-  }
-
-  const char* name() const override {
-    return spec_.name().c_str();
+    : supervisor_core(cfg, spec.name(), spec.flags()),
+      invalid_(spec.validate()),
+      ready_to_(std::move(ready_to)) {
+    children_.reserve(spec.children().size());
+    for (const auto& x : spec.children())
+      children_.emplace_back(x, next_key_++);
   }
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
     set_exit_handler([this](caf::exit_msg& msg) { on_exit_signal(msg); });
-    if (auto err = spec_.validate()) {
-      log::error(spec_.name(), "cannot start: {}", describe(err));
-      quit(err);
+    if (invalid_) {
+      refuse_to_run(invalid_);
       return {};
     }
     phase_ = phase::starting;
@@ -58,10 +56,41 @@ public:
     run_plan();
     return {
       [this](ready_atom) { on_ready(); },
-      [this](retry_atom, std::string id) { on_retry(id); },
-      [this](kill_timer_atom, std::uint64_t generation) { on_kill_timer(generation); },
-      [this](backoff_atom, std::uint64_t token) { on_backoff_done(token); },
+      [this](detail::retry_restart_atom, std::uint64_t key) { on_retry(key); },
+      [this](detail::kill_timer_atom, std::uint64_t key, std::uint64_t generation) {
+        on_kill_timer(key, generation);
+      },
+      [this](detail::backoff_atom, std::uint64_t token) { on_backoff_done(token); },
       [this](snapshot_atom) { return take_snapshot(); },
+      [this](which_children_atom) { return which_children(); },
+      [this](count_children_atom) { return count_children(); },
+      [this](start_child_atom, child_spec& spec) -> caf::result<caf::actor> {
+        return when_running([this, spec](caf::response_promise rp) mutable {
+          start_new_child(std::move(spec), std::move(rp));
+        });
+      },
+      [this](restart_child_atom, std::string& id) -> caf::result<caf::actor> {
+        return when_running([this, id](caf::response_promise rp) {
+          restart_stopped_child(id, std::move(rp));
+        });
+      },
+      [this](terminate_child_atom, std::string& id) -> caf::result<void> {
+        return when_running([this, id](caf::response_promise rp) {
+          terminate_child(id, std::move(rp));
+        });
+      },
+      [this](delete_child_atom, std::string& id) -> caf::result<void> {
+        return when_running([this, id](caf::response_promise rp) {
+          delete_child(id, std::move(rp));
+        });
+      },
+      // The dynamic supervisor's forms (by args, by handle).
+      [](start_child_atom, caf::message&) -> caf::result<caf::actor> {
+        return make_error(child_errc::not_applicable);
+      },
+      [](terminate_child_atom, caf::actor&) -> caf::result<void> {
+        return make_error(child_errc::not_applicable);
+      },
     };
   }
 
@@ -79,33 +108,28 @@ public:
 
 private:
   enum class phase { starting, running, stopping };
-  enum class status { stopped, starting, running, stopping, restarting, backing_off };
 
   struct child_state {
-    explicit child_state(child_spec x) : spec(std::move(x)) {
+    child_state(child_spec x, std::uint64_t k) : spec(std::move(x)), key(k) {
     }
     child_spec spec;
+    std::uint64_t key; // names the child in timers and retries; never reused
     caf::actor handle;
-    status st = status::stopped;
+    child_status st = child_status::stopped;
     std::uint64_t generation = 0; // increases with every start: tells stale timers apart
     std::uint32_t restarts = 0;
     detail::backoff_account backoff;
     // The backoff delay it waits out before its restart (0: none). A sibling that the strategy
     // restarts with the child that exited is stopped first, and then waits too.
     std::uint64_t backoff_token = 0;
+    // A start_child or restart_child request waiting for this start.
+    caf::response_promise started;
+    // A terminate_child request waiting for this stop.
+    caf::response_promise stopped;
+    // Added by start_child and not started yet: forgotten again if its start fails (OTP keeps
+    // no spec whose start_child failed).
+    bool new_spec = false;
   };
-
-  static const char* to_text(status x) {
-    switch (x) {
-      case status::stopped: return "stopped";
-      case status::starting: return "starting";
-      case status::running: return "running";
-      case status::stopping: return "stopping";
-      case status::restarting: return "restarting";
-      case status::backing_off: return "backing_off";
-    }
-    return "?";
-  }
 
   struct step {
     enum kind_t { start, stop } kind;
@@ -115,6 +139,9 @@ private:
   // -- plans ----------------------------------------------------------------------------------
 
   void run_plan() {
+    if (in_plan_)
+      return; // called from a step: the loop below goes on
+    in_plan_ = true;
     while (!busy_ && !plan_.empty()) {
       auto next = plan_.front();
       plan_.pop_front();
@@ -125,6 +152,7 @@ private:
       else
         begin_stop(next.index);
     }
+    in_plan_ = false;
     if (!busy_ && plan_.empty())
       on_plan_done();
   }
@@ -132,6 +160,10 @@ private:
   void finish_step() {
     busy_ = false;
     run_plan();
+  }
+
+  bool idle() const noexcept {
+    return phase_ == phase::running && !busy_ && plan_.empty();
   }
 
   void on_plan_done() {
@@ -144,21 +176,60 @@ private:
         }
         break;
       case phase::running:
-        drop_stopped_temporaries();
+        drop_forgotten();
         break;
       case phase::stopping:
         quit(stop_reason_);
         return;
     }
-    // Exits that arrived while the plan ran are decided now, one at a time (a child that the
-    // plan started again meanwhile needs nothing more).
-    while (!busy_ && plan_.empty() && !deferred_.empty() && phase_ == phase::running) {
-      auto [id, reason] = std::move(deferred_.front());
+    // What arrived while the plan ran — exits, requests, a stop — is handled now, one at a time,
+    // in arrival order; one that starts a plan of its own holds up the rest until it is done
+    // (and a call made from here that finishes a plan comes back here: the outer loop goes on).
+    if (draining_)
+      return;
+    draining_ = true;
+    while (idle() && !deferred_.empty()) {
+      auto next = std::move(deferred_.front());
       deferred_.pop_front();
-      auto i = index_of(id);
-      if (i && !children_[*i].handle)
-        child_exited(*i, reason);
+      next();
     }
+    draining_ = false;
+  }
+
+  // Runs `op` now if the supervisor is idle, else once it is (it then runs also when the
+  // supervisor has begun to stop, to refuse what it stands for).
+  void now_or_when_idle(std::function<void()> op) {
+    if (idle() && deferred_.empty())
+      op();
+    else
+      deferred_.push_back(std::move(op));
+  }
+
+  // Runs `op` now if the supervisor is idle, else once it is; dropped if it stops first.
+  void when_idle(std::function<void()> op) {
+    now_or_when_idle([this, op = std::move(op)] {
+      if (phase_ == phase::running)
+        op();
+    });
+  }
+
+  // A run-time request that changes children: refused while stopping, else served by `op` with
+  // the request's promise once the supervisor is idle (after its start, after a restart).
+  template <class Op>
+  caf::response_promise when_running(Op op) {
+    auto rp = make_response_promise();
+    if (phase_ == phase::stopping) {
+      rp.deliver(shutting_down());
+      return rp;
+    }
+    now_or_when_idle([this, rp, op]() mutable {
+      if (phase_ != phase::running) {
+        rp.deliver(shutting_down());
+        return;
+      }
+      op(rp);
+    });
+    return rp;
   }
 
   // -- starting -------------------------------------------------------------------------------
@@ -168,28 +239,30 @@ private:
     if (c.handle)
       return; // already running
     c.generation = ++generation_;
-    caf::expected<caf::actor> started = caf::error{};
-    try {
-      started = c.spec.start()(this);
-    } catch (const std::exception& e) {
-      started = make_error(errc::remote_error, e.what());
-    }
-    if (!started || !*started) {
-      auto err = started ? make_error(errc::remote_error, "the start function returned no actor")
-                         : started.error();
-      start_failed(i, err);
+    auto started = run_start([&] { return c.spec.start()(this); });
+    if (!started) {
+      start_failed(i, started.error());
       return;
     }
-    c.handle = *started;
+    c.handle = std::move(*started);
     monitor(c.handle);
     if (c.spec.awaits_ready()) {
-      c.st = status::starting;
+      c.st = child_status::starting;
       busy_ = true;
       starting_ = i;
     } else {
-      c.st = status::running;
-      c.backoff.running_since = clock::now();
-      log::debug(spec_.name(), "started {}", c.spec.id());
+      now_running(c);
+    }
+  }
+
+  void now_running(child_state& c) {
+    c.st = child_status::running;
+    c.new_spec = false;
+    c.backoff.running_since = clock::now();
+    log::debug(name_, "started {}", c.spec.id());
+    if (c.started.pending()) {
+      c.started.deliver(c.handle);
+      c.started = caf::response_promise{};
     }
   }
 
@@ -199,42 +272,47 @@ private:
       return;
     auto i = *starting_;
     starting_.reset();
-    children_[i].st = status::running;
-    children_[i].backoff.running_since = clock::now();
-    log::debug(spec_.name(), "started {}", children_[i].spec.id());
+    now_running(children_[i]);
     finish_step();
   }
 
+  // Decides what a failed start leads to; the caller goes on with the plan, if any is left.
   void start_failed(std::size_t i, const caf::error& err) {
     auto& c = children_[i];
-    log::error(spec_.name(), "child {} failed to start: {}", c.spec.id(), reason_text(err));
+    log::error(name_, "child {} failed to start: {}", c.spec.id(), reason_text(err));
     if (phase_ == phase::starting) {
       // OTP: a supervisor whose children cannot start fails to start.
       begin_shutdown(make_error(errc::service_unavailable,
-                                fmt::format("supervisor {}: child {} failed to start: {}",
-                                            spec_.name(), c.spec.id(), reason_text(err))));
+                                fmt::format("supervisor {}: child {} failed to start: {}", name_,
+                                            c.spec.id(), reason_text(err))));
+      return;
+    }
+    if (c.started.pending()) {
+      // Asked for by start_child or restart_child: the caller gets the failure, the child
+      // stays stopped; not a restart.
+      c.st = child_status::stopped;
+      c.started.deliver(make_error(errc::service_unavailable,
+                                   fmt::format("{} failed to start: {}", c.spec.id(),
+                                               reason_text(err))));
+      c.started = caf::response_promise{};
       return;
     }
     // A failed restart: ask again through the mailbox, where it counts as another restart.
     plan_.clear();
     busy_ = false;
+    c.st = child_status::restarting;
     last_start_error_ = err;
-    send(this, retry_atom::value, c.spec.id());
-    run_plan();
+    send(this, detail::retry_restart_atom::value, c.key);
   }
 
-  void on_retry(const std::string& id) {
-    if (phase_ != phase::running)
-      return;
-    auto i = index_of(id);
-    if (!i || children_[*i].handle)
-      return;
-    if (busy_ || !plan_.empty()) {
-      send(this, retry_atom::value, id);
-      return;
-    }
-    restart(*i, last_start_error_ ? last_start_error_
-                                  : make_error(errc::service_unavailable, "restart failed"));
+  void on_retry(std::uint64_t key) {
+    when_idle([this, key] {
+      auto i = index_of_key(key);
+      if (!i || children_[*i].handle || children_[*i].st != child_status::restarting)
+        return; // stopped by terminate_child meanwhile, or gone
+      restart(*i, last_start_error_ ? last_start_error_
+                                    : make_error(errc::service_unavailable, "restart failed"));
+    });
   }
 
   // -- stopping -------------------------------------------------------------------------------
@@ -242,31 +320,22 @@ private:
   void begin_stop(std::size_t i) {
     auto& c = children_[i];
     if (!c.handle) {
-      c.st = status::stopped;
+      c.st = child_status::stopped;
       return;
     }
-    c.st = status::stopping;
+    c.st = child_status::stopping;
     busy_ = true;
     stopping_ = i;
-    const auto& how = c.spec.shutdown();
-    if (how.how == shutdown_spec::mode::brutal_kill) {
-      signal_exit(c.handle, caf::exit_reason::kill, this);
-      return;
-    }
-    signal_exit(c.handle, caf::exit_reason::user_shutdown, this);
-    if (how.how == shutdown_spec::mode::timeout)
-      delayed_send(this, how.timeout, kill_timer_atom::value, c.generation);
+    ask_to_stop(c.handle, c.spec.shutdown(), c.key, c.generation);
   }
 
-  void on_kill_timer(std::uint64_t generation) {
+  void on_kill_timer(std::uint64_t key, std::uint64_t generation) {
     if (!stopping_)
       return;
     auto& c = children_[*stopping_];
-    if (c.generation != generation || !c.handle)
+    if (c.key != key || c.generation != generation || !c.handle)
       return;
-    log::warn(spec_.name(), "child {} did not stop within {} ms: killing it", c.spec.id(),
-              c.spec.shutdown().timeout.count());
-    signal_exit(c.handle, caf::exit_reason::kill, this);
+    kill_late(c.spec.id(), c.handle, c.spec.shutdown().timeout);
   }
 
   void begin_shutdown(caf::error reason) {
@@ -275,12 +344,21 @@ private:
     phase_ = phase::stopping;
     stop_reason_ = std::move(reason);
     plan_.clear();
-    deferred_.clear();
     // A child still starting is stopped along with the rest.
     if (starting_) {
       busy_ = false;
       starting_.reset();
     }
+    // Requests still waiting are refused; exits still waiting need nothing more.
+    auto waiting = std::move(deferred_);
+    deferred_.clear();
+    for (auto& op : waiting)
+      op();
+    for (auto& c : children_)
+      if (c.started.pending()) {
+        c.started.deliver(shutting_down());
+        c.started = caf::response_promise{};
+      }
     for (auto i = children_.size(); i-- > 0;)
       if (children_[i].handle)
         plan_.push_back(step{step::stop, i});
@@ -292,7 +370,17 @@ private:
     for (auto& c : children_)
       if (c.handle && c.handle.address() == msg.source)
         return;
-    begin_shutdown(msg.reason ? msg.reason : caf::make_error(caf::exit_reason::user_shutdown));
+    auto reason = stop_reason(msg);
+    if (phase_ != phase::running) {
+      begin_shutdown(std::move(reason)); // while starting: at once, as a failed start would
+      return;
+    }
+    // A restart (or another plan) under way finishes first, and what arrived before the stop
+    // is handled before it, as OTP's supervisor handles its mailbox in order.
+    if (stop_requested_)
+      return;
+    stop_requested_ = true;
+    now_or_when_idle([this, reason = std::move(reason)] { begin_shutdown(reason); });
   }
 
   // -- children exiting -----------------------------------------------------------------------
@@ -305,86 +393,84 @@ private:
     if (stopping_ && *stopping_ == *i) {
       // The exit we asked for.
       c.handle = nullptr;
-      c.st = c.backoff_token != 0 ? status::backing_off : status::stopped;
+      c.st = c.backoff_token != 0 ? child_status::backing_off : child_status::stopped;
       stopping_.reset();
+      if (c.stopped.pending()) {
+        c.stopped.deliver(caf::unit);
+        c.stopped = caf::response_promise{};
+      }
       finish_step();
       return;
     }
     if (starting_ && *starting_ == *i) {
       c.handle = nullptr;
-      c.st = status::stopped;
+      c.st = child_status::stopped;
       starting_.reset();
       busy_ = false;
       start_failed(*i, msg.reason);
-      return;
-    }
-    if (phase_ == phase::stopping) {
-      c.handle = nullptr;
-      c.st = status::stopped;
+      if (phase_ == phase::running)
+        run_plan();
       return;
     }
     // The child is down either way: no step may wait for it.
     c.handle = nullptr;
-    c.st = status::stopped;
-    if (busy_ || !plan_.empty()) {
-      deferred_.emplace_back(c.spec.id(), msg.reason);
+    c.st = child_status::stopped;
+    if (phase_ == phase::stopping)
       return;
-    }
-    child_exited(*i, msg.reason);
+    when_idle([this, key = c.key, reason = msg.reason] {
+      auto j = index_of_key(key);
+      if (j && !children_[*j].handle) // a plan may have started it again meanwhile
+        child_exited(*j, reason);
+    });
   }
 
   void child_exited(std::size_t i, const caf::error& reason) {
     auto& c = children_[i];
     if (!detail::should_restart(c.spec.restart(), reason)) {
-      log::info(spec_.name(), "child {} exited ({}); {} child: not restarted", c.spec.id(),
+      log::info(name_, "child {} exited ({}); {} child: not restarted", c.spec.id(),
                 reason_text(reason), to_string(c.spec.restart()));
       if (c.spec.restart() == restart_type::temporary)
         children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
       return;
     }
-    log::warn(spec_.name(), "child {} exited ({}); restarting ({})", c.spec.id(),
-              reason_text(reason), to_string(spec_.flags().how));
+    log::warn(name_, "child {} exited ({}); restarting ({})", c.spec.id(), reason_text(reason),
+              to_string(flags_.how));
     restart(i, reason);
   }
 
   // OTP's restart/2: count the restart first, then one function per strategy; each strategy
   // says which children stop (in reverse order) and which start again (in order).
   void restart(std::size_t i, const caf::error& reason) {
-    if (!window_.add(spec_.flags())) {
-      log::error(spec_.name(), "more than {} restarts within {} ms (last: {} exited: {}): "
-                 "shutting down",
-                 spec_.flags().intensity, spec_.flags().period.count(), children_[i].spec.id(),
-                 reason_text(reason));
+    if (!count_restart(children_[i].spec.id(), reason)) {
       begin_shutdown(caf::make_error(caf::exit_reason::user_shutdown));
       return;
     }
     std::vector<std::size_t> stops;
     std::vector<std::size_t> starts;
-    switch (spec_.flags().how) {
+    switch (flags_.how) {
       case strategy::one_for_one: restart_one_for_one(i, starts); break;
       case strategy::one_for_all: restart_one_for_all(i, stops, starts); break;
       case strategy::rest_for_one: restart_rest_for_one(i, stops, starts); break;
     }
     for (auto j : stops)
       plan_.push_back(step{step::stop, j});
-    auto delay = detail::backoff_delay(spec_.flags(), children_[i].backoff, rng_);
+    auto delay = backoff_delay_for(children_[i].backoff);
     for (auto j : starts) {
       ++children_[j].restarts;
-      children_[j].st = delay.count() > 0 ? status::backing_off : status::restarting;
+      children_[j].st = delay.count() > 0 ? child_status::backing_off : child_status::restarting;
     }
     if (delay.count() == 0) {
       for (auto j : starts)
         plan_.push_back(step{step::start, j});
     } else {
       auto token = ++generation_;
-      auto& ids = backing_off_[token];
+      auto& keys = backing_off_[token];
       for (auto j : starts) {
-        ids.push_back(children_[j].spec.id());
+        keys.push_back(children_[j].key);
         children_[j].backoff_token = token;
       }
-      log::info(spec_.name(), "restarting {} in {} ms (backoff)", children_[i].spec.id(),
-                delay.count());
-      delayed_send(this, delay, backoff_atom::value, token);
+      log::info(name_, "restarting {} in {} ms (backoff)", children_[i].spec.id(), delay.count());
+      delayed_send(this, delay, detail::backoff_atom::value, token);
     }
     run_plan();
   }
@@ -415,95 +501,142 @@ private:
         starts.push_back(j);
   }
 
-  // Temporary children stopped by a restart of their siblings are not restarted: forget them.
-  void drop_stopped_temporaries() {
-    for (auto i = children_.size(); i-- > 0;)
-      if (children_[i].spec.restart() == restart_type::temporary && !children_[i].handle)
+  // Children that are not running and never will be again are forgotten: temporary children
+  // (stopped by a sibling's restart or by terminate_child) and specs whose start_child failed.
+  void drop_forgotten() {
+    for (auto i = children_.size(); i-- > 0;) {
+      const auto& c = children_[i];
+      if (!c.handle && (c.spec.restart() == restart_type::temporary || c.new_spec))
         children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
   }
 
   void on_backoff_done(std::uint64_t token) {
     auto i = backing_off_.find(token);
     if (i == backing_off_.end())
       return;
-    auto ids = std::move(i->second);
+    auto keys = std::move(i->second);
     backing_off_.erase(i);
     if (phase_ != phase::running)
       return;
-    for (const auto& id : ids) {
-      auto j = index_of(id);
-      if (j && !children_[*j].handle && children_[*j].backoff_token == token) {
-        children_[*j].backoff_token = 0;
-        plan_.push_back(step{step::start, *j});
+    when_idle([this, token, keys = std::move(keys)] {
+      for (auto key : keys) {
+        auto j = index_of_key(key);
+        if (j && !children_[*j].handle && children_[*j].backoff_token == token) {
+          children_[*j].backoff_token = 0;
+          plan_.push_back(step{step::start, *j});
+        }
       }
+      run_plan();
+    });
+  }
+
+  // -- run-time requests (OTP's supervisor API) ------------------------------------------------
+
+  void start_new_child(child_spec spec, caf::response_promise rp) {
+    if (!spec.start()) {
+      rp.deliver(make_error(errc::bad_request,
+                            fmt::format("supervisor {}: child {} has no start function", name_,
+                                        spec.id())));
+      return;
     }
+    if (auto i = index_of(spec.id())) {
+      const auto& c = children_[*i];
+      rp.deliver(c.handle ? make_error(child_errc::already_started, c.handle)
+                          : make_error(child_errc::already_present));
+      return;
+    }
+    children_.emplace_back(std::move(spec), next_key_++);
+    auto& c = children_.back();
+    c.new_spec = true;
+    c.started = std::move(rp);
+    plan_.push_back(step{step::start, children_.size() - 1});
     run_plan();
+  }
+
+  // Refuses an operation on a child that is not stopped, as OTP does; true when refused.
+  bool refuse_unless_stopped(const std::optional<std::size_t>& i, caf::response_promise& rp) {
+    if (!i) {
+      rp.deliver(make_error(child_errc::not_found));
+      return true;
+    }
+    const auto& c = children_[*i];
+    if (c.handle) {
+      rp.deliver(make_error(child_errc::running));
+      return true;
+    }
+    if (detail::waits_for_restart(c.st)) {
+      rp.deliver(make_error(child_errc::restarting));
+      return true;
+    }
+    return false;
+  }
+
+  void restart_stopped_child(const std::string& id, caf::response_promise rp) {
+    auto i = index_of(id);
+    if (refuse_unless_stopped(i, rp))
+      return;
+    children_[*i].started = std::move(rp);
+    plan_.push_back(step{step::start, *i});
+    run_plan();
+  }
+
+  void delete_child(const std::string& id, caf::response_promise rp) {
+    auto i = index_of(id);
+    if (refuse_unless_stopped(i, rp))
+      return;
+    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(*i));
+    rp.deliver(caf::unit);
+  }
+
+  void terminate_child(const std::string& id, caf::response_promise rp) {
+    auto i = index_of(id);
+    if (!i) {
+      rp.deliver(make_error(child_errc::not_found));
+      return;
+    }
+    auto& c = children_[*i];
+    c.backoff_token = 0; // a restart it waits for is called off
+    if (!c.handle) {
+      c.st = child_status::stopped;
+      rp.deliver(caf::unit);
+      drop_forgotten();
+      return;
+    }
+    c.stopped = std::move(rp);
+    plan_.push_back(step{step::stop, *i});
+    run_plan();
+  }
+
+  std::vector<child_info> which_children() const {
+    std::vector<child_info> out;
+    out.reserve(children_.size());
+    for (const auto& c : children_)
+      out.push_back(info_of(c.spec.id(), c.spec.kind(), c.st, c.handle));
+    return out;
+  }
+
+  child_counts count_children() const {
+    child_counts out;
+    for (const auto& c : children_)
+      count(out, c.spec.kind(), c.handle);
+    return out;
   }
 
   // -- snapshots ------------------------------------------------------------------------------
 
   caf::result<tree_snapshot> take_snapshot() {
-    struct collecting {
-      tree_snapshot tree;
-      std::size_t waiting = 0;
-      caf::response_promise promise;
-    };
-    auto acc = std::make_shared<collecting>();
-    acc->tree.id = spec_.name();
-    acc->tree.kind = "supervisor";
-    acc->tree.state = phase_ == phase::stopping ? "stopping"
-                      : phase_ == phase::starting ? "starting"
-                                                  : "running";
-    acc->tree.actor = id();
-    acc->tree.mailbox = static_cast<std::int64_t>(mailbox().size());
-    for (const auto& c : children_) {
-      tree_snapshot x;
-      x.id = c.spec.id();
-      x.kind = c.spec.kind() == child_kind::supervisor ? "supervisor" : "worker";
-      x.state = to_text(c.st);
-      x.restarts = c.restarts;
-      if (c.handle)
-        x.actor = c.handle.id();
-      acc->tree.children.push_back(std::move(x));
-    }
-    std::vector<std::size_t> asked;
-    for (std::size_t i = 0; i < children_.size(); ++i)
-      if (children_[i].handle)
-        asked.push_back(i);
-    if (asked.empty())
-      return acc->tree;
-    // Only now: a response promise takes over the answer to the current request.
-    acc->promise = make_response_promise();
-    acc->waiting = asked.size();
-    auto finish_one = [acc] {
-      if (--acc->waiting == 0)
-        acc->promise.deliver(acc->tree);
-    };
-    for (auto i : asked) {
+    auto tree = snapshot_root(phase_ == phase::stopping   ? "stopping"
+                              : phase_ == phase::starting ? "starting"
+                                                          : "running");
+    std::vector<std::tuple<std::size_t, caf::actor, child_kind>> asked;
+    for (std::size_t i = 0; i < children_.size(); ++i) {
       const auto& c = children_[i];
-      if (c.spec.kind() == child_kind::supervisor) {
-        request(c.handle, std::chrono::seconds(4), snapshot_atom::value)
-          .then(
-            [acc, i, finish_one](tree_snapshot& sub) {
-              auto& slot = acc->tree.children[i];
-              slot.mailbox = sub.mailbox;
-              slot.children = std::move(sub.children);
-              finish_one();
-            },
-            [finish_one](caf::error&) { finish_one(); });
-      } else {
-        request(c.handle, std::chrono::seconds(2), info_atom::value)
-          .then(
-            [acc, i, finish_one](std::int64_t mailbox, std::vector<std::string>& services) {
-              auto& slot = acc->tree.children[i];
-              slot.mailbox = mailbox;
-              slot.services = std::move(services);
-              finish_one();
-            },
-            [finish_one](caf::error&) { finish_one(); }); // not a microlith actor: no details
-      }
+      tree.children.push_back(child_entry(c.spec.id(), c.spec.kind(), c.st, c.restarts, c.handle));
+      if (c.handle)
+        asked.emplace_back(i, c.handle, c.spec.kind());
     }
-    return acc->promise;
+    return answer_snapshot(std::move(tree), asked);
   }
 
   // -- lookups --------------------------------------------------------------------------------
@@ -522,144 +655,33 @@ private:
     return std::nullopt;
   }
 
-  supervisor_spec spec_;
+  std::optional<std::size_t> index_of_key(std::uint64_t key) const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (children_[i].key == key)
+        return i;
+    return std::nullopt;
+  }
+
+  caf::error invalid_; // why the spec cannot run, if it cannot
   caf::actor ready_to_;
   std::vector<child_state> children_;
+  std::uint64_t next_key_ = 1;
   std::deque<step> plan_;
-  std::deque<std::pair<std::string, caf::error>> deferred_; // exits decided after the plan
-  detail::restart_window window_;
-  std::map<std::uint64_t, std::vector<std::string>> backing_off_;
-  std::minstd_rand rng_{std::random_device{}()};
+  // Exits and requests that arrived during a plan, handled after it in arrival order.
+  std::deque<std::function<void()>> deferred_;
+  std::map<std::uint64_t, std::vector<std::uint64_t>> backing_off_; // token -> child keys
   std::optional<std::size_t> starting_;
   std::optional<std::size_t> stopping_;
-  std::uint64_t generation_ = 0;
   phase phase_ = phase::starting;
   bool busy_ = false;
+  bool in_plan_ = false;
+  bool draining_ = false;
+  bool stop_requested_ = false; // a stop request waits in deferred_
   caf::error stop_reason_;
   caf::error last_start_error_; // why the last restart failed to start, for the logs
 };
 
 } // namespace
-
-// -- shared rules ---------------------------------------------------------------------------
-
-caf::error detail::validate_backoff(const std::string& name, const supervisor_flags& flags) {
-  if (!flags.backoff)
-    return {};
-  const auto& b = *flags.backoff;
-  if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0 ||
-      b.reset_after.count() <= 0)
-    return make_error(errc::bad_request,
-                      fmt::format("supervisor {}: backoff needs 0 < min <= max, jitter in [0, 1] "
-                                  "and reset_after > 0",
-                                  name));
-  return {};
-}
-
-// -- child_spec -------------------------------------------------------------------------------
-
-std::string_view to_string(restart_type x) noexcept {
-  switch (x) {
-    case restart_type::permanent: return "permanent";
-    case restart_type::transient: return "transient";
-    case restart_type::temporary: return "temporary";
-  }
-  return "?";
-}
-
-child_spec::child_spec(std::string id, start_function start)
-  : id_(std::move(id)), start_(std::move(start)) {
-}
-
-child_spec& child_spec::restart(restart_type x) {
-  restart_ = x;
-  return *this;
-}
-
-child_spec& child_spec::shutdown(std::chrono::milliseconds timeout) {
-  shutdown_ = shutdown_spec{shutdown_spec::mode::timeout, timeout};
-  return *this;
-}
-
-child_spec& child_spec::brutal_kill() {
-  shutdown_ = shutdown_spec{shutdown_spec::mode::brutal_kill, std::chrono::milliseconds{0}};
-  return *this;
-}
-
-child_spec& child_spec::shutdown_infinity() {
-  shutdown_ = shutdown_spec{shutdown_spec::mode::infinity, std::chrono::milliseconds{0}};
-  return *this;
-}
-
-child_spec& child_spec::kind(child_kind x) {
-  kind_ = x;
-  if (x == child_kind::supervisor)
-    shutdown_infinity();
-  return *this;
-}
-
-child_spec& child_spec::await_ready(bool x) {
-  awaits_ready_ = x;
-  return *this;
-}
-
-// -- supervisor_spec --------------------------------------------------------------------------
-
-std::string_view to_string(strategy x) noexcept {
-  switch (x) {
-    case strategy::one_for_one: return "one_for_one";
-    case strategy::one_for_all: return "one_for_all";
-    case strategy::rest_for_one: return "rest_for_one";
-  }
-  return "?";
-}
-
-supervisor_spec::supervisor_spec(std::string name) : name_(std::move(name)) {
-}
-
-supervisor_spec& supervisor_spec::strategy(microlith::strategy x) {
-  flags_.how = x;
-  return *this;
-}
-
-supervisor_spec& supervisor_spec::intensity(int max_restarts, std::chrono::milliseconds period) {
-  flags_.intensity = max_restarts;
-  flags_.period = period;
-  return *this;
-}
-
-supervisor_spec& supervisor_spec::backoff(backoff_spec x) {
-  flags_.backoff = x;
-  return *this;
-}
-
-supervisor_spec& supervisor_spec::child(child_spec spec) {
-  children_.emplace_back(std::move(spec));
-  return *this;
-}
-
-caf::error supervisor_spec::validate() const {
-  if (flags_.intensity < 0)
-    return make_error(errc::bad_request,
-                      fmt::format("supervisor {}: intensity must be >= 0, got {}", name_,
-                                  flags_.intensity));
-  if (flags_.period.count() <= 0)
-    return make_error(errc::bad_request,
-                      fmt::format("supervisor {}: period must be > 0", name_));
-  if (auto err = detail::validate_backoff(name_, flags_))
-    return err;
-  std::set<std::string> ids;
-  for (const auto& c : children_) {
-    if (!c.start())
-      return make_error(errc::bad_request,
-                        fmt::format("supervisor {}: child {} has no start function", name_,
-                                    c.id()));
-    if (!ids.insert(c.id()).second)
-      return make_error(errc::bad_request,
-                        fmt::format("supervisor {}: two children are called {}", name_, c.id()));
-  }
-  return {};
-}
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
                             const caf::actor& ready_to) {
@@ -682,39 +704,6 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_sp
   if (failure)
     return failure;
   return sup;
-}
-
-caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
-                                         std::chrono::milliseconds timeout) {
-  caf::scoped_actor self{sys};
-  caf::expected<tree_snapshot> result = make_error(errc::timeout, "no snapshot");
-  self->request(supervisor, timeout, snapshot_atom::value)
-    .receive([&](tree_snapshot& tree) { result = std::move(tree); },
-             [&](caf::error& err) { result = std::move(err); });
-  return result;
-}
-
-std::string to_text(const tree_snapshot& tree) {
-  std::string out;
-  auto line = [&](const tree_snapshot& x, int depth, auto& self) -> void {
-    out += fmt::format("{:{}}{} {} {}", "", depth * 2, x.id, x.kind, x.state);
-    if (depth > 0)
-      out += fmt::format(" restarts={}", x.restarts);
-    if (x.actor != 0)
-      out += x.node.empty() ? fmt::format(" actor={}", x.actor)
-                            : fmt::format(" actor={}@{}", x.actor, x.node);
-    else if (depth == 0 && !x.node.empty())
-      out += " node=" + x.node;
-    if (x.mailbox >= 0)
-      out += fmt::format(" mailbox={}", x.mailbox);
-    if (!x.services.empty())
-      out += fmt::format(" services={}", fmt::join(x.services, ","));
-    out += '\n';
-    for (const auto& c : x.children)
-      self(c, depth + 1, self);
-  };
-  line(tree, 0, line);
-  return out;
 }
 
 child_spec supervisor_child(supervisor_spec spec) {

@@ -4,7 +4,7 @@
 
 #include "microlith/actors/error.hpp"
 #include "microlith/supervision/policy.hpp"
-#include "microlith/supervision/supervisor.hpp"
+#include "microlith/supervision/supervisor_flags.hpp"
 
 #include <caf/error.hpp>
 #include <caf/exit_reason.hpp>
@@ -83,7 +83,8 @@ std::chrono::milliseconds backoff_delay(const supervisor_flags& flags, backoff_a
   return std::chrono::milliseconds{static_cast<std::int64_t>(base * (1.0 + b.jitter * unit(rng)))};
 }
 
-/// Checks backoff settings; an empty error when they are usable.
-caf::error validate_backoff(const std::string& name, const supervisor_flags& flags);
+/// Checks a supervisor's intensity, period and backoff; an empty error when they are usable,
+/// else one naming `what` ("supervisor x", "dynamic supervisor x") and the problem.
+caf::error validate_flags(const std::string& what, const supervisor_flags& flags);
 
 } // namespace microlith::detail

@@ -4,6 +4,7 @@
 #include <microlith/actors/atoms.hpp>
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
+#include <microlith/supervision/child_error.hpp>
 #include <microlith/supervision/dynamic_supervisor.hpp>
 #include <microlith/supervision/supervisor.hpp>
 
@@ -202,8 +203,10 @@ TEST_CASE_METHOD(fixture, "dynamic children start with their own args and answer
   CHECK(ask(sys, *b) == 8);
   auto counts = microlith::count_children(sys, sup);
   REQUIRE(counts);
-  CHECK(counts->first == 2);
-  CHECK(counts->second == 2);
+  CHECK(counts->active == 2);
+  CHECK(counts->workers == 2);
+  CHECK(counts->specs == 1); // OTP: a simple_one_for_one supervisor has one spec, its template
+  CHECK(counts->supervisors == 0);
   stop(sup);
 }
 
@@ -222,13 +225,13 @@ TEST_CASE_METHOD(fixture, "dynamic children follow their restart type", "[unit][
     // Wait until the exit was handled: either a new instance, or the child forgotten.
     eventually([&] {
       auto now = microlith::count_children(sys, sup);
-      return board->starts_of(1) == 2 || (now && now->second == 0);
+      return board->starts_of(1) == 2 || (now && now->workers == 0);
     });
     bool restarted = board->starts_of(1) == 2;
     auto counts = microlith::count_children(sys, sup);
     REQUIRE(counts);
     stop(sup);
-    return std::make_pair(restarted, counts->second);
+    return std::make_pair(restarted, counts->workers);
   };
   SECTION("permanent: restarted after a normal exit") {
     CHECK(run(microlith::restart_type::permanent, false) == std::make_pair(true, std::size_t{1}));
@@ -261,11 +264,12 @@ TEST_CASE_METHOD(fixture, "terminate_child stops one child and forgets it", "[un
   CHECK_FALSE(microlith::terminate_child(sys, sup, *a));
   auto counts = microlith::count_children(sys, sup);
   REQUIRE(counts);
-  CHECK(counts->second == 1);
+  CHECK(counts->workers == 1);
   CHECK(ask(sys, *b) == 2);
   CHECK(board->starts_of(1) == 1); // not restarted, although permanent
-  // Terminating it again is an error naming it.
-  CHECK(microlith::terminate_child(sys, sup, *a));
+  // Terminating it again: OTP's not_found.
+  CHECK(microlith::child_error_of(microlith::terminate_child(sys, sup, *a)) ==
+        microlith::child_errc::not_found);
   stop(sup);
 }
 
@@ -280,7 +284,7 @@ TEST_CASE_METHOD(fixture, "a failed first start answers the error and keeps noth
   CHECK_THAT(microlith::describe(child.error()), Catch::Contains("no database"));
   auto counts = microlith::count_children(sys, sup);
   REQUIRE(counts);
-  CHECK(counts->second == 0);
+  CHECK(counts->workers == 0);
   stop(sup);
 }
 
@@ -447,7 +451,7 @@ TEST_CASE_METHOD(fixture, "a child waiting to signal ready does not hold up othe
   CHECK(ask(sys, *quick) == 2);
   auto counts = microlith::count_children(sys, sup);
   REQUIRE(counts);
-  CHECK(counts->first == 2); // both run; child 1 is still starting
+  CHECK(counts->active == 2); // both run; child 1 is still starting
   // Now child 1 signals ready, and its start request is answered.
   caf::anon_send(board->current_of(1), std::string{"go"});
   auto r = slow.get();
@@ -487,8 +491,8 @@ TEST_CASE_METHOD(fixture, "ten thousand dynamic children crashed at random are a
     REQUIRE(eventually([&, v = victim, c = crashed] { return board->starts_of(v) == c + 1; }));
   auto counts = microlith::count_children(sys, sup);
   REQUIRE(counts);
-  CHECK(counts->first == std::size_t{children});
-  CHECK(counts->second == std::size_t{children});
+  CHECK(counts->active == std::size_t{children});
+  CHECK(counts->workers == std::size_t{children});
   // None lost: every child answers with its own argument.
   for (int i = 0; i < children; i += 97)
     CHECK(ask(sys, board->current_of(i)) == i);
@@ -511,5 +515,35 @@ TEST_CASE_METHOD(fixture, "a dynamic supervisor's snapshot lists every child", "
     CHECK(c.state == "running");
     CHECK(c.actor != 0);
   }
+  stop(sup);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a dynamic supervisor answers which_children and refuses the static-only "
+                 "operations as OTP's simple_one_for_one",
+                 "[unit][dynamic]") {
+  auto sup = microlith::spawn_dynamic_supervisor(
+    sys, microlith::dynamic_supervisor_spec{"pool", board_start(board)}.child_id("worker"));
+  auto a = microlith::start_child(sys, sup, caf::make_message(1));
+  auto b = microlith::start_child(sys, sup, caf::make_message(2));
+  REQUIRE(a);
+  REQUIRE(b);
+  auto children = microlith::which_children(sys, sup);
+  REQUIRE(children);
+  REQUIRE(children->size() == 2);
+  CHECK((*children)[0].id == "worker-1");
+  CHECK((*children)[0].actor == *a);
+  CHECK((*children)[1].id == "worker-2");
+  CHECK((*children)[1].actor == *b);
+  CHECK_FALSE((*children)[1].restarting);
+  auto not_applicable = [](const caf::error& err) {
+    return microlith::child_error_of(err) == microlith::child_errc::not_applicable;
+  };
+  CHECK(not_applicable(microlith::restart_child(sys, sup, "worker-1").error()));
+  CHECK(not_applicable(microlith::delete_child(sys, sup, "worker-1")));
+  CHECK(not_applicable(microlith::terminate_child(sys, sup, std::string{"worker-1"})));
+  // Both children were left alone.
+  CHECK(ask(sys, *a) == 1);
+  CHECK(board->starts_of(1) == 1);
   stop(sup);
 }

@@ -253,3 +253,37 @@ TEST_CASE_METHOD(stepped_fixture,
   CHECK(log->events_since(3) ==
         strings{"stop a", "exit-signal t", "stop b", "stop t", "start a", "start b", "start t"});
 }
+
+// OTP's supervisor handles its parent's exit signal only after the restart it is performing, so
+// a stop that arrives during a one_for_all restart lets the restart finish and then stops the
+// whole tree in reverse start order.
+TEST_CASE_METHOD(stepped_fixture,
+                 "stepped: a stop during a one_for_all restart waits for the restart, then stops "
+                 "in reverse start order",
+                 "[unit]") {
+  // b signals ready at once the first time, and only when told the second time.
+  auto b_modes = [](int incarnation) {
+    return child_mode{false, incarnation == 1 ? ready_mode::at_once : ready_mode::on_command,
+                      false};
+  };
+  microlith::supervisor_spec spec{"sup"};
+  spec.strategy(microlith::strategy::one_for_all).intensity(10, 5s);
+  spec.child(microlith::child("a", start_child(log, "a")))
+    .child(microlith::child("b", start_child(log, "b", b_modes)).await_ready())
+    .child(microlith::child("c", start_child(log, "c")));
+  auto sup = spawn(spec);
+  REQUIRE(log->events() == strings{"start a", "start b", "start c"});
+  tell("a", crash_atom::value);
+  // The restart is under way: a started again, b started and not ready yet, c not started.
+  REQUIRE(log->events_since(3) == strings{"stop a", "stop c", "stop b", "start a", "start b"});
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  sched.trigger_timeouts();
+  sched.run();
+  // The stop waits: nothing was stopped, the supervisor runs.
+  CHECK(log->events_since(3) == strings{"stop a", "stop c", "stop b", "start a", "start b"});
+  // b is ready: the restart finishes (c starts), then every child stops, newest first.
+  tell("b", go_atom::value);
+  CHECK(log->events_since(8) ==
+        strings{"start c", "stop c", "stop b", "stop a", "exit sup user_shutdown"});
+}

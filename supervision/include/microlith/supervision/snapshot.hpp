@@ -4,20 +4,18 @@
 // collect trees from other nodes; each entry can say which node it runs on.
 #pragma once
 
-#include "microlith/actors/atoms.hpp"
+#include "microlith/supervision/atoms.hpp"
 
-#include <caf/atom.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace microlith {
-
-/// Asks a supervisor for a snapshot of its subtree (answered with a tree_snapshot).
-using snapshot_atom = caf::atom_constant<caf::atom("ml_snap")>;
 
 /// One node of a supervision tree.
 struct tree_snapshot {
@@ -54,5 +52,10 @@ typename Inspector::result_type inspect(Inspector& f, tree_snapshot& x) {
 ///     accounts worker running restarts=2 actor=12 mailbox=0 services=accounts
 /// An actor on a named node shows as `actor=12@<node>`; a root with a node adds `node=<node>`.
 std::string to_text(const tree_snapshot& tree);
+
+/// Asks `supervisor` for a snapshot of its subtree from a plain thread (tests, tools, the
+/// command); nested supervisors are asked in turn. Answers within `timeout` or fails.
+caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 } // namespace microlith

@@ -18,84 +18,37 @@
 // 2. Run: a child that exits is handled by its restart type (child_spec.hpp), then the strategy.
 //    A restart that fails to start counts as a restart and is retried through the supervisor's
 //    mailbox (never a loop inside a handler), until the intensity is exceeded.
-// 3. Stop: on an exit signal from its parent (or its owner), the supervisor stops its children in
-//    reverse start order — each asked to stop (`user_shutdown`), given its shutdown time, then
+// 3. Stop: on an exit signal from its parent (or its owner), once any restart under way is
+//    done, the supervisor stops its children in reverse start order — each asked to stop (`user_shutdown`), given its shutdown time, then
 //    killed — and exits with the reason it was given. A supervisor that dies any other way
 //    (killed) kills the children it still has on its way out. (Children are monitored, not
 //    linked: in CAF an exit reason `kill` crosses a link and cannot be trapped, so a killed child
 //    would take its supervisor with it.)
 //
+// Run time (child_operations.hpp, OTP's API): start_child adds a child spec, terminate_child
+// stops a child (not a restart, not counted), restart_child starts a stopped child again,
+// delete_child removes a stopped child's spec, which_children and count_children report. A
+// request that changes children waits until a restart under way is done, as do exits and a stop
+// request: a stop that arrives during a restart lets the restart finish, then stops the
+// children in reverse start order (as OTP's supervisor, which handles the exit signal after the
+// restart it is performing).
+//
 // A supervisor is itself a child of another: see supervisor_child(). Every supervisor answers
 // `snapshot_atom` with a tree_snapshot of its subtree (see snapshot_of()).
 #pragma once
 
+#include "microlith/actors/atoms.hpp" // ready_atom, which children send when started
+#include "microlith/supervision/child_operations.hpp"
 #include "microlith/supervision/child_spec.hpp"
 #include "microlith/supervision/snapshot.hpp"
+#include "microlith/supervision/supervisor_flags.hpp"
+#include "microlith/supervision/supervisor_spec.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
-
 namespace microlith {
-
-/// Exponential backoff between restarts, as Akka's backoff supervisor: the n-th consecutive
-/// restart of a child waits min * 2^(n-1), at most max, plus up to `jitter` of that at random.
-/// A child that ran for `reset_after` before it exited starts again from min. While it waits the
-/// child is reported as backing_off and its services are not registered (callers get
-/// service_unavailable at once).
-struct backoff_spec {
-  std::chrono::milliseconds min{10};
-  std::chrono::milliseconds max{1000};
-  double jitter = 0.2;
-  std::chrono::milliseconds reset_after{30000};
-};
-
-/// The supervisor's flags.
-struct supervisor_flags {
-  strategy how = strategy::one_for_one;
-  /// The most restarts tolerated within `period`.
-  int intensity = 1;
-  std::chrono::milliseconds period{5000};
-  /// Delays between restarts; none by default (restart at once, as OTP).
-  std::optional<backoff_spec> backoff;
-};
-
-/// A supervisor's definition: its name, flags and children in start order.
-class supervisor_spec {
-public:
-  /// A supervisor called `name` with OTP's default flags and no children yet.
-  explicit supervisor_spec(std::string name);
-
-  /// Sets the strategy.
-  supervisor_spec& strategy(microlith::strategy x);
-
-  /// Sets the restart intensity: at most `max_restarts` within `period`.
-  supervisor_spec& intensity(int max_restarts, std::chrono::milliseconds period);
-
-  /// Delays restarts with exponential backoff.
-  supervisor_spec& backoff(backoff_spec x);
-
-  /// Appends a child (children start in the order they are added).
-  supervisor_spec& child(child_spec spec);
-
-  const std::string& name() const noexcept { return name_; }
-  const supervisor_flags& flags() const noexcept { return flags_; }
-  const std::vector<child_spec>& children() const noexcept { return children_; }
-
-  /// An error naming the problem when the spec cannot run (duplicate ids, bad intensity).
-  caf::error validate() const;
-
-private:
-  std::string name_;
-  supervisor_flags flags_;
-  std::vector<child_spec> children_;
-};
 
 /// Spawns a supervisor with `spec`, not linked to anyone; once it has started all its
 /// children it sends `ready_atom` to `ready_to` (when set), or exits with the start failure.
@@ -107,10 +60,5 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_sp
 
 /// A child spec that runs `spec` as a nested supervisor (kind supervisor, shutdown infinity).
 child_spec supervisor_child(supervisor_spec spec);
-
-/// Asks `supervisor` for a snapshot of its subtree from a plain thread (tests, tools, the
-/// command); nested supervisors are asked in turn. Answers within `timeout` or fails.
-caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
-                                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 } // namespace microlith
