@@ -436,7 +436,7 @@ caf::error host::impl::reload_file() {
   if (config.path.empty())
     return make_error(errc::bad_request, "this system was not started from a file");
   try {
-    auto next = load_system_file(config.path);
+    auto next = load_system_file(config.path, catalogue);
     return owner->reload(next);
   } catch (const system_file_errors& e) {
     auto err = make_error(errc::bad_request,
