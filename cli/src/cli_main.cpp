@@ -27,6 +27,13 @@ namespace {
 
 constexpr std::string_view component = "microlith";
 
+// What the module of `group` says of its settings (module_definition::describe); `status` is
+// null when the file is only checked.
+std::vector<std::string> module_description(const group_config& group, const group_status* status) {
+  const auto* m = module_catalogue::global().find(group.module);
+  return m == nullptr ? std::vector<std::string>{} : m->describe_group(group, status);
+}
+
 // Loads and checks a system file; prints every error and answers nullopt when there are any.
 std::optional<system_config> load_checked(const std::string& path,
                                           std::string_view consequence = "nothing was started") {
@@ -57,6 +64,9 @@ int run_check(const std::string& path) {
   fmt::print("{}: ok: system {}, {} group{} (start order: {}), {} node{}\n", path, config->name,
              order.size(), order.size() == 1 ? "" : "s", fmt::join(order, ", "),
              config->nodes.size(), config->nodes.size() == 1 ? "" : "s");
+  for (const auto& g : config->groups)
+    for (const auto& line : module_description(g, nullptr))
+      fmt::print("{}\n", line);
   return 0;
 }
 
@@ -144,24 +154,14 @@ int run_system(const std::string& path, const std::string& placement, bool print
                 "{}:{}; stop with Ctrl-C, print the supervision tree with kill -USR1 {}",
                 placement, config->name, fmt::join(h.running_groups(), ", "),
                 h.membership()->options().host, h.membership()->port(), getpid());
+    // What each running group's module says of it (a gateway: its URL with the port it bound).
     auto running = h.running_groups();
     for (const auto& g : config->groups) {
-      if (!g.http || std::find(running.begin(), running.end(), g.name) == running.end())
+      if (std::find(running.begin(), running.end(), g.name) == running.end())
         continue;
-      // The port the gateway bound: the OS's choice when the file says 0.
-      const auto port = h.http_port(g.name);
-      if (port == 0) {
-        fmt::print("gateway {}: not listening at the moment (its file entry says {}:{})\n",
-                   g.name, g.http->host, g.http->port);
-        continue;
-      }
-      fmt::print("gateway {}: http://{}:{}/ ({} routes", g.name, g.http->host, port,
-                 g.routes.size());
-      if (!g.http->websocket_path.empty())
-        fmt::print(", WebSocket ws://{}:{}{}", g.http->host, port, g.http->websocket_path);
-      fmt::print(")\n");
-      for (const auto& r : g.routes)
-        fmt::print("  {} {} -> {}.{}\n", r.verb, r.pattern, r.service, r.method);
+      const group_status status{h.http_port(g.name)};
+      for (const auto& line : module_description(g, &status))
+        fmt::print("{}\n", line);
     }
     if (print_tree)
       fmt::print("{}", to_text(h.snapshot()));

@@ -1,20 +1,20 @@
-// The built-in module "microlith.gateway": a group of any name whose one child is the HTTP
-// gateway (net/gateway), configured by the group's [http] table and serving its [routes]
-// table. Routes are checked against the contracts of the services they name, which must have
-// registered by the time the group starts (hence `needs`). On reload the group builds and
-// validates a new table from the new file and swaps it; an invalid table is refused with the
-// reason and the old one keeps serving. Listen address and limits change only with a restart.
-// The host is told the port the gateway bound (host::http_port).
-#include "microlith/services/module.hpp"
+// The built-in module "microlith.gateway" (gateway_module.hpp): reads its groups' [http] and
+// [routes] tables, runs the HTTP gateway of net/ as the group's one child, swaps the route
+// table on reload, tells the host the port it bound (host::http_port) and describes a group's
+// gateway to an operator.
+#include "microlith/services/gateway_module.hpp"
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/net/gateway/gateway_worker.hpp"
-#include "microlith/net/gateway/route_table.hpp"
+#include "microlith/services/module.hpp"
+
+#include "detail/listen_address.hpp"
 
 #include <fmt/format.h>
 
+#include <limits>
 #include <stdexcept>
 
 namespace microlith {
@@ -23,41 +23,141 @@ namespace {
 
 constexpr std::string_view component = "gateway";
 
-gateway::gateway_options options_of(const http_config& http) {
-  gateway::gateway_options out;
-  out.host = http.host;
-  out.port = http.port;
-  out.io_threads = http.io_threads;
-  out.max_connections = static_cast<std::size_t>(http.max_connections);
-  out.max_header_bytes = static_cast<std::size_t>(http.max_header_bytes);
-  out.max_body_bytes = static_cast<std::size_t>(http.max_body_bytes);
-  out.request_timeout = http.request_timeout;
-  out.idle_timeout = http.idle_timeout;
-  out.websocket_path = http.websocket_path;
-  out.websocket_queue = static_cast<std::size_t>(http.websocket_queue);
+// -- reading the tables -----------------------------------------------------------------------
+
+// [groups.NAME.http] into `out`; the defaults are gateway_options'.
+void read_http(const settings_table& http, gateway_settings& out) {
+  auto& o = out.options;
+  if (auto listen = http.string("listen", presence::required)) {
+    if (auto address = detail::parse_listen(*listen)) {
+      o.host = address->host;
+      o.port = address->port;
+    } else {
+      http.find("listen")->refuse(fmt::format(
+        "expected host:port such as \"127.0.0.1:8080\" (port 0..65535), got {}", http.find("listen")->text()));
+    }
+  }
+  constexpr std::int64_t big = std::numeric_limits<std::int32_t>::max();
+  if (auto v = http.integer("io_threads", 1, 64, "an integer from 1 to 64"))
+    o.io_threads = static_cast<int>(*v);
+  if (auto v = http.integer("max_connections", 1, big, "an integer >= 1"))
+    o.max_connections = static_cast<std::size_t>(*v);
+  if (auto v = http.integer("max_header_bytes", 512, big, "an integer >= 512"))
+    o.max_header_bytes = static_cast<std::size_t>(*v);
+  if (auto v = http.integer("max_body_bytes", 0, std::numeric_limits<std::int64_t>::max(),
+                            "an integer >= 0"))
+    o.max_body_bytes = static_cast<std::size_t>(*v);
+  if (auto v = http.duration("request_timeout"))
+    o.request_timeout = *v;
+  if (auto v = http.duration("idle_timeout"))
+    o.idle_timeout = *v;
+  if (auto path = http.string("websocket_path")) {
+    if (!path->empty() && path->front() != '/')
+      http.find("websocket_path")
+        ->refuse(fmt::format("expected \"\" (no WebSocket endpoint) or a path starting with '/', "
+                             "got {}",
+                             http.find("websocket_path")->text()));
+    else
+      o.websocket_path = *path;
+  }
+  if (auto v = http.integer("websocket_queue", 1, big, "an integer >= 1"))
+    o.websocket_queue = static_cast<std::size_t>(*v);
+  if (auto admin = http.boolean("admin"))
+    out.admin = *admin;
+}
+
+// [groups.NAME.routes] into `out`, in file order; the syntax only (contracts at start).
+void read_routes(const settings_table& routes, gateway_settings& out) {
+  for (const auto& entry : routes.entries()) {
+    auto target = entry.string();
+    if (!target) {
+      entry.refuse_type("a target string \"service.Method\"");
+      continue;
+    }
+    auto spec = gateway::parse_route(entry.name(), *target);
+    if (!spec) {
+      entry.refuse(message_of(spec.error()));
+      continue;
+    }
+    out.routes.push_back(gateway_route{std::move(*spec), entry.line()});
+  }
+}
+
+// A gateway group's tables: [http] is required.
+gateway_settings read_gateway(const group_tables& tables) {
+  gateway_settings out;
+  if (!tables.has("http"))
+    tables.refuse(tables.key("http"),
+                  fmt::format("a gateway group needs a [{}] table with at least listen = "
+                              "\"host:port\"",
+                              tables.key("http")));
+  else if (auto http = tables.table("http"))
+    read_http(*http, out);
+  if (auto routes = tables.table("routes"))
+    read_routes(*routes, out);
   return out;
 }
 
-bool same_http(const http_config& a, const http_config& b) {
-  return a.host == b.host && a.port == b.port && a.io_threads == b.io_threads
-         && a.max_connections == b.max_connections && a.max_header_bytes == b.max_header_bytes
-         && a.max_body_bytes == b.max_body_bytes && a.request_timeout == b.request_timeout
-         && a.idle_timeout == b.idle_timeout && a.websocket_path == b.websocket_path
-         && a.websocket_queue == b.websocket_queue && a.admin == b.admin;
+// -- describing a group -----------------------------------------------------------------------
+
+// Its URL (with the bound port when running) and routes, for `microlith check` and `run`.
+std::vector<std::string> describe_gateway(const group_config& group, const group_status* status) {
+  const auto* settings = std::any_cast<gateway_settings>(&group.settings);
+  if (settings == nullptr)
+    return {};
+  const auto& o = settings->options;
+  std::vector<std::string> lines;
+  if (status == nullptr) {
+    lines.push_back(fmt::format("gateway {}: listens on {}:{} ({} routes{})", group.name, o.host,
+                                o.port, settings->routes.size(),
+                                o.websocket_path.empty()
+                                  ? std::string{}
+                                  : fmt::format(", WebSocket {}", o.websocket_path)));
+  } else if (status->http_port == 0) {
+    lines.push_back(fmt::format("gateway {}: not listening at the moment (its file entry says "
+                                "{}:{})",
+                                group.name, o.host, o.port));
+    return lines;
+  } else {
+    // The port the gateway bound: the OS's choice when the file says 0.
+    const auto port = status->http_port;
+    lines.push_back(fmt::format("gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port,
+                                settings->routes.size(),
+                                o.websocket_path.empty()
+                                  ? std::string{}
+                                  : fmt::format(", WebSocket ws://{}:{}{}", o.host, port,
+                                                o.websocket_path)));
+  }
+  for (const auto& r : settings->routes)
+    lines.push_back(fmt::format("  {} {} -> {}.{}", r.spec.verb, r.spec.pattern, r.spec.service,
+                                r.spec.method));
+  return lines;
+}
+
+// -- running a group --------------------------------------------------------------------------
+
+// Whether two [http] tables say the same (what a reload cannot change).
+bool same_http(const gateway_settings& a, const gateway_settings& b) {
+  const auto& x = a.options;
+  const auto& y = b.options;
+  return x.host == y.host && x.port == y.port && x.io_threads == y.io_threads
+         && x.max_connections == y.max_connections && x.max_header_bytes == y.max_header_bytes
+         && x.max_body_bytes == y.max_body_bytes && x.request_timeout == y.request_timeout
+         && x.idle_timeout == y.idle_timeout && x.websocket_path == y.websocket_path
+         && x.websocket_queue == y.websocket_queue && a.admin == b.admin;
 }
 
 // The routes of a gateway group as specs.
-std::vector<gateway::route_spec> specs_of(const group_config& group) {
+std::vector<gateway::route_spec> specs_of(const gateway_settings& settings) {
   std::vector<gateway::route_spec> specs;
-  for (const auto& r : group.routes)
-    specs.push_back(gateway::route_spec{r.verb, r.pattern, r.service, r.method});
+  for (const auto& r : settings.routes)
+    specs.push_back(r.spec);
   return specs;
 }
 
 // The paths the group's gateway serves itself.
-std::vector<std::string> reserved_of(const group_config& group) {
-  return gateway::reserved_paths(group.http ? group.http->websocket_path : std::string{},
-                                 group.http && group.http->admin);
+std::vector<std::string> reserved_of(const gateway_settings& settings) {
+  return gateway::reserved_paths(settings.options.websocket_path, settings.admin);
 }
 
 // Names the group in a table's problems.
@@ -68,13 +168,11 @@ caf::error refused(const group_config& group, const caf::error& why) {
 
 children build_gateway(group_context& g) {
   const auto& config = g.config();
-  if (!config.http)
-    throw std::runtime_error(fmt::format("gateway group {} has no [groups.{}.http] table",
-                                         config.name, config.name));
+  const auto& settings = g.settings<gateway_settings>();
   auto& n = g.host_node();
   auto routes = std::make_shared<gateway::route_switch>();
   auto contracts = gateway::registered_contracts(n.registry());
-  if (auto first = routes->build_and_install(specs_of(config), contracts, reserved_of(config));
+  if (auto first = routes->build_and_install(specs_of(settings), contracts, reserved_of(settings));
       !first)
     throw std::runtime_error(message_of(refused(config, first.error())));
   gateway::gateway_server::readiness ready;
@@ -93,23 +191,30 @@ children build_gateway(group_context& g) {
       report.message = fmt::format("{}", fmt::join(reasons, "; "));
       return report;
     };
-    host->on_reload(config.name, [contracts, routes, http = *config.http](
+    host->on_reload(config.name, [contracts, routes, settings](
                                    const group_config& next) -> caf::error {
-      auto specs = specs_of(next);
+      const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
+      if (next_settings == nullptr)
+        return make_error(errc::bad_request,
+                          fmt::format("group {} is no longer a gateway group (module {}): that "
+                                      "needs a restart",
+                                      next.name, next.module));
+      auto specs = specs_of(*next_settings);
       auto count = specs.size(); // a table that builds has one route per spec
-      auto generation = routes->build_and_install(std::move(specs), contracts, reserved_of(next));
+      auto generation = routes->build_and_install(std::move(specs), contracts,
+                                                  reserved_of(*next_settings));
       if (!generation)
         return refused(next, generation.error());
       log::info(component, "group {}: route table {} installed ({} routes)", next.name,
                 *generation, count);
-      if (next.http && !same_http(http, *next.http))
+      if (!same_http(settings, *next_settings))
         log::warn(component, "group {}: [http] settings changed; they apply after a restart",
                   next.name);
       return {};
     });
   }
-  auto options = options_of(*config.http);
-  if (config.http->admin && g.host() != nullptr)
+  auto options = settings.options;
+  if (settings.admin && g.host() != nullptr)
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;
@@ -126,7 +231,11 @@ children build_gateway(group_context& g) {
 namespace detail {
 
 void add_builtin_modules(module_catalogue& catalogue) {
-  catalogue.add(module_definition{std::string(gateway_module)}.any_group(build_gateway));
+  catalogue.add(module_definition{std::string(gateway_module)}
+                  .summary("the gateway")
+                  .settings({"http", "routes"}, read_gateway)
+                  .describe(describe_gateway)
+                  .any_group(build_gateway));
 }
 
 } // namespace detail

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -47,108 +46,6 @@ private:
 };
 
 } // namespace
-
-std::vector<system_file_error> check_system(const system_config& config,
-                                            const module_catalogue& catalogue) {
-  std::vector<system_file_error> errors;
-  auto add = [&](int line, std::string key, std::string message) {
-    errors.push_back(system_file_error{config.path, line, 0, std::move(key), std::move(message)});
-  };
-  for (const auto& conflict : catalogue.conflicts())
-    add(0, "", conflict);
-  for (const auto& g : config.groups) {
-    const auto* m = catalogue.find(g.module);
-    if (m == nullptr) {
-      auto names = catalogue.names();
-      add(g.module_line, "groups." + g.name + ".module",
-          fmt::format("no module \"{}\" is linked into this program (linked modules: {})", g.module,
-                      names.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(names, ", "))));
-      continue;
-    }
-    if (m->find_group(g.name) == nullptr) {
-      std::vector<std::string> defined;
-      for (const auto& d : m->groups())
-        defined.push_back(d.name);
-      add(g.line, "groups." + g.name,
-          fmt::format("module {} defines no group \"{}\" (it defines: {})", g.module, g.name,
-                      fmt::join(defined, ", ")));
-    }
-  }
-  return errors;
-}
-
-node_options node_options_for(const system_config& config, const std::string& placement) {
-  node_options opts;
-  opts.name = placement.empty() ? config.name : placement;
-  opts.threads = config.threads;
-  opts.idle_spin_polls = config.idle_spin_polls;
-  opts.idle_nap_polls = config.idle_nap_polls;
-  opts.idle_wait = config.idle_wait;
-  if (!placement.empty())
-    cluster::configure_transport(opts, cluster_options_for(config, placement));
-  return opts;
-}
-
-namespace {
-
-const node_config* find_node(const system_config& config, const std::string& name) {
-  for (const auto& n : config.nodes)
-    if (n.name == name)
-      return &n;
-  return nullptr;
-}
-
-[[noreturn]] void no_such_node(const system_config& config, const std::string& name) {
-  std::vector<std::string> names;
-  for (const auto& n : config.nodes)
-    names.push_back(n.name);
-  throw system_file_errors{{system_file_error{
-    config.path, 0, 0, "nodes",
-    names.empty() ? fmt::format("no node \"{}\": the file declares no [nodes] (run it without "
-                                "--node, in one process)",
-                                name)
-                  : fmt::format("no node \"{}\" (nodes: {})", name, fmt::join(names, ", "))}}};
-}
-
-} // namespace
-
-cluster::cluster_options cluster_options_for(const system_config& config,
-                                             const std::string& placement) {
-  const auto* self = find_node(config, placement);
-  if (self == nullptr)
-    no_such_node(config, placement);
-  cluster::cluster_options opts;
-  opts.system = config.name;
-  opts.node = self->name;
-  opts.host = self->host;
-  opts.port = self->port;
-  for (const auto& n : config.nodes)
-    if (n.name != self->name)
-      opts.peers.push_back(cluster::peer_address{n.name, n.host, n.port});
-  opts.cookie = config.cluster.cookie;
-  if (const char* cookie = std::getenv("MICROLITH_COOKIE"); cookie != nullptr)
-    opts.cookie = cookie;
-  if (config.cluster.heartbeat_interval)
-    opts.heartbeat_interval = *config.cluster.heartbeat_interval;
-  if (config.cluster.heartbeat_timeout)
-    opts.heartbeat_timeout = *config.cluster.heartbeat_timeout;
-  return opts;
-}
-
-std::vector<const group_config*> groups_on(const system_config& config,
-                                           const std::string& placement) {
-  auto order = config.start_order();
-  if (placement.empty())
-    return order;
-  const auto* self = find_node(config, placement);
-  if (self == nullptr)
-    no_such_node(config, placement);
-  std::vector<const group_config*> out;
-  for (const auto* g : order)
-    if (std::find(self->groups.begin(), self->groups.end(), g->name) != self->groups.end())
-      out.push_back(g);
-  return out;
-}
 
 struct host::impl : group_host {
   node& n;
@@ -539,7 +436,7 @@ caf::error host::impl::reload_file() {
   if (config.path.empty())
     return make_error(errc::bad_request, "this system was not started from a file");
   try {
-    auto next = load_system_file(config.path);
+    auto next = load_system_file(config.path, catalogue);
     return owner->reload(next);
   } catch (const system_file_errors& e) {
     auto err = make_error(errc::bad_request,

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace microlith {
@@ -18,6 +20,12 @@ std::optional<config_value> group_context::setting(std::string_view key) const {
   if (i == config_.config.end())
     return std::nullopt;
   return i->second;
+}
+
+void group_context::no_settings(const std::type_info& wanted) const {
+  throw std::logic_error(fmt::format("group {} has no settings of type {} (its entry was not "
+                                     "read by module {}'s settings reader)",
+                                     config_.name, wanted.name(), config_.module));
 }
 
 child_spec group_context::service(service_definition def) const {
@@ -47,6 +55,36 @@ module_definition& module_definition::group(std::string name, group_builder buil
 module_definition& module_definition::any_group(group_builder build) {
   any_group_ = group_definition{"*", std::move(build)};
   return *this;
+}
+
+module_definition& module_definition::summary(std::string text) {
+  summary_ = std::move(text);
+  return *this;
+}
+
+module_definition& module_definition::settings_with(std::vector<std::string> tables,
+                                                    settings_reader read) {
+  tables_ = std::move(tables);
+  read_ = std::move(read);
+  return *this;
+}
+
+module_definition& module_definition::describe(group_describer describe) {
+  describe_ = std::move(describe);
+  return *this;
+}
+
+bool module_definition::declares(std::string_view table) const {
+  return std::find(tables_.begin(), tables_.end(), table) != tables_.end();
+}
+
+std::any module_definition::read_settings(const group_tables& tables) const {
+  return read_ ? read_(tables) : std::any{};
+}
+
+std::vector<std::string> module_definition::describe_group(const group_config& group,
+                                                           const group_status* status) const {
+  return describe_ ? describe_(group, status) : std::vector<std::string>{};
 }
 
 const group_definition* module_definition::find_group(std::string_view name) const {
@@ -89,6 +127,16 @@ std::vector<std::string> module_catalogue::names() const {
   std::vector<std::string> out;
   for (const auto& m : modules_)
     out.push_back(m.name());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> module_catalogue::declaring(std::string_view table) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::string> out;
+  for (const auto& m : modules_)
+    if (m.declares(table))
+      out.push_back(m.name());
   std::sort(out.begin(), out.end());
   return out;
 }

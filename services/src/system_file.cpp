@@ -1,8 +1,11 @@
 // Parser and validator for system files; see microlith/services/system_file.hpp.
 #include "microlith/services/system_file.hpp"
 
-#include "microlith/actors/error.hpp"
-#include "microlith/net/gateway/route_table.hpp"
+#include "microlith/services/module.hpp"
+
+#include "detail/listen_address.hpp"
+#include "detail/settings_reading.hpp"
+#include "detail/toml_text.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -19,74 +22,18 @@ namespace microlith {
 
 namespace {
 
+using detail::describe_value;
+using detail::is_name_char;
+using detail::join_key;
+using detail::parse_listen;
+using detail::quote;
+using detail::type_description;
 using std::chrono::milliseconds;
 
 constexpr std::string_view duration_expectation = R"(expected a duration string such as "5s" or "250ms")";
 
-bool is_name_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
-}
-
 bool is_valid_name(std::string_view name) noexcept {
     return !name.empty() && std::all_of(name.begin(), name.end(), is_name_char);
-}
-
-bool is_bare_key(std::string_view key) noexcept {
-    return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c != '.' && is_name_char(c); });
-}
-
-// `text` as a double-quoted string with quotes, backslashes and control characters escaped.
-std::string quote(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04X}", static_cast<unsigned>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-    return out;
-}
-
-// `parent.child`, quoting `child` the way TOML would need it when it is not a bare key.
-std::string join_key(std::string_view parent, std::string_view child) {
-    std::string piece = is_bare_key(child) ? std::string(child) : quote(child);
-    if (parent.empty()) return piece;
-    return fmt::format("{}.{}", parent, piece);
-}
-
-std::string type_description(const toml::node& node) {
-    switch (node.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        case toml::node_type::none: break;
-    }
-    return "nothing";
-}
-
-// What a rejected value looked like, for "got ..." in messages.
-std::string describe_value(const toml::node& node) {
-    if (const auto* s = node.as_string()) return quote(s->get());
-    if (const auto* i = node.as_integer()) return fmt::format("{}", i->get());
-    if (const auto* f = node.as_floating_point()) return fmt::format("{}", f->get());
-    return type_description(node);
 }
 
 std::string join_names(std::initializer_list<std::string_view> names) {
@@ -120,38 +67,9 @@ constexpr choice<std::string_view> log_level_choices[] = {
     {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"},
 };
 
-struct listen_address {
-    std::string host;
-    std::uint16_t port = 0;
-};
-
-std::optional<listen_address> parse_listen(std::string_view text) {
-    std::string_view host;
-    std::string_view port;
-    if (!text.empty() && text.front() == '[') {
-        const auto close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-    } else {
-        const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos) return std::nullopt;
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos) return std::nullopt;
-    }
-    if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
-    for (char c : host) {
-        if (c == ' ' || c == '\t' || c == '[' || c == ']' || c == '/') return std::nullopt;
-    }
-    unsigned value = 0;
-    for (char c : port) {
-        if (c < '0' || c > '9') return std::nullopt;
-        value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value > 65535) return std::nullopt;
-    return listen_address{std::string(host), static_cast<std::uint16_t>(value)};
-}
+// The keys of [groups.NAME] that every group has; its other tables belong to its module.
+constexpr std::string_view common_group_keys[] = {"module", "needs",    "restart", "strategy", "intensity",
+                                                  "period", "shutdown", "backoff", "config"};
 
 // A table being read, with the dotted key that leads to it.
 struct scope {
@@ -177,7 +95,7 @@ struct node_extra {
 
 class system_file_parser {
 public:
-    explicit system_file_parser(std::string_view path) : path_(path) {}
+    system_file_parser(std::string_view path, const module_catalogue& modules) : path_(path), modules_(modules) {}
 
     system_config parse(std::string_view text) {
         config_.path = path_;
@@ -447,12 +365,12 @@ private:
     }
 
     void read_group(const scope& s, group_config& group, group_extra& extra) {
-        check_keys(s, {"module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff",
-                       "config", "http", "routes"});
         if (const auto* module = read_string(s, "module", true, group.module)) {
             group.module_line = static_cast<int>(module->source().begin.line);
             if (group.module.empty()) add_error(*module, s.key("module"), "expected a non-empty module name");
         }
+        const module_definition* module = group.module.empty() ? nullptr : modules_.find(group.module);
+        check_group_keys(s, group, module);
         read_string_array(s, "needs", false, group.needs, extra.need_nodes);
         read_choice(s, "restart", restart_choices, group.restart);
         read_choice(s, "strategy", strategy_choices, group.strategy);
@@ -462,97 +380,77 @@ private:
         if (const auto* backoff = child_table(s, "backoff")) {
             group.backoff = read_backoff(scope{*backoff, s.key("backoff")});
         }
-        if (const auto* config = child_table(s, "config")) read_group_settings(scope{*config, s.key("config")}, group);
-        read_gateway_tables(s, group);
+        const bool module_reads_config = module != nullptr && module->declares("config");
+        if (!module_reads_config) {
+            if (const auto* config = child_table(s, "config")) {
+                read_group_settings(scope{*config, s.key("config")}, group);
+            }
+        }
+        if (module != nullptr && module->reads_settings()) read_module_tables(s, group, *module);
     }
 
-    // [groups.NAME.http] and [groups.NAME.routes]: required and only allowed for the gateway.
-    void read_gateway_tables(const scope& s, group_config& group) {
-        const bool is_gateway = group.module == gateway_module;
-        for (const char* name : {"http", "routes"}) {
-            const toml::node* node = s.table.get(name);
-            if (node != nullptr && !is_gateway) {
-                add_error(*node, s.key(name),
-                          fmt::format("only groups of module \"{}\" (the gateway) have a [{}] table",
-                                      gateway_module, name));
-            }
-        }
-        if (!is_gateway) return;
-        if (s.table.get("http") == nullptr) {
-            add_error(s.table, s.key("http"),
-                      fmt::format("a gateway group needs a [{}] table with at least listen = \"host:port\"",
-                                  s.key("http")));
-        } else if (const auto* http = child_table(s, "http")) {
-            group.http = read_http(scope{*http, s.key("http")});
-        }
-        if (const auto* routes = child_table(s, "routes")) read_routes(scope{*routes, s.key("routes")}, group);
-    }
-
-    http_config read_http(const scope& s) {
-        check_keys(s, {"listen", "io_threads", "max_connections", "max_header_bytes", "max_body_bytes",
-                       "request_timeout", "idle_timeout", "websocket_path", "websocket_queue", "admin"});
-        http_config http;
-        http.line = static_cast<int>(s.table.source().begin.line);
-        std::string listen;
-        if (const auto* node = read_string(s, "listen", true, listen)) {
-            if (auto address = parse_listen(listen)) {
-                http.host = address->host;
-                http.port = address->port;
-            } else {
-                add_error(*node, s.key("listen"),
-                          fmt::format("expected host:port such as \"127.0.0.1:8080\" (port 0..65535), got {}",
-                                      quote(listen)));
-            }
-        }
-        read_integer(s, "io_threads", 1, 64, "an integer from 1 to 64", http.io_threads);
-        const auto big = std::numeric_limits<std::int32_t>::max();
-        read_integer(s, "max_connections", 1, big, "an integer >= 1", http.max_connections);
-        read_integer(s, "max_header_bytes", 512, big, "an integer >= 512", http.max_header_bytes);
-        read_integer(s, "max_body_bytes", 0, std::numeric_limits<std::int64_t>::max(), "an integer >= 0",
-                     http.max_body_bytes);
-        read_duration(s, "request_timeout", false, false, http.request_timeout);
-        read_duration(s, "idle_timeout", false, false, http.idle_timeout);
-        if (const auto* node = read_string(s, "websocket_path", false, http.websocket_path)) {
-            if (!http.websocket_path.empty() && http.websocket_path.front() != '/') {
-                add_error(*node, s.key("websocket_path"),
-                          fmt::format("expected \"\" (no WebSocket endpoint) or a path starting with '/', got {}",
-                                      quote(http.websocket_path)));
-            }
-        }
-        read_integer(s, "websocket_queue", 1, big, "an integer >= 1", http.websocket_queue);
-        if (const toml::node* admin = s.table.get("admin")) {
-            if (const auto* b = admin->as_boolean()) {
-                http.admin = b->get();
-            } else {
-                type_error(*admin, s.key("admin"), "true or false");
-            }
-        }
-        return http;
-    }
-
-    void read_routes(const scope& s, group_config& group) {
-        for (auto&& [key, node] : s.table) {
-            const std::string name(key.str());
-            const auto* target = node.as_string();
-            if (target == nullptr) {
-                type_error(node, s.key(name), "a target string \"service.Method\"");
+    // A group's keys are the common ones and the tables its module declares.
+    void check_group_keys(const scope& s, const group_config& group, const module_definition* module) {
+        for (auto&& [k, v] : s.table) {
+            const std::string_view name = k.str();
+            if (std::find(std::begin(common_group_keys), std::end(common_group_keys), name) !=
+                std::end(common_group_keys)) {
                 continue;
             }
-            auto spec = gateway::parse_route(name, target->get());
-            if (!spec) {
-                add_error(node, s.key(name), message_of(spec.error()));
-                continue;
+            if (module != nullptr && module->declares(name)) continue;
+            if (const auto owners = modules_.declaring(name); !owners.empty()) {
+                add_error(v, s.key(name), foreign_table(name, owners));
+            } else {
+                add_error(k.source(), s.key(name), unknown_group_key(name, group, module));
             }
-            route_config route;
-            route.verb = spec->verb;
-            route.pattern = spec->pattern;
-            route.service = spec->service;
-            route.method = spec->method;
-            route.line = static_cast<int>(node.source().begin.line);
-            group.routes.push_back(std::move(route));
         }
-        std::sort(group.routes.begin(), group.routes.end(),
-                  [](const route_config& a, const route_config& b) { return a.line < b.line; });
+    }
+
+    // Why a table that other modules declare is not in a group of this one.
+    std::string foreign_table(std::string_view name, const std::vector<std::string>& owners) const {
+        if (owners.size() == 1) {
+            const auto* owner = modules_.find(owners.front());
+            const std::string summary =
+                owner != nullptr && !owner->summary().empty() ? fmt::format(" ({})", owner->summary()) : "";
+            return fmt::format("only groups of module {}{} have a [{}] table", quote(owners.front()), summary,
+                               name);
+        }
+        std::vector<std::string> quoted;
+        for (const auto& owner : owners) quoted.push_back(quote(owner));
+        return fmt::format("only groups of modules {} have a [{}] table", fmt::join(quoted, ", "), name);
+    }
+
+    // Why `name` is not a key of `group`, and what is.
+    std::string unknown_group_key(std::string_view name, const group_config& group,
+                                  const module_definition* module) const {
+        std::vector<std::string_view> allowed(std::begin(common_group_keys), std::end(common_group_keys));
+        if (module != nullptr) {
+            for (const auto& table : module->tables()) {
+                if (std::find(allowed.begin(), allowed.end(), table) == allowed.end()) allowed.push_back(table);
+            }
+        }
+        std::string out = fmt::format("unknown key {}; expected one of {}", quote(name), fmt::join(allowed, ", "));
+        if (module == nullptr && !group.module.empty()) {
+            out += fmt::format(" (module {} is not linked into this program, so no table of its own is known)",
+                               quote(group.module));
+        }
+        return out;
+    }
+
+    // The group's tables read by its module's settings reader; the result is kept when the
+    // reader found no mistake.
+    void read_module_tables(const scope& s, group_config& group, const module_definition& module) {
+        const std::size_t before = errors_.size();
+        detail::settings_reading reading{path_, errors_};
+        std::any settings;
+        try {
+            settings = module.read_settings(reading.group(s.table, group.name, s.prefix, module.tables()));
+        } catch (const std::exception& e) {
+            add_error(s.table, s.prefix,
+                      fmt::format("the settings reader of module {} failed: {}", quote(module.name()), e.what()));
+        }
+        reading.refuse_unknown_keys();
+        if (errors_.size() == before) group.settings = std::move(settings);
     }
 
     void read_shutdown(const scope& s, shutdown_setting& out) {
@@ -784,6 +682,7 @@ private:
     }
 
     std::string path_;
+    const module_catalogue& modules_;
     system_config config_;
     std::vector<group_extra> group_extras_;  // parallel to config_.groups
     std::vector<node_extra> node_extras_;    // parallel to config_.nodes
@@ -860,11 +759,17 @@ system_file_errors::system_file_errors(std::vector<system_file_error> errors)
 
 const std::vector<system_file_error>& system_file_errors::errors() const noexcept { return errors_; }
 
-system_config parse_system_file(std::string_view text, std::string_view path) {
-    return system_file_parser(path).parse(text);
+system_config parse_system_file(std::string_view text, std::string_view path, const module_catalogue& modules) {
+    return system_file_parser(path, modules).parse(text);
 }
 
-system_config load_system_file(const std::string& path) {
+system_config parse_system_file(std::string_view text, std::string_view path) {
+    return parse_system_file(text, path, module_catalogue::global());
+}
+
+system_config load_system_file(const std::string& path) { return load_system_file(path, module_catalogue::global()); }
+
+system_config load_system_file(const std::string& path, const module_catalogue& modules) {
     const auto fail = [&](int error_number) {
         throw system_file_errors({system_file_error{
             path, 0, 0, "",
@@ -881,7 +786,7 @@ system_config load_system_file(const std::string& path) {
         if (n < sizeof buffer) break;
     }
     if (std::ferror(file.get())) fail(errno != 0 ? errno : EIO);
-    return parse_system_file(text, path);
+    return parse_system_file(text, path, modules);
 }
 
 std::optional<milliseconds> parse_duration(std::string_view text) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `microlith check` accepts the bank's system file, and rejects broken ones with exit code 2 and
-# a message naming the file, the line, the key and what was expected; `run` starts nothing then.
+# `microlith check` accepts the bank's system file (printing what the gateway module read from
+# it), and rejects broken ones with exit code 2 and a message naming the file, the line, the key
+# and what was expected, a module's table included; `run` starts nothing then.
 # Usage: check_reports_errors.sh <microlith binary> <good system file>
 set -euo pipefail
 bin=$1
@@ -11,6 +12,28 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 out=$("$bin" check "$good") || fail "check rejected $good"
 echo "$out" | grep -q "ok: system bank, 3 groups (start order: ledger, accounts, web)" || fail "check said: $out"
+echo "$out" | grep -qx "gateway web: listens on 127.0.0.1:8080 (6 routes, WebSocket /ws)" \
+  || fail "check did not describe the gateway: $out"
+echo "$out" | grep -qx "  POST /accounts -> accounts.Open" || fail "check did not list the routes: $out"
+
+# A key the gateway module does not know, in its own table.
+cat >"$dir/gateway.toml" <<'TOML'
+[system]
+name = "bank"
+
+[groups.web]
+module = "microlith.gateway"
+
+[groups.web.http]
+listen = "127.0.0.1:0"
+max_bodyy = 1
+TOML
+set +e
+out=$("$bin" check "$dir/gateway.toml" 2>&1); code=$?
+set -e
+[ "$code" -eq 2 ] || fail "exit code $code for a bad gateway table"
+echo "$out" | grep -q 'gateway.toml:9:1: groups.web.http.max_bodyy: unknown key "max_bodyy"; expected one of listen, io_threads, max_connections, max_header_bytes, max_body_bytes' \
+  || fail "no unknown-key error with its line and column: $out"
 
 cat >"$dir/bad.toml" <<'TOML'
 [system]

@@ -169,18 +169,24 @@ TEST_CASE("a reload swaps the gateway's routes, and a bad one is refused", "[int
   REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status == 200);
   CHECK(client.request(verb::get, "/v2/accounts/ada").status == 404);
 
+  // The gateway settings the module read for group web of `config`, to change.
+  const auto web_settings = [](microlith::system_config& config) {
+    auto* web = const_cast<microlith::group_config*>(config.find_group("web"));
+    REQUIRE(web != nullptr);
+    auto* settings = std::any_cast<microlith::gateway_settings>(&web->settings);
+    REQUIRE(settings != nullptr);
+    return settings;
+  };
   auto next = bank.config;
-  auto* web = const_cast<microlith::group_config*>(next.find_group("web"));
-  REQUIRE(web != nullptr);
-  web->routes.push_back(microlith::route_config{"GET", "/v2/accounts/{account_id}", "accounts",
-                                                "Balance", 0});
+  web_settings(next)->routes.push_back(microlith::gateway_route{
+    {"GET", "/v2/accounts/{account_id}", "accounts", "Balance"}, 0});
   REQUIRE_FALSE(bank.host.reload(next));
   // Served right after reload() returns, on the same keep-alive connection.
   CHECK(client.request(verb::get, "/v2/accounts/ada").status == 200);
 
   auto bad = next;
-  auto* bad_web = const_cast<microlith::group_config*>(bad.find_group("web"));
-  bad_web->routes.push_back(microlith::route_config{"GET", "/x/{nope}", "accounts", "Balance", 0});
+  web_settings(bad)->routes.push_back(
+    microlith::gateway_route{{"GET", "/x/{nope}", "accounts", "Balance"}, 0});
   auto refused = bank.host.reload(bad);
   REQUIRE(refused);
   CHECK_THAT(microlith::message_of(refused),

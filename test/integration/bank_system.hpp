@@ -9,6 +9,7 @@
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/registry.hpp>
+#include <microlith/services/gateway_module.hpp>
 #include <microlith/services/host.hpp>
 #include <microlith/services/system_file.hpp>
 
@@ -19,6 +20,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <any>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -49,8 +51,8 @@ using test_support::temp_folder;
 inline microlith::system_config load_bank(const std::filesystem::path& ledger_db = {}) {
   auto config = microlith::load_system_file(bank_file());
   for (auto& g : config.groups) {
-    if (g.http)
-      g.http->port = free_port();
+    if (auto* web = std::any_cast<microlith::gateway_settings>(&g.settings))
+      web->options.port = free_port();
     if (g.name == "ledger" && !ledger_db.empty())
       g.config["database"] = ledger_db.string();
   }
@@ -60,8 +62,8 @@ inline microlith::system_config load_bank(const std::filesystem::path& ledger_db
 /// The port of the bank's gateway in `config`.
 inline std::uint16_t gateway_port(const microlith::system_config& config) {
   for (const auto& g : config.groups)
-    if (g.http)
-      return g.http->port;
+    if (const auto* web = std::any_cast<microlith::gateway_settings>(&g.settings))
+      return web->options.port;
   FAIL("the bank has no gateway group");
   return 0;
 }

@@ -1,17 +1,21 @@
-// The gateway's tables in the system file (services/src/system_file.cpp): [groups.NAME.http]
-// and [groups.NAME.routes], only for groups of the built-in module microlith.gateway, read
-// field by field with their defaults, and every mistake reported with line and key.
+// The gateway's tables in the system file, which the built-in module microlith.gateway reads
+// itself (services/src/gateway_module.cpp): [groups.NAME.http] and [groups.NAME.routes], only
+// for groups of that module, read field by field with their defaults, and every mistake
+// reported with line and key.
+#include "microlith/services/gateway_module.hpp"
 #include "microlith/services/system_file.hpp"
 
 #include "system_file_checks.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <any>
 #include <string>
 #include <string_view>
 #include <vector>
 
 using namespace system_file_checks;
+using microlith::gateway_settings;
 using microlith::parse_system_file;
 using microlith::system_config;
 
@@ -33,27 +37,34 @@ std::string with_gateway(std::string_view rest) {
   return std::string(gateway_file) + std::string(rest);
 }
 
+// The gateway settings the module read for `group`, or nullptr.
+const gateway_settings* settings_of(const system_config& config, std::string_view group) {
+  const auto* g = config.find_group(group);
+  REQUIRE(g != nullptr);
+  return std::any_cast<gateway_settings>(&g->settings);
+}
+
 } // namespace
 
 TEST_CASE("a gateway group's http and routes tables are read", "[unit]") {
   SECTION("defaults") {
     auto config = parse_system_file(gateway_file, "bank.toml");
-    const auto* web = config.find_group("web");
+    const auto* web = settings_of(config, "web");
     REQUIRE(web != nullptr);
-    REQUIRE(web->http.has_value());
-    CHECK(web->http->host == "127.0.0.1");
-    CHECK(web->http->port == 0);
-    CHECK(web->http->io_threads == 1);
-    CHECK(web->http->max_connections == 1024);
-    CHECK(web->http->max_header_bytes == 8192);
-    CHECK(web->http->max_body_bytes == 1048576);
-    CHECK(web->http->request_timeout == std::chrono::seconds(10));
-    CHECK(web->http->idle_timeout == std::chrono::seconds(60));
-    CHECK(web->http->websocket_path == "/ws");
-    CHECK(web->http->websocket_queue == 256);
-    CHECK_FALSE(web->http->admin);
+    const auto& http = web->options;
+    CHECK(http.host == "127.0.0.1");
+    CHECK(http.port == 0);
+    CHECK(http.io_threads == 1);
+    CHECK(http.max_connections == 1024);
+    CHECK(http.max_header_bytes == 8192);
+    CHECK(http.max_body_bytes == 1048576);
+    CHECK(http.request_timeout == std::chrono::seconds(10));
+    CHECK(http.idle_timeout == std::chrono::seconds(60));
+    CHECK(http.websocket_path == "/ws");
+    CHECK(http.websocket_queue == 256);
+    CHECK_FALSE(web->admin);
     CHECK(web->routes.empty());
-    CHECK_FALSE(config.find_group("accounts")->http.has_value());
+    CHECK(settings_of(config, "accounts") == nullptr);
   }
   SECTION("every setting, and routes in file order") {
     auto config = parse_system_file(with_gateway(R"(io_threads = 2
@@ -70,7 +81,9 @@ admin = true
 "GET /accounts/{account_id}" = "accounts.Balance"
 )"),
                                     "bank.toml");
-    const auto& http = *config.find_group("web")->http;
+    const auto* web = settings_of(config, "web");
+    REQUIRE(web != nullptr);
+    const auto& http = web->options;
     CHECK(http.io_threads == 2);
     CHECK(http.max_connections == 10);
     CHECK(http.max_header_bytes == 1024);
@@ -79,16 +92,16 @@ admin = true
     CHECK(http.idle_timeout == std::chrono::milliseconds(500));
     CHECK(http.websocket_path.empty());
     CHECK(http.websocket_queue == 8);
-    CHECK(http.admin);
-    const auto& routes = config.find_group("web")->routes;
+    CHECK(web->admin);
+    const auto& routes = web->routes;
     REQUIRE(routes.size() == 2);
-    CHECK(routes[0].verb == "POST");
-    CHECK(routes[0].pattern == "/accounts");
-    CHECK(routes[0].service == "accounts");
-    CHECK(routes[0].method == "Open");
+    CHECK(routes[0].spec.verb == "POST");
+    CHECK(routes[0].spec.pattern == "/accounts");
+    CHECK(routes[0].spec.service == "accounts");
+    CHECK(routes[0].spec.method == "Open");
     CHECK(routes[0].line == 20);
-    CHECK(routes[1].pattern == "/accounts/{account_id}");
-    CHECK(routes[1].method == "Balance");
+    CHECK(routes[1].spec.pattern == "/accounts/{account_id}");
+    CHECK(routes[1].spec.method == "Balance");
   }
 }
 

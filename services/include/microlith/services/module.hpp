@@ -13,22 +13,51 @@
 //       });
 //   }
 //
+// A module owns its tables in the system file (`[groups.NAME.TABLE]`, beside the common keys
+// module, needs and the supervision flags): it declares them and reads them with its settings
+// reader, which reports its mistakes with file, line, column and key (settings_table.hpp); its
+// groups get what the reader made of them with group_context::settings<T>():
+//
+//   MICROLITH_MODULE(shop_cart) {
+//     return microlith::module_definition{"shop.cart"}
+//       .settings({"limits"}, [](const microlith::group_tables& t) {
+//         cart_limits limits;
+//         if (auto table = t.table("limits"))
+//           limits.max_items = table->integer("max_items", 1, 1000, "an integer from 1 to 1000")
+//                                .value_or(limits.max_items);
+//         return limits;
+//       })
+//       .group("cart", [](microlith::group_context& g) {
+//         const auto& limits = g.settings<cart_limits>();
+//         ...
+//       });
+//   }
+//
+// A module that declares no `config` table gets its groups' `[groups.NAME.config]` free-form
+// (scalars, group_context::setting()); one that declares it reads it like its other tables.
+//
 // Build a module with `microlith_add_module()` (CMake): it is an OBJECT library, so the
 // registration object is linked into every program that links the module, even statically.
 #pragma once
 
 #include "microlith/actors/node.hpp"
 #include "microlith/actors/service.hpp"
+#include "microlith/services/settings_table.hpp"
 #include "microlith/services/system_file.hpp"
 #include "microlith/supervision/child_spec.hpp"
 
+#include <any>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
 #include <vector>
 
 namespace microlith {
@@ -80,8 +109,19 @@ public:
   /// The host running the group; null when the group is built outside a host (in a test).
   group_host* host() const noexcept { return host_; }
 
-  /// A setting from the group's `[groups.NAME.config]` table, if present.
+  /// A setting from the group's free-form `[groups.NAME.config]` table, if present (for a
+  /// module that does not declare `config` among its tables).
   std::optional<config_value> setting(std::string_view key) const;
+
+  /// What the module's settings reader made of the group's tables (module_definition::settings).
+  /// Throws std::logic_error naming the group when the group has no settings of type T (its
+  /// entry was not read by the module, e.g. built by hand in a test).
+  template <class T>
+  const T& settings() const {
+    if (const auto* s = std::any_cast<T>(&config_.settings))
+      return *s;
+    no_settings(typeid(T));
+  }
 
   /// A child running one instance of `def`: permanent, stopped within 5 s, started once it has
   /// built its state and registered. The child's id is the service's name.
@@ -91,6 +131,8 @@ public:
   child_spec worker(service_definition def) const;
 
 private:
+  [[noreturn]] void no_settings(const std::type_info& wanted) const;
+
   microlith::node& node_;
   const group_config& config_;
   group_host* host_;
@@ -98,6 +140,20 @@ private:
 
 /// Builds a group's children when the group starts (and again whenever it is started anew).
 using group_builder = std::function<children(group_context&)>;
+
+/// What a node knows of one of its running groups, for the group's description
+/// (module_definition::describe).
+struct group_status {
+  std::uint16_t http_port = 0; ///< the port the group's HTTP gateway listens on; 0 = none
+};
+
+/// Lines telling an operator what a group's settings say. `status` is null when the file is
+/// only checked (`microlith check`) and set when the group runs on this node (`microlith run`).
+using group_describer =
+  std::function<std::vector<std::string>(const group_config& group, const group_status* status)>;
+
+/// Reads a group's tables into the module's settings for that group (module_definition::settings).
+using settings_reader = std::function<std::any(const group_tables&)>;
 
 /// One group of a module.
 struct group_definition {
@@ -118,19 +174,70 @@ public:
   /// the gateway, whose group the system file names).
   module_definition& any_group(group_builder build);
 
+  /// A few words saying what the module is ("the gateway"), used in messages about its tables.
+  module_definition& summary(std::string text);
+
+  /// Declares the tables the module's groups have in the system file (`[groups.NAME.TABLE]` for
+  /// each name in `tables`; "config" among them replaces the free-form config table) and the
+  /// reader that reads them: `read(const group_tables&)` runs for each group of the module while
+  /// the file is parsed, reports mistakes through the views it gets, and answers the group's
+  /// settings (a copyable value, group_context::settings<T>()) or nothing (void). A table the
+  /// module does not declare is refused in its groups' entries. Declaring again replaces both.
+  template <class Read>
+  module_definition& settings(std::vector<std::string> tables, Read read) {
+    using result = std::decay_t<std::invoke_result_t<Read&, const group_tables&>>;
+    if constexpr (std::is_void_v<result>)
+      return settings_with(std::move(tables), [read = std::move(read)](const group_tables& t) {
+        read(t);
+        return std::any{};
+      });
+    else
+      return settings_with(std::move(tables),
+                           [read = std::move(read)](const group_tables& t) -> std::any {
+                             return read(t);
+                           });
+  }
+
+  /// Declares how the module describes a group's settings to an operator (`microlith check`
+  /// prints the lines under the file's summary, `microlith run` once the group started).
+  module_definition& describe(group_describer describe);
+
   const std::string& name() const noexcept { return name_; }
+  const std::string& summary() const noexcept { return summary_; }
   const std::vector<group_definition>& groups() const noexcept { return groups_; }
 
   /// True when a group of any name may use this module (any_group).
   bool serves_any_group() const noexcept { return any_group_.has_value(); }
 
+  /// The tables its groups have (settings()), in the order declared.
+  const std::vector<std::string>& tables() const noexcept { return tables_; }
+
+  /// Whether its groups have a table `name`.
+  bool declares(std::string_view table) const;
+
+  /// Whether it reads its groups' tables (settings() was called).
+  bool reads_settings() const noexcept { return static_cast<bool>(read_); }
+
+  /// Runs its settings reader for one group (the parser does); an empty value without one.
+  std::any read_settings(const group_tables& tables) const;
+
+  /// Its description of `group` (describe()); empty without a describer.
+  std::vector<std::string> describe_group(const group_config& group,
+                                          const group_status* status) const;
+
   /// The group called `name` (or the any-group definition), or nullptr.
   const group_definition* find_group(std::string_view name) const;
 
 private:
+  module_definition& settings_with(std::vector<std::string> tables, settings_reader read);
+
   std::string name_;
+  std::string summary_;
   std::vector<group_definition> groups_;
   std::optional<group_definition> any_group_;
+  std::vector<std::string> tables_;
+  settings_reader read_;
+  group_describer describe_;
 };
 
 /// The modules linked into this program, by name.
@@ -147,6 +254,9 @@ public:
 
   /// The names of all modules, sorted.
   std::vector<std::string> names() const;
+
+  /// The names of the modules whose groups have a table `name`, sorted.
+  std::vector<std::string> declaring(std::string_view table) const;
 
   /// Problems found while registering (duplicate names), for `check` and `run` to report.
   std::vector<std::string> conflicts() const;

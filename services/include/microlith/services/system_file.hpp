@@ -2,9 +2,11 @@
 // which supervision groups exist, which module implements each of them, how they
 // are supervised and restarted, in which order they start, and (optionally) how
 // they are spread over the nodes of a cluster. This header declares the plain
-// data model for that description and the parser that reads it, validates
-// everything that can be checked without loading any module, and reports every
+// data model for that description and the parser that reads it, and reports every
 // problem it finds (not just the first) with file, line, column and dotted key.
+// The parser knows the common keys only; every other table of a group belongs to
+// the group's module, whose settings reader (module.hpp) reads it during the parse
+// and reports its mistakes the same way.
 //
 // The format:
 //
@@ -43,25 +45,13 @@
 //     jitter = 0.2               # optional number 0.0..1.0, default 0.2
 //     reset_after = "30s"        # optional duration > 0, default 30s
 //     [groups.ledger.config]     # optional free-form table handed to the module; values
-//                                #   must be strings, integers, floats or booleans
+//                                #   must be strings, integers, floats or booleans (unless
+//                                #   the module declares a config table of its own)
 //
-//     [groups.web]               # a gateway group: module "microlith.gateway" (built in)
-//     module = "microlith.gateway"
-//     needs = ["accounts"]       # the groups whose services it routes to
-//     [groups.web.http]          # required for a gateway group, only allowed there
-//     listen = "127.0.0.1:8080"  # required host:port (port 0 = the OS chooses)
-//     io_threads = 1             # optional 1..64
-//     max_connections = 1024     # optional >= 1
-//     max_header_bytes = 8192    # optional >= 512 (over it: 431)
-//     max_body_bytes = 1048576   # optional >= 0 (over it: 413)
-//     request_timeout = "10s"    # optional duration > 0: reading a request and answering it
-//     idle_timeout = "60s"       # optional duration > 0: keep-alive wait for the next request
-//     websocket_path = "/ws"     # optional, "" = none; must start with '/'
-//     websocket_queue = 256      # optional >= 1: messages buffered per WebSocket client
-//     admin = false              # optional: true serves POST /_microlith/reload (reread this
-//                                #   file, swap routes) to clients on the loopback address
-//     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
-//     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
+//     [groups.ledger.TABLE]      # any other table of a group belongs to the group's module,
+//                                #   which declares and reads it (module_definition::settings,
+//                                #   settings_table.hpp); the built-in gateway's [http] and
+//                                #   [routes] tables are described in gateway_module.hpp
 //
 //     [nodes.a]                  # optional; no nodes at all = a one-process system
 //     listen = "127.0.0.1:7001"  # required host:port ("[::1]:7001" for IPv6), port
@@ -76,11 +66,15 @@
 // Durations are strings made of a non-negative integer and a unit, one of ms, s,
 // m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
 // on at least one node, and no two nodes may listen on the same host and non-zero
-// port. Unknown keys are errors everywhere except inside [groups.NAME.config].
+// port. Unknown keys are errors everywhere except inside a free-form
+// [groups.NAME.config]: in [groups.NAME], a table that the group's module does not
+// declare is refused naming the module(s) that do; inside a module's table, a key
+// its reader does not ask for is refused listing the keys it asks for.
 #pragma once
 
 #include "microlith/supervision/policy.hpp"
 
+#include <any>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -93,9 +87,7 @@
 
 namespace microlith {
 
-
-
-
+class module_catalogue;
 
 /// How long a group is given to stop before it is killed.
 struct shutdown_setting {
@@ -115,35 +107,6 @@ struct backoff_config {
 /// One scalar of a group's free-form [groups.NAME.config] table.
 using config_value = std::variant<bool, std::int64_t, double, std::string>;
 
-/// The module name of the built-in gateway; only its groups have [http] and [routes] tables.
-inline constexpr std::string_view gateway_module = "microlith.gateway";
-
-/// A gateway group's [groups.NAME.http] table (gateway_options, from the system file).
-struct http_config {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 8080;
-    int io_threads = 1;
-    std::int64_t max_connections = 1024;
-    std::int64_t max_header_bytes = 8 * 1024;
-    std::int64_t max_body_bytes = 1024 * 1024;
-    std::chrono::milliseconds request_timeout{10000};
-    std::chrono::milliseconds idle_timeout{60000};
-    std::string websocket_path = "/ws";
-    std::int64_t websocket_queue = 256;
-    bool admin = false;  ///< serve POST /_microlith/reload to loopback clients
-    int line = 0;  ///< line of the [groups.NAME.http] header
-};
-
-/// One entry of a gateway group's [groups.NAME.routes] table:
-/// "POST /accounts/{account_id}/deposit" = "accounts.Deposit".
-struct route_config {
-    std::string verb;
-    std::string pattern;
-    std::string service;
-    std::string method;
-    int line = 0;
-};
-
 /// One [groups.NAME] table.
 struct group_config {
     std::string name;
@@ -155,9 +118,9 @@ struct group_config {
     std::chrono::milliseconds period{5000};
     shutdown_setting shutdown;
     std::optional<backoff_config> backoff;
-    std::map<std::string, config_value> config;
-    std::optional<http_config> http;  ///< gateway groups only
-    std::vector<route_config> routes; ///< gateway groups only, in file order
+    std::map<std::string, config_value> config;  ///< the free-form [groups.NAME.config] table
+    std::any settings;  ///< what the module's settings reader made of the group's tables
+                        ///<   (module_definition::settings); empty when it has none
     int line = 0;         ///< line of the [groups.NAME] header
     int module_line = 0;  ///< line of the module key
 };
@@ -227,11 +190,22 @@ private:
 };
 
 /// Parses and validates the TOML document `text`; `path` is used in error messages.
-/// Throws system_file_errors listing all errors found.
+/// A group's tables other than the common keys are read by its module's settings
+/// reader, found in `modules` (a group whose module is not there may have only a
+/// free-form config table; check_system() reports the missing module). Throws
+/// system_file_errors listing all errors found.
+system_config parse_system_file(std::string_view text, std::string_view path,
+                                const module_catalogue& modules);
+
+/// parse_system_file() with the modules linked into this program
+/// (module_catalogue::global()).
 system_config parse_system_file(std::string_view text, std::string_view path);
 
 /// Reads and parses the file at `path`. An unreadable file throws system_file_errors
 /// naming the path and the OS reason.
+system_config load_system_file(const std::string& path, const module_catalogue& modules);
+
+/// load_system_file() with the modules linked into this program.
 system_config load_system_file(const std::string& path);
 
 /// "250ms" -> 250ms, "5s", "2m", "1h"; nullopt if the text is not digits followed by

@@ -1,0 +1,55 @@
+// The built-in module "microlith.gateway": a group of any name whose one child is the HTTP
+// gateway (net/gateway), configured by the group's [http] table and serving its [routes]
+// table. The module owns both tables: it declares them and reads them (module_definition::
+// settings) into gateway_settings, which its groups and tests find in group_config::settings.
+//
+//     [groups.web]               # a gateway group
+//     module = "microlith.gateway"
+//     needs = ["accounts"]       # the groups whose services it routes to
+//     [groups.web.http]          # required for a gateway group, only allowed there
+//     listen = "127.0.0.1:8080"  # required host:port (port 0 = the OS chooses)
+//     io_threads = 1             # optional 1..64
+//     max_connections = 1024     # optional >= 1
+//     max_header_bytes = 8192    # optional >= 512 (over it: 431)
+//     max_body_bytes = 1048576   # optional >= 0 (over it: 413)
+//     request_timeout = "10s"    # optional duration > 0: reading a request and answering it
+//     idle_timeout = "60s"       # optional duration > 0: keep-alive wait for the next request
+//     websocket_path = "/ws"     # optional, "" = none; must start with '/'
+//     websocket_queue = 256      # optional >= 1: messages buffered per WebSocket client
+//     admin = false              # optional: true serves POST /_microlith/reload (reread the
+//                                #   system file, swap routes) to clients on the loopback address
+//     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
+//     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
+//
+// The defaults are gateway::gateway_options'. Routes are checked against the contracts of the
+// services they name when the group starts (those services must have registered by then, hence
+// `needs`). On reload the group builds and validates a new table from the new file and swaps
+// it; an invalid table is refused with the reason and the old one keeps serving. Listen address
+// and limits change only with a restart.
+#pragma once
+
+#include "microlith/net/gateway/gateway.hpp"
+#include "microlith/net/gateway/route_table.hpp"
+
+#include <string_view>
+#include <vector>
+
+namespace microlith {
+
+/// The name of the built-in gateway module.
+inline constexpr std::string_view gateway_module = "microlith.gateway";
+
+/// One entry of a gateway group's [routes] table.
+struct gateway_route {
+  gateway::route_spec spec;
+  int line = 0; ///< where the entry is in the system file
+};
+
+/// What the gateway module reads from a gateway group's [http] and [routes] tables.
+struct gateway_settings {
+  gateway::gateway_options options;  ///< [http]; admin_reload is set when the group starts
+  bool admin = false;                ///< [http] admin: serve POST /_microlith/reload
+  std::vector<gateway_route> routes; ///< [routes], in file order
+};
+
+} // namespace microlith
