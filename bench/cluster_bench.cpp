@@ -305,20 +305,14 @@ public:
     start(mode, parent_port);
   }
 
-  ~child_process() {
-    kill_and_wait();
-  }
+  ~child_process() { kill_and_wait(); }
 
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
 
-  const std::string& error() const noexcept {
-    return error_;
-  }
+  const std::string& error() const noexcept { return error_; }
 
-  std::uint16_t port() const noexcept {
-    return port_;
-  }
+  std::uint16_t port() const noexcept { return port_; }
 
   /// CPU seconds (user + system, all threads) the child has used so far, from
   /// /proc/<pid>/stat (clock ticks, 10 ms); negative when unknown.
@@ -339,7 +333,8 @@ public:
     unsigned long long stime = 0;
     if (rest == nullptr
         || std::sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                       &stime) != 2)
+                       &stime)
+             != 2)
       return -1;
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   }
@@ -479,8 +474,7 @@ double own_cpu_seconds() {
 class cpu_meter {
 public:
   explicit cpu_meter(const child_process& child)
-    : child_(child), own_(own_cpu_seconds()), child_start_(child.cpu_seconds()) {
-  }
+    : child_(child), own_(own_cpu_seconds()), child_start_(child.cpu_seconds()) {}
 
   /// Microseconds of CPU of both processes since construction, per `round_trips`.
   double per_round_trip_us(std::int64_t round_trips) const {
@@ -540,7 +534,7 @@ void raw_caf_remote_request(benchmark::State& state) {
   cpu_meter cpu{child};
   for (auto _ : state) {
     auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding,
-                                                         bench::timing::per_round_trip);
+                                                          bench::timing::per_round_trip);
     auto failure = bench::run_batch(work, [&](const auto& w) -> caf::expected<caf::actor> {
       return sys.spawn(bench::raw_driver<std::string>, *echo, caf::duration{raw_timeout},
                        &ping_payload, w);
@@ -584,7 +578,7 @@ void microlith_remote_call(benchmark::State& state) {
   cpu_meter cpu{child};
   for (auto _ : state) {
     auto work = std::make_shared<bench::round_trip_batch>(batch_size(), outstanding,
-                                                         bench::timing::per_round_trip);
+                                                          bench::timing::per_round_trip);
     auto failure = bench::run_batch(
       work, [&](const auto& w) { return node.start(bench::driver_definition(w), caf::actor{}); });
     if (!failure.empty()) {

@@ -8,19 +8,19 @@
 // to the floor (bench/http_floor.cpp); the answer to GET /echo/hello has the floor's body. Each
 // request goes the gateway's whole way: Beast parse, request id, route match, binding of the
 // path parameter into a bench::EchoRequest, a non-blocking call from the io thread straight to
-// the service (the answer comes back through the gateway's inbox), the reply's JSON, the write. The gateway listens on 127.0.0.1 on a port
-// the OS chooses; the program prints `port=<n>` on stdout and serves until SIGTERM or SIGINT,
-// then shuts the node down, which stops the gateway worker (the newest actor) before the
-// service.
+// the service (the answer comes back through the gateway's inbox), the reply's JSON, the write. The
+// gateway listens on 127.0.0.1 on a port the OS chooses; the program prints `port=<n>` on stdout
+// and serves until SIGTERM or SIGINT, then shuts the node down, which stops the gateway worker (the
+// newest actor) before the service.
 //
 //   gateway_target [--threads N]     N gateway io threads, default 1
 //
 // MICROLITH_BENCH_IDLE_SPIN_POLLS and MICROLITH_BENCH_IDLE_NAP_POLLS set the node's idle policy,
 // as for the other benchmarks;
 // MICROLITH_BENCH_SCHEDULER_THREADS its scheduler threads (default 2).
-#include "server_args.hpp"
 #include "idle_policy.hpp"
 #include "proto/bench.pb.h"
+#include "server_args.hpp"
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/node.hpp"
@@ -57,7 +57,6 @@ public:
   }
 };
 
-
 /// The benchmark's route table, checked against the contracts of the node's services.
 caf::expected<std::shared_ptr<const microlith::gateway::route_table>>
 build_routes(microlith::node& n, const microlith::gateway::gateway_options& options) {
@@ -88,8 +87,8 @@ int main(int argc, char** argv) {
   bench::apply_idle_policy(node_opts);
   microlith::node n{node_opts};
 
-  auto echo = n.spawn(microlith::service<echo_service>("echo", "bench.Http")
-                        .handle("Echo", &echo_service::echo));
+  auto echo = n.spawn(
+    microlith::service<echo_service>("echo", "bench.Http").handle("Echo", &echo_service::echo));
   if (!echo) {
     std::cerr << "gateway_target: echo failed to start: " << microlith::describe(echo.error())
               << '\n';

@@ -41,8 +41,7 @@ constexpr auto k_read_timeout = std::chrono::seconds(30);
 /// One connection: reads a request, answers it, and reads the next until the peer closes.
 class session : public std::enable_shared_from_this<session> {
 public:
-  explicit session(tcp::socket&& socket) : stream_(std::move(socket)) {
-  }
+  explicit session(tcp::socket&& socket) : stream_(std::move(socket)) {}
 
   /// Starts serving on the connection's strand.
   void run() {
@@ -71,9 +70,9 @@ private:
     res_.keep_alive(req_.keep_alive());
     res_.body() = k_body;
     res_.prepare_payload();
-    http::async_write(stream_, res_,
-                      beast::bind_front_handler(&session::on_write, shared_from_this(),
-                                                res_.keep_alive()));
+    http::async_write(
+      stream_, res_,
+      beast::bind_front_handler(&session::on_write, shared_from_this(), res_.keep_alive()));
   }
 
   // The answer is out: read the next request, or close.
@@ -101,13 +100,10 @@ private:
 class listener : public std::enable_shared_from_this<listener> {
 public:
   listener(net::io_context& ioc, tcp::acceptor&& acceptor)
-    : ioc_(ioc), acceptor_(std::move(acceptor)) {
-  }
+    : ioc_(ioc), acceptor_(std::move(acceptor)) {}
 
   /// Starts accepting.
-  void run() {
-    do_accept();
-  }
+  void run() { do_accept(); }
 
 private:
   // Accepts the next connection.
@@ -128,7 +124,6 @@ private:
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
 };
-
 
 } // namespace
 

@@ -50,9 +50,7 @@ struct round_trip_batch {
   }
 
   /// Whether another request may be sent.
-  bool more_to_send() const {
-    return sent < total;
-  }
+  bool more_to_send() const { return sent < total; }
 
   std::int64_t total;
   std::int64_t outstanding;

@@ -22,8 +22,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <malloc.h>
 #include <future>
+#include <malloc.h>
 
 namespace {
 
@@ -82,8 +82,7 @@ private:
             return;
           }
           auto took = clock_type::now() - crashed_at_;
-          job_->samples_us.push_back(
-            std::chrono::duration<double, std::micro>(took).count());
+          job_->samples_us.push_back(std::chrono::duration<double, std::micro>(took).count());
           next();
         },
         [this, victim](const caf::error&) { probe(victim); });
@@ -113,11 +112,9 @@ void restart_latency(benchmark::State& state) {
   microlith::node n{opts};
   auto spec = microlith::supervisor_spec{"bench"}.intensity(1000000, std::chrono::seconds(1));
   auto* np = &n;
-  spec.child(microlith::child("echo",
-                              [np](caf::event_based_actor* sup) {
-                                return np->start(echo_service(), caf::actor_cast<caf::actor>(sup));
-                              })
-               .await_ready());
+  spec.child(microlith::child("echo", [np](caf::event_based_actor* sup) {
+               return np->start(echo_service(), caf::actor_cast<caf::actor>(sup));
+             }).await_ready());
   for (int i = 0; i < siblings; ++i)
     spec.child(microlith::child("sibling-" + std::to_string(i),
                                 [](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
@@ -158,8 +155,7 @@ std::size_t heap_in_use() {
 class starter final : public caf::event_based_actor {
 public:
   starter(caf::actor_config& cfg, caf::actor sup, int count, std::promise<void>* done)
-    : caf::event_based_actor(cfg), sup_(std::move(sup)), count_(count), done_(done) {
-  }
+    : caf::event_based_actor(cfg), sup_(std::move(sup)), count_(count), done_(done) {}
 
   caf::behavior make_behavior() override {
     while (sent_ < std::min(count_, 256))
@@ -231,7 +227,17 @@ void dynamic_children(benchmark::State& state) {
 
 } // namespace
 
-BENCHMARK(restart_latency)->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(dynamic_children)->Arg(10000)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(restart_latency)
+  ->Arg(0)
+  ->Arg(10000)
+  ->Iterations(1)
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
+BENCHMARK(dynamic_children)
+  ->Arg(10000)
+  ->Arg(100000)
+  ->Iterations(1)
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
 
 BENCHMARK_MAIN();

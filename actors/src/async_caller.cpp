@@ -60,8 +60,7 @@ private:
 // -- the port -----------------------------------------------------------------------------------
 
 call_port::call_port(caf::actor_config& cfg, node_core* core, std::string caller)
-  : caf::monitorable_actor(cfg), core_(core), caller_(std::move(caller)), view_(core->registry) {
-}
+  : caf::monitorable_actor(cfg), core_(core), caller_(std::move(caller)), view_(core->registry) {}
 
 call_port::~call_port() = default;
 
@@ -69,8 +68,7 @@ std::shared_ptr<call_port> call_port::make(node_core& core, std::string caller) 
   auto& sys = *core.system;
   caf::actor_config cfg;
   auto ref = caf::make_actor<call_port, caf::strong_actor_ptr>(sys.next_actor_id(), sys.node(),
-                                                                &sys, cfg, &core,
-                                                                std::move(caller));
+                                                               &sys, cfg, &core, std::move(caller));
   auto* port = static_cast<call_port*>(caf::actor_cast<caf::abstract_actor*>(ref));
   // The ticker knows the port by address only: it keeps no port alive. (The address is an
   // argument, not a capture: CAF 0.17 spawning an argument-less function actor binds a null
@@ -167,10 +165,10 @@ void call_port::on_tick(clock::time_point at) {
 }
 
 void call_port::schedule_tick(clock::time_point at) {
-  core_->system->clock().schedule_message(
-    at, caf::actor_cast<caf::strong_actor_ptr>(ticker_),
-    caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, tick_atom::value,
-                              at.time_since_epoch().count()));
+  core_->system->clock().schedule_message(at, caf::actor_cast<caf::strong_actor_ptr>(ticker_),
+                                          caf::make_mailbox_element(nullptr, caf::make_message_id(),
+                                                                    {}, tick_atom::value,
+                                                                    at.time_since_epoch().count()));
 }
 
 void call_port::finish(std::vector<pending_calls<async_completion>::ended>& ended) {
@@ -225,13 +223,13 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       caf::default_attachable::make_monitor(dest.address(), address()));
   if (added.arm)
     schedule_tick(deadline);
-  auto env = make_call(added.id, std::move(service), std::move(method), std::move(body),
-                       {std::move(options.correlation_id), caller_, deadline, 0,
-                        std::move(options.idempotency_key)});
+  auto env = make_call(
+    added.id, std::move(service), std::move(method), std::move(body),
+    {std::move(options.correlation_id), caller_, deadline, 0, std::move(options.idempotency_key)});
   // One allocation: the envelope goes straight into the mailbox element; the port is the
   // sender, so the callee answers it directly.
-  dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(),
-                                          {}, std::move(env)),
+  dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(), {},
+                                          std::move(env)),
                 nullptr);
   dest = nullptr; // released before `sending` ends
 }
@@ -283,8 +281,7 @@ std::size_t call_port::in_flight() const {
 // -- async_caller ---------------------------------------------------------------------------
 
 async_caller::async_caller(node& host, std::string caller)
-  : port_(detail::call_port::make(detail::node_access::core(host), std::move(caller))) {
-}
+  : port_(detail::call_port::make(detail::node_access::core(host), std::move(caller))) {}
 
 void async_caller::call(std::string service, std::string method, message_ptr body,
                         async_call_options options, async_completion done) const {

@@ -21,8 +21,8 @@ caf::error no_instance_error(std::string_view service) {
                     fmt::format("no instance of service {} is running", service));
 }
 
-caf::error timeout_error(std::string_view service, std::string_view method,
-                         clock::duration allowed, clock::duration late) {
+caf::error timeout_error(std::string_view service, std::string_view method, clock::duration allowed,
+                         clock::duration late) {
   auto late_ms = millis(late);
   if (late_ms < 1)
     return make_error(errc::timeout, fmt::format("{}.{} did not answer within {} ms", service,
@@ -34,8 +34,8 @@ caf::error timeout_error(std::string_view service, std::string_view method,
 caf::error callee_down_error(std::string_view service, std::string_view method,
                              const caf::error& reason) {
   return make_error(errc::service_down,
-                    fmt::format("the instance of {} serving {}.{} went down ({})", service,
-                                service, method, reason ? describe(reason) : "normal exit"));
+                    fmt::format("the instance of {} serving {}.{} went down ({})", service, service,
+                                method, reason ? describe(reason) : "normal exit"));
 }
 
 caf::error unreadable_answer_error(std::string_view service, std::string_view method,
@@ -45,16 +45,16 @@ caf::error unreadable_answer_error(std::string_view service, std::string_view me
 }
 
 caf::error call_loop_error(std::string_view service, std::string_view method) {
-  return make_error(errc::bad_request,
-                    fmt::format("{}.{}: more than {} nested calls (a call loop?)", service,
-                                method, max_hops));
+  return make_error(
+    errc::bad_request,
+    fmt::format("{}.{}: more than {} nested calls (a call loop?)", service, method, max_hops));
 }
 
 caf::error caller_closed_error(std::string_view service, std::string_view method,
                                std::string_view caller) {
-  return make_error(errc::service_unavailable,
-                    fmt::format("the call to {}.{} was dropped: its caller {} closed", service,
-                                method, caller));
+  return make_error(
+    errc::service_unavailable,
+    fmt::format("the call to {}.{} was dropped: its caller {} closed", service, method, caller));
 }
 
 caf::error caller_refused_error(std::string_view service, std::string_view method,

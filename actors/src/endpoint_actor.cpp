@@ -41,28 +41,24 @@ reply_slot::~reply_slot() {
     return;
   }
   if (!answered)
-    owner->answer(reply_to, call_id, method, nullptr,
-                  make_error(errc::remote_error,
-                             fmt::format("{}.{} dropped its promise without answering",
-                                         owner->service_name(), method)));
+    owner->answer(
+      reply_to, call_id, method, nullptr,
+      make_error(errc::remote_error, fmt::format("{}.{} dropped its promise without answering",
+                                                 owner->service_name(), method)));
 }
 
 start_slot::~start_slot() {
   if (owner != nullptr && !done)
-    owner->finish_start(make_error(errc::service_unavailable,
-                                   "its start gate was dropped without being opened"));
+    owner->finish_start(
+      make_error(errc::service_unavailable, "its start gate was dropped without being opened"));
 }
 
 // -- construction and lifecycle -------------------------------------------------------------
 
 endpoint_actor::endpoint_actor(caf::actor_config& cfg, node_core* core, service_definition def,
                                caf::actor ready_to)
-  : caf::event_based_actor(cfg),
-    core_(core),
-    def_(std::move(def)),
-    ready_to_(std::move(ready_to)),
-    view_(core->registry) {
-}
+  : caf::event_based_actor(cfg), core_(core), def_(std::move(def)), ready_to_(std::move(ready_to)),
+    view_(core->registry) {}
 
 endpoint_actor::~endpoint_actor() = default;
 
@@ -217,9 +213,8 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     return;
   }
   if (!env.undecodable.empty()) {
-    refuse(make_error(errc::bad_request,
-                      fmt::format("{}.{}: the request cannot be read: {}", def_.name, env.method,
-                                  env.undecodable)));
+    refuse(make_error(errc::bad_request, fmt::format("{}.{}: the request cannot be read: {}",
+                                                     def_.name, env.method, env.undecodable)));
     return;
   }
   auto i = by_method_.find(env.method);
@@ -261,10 +256,10 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     return;
   if (result.deferred) {
     if (dropped_in_handler_)
-      answer(reply_to, env.call_id, handler.method, nullptr,
-             make_error(errc::remote_error,
-                        fmt::format("{}.{} dropped its promise without answering", def_.name,
-                                    handler.method)));
+      answer(
+        reply_to, env.call_id, handler.method, nullptr,
+        make_error(errc::remote_error, fmt::format("{}.{} dropped its promise without answering",
+                                                   def_.name, handler.method)));
     return;
   }
   answer(reply_to, env.call_id, handler.method, std::move(result.value), std::move(result.error));
@@ -275,8 +270,8 @@ void endpoint_actor::answer(const caf::strong_actor_ptr& to, std::uint64_t call_
   if (!to)
     return;
   if (!err && !value)
-    err = make_error(errc::remote_error,
-                     fmt::format("{}.{} answered with no body", def_.name, method));
+    err =
+      make_error(errc::remote_error, fmt::format("{}.{} answered with no body", def_.name, method));
   envelope out;
   out.kind = envelope_kind::reply;
   out.call_id = call_id;

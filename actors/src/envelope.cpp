@@ -36,8 +36,8 @@ envelope_wire to_wire(const envelope& env) {
   out.correlation_id = env.meta.correlation_id;
   out.caller = env.meta.caller;
   if (env.meta.deadline != clock::time_point{}) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(env.meta.deadline
-                                                                      - clock::now());
+    auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(env.meta.deadline - clock::now());
     out.deadline_ms_left = std::max<std::int64_t>(0, left.count());
   }
   out.hops = env.meta.hops;
@@ -76,8 +76,8 @@ envelope from_wire(envelope_wire wire) {
   }
   std::unique_ptr<pb::Message> body{prototype->New()};
   if (!body->ParseFromString(wire.body_bytes)) {
-    out.undecodable = fmt::format("{} bytes do not parse as {}", wire.body_bytes.size(),
-                                  wire.body_type);
+    out.undecodable =
+      fmt::format("{} bytes do not parse as {}", wire.body_bytes.size(), wire.body_type);
     return out;
   }
   out.body = message_ptr{std::move(body)};

@@ -105,10 +105,9 @@ bool is_client_kind(errc code) noexcept {
 }
 
 void register_error_category(caf::actor_system_config& cfg) {
-  cfg.add_error_category(error_category(),
-                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) {
-                           return render(code, ctx);
-                         });
+  cfg.add_error_category(
+    error_category(),
+    [](std::uint8_t code, caf::atom_value, const caf::message& ctx) { return render(code, ctx); });
 }
 
 } // namespace microlith

@@ -20,8 +20,8 @@ void write(level lvl, std::string_view component, std::string_view correlation_i
   gmtime_r(&secs, &tm);
   fmt::memory_buffer line;
   fmt::format_to(std::back_inserter(line), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {:<5} {}",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, millis, to_string(lvl), component);
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 millis, to_string(lvl), component);
   if (!correlation_id.empty())
     fmt::format_to(std::back_inserter(line), " [c={}]", correlation_id);
   line.push_back(' ');

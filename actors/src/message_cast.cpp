@@ -17,8 +17,8 @@ caf::error wrong_reply_type(const google::protobuf::Descriptor* expected, const 
 
 void log_wrong_topic_type(const std::string& subscriber, const std::string& topic,
                           const std::string& expected, const message_ptr& got) {
-  log::warn(subscriber, "dropped a message published to {}: expected {}, got {}", topic,
-            expected, got ? got->GetDescriptor()->full_name() : "no body");
+  log::warn(subscriber, "dropped a message published to {}: expected {}, got {}", topic, expected,
+            got ? got->GetDescriptor()->full_name() : "no body");
 }
 
 } // namespace microlith::detail

@@ -30,8 +30,9 @@ constexpr auto stop_grace = std::chrono::seconds(30);
 constexpr auto start_limit = std::chrono::seconds(30);
 
 caf::actor_system_config& configure(caf::actor_system_config& cfg, const node_options& opts) {
-  auto threads = opts.threads > 0 ? opts.threads
-                                  : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  auto threads = opts.threads > 0
+                   ? opts.threads
+                   : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("scheduler.max-threads", static_cast<std::size_t>(threads));
   cfg.set("work-stealing.aggressive-poll-attempts", opts.idle_spin_polls);
   cfg.set("work-stealing.moderate-poll-attempts", opts.idle_nap_polls);
@@ -54,8 +55,7 @@ struct node::impl {
   std::vector<caf::actor> tracked;
   bool stopped = false;
 
-  explicit impl(node_options opts)
-    : options(std::move(opts)), system(configure(cfg, options)) {
+  explicit impl(node_options opts) : options(std::move(opts)), system(configure(cfg, options)) {
     core.system = &system;
     core.node_name = options.name;
     core.default_timeout = options.default_timeout;
@@ -63,8 +63,7 @@ struct node::impl {
   }
 };
 
-node::node(node_options options) : impl_(std::make_unique<impl>(std::move(options))) {
-}
+node::node(node_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 
 node::~node() {
   shutdown();
@@ -122,20 +121,19 @@ caf::expected<caf::actor> node::spawn(const service_definition& def) {
     [&](ready_atom) {},
     [&](caf::down_msg& msg) {
       // Keep the cause's own code when it is a microlith error; say what failed around it.
-      failure = code_of(msg.reason) != errc::none
-                  ? make_error(code_of(msg.reason),
-                               fmt::format("{} failed to start: {}", def.name,
-                                           message_of(msg.reason)))
-                  : make_error(errc::service_unavailable,
-                               fmt::format("{} failed to start: {}", def.name,
-                                           describe(msg.reason)));
+      failure =
+        code_of(msg.reason) != errc::none
+          ? make_error(code_of(msg.reason),
+                       fmt::format("{} failed to start: {}", def.name, message_of(msg.reason)))
+          : make_error(errc::service_unavailable,
+                       fmt::format("{} failed to start: {}", def.name, describe(msg.reason)));
     },
-    caf::after(start_limit) >> [&] {
-      failure = make_error(errc::timeout,
-                           fmt::format("{} did not finish starting within {} s", def.name,
-                                       start_limit.count()));
-      signal_exit(instance, caf::exit_reason::kill, self.ptr());
-    });
+    caf::after(start_limit) >>
+      [&] {
+        failure = make_error(errc::timeout, fmt::format("{} did not finish starting within {} s",
+                                                        def.name, start_limit.count()));
+        signal_exit(instance, caf::exit_reason::kill, self.ptr());
+      });
   self->demonitor(instance);
   if (failure)
     return failure;
@@ -149,11 +147,10 @@ void node::adopt(const caf::actor& instance) {
 }
 
 caf::expected<message_ptr> node::call_shared(std::string service, std::string method,
-                                             message_ptr request,
-                                             blocking_call_options options) {
+                                             message_ptr request, blocking_call_options options) {
   auto now = clock::now();
-  auto deadline = now + (options.timeout.count() > 0 ? options.timeout
-                                                     : impl_->core.default_timeout);
+  auto deadline =
+    now + (options.timeout.count() > 0 ? options.timeout : impl_->core.default_timeout);
   auto dest = impl_->core.registry.resolve(service);
   if (!dest)
     return detail::no_instance_error(service);
@@ -172,11 +169,11 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                          });
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  self->send(dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
-                             {options.correlation_id.empty() ? make_correlation_id()
-                                                            : std::move(options.correlation_id),
-                              std::move(options.caller), deadline, 0,
-                              std::move(options.idempotency_key)}));
+  self->send(
+    dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
+                    {options.correlation_id.empty() ? make_correlation_id()
+                                                    : std::move(options.correlation_id),
+                     std::move(options.caller), deadline, 0, std::move(options.idempotency_key)}));
   std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
   auto tick = calls.armed(); // the call's deadline: the receive below waits until then
   while (!done) {
@@ -237,8 +234,8 @@ void node::shutdown() {
     self->receive([&](caf::down_msg& msg) { down = msg.source == instance.address(); },
                   caf::after(stop_grace) >> [] {});
     if (!down) {
-      log::warn(impl_->options.name, "{} did not stop within {} s: killing it",
-                to_string(instance), stop_grace.count());
+      log::warn(impl_->options.name, "{} did not stop within {} s: killing it", to_string(instance),
+                stop_grace.count());
       signal_exit(instance, caf::exit_reason::kill, self.ptr());
       self->receive([](caf::down_msg&) {}, caf::after(stop_grace) >> [] {});
     }

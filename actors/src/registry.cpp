@@ -52,8 +52,7 @@ caf::actor registry_snapshot::pick(const std::string& service, std::uint32_t n) 
 }
 
 service_registry::service_registry()
-  : current_(std::make_shared<registry_snapshot>(0, registry_snapshot::table{})) {
-}
+  : current_(std::make_shared<registry_snapshot>(0, registry_snapshot::table{})) {}
 
 void service_registry::add(const std::string& service, caf::actor instance) {
   std::lock_guard<std::mutex> guard{mutex_};
@@ -94,9 +93,9 @@ std::size_t service_registry::remove_node(const caf::node_id& node) {
   for (auto i = entries.begin(); i != entries.end();) {
     auto& xs = i->second;
     auto before = xs.size();
-    xs.erase(std::remove_if(xs.begin(), xs.end(),
-                            [&](const caf::actor& x) { return x.node() == node; }),
-             xs.end());
+    xs.erase(
+      std::remove_if(xs.begin(), xs.end(), [&](const caf::actor& x) { return x.node() == node; }),
+      xs.end());
     removed += before - xs.size();
     i = xs.empty() ? entries.erase(i) : std::next(i);
   }

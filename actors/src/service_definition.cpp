@@ -16,8 +16,9 @@ caf::error service_definition::validate() const {
     return make_error(errc::bad_request, fmt::format("{}: no state factory", name));
   if (contract.empty()) {
     if (!handlers.empty())
-      return make_error(errc::bad_request,
-                        fmt::format("{}: handlers need a contract (a Protobuf service name)", name));
+      return make_error(
+        errc::bad_request,
+        fmt::format("{}: handlers need a contract (a Protobuf service name)", name));
     return {};
   }
   const auto* svc = pb::DescriptorPool::generated_pool()->FindServiceByName(contract);

@@ -5,8 +5,7 @@
 
 namespace microlith {
 
-topic_registry::topic_registry() : current_(std::make_shared<const table>()) {
-}
+topic_registry::topic_registry() : current_(std::make_shared<const table>()) {}
 
 void topic_registry::subscribe(const std::string& topic, caf::actor subscriber) {
   std::lock_guard<std::mutex> guard{mutex_};

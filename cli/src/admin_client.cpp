@@ -48,8 +48,9 @@ std::optional<address> parse_url(std::string url) {
 int reload_routes(const std::string& url) {
   auto where = parse_url(url);
   if (!where) {
-    fmt::print(stderr, "microlith routes reload: expected the gateway's URL such as "
-                       "http://127.0.0.1:8080, got \"{}\"\n",
+    fmt::print(stderr,
+               "microlith routes reload: expected the gateway's URL such as "
+               "http://127.0.0.1:8080, got \"{}\"\n",
                url);
     return 2;
   }
@@ -69,8 +70,9 @@ int reload_routes(const std::string& url) {
     http::read(stream, buffer, res);
     fmt::print("{}\n", res.body());
     if (res.result() == http::status::not_found)
-      fmt::print(stderr, "microlith routes reload: {} has no admin endpoint (set admin = true in "
-                         "the gateway group's [http] table)\n",
+      fmt::print(stderr,
+                 "microlith routes reload: {} has no admin endpoint (set admin = true in "
+                 "the gateway group's [http] table)\n",
                  url);
     return res.result() == http::status::ok ? 0 : 1;
   } catch (const std::exception& e) {

@@ -16,10 +16,10 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <unistd.h>
 #include <cstdio>
 #include <pthread.h>
 #include <thread>
+#include <unistd.h>
 
 namespace microlith::cli {
 
@@ -146,11 +146,13 @@ int run_system(const std::string& path, const std::string& placement, bool print
     }
     started = true;
     if (placement.empty())
-      log::info(component, "system {} running in one process: groups {}; stop with Ctrl-C, "
+      log::info(component,
+                "system {} running in one process: groups {}; stop with Ctrl-C, "
                 "print the supervision tree with kill -USR1 {}, reload routes with kill -HUP {}",
                 config->name, fmt::join(h.running_groups(), ", "), getpid(), getpid());
     else
-      log::info(component, "node {} of system {} running: groups {}; listening for nodes on "
+      log::info(component,
+                "node {} of system {} running: groups {}; listening for nodes on "
                 "{}:{}; stop with Ctrl-C, print the supervision tree with kill -USR1 {}",
                 placement, config->name, fmt::join(h.running_groups(), ", "),
                 h.membership()->options().host, h.membership()->port(), getpid());
@@ -218,8 +220,10 @@ int main(int argc, char** argv) {
   std::string reload_url;
   auto* reload = routes->add_subcommand(
     "reload", "Make a running system reread its file and swap its gateway routes");
-  reload->add_option("url", reload_url, "The gateway, e.g. http://127.0.0.1:8080 (its [http] "
-                                        "table must say admin = true)")
+  reload
+    ->add_option("url", reload_url,
+                 "The gateway, e.g. http://127.0.0.1:8080 (its [http] "
+                 "table must say admin = true)")
     ->required();
   CLI11_PARSE(app, argc, argv);
   try {

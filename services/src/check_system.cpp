@@ -19,7 +19,8 @@ std::vector<system_file_error> check_system(const system_config& config,
       auto names = catalogue.names();
       add(g.module_line, "groups." + g.name + ".module",
           fmt::format("no module \"{}\" is linked into this program (linked modules: {})", g.module,
-                      names.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(names, ", "))));
+                      names.empty() ? std::string{"none"}
+                                    : fmt::format("{}", fmt::join(names, ", "))));
       continue;
     }
     if (m->find_group(g.name) == nullptr) {

@@ -33,8 +33,9 @@ void read_http(const settings_table& http, gateway_settings& out) {
       o.host = address->host;
       o.port = address->port;
     } else {
-      http.find("listen")->refuse(fmt::format(
-        "expected host:port such as \"127.0.0.1:8080\" (port 0..65535), got {}", http.find("listen")->text()));
+      http.find("listen")->refuse(
+        fmt::format("expected host:port such as \"127.0.0.1:8080\" (port 0..65535), got {}",
+                    http.find("listen")->text()));
     }
   }
   constexpr std::int64_t big = std::numeric_limits<std::int32_t>::max();
@@ -108,11 +109,10 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   const auto& o = settings->options;
   std::vector<std::string> lines;
   if (status == nullptr) {
-    lines.push_back(fmt::format("gateway {}: listens on {}:{} ({} routes{})", group.name, o.host,
-                                o.port, settings->routes.size(),
-                                o.websocket_path.empty()
-                                  ? std::string{}
-                                  : fmt::format(", WebSocket {}", o.websocket_path)));
+    lines.push_back(fmt::format(
+      "gateway {}: listens on {}:{} ({} routes{})", group.name, o.host, o.port,
+      settings->routes.size(),
+      o.websocket_path.empty() ? std::string{} : fmt::format(", WebSocket {}", o.websocket_path)));
   } else if (status->http_port == 0) {
     lines.push_back(fmt::format("gateway {}: not listening at the moment (its file entry says "
                                 "{}:{})",
@@ -121,16 +121,15 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   } else {
     // The port the gateway bound: the OS's choice when the file says 0.
     const auto port = status->http_port;
-    lines.push_back(fmt::format("gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port,
-                                settings->routes.size(),
-                                o.websocket_path.empty()
-                                  ? std::string{}
-                                  : fmt::format(", WebSocket ws://{}:{}{}", o.host, port,
-                                                o.websocket_path)));
+    lines.push_back(fmt::format(
+      "gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port, settings->routes.size(),
+      o.websocket_path.empty()
+        ? std::string{}
+        : fmt::format(", WebSocket ws://{}:{}{}", o.host, port, o.websocket_path)));
   }
   for (const auto& r : settings->routes)
-    lines.push_back(fmt::format("  {} {} -> {}.{}", r.spec.verb, r.spec.pattern, r.spec.service,
-                                r.spec.method));
+    lines.push_back(
+      fmt::format("  {} {} -> {}.{}", r.spec.verb, r.spec.pattern, r.spec.service, r.spec.method));
   return lines;
 }
 
@@ -191,27 +190,27 @@ children build_gateway(group_context& g) {
       report.message = fmt::format("{}", fmt::join(reasons, "; "));
       return report;
     };
-    host->on_reload(config.name, [contracts, routes, settings](
-                                   const group_config& next) -> caf::error {
-      const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
-      if (next_settings == nullptr)
-        return make_error(errc::bad_request,
-                          fmt::format("group {} is no longer a gateway group (module {}): that "
-                                      "needs a restart",
-                                      next.name, next.module));
-      auto specs = specs_of(*next_settings);
-      auto count = specs.size(); // a table that builds has one route per spec
-      auto generation = routes->build_and_install(std::move(specs), contracts,
-                                                  reserved_of(*next_settings));
-      if (!generation)
-        return refused(next, generation.error());
-      log::info(component, "group {}: route table {} installed ({} routes)", next.name,
-                *generation, count);
-      if (!same_http(settings, *next_settings))
-        log::warn(component, "group {}: [http] settings changed; they apply after a restart",
-                  next.name);
-      return {};
-    });
+    host->on_reload(
+      config.name, [contracts, routes, settings](const group_config& next) -> caf::error {
+        const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
+        if (next_settings == nullptr)
+          return make_error(errc::bad_request,
+                            fmt::format("group {} is no longer a gateway group (module {}): that "
+                                        "needs a restart",
+                                        next.name, next.module));
+        auto specs = specs_of(*next_settings);
+        auto count = specs.size(); // a table that builds has one route per spec
+        auto generation =
+          routes->build_and_install(std::move(specs), contracts, reserved_of(*next_settings));
+        if (!generation)
+          return refused(next, generation.error());
+        log::info(component, "group {}: route table {} installed ({} routes)", next.name,
+                  *generation, count);
+        if (!same_http(settings, *next_settings))
+          log::warn(component, "group {}: [http] settings changed; they apply after a restart",
+                    next.name);
+        return {};
+      });
   }
   auto options = settings.options;
   if (settings.admin && g.host() != nullptr)

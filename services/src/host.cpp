@@ -27,12 +27,9 @@ public:
   using on_exit_fn = std::function<void(const caf::actor_addr&, const caf::error&)>;
 
   group_watcher(caf::actor_config& cfg, on_exit_fn on_exit)
-    : caf::event_based_actor(cfg), on_exit_(std::move(on_exit)) {
-  }
+    : caf::event_based_actor(cfg), on_exit_(std::move(on_exit)) {}
 
-  const char* name() const override {
-    return "group-watcher";
-  }
+  const char* name() const override { return "group-watcher"; }
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& msg) { on_exit_(msg.source, msg.reason); });
@@ -64,11 +61,11 @@ struct host::impl : group_host {
   int failure_code = 0;
 
   std::map<std::string, reload_handler> reload_handlers; // requires mutex
-  std::map<std::string, std::uint16_t> http_ports;        // requires mutex
+  std::map<std::string, std::uint16_t> http_ports;       // requires mutex
   host* owner = nullptr;
   std::string placement;
-  std::vector<const group_config*> local_groups; // placed on this node, in start order
-  std::unique_ptr<cluster::membership> membership; // written under mutex (start, stop)
+  std::vector<const group_config*> local_groups;     // placed on this node, in start order
+  std::unique_ptr<cluster::membership> membership;   // written under mutex (start, stop)
   std::vector<const group_config*> permanent_groups; // of the whole system, in start order
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
@@ -233,8 +230,8 @@ struct host::impl : group_host {
     supervisor_spec spec{g.name};
     spec.strategy(g.strategy).intensity(g.intensity, g.period);
     if (g.backoff)
-      spec.backoff(backoff_spec{g.backoff->min, g.backoff->max, g.backoff->jitter,
-                                g.backoff->reset_after});
+      spec.backoff(
+        backoff_spec{g.backoff->min, g.backoff->max, g.backoff->jitter, g.backoff->reset_after});
     for (auto& c : def->build(ctx))
       spec.child(std::move(c));
     return spec;
@@ -252,8 +249,8 @@ struct host::impl : group_host {
     } else {
       signal_exit(sup, caf::exit_reason::user_shutdown, self.ptr());
     }
-    auto grace = setting.k == shutdown_setting::kind::timeout ? setting.timeout
-                                                              : config.shutdown_timeout;
+    auto grace =
+      setting.k == shutdown_setting::kind::timeout ? setting.timeout : config.shutdown_timeout;
     bool down = false;
     self->receive([&](caf::down_msg& msg) { down = msg.source == sup.address(); },
                   caf::after(grace) >> [] {});
@@ -267,8 +264,7 @@ struct host::impl : group_host {
   }
 };
 
-host::host(node& n, system_config config, const module_catalogue& catalogue,
-           std::string placement)
+host::host(node& n, system_config config, const module_catalogue& catalogue, std::string placement)
   : impl_(std::make_unique<impl>(n, std::move(config), catalogue, std::move(placement))) {
   impl_->owner = this;
 }
@@ -329,9 +325,8 @@ caf::error host::start() {
       sup = make_error(errc::service_unavailable, e.what());
     }
     if (!sup) {
-      auto err = make_error(errc::service_unavailable,
-                            fmt::format("group {} failed to start: {}", g->name,
-                                        describe(sup.error())));
+      auto err = make_error(errc::service_unavailable, fmt::format("group {} failed to start: {}",
+                                                                   g->name, describe(sup.error())));
       log::error(component, "{}", message_of(err));
       stop();
       return err;
@@ -439,9 +434,9 @@ caf::error host::impl::reload_file() {
     auto next = load_system_file(config.path, catalogue);
     return owner->reload(next);
   } catch (const system_file_errors& e) {
-    auto err = make_error(errc::bad_request,
-                          fmt::format("reload of {} refused, the running settings stay:\n{}",
-                                      config.path, e.what()));
+    auto err = make_error(
+      errc::bad_request,
+      fmt::format("reload of {} refused, the running settings stay:\n{}", config.path, e.what()));
     log::error(component, "{}", message_of(err));
     return err;
   }

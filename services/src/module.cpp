@@ -12,8 +12,7 @@ namespace microlith {
 
 group_context::group_context(microlith::node& host_node, const group_config& config,
                              group_host* host)
-  : node_(host_node), config_(config), host_(host) {
-}
+  : node_(host_node), config_(config), host_(host) {}
 
 std::optional<config_value> group_context::setting(std::string_view key) const {
   auto i = config_.config.find(std::string{key});
@@ -44,8 +43,7 @@ child_spec group_context::worker(service_definition def) const {
 
 // -- module_definition ------------------------------------------------------------------------
 
-module_definition::module_definition(std::string name) : name_(std::move(name)) {
-}
+module_definition::module_definition(std::string name) : name_(std::move(name)) {}
 
 module_definition& module_definition::group(std::string name, group_builder build) {
   groups_.push_back(group_definition{std::move(name), std::move(build)});
@@ -99,7 +97,7 @@ const group_definition* module_definition::find_group(std::string_view name) con
 module_catalogue& module_catalogue::global() {
   static module_catalogue instance;
   static const bool builtins = (detail::add_builtin_modules(instance), true);
-  (void) builtins;
+  (void)builtins;
   return instance;
 }
 
@@ -107,8 +105,9 @@ void module_catalogue::add(module_definition module) {
   std::lock_guard<std::mutex> guard{mutex_};
   for (const auto& m : modules_)
     if (m.name() == module.name()) {
-      conflicts_.push_back("module " + module.name() +
-                           " is linked in twice (two MICROLITH_MODULE definitions with that name)");
+      conflicts_.push_back(
+        "module " + module.name()
+        + " is linked in twice (two MICROLITH_MODULE definitions with that name)");
       return;
     }
   modules_.push_back(std::move(module));

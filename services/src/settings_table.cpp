@@ -37,8 +37,7 @@ int column_of(const toml::node& node) {
 
 setting::setting(detail::settings_reading& reading, std::size_t node, std::string name,
                  std::string key)
-  : reading_(&reading), node_(node), name_(std::move(name)), key_(std::move(key)) {
-}
+  : reading_(&reading), node_(node), name_(std::move(name)), key_(std::move(key)) {}
 
 int setting::line() const {
   return line_of(reading_->node(node_));
@@ -112,8 +111,7 @@ void setting::refuse_type(std::string_view expected) const {
 
 settings_table::settings_table(detail::settings_reading& reading, std::size_t table,
                                std::string key)
-  : reading_(&reading), table_(table), key_(std::move(key)) {
-}
+  : reading_(&reading), table_(table), key_(std::move(key)) {}
 
 std::string settings_table::key(std::string_view name) const {
   return join_key(key_, name);
@@ -153,8 +151,7 @@ std::optional<std::string> settings_table::string(std::string_view name, presenc
 }
 
 std::optional<std::int64_t> settings_table::integer(std::string_view name, std::int64_t min,
-                                                    std::int64_t max,
-                                                    std::string_view expectation,
+                                                    std::int64_t max, std::string_view expectation,
                                                     presence need) const {
   auto value = get(name, need);
   if (!value)
@@ -214,8 +211,7 @@ std::optional<settings_table> settings_table::table(std::string_view name, prese
 }
 
 void settings_table::refuse(std::string key, std::string message) const {
-  reading_->add_error(reading_->table(table_).source(), std::move(key),
-                      std::move(message));
+  reading_->add_error(reading_->table(table_).source(), std::move(key), std::move(message));
 }
 
 std::optional<setting> settings_table::get(std::string_view name, presence need) const {
@@ -234,12 +230,8 @@ std::optional<setting> settings_table::get(std::string_view name, presence need)
 group_tables::group_tables(detail::settings_reading& reading, std::size_t group_table,
                            std::string group, std::string key,
                            const std::vector<std::string>& declared)
-  : reading_(&reading),
-    table_(group_table),
-    group_(std::move(group)),
-    key_(std::move(key)),
-    declared_(&declared) {
-}
+  : reading_(&reading), table_(group_table), group_(std::move(group)), key_(std::move(key)),
+    declared_(&declared) {}
 
 std::string group_tables::key(std::string_view name) const {
   return join_key(key_, name);

@@ -65,8 +65,8 @@ caf::error delete_child(caf::actor_system& sys, const caf::actor& sup, const std
   return ask_done(sys, sup, timeout, delete_child_atom::value, id);
 }
 
-caf::expected<std::vector<child_info>>
-which_children(caf::actor_system& sys, const caf::actor& sup, std::chrono::milliseconds timeout) {
+caf::expected<std::vector<child_info>> which_children(caf::actor_system& sys, const caf::actor& sup,
+                                                      std::chrono::milliseconds timeout) {
   return ask<std::vector<child_info>>(sys, sup, timeout, which_children_atom::value);
 }
 

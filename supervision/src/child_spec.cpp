@@ -4,8 +4,7 @@
 namespace microlith {
 
 child_spec::child_spec(std::string id, start_function start)
-  : id_(std::move(id)), start_(std::move(start)) {
-}
+  : id_(std::move(id)), start_(std::move(start)) {}
 
 child_spec& child_spec::kind(child_kind x) {
   kind_ = x;

@@ -30,10 +30,8 @@ class dynamic_supervisor_actor final : public detail::supervisor_core {
 public:
   dynamic_supervisor_actor(caf::actor_config& cfg, dynamic_supervisor_spec spec,
                            caf::actor ready_to)
-    : supervisor_core(cfg, spec.name(), spec.flags()),
-      spec_(std::move(spec)),
-      ready_to_(std::move(ready_to)) {
-  }
+    : supervisor_core(cfg, spec.name(), spec.flags()), spec_(std::move(spec)),
+      ready_to_(std::move(ready_to)) {}
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
@@ -160,9 +158,9 @@ private:
     log::error(name_, "child {} failed to start: {}", id, detail::reason_text(err));
     if (c.started.pending()) {
       // A first start: the caller gets the failure, nothing is kept (OTP's start_child).
-      c.started.deliver(make_error(errc::service_unavailable,
-                                   fmt::format("{} failed to start: {}", id,
-                                               detail::reason_text(err))));
+      c.started.deliver(
+        make_error(errc::service_unavailable,
+                   fmt::format("{} failed to start: {}", id, detail::reason_text(err))));
       children_.erase(n);
       return;
     }
@@ -250,8 +248,8 @@ private:
 
   void kill_remaining() {
     if (!by_actor_.empty())
-      log::warn(name_, "{} children did not stop within {} ms: killing them",
-                by_actor_.size(), spec_.shutdown().timeout.count());
+      log::warn(name_, "{} children did not stop within {} ms: killing them", by_actor_.size(),
+                spec_.shutdown().timeout.count());
     for (auto& [n, c] : children_)
       if (c.handle)
         signal_exit(c.handle, caf::exit_reason::kill, this);
@@ -365,12 +363,11 @@ caf::actor spawn_dynamic_supervisor(caf::actor_system& sys, dynamic_supervisor_s
 
 child_spec dynamic_supervisor_child(dynamic_supervisor_spec spec) {
   auto id = spec.name();
-  return child_spec{std::move(id),
-                    [spec = std::move(spec)](caf::event_based_actor* parent)
-                      -> caf::expected<caf::actor> {
-                      return parent->spawn<dynamic_supervisor_actor>(
-                        spec, caf::actor_cast<caf::actor>(parent));
-                    }}
+  return child_spec{
+    std::move(id),
+    [spec = std::move(spec)](caf::event_based_actor* parent) -> caf::expected<caf::actor> {
+      return parent->spawn<dynamic_supervisor_actor>(spec, caf::actor_cast<caf::actor>(parent));
+    }}
     .kind(child_kind::supervisor)
     .await_ready();
 }

@@ -10,8 +10,7 @@
 namespace microlith {
 
 dynamic_supervisor_spec::dynamic_supervisor_spec(std::string name, dynamic_start_function start)
-  : name_(std::move(name)), start_(std::move(start)) {
-}
+  : name_(std::move(name)), start_(std::move(start)) {}
 
 dynamic_supervisor_spec& dynamic_supervisor_spec::child_id(std::string id) {
   child_id_ = std::move(id);

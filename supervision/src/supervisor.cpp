@@ -35,8 +35,7 @@ using detail::reason_text;
 class supervisor_actor final : public detail::supervisor_core {
 public:
   supervisor_actor(caf::actor_config& cfg, supervisor_spec spec, caf::actor ready_to)
-    : supervisor_core(cfg, spec.name(), spec.flags()),
-      invalid_(spec.validate()),
+    : supervisor_core(cfg, spec.name(), spec.flags()), invalid_(spec.validate()),
       ready_to_(std::move(ready_to)) {
     children_.reserve(spec.children().size());
     for (const auto& x : spec.children())
@@ -70,19 +69,16 @@ public:
         });
       },
       [this](restart_child_atom, std::string& id) -> caf::result<caf::actor> {
-        return when_running([this, id](caf::response_promise rp) {
-          restart_stopped_child(id, std::move(rp));
-        });
+        return when_running(
+          [this, id](caf::response_promise rp) { restart_stopped_child(id, std::move(rp)); });
       },
       [this](terminate_child_atom, std::string& id) -> caf::result<void> {
-        return when_running([this, id](caf::response_promise rp) {
-          terminate_child(id, std::move(rp));
-        });
+        return when_running(
+          [this, id](caf::response_promise rp) { terminate_child(id, std::move(rp)); });
       },
       [this](delete_child_atom, std::string& id) -> caf::result<void> {
-        return when_running([this, id](caf::response_promise rp) {
-          delete_child(id, std::move(rp));
-        });
+        return when_running(
+          [this, id](caf::response_promise rp) { delete_child(id, std::move(rp)); });
       },
       // The dynamic supervisor's forms (by args, by handle).
       [](start_child_atom, caf::message&) -> caf::result<caf::actor> {
@@ -110,8 +106,7 @@ private:
   enum class phase { starting, running, stopping };
 
   struct child_state {
-    child_state(child_spec x, std::uint64_t k) : spec(std::move(x)), key(k) {
-    }
+    child_state(child_spec x, std::uint64_t k) : spec(std::move(x)), key(k) {}
     child_spec spec;
     std::uint64_t key; // names the child in timers and retries; never reused
     caf::actor handle;
@@ -162,9 +157,7 @@ private:
     run_plan();
   }
 
-  bool idle() const noexcept {
-    return phase_ == phase::running && !busy_ && plan_.empty();
-  }
+  bool idle() const noexcept { return phase_ == phase::running && !busy_ && plan_.empty(); }
 
   void on_plan_done() {
     switch (phase_) {
@@ -175,12 +168,8 @@ private:
           ready_to_ = nullptr;
         }
         break;
-      case phase::running:
-        drop_forgotten();
-        break;
-      case phase::stopping:
-        quit(stop_reason_);
-        return;
+      case phase::running: drop_forgotten(); break;
+      case phase::stopping: quit(stop_reason_); return;
     }
     // What arrived while the plan ran — exits, requests, a stop — is handled now, one at a time,
     // in arrival order; one that starts a plan of its own holds up the rest until it is done
@@ -291,9 +280,9 @@ private:
       // Asked for by start_child or restart_child: the caller gets the failure, the child
       // stays stopped; not a restart.
       c.st = child_status::stopped;
-      c.started.deliver(make_error(errc::service_unavailable,
-                                   fmt::format("{} failed to start: {}", c.spec.id(),
-                                               reason_text(err))));
+      c.started.deliver(
+        make_error(errc::service_unavailable,
+                   fmt::format("{} failed to start: {}", c.spec.id(), reason_text(err))));
       c.started = caf::response_promise{};
       return;
     }
@@ -475,9 +464,7 @@ private:
     run_plan();
   }
 
-  void restart_one_for_one(std::size_t i, std::vector<std::size_t>& starts) {
-    starts.push_back(i);
-  }
+  void restart_one_for_one(std::size_t i, std::vector<std::size_t>& starts) { starts.push_back(i); }
 
   void restart_one_for_all(std::size_t i, std::vector<std::size_t>& stops,
                            std::vector<std::size_t>& starts) {
@@ -535,9 +522,9 @@ private:
 
   void start_new_child(child_spec spec, caf::response_promise rp) {
     if (!spec.start()) {
-      rp.deliver(make_error(errc::bad_request,
-                            fmt::format("supervisor {}: child {} has no start function", name_,
-                                        spec.id())));
+      rp.deliver(
+        make_error(errc::bad_request,
+                   fmt::format("supervisor {}: child {} has no start function", name_, spec.id())));
       return;
     }
     if (auto i = index_of(spec.id())) {
@@ -708,12 +695,11 @@ caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_sp
 
 child_spec supervisor_child(supervisor_spec spec) {
   auto id = spec.name();
-  return child_spec{std::move(id),
-                    [spec = std::move(spec)](caf::event_based_actor* parent) mutable
-                    -> caf::expected<caf::actor> {
-                      return parent->spawn<supervisor_actor>(spec,
-                                                             caf::actor_cast<caf::actor>(parent));
-                    }}
+  return child_spec{
+    std::move(id),
+    [spec = std::move(spec)](caf::event_based_actor* parent) mutable -> caf::expected<caf::actor> {
+      return parent->spawn<supervisor_actor>(spec, caf::actor_cast<caf::actor>(parent));
+    }}
     .kind(child_kind::supervisor)
     .await_ready();
 }

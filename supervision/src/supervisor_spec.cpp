@@ -11,8 +11,7 @@
 
 namespace microlith {
 
-supervisor_spec::supervisor_spec(std::string name) : name_(std::move(name)) {
-}
+supervisor_spec::supervisor_spec(std::string name) : name_(std::move(name)) {}
 
 supervisor_spec& supervisor_spec::strategy(microlith::strategy x) {
   flags_.how = x;
@@ -30,9 +29,9 @@ caf::error supervisor_spec::validate() const {
   std::set<std::string> ids;
   for (const auto& c : children_) {
     if (!c.start())
-      return make_error(errc::bad_request,
-                        fmt::format("supervisor {}: child {} has no start function", name_,
-                                    c.id()));
+      return make_error(
+        errc::bad_request,
+        fmt::format("supervisor {}: child {} has no start function", name_, c.id()));
     if (!ids.insert(c.id()).second)
       return make_error(errc::bad_request,
                         fmt::format("supervisor {}: two children are called {}", name_, c.id()));

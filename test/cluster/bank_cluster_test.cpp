@@ -121,9 +121,10 @@ struct load {
           if (!client)
             client = std::make_unique<http_client>(port);
           auto t0 = steady::now();
-          auto answer = client->request(verb::post, "/accounts/" + account + "/deposit",
-                                        R"({"amount":1})");
-          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
+          auto answer =
+            client->request(verb::post, "/accounts/" + account + "/deposit", R"({"amount":1})");
+          auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
           if (ms > slowest_ms)
             slowest_ms = ms;
           (answer.status == 200 ? ok : failed)++;
@@ -152,11 +153,9 @@ TEST_CASE("the bank answers the same API in one process, on two nodes and on thr
           "with the ledger replicated",
           "[cluster]") {
   // The ledger's replicas share one SQLite file, so History is the same whichever answers.
-  auto where = GENERATE(placement{},
-                        placement{{"front", {"web", "ledger"}}, {"back", {"accounts"}}},
-                        placement{{"ledger", {"ledger"}},
-                                  {"accounts", {"accounts", "ledger"}},
-                                  {"web", {"web"}}});
+  auto where = GENERATE(
+    placement{}, placement{{"front", {"web", "ledger"}}, {"back", {"accounts"}}},
+    placement{{"ledger", {"ledger"}}, {"accounts", {"accounts", "ledger"}}, {"web", {"web"}}});
   INFO("placement: " << (where.empty() ? std::string{"one process"}
                                        : std::to_string(where.size()) + " nodes"));
   bank_cluster bank{where};
@@ -169,7 +168,8 @@ TEST_CASE("a node started before its peers waits for them, then serves", "[clust
   temp_folder folder;
   auto http_port = free_port();
   placement where{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}};
-  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, folder.path() / "ledger.db", where));
+  auto file = write_file(folder.path(), "bank.toml",
+                         bank_file_text(http_port, folder.path() / "ledger.db", where));
   auto web = run_node(folder.path(), file, "web");
   REQUIRE(wait_for_log(*web, "group web waits for group(s) accounts, ledger", 10s));
   std::this_thread::sleep_for(1s);
@@ -180,7 +180,8 @@ TEST_CASE("a node started before its peers waits for them, then serves", "[clust
   auto accounts = run_node(folder.path(), file, "accounts");
   CHECK(eventually([&] { return gateway_ready(http_port); }, 15s));
   http_client client{http_port};
-  CHECK(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status == 200);
+  CHECK(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status
+        == 200);
   CHECK(web->stop() == 0);
   CHECK(accounts->stop() == 0);
   CHECK(ledger->stop() == 0);
@@ -196,7 +197,8 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
   // killed node is detected by its closed sockets. (bank_file_text ends with [cluster].)
   temp_folder folder;
   auto http_port = free_port();
-  placement where{{"front", {"web", "accounts"}}, {"ledger-1", {"ledger"}}, {"ledger-2", {"ledger"}}};
+  placement where{
+    {"front", {"web", "accounts"}}, {"ledger-1", {"ledger"}}, {"ledger-2", {"ledger"}}};
   auto file = write_file(folder.path(), "bank.toml",
                          bank_file_text(http_port, folder.path() / "ledger.db", where)
                            + "heartbeat_timeout = \"60s\"\n");
@@ -319,7 +321,8 @@ TEST_CASE("a frozen node (SIGSTOP) is declared down, its callers fail fast, and 
 TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs on no reachable "
           "node (killed, or frozen until declared down) and 200 again once it is back",
           "[cluster]") {
-  bank_cluster bank{placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
+  bank_cluster bank{
+    placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
   REQUIRE(bank.ready());
   auto& web = *bank.nodes.at("web");
   auto ready = readyz(bank.http_port);
@@ -372,9 +375,12 @@ TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs o
   REQUIRE(resumed.status == 200);
   http_client client{bank.http_port};
   CHECK(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
-  WARN("/readyz 503 after SIGKILL of the ledger node: " << to_503_killed << " ms; 200 after its "
-       "restart: " << to_200_restarted << " ms; 503 after SIGSTOP of the accounts node: "
-       << to_503_frozen << " ms; 200 after SIGCONT: " << to_200_resumed << " ms");
+  WARN("/readyz 503 after SIGKILL of the ledger node: "
+       << to_503_killed
+       << " ms; 200 after its "
+          "restart: "
+       << to_200_restarted << " ms; 503 after SIGSTOP of the accounts node: " << to_503_frozen
+       << " ms; 200 after SIGCONT: " << to_200_resumed << " ms");
 }
 
 TEST_CASE("a node with another cookie or of another system is refused, with a log line on both "
@@ -383,7 +389,8 @@ TEST_CASE("a node with another cookie or of another system is refused, with a lo
   temp_folder folder;
   auto http_port = free_port();
   placement where{{"front", {"web", "ledger"}}, {"back", {"accounts"}}};
-  auto file = write_file(folder.path(), "bank.toml", bank_file_text(http_port, folder.path() / "ledger.db", where));
+  auto file = write_file(folder.path(), "bank.toml",
+                         bank_file_text(http_port, folder.path() / "ledger.db", where));
   auto front = run_node(folder.path(), file, "front");
 
   SECTION("another cookie (MICROLITH_COOKIE overrides the file's)") {

@@ -49,12 +49,14 @@ std::vector<row> ledger_rows(const fs::path& db) {
   REQUIRE(sqlite3_prepare_v2(handle,
                              "SELECT sequence, account_id, delta, balance_after, kind, "
                              "correlation_id, idempotency_key FROM entries ORDER BY sequence",
-                             -1, &query, nullptr) == SQLITE_OK);
+                             -1, &query, nullptr)
+          == SQLITE_OK);
   auto text = [&](int column) {
     const auto* p = sqlite3_column_text(query, column);
-    return p == nullptr ? std::string{}
-                        : std::string{reinterpret_cast<const char*>(p),
-                                      static_cast<std::size_t>(sqlite3_column_bytes(query, column))};
+    return p == nullptr
+             ? std::string{}
+             : std::string{reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(query, column))};
   };
   std::vector<row> out;
   while (sqlite3_step(query) == SQLITE_ROW)
@@ -95,8 +97,8 @@ struct depositor {
         try {
           if (!client)
             client = std::make_unique<http_client>(port);
-          auto answer = client->request(verb::post, "/accounts/" + account + "/deposit",
-                                        R"({"amount":1})");
+          auto answer =
+            client->request(verb::post, "/accounts/" + account + "/deposit", R"({"amount":1})");
           status = answer.status;
           std::lock_guard<std::mutex> guard{mutex};
           if (status == 200)
@@ -114,9 +116,7 @@ struct depositor {
     }};
   }
 
-  ~depositor() {
-    halt();
-  }
+  ~depositor() { halt(); }
 
   void halt() {
     stop = true;
@@ -146,7 +146,8 @@ int count_of(const std::string& text, const std::string& needle) {
 TEST_CASE("the bank stays consistent when its ledger node is killed under load and restarted, "
           "then accounts restarted",
           "[cluster]") {
-  bank_cluster bank{placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
+  bank_cluster bank{
+    placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
   REQUIRE(bank.ready());
   // Valid until accounts is restarted (the restart replaces the process object).
   auto& accounts_log = *bank.nodes.at("accounts");
@@ -156,9 +157,11 @@ TEST_CASE("the bank stays consistent when its ledger node is killed under load a
     http_client client{bank.http_port};
     for (int i = 0; i < clients; ++i) {
       ids.push_back("client-" + std::to_string(i));
-      REQUIRE(client.request(verb::post, "/accounts",
-                             R"({"id":")" + ids.back() + R"(","initial_balance":1000})")
-                .status == 200);
+      REQUIRE(client
+                .request(verb::post, "/accounts",
+                         R"({"id":")" + ids.back() + R"(","initial_balance":1000})")
+                .status
+              == 200);
     }
   }
   std::vector<std::unique_ptr<depositor>> load;
@@ -280,23 +283,26 @@ TEST_CASE("the bank stays consistent when its ledger node is killed under load a
   // The accounts log file holds both processes' lines (the restarted one appends to it).
   auto accounts_lines = restarted.output();
   WARN(acknowledged << " deposits acknowledged, answers by status" << by_status << "; accounts "
-       << "logged " << count_of(accounts_lines, "is unknown") << " in-doubt appends and "
-       << count_of(accounts_lines, "reconciled with the ledger: balance")
-       << " reconciliations before its restart");
+                    << "logged " << count_of(accounts_lines, "is unknown")
+                    << " in-doubt appends and "
+                    << count_of(accounts_lines, "reconciled with the ledger: balance")
+                    << " reconciliations before its restart");
 }
 
 // A deposit in flight when the ledger node freezes or dies is answered 503, and its retry with
 // the same Idempotency-Key applies it exactly once, also after accounts restarts.
 TEST_CASE("an in-doubt deposit retried with its Idempotency-Key is applied exactly once",
           "[cluster]") {
-  bank_cluster bank{placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
+  bank_cluster bank{
+    placement{{"ledger", {"ledger"}}, {"accounts", {"accounts"}}, {"web", {"web"}}}};
   REQUIRE(bank.ready());
   auto& accounts_log = *bank.nodes.at("accounts");
   http_client client{bank.http_port};
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})").status ==
-          200);
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})").status
+          == 200);
   const std::string key = "deposit-ada-0001";
-  const std::vector<std::pair<std::string, std::string>> keyed{{"Idempotency-Key", "\"" + key + "\""}};
+  const std::vector<std::pair<std::string, std::string>> keyed{
+    {"Idempotency-Key", "\"" + key + "\""}};
   INFO(bank.logs());
 
   // The ledger node freezes; a deposit sent now is in flight to it.
@@ -311,8 +317,8 @@ TEST_CASE("an in-doubt deposit retried with its Idempotency-Key is applied exact
   CHECK(unknown.status == 503);
   if (unknown.status != 503) // the logs as they are now, not as INFO took them before the freeze
     FAIL_CHECK("answered " << unknown.status << " " << unknown.body << "\n" << bank.logs());
-  CHECK_THAT(unknown.body, Contains("is unknown") &&
-                             Contains("a retry with the same Idempotency-Key is safe"));
+  CHECK_THAT(unknown.body,
+             Contains("is unknown") && Contains("a retry with the same Idempotency-Key is safe"));
 
   SECTION("the frozen node resumes") {
     ledger.signal(SIGCONT);
@@ -342,11 +348,12 @@ TEST_CASE("an in-doubt deposit retried with its Idempotency-Key is applied exact
   };
   CHECK(with_key() == 1);
   CHECK(balance_of(client, "ada") == 150);
-  WARN("the first attempt was "
-       << (accounts_log.output().find("answering its first outcome again") != std::string::npos ||
-               accounts_log.output().find("had recorded its Idempotency-Key") != std::string::npos
-             ? "recorded by the ledger before its answer was lost"
-             : "not recorded; the retry applied it"));
+  WARN(
+    "the first attempt was "
+    << (accounts_log.output().find("answering its first outcome again") != std::string::npos
+            || accounts_log.output().find("had recorded its Idempotency-Key") != std::string::npos
+          ? "recorded by the ledger before its answer was lost"
+          : "not recorded; the retry applied it"));
 
   // The bare form of the header names the same key.
   auto bare = client.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})",

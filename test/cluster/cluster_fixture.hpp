@@ -67,8 +67,7 @@ inline std::string read_text(const fs::path& file) {
 class process {
 public:
   /// Starts `argv` with stdout and stderr appended to `log`, and `env` added to the environment.
-  process(std::vector<std::string> argv, fs::path log,
-          std::map<std::string, std::string> env = {})
+  process(std::vector<std::string> argv, fs::path log, std::map<std::string, std::string> env = {})
     : log_(std::move(log)) {
     pid_ = ::fork();
     if (pid_ < 0)
@@ -91,20 +90,14 @@ public:
     }
   }
 
-  ~process() {
-    stop();
-  }
+  ~process() { stop(); }
 
   process(const process&) = delete;
   process& operator=(const process&) = delete;
 
-  pid_t pid() const noexcept {
-    return pid_;
-  }
+  pid_t pid() const noexcept { return pid_; }
 
-  const fs::path& log() const noexcept {
-    return log_;
-  }
+  const fs::path& log() const noexcept { return log_; }
 
   /// Sends `sig` (no-op once the child is reaped).
   void signal(int sig) {
@@ -173,9 +166,7 @@ public:
   }
 
   /// The child's log so far.
-  std::string output() const {
-    return read_text(log_);
-  }
+  std::string output() const { return read_text(log_); }
 
 private:
   pid_t pid_ = -1;
@@ -239,21 +230,22 @@ inline bool gateway_ready(std::uint16_t port) {
 /// The bank's system file with the [nodes] and [cluster] tables given, the gateway on `http_port`
 /// and the ledger's entries in the SQLite file `ledger_db` (shared by ledger replicas).
 /// `nodes` maps a node name to its groups; each node listens on a fresh port.
-inline std::string bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
-                                  const std::vector<std::pair<std::string, std::vector<std::string>>>& nodes,
-                                  const std::string& system = "bank",
-                                  const std::string& cookie = "test-cookie") {
+inline std::string
+bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
+               const std::vector<std::pair<std::string, std::vector<std::string>>>& nodes,
+               const std::string& system = "bank", const std::string& cookie = "test-cookie") {
   auto text = read_text(fs::path{MICROLITH_SOURCE_DIR} / "examples/bank/bank.toml");
   auto replace = [&](const std::string& from, const std::string& to) {
     auto at = text.find(from);
     REQUIRE(at != std::string::npos);
     text.replace(at, from.size(), to);
   };
-  replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:" + std::to_string(http_port) + "\"");
+  replace("listen = \"127.0.0.1:8080\"",
+          "listen = \"127.0.0.1:" + std::to_string(http_port) + "\"");
   replace("name = \"bank\"", "name = \"" + system + "\"");
   for (const auto& [name, groups] : nodes) {
-    text += "\n[nodes." + name + "]\nlisten = \"127.0.0.1:" + std::to_string(free_port()) +
-            "\"\ngroups = [";
+    text += "\n[nodes." + name + "]\nlisten = \"127.0.0.1:" + std::to_string(free_port())
+            + "\"\ngroups = [";
     for (std::size_t i = 0; i < groups.size(); ++i)
       text += (i ? ", \"" : "\"") + groups[i] + "\"";
     text += "]\n";
@@ -265,7 +257,8 @@ inline std::string bank_file_text(std::uint16_t http_port, const fs::path& ledge
 }
 
 /// Writes `text` to `folder/name` and answers the path.
-inline fs::path write_file(const fs::path& folder, const std::string& name, const std::string& text) {
+inline fs::path write_file(const fs::path& folder, const std::string& name,
+                           const std::string& text) {
   auto path = folder / name;
   std::ofstream out{path};
   out << text;
@@ -317,9 +310,7 @@ struct bank_cluster {
   }
 
   /// The ledger's SQLite file.
-  fs::path ledger_db() const {
-    return folder.path() / "ledger.db";
-  }
+  fs::path ledger_db() const { return folder.path() / "ledger.db"; }
 
   /// Starts node `name` again (a new process on the same file and port; its log continues).
   process& restart(const std::string& name) {

@@ -41,8 +41,8 @@ void require_log(const process& p, const std::string& text, std::chrono::millise
                  int nth = 1) {
   if (!wait_for_log(p, text, limit, nth))
     FAIL("no \"" << text << "\" (occurrence " << nth << ") within " << limit.count()
-                  << " ms; output:\n"
-                  << p.output());
+                 << " ms; output:\n"
+                 << p.output());
 }
 
 /// Checks `lines` against `patterns` line by line; answers the actor ids they capture.
@@ -65,15 +65,18 @@ std::vector<std::string> match_tree(const std::vector<std::string>& lines,
 TEST_CASE("microlith run prints the port its gateway bound when the file says port 0",
           "[cluster]") {
   temp_folder folder;
-  auto file = write_file(folder.path(), "bank.toml",
-                         bank_file_text(0, folder.path() / "ledger.db", {}));
+  auto file =
+    write_file(folder.path(), "bank.toml", bank_file_text(0, folder.path() / "ledger.db", {}));
   REQUIRE_THAT(read_text(file), Catch::Contains("listen = \"127.0.0.1:0\""));
   auto bank = run_node(folder.path(), file);
   require_log(*bank, "gateway web: ", 30s);
   auto out = bank->output();
   INFO(out);
   std::smatch m;
-  REQUIRE(std::regex_search(out, m, std::regex{R"(gateway web: http://127\.0\.0\.1:(\d+)/ \(6 routes, WebSocket ws://127\.0\.0\.1:(\d+)/ws\))"}));
+  REQUIRE(std::regex_search(
+    out, m,
+    std::regex{
+      R"(gateway web: http://127\.0\.0\.1:(\d+)/ \(6 routes, WebSocket ws://127\.0\.0\.1:(\d+)/ws\))"}));
   auto port = std::stoi(m[1]);
   CHECK(port > 0);
   CHECK(port < 65536);
@@ -93,8 +96,8 @@ TEST_CASE("microlith run --print-tree and kill -USR1 print every group's childre
           "actor ids",
           "[cluster]") {
   temp_folder folder;
-  auto file = write_file(folder.path(), "bank.toml",
-                         bank_file_text(0, folder.path() / "ledger.db", {}));
+  auto file =
+    write_file(folder.path(), "bank.toml", bank_file_text(0, folder.path() / "ledger.db", {}));
   process bank{{microlith_command(), "run", file.string(), "--print-tree"},
                folder.path() / "bank.log"};
   const std::vector<std::string> tree{
@@ -126,10 +129,9 @@ TEST_CASE("microlith run --print-tree and kill -USR1 print every group's childre
 TEST_CASE("kill -USR1 on a node prints the node's groups with actor ids named after the node",
           "[cluster]") {
   temp_folder folder;
-  auto file = write_file(
-    folder.path(), "bank.toml",
-    bank_file_text(0, folder.path() / "ledger.db",
-                   {{"core", {"ledger", "accounts"}}, {"edge", {"web"}}}));
+  auto file = write_file(folder.path(), "bank.toml",
+                         bank_file_text(0, folder.path() / "ledger.db",
+                                        {{"core", {"ledger", "accounts"}}, {"edge", {"web"}}}));
   auto core = run_node(folder.path(), file, "core");
   auto edge = run_node(folder.path(), file, "edge");
   require_log(*core, "node core of system bank running", 30s);
@@ -138,12 +140,13 @@ TEST_CASE("kill -USR1 on a node prints the node's groups with actor ids named af
 
   core->signal(SIGUSR1);
   require_log(*core, "    accounts worker running", 10s);
-  match_tree(lines_from(*core, "bank system running node=core", 5),
-             {R"(bank system running node=core)",
-              R"(  ledger supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
-              R"(    ledger worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=ledger)",
-              R"(  accounts supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
-              R"(    accounts worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=accounts)"});
+  match_tree(
+    lines_from(*core, "bank system running node=core", 5),
+    {R"(bank system running node=core)",
+     R"(  ledger supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    ledger worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=ledger)",
+     R"(  accounts supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    accounts worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=accounts)"});
 
   edge->signal(SIGUSR1);
   require_log(*edge, "    http worker running", 10s);

@@ -42,8 +42,8 @@ constexpr const char* poison = "poison";
 
 // True when `err` is one of the errors a caller may see while the instance serving it crashes.
 bool is_crash_error(const caf::error& err) {
-  return microlith::is(err, errc::remote_error) || microlith::is(err, errc::service_down) ||
-         microlith::is(err, errc::service_unavailable);
+  return microlith::is(err, errc::remote_error) || microlith::is(err, errc::service_down)
+         || microlith::is(err, errc::service_unavailable);
 }
 
 // The bank with the helpers of the crash scenario.
@@ -61,9 +61,7 @@ struct crash_bank : bank_test::bank_system {
   }
 
   // The registered instance of accounts (null while there is none).
-  caf::actor accounts_instance() {
-    return instance_of("accounts");
-  }
+  caf::actor accounts_instance() { return instance_of("accounts"); }
 
   // Waits up to `limit` for an accounts instance other than `old` to be registered; answers it,
   // or null when none came.
@@ -105,8 +103,8 @@ TEST_CASE("a poisoned deposit crashes accounts, which restarts with its balances
   REQUIRE(bank.transfer("alice", "bob", 300));
   REQUIRE(bank.transfer("bob", "carol", 125));
   const auto balances_before = bank.balances(ids);
-  CHECK(balances_before == std::map<std::string, std::int64_t>{
-                             {"alice", 775}, {"bob", 425}, {"carol", 125}});
+  CHECK(balances_before
+        == std::map<std::string, std::int64_t>{{"alice", 775}, {"bob", 425}, {"carol", 125}});
   const auto history_before = bank.history();
   REQUIRE(history_before.entries_size() == 8); // 3 opens, 1 deposit, 2 transfers of 2 entries
   auto before = bank.accounts_instance();
@@ -118,8 +116,8 @@ TEST_CASE("a poisoned deposit crashes accounts, which restarts with its balances
   INFO(microlith::describe(poisoned.error()));
   CHECK(microlith::is(poisoned.error(), errc::remote_error));
   CHECK_THAT(microlith::message_of(poisoned.error()),
-             Catch::Contains("accounts.Deposit threw: poisoned deposit") &&
-               Catch::Contains("alice"));
+             Catch::Contains("accounts.Deposit threw: poisoned deposit")
+               && Catch::Contains("alice"));
 
   // The group's supervisor replaces the instance; callers by name reach the new one.
   auto after = bank.wait_for_replacement(before);
@@ -188,10 +186,10 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
     sample_took = steady::now() - sample_sent;
     per_cast = std::min(per_cast, sample_took / sample);
   }
-  const auto backlog = static_cast<int>(std::clamp<std::int64_t>(
-    std::chrono::duration_cast<steady::duration>(400ms).count() /
-      std::max<std::int64_t>(per_cast.count(), 1),
-    20, 40000));
+  const auto backlog = static_cast<int>(
+    std::clamp<std::int64_t>(std::chrono::duration_cast<steady::duration>(400ms).count()
+                               / std::max<std::int64_t>(per_cast.count(), 1),
+                             20, 40000));
 
   // What the callers saw.
   struct tally {
@@ -222,9 +220,9 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
         ++total_calls;
         if (took >= call_timeout)
           mine.unexpected.push_back(
-            "a call took " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
-            " ms");
+            "a call took "
+            + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count())
+            + " ms");
         if (result) {
           ++mine.succeeded;
           if (result->balance() != 500)
@@ -270,10 +268,11 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
   poisoned_deposit.set_account_id("alice");
   poisoned_deposit.set_amount(1);
   poisoned_deposit.set_memo(poison);
-  poisoner->send(before, microlith::make_call(
-                           1, "accounts", "Deposit",
-                           std::make_shared<const bank::DepositRequest>(poisoned_deposit),
-                           {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}}));
+  poisoner->send(
+    before,
+    microlith::make_call(1, "accounts", "Deposit",
+                         std::make_shared<const bank::DepositRequest>(poisoned_deposit),
+                         {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}}));
 
   // Calls that are certainly in flight when the instance crashes: queued behind the poison.
   struct late_result {
@@ -299,9 +298,10 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
   poisoner->receive([&](microlith::envelope& reply) { poison_result = std::move(reply.error); },
                     caf::after(call_timeout) >> [] {});
 
-  INFO("a backlog of " << backlog << " casts; the instance was replaced "
-                      << std::chrono::duration_cast<std::chrono::milliseconds>(replaced_after).count()
-                      << " ms after it was sent");
+  INFO(
+    "a backlog of " << backlog << " casts; the instance was replaced "
+                    << std::chrono::duration_cast<std::chrono::milliseconds>(replaced_after).count()
+                    << " ms after it was sent");
   for (auto& f : late) {
     auto x = f.get();
     REQUIRE_FALSE(x.result);

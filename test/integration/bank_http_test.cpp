@@ -28,7 +28,8 @@ TEST_CASE("the bank answers its API over HTTP", "[integration]") {
   SECTION("deposit, withdraw, transfer, balance and history") {
     CHECK(client.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})").status == 200);
     CHECK(client.request(verb::post, "/accounts/ada/withdraw", R"({"amount":30})").status == 200);
-    auto moved = client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":20})");
+    auto moved =
+      client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":20})");
     CHECK(moved.status == 200);
     CHECK_THAT(moved.body, Contains(R"("to":{"id":"bob","balance":"20"})"));
     auto balance = client.request(verb::get, "/accounts/ada");
@@ -52,8 +53,7 @@ TEST_CASE("the bank answers its API over HTTP", "[integration]") {
     auto twice = client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":1})");
     CHECK(twice.status == 409);
     CHECK_THAT(twice.body, Contains(R"("error":"already_exists")"));
-    auto negative =
-      client.request(verb::post, "/accounts/ada/deposit", R"({"amount":-5})");
+    auto negative = client.request(verb::post, "/accounts/ada/deposit", R"({"amount":-5})");
     CHECK(negative.status == 400);
     CHECK_THAT(negative.body, Contains(R"("error":"invalid_argument")"));
     auto typo = client.request(verb::post, "/accounts/ada/deposit", R"({"amout":5})");
@@ -85,11 +85,13 @@ TEST_CASE("ids that differ after a NUL stay two accounts, with their own histori
   const auto b = "nul\0b"s;
 
   // Escaped in JSON, a NUL is valid: both ids are accepted, and they are two accounts.
-  auto opened_a = client.request(verb::post, "/accounts", R"({"id":"nul\u0000a","initial_balance":100})");
+  auto opened_a =
+    client.request(verb::post, "/accounts", R"({"id":"nul\u0000a","initial_balance":100})");
   REQUIRE(opened_a.status == 200);
   CHECK_THAT(opened_a.body, Contains(R"("id":"nul\u0000a")"));
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"nul\u0000b","initial_balance":7})")
-            .status == 200);
+  REQUIRE(
+    client.request(verb::post, "/accounts", R"({"id":"nul\u0000b","initial_balance":7})").status
+    == 200);
   REQUIRE(client.request(verb::post, "/accounts", R"({"id":"acct01","initial_balance":5})").status
           == 200);
   auto moved = client.request(verb::post, "/transfers",
@@ -115,7 +117,8 @@ TEST_CASE("ids that differ after a NUL stay two accounts, with their own histori
   // acct01's history.
   auto smuggled = client.request(verb::get, "/accounts/acct01%00x/history");
   CHECK(smuggled.status == 400);
-  CHECK_THAT(smuggled.body, Contains(R"("error":"bad_request")") && Contains(R"("field":"account_id")")
+  CHECK_THAT(smuggled.body, Contains(R"("error":"bad_request")")
+                              && Contains(R"("field":"account_id")")
                               && Contains(R"(path parameter \"account_id\")"));
   CHECK_THAT(smuggled.body, !Contains("\"entries\""));
   auto raw = client.request(verb::post, "/accounts", "{\"id\":\"raw\x01\"}");
@@ -126,8 +129,8 @@ TEST_CASE("ids that differ after a NUL stay two accounts, with their own histori
   // apart (when the ledger merged them, the rebuild failed and the group gave up).
   auto before = bank.instance_of("accounts");
   REQUIRE(before);
-  auto poisoned = client.request(verb::post, "/accounts/acct01/deposit",
-                                 R"({"amount":1,"memo":"poison"})");
+  auto poisoned =
+    client.request(verb::post, "/accounts/acct01/deposit", R"({"amount":1,"memo":"poison"})");
   REQUIRE(poisoned.status == 500);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto after = bank.instance_of("accounts");
@@ -140,9 +143,11 @@ TEST_CASE("ids that differ after a NUL stay two accounts, with their own histori
   CHECK(bank.balance(a) == 90);
   CHECK(bank.balance(b) == 17);
   CHECK(bank.balance("acct01") == 5);
-  CHECK(client.request(verb::post, "/transfers",
-                       R"({"from":"nul\u0000b","to":"nul\u0000a","amount":17})")
-          .status == 200);
+  CHECK(
+    client
+      .request(verb::post, "/transfers", R"({"from":"nul\u0000b","to":"nul\u0000a","amount":17})")
+      .status
+    == 200);
   CHECK(bank.balance(a) == 107);
   CHECK(bank.balance(b) == 0);
 }
@@ -154,11 +159,13 @@ TEST_CASE("balance changes reach WebSocket subscribers", "[integration]") {
   ws_client ws{port, "/ws"};
   ws.send(R"({"subscribe":"balances"})");
   CHECK(ws.receive() == R"({"subscribed":"balances"})");
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":7})").status == 200);
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":7})").status
+          == 200);
   CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"ada","balance":"7"}})");
   REQUIRE(client.request(verb::post, "/accounts", R"({"id":"bob"})").status == 200);
   CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"bob","balance":"0"}})");
-  REQUIRE(client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":2})").status == 200);
+  REQUIRE(client.request(verb::post, "/transfers", R"({"from":"ada","to":"bob","amount":2})").status
+          == 200);
   CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"ada","balance":"5"}})");
   CHECK(ws.receive() == R"({"topic":"balances","message":{"id":"bob","balance":"2"}})");
 }
@@ -166,7 +173,8 @@ TEST_CASE("balance changes reach WebSocket subscribers", "[integration]") {
 TEST_CASE("a reload swaps the gateway's routes, and a bad one is refused", "[integration]") {
   bank_system bank;
   http_client client{gateway_port(bank.config)};
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status == 200);
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":3})").status
+          == 200);
   CHECK(client.request(verb::get, "/v2/accounts/ada").status == 404);
 
   // The gateway settings the module read for group web of `config`, to change.
@@ -178,8 +186,8 @@ TEST_CASE("a reload swaps the gateway's routes, and a bad one is refused", "[int
     return settings;
   };
   auto next = bank.config;
-  web_settings(next)->routes.push_back(microlith::gateway_route{
-    {"GET", "/v2/accounts/{account_id}", "accounts", "Balance"}, 0});
+  web_settings(next)->routes.push_back(
+    microlith::gateway_route{{"GET", "/v2/accounts/{account_id}", "accounts", "Balance"}, 0});
   REQUIRE_FALSE(bank.host.reload(next));
   // Served right after reload() returns, on the same keep-alive connection.
   CHECK(client.request(verb::get, "/v2/accounts/ada").status == 200);

@@ -25,7 +25,8 @@ namespace {
 using headers = std::vector<std::pair<std::string, std::string>>;
 
 /// How many of the ledger's entries of `account` carry `key`.
-int recorded_with(bank_test::bank_system& bank, const std::string& account, const std::string& key) {
+int recorded_with(bank_test::bank_system& bank, const std::string& account,
+                  const std::string& key) {
   int n = 0;
   auto history = bank.history(account);
   for (const auto& entry : history.entries())
@@ -42,8 +43,8 @@ TEST_CASE("Idempotency-Key over HTTP: a repeat answers the first body, another b
   bank_test::bank_system bank;
   const auto port = bank_test::gateway_port(bank.config);
   http_client client{port};
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})").status ==
-          200);
+  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":100})").status
+          == 200);
 
   auto first = client.request(verb::post, "/accounts/ada/deposit", R"({"amount":50})",
                               headers{{"Idempotency-Key", "\"dep-1\""}});

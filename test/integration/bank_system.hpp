@@ -112,8 +112,8 @@ struct bank_system {
     return node.call<bank::TransferReceipt>("accounts", "Transfer", req, std::move(opts));
   }
 
-  caf::expected<bank::Account> balance_of(const std::string& id,
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  caf::expected<bank::Account>
+  balance_of(const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     bank::BalanceRequest req;
     req.set_account_id(id);
     microlith::blocking_call_options opts;

@@ -30,8 +30,7 @@ using microlith::errc;
 
 using bank_test::bank_system;
 
-TEST_CASE("the bank starts from its system file with groups in dependency order",
-          "[integration]") {
+TEST_CASE("the bank starts from its system file with groups in dependency order", "[integration]") {
   bank_system bank;
   CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts", "web"});
   CHECK(bank.instance_of("ledger"));
@@ -217,8 +216,7 @@ TEST_CASE("service_down: the ledger dies while a transfer's Append waits in its 
     wd.set_account_id("alice");
     wd.set_amount(101); // always refused; the message says what is spendable
     auto refused = bank.node.call<bank::Account>("accounts", "Withdraw", wd);
-    return !refused
-           && microlith::message_of(refused.error()).find("has 90") != std::string::npos;
+    return !refused && microlith::message_of(refused.error()).find("has 90") != std::string::npos;
   };
   // Generous: the transfer takes a few milliseconds to reach accounts even on a loaded machine.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -290,8 +288,8 @@ TEST_CASE("concurrent transfers from many callers keep the total balance constan
         int to = pick(rng);
         if (to == from)
           to = (to + 1) % accounts;
-        auto r = bank.transfer("acct-" + std::to_string(from), "acct-" + std::to_string(to),
-                               amount(rng));
+        auto r =
+          bank.transfer("acct-" + std::to_string(from), "acct-" + std::to_string(to), amount(rng));
         if (r)
           ++succeeded;
         else if (microlith::is(r.error(), errc::failed_precondition))

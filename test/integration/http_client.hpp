@@ -57,7 +57,8 @@ class http_client {
 public:
   explicit http_client(std::uint16_t port) : stream_(ioc_) {
     boost::asio::ip::tcp::endpoint to{boost::asio::ip::address_v4::loopback(), port};
-    run_bounded(ioc_, stream_, limit, "connect", [&](auto done) { stream_.async_connect(to, done); });
+    run_bounded(ioc_, stream_, limit, "connect",
+                [&](auto done) { stream_.async_connect(to, done); });
   }
 
   /// Sends one request, with `headers` added, and reads its answer (each step bounded by 30 s).
@@ -75,7 +76,8 @@ public:
     }
     req.prepare_payload();
     run_bounded(ioc_, stream_, limit, "write", [&](auto done) {
-      http::async_write(stream_, req, [done](boost::system::error_code ec, std::size_t) { done(ec); });
+      http::async_write(stream_, req,
+                        [done](boost::system::error_code ec, std::size_t) { done(ec); });
     });
     http::response<http::string_body> res;
     run_bounded(ioc_, stream_, limit, "read", [&](auto done) {

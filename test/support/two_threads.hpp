@@ -9,8 +9,8 @@
 namespace test_support {
 
 /// A node with two scheduler threads and the given default timeout.
-inline microlith::node_options two_threads(std::chrono::milliseconds default_timeout =
-                                             std::chrono::milliseconds{5000}) {
+inline microlith::node_options
+two_threads(std::chrono::milliseconds default_timeout = std::chrono::milliseconds{5000}) {
   microlith::node_options opts;
   opts.name = "unit";
   opts.threads = 2;

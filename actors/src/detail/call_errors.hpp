@@ -18,8 +18,8 @@ caf::error no_instance_error(std::string_view service);
 /// timeout: "accounts.Deposit did not answer within 5000 ms", where 5000 ms is the time the call
 /// was given (`allowed`: its deadline minus the time it was made); " (3 ms late)" follows when
 /// the timeout was noticed a millisecond or more after the deadline (`late`).
-caf::error timeout_error(std::string_view service, std::string_view method,
-                         clock::duration allowed, clock::duration late);
+caf::error timeout_error(std::string_view service, std::string_view method, clock::duration allowed,
+                         clock::duration late);
 
 /// service_down: "the instance of accounts serving accounts.Deposit went down (<reason>)", the
 /// reason being the callee's exit reason, or "normal exit" when it stopped normally.

@@ -50,8 +50,8 @@ public:
   void on_destroy() override;
 
   /// Makes one call; see async_caller::call.
-  void call(std::string service, std::string method, message_ptr body,
-            async_call_options options, async_completion done);
+  void call(std::string service, std::string method, message_ptr body, async_call_options options,
+            async_completion done);
 
   /// Fails every pending call with service_unavailable, refuses later ones, drops the monitors
   /// and the registry snapshot, and terminates the actor (so that nothing keeps it registered).
@@ -63,9 +63,7 @@ public:
   /// for another time than the one armed now is stale and does nothing.
   void on_tick(clock::time_point at);
 
-  const std::string& caller() const noexcept {
-    return caller_;
-  }
+  const std::string& caller() const noexcept { return caller_; }
 
 private:
   void on_reply(envelope& env);
@@ -79,10 +77,10 @@ private:
   caf::actor ticker_; // set by make() before the port is used; stopped by close()
 
   mutable std::mutex calls_mutex_;
-  bool closed_ = false;                                      // requires calls_mutex_
-  registry_view view_;                                       // requires calls_mutex_
+  bool closed_ = false; // requires calls_mutex_
+  registry_view view_;  // requires calls_mutex_
   // The calls in flight, the callees monitored, the tick armed.
-  pending_calls<async_completion> pending_;                  // requires calls_mutex_
+  pending_calls<async_completion> pending_; // requires calls_mutex_
   // Completions taken out of the table and not yet run and destroyed, calls being sent and
   // ticks being handled: close() waits for them.
   std::atomic<int> running_{0};

@@ -59,8 +59,7 @@ public:
 
   void set_continuation(std::uint64_t id, reply_handler handler);
 
-  void send_cast(const metadata& parent, std::string service, std::string method,
-                 message_ptr body);
+  void send_cast(const metadata& parent, std::string service, std::string method, message_ptr body);
 
   // -- topics -------------------------------------------------------------------------------
 
@@ -77,18 +76,14 @@ public:
   void answer(const caf::strong_actor_ptr& to, std::uint64_t call_id, const std::string& method,
               message_ptr value, caf::error err);
 
-  void forget(reply_slot* slot) {
-    slots_.erase(slot);
-  }
+  void forget(reply_slot* slot) { slots_.erase(slot); }
 
   /// True while the handler of call `call_id` runs (a slot dropped then is answered after it).
   bool handling(std::uint64_t call_id) const noexcept {
     return current_.method != nullptr && current_.call_id == call_id;
   }
 
-  void note_dropped_in_handler() noexcept {
-    dropped_in_handler_ = true;
-  }
+  void note_dropped_in_handler() noexcept { dropped_in_handler_ = true; }
 
   // -- deferred start -----------------------------------------------------------------------
 
@@ -96,9 +91,7 @@ public:
 
   void finish_start(caf::error err);
 
-  const std::string& service_name() const noexcept {
-    return def_.name;
-  }
+  const std::string& service_name() const noexcept { return def_.name; }
 
 private:
   /// The request being handled, while its handler runs (for make_promise).
@@ -130,11 +123,11 @@ private:
   std::unordered_set<reply_slot*> slots_;
   current_request current_;
   bool registered_ = false;
-  bool dropped_in_handler_ = false;  // the running handler's promise went away unanswered
-  bool building_ = false;            // the state's constructor is running
-  start_slot* deferred_start_ = nullptr;  // set while a deferred start is pending
+  bool dropped_in_handler_ = false;      // the running handler's promise went away unanswered
+  bool building_ = false;                // the state's constructor is running
+  start_slot* deferred_start_ = nullptr; // set while a deferred start is pending
   std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests before the start
-  std::unordered_map<std::string, topic_handler> topics_;          // this actor's subscriptions
+  std::unordered_map<std::string, topic_handler> topics_;         // this actor's subscriptions
 };
 
 } // namespace microlith::detail

@@ -163,8 +163,8 @@ public:
     });
     for (auto i : picked_) {
       auto& c = slots_[i].c;
-      out.push_back({std::move(c.done), timeout_error(c.service, c.method,
-                                                      c.deadline - c.made, now - c.deadline)});
+      out.push_back({std::move(c.done),
+                     timeout_error(c.service, c.method, c.deadline - c.made, now - c.deadline)});
       release(i);
     }
     armed_ = earliest;
@@ -213,30 +213,22 @@ public:
   }
 
   /// How many calls are in flight.
-  std::size_t size() const noexcept {
-    return size_;
-  }
+  std::size_t size() const noexcept { return size_; }
 
   /// How many calls the slots hold at most without growing.
-  std::size_t capacity() const noexcept {
-    return slots_.size();
-  }
+  std::size_t capacity() const noexcept { return slots_.size(); }
 
   /// The time of the armed tick (max: none).
-  clock::time_point armed() const noexcept {
-    return armed_;
-  }
+  clock::time_point armed() const noexcept { return armed_; }
 
   /// Whether `callee` is watched (monitored for this table).
-  bool watches(const caf::actor_control_block* callee) const {
-    return watched_.count(callee) > 0;
-  }
+  bool watches(const caf::actor_control_block* callee) const { return watched_.count(callee) > 0; }
 
 private:
   struct slot {
     call c;
-    std::uint64_t order = 0;       // counts the calls made: sorts calls in call order
-    std::uint32_t generation = 1;  // no id is 0
+    std::uint64_t order = 0;      // counts the calls made: sorts calls in call order
+    std::uint32_t generation = 1; // no id is 0
     bool used = false;
   };
 
@@ -266,8 +258,8 @@ private:
   }
 
   std::vector<slot> slots_;
-  std::vector<std::uint32_t> free_;    // slots to reuse, last freed first
-  std::vector<std::uint32_t> picked_;  // scratch: the slots an ending takes, in their order
+  std::vector<std::uint32_t> free_;   // slots to reuse, last freed first
+  std::vector<std::uint32_t> picked_; // scratch: the slots an ending takes, in their order
   std::size_t size_ = 0;
   std::uint64_t calls_made_ = 0;
   // One monitor per callee, kept until it goes down or the owner closes; the address keeps

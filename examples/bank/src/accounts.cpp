@@ -98,14 +98,10 @@ struct account {
   bool reconciling = false;
 
   /// What may be debited now.
-  std::int64_t available() const noexcept {
-    return balance - held;
-  }
+  std::int64_t available() const noexcept { return balance - held; }
 
   /// The balance once every change sent so far is recorded.
-  std::int64_t projected() const noexcept {
-    return balance - held + incoming;
-  }
+  std::int64_t projected() const noexcept { return balance - held + incoming; }
 };
 
 /// An Account message.
@@ -236,9 +232,7 @@ public:
                                                            warnings));
           gate.open();
         },
-        [gate](const caf::error& err) mutable {
-          gate.fail(history_failed(err));
-        });
+        [gate](const caf::error& err) mutable { gate.fail(history_failed(err)); });
   }
 
   /// Opens account `req.id` with `req.initial_balance` cents.
@@ -247,8 +241,9 @@ public:
     if (auto early = admit<Account>(ctx, "bank.Accounts/Open", req, {&req.id()}, rk))
       return std::move(*early);
     if (req.id().empty())
-      return refuse<Account>(ctx, rk, microlith::fail(microlith::errc::invalid_argument,
-                                                      "an account id must not be empty"));
+      return refuse<Account>(
+        ctx, rk,
+        microlith::fail(microlith::errc::invalid_argument, "an account id must not be empty"));
     if (req.initial_balance() < 0)
       return refuse<Account>(
         ctx, rk,
@@ -257,10 +252,9 @@ public:
                                     req.id(), req.initial_balance())));
     auto [it, inserted] = accounts_.try_emplace(req.id());
     if (!inserted)
-      return refuse<Account>(
-        ctx, rk,
-        microlith::fail(microlith::errc::already_exists,
-                        fmt::format("account {} already exists", req.id())));
+      return refuse<Account>(ctx, rk,
+                             microlith::fail(microlith::errc::already_exists,
+                                             fmt::format("account {} already exists", req.id())));
     it->second.incoming = req.initial_balance();
     AppendRequest append;
     *append.add_entries() =
@@ -335,9 +329,9 @@ public:
     if (req.amount() <= 0)
       return refuse<Account>(
         ctx, rk,
-        microlith::fail(microlith::errc::invalid_argument,
-                        fmt::format("a withdrawal must be a positive amount, got {}",
-                                    req.amount())));
+        microlith::fail(
+          microlith::errc::invalid_argument,
+          fmt::format("a withdrawal must be a positive amount, got {}", req.amount())));
     auto* acct = find_open(req.account_id());
     if (acct == nullptr)
       return refuse<Account>(ctx, rk, no_account(req.account_id()));
@@ -363,8 +357,8 @@ public:
   microlith::reply<TransferReceipt> transfer(microlith::call_context& ctx,
                                              const TransferRequest& req) {
     request_key rk;
-    if (auto early = admit<TransferReceipt>(ctx, "bank.Accounts/Transfer", req,
-                                            {&req.from(), &req.to()}, rk))
+    if (auto early =
+          admit<TransferReceipt>(ctx, "bank.Accounts/Transfer", req, {&req.from(), &req.to()}, rk))
       return std::move(*early);
     if (req.amount() <= 0)
       return refuse<TransferReceipt>(
@@ -460,8 +454,8 @@ private:
       auto [it, inserted] = accounts_.try_emplace(entry.account_id());
       auto& acct = it->second;
       if (entry.kind() == "open" && !inserted)
-        warn(entry, fmt::format("the account was opened already, with the balance {}",
-                                acct.balance));
+        warn(entry,
+             fmt::format("the account was opened already, with the balance {}", acct.balance));
       else if (entry.kind() != "open" && inserted)
         warn(entry, "the account was never opened");
       // An open starts the account's balance afresh.
@@ -672,11 +666,10 @@ private:
   }
 
   /// The refusal for a debit that the account's spendable balance does not cover.
-  static caf::error insufficient(const std::string& id, const account& acct,
-                                 std::int64_t amount) {
-    return microlith::fail(microlith::errc::failed_precondition,
-                           fmt::format("insufficient funds: account {} has {}, needs {}", id,
-                                       acct.available(), amount));
+  static caf::error insufficient(const std::string& id, const account& acct, std::int64_t amount) {
+    return microlith::fail(
+      microlith::errc::failed_precondition,
+      fmt::format("insufficient funds: account {} has {}, needs {}", id, acct.available(), amount));
   }
 
   /// The refusal for key `key`, recorded with `entries` for another request.
@@ -712,9 +705,9 @@ private:
   ///   says so (for an unknown outcome: that a retry with the same Idempotency-Key is safe).
   /// `what` names the change in messages.
   template <class Resp, class Commit, class Undo>
-  microlith::reply<Resp> record(microlith::call_context& ctx, AppendRequest append,
-                                request_key rk, std::vector<std::string> ids, std::string what,
-                                Commit commit, Undo undo) {
+  microlith::reply<Resp> record(microlith::call_context& ctx, AppendRequest append, request_key rk,
+                                std::vector<std::string> ids, std::string what, Commit commit,
+                                Undo undo) {
     auto p = ctx.make_promise<Resp>();
     append.set_idempotency_key(rk.key);
     append.set_request_fingerprint(rk.fingerprint);

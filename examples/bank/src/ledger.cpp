@@ -35,9 +35,8 @@ struct kind_rule {
 };
 
 constexpr kind_rule kind_rules[] = {
-  {"open", sign::non_negative},     {"deposit", sign::positive},
-  {"withdraw", sign::negative},     {"transfer_in", sign::positive},
-  {"transfer_out", sign::negative},
+  {"open", sign::non_negative},    {"deposit", sign::positive},      {"withdraw", sign::negative},
+  {"transfer_in", sign::positive}, {"transfer_out", sign::negative},
 };
 
 /// The rule of `kind`, or nullptr for a kind the ledger does not know.
@@ -75,8 +74,7 @@ std::string check_entry(const Entry& entry, int index) {
 /// The state of one ledger instance: its store.
 class ledger_state {
 public:
-  explicit ledger_state(const std::string& database = ":memory:") : store_(database) {
-  }
+  explicit ledger_state(const std::string& database = ":memory:") : store_(database) {}
 
   /// Validates every entry of `req`, then, in one transaction of the store: answers the entries
   /// first recorded with the request's idempotency key when it was recorded before (or refuses a

@@ -16,8 +16,7 @@ inline constexpr const char* ledger_group = "ledger";
 
 MICROLITH_MODULE(bank_ledger) {
   return microlith::module_definition{"bank.ledger"}.group(
-    bank::ledger_group,
-    [](microlith::group_context& g) {
+    bank::ledger_group, [](microlith::group_context& g) {
       // [groups.ledger.config] database = "ledger.db" keeps the entries in that file (shared by
       // replicas that name it); absent, they live in memory.
       std::string database = ":memory:";

@@ -90,17 +90,14 @@ Entry entry_of(sqlite3_stmt* s) {
 /// Rolls back the transaction it guards unless it was committed.
 class transaction {
 public:
-  explicit transaction(sqlite3* db) : db_(db) {
-  }
+  explicit transaction(sqlite3* db) : db_(db) {}
   ~transaction() {
     if (open_)
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
-  void committed() noexcept {
-    open_ = false;
-  }
+  void committed() noexcept { open_ = false; }
 
 private:
   sqlite3* db_;
@@ -109,7 +106,8 @@ private:
 
 /// Why `entry` (the `index`-th of its batch) does not continue its account's record, whose last
 /// balance_after is `last` (none when the account has no entry yet), or an empty string.
-std::string check_continues(const Entry& entry, int index, const std::optional<std::int64_t>& last) {
+std::string check_continues(const Entry& entry, int index,
+                            const std::optional<std::int64_t>& last) {
   auto where = [&] {
     return fmt::format("ledger entry {} ({} of {} for account {})", index, entry.kind(),
                        entry.delta(), entry.account_id());
@@ -222,8 +220,8 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
         out.reason = fmt::format("idempotency key \"{}\" was first used for another request "
                                  "(fingerprint {}, this one is {}); it was recorded by ledger "
                                  "entry {}",
-                                 idempotency_key, first.front().request_fingerprint(),
-                                 fingerprint, first.front().sequence());
+                                 idempotency_key, first.front().request_fingerprint(), fingerprint,
+                                 first.front().sequence());
         return out;
       }
       out.result = append_result::outcome::replayed;
@@ -234,7 +232,7 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
 
   // Every entry must continue its account's record, including the entries before it in the batch.
   auto last_of = prepare(db_, "SELECT balance_after FROM entries WHERE account_id = ? "
-                             "ORDER BY sequence DESC LIMIT 1");
+                              "ORDER BY sequence DESC LIMIT 1");
   if (!last_of)
     fail("cannot prepare a balance query");
   std::map<std::string, std::optional<std::int64_t>> last;
@@ -262,8 +260,8 @@ append_result ledger_store::append(const std::vector<Entry>& entries,
   }
 
   auto insert = prepare(db_, "INSERT INTO entries (account_id, delta, balance_after, kind, "
-                            "correlation_id, counterparty, idempotency_key, request_fingerprint) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                             "correlation_id, counterparty, idempotency_key, request_fingerprint) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert)
     fail("cannot prepare an append");
   const std::string stored_fingerprint = idempotency_key.empty() ? std::string{} : fingerprint;

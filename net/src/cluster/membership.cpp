@@ -6,7 +6,6 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/topics.hpp"
 
-
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
@@ -39,8 +38,7 @@ void configure_transport(node_options& options, const cluster_options& cluster) 
 }
 
 membership::membership(node& n, cluster_options options)
-  : node_(n), options_(std::move(options)), state_(std::make_shared<detail::membership_state>()) {
-}
+  : node_(n), options_(std::move(options)), state_(std::make_shared<detail::membership_state>()) {}
 
 caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_options options) {
   if (!n.system().has_middleman())
@@ -86,8 +84,8 @@ caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_opt
   });
   n.topics().watch([weak](const registry_change& change) {
     if (auto target = caf::actor_cast<caf::actor>(weak))
-      caf::anon_send(target, local_change_atom::value, true,
-                     static_cast<std::uint8_t>(change.what), change.name, change.instance);
+      caf::anon_send(target, local_change_atom::value, true, static_cast<std::uint8_t>(change.what),
+                     change.name, change.instance);
   });
   log::info(component, "node {} of system {} listens on {}:{}; peers: {}", opts.node, opts.system,
             opts.host, self->port_, opts.peers.size());

@@ -6,7 +6,6 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/topics.hpp"
 
-
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
@@ -37,11 +36,9 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
 
 } // namespace
 
-node_agent::node_agent(caf::actor_config& cfg, microlith::node* n,
-                       cluster_options options, std::shared_ptr<membership_state> shared)
-  : caf::event_based_actor(cfg),
-    node_(n),
-    options_(std::move(options)),
+node_agent::node_agent(caf::actor_config& cfg, microlith::node* n, cluster_options options,
+                       std::shared_ptr<membership_state> shared)
+  : caf::event_based_actor(cfg), node_(n), options_(std::move(options)),
     shared_(std::move(shared)) {
   for (const auto& address : options_.peers)
     peers_[address.name].address = address;
@@ -54,9 +51,8 @@ void node_agent::on_exit() {
 }
 
 caf::behavior node_agent::make_behavior() {
-  set_down_handler([this](caf::down_msg& msg) {
-    drop(msg.source, describe_reason(msg.reason), false);
-  });
+  set_down_handler(
+    [this](caf::down_msg& msg) { drop(msg.source, describe_reason(msg.reason), false); });
   // Anything else (including messages from peers that have not authenticated) is dropped.
   set_default_handler(caf::drop);
   for (auto& [name, p] : peers_)
@@ -94,9 +90,8 @@ caf::behavior node_agent::make_behavior() {
     [this](join_atom, const std::string& system, const std::string& name,
            const std::string& nonce) { on_join(system, name, nonce); },
     [this](challenge_atom, const std::string& system, const std::string& name,
-           const std::string& nonce, const std::string& proof) {
-      on_challenge(system, name, nonce, proof);
-    },
+           const std::string& nonce,
+           const std::string& proof) { on_challenge(system, name, nonce, proof); },
     [this](prove_atom, const std::string& proof) { on_prove(proof); },
     [this](refuse_atom, const std::string& reason) {
       auto sender = caf::actor_cast<caf::actor>(current_sender());
@@ -240,9 +235,8 @@ void node_agent::on_join(const std::string& system_name, const std::string& name
   if (!sender || leaving_)
     return;
   if (system_name != options_.system) {
-    log::error(component,
-               "refused node {} ({}): it belongs to system \"{}\", this node to \"{}\"", name,
-               to_string(sender.node()), system_name, options_.system);
+    log::error(component, "refused node {} ({}): it belongs to system \"{}\", this node to \"{}\"",
+               name, to_string(sender.node()), system_name, options_.system);
     refuse(sender, fmt::format("system \"{}\" does not accept nodes of system \"{}\"",
                                options_.system, system_name));
     return;
@@ -282,8 +276,8 @@ void node_agent::on_challenge(const std::string& system_name, const std::string&
     return;
   auto& s = i->second;
   if (system_name != options_.system) {
-    log::error(component, "refused node {}: it belongs to system \"{}\", this node to \"{}\"",
-               name, system_name, options_.system);
+    log::error(component, "refused node {}: it belongs to system \"{}\", this node to \"{}\"", name,
+               system_name, options_.system);
     refuse(sender, fmt::format("system \"{}\" does not accept nodes of system \"{}\"",
                                options_.system, system_name));
     drop(sender.address(), "wrong system", false);
@@ -297,7 +291,8 @@ void node_agent::on_challenge(const std::string& system_name, const std::string&
     return;
   }
   s.name = name;
-  send(sender, prove_atom::value, cookie_proof(options_.cookie, prove_purpose, nonce, options_.node));
+  send(sender, prove_atom::value,
+       cookie_proof(options_.cookie, prove_purpose, nonce, options_.node));
   became_up(s);
 }
 

@@ -43,9 +43,7 @@ public:
 
   caf::behavior make_behavior() override;
 
-  const char* name() const override {
-    return "microlith.node_agent";
-  }
+  const char* name() const override { return "microlith.node_agent"; }
 
   void on_exit() override;
 

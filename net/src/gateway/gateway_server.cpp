@@ -20,17 +20,17 @@ using tcp = net::ip::tcp;
 
 // Accepts the next connection on its own strand.
 void detail::server_state::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
-                                                      tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor.is_open())
-      return;
-    if (!ec) {
-      bool refuse = open_connections.load() >= options.max_connections;
-      (refuse ? connections_refused : connections_accepted)++;
-      std::make_shared<http_session>(*this, std::move(socket), refuse)->run();
-    }
-    do_accept();
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [this](boost::system::error_code ec, tcp::socket socket) {
+                          if (ec == net::error::operation_aborted || !acceptor.is_open())
+                            return;
+                          if (!ec) {
+                            bool refuse = open_connections.load() >= options.max_connections;
+                            (refuse ? connections_refused : connections_accepted)++;
+                            std::make_shared<http_session>(*this, std::move(socket), refuse)->run();
+                          }
+                          do_accept();
+                        });
 }
 
 void answer_inbox::push(answer a) {
@@ -87,8 +87,7 @@ std::vector<std::string> reserved_paths(const std::string& websocket_path, bool 
 
 caf::expected<std::unique_ptr<gateway_server>>
 gateway_server::start(node& host_node, gateway_options options,
-                      std::shared_ptr<route_switch> routes, async_caller caller,
-                      readiness ready) {
+                      std::shared_ptr<route_switch> routes, async_caller caller, readiness ready) {
   if (options.io_threads < 1)
     return make_error(errc::bad_request, fmt::format("gateway io_threads: expected at least 1, "
                                                      "got {}",
@@ -125,8 +124,7 @@ gateway_server::start(node& host_node, gateway_options options,
   return std::unique_ptr<gateway_server>{new gateway_server(std::move(st))};
 }
 
-gateway_server::gateway_server(std::shared_ptr<detail::server_state> s) : state_(std::move(s)) {
-}
+gateway_server::gateway_server(std::shared_ptr<detail::server_state> s) : state_(std::move(s)) {}
 
 gateway_server::~gateway_server() {
   state_->ioc.stop();

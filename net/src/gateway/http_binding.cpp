@@ -243,10 +243,10 @@ std::optional<binding_error> raw_control_in_string(std::string_view body) {
                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
     return std::nullopt;
   struct level {
-    bool object;            // an object, else an array
-    std::string_view name;  // an object's current member name, as written (escapes kept)
-    std::size_t index = 0;  // an array's current element
-    bool naming = true;     // an object's next string is a member name
+    bool object;           // an object, else an array
+    std::string_view name; // an object's current member name, as written (escapes kept)
+    std::size_t index = 0; // an array's current element
+    bool naming = true;    // an object's next string is a member name
   };
   std::vector<level> levels;
   std::size_t hidden = 0; // levels below k_max_path_depth
@@ -292,8 +292,8 @@ std::optional<binding_error> raw_control_in_string(std::string_view body) {
         while (i < body.size() && body[i] != '"') {
           auto c = static_cast<unsigned char>(body[i]);
           if (c < 0x20) {
-            bool in_name = hidden == 0 && !levels.empty() && levels.back().object
-                           && levels.back().naming;
+            bool in_name =
+              hidden == 0 && !levels.empty() && levels.back().object && levels.back().naming;
             auto where = in_name ? "a member name" : "a string";
             return binding_error{
               path(), fmt::format("invalid JSON body: a raw control character (U+{:04X}) in {} "
@@ -329,8 +329,8 @@ std::optional<binding_error> bind_body(pb::Message& message, std::string_view bo
   if (auto err = raw_control_in_string(body))
     return err;
   pb::util::JsonParseOptions options; // ignore_unknown_fields = false: an unknown field is an error
-  auto status = pb::util::JsonStringToMessage(pb::StringPiece{body.data(), body.size()},
-                                              &message, options);
+  auto status =
+    pb::util::JsonStringToMessage(pb::StringPiece{body.data(), body.size()}, &message, options);
   if (status.ok())
     return std::nullopt;
   auto text = status.message();
@@ -361,9 +361,7 @@ binding_error number_error(const pb::FieldDescriptor& field, const param& p, boo
                            number_fault fault) {
   auto unsigned_type = field.cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT32
                        || field.cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT64;
-  auto what = !integer       ? "a number"
-              : unsigned_type ? "a non-negative integer"
-                              : "an integer";
+  auto what = !integer ? "a number" : unsigned_type ? "a non-negative integer" : "an integer";
   auto message = fmt::format("expected {} ({}) for field \"{}\", got {}", what, field.type_name(),
                              field.name(), quote_value(p.value));
   if (fault == number_fault::out_of_range)
@@ -373,11 +371,9 @@ binding_error number_error(const pb::FieldDescriptor& field, const param& p, boo
 
 /// Sets a numeric field from a parameter through `setter` (Reflection::SetInt32, ...).
 template <class T>
-std::optional<binding_error> set_number(pb::Message& message, const pb::FieldDescriptor& field,
-                                        const param& p,
-                                        void (pb::Reflection::*setter)(pb::Message*,
-                                                                       const pb::FieldDescriptor*,
-                                                                       T) const) {
+std::optional<binding_error>
+set_number(pb::Message& message, const pb::FieldDescriptor& field, const param& p,
+           void (pb::Reflection::*setter)(pb::Message*, const pb::FieldDescriptor*, T) const) {
   T value{};
   if (auto fault = parse_number(p.value, value); fault != number_fault::none)
     return number_error(field, p, std::is_integral_v<T>, fault);
@@ -409,10 +405,10 @@ std::optional<binding_error> set_enum(pb::Message& message, const pb::FieldDescr
       names += ", ";
     names += type.value(i)->name();
   }
-  return binding_error{p.name, fmt::format("expected a value of enum {} ({}) or its number for "
-                                           "field \"{}\", got {}",
-                                           type.full_name(), names, field.name(),
-                                           quote_value(p.value))};
+  return binding_error{p.name,
+                       fmt::format("expected a value of enum {} ({}) or its number for "
+                                   "field \"{}\", got {}",
+                                   type.full_name(), names, field.name(), quote_value(p.value))};
 }
 
 /// The first ASCII control character of `text` (U+0000..U+001F, U+007F) as its byte value and
@@ -446,8 +442,8 @@ std::optional<binding_error> bind_param(pb::Message& message, const param& p) {
   const auto& type = *message.GetDescriptor();
   const auto* field = type.FindFieldByName(p.name);
   if (field == nullptr)
-    return binding_error{p.name, fmt::format("\"{}\" is not a field of {}", p.name,
-                                             type.full_name())};
+    return binding_error{p.name,
+                         fmt::format("\"{}\" is not a field of {}", p.name, type.full_name())};
   auto refuse = [&](std::string_view kind) {
     return binding_error{p.name, fmt::format("field \"{}\" is {}: a path or query parameter can "
                                              "only set a singular scalar field",
@@ -463,8 +459,8 @@ std::optional<binding_error> bind_param(pb::Message& message, const param& p) {
   switch (field->cpp_type()) {
     case fd::CPPTYPE_STRING:
       if (field->type() == fd::TYPE_STRING && !is_utf8(p.value))
-        return binding_error{p.name, fmt::format("expected UTF-8 text for field \"{}\"",
-                                                 field->name())};
+        return binding_error{p.name,
+                             fmt::format("expected UTF-8 text for field \"{}\"", field->name())};
       reflection.SetString(&message, field, p.value);
       return std::nullopt;
     case fd::CPPTYPE_BOOL:
@@ -538,9 +534,30 @@ bool plain_text(std::string_view text) noexcept {
     bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     if (!plain) {
       switch (c) {
-        case ' ': case '!': case '#': case '$': case '%': case '(': case ')': case '*':
-        case '+': case ',': case '-': case '.': case '/': case ':': case ';': case '?':
-        case '@': case '[': case ']': case '^': case '_': case '{': case '|': case '}':
+        case ' ':
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case '-':
+        case '.':
+        case '/':
+        case ':':
+        case ';':
+        case '?':
+        case '@':
+        case '[':
+        case ']':
+        case '^':
+        case '_':
+        case '{':
+        case '|':
+        case '}':
         case '~': plain = true; break;
         default: break;
       }
@@ -665,8 +682,9 @@ caf::expected<std::vector<param>> parse_query(std::string_view query) {
     auto raw_value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
     auto name = percent_decode(raw_name, true);
     if (!name)
-      return make_error(errc::bad_request, fmt::format("query parameter {}: {}", quote_value(raw_name),
-                                                       message_of(name.error())));
+      return make_error(
+        errc::bad_request,
+        fmt::format("query parameter {}: {}", quote_value(raw_name), message_of(name.error())));
     if (name->empty())
       return make_error(errc::bad_request,
                         fmt::format("query parameter without a name: {}", quote_value(item)));
@@ -676,8 +694,9 @@ caf::expected<std::vector<param>> parse_query(std::string_view query) {
                                                        message_of(value.error())));
     for (const auto& p : params)
       if (p.name == *name)
-        return make_error(errc::bad_request,
-                          fmt::format("query parameter {} is given more than once", quote_value(*name)));
+        return make_error(
+          errc::bad_request,
+          fmt::format("query parameter {} is given more than once", quote_value(*name)));
     params.push_back(param{std::move(*name), std::move(*value)});
   }
   return params;
@@ -746,8 +765,8 @@ caf::expected<std::string> parse_idempotency_key(std::string_view value) {
   } else {
     for (char c : value)
       if (c <= 0x20 || c > 0x7e || c == '"')
-        return refuse(fmt::format("a bare key holds the character 0x{:02x}",
-                                  static_cast<unsigned char>(c)));
+        return refuse(
+          fmt::format("a bare key holds the character 0x{:02x}", static_cast<unsigned char>(c)));
     key = std::string(value);
   }
   if (key.empty())
@@ -813,8 +832,8 @@ std::string error_name(const caf::error& err) {
   return std::string{name};
 }
 
-std::string error_body(std::string_view name, std::string_view message,
-                       std::string_view request_id, std::string_view field) {
+std::string error_body(std::string_view name, std::string_view message, std::string_view request_id,
+                       std::string_view field) {
   std::string out;
   out.reserve(48 + name.size() + message.size() + request_id.size() + field.size());
   out += "{\"error\":";

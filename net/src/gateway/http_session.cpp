@@ -29,10 +29,7 @@ namespace http = beast::http;
 
 http_session::http_session(detail::server_state& st, boost::asio::ip::tcp::socket&& socket,
                            bool refuse)
-  : st_(st),
-    stream_(std::move(socket)),
-    refuse_(refuse),
-    counted_(!refuse) {
+  : st_(st), stream_(std::move(socket)), refuse_(refuse), counted_(!refuse) {
   if (counted_)
     st_.open_connections++;
 }
@@ -64,9 +61,9 @@ void http_session::do_wait() {
     return;
   }
   stream_.expires_after(st_.options.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(std::min<std::size_t>(st_.options.max_header_bytes, 4096)),
-                          beast::bind_front_handler(&http_session::on_first_bytes,
-                                                    shared_from_this()));
+  stream_.async_read_some(
+    buffer_.prepare(std::min<std::size_t>(st_.options.max_header_bytes, 4096)),
+    beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
 }
 
 // Bytes arrived (or the connection was idle too long, or closed).
@@ -101,8 +98,7 @@ void http_session::do_read() {
   if (parser_->is_header_done())
     return on_header({}, 0);
   http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&http_session::on_header,
-                                                    shared_from_this()));
+                          beast::bind_front_handler(&http_session::on_header, shared_from_this()));
 }
 
 // The request's head arrived, its body has not. A client that sent `Expect: 100-continue`
@@ -121,9 +117,9 @@ void http_session::on_header(beast::error_code ec, std::size_t) {
     return on_read({}, 0);
   }
   static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
-  boost::asio::async_write(stream_, boost::asio::buffer(interim.data(), interim.size()),
-                           beast::bind_front_handler(&http_session::on_continue,
-                                                     shared_from_this()));
+  boost::asio::async_write(
+    stream_, boost::asio::buffer(interim.data(), interim.size()),
+    beast::bind_front_handler(&http_session::on_continue, shared_from_this()));
 }
 
 // The interim 100 is out: the client sends the body now.
@@ -149,8 +145,8 @@ bool http_session::refused_by_head(const request_header& head) const {
   auto target = std::string_view(head.target().data(), head.target().size());
   auto path = target.substr(0, target.find('?'));
   auto verb = std::string_view(head.method_string().data(), head.method_string().size());
-  for (const auto& own : reserved_paths(st_.options.websocket_path,
-                                        static_cast<bool>(st_.options.admin_reload)))
+  for (const auto& own :
+       reserved_paths(st_.options.websocket_path, static_cast<bool>(st_.options.admin_reload)))
     if (path == own)
       return false;
   auto m = table_->match(verb, path);
@@ -166,14 +162,13 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   version_ = 11;
   head_ = false;
   if (ec == http::error::header_limit)
-    return reply_error(431, "bad_request",
-                       fmt::format("the request line and headers exceed {} bytes",
-                                   st_.options.max_header_bytes),
-                       false);
+    return reply_error(
+      431, "bad_request",
+      fmt::format("the request line and headers exceed {} bytes", st_.options.max_header_bytes),
+      false);
   if (ec == http::error::body_limit)
     return reply_error(413, "bad_request",
-                       fmt::format("the body exceeds {} bytes", st_.options.max_body_bytes),
-                       false);
+                       fmt::format("the body exceeds {} bytes", st_.options.max_body_bytes), false);
   if (ec)
     return reply_error(400, "bad_request", fmt::format("malformed request: {}", ec.message()),
                        false);
@@ -193,7 +188,8 @@ void http_session::handle(request req) {
   auto target = std::string_view(req.target().data(), req.target().size());
   auto question = target.find('?');
   auto path = target.substr(0, question);
-  auto query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  auto query =
+    question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   auto verb = std::string_view(req.method_string().data(), req.method_string().size());
   auto read_only = verb == "GET" || verb == "HEAD";
   if (path == "/healthz" && read_only)
@@ -268,8 +264,7 @@ void http_session::route(const request& req, std::string_view path, std::string_
   auto table = table_ ? std::move(table_) : st_.routes->current();
   auto m = table->match(verb, path);
   if (m.result == route_match::outcome::no_route)
-    return reply_error(404, "no_route", fmt::format("no route for {} {}", verb, path),
-                       keep_alive_);
+    return reply_error(404, "no_route", fmt::format("no route for {} {}", verb, path), keep_alive_);
   if (m.result == route_match::outcome::wrong_verb) {
     auto body = error_body("method_not_allowed",
                            fmt::format("{} does not serve {}; it serves {}", path, verb, m.allow),
@@ -293,8 +288,8 @@ void http_session::route(const request& req, std::string_view path, std::string_
                        "Idempotency-Key: given more than once; send one key per request",
                        keep_alive_, "Idempotency-Key");
   if (auto header = req.find("Idempotency-Key"); header != req.end()) {
-    auto key = parse_idempotency_key(
-      std::string_view(header->value().data(), header->value().size()));
+    auto key =
+      parse_idempotency_key(std::string_view(header->value().data(), header->value().size()));
     if (!key)
       return reply_error(400, "bad_request", message_of(key.error()), keep_alive_,
                          "Idempotency-Key");
@@ -306,8 +301,7 @@ void http_session::route(const request& req, std::string_view path, std::string_
 // Calls the route's method with the bound request; the answer comes back through the gateway's
 // inbox (deliver, on_answer). The deadline is request_timeout from the request's first byte,
 // not from now.
-void http_session::dispatch(const route_spec& spec, message_ptr body,
-                            std::string idempotency_key) {
+void http_session::dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key) {
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
     st_.options.request_timeout - (std::chrono::steady_clock::now() - arrived_));
   if (timeout.count() <= 0)
@@ -333,8 +327,7 @@ std::shared_ptr<http_session> http_session::end_call() {
   return std::move(in_call_);
 }
 
-void http_session::deliver(std::shared_ptr<http_session> self,
-                           caf::expected<message_ptr> result) {
+void http_session::deliver(std::shared_ptr<http_session> self, caf::expected<message_ptr> result) {
   if (self->st_.options.io_threads == 1) {
     // The only I/O thread runs this (in the inbox's handler, outside any strand): nothing else
     // can be running for the session, which has no operation of its own in flight.
@@ -361,8 +354,9 @@ void http_session::admin_reload(std::string_view verb) {
                        keep_alive_);
   if (auto err = st_.options.admin_reload())
     return reply_error(400, "bad_request", message_of(err), keep_alive_);
-  reply(200, fmt::format("{{\"reloaded\":true,\"routes\":{},\"generation\":{}}}",
-                         st_.routes->current()->routes().size(), st_.routes->generation()),
+  reply(200,
+        fmt::format("{{\"reloaded\":true,\"routes\":{},\"generation\":{}}}",
+                    st_.routes->current()->routes().size(), st_.routes->generation()),
         keep_alive_);
 }
 
@@ -402,9 +396,9 @@ void http_session::reply(unsigned status, std::string body, bool keep_alive,
   if (head_)
     res_->body().clear(); // Content-Length stays that of the body a GET would get
   stream_.expires_after(st_.options.request_timeout);
-  http::async_write(stream_, *res_,
-                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
-                                              keep_alive));
+  http::async_write(
+    stream_, *res_,
+    beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 // Writes a JSON error body naming this request's id.

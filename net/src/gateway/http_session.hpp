@@ -1,7 +1,8 @@
 // One HTTP/1.1 connection: reads requests one at a time within the gateway's limits, answers
 // health checks, upgrades to WebSocket, routes, binds and calls, and writes the answer
 // (gateway.hpp lists the steps; handle() dispatches a request to one function per kind of
-// answer, apart from the reading and writing). While a call is in flight the connection reads nothing more.
+// answer, apart from the reading and writing). While a call is in flight the connection reads
+// nothing more.
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -55,8 +56,7 @@ private:
              std::string_view verb);
   void dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key);
   void on_answer(caf::expected<message_ptr> result);
-  void reply(unsigned status, std::string body, bool keep_alive,
-             std::string_view allow = {});
+  void reply(unsigned status, std::string body, bool keep_alive, std::string_view allow = {});
   void reply_error(unsigned status, std::string_view name, std::string_view message,
                    bool keep_alive, std::string_view field = {});
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);

@@ -110,5 +110,4 @@ std::optional<std::string> websocket_key_problem(const http::request<http::strin
   return fmt::format("{}, got {}", expected, quoted(key));
 }
 
-
 } // namespace microlith::gateway

@@ -199,8 +199,8 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
     for (const auto& path : reserved) {
       std::vector<std::string_view> parts = split_path(path);
       if (segments_match(r.segments, parts)) {
-        problems.push_back(fmt::format("{}: matches {}, which the gateway serves itself",
-                                       spec.to_string(), path));
+        problems.push_back(
+          fmt::format("{}: matches {}, which the gateway serves itself", spec.to_string(), path));
         clash = true;
       }
     }
@@ -298,8 +298,7 @@ route_match route_table::match(std::string_view verb, std::string_view path) con
   return out;
 }
 
-route_switch::route_switch() : current_(std::make_shared<const route_table>()) {
-}
+route_switch::route_switch() : current_(std::make_shared<const route_table>()) {}
 
 std::shared_ptr<const route_table> route_switch::current() const {
   return std::atomic_load(&current_);

@@ -21,13 +21,13 @@ namespace {
 
 // Renders each published message once and hands it to the hub while the gateway runs.
 caf::behavior relay(caf::event_based_actor* self, topic_hub* hub, std::shared_ptr<post_gate> gate) {
-  (void) self;
+  (void)self;
   return {
     [hub, gate](envelope& env) {
       if (env.kind != envelope_kind::publish || !env.body)
         return;
-      auto json = std::make_shared<const std::string>(
-        "{\"topic\":" + json_quote(env.service) + ",\"message\":" + to_json(*env.body) + "}");
+      auto json = std::make_shared<const std::string>("{\"topic\":" + json_quote(env.service)
+                                                      + ",\"message\":" + to_json(*env.body) + "}");
       std::shared_lock<std::shared_mutex> guard{gate->mutex};
       if (gate->open)
         hub->deliver(env.service, json);
@@ -63,11 +63,10 @@ void topic_hub::unsubscribe(const std::string& topic, const websocket_session* s
   auto& xs = i->second;
   // Never lock a weak pointer here: releasing the last reference would run a session's
   // destructor, which unsubscribes, under this mutex.
-  xs.erase(std::remove_if(xs.begin(), xs.end(),
-                          [session](const subscriber& x) {
-                            return x.raw == session || x.weak.expired();
-                          }),
-           xs.end());
+  xs.erase(
+    std::remove_if(xs.begin(), xs.end(),
+                   [session](const subscriber& x) { return x.raw == session || x.weak.expired(); }),
+    xs.end());
   if (xs.empty()) {
     sessions_.erase(i);
     host_.topics().unsubscribe(topic, relay_.address());

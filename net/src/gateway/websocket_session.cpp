@@ -50,8 +50,8 @@ void websocket_session::run(beast::http::request<beast::http::string_body> req) 
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(max_frame);
-  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
-                                                  shared_from_this()));
+  ws_.async_accept(req,
+                   beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 // The upgrade is answered: start reading client frames.
@@ -66,8 +66,8 @@ void websocket_session::on_accept(beast::error_code ec) {
 
 // Reads the next client frame.
 void websocket_session::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read,
-                                                    shared_from_this()));
+  ws_.async_read(buffer_,
+                 beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
 // A client frame arrived (or the session ended: then the session goes away with its last

@@ -10,8 +10,7 @@
 namespace microlith::detail {
 
 settings_reading::settings_reading(std::string path, std::vector<system_file_error>& errors)
-  : path_(std::move(path)), errors_(errors) {
-}
+  : path_(std::move(path)), errors_(errors) {}
 
 group_tables settings_reading::group(const toml::table& table, std::string name, std::string key,
                                      const std::vector<std::string>& declared) {
@@ -23,7 +22,7 @@ void settings_reading::refuse_unknown_keys() {
     if (t.all)
       continue;
     for (auto&& [k, v] : *t.table) {
-      (void) v;
+      (void)v;
       if (std::find(t.asked.begin(), t.asked.end(), k.str()) != t.asked.end())
         continue;
       add_error(k.source(), join_key(t.key, k.str()),
@@ -35,8 +34,7 @@ void settings_reading::refuse_unknown_keys() {
   }
 }
 
-setting settings_reading::make_setting(const toml::node& value, std::string name,
-                                       std::string key) {
+setting settings_reading::make_setting(const toml::node& value, std::string name, std::string key) {
   return setting{*this, add_node(value), std::move(name), std::move(key)};
 }
 

@@ -14,8 +14,8 @@ caf::error validate_flags(const std::string& what, const supervisor_flags& flags
   if (!flags.backoff)
     return {};
   const auto& b = *flags.backoff;
-  if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0 ||
-      b.reset_after.count() <= 0)
+  if (b.min.count() <= 0 || b.max < b.min || b.jitter < 0.0 || b.jitter > 1.0
+      || b.reset_after.count() <= 0)
     return make_error(errc::bad_request,
                       fmt::format("{}: backoff needs 0 < min <= max, jitter in [0, 1] and "
                                   "reset_after > 0",

@@ -22,8 +22,7 @@ using sup_clock = std::chrono::steady_clock;
 
 /// Normal for transient children: a normal exit or a shutdown (OTP: normal, shutdown).
 inline bool is_normal_exit(const caf::error& reason) {
-  return !reason || reason == caf::exit_reason::normal ||
-         reason == caf::exit_reason::user_shutdown;
+  return !reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown;
 }
 
 /// OTP's restart types applied to one exit.
@@ -71,13 +70,13 @@ std::chrono::milliseconds backoff_delay(const supervisor_flags& flags, backoff_a
   if (!flags.backoff)
     return std::chrono::milliseconds{0};
   const auto& b = *flags.backoff;
-  if (account.running_since != sup_clock::time_point{} &&
-      sup_clock::now() - account.running_since >= b.reset_after)
+  if (account.running_since != sup_clock::time_point{}
+      && sup_clock::now() - account.running_since >= b.reset_after)
     account.failures = 0;
   auto exponent = std::min<std::uint32_t>(account.failures, 30);
   ++account.failures;
-  auto base = std::min<double>(static_cast<double>(b.min.count()) *
-                                 static_cast<double>(std::uint64_t{1} << exponent),
+  auto base = std::min<double>(static_cast<double>(b.min.count())
+                                 * static_cast<double>(std::uint64_t{1} << exponent),
                                static_cast<double>(b.max.count()));
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   return std::chrono::milliseconds{static_cast<std::int64_t>(base * (1.0 + b.jitter * unit(rng)))};

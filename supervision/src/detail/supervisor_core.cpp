@@ -25,8 +25,7 @@ const char* to_text(child_status x) noexcept {
 }
 
 supervisor_core::supervisor_core(caf::actor_config& cfg, std::string name, supervisor_flags flags)
-  : caf::event_based_actor(cfg), name_(std::move(name)), flags_(std::move(flags)) {
-}
+  : caf::event_based_actor(cfg), name_(std::move(name)), flags_(std::move(flags)) {}
 
 const char* supervisor_core::name() const {
   return name_.c_str();

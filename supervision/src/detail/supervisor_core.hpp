@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <exception>
 #include <random>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 

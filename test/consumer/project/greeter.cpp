@@ -8,7 +8,8 @@ namespace {
 
 class greeter_state {
 public:
-  microlith::reply<greeter::Greeting> greet(microlith::call_context& ctx, const greeter::Hello& req) {
+  microlith::reply<greeter::Greeting> greet(microlith::call_context& ctx,
+                                            const greeter::Hello& req) {
     if (req.name().empty())
       return microlith::fail("a greeting needs a name");
     greeter::Greeting out;
@@ -21,8 +22,10 @@ public:
 } // namespace
 
 MICROLITH_MODULE(greeter) {
-  return microlith::module_definition{"demo.greeter"}.group("greeter", [](microlith::group_context& g) {
-    return microlith::children{g.service(
-      microlith::service<greeter_state>("greeter", "greeter.Greeter").handle("Greet", &greeter_state::greet))};
-  });
+  return microlith::module_definition{"demo.greeter"}.group(
+    "greeter", [](microlith::group_context& g) {
+      return microlith::children{
+        g.service(microlith::service<greeter_state>("greeter", "greeter.Greeter")
+                    .handle("Greet", &greeter_state::greet))};
+    });
 }

@@ -18,7 +18,8 @@ int selftest() {
 name = "greeter"
 [groups.greeter]
 module = "demo.greeter"
-)", "inline.toml");
+)",
+                                             "inline.toml");
   microlith::node n{microlith::node_options_for(config)};
   microlith::host h{n, config};
   if (auto err = h.start()) {
@@ -32,7 +33,8 @@ module = "demo.greeter"
   auto reply = n.call<greeter::Greeting>("greeter", "Greet", hello, opts);
   if (!reply || reply->text() != "hello, consumer" || reply->correlation_id() != "consumer-1") {
     std::fprintf(stderr, "unexpected reply: %s\n",
-                 reply ? reply->ShortDebugString().c_str() : microlith::describe(reply.error()).c_str());
+                 reply ? reply->ShortDebugString().c_str()
+                       : microlith::describe(reply.error()).c_str());
     return 1;
   }
   std::printf("%s\n", reply->text().c_str());

@@ -183,9 +183,7 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
     // queue of 64 events that it alone drains: a timeout completion run there that schedules
     // more than that would wait for itself forever.
     auto sink = node.system().spawn( // an argument: see docs/testing.md on argument-less spawns
-      [](caf::event_based_actor*, int) -> caf::behavior {
-        return {[](microlith::tick_atom) {}};
-      },
+      [](caf::event_based_actor*, int) -> caf::behavior { return {[](microlith::tick_atom) {}}; },
       0);
     auto out = std::make_shared<outcome>();
     caller.call("echo", "Hang", std::make_shared<const pb::PingRequest>(ping("x")), {50ms, {}, {}},
@@ -215,8 +213,8 @@ TEST_CASE_METHOD(node_fixture, "an async call completes once with the answer", "
   }
 }
 
-TEST_CASE_METHOD(node_fixture,
-                 "calls that one late tick finds expired time out in deadline order", "[unit]") {
+TEST_CASE_METHOD(node_fixture, "calls that one late tick finds expired time out in deadline order",
+                 "[unit]") {
   // The calls wait in echo's Hang. Then both scheduler threads are held by two actors while
   // the deadlines pass, so the deadline tick (handled on a scheduler thread) comes late and
   // finds every call expired at once.
@@ -244,12 +242,14 @@ TEST_CASE_METHOD(node_fixture,
   // last, it holds all (had it not taken them before their deadlines, it would refuse them
   // itself, in call order).
   steady::time_point all_made;
-  REQUIRE(eventually([&] {
-    auto last = the_probe().wait_for("echo.hang", 0ms);
-    if (last && last->text == "7")
-      all_made = last->at;
-    return last && last->text == "7";
-  }, 10s));
+  REQUIRE(eventually(
+    [&] {
+      auto last = the_probe().wait_for("echo.hang", 0ms);
+      if (last && last->text == "7")
+        all_made = last->at;
+      return last && last->text == "7";
+    },
+    10s));
   auto release = std::make_shared<std::promise<void>>();
   std::shared_future<void> released = release->get_future().share();
   std::atomic<int> held{0};
@@ -285,8 +285,9 @@ TEST_CASE_METHOD(node_fixture,
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
 }
 
-TEST_CASE_METHOD(node_fixture, "an async call fails with service_down when its callee stops "
-                               "mid-call",
+TEST_CASE_METHOD(node_fixture,
+                 "an async call fails with service_down when its callee stops "
+                 "mid-call",
                  "[unit]") {
   auto echo = must_spawn(node, echo_service("echo"));
   microlith::async_caller caller{node, "gateway"};
@@ -525,10 +526,9 @@ TEST_CASE_METHOD(node_fixture, "close() returns once no completion runs any more
     h->last = caller;
     caller = microlith::async_caller{};
     auto* last = &h->last;
-    last->call("echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}, {}},
-               [h = std::move(h), &started](caf::expected<microlith::message_ptr>) {
-                 started = true;
-               });
+    last->call(
+      "echo", "Ping", std::make_shared<const pb::PingRequest>(ping("x")), {5s, {}, {}},
+      [h = std::move(h), &started](caf::expected<microlith::message_ptr>) { started = true; });
     REQUIRE(eventually([&] { return finished.load(); }));
     CHECK(started);
   }

@@ -42,7 +42,6 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds lim
 
 } // namespace
 
-
 TEST_CASE_METHOD(node_fixture, "a call is answered", "[unit]") {
   auto echo = must_spawn(node, echo_service("echo"));
 
@@ -66,7 +65,8 @@ TEST_CASE_METHOD(node_fixture, "a call is answered", "[unit]") {
 
   SECTION("through a relay that answers once its own call has answered") {
     must_spawn(node, relay_service("relay"));
-    auto r = node.call<pb::RelayReply>("relay", "Forward", relay_to("echo", "Ping", ping("via", 3)));
+    auto r =
+      node.call<pb::RelayReply>("relay", "Forward", relay_to("echo", "Ping", ping("via", 3)));
     REQUIRE(r);
     CHECK(r->echo().text() == "via");
     CHECK(r->echo().value() == 3);
@@ -213,12 +213,14 @@ TEST_CASE_METHOD(node_fixture,
   // One sender, so the relay handled the requests, and echo the nested calls, in order: once
   // echo holds the last one, every nested call is in the relay's table.
   steady::time_point all_made;
-  REQUIRE(wait_until([&] {
-    auto last = the_probe().wait_for("echo.hang", 0ms);
-    if (last && last->text == "h7")
-      all_made = last->at;
-    return last && last->text == "h7";
-  }, 10s));
+  REQUIRE(wait_until(
+    [&] {
+      auto last = the_probe().wait_for("echo.hang", 0ms);
+      if (last && last->text == "h7")
+        all_made = last->at;
+      return last && last->text == "h7";
+    },
+    10s));
   auto release = std::make_shared<std::promise<void>>();
   std::shared_future<void> released = release->get_future().share();
   std::atomic<int> held{0};
@@ -312,15 +314,14 @@ TEST_CASE_METHOD(node_fixture,
   caf::scoped_actor self{node.system()};
   // Sent straight to the instance, as a caller whose deadline has passed by the time the
   // instance gets to it (a call that waited behind others in its mailbox).
-  self->send(echo, microlith::make_call(
-                     7, "echo", "Remember",
-                     std::make_shared<const pb::SetRequest>([] {
-                       pb::SetRequest set;
-                       set.set_key("k");
-                       set.set_value(5);
-                       return set;
-                     }()),
-                     {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}}));
+  self->send(echo,
+             microlith::make_call(7, "echo", "Remember", std::make_shared<const pb::SetRequest>([] {
+                                    pb::SetRequest set;
+                                    set.set_key("k");
+                                    set.set_value(5);
+                                    return set;
+                                  }()),
+                                  {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}}));
   bool answered = false;
   self->receive(
     [&](microlith::envelope& reply) {
@@ -328,8 +329,8 @@ TEST_CASE_METHOD(node_fixture,
       CHECK(reply.kind == microlith::envelope_kind::reply);
       CHECK(reply.call_id == 7);
       CHECK(microlith::is(reply.error, errc::timeout));
-      CHECK(microlith::message_of(reply.error) ==
-            "echo.Remember: the deadline passed before the request was handled");
+      CHECK(microlith::message_of(reply.error)
+            == "echo.Remember: the deadline passed before the request was handled");
     },
     caf::after(10s) >> [] {});
   REQUIRE(answered);

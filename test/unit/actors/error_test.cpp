@@ -146,8 +146,7 @@ TEST_CASE_METHOD(node_fixture, "a call to a service with no instance is service_
   }
 }
 
-TEST_CASE_METHOD(node_fixture, "a call to a method the service lacks is no_such_method",
-                 "[unit]") {
+TEST_CASE_METHOD(node_fixture, "a call to a method the service lacks is no_such_method", "[unit]") {
   must_spawn(node, echo_service("echo"));
   const std::string expected = "service echo has no method \"Nope\" (it serves: Count, Drop, "
                                "Fail, Hang, Ping, PromiseThenThrow, Recall, Remember, Throw, "
@@ -176,16 +175,16 @@ TEST_CASE_METHOD(node_fixture, "a body or reply of the wrong type is bad_request
     auto r = node.call_shared("echo", "Ping", std::make_shared<const pb::PingReply>());
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::bad_request));
-    CHECK(microlith::message_of(r.error()) ==
-          "echo.Ping expects microlith.test.PingRequest, got microlith.test.PingReply");
+    CHECK(microlith::message_of(r.error())
+          == "echo.Ping expects microlith.test.PingRequest, got microlith.test.PingReply");
   }
 
   SECTION("no request body") {
     auto r = node.call_shared("echo", "Ping", nullptr);
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::bad_request));
-    CHECK(microlith::message_of(r.error()) ==
-          "echo.Ping expects microlith.test.PingRequest, got no body");
+    CHECK(microlith::message_of(r.error())
+          == "echo.Ping expects microlith.test.PingRequest, got no body");
   }
 
   SECTION("a request body of another type, from an actor") {
@@ -193,16 +192,16 @@ TEST_CASE_METHOD(node_fixture, "a body or reply of the wrong type is bad_request
     auto r = node.call<pb::RelayReply>("relay", "Forward", relay_to("echo", "Count", ping("x")));
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::bad_request));
-    CHECK(microlith::message_of(r.error()) ==
-          "echo.Count expects microlith.test.Empty, got microlith.test.PingRequest");
+    CHECK(microlith::message_of(r.error())
+          == "echo.Count expects microlith.test.Empty, got microlith.test.PingRequest");
   }
 
   SECTION("a reply of another type than the caller expects") {
     auto r = node.call<pb::CountReply>("echo", "Ping", ping("x"));
     REQUIRE_FALSE(r);
     CHECK(microlith::is(r.error(), errc::bad_request));
-    CHECK(microlith::message_of(r.error()) ==
-          "expected a reply of type microlith.test.CountReply, got microlith.test.PingReply");
+    CHECK(microlith::message_of(r.error())
+          == "expected a reply of type microlith.test.CountReply, got microlith.test.PingReply");
   }
 }
 
@@ -366,8 +365,9 @@ TEST_CASE_METHOD(node_fixture,
 
 // The crash's message is in the exit reason's context, and describe() renders a CAF error with
 // its context: callers read "went down (caf: runtime_error: echo crashed: boom: bang)".
-TEST_CASE_METHOD(node_fixture, "a callee that crashes while a call waits: service_down names the "
-                               "crash",
+TEST_CASE_METHOD(node_fixture,
+                 "a callee that crashes while a call waits: service_down names the "
+                 "crash",
                  "[unit]") {
   must_spawn(node, echo_service("echo"));
   must_spawn(node, relay_service("relay"));

@@ -29,8 +29,8 @@ TEST_CASE("a node runs the scheduler threads it was given", "[unit]") {
     auto opts = two_threads();
     opts.threads = 0;
     microlith::node node{opts};
-    CHECK(node.system().scheduler().num_workers() ==
-          std::max(2u, std::thread::hardware_concurrency()));
+    CHECK(node.system().scheduler().num_workers()
+          == std::max(2u, std::thread::hardware_concurrency()));
   }
 }
 
@@ -44,8 +44,8 @@ TEST_CASE("a node gives CAF's scheduler its idle policy", "[unit]") {
   const auto& cfg = node.system().config();
   CHECK(caf::get_or(cfg, "work-stealing.aggressive-poll-attempts", std::size_t{0}) == 7);
   CHECK(caf::get_or(cfg, "work-stealing.moderate-poll-attempts", std::size_t{0}) == 3);
-  CHECK(caf::get_or(cfg, "work-stealing.relaxed-sleep-duration", caf::timespan{0}) ==
-        caf::timespan{std::chrono::milliseconds{4}});
+  CHECK(caf::get_or(cfg, "work-stealing.relaxed-sleep-duration", caf::timespan{0})
+        == caf::timespan{std::chrono::milliseconds{4}});
 }
 
 TEST_CASE("a node's shutdown stops what it started, newest first", "[unit]") {
@@ -54,8 +54,8 @@ TEST_CASE("a node's shutdown stops what it started, newest first", "[unit]") {
   for (auto name : {"first", "second", "third"})
     must_spawn(node, echo_service(name));
   node.shutdown();
-  CHECK(the_probe().notes() ==
-        std::vector<std::string>{"third stopped", "second stopped", "first stopped"});
+  CHECK(the_probe().notes()
+        == std::vector<std::string>{"third stopped", "second stopped", "first stopped"});
   CHECK(node.registry().snapshot()->entries().empty());
 
   SECTION("and a second shutdown does nothing") {

@@ -37,9 +37,8 @@ using ended = table::ended;
 
 /// An actor that answers nothing: a callee whose calls stay in flight.
 caf::actor make_callee(microlith::node& n) {
-  return n.system().spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {[](std::int64_t) {}};
-  });
+  return n.system().spawn(
+    [](caf::event_based_actor*) -> caf::behavior { return {[](std::int64_t) {}}; });
 }
 
 /// A reply envelope to call `id`.
@@ -173,8 +172,9 @@ TEST_CASE_METHOD(node_fixture, "an answer to a call that ended already is ignore
     auto late = reply_to(id);
     microlith::detail::reply_handler done;
     CHECK_FALSE(calls.take_reply(late, done));
-    CHECK(rec.seen == std::vector<std::string>{"late: timeout: echo.Ping did not answer within "
-                                               "100 ms"});
+    CHECK(rec.seen
+          == std::vector<std::string>{"late: timeout: echo.Ping did not answer within "
+                                      "100 ms"});
   }
 
   SECTION("an id that names no slot at all") {
@@ -211,18 +211,20 @@ TEST_CASE_METHOD(node_fixture,
   // The armed tick ends what has expired and re-arms for the earliest deadline left.
   CHECK(calls.expire(t0 + 100ms, t0 + 150ms, out) == t0 + 200ms);
   rec.run(out);
-  CHECK(rec.seen ==
-        std::vector<std::string>{"b: timeout: echo.B did not answer within 100 ms (50 ms late)"});
+  CHECK(
+    rec.seen
+    == std::vector<std::string>{"b: timeout: echo.B did not answer within 100 ms (50 ms late)"});
   CHECK(calls.armed() == t0 + 200ms);
 
   // A late tick ends every expired call, in deadline order, equal deadlines in call order.
   rec.seen.clear();
   CHECK(calls.expire(t0 + 200ms, t0 + 400ms, out) == call_clock::time_point::max());
   rec.run(out);
-  CHECK(rec.seen ==
-        std::vector<std::string>{"c: timeout: echo.C did not answer within 200 ms (200 ms late)",
-                                 "a: timeout: echo.A did not answer within 300 ms (100 ms late)",
-                                 "d: timeout: echo.D did not answer within 300 ms (100 ms late)"});
+  CHECK(
+    rec.seen
+    == std::vector<std::string>{"c: timeout: echo.C did not answer within 200 ms (200 ms late)",
+                                "a: timeout: echo.A did not answer within 300 ms (100 ms late)",
+                                "d: timeout: echo.D did not answer within 300 ms (100 ms late)"});
   CHECK(calls.size() == 0);
   CHECK(calls.armed() == call_clock::time_point::max());
 
@@ -257,18 +259,22 @@ TEST_CASE_METHOD(node_fixture,
   self->send_exit(doomed, caf::exit_reason::kill);
   caf::down_msg down;
   bool got_down = false;
-  self->receive([&](caf::down_msg& msg) { down = msg; got_down = true; },
-                caf::after(std::chrono::seconds(10)) >> [] {});
+  self->receive(
+    [&](caf::down_msg& msg) {
+      down = msg;
+      got_down = true;
+    },
+    caf::after(std::chrono::seconds(10)) >> [] {});
   REQUIRE(got_down);
   // A call made after the death but before the down message is handled fails with it too.
   CHECK_FALSE(calls.add(doomed, t0, t0 + 5s, "ledger", "Post", rec.completion("3")).watch_callee);
 
-  REQUIRE(calls.callee_down(caf::actor_cast<caf::actor_control_block*>(down.source), down.reason,
-                            out));
+  REQUIRE(
+    calls.callee_down(caf::actor_cast<caf::actor_control_block*>(down.source), down.reason, out));
   rec.run(out);
   auto why = microlith::describe(down.reason);
-  CHECK(rec.seen ==
-        std::vector<std::string>{
+  CHECK(rec.seen
+        == std::vector<std::string>{
           "1: service_down: the instance of ledger serving ledger.Post went down (" + why + ")",
           "2: service_down: the instance of ledger serving ledger.Read went down (" + why + ")",
           "3: service_down: the instance of ledger serving ledger.Post went down (" + why + ")"});
@@ -295,8 +301,8 @@ TEST_CASE_METHOD(node_fixture, "a closing caller's table drops every call in cal
   std::vector<caf::actor_addr> watched;
   calls.drop_all("gateway", out, watched);
   rec.run(out);
-  CHECK(rec.seen ==
-        std::vector<std::string>{
+  CHECK(rec.seen
+        == std::vector<std::string>{
           "1: service_unavailable: the call to b.M was dropped: its caller gateway closed",
           "2: service_unavailable: the call to a.M was dropped: its caller gateway closed",
           "3: service_unavailable: the call to b.N was dropped: its caller gateway closed"});
@@ -312,26 +318,26 @@ TEST_CASE("the errors that end calls read the same for every caller", "[unit]") 
   auto text = [](const caf::error& err) { return microlith::describe(err); };
 
   SECTION("timeout names the time the call was given, and how late it was noticed") {
-    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 0ms)) ==
-          "timeout: echo.Ping did not answer within 300 ms");
-    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 999us)) ==
-          "timeout: echo.Ping did not answer within 300 ms");
-    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 12ms)) ==
-          "timeout: echo.Ping did not answer within 300 ms (12 ms late)");
+    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 0ms))
+          == "timeout: echo.Ping did not answer within 300 ms");
+    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 999us))
+          == "timeout: echo.Ping did not answer within 300 ms");
+    CHECK(text(d::timeout_error("echo", "Ping", 300ms, 12ms))
+          == "timeout: echo.Ping did not answer within 300 ms (12 ms late)");
   }
 
   SECTION("service_down names the instance and its exit reason") {
-    CHECK(text(d::callee_down_error("ledger", "Post", caf::error{})) ==
-          "service_down: the instance of ledger serving ledger.Post went down (normal exit)");
+    CHECK(text(d::callee_down_error("ledger", "Post", caf::error{}))
+          == "service_down: the instance of ledger serving ledger.Post went down (normal exit)");
     CHECK(text(d::callee_down_error("ledger", "Post",
-                                    microlith::make_error(errc::remote_error, "boom"))) ==
-          "service_down: the instance of ledger serving ledger.Post went down (remote_error: "
-          "boom)");
+                                    microlith::make_error(errc::remote_error, "boom")))
+          == "service_down: the instance of ledger serving ledger.Post went down (remote_error: "
+             "boom)");
   }
 
   SECTION("an unreadable answer is bad_request, set by the table on a reply without an error") {
-    CHECK(text(d::unreadable_answer_error("echo", "Ping", "unknown type x.Y")) ==
-          "bad_request: the answer of echo.Ping cannot be read: unknown type x.Y");
+    CHECK(text(d::unreadable_answer_error("echo", "Ping", "unknown type x.Y"))
+          == "bad_request: the answer of echo.Ping cannot be read: unknown type x.Y");
     microlith::node n{two_threads()};
     auto callee = make_callee(n);
     table calls;
@@ -341,21 +347,21 @@ TEST_CASE("the errors that end calls read the same for every caller", "[unit]") 
     env.undecodable = "unknown type x.Y";
     microlith::detail::reply_handler done;
     REQUIRE(calls.take_reply(env, done));
-    CHECK(text(env.error) ==
-          "bad_request: the answer of echo.Ping cannot be read: unknown type x.Y");
+    CHECK(text(env.error)
+          == "bad_request: the answer of echo.Ping cannot be read: unknown type x.Y");
     anon_send_exit(callee, caf::exit_reason::user_shutdown);
   }
 
   SECTION("the calls that cannot be made") {
-    CHECK(text(d::no_instance_error("nowhere")) ==
-          "service_unavailable: no instance of service nowhere is running");
-    CHECK(text(d::call_loop_error("relay", "Forward")) ==
-          "bad_request: relay.Forward: more than 64 nested calls (a call loop?)");
-    CHECK(text(d::caller_refused_error("echo", "Ping", "gateway")) ==
-          "service_unavailable: echo.Ping: the caller gateway is closed");
-    CHECK(text(d::no_caller_error("echo", "Ping")) ==
-          "service_unavailable: echo.Ping: no caller to make the call through");
-    CHECK(text(d::caller_closed_error("echo", "Ping", "gateway")) ==
-          "service_unavailable: the call to echo.Ping was dropped: its caller gateway closed");
+    CHECK(text(d::no_instance_error("nowhere"))
+          == "service_unavailable: no instance of service nowhere is running");
+    CHECK(text(d::call_loop_error("relay", "Forward"))
+          == "bad_request: relay.Forward: more than 64 nested calls (a call loop?)");
+    CHECK(text(d::caller_refused_error("echo", "Ping", "gateway"))
+          == "service_unavailable: echo.Ping: the caller gateway is closed");
+    CHECK(text(d::no_caller_error("echo", "Ping"))
+          == "service_unavailable: echo.Ping: no caller to make the call through");
+    CHECK(text(d::caller_closed_error("echo", "Ping", "gateway"))
+          == "service_unavailable: the call to echo.Ping was dropped: its caller gateway closed");
   }
 }

@@ -23,9 +23,7 @@ using microlith::errc;
 namespace {
 
 struct registry_fixture {
-  registry_fixture() {
-    the_probe().reset();
-  }
+  registry_fixture() { the_probe().reset(); }
 
   ~registry_fixture() {
     for (auto& x : idle)
@@ -47,8 +45,8 @@ struct registry_fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(registry_fixture, "the registry adds and removes instances, versioning each change",
-                 "[unit]") {
+TEST_CASE_METHOD(registry_fixture,
+                 "the registry adds and removes instances, versioning each change", "[unit]") {
   microlith::service_registry reg;
   auto a = make_idle();
   auto b = make_idle();
@@ -157,8 +155,8 @@ TEST_CASE_METHOD(registry_fixture, "instances register when they start and leave
 
   SECTION("a second instance of the same name joins the first") {
     auto second = must_spawn(node, echo_service("echo"));
-    CHECK(node.registry().snapshot()->instances("echo") ==
-          (std::vector<caf::actor>{first, second}));
+    CHECK(node.registry().snapshot()->instances("echo")
+          == (std::vector<caf::actor>{first, second}));
 
     SECTION("the one that stops leaves; the other keeps serving") {
       caf::anon_send_exit(first, caf::exit_reason::user_shutdown);

@@ -45,9 +45,7 @@ public:
 // A state whose construction fails.
 class broken {
 public:
-  explicit broken(microlith::call_context&) {
-    throw std::runtime_error("no database");
-  }
+  explicit broken(microlith::call_context&) { throw std::runtime_error("no database"); }
   microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest&) {
     return pb::PingReply{};
   }
@@ -62,10 +60,12 @@ public:
     ctx.call<pb::PingReply>("echo", "Ping", req)
       .then(
         [](const pb::PingReply& r) {
-          the_probe().record("pinger.reply", r.text() + "|" + r.caller() + "|" +
-                                                 std::to_string(r.hops()));
+          the_probe().record("pinger.reply",
+                             r.text() + "|" + r.caller() + "|" + std::to_string(r.hops()));
         },
-        [](const caf::error& err) { the_probe().record("pinger.error", microlith::describe(err)); });
+        [](const caf::error& err) {
+          the_probe().record("pinger.error", microlith::describe(err));
+        });
   }
 };
 
@@ -76,13 +76,11 @@ template <bool TakesContext>
 class counted {
 public:
   template <bool C = TakesContext, std::enable_if_t<!C, int> = 0>
-  counted(std::string prefix, int start) : prefix_(std::move(prefix)), next_(start) {
-  }
+  counted(std::string prefix, int start) : prefix_(std::move(prefix)), next_(start) {}
 
   template <bool C = TakesContext, std::enable_if_t<C, int> = 0>
   counted(microlith::call_context& ctx, std::string prefix, int start)
-    : prefix_(ctx.name() + "/" + std::move(prefix)), next_(start) {
-  }
+    : prefix_(ctx.name() + "/" + std::move(prefix)), next_(start) {}
 
   microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
     pb::PingReply out;
@@ -113,8 +111,7 @@ caf::error start_error(microlith::node& n, const microlith::service_definition& 
 
 } // namespace
 
-TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at start",
-                 "[unit]") {
+TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at start", "[unit]") {
   SECTION("handlers that match start") {
     microlith::service_definition def =
       microlith::service<converter>("conv", "microlith.test.Mismatch")
@@ -130,10 +127,10 @@ TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at 
         .handle("Convert", &converter::swapped);
     auto err = start_error(node, def);
     CHECK(microlith::is(err, errc::bad_request));
-    CHECK(microlith::message_of(err) ==
-          "service conv: method Convert is declared in microlith.test.Mismatch as "
-          "(microlith.test.PingRequest) -> microlith.test.PingReply, but its handler takes "
-          "(microlith.test.PingReply) -> microlith.test.PingRequest");
+    CHECK(microlith::message_of(err)
+          == "service conv: method Convert is declared in microlith.test.Mismatch as "
+             "(microlith.test.PingRequest) -> microlith.test.PingReply, but its handler takes "
+             "(microlith.test.PingReply) -> microlith.test.PingRequest");
     CHECK(node.registry().snapshot()->instances("conv").empty());
   }
 
@@ -164,8 +161,9 @@ TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at 
         .handle("Transmute", &converter::right);
     auto err = start_error(node, def);
     CHECK(microlith::is(err, errc::no_such_method));
-    CHECK(microlith::message_of(err) == "service conv: contract microlith.test.Mismatch declares "
-                                        "no method Transmute (it declares: Convert)");
+    CHECK(microlith::message_of(err)
+          == "service conv: contract microlith.test.Mismatch declares "
+             "no method Transmute (it declares: Convert)");
   }
 
   SECTION("two handlers for one method") {
@@ -190,8 +188,7 @@ TEST_CASE_METHOD(node_fixture, "a definition is checked against its contract at 
     def.contract.clear();
     auto err = start_error(node, def);
     CHECK(microlith::is(err, errc::bad_request));
-    CHECK(microlith::message_of(err) ==
-          "echo: handlers need a contract (a Protobuf service name)");
+    CHECK(microlith::message_of(err) == "echo: handlers need a contract (a Protobuf service name)");
   }
 
   SECTION("no state factory") {
@@ -228,8 +225,8 @@ TEST_CASE_METHOD(node_fixture, "a failed start names its cause", "[unit]") {
   microlith::service_definition def =
     microlith::service<broken>("broken", "microlith.test.Echo").handle("Ping", &broken::ping);
   auto err = start_error(node, def);
-  CHECK(microlith::message_of(err) ==
-        "broken failed to start: caf: runtime_error: broken failed to start: no database");
+  CHECK(microlith::message_of(err)
+        == "broken failed to start: caf: runtime_error: broken failed to start: no database");
 }
 
 TEST_CASE_METHOD(node_fixture, "every instance builds its own state", "[unit]") {
@@ -280,15 +277,14 @@ TEST_CASE_METHOD(node_fixture,
           "counted/a:");
   }
   SECTION("a state that takes only the arguments") {
-    check(microlith::service<counted<false>>("counted", "microlith.test.Echo", std::string{"a:"},
-                                             10)
-            .handle("Ping", &counted<false>::ping),
-          "a:");
+    check(
+      microlith::service<counted<false>>("counted", "microlith.test.Echo", std::string{"a:"}, 10)
+        .handle("Ping", &counted<false>::ping),
+      "a:");
   }
 }
 
-TEST_CASE_METHOD(node_fixture, "a worker's state is built from the worker's arguments",
-                 "[unit]") {
+TEST_CASE_METHOD(node_fixture, "a worker's state is built from the worker's arguments", "[unit]") {
   must_spawn(node, microlith::worker<announcer>("announcer", std::string{"hello"}));
   auto built = the_probe().wait_for("announcer", 2s);
   REQUIRE(built);

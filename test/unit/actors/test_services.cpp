@@ -54,8 +54,7 @@ probe& the_probe() {
 
 // -- echo ---------------------------------------------------------------------------------------
 
-echo::echo(call_context& ctx) : name_(ctx.name()), instance_(ctx.self()->id()) {
-}
+echo::echo(call_context& ctx) : name_(ctx.name()), instance_(ctx.self()->id()) {}
 
 echo::~echo() {
   the_probe().note(name_ + " stopped");
@@ -93,8 +92,7 @@ reply<pb::PingReply> echo::ping(call_context& ctx, const pb::PingRequest& req) {
   body.set_token(token);
   wake.body = std::make_shared<const pb::WakeRequest>(std::move(body));
   wake.meta.caller = ctx.name();
-  ctx.self()->delayed_send(ctx.self(), std::chrono::milliseconds{req.delay_ms()},
-                           std::move(wake));
+  ctx.self()->delayed_send(ctx.self(), std::chrono::milliseconds{req.delay_ms()}, std::move(wake));
   return promise;
 }
 
@@ -257,8 +255,8 @@ pb::RelayRequest relay_to(std::string service, std::string method, pb::PingReque
   return out;
 }
 
-microlith::blocking_call_options with(std::chrono::milliseconds timeout,
-                                      std::string correlation_id, std::string caller) {
+microlith::blocking_call_options with(std::chrono::milliseconds timeout, std::string correlation_id,
+                                      std::string caller) {
   microlith::blocking_call_options opts;
   opts.timeout = timeout;
   opts.correlation_id = std::move(correlation_id);
@@ -269,8 +267,8 @@ microlith::blocking_call_options with(std::chrono::milliseconds timeout,
 caf::actor must_spawn(microlith::node& n, const microlith::service_definition& def) {
   auto started = n.spawn(def);
   if (!started)
-    throw std::runtime_error("cannot start " + def.name + ": " +
-                             microlith::describe(started.error()));
+    throw std::runtime_error("cannot start " + def.name + ": "
+                             + microlith::describe(started.error()));
   return *started;
 }
 

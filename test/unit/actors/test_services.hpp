@@ -143,9 +143,7 @@ long long millis_between(steady::time_point from, steady::time_point to);
 
 /// A node with two scheduler threads and a clean probe, for one test case.
 struct node_fixture {
-  node_fixture() {
-    the_probe().reset();
-  }
+  node_fixture() { the_probe().reset(); }
   microlith::node node{two_threads()};
 };
 

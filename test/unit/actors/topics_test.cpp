@@ -12,8 +12,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <thread>
@@ -31,21 +31,21 @@ namespace {
 class listener {
 public:
   explicit listener(microlith::call_context& ctx) {
-    ctx.subscribe<pb::PingRequest>("news", [this](microlith::call_context& c,
-                                                   const pb::PingRequest& msg) {
-      ++received_;
-      auto text = msg.text() + "/" + std::to_string(msg.value()) + "/" + c.correlation_id();
-      the_probe().note(c.name() + " " + text);
-      the_probe().record(c.name() + ".news", text);
-      the_probe().record(c.name() + ".count", std::to_string(received_));
-    });
-    ctx.subscribe<pb::SetRequest>("control", [](microlith::call_context& c,
-                                                const pb::SetRequest& msg) {
-      if (msg.key() == "unsubscribe") {
-        c.unsubscribe("news");
-        the_probe().record(c.name() + ".unsubscribed", "yes");
-      }
-    });
+    ctx.subscribe<pb::PingRequest>(
+      "news", [this](microlith::call_context& c, const pb::PingRequest& msg) {
+        ++received_;
+        auto text = msg.text() + "/" + std::to_string(msg.value()) + "/" + c.correlation_id();
+        the_probe().note(c.name() + " " + text);
+        the_probe().record(c.name() + ".news", text);
+        the_probe().record(c.name() + ".count", std::to_string(received_));
+      });
+    ctx.subscribe<pb::SetRequest>("control",
+                                  [](microlith::call_context& c, const pb::SetRequest& msg) {
+                                    if (msg.key() == "unsubscribe") {
+                                      c.unsubscribe("news");
+                                      the_probe().record(c.name() + ".unsubscribed", "yes");
+                                    }
+                                  });
   }
 
 private:
@@ -89,10 +89,12 @@ std::vector<std::string> got_by(const std::string& name) {
 
 /// Waits until `name` got `text`, at most `limit`.
 bool wait_got(const std::string& name, const std::string& text, std::chrono::milliseconds limit) {
-  return wait_until([&] {
-    auto got = got_by(name);
-    return std::find(got.begin(), got.end(), text) != got.end();
-  }, limit);
+  return wait_until(
+    [&] {
+      auto got = got_by(name);
+      return std::find(got.begin(), got.end(), text) != got.end();
+    },
+    limit);
 }
 
 } // namespace

@@ -39,9 +39,7 @@ public:
     ::close(fd);
   }
 
-  ~stderr_capture() {
-    restore();
-  }
+  ~stderr_capture() { restore(); }
 
   stderr_capture(const stderr_capture&) = delete;
   stderr_capture& operator=(const stderr_capture&) = delete;
@@ -142,8 +140,8 @@ TEST_CASE_METHOD(bank_fixture,
   INFO(microlith::describe(unknown.error()));
   CHECK(microlith::is(unknown.error(), errc::service_down));
   CHECK_THAT(microlith::message_of(unknown.error()),
-             Contains("the outcome of a deposit of 5 to account alice is unknown") &&
-               Contains("send an Idempotency-Key to retry safely"));
+             Contains("the outcome of a deposit of 5 to account alice is unknown")
+               && Contains("send an Idempotency-Key to retry safely"));
 
   // Nothing is answered or recorded from a state the ledger may not have.
   for (auto refused : {balance_of("alice"), deposit("alice", 1)}) {
@@ -214,8 +212,8 @@ TEST_CASE_METHOD(bank_fixture,
   INFO(microlith::describe(refused.error()));
   CHECK(microlith::is(refused.error(), errc::aborted));
   CHECK_THAT(microlith::message_of(refused.error()),
-             Contains("the entry says balance_after 101, expected 108") &&
-               Contains("account alice is being reconciled with the ledger"));
+             Contains("the entry says balance_after 101, expected 108")
+               && Contains("account alice is being reconciled with the ledger"));
   CHECK(settled_balance("alice") == 107);
   auto next = deposit("alice", 1);
   REQUIRE(next);
@@ -255,8 +253,8 @@ TEST_CASE_METHOD(bank_fixture,
               "already, with the balance 100; following the ledger";
   }
   run_sql(ledger_db, ("INSERT INTO entries (account_id, delta, balance_after, kind, "
-                      "correlation_id, counterparty) VALUES " +
-                      rows)
+                      "correlation_id, counterparty) VALUES "
+                      + rows)
                        .c_str());
   stderr_capture log{folder.path() / "stderr.log"};
   auto started = n.spawn(bank::make_accounts());
@@ -336,8 +334,8 @@ TEST_CASE_METHOD(bank_fixture,
   REQUIRE(open("alice", 100));
   std::vector<std::future<caf::expected<bank::Account>>> racing;
   for (int i = 0; i < 8; ++i)
-    racing.push_back(std::async(std::launch::async,
-                                [this] { return deposit("alice", 10, {}, keyed("same")); }));
+    racing.push_back(
+      std::async(std::launch::async, [this] { return deposit("alice", 10, {}, keyed("same")); }));
   int applied = 0;
   for (auto& f : racing) {
     auto r = f.get();
@@ -374,8 +372,7 @@ TEST_CASE_METHOD(bank_fixture,
   auto recorded = n.call<bank::AppendReply>(bank::ledger_service, "Append", late);
   REQUIRE(recorded);
 
-  SECTION("accounts still believes the transfer is covered: the ledger answers the key") {
-  }
+  SECTION("accounts still believes the transfer is covered: the ledger answers the key") {}
   SECTION("accounts would refuse it now: it asks the ledger for the key before refusing") {
     // An append from accounts' stale view is refused; alice is reconciled to 0.
     auto stale = withdraw("alice", 10);

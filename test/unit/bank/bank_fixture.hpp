@@ -131,9 +131,7 @@ struct bank_fixture {
   }
 
   /// Starts a ledger on the fixture's file.
-  caf::actor start_ledger() {
-    return start(bank::make_ledger(ledger_db));
-  }
+  caf::actor start_ledger() { return start(bank::make_ledger(ledger_db)); }
 
   /// Kills `instance` of `service` and waits until the registry no longer lists any instance.
   void kill(caf::actor& instance, const std::string& service) {
@@ -187,8 +185,7 @@ struct bank_fixture {
     req.set_from(from);
     req.set_to(to);
     req.set_amount(amount);
-    return n.call<bank::TransferReceipt>(bank::accounts_service, "Transfer", req,
-                                         std::move(opts));
+    return n.call<bank::TransferReceipt>(bank::accounts_service, "Transfer", req, std::move(opts));
   }
 
   caf::expected<bank::Account> balance_of(const std::string& id) {
@@ -239,9 +236,8 @@ struct bank_fixture {
 };
 
 /// A ledger entry as accounts would send it.
-inline bank::Entry ledger_entry(const std::string& account, std::int64_t delta,
-                                std::int64_t after, const std::string& kind,
-                                const std::string& counterparty = {}) {
+inline bank::Entry ledger_entry(const std::string& account, std::int64_t delta, std::int64_t after,
+                                const std::string& kind, const std::string& counterparty = {}) {
   bank::Entry e;
   e.set_account_id(account);
   e.set_delta(delta);

@@ -101,15 +101,15 @@ TEST_CASE_METHOD(bank_fixture, "accounts: open refuses duplicates, empty ids and
                  "[unit]") {
   REQUIRE(open("alice", 100));
   check_refused(open("alice", 5), errc::already_exists, "account alice already exists");
-  check_refused(open("bob", -1), errc::invalid_argument, "account bob: the initial balance must not be negative, got -1");
+  check_refused(open("bob", -1), errc::invalid_argument,
+                "account bob: the initial balance must not be negative, got -1");
   check_refused(open("", 10), errc::invalid_argument, "an account id must not be empty");
   CHECK(balance("alice") == 100);
   check_refused(balance_of("bob"), errc::not_found, "no account bob");
   CHECK(history().size() == 1);
 }
 
-TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every method",
-                 "[unit]") {
+TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every method", "[unit]") {
   REQUIRE(open("alice", 100));
   check_refused(deposit("ghost", 10), errc::not_found, "no account ghost");
   check_refused(withdraw("ghost", 10), errc::not_found, "no account ghost");
@@ -123,13 +123,20 @@ TEST_CASE_METHOD(bank_fixture, "accounts: unknown accounts are refused by every 
 TEST_CASE_METHOD(bank_fixture, "accounts: amounts that are not positive are refused", "[unit]") {
   REQUIRE(open("alice", 100));
   REQUIRE(open("bob", 100));
-  check_refused(deposit("alice", 0), errc::invalid_argument, "a deposit must be a positive amount, got 0");
-  check_refused(deposit("alice", -5), errc::invalid_argument, "a deposit must be a positive amount, got -5");
-  check_refused(withdraw("alice", 0), errc::invalid_argument, "a withdrawal must be a positive amount, got 0");
-  check_refused(withdraw("alice", -5), errc::invalid_argument, "a withdrawal must be a positive amount, got -5");
-  check_refused(transfer("alice", "bob", 0), errc::invalid_argument, "a transfer must be a positive amount, got 0");
-  check_refused(transfer("alice", "bob", -7), errc::invalid_argument, "a transfer must be a positive amount, got -7");
-  check_refused(transfer("alice", "alice", 10), errc::invalid_argument, "cannot transfer from account alice to itself");
+  check_refused(deposit("alice", 0), errc::invalid_argument,
+                "a deposit must be a positive amount, got 0");
+  check_refused(deposit("alice", -5), errc::invalid_argument,
+                "a deposit must be a positive amount, got -5");
+  check_refused(withdraw("alice", 0), errc::invalid_argument,
+                "a withdrawal must be a positive amount, got 0");
+  check_refused(withdraw("alice", -5), errc::invalid_argument,
+                "a withdrawal must be a positive amount, got -5");
+  check_refused(transfer("alice", "bob", 0), errc::invalid_argument,
+                "a transfer must be a positive amount, got 0");
+  check_refused(transfer("alice", "bob", -7), errc::invalid_argument,
+                "a transfer must be a positive amount, got -7");
+  check_refused(transfer("alice", "alice", 10), errc::invalid_argument,
+                "cannot transfer from account alice to itself");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 100);
   CHECK(history().size() == 2);
@@ -139,10 +146,12 @@ TEST_CASE_METHOD(bank_fixture, "accounts: insufficient funds are refused with th
                  "[unit]") {
   REQUIRE(open("alice", 100));
   REQUIRE(open("bob", 0));
-  check_refused(withdraw("alice", 101), errc::failed_precondition, "insufficient funds: account alice has 100, needs 101");
+  check_refused(withdraw("alice", 101), errc::failed_precondition,
+                "insufficient funds: account alice has 100, needs 101");
   check_refused(transfer("alice", "bob", 150), errc::failed_precondition,
                 "insufficient funds: account alice has 100, needs 150");
-  check_refused(withdraw("bob", 1), errc::failed_precondition, "insufficient funds: account bob has 0, needs 1");
+  check_refused(withdraw("bob", 1), errc::failed_precondition,
+                "insufficient funds: account bob has 0, needs 1");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 0);
   CHECK(history().size() == 2);
@@ -155,7 +164,8 @@ TEST_CASE_METHOD(bank_fixture, "accounts: deposits that would overflow a balance
   constexpr auto max = std::numeric_limits<std::int64_t>::max();
   REQUIRE(open("rich", max - 10));
   REQUIRE(open("bob", 100));
-  check_refused(deposit("rich", 11), errc::out_of_range, "account rich: a deposit of 11 would overflow its balance");
+  check_refused(deposit("rich", 11), errc::out_of_range,
+                "account rich: a deposit of 11 would overflow its balance");
   check_refused(transfer("bob", "rich", 11), errc::out_of_range,
                 "account rich: a transfer of 11 would overflow its balance");
   CHECK(deposit("rich", 10).value().balance() == max);
@@ -219,8 +229,10 @@ TEST_CASE_METHOD(bank_fixture, "ledger: an append is validated as a whole", "[un
     return n.call<bank::AppendReply>(bank::ledger_service, "Append", req, opts);
   };
   check_refused(append({}), errc::invalid_argument, "ledger append needs at least one entry");
-  check_refused(append({entry("", 5, 5, "deposit")}), errc::invalid_argument, "ledger entry 0: account_id is empty");
-  check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}), errc::invalid_argument,
+  check_refused(append({entry("", 5, 5, "deposit")}), errc::invalid_argument,
+                "ledger entry 0: account_id is empty");
+  check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}),
+                errc::invalid_argument,
                 "ledger entry 1: unknown kind \"gift\" (expected open, deposit, withdraw, "
                 "transfer_in or transfer_out)");
   check_refused(append({entry("a", -5, 5, "deposit")}), errc::invalid_argument,
@@ -250,8 +262,8 @@ TEST_CASE_METHOD(bank_fixture, "ledger: an append is validated as a whole", "[un
   CHECK(history("a").size() == 2);
 }
 
-TEST_CASE_METHOD(bank_fixture,
-                 "accounts: concurrent transfers keep the total and never overdraw", "[unit]") {
+TEST_CASE_METHOD(bank_fixture, "accounts: concurrent transfers keep the total and never overdraw",
+                 "[unit]") {
   constexpr int account_count = 10;
   constexpr int thread_count = 8;
   constexpr int transfers_per_thread = 200;
@@ -281,8 +293,8 @@ TEST_CASE_METHOD(bank_fixture,
                                ids[static_cast<std::size_t>(to)], amount(rng));
         if (result) {
           ++succeeded;
-        } else if (microlith::is(result.error(), errc::failed_precondition) &&
-                   microlith::message_of(result.error()).rfind("insufficient funds: ", 0) == 0) {
+        } else if (microlith::is(result.error(), errc::failed_precondition)
+                   && microlith::message_of(result.error()).rfind("insufficient funds: ", 0) == 0) {
           ++refused;
         } else {
           std::lock_guard<std::mutex> guard{failures_mutex};
@@ -380,7 +392,8 @@ TEST_CASE_METHOD(bank_fixture,
   // The 60 cents are held: nobody else can spend them, and they are not yet anybody's balance.
   check_refused(transfer("alice", "carol", 60), errc::failed_precondition,
                 "insufficient funds: account alice has 40, needs 60");
-  check_refused(withdraw("alice", 41), errc::failed_precondition, "insufficient funds: account alice has 40, needs 41");
+  check_refused(withdraw("alice", 41), errc::failed_precondition,
+                "insufficient funds: account alice has 40, needs 41");
   CHECK(balance("alice") == 100);
   CHECK(balance("bob") == 0);
 
@@ -425,7 +438,8 @@ TEST_CASE_METHOD(bank_fixture, "accounts: a new instance rebuilds its balances f
 
   // The rebuilt accounts refuse and accept as the old ones did.
   check_refused(open("alice", 5), errc::already_exists, "account alice already exists");
-  check_refused(withdraw("carol", 301), errc::failed_precondition, "insufficient funds: account carol has 300, needs 301");
+  check_refused(withdraw("carol", 301), errc::failed_precondition,
+                "insufficient funds: account carol has 300, needs 301");
   auto receipt = transfer("bob", "alice", 280);
   REQUIRE(receipt);
   CHECK(receipt->from().balance() == 0);
@@ -445,9 +459,9 @@ TEST_CASE_METHOD(bank_fixture, "accounts: an instance cannot start without a run
   INFO(microlith::describe(started.error()));
   CHECK(microlith::is(started.error(), errc::service_unavailable));
   CHECK_THAT(microlith::message_of(started.error()),
-             Contains("accounts failed to start") &&
-               Contains("accounts cannot rebuild its balances: the ledger's History failed") &&
-               Contains("no instance of service ledger is running"));
+             Contains("accounts failed to start")
+               && Contains("accounts cannot rebuild its balances: the ledger's History failed")
+               && Contains("no instance of service ledger is running"));
   CHECK(n.registry().snapshot()->instances(bank::accounts_service).empty());
 }
 
@@ -464,8 +478,8 @@ TEST_CASE_METHOD(bank_fixture,
              Equals("accounts.Deposit threw: poisoned deposit: 7 cents to account alice carry the "
                     "memo \"poison\", the bank example's crash trigger"));
   // Not supervised here: the crashed instance is gone, and nothing reached the ledger.
-  REQUIRE(wait_until(
-    [&] { return n.registry().snapshot()->instances(bank::accounts_service).empty(); }));
+  REQUIRE(
+    wait_until([&] { return n.registry().snapshot()->instances(bank::accounts_service).empty(); }));
   auto entries = history("alice");
   REQUIRE(entries.size() == 2);
   CHECK(entries.back().balance_after() == 105);

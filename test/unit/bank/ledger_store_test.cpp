@@ -52,9 +52,8 @@ TEST_CASE("ledger store: entries survive reopening and are shared by stores on o
   bank::ledger_store reopened{file};
   bank::ledger_store replica{file};
   REQUIRE(replica.append({entry("bob", 0, 0, "open")}, "c-2").result == outcome::recorded);
-  auto batch = replica.append({entry("ada", -20, 80, "transfer_out"),
-                               entry("bob", 20, 20, "transfer_in")},
-                              "c-3");
+  auto batch = replica.append(
+    {entry("ada", -20, 80, "transfer_out"), entry("bob", 20, 20, "transfer_in")}, "c-3");
   REQUIRE(batch.result == outcome::recorded);
   REQUIRE(batch.entries.size() == 2);
   CHECK(batch.entries[0].sequence() == 3);
@@ -105,8 +104,8 @@ TEST_CASE("ledger store: an entry that does not continue its account's record is
                "delta 5, the entry says 7";
   }
   SECTION("a later entry of a batch checked against the earlier ones") {
-    refused = store.append({entry("ada", -1, 1200, "transfer_out"), entry("ada", 1, 1200, "deposit")},
-                           "");
+    refused =
+      store.append({entry("ada", -1, 1200, "transfer_out"), entry("ada", 1, 1200, "deposit")}, "");
     expected = "ledger entry 1 (deposit of 1 for account ada): the entry says balance_after 1200, "
                "expected 1201 (the recorded balance 1200 plus the delta)";
   }
@@ -144,8 +143,9 @@ TEST_CASE("ledger store: a key is recorded once; a repeat answers the first entr
   CHECK_THAT(reused.reason, Contains("\"key-1\"") && Contains("fp-a") && Contains("fp-b"));
 
   // A batch under one key is answered whole; after reopening too.
-  auto moved = store.append({entry("ada", -4, 6, "transfer_out"), entry("bob", 4, 4, "transfer_in")},
-                            "c-4", "key-2", "fp-t");
+  auto moved =
+    store.append({entry("ada", -4, 6, "transfer_out"), entry("bob", 4, 4, "transfer_in")}, "c-4",
+                 "key-2", "fp-t");
   REQUIRE(moved.result == outcome::recorded);
   bank::ledger_store reopened{file};
   auto replayed = reopened.append({entry("ada", -4, 2, "transfer_out")}, "c-5", "key-2", "fp-t");
@@ -176,8 +176,8 @@ TEST_CASE("ledger store: two stores on one file racing with one key record it on
     for (int i = 0; i < rounds; ++i) {
       // Both replicas append the same deposit under the same key, from the same balance: one
       // records it, the other gets it back (the key is looked up inside the write transaction).
-      auto r = store.append({entry("ada", 1, i + 1, "deposit")}, "",
-                            "race-" + std::to_string(i), "fp");
+      auto r =
+        store.append({entry("ada", 1, i + 1, "deposit")}, "", "race-" + std::to_string(i), "fp");
       if (r.result == outcome::recorded)
         ++recorded;
       else if (r.result == outcome::replayed)
@@ -229,8 +229,8 @@ TEST_CASE("ledger store: a file written before the idempotency columns existed s
     CHECK(keyed.entries[0].sequence() == 3);
   }
   bank::ledger_store again{file}; // the columns exist now: opening adds nothing twice
-  CHECK(again.append({entry("ada", 1, 107, "deposit")}, "", "key-new", "fp").result ==
-        outcome::replayed);
+  CHECK(again.append({entry("ada", 1, 107, "deposit")}, "", "key-new", "fp").result
+        == outcome::replayed);
   CHECK(again.history("ada").size() == 3);
 }
 

@@ -112,9 +112,8 @@ public:
 class listener {
 public:
   explicit listener(microlith::call_context& ctx) {
-    ctx.subscribe<pb::PingRequest>("news", [](microlith::call_context&, const pb::PingRequest&) {
-      ++heard;
-    });
+    ctx.subscribe<pb::PingRequest>(
+      "news", [](microlith::call_context&, const pb::PingRequest&) { ++heard; });
   }
 };
 
@@ -217,9 +216,7 @@ struct member {
     node->shutdown();
   }
 
-  cl::peer_address address() const {
-    return {options.node, "127.0.0.1", membership->port()};
-  }
+  cl::peer_address address() const { return {options.node, "127.0.0.1", membership->port()}; }
 
   bool sees(const std::string& peer) const {
     for (const auto& m : membership->members())
@@ -269,7 +266,8 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
 
   SECTION("a local instance is preferred over a remote one") {
     REQUIRE(b.node->spawn(where_service<'b'>("alpha")));
-    REQUIRE(eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
+    REQUIRE(
+      eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
     for (int i = 0; i < 6; ++i) {
       auto on_b = b.ping("alpha");
       REQUIRE(on_b);
@@ -282,7 +280,8 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
 
   SECTION("a leaving node's entries vanish on the other at once") {
     a.membership->leave();
-    CHECK(eventually([&] { return b.node->registry().snapshot()->instances("alpha").empty(); }, 2s));
+    CHECK(
+      eventually([&] { return b.node->registry().snapshot()->instances("alpha").empty(); }, 2s));
     CHECK(eventually([&] { return !b.sees("a"); }, 2s));
     auto gone = b.ping("alpha");
     REQUIRE_FALSE(gone);
@@ -367,10 +366,9 @@ TEST_CASE("a peer that has not completed the handshake is ignored: its registrat
   self->send(*agent, cl::join_atom::value, std::string{"unit"}, std::string{"x"},
              std::string{"x-nonce"});
   bool challenged = false;
-  self->receive(
-    [&](cl::challenge_atom, const std::string&, const std::string&, const std::string&,
-        const std::string&) { challenged = true; },
-    caf::after(std::chrono::seconds(10)) >> [] {});
+  self->receive([&](cl::challenge_atom, const std::string&, const std::string&, const std::string&,
+                    const std::string&) { challenged = true; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
   REQUIRE(challenged);
   // Everything an authenticated peer could send, without the proof.
   caf::actor ghost_actor = *ghost;
@@ -417,7 +415,8 @@ TEST_CASE("calls to a service with instances on two other nodes alternate betwee
   REQUIRE(eventually([&] { return a.sees("b") && a.sees("c"); }));
   REQUIRE(b.node->spawn(where_service<'b'>("alpha")));
   REQUIRE(c.node->spawn(where_service<'c'>("alpha")));
-  REQUIRE(eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
+  REQUIRE(
+    eventually([&] { return a.node->registry().snapshot()->instances("alpha").size() == 2; }));
   std::string answered_by;
   for (int i = 0; i < 6; ++i) {
     auto reply = a.ping("alpha");
@@ -491,7 +490,8 @@ TEST_CASE("a node whose scheduler threads are all busy in long handlers is not d
                           .handle("Ping", &sleeper::ping)));
   REQUIRE(a.node->spawn(microlith::service<sleeper>("sleeper-2", "microlith.test.Echo")
                           .handle("Ping", &sleeper::ping)));
-  REQUIRE(eventually([&] { return b.node->registry().snapshot()->instances("sleeper-2").size() == 1; }));
+  REQUIRE(
+    eventually([&] { return b.node->registry().snapshot()->instances("sleeper-2").size() == 1; }));
   // Both of a's scheduler threads sleep 2.5 s, more than twice the heartbeat timeout (1 s).
   auto busy = [&](const std::string& service) {
     pb::PingRequest req;

@@ -124,11 +124,11 @@ gw::route_spec route(std::string_view key, std::string_view target) {
 
 std::vector<gw::route_spec> standard_routes() {
   return {
-    route("GET /echo/{text}", "echo.Ping"),     route("POST /echo", "echo.Ping"),
-    route("GET /hang", "echo.Hang"),            route("GET /fail/{text}", "echo.Fail"),
-    route("GET /missing", "ghost.Ping"),        route("GET /doomed", "doomed.Ping"),
-    route("GET /bind/{name}", "binder.Echo"),   route("POST /bind/{name}", "binder.Echo"),
-    route("POST /bind", "binder.Echo"),         route("GET /partial/{name}", "partial.Echo"),
+    route("GET /echo/{text}", "echo.Ping"),   route("POST /echo", "echo.Ping"),
+    route("GET /hang", "echo.Hang"),          route("GET /fail/{text}", "echo.Fail"),
+    route("GET /missing", "ghost.Ping"),      route("GET /doomed", "doomed.Ping"),
+    route("GET /bind/{name}", "binder.Echo"), route("POST /bind/{name}", "binder.Echo"),
+    route("POST /bind", "binder.Echo"),       route("GET /partial/{name}", "partial.Echo"),
     route("GET /v/{name}", "binder.Echo"),
   };
 }

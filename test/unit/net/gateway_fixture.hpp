@@ -95,8 +95,7 @@ private:
 /// The state of a binder instance.
 class binder {
 public:
-  microlith::reply<tpb::BindReply> bind(microlith::call_context& ctx,
-                                        const tpb::BindRequest& req);
+  microlith::reply<tpb::BindReply> bind(microlith::call_context& ctx, const tpb::BindRequest& req);
   microlith::reply<tpb::BindRequest> echo(microlith::call_context& ctx,
                                           const tpb::BindRequest& req);
 };
@@ -144,9 +143,7 @@ public:
   gw::gateway_server& server();
 
   /// The gateway's counters now.
-  gw::gateway_stats stats() {
-    return server().stats();
-  }
+  gw::gateway_stats stats() { return server().stats(); }
 
   /// What `GET /readyz` answers from now on: ready, or not ready without a reason.
   void set_ready(bool ready) {

@@ -14,8 +14,8 @@
 #include <catch2/catch.hpp>
 
 #include <array>
-#include <memory>
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,9 +43,7 @@ public:
       threads_.emplace_back([this, port, t] { run(port, t); });
   }
 
-  ~load() {
-    stop();
-  }
+  ~load() { stop(); }
 
   load(const load&) = delete;
   load& operator=(const load&) = delete;
@@ -167,8 +165,8 @@ TEST_CASE("route tables swap under load without failing a request", "[unit]") {
     auto r = checker.request("GET", "/only-in-b");
     if (r.status != (with_b ? 200u : 404u)) {
       if (wrong++ == 0)
-        first_wrong = "install " + std::to_string(i) + ": " + std::to_string(r.status) + " "
-                      + r.body;
+        first_wrong =
+          "install " + std::to_string(i) + ": " + std::to_string(r.status) + " " + r.body;
     }
   }
   clients.stop();
@@ -208,11 +206,10 @@ TEST_CASE("a table that does not build leaves the current one serving", "[unit]"
   // contracts with the gateway's own paths reserved, and installed only when it builds.
   auto contracts = gw::registered_contracts(gw.node.registry());
   auto reserved = gw::reserved_paths(test_options().websocket_path, false);
-  auto refused = routes.build_and_install({route("GET /v/{name}", "binder.Echo"),
-                                           route("GET /only-in-b/{nope}", "binder.Echo"),
-                                           route("GET /x", "nobody.Ping"),
-                                           route("GET /ws", "echo.Ping")},
-                                          contracts, reserved);
+  auto refused = routes.build_and_install(
+    {route("GET /v/{name}", "binder.Echo"), route("GET /only-in-b/{nope}", "binder.Echo"),
+     route("GET /x", "nobody.Ping"), route("GET /ws", "echo.Ping")},
+    contracts, reserved);
   REQUIRE_FALSE(refused);
   auto why = microlith::message_of(refused.error());
   CHECK_THAT(why, Catch::Matchers::Contains("{nope} is not a field"));
@@ -227,9 +224,8 @@ TEST_CASE("a table that does not build leaves the current one serving", "[unit]"
   CHECK(client.request("GET", "/only-in-b/1").status == 404);
 
   // The same call installs a table that builds, served from the next request on.
-  auto installed = routes.build_and_install({route("GET /v/{name}", "binder.Echo"),
-                                             route("GET /x", "echo.Ping")},
-                                            contracts, reserved);
+  auto installed = routes.build_and_install(
+    {route("GET /v/{name}", "binder.Echo"), route("GET /x", "echo.Ping")}, contracts, reserved);
   REQUIRE(installed);
   CHECK(*installed == generation + 1);
   CHECK(client.request("GET", "/x").status == 200);

@@ -31,8 +31,9 @@ namespace {
 using params = std::vector<gw::param>;
 
 /// Binds a BindRequest from the given parts.
-gw::binding_result bind_parts(const params& query, const params& path = {}, std::string_view body = {},
-                        std::string_view content_type = "application/json") {
+gw::binding_result bind_parts(const params& query, const params& path = {},
+                              std::string_view body = {},
+                              std::string_view content_type = "application/json") {
   return gw::bind_request(*tpb::BindRequest::descriptor(), body, content_type, query, path);
 }
 
@@ -229,7 +230,7 @@ TEST_CASE("an enum parameter takes a value name or a number", "[unit]") {
   SECTION("an unknown number is kept, as the JSON mapping keeps it for an open enum") {
     const auto& request = request_of(bind_parts({{"color", "7"}}));
     CHECK(request.GetReflection()->GetEnumValue(
-              request, tpb::BindRequest::descriptor()->FindFieldByName("color"))
+            request, tpb::BindRequest::descriptor()->FindFieldByName("color"))
           == 7);
   }
   SECTION("an unknown name lists the names") {
@@ -264,8 +265,9 @@ TEST_CASE("a path or query parameter may not hold a control character", "[unit]"
   SECTION("a NUL in a path parameter names it") {
     const auto& err = error_of(bind_parts({}, {{"name", "acct01\0x"s}}));
     CHECK(err.field == "name");
-    CHECK(err.message == "path parameter \"name\": expected text without control characters "
-                         "(U+0000..U+001F, U+007F), got U+0000 at byte 6 of its decoded value");
+    CHECK(err.message
+          == "path parameter \"name\": expected text without control characters "
+             "(U+0000..U+001F, U+007F), got U+0000 at byte 6 of its decoded value");
   }
   SECTION("a line break in a query parameter names it") {
     const auto& err = error_of(bind_parts({{"name", "a\nb"}}));
@@ -341,7 +343,8 @@ TEST_CASE("a path parameter wins over a query parameter which wins over the body
     CHECK(request.flag());
   }
   SECTION("query over body") {
-    const auto& request = request_of(bind_parts({{"amount", "2"}, {"name", "from query"}}, {}, body));
+    const auto& request =
+      request_of(bind_parts({{"amount", "2"}, {"name", "from query"}}, {}, body));
     CHECK(request.amount() == 2);
     CHECK(request.name() == "from query");
   }
@@ -430,7 +433,7 @@ TEST_CASE("a body uses Protobuf's JSON mapping", "[unit]") {
   }
   SECTION("messages, repeated fields and maps") {
     const auto& request = request_of(
-        bind_parts({}, {}, R"({"note": {"text": "n"}, "tags": ["a", "b"], "labels": {"k": 1}})"));
+      bind_parts({}, {}, R"({"note": {"text": "n"}, "tags": ["a", "b"], "labels": {"k": 1}})"));
     CHECK(request.note().text() == "n");
     CHECK(request.tags_size() == 2);
     CHECK(request.labels().at("k") == 1);
@@ -441,7 +444,8 @@ TEST_CASE("a malformed JSON body is an error of the body as a whole", "[unit]") 
   SECTION("unexpected end") {
     const auto& err = error_of(bind_parts({}, {}, "{"));
     CHECK(err.field.empty());
-    CHECK(err.message == "invalid JSON body: Unexpected end of string. Expected an object key or }.");
+    CHECK(err.message
+          == "invalid JSON body: Unexpected end of string. Expected an object key or }.");
   }
   SECTION("not JSON at all") {
     const auto& err = error_of(bind_parts({}, {}, "amount=5"));
@@ -451,7 +455,8 @@ TEST_CASE("a malformed JSON body is an error of the body as a whole", "[unit]") 
   SECTION("text after the object names where") {
     const auto& err = error_of(bind_parts({}, {}, R"({"name": "x"} junk)"));
     CHECK(err.field.empty());
-    CHECK(err.message == "invalid JSON body: Parsing terminated before end of input. (at \"junk\")");
+    CHECK(err.message
+          == "invalid JSON body: Parsing terminated before end of input. (at \"junk\")");
   }
   SECTION("a root that is not an object") {
     const auto& err = error_of(bind_parts({}, {}, "[1, 2]"));
@@ -465,8 +470,9 @@ TEST_CASE("a raw control character in a JSON string is an error naming its field
   SECTION("in a value at the top level") {
     const auto& err = error_of(bind_parts({}, {}, "{\"amount\": 5, \"name\": \"a\x01\"}"));
     CHECK(err.field == "name");
-    CHECK(err.message == "invalid JSON body: a raw control character (U+0001) in a string at "
-                         "byte 24: JSON strings must escape it (RFC 8259 section 7), as \\u0001");
+    CHECK(err.message
+          == "invalid JSON body: a raw control character (U+0001) in a string at "
+             "byte 24: JSON strings must escape it (RFC 8259 section 7), as \\u0001");
   }
   SECTION("a raw NUL is the gateway's error, not Protobuf's") {
     const auto& err = error_of(bind_parts({}, {}, "{\"name\": \"nul\0a\"}"s));
@@ -531,7 +537,8 @@ TEST_CASE("a JSON value of the wrong type is an error that names its field", "[u
   SECTION("int32 overflow") {
     const auto& err = error_of(bind_parts({}, {}, R"({"amount": 9999999999})"));
     CHECK(err.field == "amount");
-    CHECK(err.message == "invalid JSON body: (amount): invalid value 9999999999 for type TYPE_INT32");
+    CHECK(err.message
+          == "invalid JSON body: (amount): invalid value 9999999999 for type TYPE_INT32");
   }
   SECTION("a negative number for an unsigned field") {
     CHECK(error_of(bind_parts({}, {}, R"({"small_count": -1})")).field == "small_count");
@@ -737,8 +744,14 @@ TEST_CASE("to_json prints every message exactly as Protobuf's JSON printer does"
     CHECK(gw::to_json(microlith::test::PingReply{}) == protobuf_json(microlith::test::PingReply{}));
   }
   SECTION("strings with every ASCII character, and beyond") {
-    std::vector<std::string> texts{"", "hello", "a b", "x\xc3\xa9y", "\xe2\x80\xa8", "\xff",
-                                   "<script>&'=`", std::string("nul\0in", 6)};
+    std::vector<std::string> texts{"",
+                                   "hello",
+                                   "a b",
+                                   "x\xc3\xa9y",
+                                   "\xe2\x80\xa8",
+                                   "\xff",
+                                   "<script>&'=`",
+                                   std::string("nul\0in", 6)};
     for (int c = 0; c < 128; ++c)
       texts.push_back("[" + std::string(1, static_cast<char>(c)) + "]");
     for (const auto& text : texts) {
@@ -805,16 +818,13 @@ TEST_CASE("status_of maps every microlith error code to an HTTP status", "[unit]
   };
   // Google's HTTP mapping of gRPC's canonical codes, and the runtime's own call kinds.
   for (auto [code, status] :
-       {row{errc::service_unavailable, 503}, row{errc::timeout, 504},
-        row{errc::service_down, 503},        row{errc::bad_request, 400},
-        row{errc::no_such_method, 404},      row{errc::remote_error, 500},
-        row{errc::invalid_argument, 400},    row{errc::failed_precondition, 400},
-        row{errc::out_of_range, 400},        row{errc::not_found, 404},
-        row{errc::already_exists, 409},      row{errc::aborted, 409},
-        row{errc::permission_denied, 403},   row{errc::unauthenticated, 401},
-        row{errc::resource_exhausted, 429},  row{errc::unimplemented, 501},
-        row{errc::internal, 500},            row{errc::data_loss, 500},
-        row{errc::idempotency_key_reused, 422}}) {
+       {row{errc::service_unavailable, 503}, row{errc::timeout, 504}, row{errc::service_down, 503},
+        row{errc::bad_request, 400}, row{errc::no_such_method, 404}, row{errc::remote_error, 500},
+        row{errc::invalid_argument, 400}, row{errc::failed_precondition, 400},
+        row{errc::out_of_range, 400}, row{errc::not_found, 404}, row{errc::already_exists, 409},
+        row{errc::aborted, 409}, row{errc::permission_denied, 403}, row{errc::unauthenticated, 401},
+        row{errc::resource_exhausted, 429}, row{errc::unimplemented, 501}, row{errc::internal, 500},
+        row{errc::data_loss, 500}, row{errc::idempotency_key_reused, 422}}) {
     DYNAMIC_SECTION(microlith::to_string(code)) {
       CHECK(gw::status_of(microlith::make_error(code, "m")) == status);
     }
@@ -840,7 +850,8 @@ TEST_CASE("error_name names every microlith error and calls the rest internal", 
     }
   }
   SECTION("the stable names") {
-    CHECK(gw::error_name(microlith::make_error(errc::service_unavailable)) == "service_unavailable");
+    CHECK(gw::error_name(microlith::make_error(errc::service_unavailable))
+          == "service_unavailable");
     CHECK(gw::error_name(microlith::make_error(errc::timeout)) == "timeout");
   }
   SECTION("an error of another category") {
@@ -863,8 +874,9 @@ TEST_CASE("error_body is a JSON object with escaped strings", "[unit]") {
   }
   SECTION("with a field") {
     auto body = gw::error_body("bad_request", "expected an integer", "r", "amount");
-    CHECK(body
-          == R"({"error":"bad_request","message":"expected an integer","request_id":"r","field":"amount"})");
+    CHECK(
+      body
+      == R"({"error":"bad_request","message":"expected an integer","request_id":"r","field":"amount"})");
     CHECK(member(parse_object(body), "field") == "amount");
   }
   SECTION("quotes, backslashes and control characters") {

@@ -45,8 +45,7 @@ long long millis_since(steady::time_point start) {
 
 /// A request head with one header of `size` bytes.
 std::string request_with_header_of(std::size_t size) {
-  return "GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(size, 'a')
-         + "\r\n\r\n";
+  return "GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(size, 'a') + "\r\n\r\n";
 }
 
 /// An address of this machine that is not a loopback address (IPv4 first), if it has one.
@@ -102,8 +101,8 @@ TEST_CASE("a call's outcome maps to an HTTP status and a JSON body", "[unit]") {
     auto answer = parse_ping_reply(r.body);
     CHECK(answer.text() == "hello there");
     CHECK(answer.value() == 42);
-    CHECK(answer.caller() == "http"); // the calls carry the gateway worker's name
-    CHECK(answer.hops() == 0);       // made from an I/O thread, not from a handler
+    CHECK(answer.caller() == "http");                 // the calls carry the gateway worker's name
+    CHECK(answer.hops() == 0);                        // made from an I/O thread, not from a handler
     CHECK_THAT(r.body, Contains("\"value\":\"42\"")); // int64 as a string, proto field names
   }
   SECTION("service_unavailable is 503") {
@@ -429,8 +428,8 @@ TEST_CASE("a request without a valid Host is 400 before it is routed", "[unit]")
     }
   }
   SECTION("names, addresses and ports are served, and so is an empty Host") {
-    for (std::string good : {"example.com", "example.com:8080", "127.0.0.1:1", "[::1]:80",
-                             "[::1]", "x", ""}) {
+    for (std::string good :
+         {"example.com", "example.com:8080", "127.0.0.1:1", "[::1]:80", "[::1]", "x", ""}) {
       INFO(good);
       auto r = raw("GET /echo/x HTTP/1.1\r\nHost: " + good + "\r\n");
       CHECK(r.status == 200);
@@ -443,8 +442,7 @@ TEST_CASE("a request without a valid Host is 400 before it is routed", "[unit]")
   }
 }
 
-TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked",
-          "[unit]") {
+TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked", "[unit]") {
   gateway_fixture gw;
   http_connection client{gw.port()};
 
@@ -454,8 +452,8 @@ TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked
     CHECK(parse_ping_reply(r.body).idempotency_key() == "8e03978e-40d5-43e8");
   }
   SECTION("the quoted form (a Structured Field string) reaches the service unquoted") {
-    auto r = client.request("GET", "/echo/x", {},
-                            {{"Idempotency-Key", R"("8e03978e-40d5 \"b\" \\ c")"}});
+    auto r =
+      client.request("GET", "/echo/x", {}, {{"Idempotency-Key", R"("8e03978e-40d5 \"b\" \\ c")"}});
     REQUIRE(r.status == 200);
     CHECK(parse_ping_reply(r.body).idempotency_key() == R"(8e03978e-40d5 "b" \ c)");
   }
@@ -465,9 +463,9 @@ TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked
     CHECK(parse_ping_reply(r.body).idempotency_key().empty());
   }
   SECTION("a malformed key is 400 naming the header; the longest allowed key passes") {
-    for (std::string bad : {std::string("\"unterminated"), std::string("a b"),
-                            std::string("\"\""), std::string(256, 'k'),
-                            std::string("\"a\"b"), std::string("caf\xc3\xa9")}) {
+    for (std::string bad :
+         {std::string("\"unterminated"), std::string("a b"), std::string("\"\""),
+          std::string(256, 'k'), std::string("\"a\"b"), std::string("caf\xc3\xa9")}) {
       INFO(bad);
       auto r = client.request("GET", "/echo/x", {}, {{"Idempotency-Key", bad}});
       REQUIRE(r.status == 400);
@@ -476,7 +474,8 @@ TEST_CASE("Idempotency-Key is carried into the call, quoted or bare, and checked
       CHECK(string_field(body, "field") == "Idempotency-Key");
       CHECK_THAT(string_field(body, "message"), Catch::Contains("Idempotency-Key: "));
     }
-    auto longest = client.request("GET", "/echo/x", {}, {{"Idempotency-Key", std::string(255, 'k')}});
+    auto longest =
+      client.request("GET", "/echo/x", {}, {{"Idempotency-Key", std::string(255, 'k')}});
     CHECK(longest.status == 200);
   }
   SECTION("two keys in one request are 400") {
@@ -581,7 +580,7 @@ TEST_CASE("limits on requests and connections", "[unit]") {
     REQUIRE(first.request("GET", "/healthz").status == 200);
     REQUIRE(second.request("GET", "/healthz").status == 200);
     http_connection third{gw.port()};
-    (void) third.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); // answered or not
+    (void)third.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); // answered or not
     auto r = third.read_reply();
     REQUIRE(r.status == 503);
     CHECK(string_field(error_of(r), "error") == "service_unavailable");
@@ -661,15 +660,15 @@ TEST_CASE("timeouts close idle and slow connections", "[unit]") {
     // Pipelined answers of ~500 KB each fill the socket buffers; the server's write stalls.
     auto body = R"({"name": ")" + std::string(500 * 1024, 'n') + "\"}";
     std::string request = "POST /bind HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+                          "Content-Length: "
+                          + std::to_string(body.size()) + "\r\n\r\n" + body;
     auto start = steady::now();
     bool write_failed = false;
     for (int i = 0; i < 16 && !write_failed; ++i)
       write_failed = static_cast<bool>(client.write_raw(request, 500ms));
     // From here the server answers what it has read, stalls writing to the client that does
     // not read, and cuts it off request_timeout after its last write began.
-    REQUIRE(gateway_fixture::eventually([&] { return gw.stats().open_connections == 0; },
-                                        10000ms));
+    REQUIRE(gateway_fixture::eventually([&] { return gw.stats().open_connections == 0; }, 10000ms));
     // Every timer that could close the connection started after the first request's first
     // byte, and the only one shorter than idle_timeout is request_timeout.
     CHECK(millis_since(start) >= 1000);

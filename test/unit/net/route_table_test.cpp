@@ -96,40 +96,46 @@ TEST_CASE("a route is written VERB /path = service.Method", "[unit]") {
 
 TEST_CASE("a table is validated against the contracts, every problem at once", "[unit]") {
   SECTION("a valid table") {
-    auto table = must_build({spec("POST /binder/{name}", "binder.Bind"),
-                             spec("GET /echo", "echo.Ping")});
+    auto table =
+      must_build({spec("POST /binder/{name}", "binder.Bind"), spec("GET /echo", "echo.Ping")});
     CHECK(table->routes().size() == 2);
     CHECK(table->routes()[0].request_type->full_name() == "microlith.test.PingRequest");
   }
   SECTION("problems") {
-    auto why = build_error({
-      spec("GET /a", "nobody.Ping"),
-      spec("GET /b", "echo.Pong"),
-      spec("GET /c/{nope}", "binder.Bind"),
-      spec("GET /d/{note}", "binder.Bind"),
-      spec("GET /e/{tags}", "binder.Bind"),
-      spec("GET /f/{name}", "binder.Bind"),
-      spec("GET /f/{amount}", "binder.Bind"),
-      spec("GET /healthz", "echo.Ping"),
-      spec("GET /{any}", "echo.Ping"),
-      spec("GET /ws", "echo.Ping"),
-      spec("POST /_microlith/{action}", "echo.Ping"),
-    }, reserved_paths("/ws", true));
+    auto why = build_error(
+      {
+        spec("GET /a", "nobody.Ping"),
+        spec("GET /b", "echo.Pong"),
+        spec("GET /c/{nope}", "binder.Bind"),
+        spec("GET /d/{note}", "binder.Bind"),
+        spec("GET /e/{tags}", "binder.Bind"),
+        spec("GET /f/{name}", "binder.Bind"),
+        spec("GET /f/{amount}", "binder.Bind"),
+        spec("GET /healthz", "echo.Ping"),
+        spec("GET /{any}", "echo.Ping"),
+        spec("GET /ws", "echo.Ping"),
+        spec("POST /_microlith/{action}", "echo.Ping"),
+      },
+      reserved_paths("/ws", true));
     CHECK_THAT(why, Contains("GET /a -> nobody.Ping: no service named \"nobody\" is known"));
-    CHECK_THAT(why, Contains("microlith.test.Echo (the contract of echo) has no method Pong; it has: Ping"));
+    CHECK_THAT(
+      why, Contains("microlith.test.Echo (the contract of echo) has no method Pong; it has: Ping"));
     CHECK_THAT(why, Contains("{nope} is not a field of microlith.test.gateway.BindRequest"));
     CHECK_THAT(why, Contains("{note} names a message field"));
     CHECK_THAT(why, Contains("{tags} names a repeated field"));
-    CHECK_THAT(why, Contains("GET /f/{amount} -> binder.Bind: matches the same requests as GET /f/{name}"));
-    CHECK_THAT(why, Contains("GET /healthz -> echo.Ping: matches /healthz, which the gateway serves itself"));
+    CHECK_THAT(
+      why, Contains("GET /f/{amount} -> binder.Bind: matches the same requests as GET /f/{name}"));
+    CHECK_THAT(
+      why,
+      Contains("GET /healthz -> echo.Ping: matches /healthz, which the gateway serves itself"));
     CHECK_THAT(why, Contains("GET /{any} -> echo.Ping: matches /healthz"));
     CHECK_THAT(why, Contains("GET /{any} -> echo.Ping: matches /readyz"));
     CHECK_THAT(why, Contains("GET /ws -> echo.Ping: matches /ws, which the gateway serves itself"));
     CHECK_THAT(why, Contains("POST /_microlith/{action} -> echo.Ping: matches /_microlith/reload"));
   }
   SECTION("the same path with another verb is not a conflict") {
-    auto table = must_build({spec("GET /f/{name}", "binder.Bind"),
-                             spec("POST /f/{name}", "binder.Echo")});
+    auto table =
+      must_build({spec("GET /f/{name}", "binder.Bind"), spec("POST /f/{name}", "binder.Echo")});
     CHECK(table->routes().size() == 2);
   }
 }
@@ -199,8 +205,7 @@ TEST_CASE("the route switch swaps tables atomically", "[unit]") {
   CHECK(routes.current()->match("GET", "/b").result == route_match::outcome::found);
 }
 
-TEST_CASE("the route switch's current table is never null, also after installing none",
-          "[unit]") {
+TEST_CASE("the route switch's current table is never null, also after installing none", "[unit]") {
   route_switch routes;
   routes.install(must_build({spec("GET /a", "echo.Ping")}));
   CHECK(routes.install(nullptr) == 2);

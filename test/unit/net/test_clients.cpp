@@ -82,17 +82,16 @@ http_connection::http_connection(std::uint16_t port, int receive_buffer) : socke
   connect(local(port));
 }
 
-http_connection::http_connection(const net::ip::address& host, std::uint16_t port)
-  : socket_(ioc_) {
+http_connection::http_connection(const net::ip::address& host, std::uint16_t port) : socket_(ioc_) {
   connect({host, port});
 }
 
 void http_connection::connect(const tcp::endpoint& to) {
-  auto ec = run_bounded([&](auto handler) { socket_.async_connect(to, std::move(handler)); },
-                        k_io_limit);
+  auto ec =
+    run_bounded([&](auto handler) { socket_.async_connect(to, std::move(handler)); }, k_io_limit);
   if (ec)
-    throw std::runtime_error("cannot connect to the gateway at " + to.address().to_string()
-                             + ": " + ec.message());
+    throw std::runtime_error("cannot connect to the gateway at " + to.address().to_string() + ": "
+                             + ec.message());
 }
 
 http_connection::~http_connection() = default;
@@ -159,7 +158,8 @@ bool http_connection::closed_within(std::chrono::milliseconds limit) {
   buffer_.consume(buffer_.size());
   char scratch[4096];
   while (true) {
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    auto remaining =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
     if (remaining.count() <= 0)
       return false;
     auto ec = run_bounded(
@@ -174,8 +174,7 @@ bool http_connection::closed_within(std::chrono::milliseconds limit) {
 
 // -- ws_connection ------------------------------------------------------------------------------
 
-ws_connection::ws_connection(std::uint16_t port, std::string path, int receive_buffer)
-  : ws_(ioc_) {
+ws_connection::ws_connection(std::uint16_t port, std::string path, int receive_buffer) : ws_(ioc_) {
   prepare(ws_.next_layer(), receive_buffer);
   bool done = false;
   beast::error_code result;
@@ -264,7 +263,8 @@ bool ws_connection::closed_within(std::chrono::milliseconds limit) {
     inbox_.clear();
     if (ended_)
       return true;
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    auto remaining =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
     if (remaining.count() <= 0)
       return false;
     start_read();
@@ -277,8 +277,7 @@ void ws_connection::close() {
   if (ended_)
     return;
   bool done = false;
-  ws_.async_close(websocket::close_code::normal,
-                  [&done](beast::error_code) { done = true; });
+  ws_.async_close(websocket::close_code::normal, [&done](beast::error_code) { done = true; });
   // The close handshake completes once the server's close frame is read, by the pending read
   // if there is one.
   start_read();

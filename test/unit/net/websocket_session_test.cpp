@@ -171,7 +171,8 @@ TEST_CASE("bad frames are answered with an error", "[unit]") {
     subscribe(ws, "big");
     ws.send(R"({"subscribe": ")" + std::string(5000, 'x') + "\"}");
     CHECK(ws.closed_within(2000ms));
-    CHECK(gateway_fixture::eventually([&] { return gw.node.topics().subscriber_count("big") == 0; }));
+    CHECK(
+      gateway_fixture::eventually([&] { return gw.node.topics().subscriber_count("big") == 0; }));
   }
 }
 
@@ -280,7 +281,7 @@ TEST_CASE("WebSocket sessions count against max_connections", "[unit]") {
   subscribe(second, "x");
   CHECK(gw.stats().open_connections == 2);
   http_connection third{gw.port()};
-  (void) third.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  (void)third.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(third.read_reply().status == 503);
 
   SECTION("and free their place when they end") {
@@ -297,9 +298,8 @@ TEST_CASE("an upgrade whose Sec-WebSocket-Key is not the base64 of 16 bytes is 4
   http_connection client{gw.port()};
   // An upgrade request for /ws with these Sec-WebSocket-Key headers (none when empty).
   auto upgrade = [&](const std::vector<std::string>& keys) {
-    header_list headers{{"Connection", "Upgrade"},
-                        {"Upgrade", "websocket"},
-                        {"Sec-WebSocket-Version", "13"}};
+    header_list headers{
+      {"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
     for (const auto& key : keys)
       headers.emplace_back("Sec-WebSocket-Key", key);
     return client.request("GET", "/ws", {}, headers);
@@ -321,10 +321,10 @@ TEST_CASE("an upgrade whose Sec-WebSocket-Key is not the base64 of 16 bytes is 4
     refused(upgrade({"dGhlIHNhbXBsZSBub25j*Q=="}));
   }
   SECTION("base64 of other than 16 bytes") {
-    refused(upgrade({"AAAAAAAAAAAAAAAAAAAA"}));     // 15 bytes
-    refused(upgrade({"AAAAAAAAAAAAAAAAAAAAAAA="})); // 17 bytes, as long as a good key
+    refused(upgrade({"AAAAAAAAAAAAAAAAAAAA"}));         // 15 bytes
+    refused(upgrade({"AAAAAAAAAAAAAAAAAAAAAAA="}));     // 17 bytes, as long as a good key
     refused(upgrade({"AAAAAAAAAAAAAAAAAAAAAAAAAAA="})); // 20 bytes
-    refused(upgrade({"dGhlIHNhbXBsZSBub25jZQ"}));   // 16 bytes without the padding
+    refused(upgrade({"dGhlIHNhbXBsZSBub25jZQ"}));       // 16 bytes without the padding
   }
   SECTION("empty, absent or given twice") {
     refused(upgrade({""}));

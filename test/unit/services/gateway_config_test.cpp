@@ -134,8 +134,8 @@ module = "bank.accounts"
   SECTION("a setting out of range") {
     check_single(with_gateway("io_threads = 0\n"), 10, "groups.web.http.io_threads",
                  "expected an integer from 1 to 64, got 0");
-    check_single(with_gateway("max_header_bytes = 100\n"), 10,
-                 "groups.web.http.max_header_bytes", "expected an integer >= 512, got 100");
+    check_single(with_gateway("max_header_bytes = 100\n"), 10, "groups.web.http.max_header_bytes",
+                 "expected an integer >= 512, got 100");
     check_single(with_gateway("websocket_path = \"ws\"\n"), 10, "groups.web.http.websocket_path",
                  "a path starting with '/'");
   }
@@ -149,7 +149,8 @@ module = "bank.accounts"
   }
   SECTION("a malformed route") {
     check_single(with_gateway("[groups.web.routes]\n\"FETCH /a\" = \"accounts.Open\"\n"), 11,
-                 "groups.web.routes.\"FETCH /a\"", "expected a verb GET, HEAD, POST, PUT, PATCH or DELETE");
+                 "groups.web.routes.\"FETCH /a\"",
+                 "expected a verb GET, HEAD, POST, PUT, PATCH or DELETE");
     check_single(with_gateway("[groups.web.routes]\n\"GET /a\" = \"accounts\"\n"), 11,
                  "groups.web.routes.\"GET /a\"", "expected a target \"service.Method\"");
     check_single(with_gateway("[groups.web.routes]\n\"GET /a\" = 3\n"), 11,

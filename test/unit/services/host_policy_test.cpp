@@ -32,8 +32,7 @@ caf::actor instance_of(const std::string& group) {
 class plain_child final : public caf::event_based_actor {
 public:
   plain_child(caf::actor_config& cfg, std::string group)
-    : caf::event_based_actor(cfg), group_(std::move(group)) {
-  }
+    : caf::event_based_actor(cfg), group_(std::move(group)) {}
 
   caf::behavior make_behavior() override {
     {
@@ -49,9 +48,10 @@ private:
 
 microlith::children one_plain_child(microlith::group_context& g) {
   auto group = g.config().name;
-  return {microlith::child("worker", [group](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
-            return sup->spawn<plain_child>(group);
-          })};
+  return {
+    microlith::child("worker", [group](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
+      return sup->spawn<plain_child>(group);
+    })};
 }
 
 } // namespace
@@ -68,8 +68,10 @@ namespace {
 microlith::system_config system_with(const std::string& policy) {
   return microlith::parse_system_file("[system]\nname = \"policy\"\n"
                                       "[groups.victim]\nmodule = \"test.policy\"\n"
-                                      "intensity = 0\nrestart = \"" + policy + "\"\n"
-                                      "[groups.bystander]\nmodule = \"test.policy\"\n",
+                                      "intensity = 0\nrestart = \""
+                                        + policy
+                                        + "\"\n"
+                                          "[groups.bystander]\nmodule = \"test.policy\"\n",
                                       "inline.toml");
 }
 
@@ -90,8 +92,7 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
   // what host::wait() answered and what the host logged. The log line is the host's decision:
   // once it is written, a permanent group has already asked the node to stop, and for the other
   // policies the test asks it to stop itself (wait() answers 0 then, 1 had the host stopped it).
-  auto run = [](const std::string& policy, caf::exit_reason how,
-                const std::string& decision) {
+  auto run = [](const std::string& policy, caf::exit_reason how, const std::string& decision) {
     test_support::log_capture lines;
     microlith::node_options opts;
     opts.threads = 2;
@@ -127,16 +128,19 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
   SECTION("permanent: the node stops with exit code 1") {
     CHECK(run("permanent", caf::exit_reason::kill,
               "error host permanent group victim exited (exit_reason(user_shutdown)): "
-              "stopping the node") == 1);
+              "stopping the node")
+          == 1);
   }
   SECTION("transient: an abnormal exit is logged, the rest keeps running") {
     CHECK(run("transient", caf::exit_reason::kill,
               "error host transient group victim failed (exit_reason(user_shutdown)); the "
-              "other groups keep running") == 0);
+              "other groups keep running")
+          == 0);
   }
   SECTION("temporary: logged, the rest keeps running") {
     CHECK(run("temporary", caf::exit_reason::kill,
               "warn  host temporary group victim exited (exit_reason(user_shutdown)); the "
-              "other groups keep running") == 0);
+              "other groups keep running")
+          == 0);
   }
 }

@@ -33,8 +33,7 @@ namespace {
 
 class idle_child final : public caf::event_based_actor {
 public:
-  explicit idle_child(caf::actor_config& cfg) : caf::event_based_actor(cfg) {
-  }
+  explicit idle_child(caf::actor_config& cfg) : caf::event_based_actor(cfg) {}
 
   caf::behavior make_behavior() override {
     return {[](int x) { return x; }};
@@ -95,10 +94,16 @@ microlith::system_config three_nodes() {
     "[groups.back]\nmodule = \"test.readiness\"\n"
     "[groups.front]\nmodule = \"test.readiness\"\nneeds = [\"back\"]\n"
     "[groups.aside]\nmodule = \"test.readiness\"\nrestart = \"transient\"\n"
-    "[nodes.one]\nlisten = \"127.0.0.1:" + port() + "\"\ngroups = [\"front\", \"aside\"]\n"
-    "[nodes.two]\nlisten = \"127.0.0.1:" + port() + "\"\ngroups = [\"back\"]\n"
-    "[nodes.three]\nlisten = \"127.0.0.1:" + port() + "\"\ngroups = [\"back\"]\n"
-    "[cluster]\ncookie = \"readiness\"\n",
+    "[nodes.one]\nlisten = \"127.0.0.1:"
+      + port()
+      + "\"\ngroups = [\"front\", \"aside\"]\n"
+        "[nodes.two]\nlisten = \"127.0.0.1:"
+      + port()
+      + "\"\ngroups = [\"back\"]\n"
+        "[nodes.three]\nlisten = \"127.0.0.1:"
+      + port()
+      + "\"\ngroups = [\"back\"]\n"
+        "[cluster]\ncookie = \"readiness\"\n",
     "inline.toml");
 }
 
@@ -109,8 +114,7 @@ struct placed {
 
   placed(const microlith::system_config& config, const std::string& name)
     : node(microlith::node_options_for(config, name)),
-      host(node, config, microlith::module_catalogue::global(), name) {
-  }
+      host(node, config, microlith::module_catalogue::global(), name) {}
 
   ~placed() {
     host.stop();
@@ -179,9 +183,7 @@ TEST_CASE("across nodes: a permanent group counts while a joined node the file p
   // destructor waits for it.
   struct end_wait {
     microlith::host& h;
-    ~end_wait() {
-      h.request_stop();
-    }
+    ~end_wait() { h.request_stop(); }
   } guard{one->host};
   CHECK(eventually([&] {
     return one->unready()
@@ -194,14 +196,15 @@ TEST_CASE("across nodes: a permanent group counts while a joined node the file p
   {
     auto bare_opts = microlith::node_options_for(config, "three");
     microlith::node bare{bare_opts};
-    auto joined = microlith::cluster::membership::join(
-      bare, microlith::cluster_options_for(config, "three"));
+    auto joined =
+      microlith::cluster::membership::join(bare, microlith::cluster_options_for(config, "three"));
     REQUIRE(joined);
     CHECK(eventually([&] {
       auto now = one->unready();
       return !now.empty()
-             && now[0] == "back: permanent group back runs on no reachable node (placed on two: "
-                          "not joined, three: joined, not running it)";
+             && now[0]
+                  == "back: permanent group back runs on no reachable node (placed on two: "
+                     "not joined, three: joined, not running it)";
     }));
     (*joined)->leave();
     joined->reset();

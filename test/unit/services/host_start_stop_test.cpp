@@ -68,8 +68,7 @@ std::string reason_name(const caf::error& reason) {
 class group_child final : public caf::event_based_actor {
 public:
   group_child(caf::actor_config& cfg, std::string group, bool ignores_stop)
-    : caf::event_based_actor(cfg), group_(std::move(group)), ignores_stop_(ignores_stop) {
-  }
+    : caf::event_based_actor(cfg), group_(std::move(group)), ignores_stop_(ignores_stop) {}
 
   caf::behavior make_behavior() override {
     if (ignores_stop_)
@@ -78,9 +77,7 @@ public:
     return {[](int x) { return x; }};
   }
 
-  void on_exit() override {
-    record("stop " + group_ + " " + reason_name(fail_state()));
-  }
+  void on_exit() override { record("stop " + group_ + " " + reason_name(fail_state())); }
 
 private:
   std::string group_;
@@ -89,10 +86,10 @@ private:
 
 microlith::children plain(microlith::group_context& g) {
   auto group = g.config().name;
-  return {microlith::child("worker", [group](caf::event_based_actor* sup)
-                                       -> caf::expected<caf::actor> {
-    return sup->spawn<group_child>(group, false);
-  })};
+  return {
+    microlith::child("worker", [group](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
+      return sup->spawn<group_child>(group, false);
+    })};
 }
 
 } // namespace
@@ -103,20 +100,20 @@ MICROLITH_MODULE(test_host_start_stop) {
     .group("second", plain)
     .group("broken",
            [](microlith::group_context&) {
-             return microlith::children{microlith::child(
-               "worker", [](caf::event_based_actor*) -> caf::expected<caf::actor> {
-                 return microlith::make_error(microlith::errc::service_unavailable,
-                                              "no database");
+             return microlith::children{
+               microlith::child("worker", [](caf::event_based_actor*) -> caf::expected<caf::actor> {
+                 return microlith::make_error(microlith::errc::service_unavailable, "no database");
                })};
            })
     .group("stubborn", [](microlith::group_context& g) {
       auto group = g.config().name;
       // Waited for as long as it takes by its supervisor, which the host then waits for.
       return microlith::children{
-        microlith::child("worker", [group](caf::event_based_actor* sup)
-                                     -> caf::expected<caf::actor> {
-          return sup->spawn<group_child>(group, true);
-        }).shutdown_infinity()};
+        microlith::child("worker",
+                         [group](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
+                           return sup->spawn<group_child>(group, true);
+                         })
+          .shutdown_infinity()};
     });
 }
 
@@ -147,9 +144,9 @@ TEST_CASE("a group that fails to start stops the groups started before it, in re
   CHECK_THAT(microlith::message_of(err), Catch::StartsWith("group broken failed to start: "));
   CHECK_THAT(microlith::message_of(err), Catch::Contains("no database"));
   // start() returns once the started groups are stopped: second, then first.
-  CHECK(recorded() == std::vector<std::string>{"start first", "start second",
-                                               "stop second user_shutdown",
-                                               "stop first user_shutdown"});
+  CHECK(recorded()
+        == std::vector<std::string>{"start first", "start second", "stop second user_shutdown",
+                                    "stop first user_shutdown"});
   CHECK(h.running_groups().empty());
 }
 
@@ -172,9 +169,9 @@ TEST_CASE("a group that does not stop within shutdown_timeout is killed, and the
   // before or after the next group's.
   auto events = recorded();
   REQUIRE(events.size() >= 6);
-  CHECK(std::vector<std::string>(events.begin(), events.begin() + 5) ==
-        std::vector<std::string>{"start first", "start stubborn", "start second",
-                                 "stop second user_shutdown", "exit-signal stubborn"});
+  CHECK(std::vector<std::string>(events.begin(), events.begin() + 5)
+        == std::vector<std::string>{"start first", "start stubborn", "start second",
+                                    "stop second user_shutdown", "exit-signal stubborn"});
   CHECK(std::count(events.begin(), events.end(), "stop first user_shutdown") == 1);
   CHECK(lines.count("group stubborn did not stop within 1000 ms: killing it") == 1);
   CHECK(lines.count("did not stop within") == 1);

@@ -84,46 +84,43 @@ microlith::module_catalogue& test_modules() {
                     }
                     return microlith::children{};
                   }));
-    modules.add(microlith::module_definition{"shop.search"}
-                  .settings({"config"},
-                            [](const microlith::group_tables& tables) {
-                              std::vector<std::string> engines;
-                              if (auto config = tables.table("config"))
-                                if (auto list = config->find("engines"))
-                                  for (const auto& engine : list->array().value_or(
-                                         std::vector<microlith::setting>{}))
-                                    engines.push_back(engine.string().value_or(""));
-                              return engines;
-                            })
-                  .group("search", [](microlith::group_context&) {
-                    return microlith::children{};
-                  }));
-    modules.add(microlith::module_definition{"shop.window"}
-                  .settings({"window"},
-                            [](const microlith::group_tables& tables) {
-                              // Two views of one table, each asking for one key.
-                              std::int64_t width = 0;
-                              std::int64_t height = 0;
-                              if (auto a = tables.table("window"))
-                                width = a->integer("width", 1, 100, "1..100").value_or(0);
-                              if (auto b = tables.table("window"))
-                                height = b->integer("height", 1, 100, "1..100").value_or(0);
-                              return width * height;
-                            })
-                  .group("window", [](microlith::group_context&) {
-                    return microlith::children{};
-                  }));
-    modules.add(microlith::module_definition{"shop.broken"}
-                  .settings({"quota"},
-                            [](const microlith::group_tables&) -> int {
-                              throw std::runtime_error("no limits today");
-                            })
-                  .group("broken", [](microlith::group_context&) {
-                    return microlith::children{};
-                  }));
+    modules.add(
+      microlith::module_definition{"shop.search"}
+        .settings({"config"},
+                  [](const microlith::group_tables& tables) {
+                    std::vector<std::string> engines;
+                    if (auto config = tables.table("config"))
+                      if (auto list = config->find("engines"))
+                        for (const auto& engine :
+                             list->array().value_or(std::vector<microlith::setting>{}))
+                          engines.push_back(engine.string().value_or(""));
+                    return engines;
+                  })
+        .group("search", [](microlith::group_context&) { return microlith::children{}; }));
+    modules.add(
+      microlith::module_definition{"shop.window"}
+        .settings({"window"},
+                  [](const microlith::group_tables& tables) {
+                    // Two views of one table, each asking for one key.
+                    std::int64_t width = 0;
+                    std::int64_t height = 0;
+                    if (auto a = tables.table("window"))
+                      width = a->integer("width", 1, 100, "1..100").value_or(0);
+                    if (auto b = tables.table("window"))
+                      height = b->integer("height", 1, 100, "1..100").value_or(0);
+                    return width * height;
+                  })
+        .group("window", [](microlith::group_context&) { return microlith::children{}; }));
+    modules.add(
+      microlith::module_definition{"shop.broken"}
+        .settings({"quota"},
+                  [](const microlith::group_tables&) -> int {
+                    throw std::runtime_error("no limits today");
+                  })
+        .group("broken", [](microlith::group_context&) { return microlith::children{}; }));
     return true;
   }();
-  (void) filled;
+  (void)filled;
   return modules;
 }
 
@@ -145,7 +142,7 @@ microlith::system_config parse(std::string_view text) {
 
 std::vector<microlith::system_file_error> errors_of(std::string_view text) {
   try {
-    (void) parse(text);
+    (void)parse(text);
   } catch (const microlith::system_file_errors& e) {
     return e.errors();
   }
@@ -283,10 +280,11 @@ colour = "red"
 
 TEST_CASE("a group's table that its module does not declare is refused", "[unit]") {
   SECTION("a table of another module") {
-    check_single(with_cart("[groups.cart.limits]\nmax_items = 2\n[groups.cart.routes]\n"
-                           "\"GET /a\" = \"cart.Get\"\n"),
-                 8, 1, "groups.cart.routes",
-                 R"(only groups of module "microlith.gateway" (the gateway) have a [routes] table)");
+    check_single(
+      with_cart("[groups.cart.limits]\nmax_items = 2\n[groups.cart.routes]\n"
+                "\"GET /a\" = \"cart.Get\"\n"),
+      8, 1, "groups.cart.routes",
+      R"(only groups of module "microlith.gateway" (the gateway) have a [routes] table)");
   }
   SECTION("a table no module declares") {
     check_single(with_cart("[groups.cart.limits]\nmax_items = 2\n[groups.cart.storage]\n"

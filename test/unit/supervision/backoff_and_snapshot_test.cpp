@@ -51,8 +51,7 @@ struct start_log {
 class logged_child final : public caf::event_based_actor {
 public:
   logged_child(caf::actor_config& cfg, std::shared_ptr<start_log> log)
-    : caf::event_based_actor(cfg), log_(std::move(log)) {
-  }
+    : caf::event_based_actor(cfg), log_(std::move(log)) {}
 
   caf::behavior make_behavior() override {
     log_->started(address());
@@ -83,8 +82,7 @@ struct fixture {
     return c;
   }
 
-  fixture() : sys(prep(cfg)) {
-  }
+  fixture() : sys(prep(cfg)) {}
 
   template <class Pred>
   bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
@@ -113,10 +111,8 @@ TEST_CASE_METHOD(fixture, "backoff delays consecutive restarts exponentially", "
   backoff.min = 50ms;
   backoff.max = 400ms;
   backoff.jitter = 0.0;
-  auto spec = microlith::supervisor_spec{"sup"}
-                .intensity(100, 60s)
-                .backoff(backoff)
-                .child(microlith::child("c", logged(log)));
+  auto spec = microlith::supervisor_spec{"sup"}.intensity(100, 60s).backoff(backoff).child(
+    microlith::child("c", logged(log)));
   test_support::log_capture lines;
   auto sup = microlith::start_supervisor(sys, spec);
   REQUIRE(sup);
@@ -145,8 +141,8 @@ TEST_CASE_METHOD(fixture, "a child waiting out its backoff is reported as backin
   backoff.min = 500ms;
   backoff.max = 500ms;
   backoff.jitter = 0.0;
-  auto spec = microlith::supervisor_spec{"sup"}.backoff(backoff).child(
-    microlith::child("c", logged(log)));
+  auto spec =
+    microlith::supervisor_spec{"sup"}.backoff(backoff).child(microlith::child("c", logged(log)));
   auto sup = microlith::start_supervisor(sys, spec);
   REQUIRE(sup);
   REQUIRE(eventually([&] { return log->count() == 1; }));
@@ -225,7 +221,7 @@ TEST_CASE_METHOD(fixture, "a snapshot shows the whole subtree with restart count
   CHECK(tree->children[0].kind == "worker");
   CHECK(tree->children[0].restarts == 1);
   CHECK(tree->children[0].actor == a->instance().id());
-  CHECK(tree->children[0].node.empty()); // outside a host, no node name
+  CHECK(tree->children[0].node.empty());  // outside a host, no node name
   CHECK(tree->children[0].mailbox == -1); // a plain CAF actor does not report it
   const auto& nested = tree->children[1];
   CHECK(nested.id == "inner");
@@ -235,12 +231,12 @@ TEST_CASE_METHOD(fixture, "a snapshot shows the whole subtree with restart count
   CHECK(nested.children[0].id == "b");
   CHECK(nested.children[0].state == "running");
   auto text = microlith::to_text(*tree);
-  CHECK_THAT(text, Catch::StartsWith(fmt::format("outer supervisor running actor={} mailbox=",
-                                                 sup->id())) &&
-                     Catch::Contains(fmt::format("\n  a worker running restarts=1 actor={}\n",
-                                                 a->instance().id())) &&
-                     Catch::Contains(fmt::format("\n    b worker running restarts=0 actor={}\n",
-                                                 b->instance().id())));
+  CHECK_THAT(text,
+             Catch::StartsWith(fmt::format("outer supervisor running actor={} mailbox=", sup->id()))
+               && Catch::Contains(
+                 fmt::format("\n  a worker running restarts=1 actor={}\n", a->instance().id()))
+               && Catch::Contains(
+                 fmt::format("\n    b worker running restarts=0 actor={}\n", b->instance().id())));
   CHECK_THAT(text, !Catch::Contains("@"));
   stop(*sup);
 }
@@ -273,21 +269,22 @@ TEST_CASE("to_text renders one line per entry, with the node's name on a node",
   root.children = {group};
 
   SECTION("in one process: local actor ids") {
-    CHECK(microlith::to_text(root) ==
-          "bank system running\n"
-          "  accounts supervisor running restarts=0 actor=11 mailbox=0\n"
-          "    accounts worker running restarts=2 actor=12 mailbox=0 services=accounts,audit\n"
-          "    spare worker stopped restarts=0\n");
+    CHECK(microlith::to_text(root)
+          == "bank system running\n"
+             "  accounts supervisor running restarts=0 actor=11 mailbox=0\n"
+             "    accounts worker running restarts=2 actor=12 mailbox=0 services=accounts,audit\n"
+             "    spare worker stopped restarts=0\n");
   }
   SECTION("on a node: actor ids with the node's name, and the node on the root") {
     root.node = "n1";
     root.children[0].node = "n1";
     root.children[0].children[0].node = "n1";
     root.children[0].children[1].node = "n1";
-    CHECK(microlith::to_text(root) ==
-          "bank system running node=n1\n"
-          "  accounts supervisor running restarts=0 actor=11@n1 mailbox=0\n"
-          "    accounts worker running restarts=2 actor=12@n1 mailbox=0 services=accounts,audit\n"
-          "    spare worker stopped restarts=0\n");
+    CHECK(
+      microlith::to_text(root)
+      == "bank system running node=n1\n"
+         "  accounts supervisor running restarts=0 actor=11@n1 mailbox=0\n"
+         "    accounts worker running restarts=2 actor=12@n1 mailbox=0 services=accounts,audit\n"
+         "    spare worker stopped restarts=0\n");
   }
 }

@@ -172,14 +172,14 @@ TEST_CASE_METHOD(supervision_fixture,
   REQUIRE(children);
   CHECK(find(*children, "b")->actor == *b);
   CHECK(log->count("start b") == 2);
-  CHECK(refusal(microlith::terminate_child(node.system(), sup, "nobody")) ==
-        child_errc::not_found);
+  CHECK(refusal(microlith::terminate_child(node.system(), sup, "nobody")) == child_errc::not_found);
 }
 
 TEST_CASE_METHOD(supervision_fixture, "terminate_child of a temporary child removes its spec",
                  "[unit][operations]") {
   auto spec = three_children(log);
-  spec.child(microlith::child("t", start_child(log, "t")).restart(microlith::restart_type::temporary));
+  spec.child(
+    microlith::child("t", start_child(log, "t")).restart(microlith::restart_type::temporary));
   auto sup = start(spec);
   REQUIRE_FALSE(microlith::terminate_child(node.system(), sup, "t"));
   auto children = microlith::which_children(node.system(), sup);
@@ -204,13 +204,15 @@ TEST_CASE_METHOD(supervision_fixture,
   CHECK(counts->active == 4);
   CHECK(counts->workers == 4);
   // A spec whose id a running child has: already_started, with that child.
-  auto twice = microlith::start_child(node.system(), sup, microlith::child("d", start_child(log, "d")));
+  auto twice =
+    microlith::start_child(node.system(), sup, microlith::child("d", start_child(log, "d")));
   REQUIRE_FALSE(twice);
   CHECK(refusal(twice.error()) == child_errc::already_started);
   CHECK(microlith::running_child_of(twice.error()) == *d);
   // ... a stopped one: already_present.
   REQUIRE_FALSE(microlith::terminate_child(node.system(), sup, "d"));
-  auto present = microlith::start_child(node.system(), sup, microlith::child("d", start_child(log, "d")));
+  auto present =
+    microlith::start_child(node.system(), sup, microlith::child("d", start_child(log, "d")));
   REQUIRE_FALSE(present);
   CHECK(refusal(present.error()) == child_errc::already_present);
   CHECK(log->count("start d") == 1);

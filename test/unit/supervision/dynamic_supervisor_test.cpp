@@ -97,12 +97,8 @@ class board_child final : public caf::event_based_actor {
 public:
   board_child(caf::actor_config& cfg, std::shared_ptr<child_board> board, int arg,
               std::string flags, caf::actor_addr parent)
-    : caf::event_based_actor(cfg),
-      board_(std::move(board)),
-      arg_(arg),
-      flags_(std::move(flags)),
-      parent_(std::move(parent)) {
-  }
+    : caf::event_based_actor(cfg), board_(std::move(board)), arg_(arg), flags_(std::move(flags)),
+      parent_(std::move(parent)) {}
 
   caf::behavior make_behavior() override {
     board_->started(arg_, address());
@@ -121,14 +117,10 @@ public:
     };
   }
 
-  void on_exit() override {
-    board_->stopped(arg_, fail_state());
-  }
+  void on_exit() override { board_->stopped(arg_, fail_state()); }
 
 private:
-  bool has(const char* flag) const {
-    return flags_.find(flag) != std::string::npos;
-  }
+  bool has(const char* flag) const { return flags_.find(flag) != std::string::npos; }
 
   void tell_ready() {
     if (auto parent = caf::actor_cast<caf::actor>(parent_))
@@ -142,12 +134,13 @@ private:
 };
 
 microlith::dynamic_start_function board_start(std::shared_ptr<child_board> board) {
-  return [board](caf::event_based_actor* sup, const caf::message& args) -> caf::expected<caf::actor> {
-    std::string flags;
-    if (args.size() > 1 && args.match_element<std::string>(1))
-      flags = args.get_as<std::string>(1);
-    return sup->spawn<board_child>(board, args.get_as<int>(0), flags, sup->address());
-  };
+  return
+    [board](caf::event_based_actor* sup, const caf::message& args) -> caf::expected<caf::actor> {
+      std::string flags;
+      if (args.size() > 1 && args.match_element<std::string>(1))
+        flags = args.get_as<std::string>(1);
+      return sup->spawn<board_child>(board, args.get_as<int>(0), flags, sup->address());
+    };
 }
 
 struct fixture {
@@ -160,8 +153,7 @@ struct fixture {
     return c;
   }
 
-  fixture() : sys(prep(cfg)) {
-  }
+  fixture() : sys(prep(cfg)) {}
 
   // Waits for `pred` for up to 10 s.
   template <class Pred>
@@ -212,9 +204,9 @@ TEST_CASE_METHOD(fixture, "dynamic children start with their own args and answer
 
 TEST_CASE_METHOD(fixture, "dynamic children follow their restart type", "[unit][dynamic]") {
   auto run = [&](microlith::restart_type type, bool abnormal) {
-    auto spec = microlith::dynamic_supervisor_spec{"pool", board_start(board)}
-                  .restart(type)
-                  .intensity(10, 5s);
+    auto spec =
+      microlith::dynamic_supervisor_spec{"pool", board_start(board)}.restart(type).intensity(10,
+                                                                                             5s);
     auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
     auto child = microlith::start_child(sys, sup, caf::make_message(1));
     REQUIRE(child);
@@ -268,8 +260,8 @@ TEST_CASE_METHOD(fixture, "terminate_child stops one child and forgets it", "[un
   CHECK(ask(sys, *b) == 2);
   CHECK(board->starts_of(1) == 1); // not restarted, although permanent
   // Terminating it again: OTP's not_found.
-  CHECK(microlith::child_error_of(microlith::terminate_child(sys, sup, *a)) ==
-        microlith::child_errc::not_found);
+  CHECK(microlith::child_error_of(microlith::terminate_child(sys, sup, *a))
+        == microlith::child_errc::not_found);
   stop(sup);
 }
 
@@ -278,7 +270,8 @@ TEST_CASE_METHOD(fixture, "a failed first start answers the error and keeps noth
   auto start = [](caf::event_based_actor*, const caf::message&) -> caf::expected<caf::actor> {
     throw std::runtime_error("no database");
   };
-  auto sup = microlith::spawn_dynamic_supervisor(sys, microlith::dynamic_supervisor_spec{"pool", start});
+  auto sup =
+    microlith::spawn_dynamic_supervisor(sys, microlith::dynamic_supervisor_spec{"pool", start});
   auto child = microlith::start_child(sys, sup, caf::make_message(1));
   REQUIRE_FALSE(child);
   CHECK_THAT(microlith::describe(child.error()), Catch::Contains("no database"));
@@ -360,15 +353,16 @@ TEST_CASE_METHOD(fixture, "a dynamic child's restarts are not counted by the sup
   auto base = microlith::dynamic_supervisor_child(pool);
   auto pool_addr = std::make_shared<std::promise<caf::actor_addr>>();
   auto pool_started = pool_addr->get_future();
-  auto recorded = microlith::child("pool", [inner = base.start(), pool_addr](
-                                             caf::event_based_actor* parent) {
-                    auto started = inner(parent);
-                    if (started && *started)
-                      pool_addr->set_value((*started)->address());
-                    return started;
-                  })
-                    .kind(microlith::child_kind::supervisor)
-                    .await_ready();
+  auto recorded =
+    microlith::child("pool",
+                     [inner = base.start(), pool_addr](caf::event_based_actor* parent) {
+                       auto started = inner(parent);
+                       if (started && *started)
+                         pool_addr->set_value((*started)->address());
+                       return started;
+                     })
+      .kind(microlith::child_kind::supervisor)
+      .await_ready();
   auto root = microlith::supervisor_spec{"root"}.intensity(0, 60s).child(recorded);
   auto sup = microlith::start_supervisor(sys, root);
   REQUIRE(sup);
@@ -395,17 +389,16 @@ TEST_CASE_METHOD(fixture, "a dynamic child's restarts are not counted by the sup
   CHECK(board->all_stopped());
 }
 
-TEST_CASE_METHOD(fixture, "a stopping dynamic supervisor answers start requests "
-                          "service_unavailable",
+TEST_CASE_METHOD(fixture,
+                 "a stopping dynamic supervisor answers start requests "
+                 "service_unavailable",
                  "[unit][dynamic]") {
-  auto spec = microlith::dynamic_supervisor_spec{"pool", board_start(board)}
-                .await_ready()
-                .shutdown(60s);
+  auto spec =
+    microlith::dynamic_supervisor_spec{"pool", board_start(board)}.await_ready().shutdown(60s);
   auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
   // Child 1 ignores the request to stop (so the supervisor stays stopping); child 2 has not
   // signalled ready when the stop begins (its start request is pending).
-  REQUIRE(microlith::start_child(sys, sup,
-                                 caf::make_message(1, std::string{"trap ready"})));
+  REQUIRE(microlith::start_child(sys, sup, caf::make_message(1, std::string{"trap ready"})));
   auto pending = std::async(std::launch::async, [&] {
     return microlith::start_child(sys, sup, caf::make_message(2, std::string{"wait"}), 30s);
   });
@@ -465,8 +458,8 @@ TEST_CASE_METHOD(fixture, "ten thousand dynamic children crashed at random are a
                  "[unit][dynamic]") {
   constexpr int children = 10000;
   constexpr int crashes = 2000;
-  auto spec = microlith::dynamic_supervisor_spec{"pool", board_start(board)}
-                .intensity(crashes + 10, 60s);
+  auto spec =
+    microlith::dynamic_supervisor_spec{"pool", board_start(board)}.intensity(crashes + 10, 60s);
   auto sup = microlith::spawn_dynamic_supervisor(sys, spec);
   {
     caf::scoped_actor self{sys};

@@ -75,8 +75,8 @@ TEST_CASE_METHOD(supervision_fixture,
     REQUIRE(reason);
     CHECK(reason_name(*reason) == "user_shutdown");
     CHECK(log->count("start w") == 3);
-    CHECK(log->events_since(mark) ==
-          strings{"stop w", "start w", "stop w", "start w", "stop w", "stop s"});
+    CHECK(log->events_since(mark)
+          == strings{"stop w", "start w", "stop w", "start w", "stop w", "stop s"});
   }
 
   SECTION("a start function that keeps refusing: the supervisor gives up") {
@@ -88,8 +88,8 @@ TEST_CASE_METHOD(supervision_fixture,
     auto reason = wait_exit(node.system(), sup, 3s);
     REQUIRE(reason);
     CHECK(reason_name(*reason) == "user_shutdown");
-    CHECK(log->events_since(mark) ==
-          strings{"stop w", "start-failed w", "start-failed w", "stop s"});
+    CHECK(log->events_since(mark)
+          == strings{"stop w", "start-failed w", "start-failed w", "stop s"});
   }
 }
 
@@ -98,15 +98,13 @@ TEST_CASE_METHOD(supervision_fixture,
 // child, it asks the dead actor to stop and waits for a down message that it has already
 // received. The supervisor then hangs: it never finishes the restart or the shutdown.
 TEST_CASE_METHOD(supervision_fixture,
-                 "a child that exits while the supervisor is busy is not waited for",
-                 "[unit]") {
+                 "a child that exits while the supervisor is busy is not waited for", "[unit]") {
   SECTION("during a one_for_all restart") {
     microlith::supervisor_spec spec{"sup"};
     spec.strategy(microlith::strategy::one_for_all).intensity(10, 5s);
     spec.child(microlith::child("a", start_child(log, "a")))
       .child(microlith::child("b", start_child(log, "b")))
-      .child(microlith::child("t", start_child(log, "t", child_mode{true, ready_mode::none,
-                                                                    false}))
+      .child(microlith::child("t", start_child(log, "t", child_mode{true, ready_mode::none, false}))
                .shutdown(300ms));
     auto sup = start(spec);
     caf::anon_send(log->handle("a"), crash_atom::value);
@@ -121,8 +119,8 @@ TEST_CASE_METHOD(supervision_fixture,
   SECTION("during the start, when a later child fails to start") {
     microlith::supervisor_spec spec{"sup"};
     spec.child(microlith::child("a", start_child(log, "a")))
-      .child(microlith::child("b", start_child(log, "b", child_mode{false, ready_mode::on_command,
-                                                                    false}))
+      .child(microlith::child(
+               "b", start_child(log, "b", child_mode{false, ready_mode::on_command, false}))
                .await_ready());
     auto self = caf::scoped_actor{node.system()};
     auto sup = microlith::spawn_supervisor(node.system(), spec, caf::actor{self});
@@ -134,6 +132,7 @@ TEST_CASE_METHOD(supervision_fixture,
     caf::anon_send(log->handle("b"), crash_atom::value);
     auto reason = wait_exit(node.system(), sup, 3s);
     REQUIRE(reason);
-    CHECK_THAT(microlith::message_of(*reason), Catch::Matchers::Contains("child b failed to start"));
+    CHECK_THAT(microlith::message_of(*reason),
+               Catch::Matchers::Contains("child b failed to start"));
   }
 }

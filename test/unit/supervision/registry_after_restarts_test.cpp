@@ -46,10 +46,11 @@ bool answers(microlith::node& n, const caf::actor& instance) {
   caf::scoped_actor self{n.system()};
   bool alive = false;
   self->request(instance, 2s, microlith::info_atom::value)
-    .receive([&](std::int64_t, std::vector<std::string>& services) {
-               alive = services == std::vector<std::string>{"pool"};
-             },
-             [](caf::error&) {});
+    .receive(
+      [&](std::int64_t, std::vector<std::string>& services) {
+        alive = services == std::vector<std::string>{"pool"};
+      },
+      [](caf::error&) {});
   return alive;
 }
 
@@ -65,12 +66,9 @@ TEST_CASE("after random restarts the registry holds exactly the live instances",
   auto spec = microlith::supervisor_spec{"pool-sup"}.intensity(crashes + 10, 60s);
   auto* np = &n;
   for (int i = 0; i < instances; ++i)
-    spec.child(microlith::child("pool-" + std::to_string(i),
-                                [np](caf::event_based_actor* sup) {
-                                  return np->start(pool_member_service(),
-                                                   caf::actor_cast<caf::actor>(sup));
-                                })
-                 .await_ready());
+    spec.child(microlith::child("pool-" + std::to_string(i), [np](caf::event_based_actor* sup) {
+                 return np->start(pool_member_service(), caf::actor_cast<caf::actor>(sup));
+               }).await_ready());
   auto sup = microlith::start_supervisor(n.system(), spec);
   REQUIRE(sup);
   n.adopt(*sup);
@@ -92,8 +90,8 @@ TEST_CASE("after random restarts the registry holds exactly the live instances",
     auto reply = n.call<microlith::test::PingReply>("pool", "Ping", req);
     if (!reply) {
       // Only the crash itself may show: the call reached the victim as it died.
-      CHECK((microlith::is(reply.error(), microlith::errc::service_down) ||
-             microlith::is(reply.error(), microlith::errc::service_unavailable)));
+      CHECK((microlith::is(reply.error(), microlith::errc::service_down)
+             || microlith::is(reply.error(), microlith::errc::service_unavailable)));
     } else {
       CHECK(reply->value() == round);
     }

@@ -78,8 +78,7 @@ TEST_CASE_METHOD(supervision_fixture,
   CHECK(log->reason("t") == "normal");
 }
 
-TEST_CASE_METHOD(supervision_fixture, "a supervisor stops with the reason it was given",
-                 "[unit]") {
+TEST_CASE_METHOD(supervision_fixture, "a supervisor stops with the reason it was given", "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
     .child(microlith::child("b", start_child(log, "b")));

@@ -20,8 +20,8 @@ using Catch::Matchers::Contains;
 using microlith::errc;
 using strings = std::vector<std::string>;
 
-TEST_CASE_METHOD(supervision_fixture,
-                 "children start in order and stop in reverse order", "[unit]") {
+TEST_CASE_METHOD(supervision_fixture, "children start in order and stop in reverse order",
+                 "[unit]") {
   microlith::supervisor_spec spec{"sup"};
 
   SECTION("children that count as started once spawned") {
@@ -51,13 +51,12 @@ TEST_CASE_METHOD(supervision_fixture, "the next child starts only once the previ
                  "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
-    .child(microlith::child("b", start_child(log, "b", child_mode{false, ready_mode::on_command,
-                                                                  false}))
-             .await_ready())
+    .child(
+      microlith::child("b", start_child(log, "b", child_mode{false, ready_mode::on_command, false}))
+        .await_ready())
     .child(microlith::child("c", start_child(log, "c")));
-  auto starting = std::async(std::launch::async, [&] {
-    return microlith::start_supervisor(node.system(), spec);
-  });
+  auto starting = std::async(std::launch::async,
+                             [&] { return microlith::start_supervisor(node.system(), spec); });
   REQUIRE(log->wait_for("start b"));
   // b has not said it is ready: c must wait, and so does start_supervisor.
   CHECK_FALSE(log->wait_for("start c", 1, 300ms));
@@ -89,11 +88,11 @@ TEST_CASE_METHOD(supervision_fixture, "a child that fails to start fails the sup
   }
 
   SECTION("its start function answers no actor") {
-    spec.child(microlith::child("c", [l = log](caf::event_based_actor*)
-                                       -> caf::expected<caf::actor> {
-      l->add("start-failed c");
-      return caf::actor{};
-    }));
+    spec.child(
+      microlith::child("c", [l = log](caf::event_based_actor*) -> caf::expected<caf::actor> {
+        l->add("start-failed c");
+        return caf::actor{};
+      }));
     cause = "the start function returned no actor";
   }
 
@@ -107,7 +106,8 @@ TEST_CASE_METHOD(supervision_fixture, "a child that fails to start fails the sup
   auto sup = microlith::start_supervisor(node.system(), spec);
   REQUIRE_FALSE(sup);
   CHECK(microlith::is(sup.error(), errc::service_unavailable));
-  CHECK_THAT(microlith::message_of(sup.error()), Contains("supervisor sup: child c failed to start"));
+  CHECK_THAT(microlith::message_of(sup.error()),
+             Contains("supervisor sup: child c failed to start"));
   CHECK_THAT(microlith::message_of(sup.error()), Contains(cause));
   // The children already started are stopped, newest first.
   auto events = log->events();

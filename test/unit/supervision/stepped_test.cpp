@@ -31,9 +31,7 @@ struct stepped_fixture {
   }
 
   stepped_fixture()
-    : sys(prepare(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-  }
+    : sys(prepare(cfg)), sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {}
 
   ~stepped_fixture() {
     for (auto& sup : supervisors)
@@ -69,7 +67,6 @@ struct stepped_fixture {
   std::shared_ptr<event_log> log = std::make_shared<event_log>();
   std::vector<caf::actor> supervisors;
 };
-
 
 } // namespace
 
@@ -127,14 +124,13 @@ TEST_CASE_METHOD(stepped_fixture,
   CHECK(log->events_since(3) == strings{"stop c", "exit-signal t"});
   sched.trigger_timeouts();
   sched.run();
-  CHECK(log->events_since(3) ==
-        strings{"stop c", "exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
+  CHECK(log->events_since(3)
+        == strings{"stop c", "exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
   CHECK(log->reason("t") == "kill");
 }
 
 TEST_CASE_METHOD(stepped_fixture,
-                 "stepped: a child with shutdown infinity is waited for, never killed",
-                 "[unit]") {
+                 "stepped: a child with shutdown infinity is waited for, never killed", "[unit]") {
   microlith::supervisor_spec spec{"sup"};
   spec.child(microlith::child("a", start_child(log, "a")))
     .child(microlith::child("t", start_child(log, "t", ignores_stop)).shutdown_infinity());
@@ -148,14 +144,13 @@ TEST_CASE_METHOD(stepped_fixture,
   CHECK(log->events_since(2) == strings{"exit-signal t"});
   // t stops when it chooses; then a, then the supervisor.
   tell("t", finish_atom::value);
-  CHECK(log->events_since(2) ==
-        strings{"exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
+  CHECK(log->events_since(2)
+        == strings{"exit-signal t", "stop t", "stop a", "exit sup user_shutdown"});
   CHECK(log->reason("t") == "normal");
 }
 
 TEST_CASE_METHOD(stepped_fixture,
-                 "stepped: a transient supervisor child that gives up is not restarted",
-                 "[unit]") {
+                 "stepped: a transient supervisor child that gives up is not restarted", "[unit]") {
   // root: a, then sub (transient, at most 0 restarts): w
   microlith::supervisor_spec sub{"sub"};
   sub.intensity(0, 5s);
@@ -197,8 +192,7 @@ TEST_CASE_METHOD(stepped_fixture,
   sys.spawn(
     [&tree, sup](caf::event_based_actor* self, int) {
       self->request(sup, caf::infinite, microlith::snapshot_atom::value)
-        .then([&tree](microlith::tree_snapshot& t) { tree = std::move(t); },
-              [](caf::error&) {});
+        .then([&tree](microlith::tree_snapshot& t) { tree = std::move(t); }, [](caf::error&) {});
     },
     0);
   sched.run();
@@ -220,9 +214,10 @@ TEST_CASE_METHOD(stepped_fixture,
 TEST_CASE_METHOD(stepped_fixture, "stepped: the next child starts only once the previous is ready",
                  "[unit]") {
   microlith::supervisor_spec spec{"sup"};
-  spec.child(microlith::child("a", start_child(log, "a", child_mode{false, ready_mode::on_command,
-                                                                    false}))
-               .await_ready())
+  spec
+    .child(
+      microlith::child("a", start_child(log, "a", child_mode{false, ready_mode::on_command, false}))
+        .await_ready())
     .child(microlith::child("b", start_child(log, "b")));
   spawn(spec);
   CHECK(log->events() == strings{"start a"});
@@ -250,8 +245,8 @@ TEST_CASE_METHOD(stepped_fixture,
     sched.trigger_timeouts();
     sched.run();
   }
-  CHECK(log->events_since(3) ==
-        strings{"stop a", "exit-signal t", "stop b", "stop t", "start a", "start b", "start t"});
+  CHECK(log->events_since(3)
+        == strings{"stop a", "exit-signal t", "stop b", "stop t", "start a", "start b", "start t"});
 }
 
 // OTP's supervisor handles its parent's exit signal only after the restart it is performing, so
@@ -284,6 +279,6 @@ TEST_CASE_METHOD(stepped_fixture,
   CHECK(log->events_since(3) == strings{"stop a", "stop c", "stop b", "start a", "start b"});
   // b is ready: the restart finishes (c starts), then every child stops, newest first.
   tell("b", go_atom::value);
-  CHECK(log->events_since(8) ==
-        strings{"start c", "stop c", "stop b", "stop a", "exit sup user_shutdown"});
+  CHECK(log->events_since(8)
+        == strings{"start c", "stop c", "stop b", "stop a", "exit sup user_shutdown"});
 }

@@ -50,8 +50,8 @@ TEST_CASE_METHOD(supervision_fixture, "the strategy decides which children resta
     auto mark = log->size();
     caf::anon_send(log->handle("b"), crash_atom::value);
     REQUIRE(log->wait_for("start c", 2));
-    CHECK(log->events_since(mark) ==
-          strings{"stop b", "stop c", "stop a", "start a", "start b", "start c"});
+    CHECK(log->events_since(mark)
+          == strings{"stop b", "stop c", "stop a", "start a", "start b", "start c"});
     CHECK(log->reason("a") == "user_shutdown");
     CHECK(log->reason("c") == "user_shutdown");
   }
@@ -79,8 +79,8 @@ TEST_CASE_METHOD(supervision_fixture, "the strategy decides which children resta
     auto mark = log->size();
     caf::anon_send(log->handle("a"), crash_atom::value);
     REQUIRE(log->wait_for("start c", 2));
-    CHECK(log->events_since(mark) ==
-          strings{"stop a", "stop c", "stop b", "start a", "start b", "start c"});
+    CHECK(log->events_since(mark)
+          == strings{"stop a", "stop c", "stop b", "start a", "start b", "start c"});
   }
 }
 

@@ -46,8 +46,8 @@ std::size_t event_log::size() const {
 
 std::size_t event_log::count(const std::string& event) const {
   std::lock_guard<std::mutex> guard{mutex_};
-  return static_cast<std::size_t>(std::count_if(events_.begin(), events_.end(),
-                                                [&](const auto& x) { return x.first == event; }));
+  return static_cast<std::size_t>(
+    std::count_if(events_.begin(), events_.end(), [&](const auto& x) { return x.first == event; }));
 }
 
 std::optional<steady::time_point> event_log::time_of(const std::string& event,
@@ -63,9 +63,9 @@ bool event_log::wait_for(const std::string& event, std::size_t n,
                          std::chrono::milliseconds limit) const {
   std::unique_lock<std::mutex> guard{mutex_};
   return changed_.wait_for(guard, limit, [&] {
-    return static_cast<std::size_t>(std::count_if(events_.begin(), events_.end(), [&](const auto& x) {
-             return x.first == event;
-           })) >= n;
+    return static_cast<std::size_t>(std::count_if(events_.begin(), events_.end(),
+                                                  [&](const auto& x) { return x.first == event; }))
+           >= n;
   });
 }
 
@@ -121,16 +121,10 @@ class test_child final : public caf::event_based_actor {
 public:
   test_child(caf::actor_config& cfg, std::shared_ptr<event_log> log, std::string id,
              child_mode mode, caf::actor_addr parent)
-    : caf::event_based_actor(cfg),
-      log_(std::move(log)),
-      id_(std::move(id)),
-      mode_(mode),
-      parent_(std::move(parent)) {
-  }
+    : caf::event_based_actor(cfg), log_(std::move(log)), id_(std::move(id)), mode_(mode),
+      parent_(std::move(parent)) {}
 
-  const char* name() const override {
-    return id_.c_str();
-  }
+  const char* name() const override { return id_.c_str(); }
 
   caf::behavior make_behavior() override {
     if (mode_.trap_exits)
@@ -213,20 +207,19 @@ microlith::child_spec recorded_supervisor_child(std::shared_ptr<event_log> log,
   auto base = microlith::supervisor_child(std::move(sub));
   auto inner = base.start();
   auto name = base.id();
-  return microlith::child(name,
-                          [log, inner, name](caf::event_based_actor* parent)
-                            -> caf::expected<caf::actor> {
-                            // Before the spawn: the nested supervisor starts its own
-                            // children as soon as it runs.
-                            log->add("start " + name);
-                            auto started = inner(parent);
-                            if (started && *started) {
-                              (*started)->attach_functor(
-                                [log, name](const caf::error&) { log->gone(name); });
-                              log->set_handle(name, *started);
-                            }
-                            return started;
-                          })
+  return microlith::child(
+           name,
+           [log, inner, name](caf::event_based_actor* parent) -> caf::expected<caf::actor> {
+             // Before the spawn: the nested supervisor starts its own
+             // children as soon as it runs.
+             log->add("start " + name);
+             auto started = inner(parent);
+             if (started && *started) {
+               (*started)->attach_functor([log, name](const caf::error&) { log->gone(name); });
+               log->set_handle(name, *started);
+             }
+             return started;
+           })
     .kind(microlith::child_kind::supervisor)
     .await_ready();
 }
@@ -266,8 +259,7 @@ long long millis_between(steady::time_point from, steady::time_point to) {
 // -- fixture ------------------------------------------------------------------------------------
 
 supervision_fixture::supervision_fixture()
-  : node(test_support::two_threads()), log(std::make_shared<event_log>()) {
-}
+  : node(test_support::two_threads()), log(std::make_shared<event_log>()) {}
 
 supervision_fixture::~supervision_fixture() {
   for (auto& sup : supervisors)
@@ -282,8 +274,8 @@ caf::actor supervision_fixture::start(microlith::supervisor_spec spec) {
   auto name = spec.name();
   auto sup = microlith::start_supervisor(node.system(), std::move(spec));
   if (!sup)
-    throw std::runtime_error("supervisor " + name + " did not start: " +
-                             microlith::describe(sup.error()));
+    throw std::runtime_error("supervisor " + name
+                             + " did not start: " + microlith::describe(sup.error()));
   track(*sup);
   return *sup;
 }

@@ -17,9 +17,9 @@
 // when the instance called stops or crashes first; with service_unavailable when no instance is
 // known, or the caller is (or gets) closed. It runs on the thread that delivers the outcome —
 // a scheduler thread (or the thread of the middleman for a callee on another node), or the
-// calling thread itself for a call refused at once — with no lock held: keep it short, do not let it throw, and hand the result to your
-// own thread. The calls carry the correlation id given and the caller name as metadata, hop
-// count 0 (they do not come from a handler).
+// calling thread itself for a call refused at once — with no lock held: keep it short, do not let
+// it throw, and hand the result to your own thread. The calls carry the correlation id given and
+// the caller name as metadata, hop count 0 (they do not come from a handler).
 //
 // Timeouts complete in deadline order, calls with the same deadline in the order they were
 // made: also when the tick comes late (busy scheduler threads) and finds several calls expired
@@ -73,8 +73,8 @@ public:
   async_caller(node& host, std::string caller);
 
   /// Calls `service.method` with `body`; `done` runs once with the answer.
-  void call(std::string service, std::string method, message_ptr body,
-            async_call_options options, async_completion done) const;
+  void call(std::string service, std::string method, message_ptr body, async_call_options options,
+            async_completion done) const;
 
   /// Completes every call in flight with service_unavailable, now, and refuses later calls
   /// (for every copy); returns once no completion runs on another thread. Idempotent;

@@ -39,27 +39,19 @@ struct call_options {
 /// request's name.
 class call_context {
 public:
-  call_context(detail::endpoint_actor* self, metadata meta)
-    : self_(self), meta_(std::move(meta)) {
-  }
+  call_context(detail::endpoint_actor* self, metadata meta) : self_(self), meta_(std::move(meta)) {}
 
   /// The metadata of the request being handled (empty outside a request).
-  const metadata& meta() const noexcept {
-    return meta_;
-  }
+  const metadata& meta() const noexcept { return meta_; }
 
   /// The correlation id of the request being handled (empty when there is none).
-  const std::string& correlation_id() const noexcept {
-    return meta_.correlation_id;
-  }
+  const std::string& correlation_id() const noexcept { return meta_.correlation_id; }
 
   /// The idempotency key of the request being handled (the client's Idempotency-Key header at
   /// the gateway), inherited by every call made through this context; empty when the client
   /// gave none. A service that records it with its effect answers a repeat with the first
   /// outcome (docs/gateway.md, "Idempotency keys").
-  const std::string& idempotency_key() const noexcept {
-    return meta_.idempotency_key;
-  }
+  const std::string& idempotency_key() const noexcept { return meta_.idempotency_key; }
 
   /// Calls `service.method` with `request`; answer with `.then(on_reply, on_error)`.
   template <class Resp, class Req>
@@ -72,8 +64,8 @@ public:
 
   /// Calls `service.method`, moving `request` into the shared body (no copy).
   template <class Resp, class Req,
-            class = std::enable_if_t<!std::is_lvalue_reference_v<Req> &&
-                                     std::is_base_of_v<google::protobuf::Message, Req>>>
+            class = std::enable_if_t<!std::is_lvalue_reference_v<
+                                       Req> && std::is_base_of_v<google::protobuf::Message, Req>>>
   pending_call<Resp> call(std::string service, std::string method, Req&& request,
                           call_options options = {}) const {
     auto id = detail::send_call(self_, meta_, std::move(service), std::move(method),
@@ -112,21 +104,18 @@ public:
     static_assert(std::is_base_of_v<google::protobuf::Message, Msg>,
                   "subscribe<Msg>(): Msg must be a generated Protobuf message");
     auto name = topic;
-    detail::subscribe(self_, std::move(topic),
-                      [on_message = std::move(on_message), name](call_context& ctx,
-                                                                 const message_ptr& body) {
-                        if (const auto* typed = detail::message_cast<Msg>(body))
-                          on_message(ctx, *typed);
-                        else
-                          detail::log_wrong_topic_type(ctx.name(), name,
-                                                       Msg::descriptor()->full_name(), body);
-                      });
+    detail::subscribe(
+      self_, std::move(topic),
+      [on_message = std::move(on_message), name](call_context& ctx, const message_ptr& body) {
+        if (const auto* typed = detail::message_cast<Msg>(body))
+          on_message(ctx, *typed);
+        else
+          detail::log_wrong_topic_type(ctx.name(), name, Msg::descriptor()->full_name(), body);
+      });
   }
 
   /// Ends this actor's subscription to `topic`.
-  void unsubscribe(const std::string& topic) const {
-    detail::unsubscribe(self_, topic);
-  }
+  void unsubscribe(const std::string& topic) const { detail::unsubscribe(self_, topic); }
 
   /// A promise for answering the request being handled later; return it from the handler.
   /// Only while the handler runs (in a continuation there is no request being handled).
@@ -137,19 +126,13 @@ public:
 
   /// Defers the start of this instance until the returned gate opens; only while its state is
   /// being built (in the state's constructor).
-  start_gate defer_start() const {
-    return start_gate{detail::defer_start(self_)};
-  }
+  start_gate defer_start() const { return start_gate{detail::defer_start(self_)}; }
 
   /// The CAF actor this runs in (for timers, monitors and messages inside a group).
-  caf::event_based_actor* self() const noexcept {
-    return detail::as_caf_actor(self_);
-  }
+  caf::event_based_actor* self() const noexcept { return detail::as_caf_actor(self_); }
 
   /// The name of the service or worker this runs in.
-  const std::string& name() const {
-    return detail::name_of(self_);
-  }
+  const std::string& name() const { return detail::name_of(self_); }
 
 private:
   detail::endpoint_actor* self_;

@@ -49,9 +49,9 @@ struct metadata {
 
 /// What an envelope is.
 enum class envelope_kind : std::uint8_t {
-  call = 0,  ///< a request expecting one reply
-  cast = 1,  ///< fire-and-forget, at most once
-  reply = 2, ///< the answer to a call: a body, or an error
+  call = 0,    ///< a request expecting one reply
+  cast = 1,    ///< fire-and-forget, at most once
+  reply = 2,   ///< the answer to a call: a body, or an error
   publish = 3, ///< a message published to a topic (`service` holds the topic), at most once
 };
 

@@ -23,7 +23,8 @@ class actor_system_config;
 
 namespace microlith {
 
-/// The error codes of microlith's error category. Values are part of the wire format: never renumber.
+/// The error codes of microlith's error category. Values are part of the wire format: never
+/// renumber.
 enum class errc : std::uint8_t {
   /// Not an error.
   none = 0,

@@ -128,8 +128,8 @@ public:
   template <class Req>
   bool cast(std::string service, std::string method, const Req& request,
             std::string correlation_id = {}) {
-    return cast_shared(std::move(service), std::move(method),
-                       std::make_shared<const Req>(request), std::move(correlation_id));
+    return cast_shared(std::move(service), std::move(method), std::make_shared<const Req>(request),
+                       std::move(correlation_id));
   }
 
   /// Publishes `message` from a plain thread to every current subscriber of `topic` (at most

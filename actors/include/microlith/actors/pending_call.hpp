@@ -17,25 +17,23 @@ namespace microlith {
 template <class Resp>
 class [[nodiscard]] pending_call {
 public:
-  pending_call(detail::endpoint_actor* self, std::uint64_t id) : self_(self), id_(id) {
-  }
+  pending_call(detail::endpoint_actor* self, std::uint64_t id) : self_(self), id_(id) {}
 
   /// Runs `on_reply(const Resp&)` or `on_error(const caf::error&)` in the calling actor, later,
   /// exactly once. Without `then`, the answer is dropped.
   template <class OnReply, class OnError>
   void then(OnReply on_reply, OnError on_error) && {
-    detail::set_continuation(
-      self_, id_,
-      [on_reply = std::move(on_reply), on_error = std::move(on_error)](
-        const message_ptr& body, const caf::error& err) mutable {
-        if (err) {
-          on_error(err);
-        } else if (auto* typed = detail::message_cast<Resp>(body)) {
-          on_reply(*typed);
-        } else {
-          on_error(detail::wrong_reply_type(Resp::descriptor(), body));
-        }
-      });
+    detail::set_continuation(self_, id_,
+                             [on_reply = std::move(on_reply), on_error = std::move(on_error)](
+                               const message_ptr& body, const caf::error& err) mutable {
+                               if (err) {
+                                 on_error(err);
+                               } else if (auto* typed = detail::message_cast<Resp>(body)) {
+                                 on_reply(*typed);
+                               } else {
+                                 on_error(detail::wrong_reply_type(Resp::descriptor(), body));
+                               }
+                             });
   }
 
 private:

@@ -19,8 +19,7 @@ namespace microlith {
 template <class Resp>
 class promise {
 public:
-  explicit promise(std::shared_ptr<detail::reply_slot> slot) : slot_(std::move(slot)) {
-  }
+  explicit promise(std::shared_ptr<detail::reply_slot> slot) : slot_(std::move(slot)) {}
 
   /// Answers with a response.
   void deliver(Resp value) {
@@ -28,9 +27,7 @@ public:
   }
 
   /// Answers with an error.
-  void deliver(caf::error err) {
-    detail::deliver(*slot_, nullptr, std::move(err));
-  }
+  void deliver(caf::error err) { detail::deliver(*slot_, nullptr, std::move(err)); }
 
 private:
   std::shared_ptr<detail::reply_slot> slot_;

@@ -18,9 +18,7 @@ template <class Resp>
 class reply {
 public:
   /// Answers with `value`.
-  reply(Resp value) {
-    erased_.value = std::make_shared<const Resp>(std::move(value));
-  }
+  reply(Resp value) { erased_.value = std::make_shared<const Resp>(std::move(value)); }
 
   /// Answers with `err` (use microlith::fail("...") for a handler failure).
   reply(caf::error err) {
@@ -30,14 +28,10 @@ public:
   }
 
   /// Answers later, through `p`.
-  reply(const promise<Resp>&) {
-    erased_.deferred = true;
-  }
+  reply(const promise<Resp>&) { erased_.deferred = true; }
 
   /// The answer with its type erased.
-  detail::erased_reply release() && {
-    return std::move(erased_);
-  }
+  detail::erased_reply release() && { return std::move(erased_); }
 
 private:
   detail::erased_reply erased_;

@@ -102,14 +102,10 @@ public:
   }
 
   /// The finished definition.
-  operator service_definition() const& {
-    return def_;
-  }
+  operator service_definition() const& { return def_; }
 
   /// The finished definition.
-  operator service_definition() && {
-    return std::move(def_);
-  }
+  operator service_definition() && { return std::move(def_); }
 
 private:
   service_definition def_;

@@ -19,18 +19,13 @@ namespace microlith {
 /// promise, it belongs to its actor: use it from that actor's continuations only.
 class start_gate {
 public:
-  explicit start_gate(std::shared_ptr<detail::start_slot> slot) : slot_(std::move(slot)) {
-  }
+  explicit start_gate(std::shared_ptr<detail::start_slot> slot) : slot_(std::move(slot)) {}
 
   /// Finishes the start: registers the instance and tells its supervisor it is ready.
-  void open() {
-    detail::finish_start(*slot_, {});
-  }
+  void open() { detail::finish_start(*slot_, {}); }
 
   /// Fails the start with `err`: the instance exits with it.
-  void fail(caf::error err) {
-    detail::finish_start(*slot_, std::move(err));
-  }
+  void fail(caf::error err) { detail::finish_start(*slot_, std::move(err)); }
 
 private:
   std::shared_ptr<detail::start_slot> slot_;

@@ -1,9 +1,10 @@
 // Topics: publish/subscribe, node-wide and (in a cluster) cluster-wide: the table holds local
-// subscribers and proxies of subscribers on other nodes, replicated by the cluster. A topic is a name ("balances"); subscribers are
-// actors; publishing sends each current subscriber an envelope of kind `publish` whose
-// `service` field is the topic and whose body is the published message (shared, not copied).
-// Delivery is at most once and, per publisher and subscriber, in publish order. The table is
-// copy-on-write: publishing reads one immutable snapshot (an atomic load) and takes no lock.
+// subscribers and proxies of subscribers on other nodes, replicated by the cluster. A topic is a
+// name ("balances"); subscribers are actors; publishing sends each current subscriber an envelope
+// of kind `publish` whose `service` field is the topic and whose body is the published message
+// (shared, not copied). Delivery is at most once and, per publisher and subscriber, in publish
+// order. The table is copy-on-write: publishing reads one immutable snapshot (an atomic load) and
+// takes no lock.
 #pragma once
 
 #include "microlith/actors/registry.hpp"

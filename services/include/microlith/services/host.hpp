@@ -61,8 +61,7 @@ public:
   /// the file's [nodes]; `n` made with node_options_for(config, placement)), it runs only that
   /// node's groups and joins the others; without, every group in this process.
   host(node& n, system_config config,
-       const module_catalogue& catalogue = module_catalogue::global(),
-       std::string placement = {});
+       const module_catalogue& catalogue = module_catalogue::global(), std::string placement = {});
 
   /// Stops the groups still running.
   ~host();

@@ -192,10 +192,9 @@ public:
         return std::any{};
       });
     else
-      return settings_with(std::move(tables),
-                           [read = std::move(read)](const group_tables& t) -> std::any {
-                             return read(t);
-                           });
+      return settings_with(
+        std::move(tables),
+        [read = std::move(read)](const group_tables& t) -> std::any { return read(t); });
   }
 
   /// Declares how the module describes a group's settings to an operator (`microlith check`
@@ -282,8 +281,8 @@ struct module_registrar {
 } // namespace microlith
 
 /// Defines and registers a linked-in module; the body returns its module_definition.
-#define MICROLITH_MODULE(ident)                                                                \
-  static ::microlith::module_definition ident##_define_module();                               \
-  static const ::microlith::detail::module_registrar ident##_module_registrar{                 \
-    &ident##_define_module};                                                                   \
+#define MICROLITH_MODULE(ident)                                                                    \
+  static ::microlith::module_definition ident##_define_module();                                   \
+  static const ::microlith::detail::module_registrar ident##_module_registrar{                     \
+    &ident##_define_module};                                                                       \
   static ::microlith::module_definition ident##_define_module()

@@ -110,8 +110,8 @@ public:
                                       presence need = presence::optional) const;
 
   /// A duration string greater than 0 ("250ms", "5s", "2m", "1h"; parse_duration()).
-  std::optional<std::chrono::milliseconds>
-  duration(std::string_view name, presence need = presence::optional) const;
+  std::optional<std::chrono::milliseconds> duration(std::string_view name,
+                                                    presence need = presence::optional) const;
 
   /// true or false.
   std::optional<bool> boolean(std::string_view name, presence need = presence::optional) const;

@@ -91,17 +91,17 @@ class module_catalogue;
 
 /// How long a group is given to stop before it is killed.
 struct shutdown_setting {
-    enum class kind { timeout, infinity, brutal_kill };
-    kind k = kind::infinity;
-    std::chrono::milliseconds timeout{0};  ///< meaningful only when k == kind::timeout
+  enum class kind { timeout, infinity, brutal_kill };
+  kind k = kind::infinity;
+  std::chrono::milliseconds timeout{0}; ///< meaningful only when k == kind::timeout
 };
 
 /// Delay between consecutive restarts of a group (exponential, with jitter).
 struct backoff_config {
-    std::chrono::milliseconds min{0};
-    std::chrono::milliseconds max{0};
-    double jitter = 0.2;
-    std::chrono::milliseconds reset_after{30000};
+  std::chrono::milliseconds min{0};
+  std::chrono::milliseconds max{0};
+  double jitter = 0.2;
+  std::chrono::milliseconds reset_after{30000};
 };
 
 /// One scalar of a group's free-form [groups.NAME.config] table.
@@ -109,84 +109,84 @@ using config_value = std::variant<bool, std::int64_t, double, std::string>;
 
 /// One [groups.NAME] table.
 struct group_config {
-    std::string name;
-    std::string module;
-    std::vector<std::string> needs;
-    restart_type restart = restart_type::permanent;
-    microlith::strategy strategy = microlith::strategy::one_for_one;
-    int intensity = 1;
-    std::chrono::milliseconds period{5000};
-    shutdown_setting shutdown;
-    std::optional<backoff_config> backoff;
-    std::map<std::string, config_value> config;  ///< the free-form [groups.NAME.config] table
-    std::any settings;  ///< what the module's settings reader made of the group's tables
-                        ///<   (module_definition::settings); empty when it has none
-    int line = 0;         ///< line of the [groups.NAME] header
-    int module_line = 0;  ///< line of the module key
+  std::string name;
+  std::string module;
+  std::vector<std::string> needs;
+  restart_type restart = restart_type::permanent;
+  microlith::strategy strategy = microlith::strategy::one_for_one;
+  int intensity = 1;
+  std::chrono::milliseconds period{5000};
+  shutdown_setting shutdown;
+  std::optional<backoff_config> backoff;
+  std::map<std::string, config_value> config; ///< the free-form [groups.NAME.config] table
+  std::any settings;   ///< what the module's settings reader made of the group's tables
+                       ///<   (module_definition::settings); empty when it has none
+  int line = 0;        ///< line of the [groups.NAME] header
+  int module_line = 0; ///< line of the module key
 };
 
 /// One [nodes.NAME] table.
 struct node_config {
-    std::string name;
-    std::string host;
-    std::uint16_t port = 0;
-    std::vector<std::string> groups;
-    int line = 0;  ///< line of the [nodes.NAME] header
+  std::string name;
+  std::string host;
+  std::uint16_t port = 0;
+  std::vector<std::string> groups;
+  int line = 0; ///< line of the [nodes.NAME] header
 };
 
 /// The optional [cluster] table.
 struct cluster_config {
-    std::string cookie;
-    std::optional<std::chrono::milliseconds> heartbeat_interval;
-    std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  std::string cookie;
+  std::optional<std::chrono::milliseconds> heartbeat_interval;
+  std::optional<std::chrono::milliseconds> heartbeat_timeout;
 };
 
 /// A whole, validated system file.
 struct system_config {
-    std::string path;
-    std::string name;
-    int threads = 0;  ///< 0 = hardware concurrency
-    std::size_t idle_spin_polls = 100;  ///< node_options::idle_spin_polls
-    std::size_t idle_nap_polls = 0;     ///< node_options::idle_nap_polls
-    std::chrono::milliseconds idle_wait{1};  ///< node_options::idle_wait
-    std::chrono::milliseconds shutdown_timeout{10000};
-    std::string log_level = "info";
-    std::vector<group_config> groups;  ///< in file order
-    std::vector<node_config> nodes;    ///< in file order
-    cluster_config cluster;
+  std::string path;
+  std::string name;
+  int threads = 0;                        ///< 0 = hardware concurrency
+  std::size_t idle_spin_polls = 100;      ///< node_options::idle_spin_polls
+  std::size_t idle_nap_polls = 0;         ///< node_options::idle_nap_polls
+  std::chrono::milliseconds idle_wait{1}; ///< node_options::idle_wait
+  std::chrono::milliseconds shutdown_timeout{10000};
+  std::string log_level = "info";
+  std::vector<group_config> groups; ///< in file order
+  std::vector<node_config> nodes;   ///< in file order
+  cluster_config cluster;
 
-    /// The group called `name`, or nullptr if there is none.
-    const group_config* find_group(std::string_view name) const;
+  /// The group called `name`, or nullptr if there is none.
+  const group_config* find_group(std::string_view name) const;
 
-    /// All groups, each after the groups it needs; among the groups whose needs are
-    /// met, the earliest in the file comes first (so without needs: file order).
-    std::vector<const group_config*> start_order() const;
+  /// All groups, each after the groups it needs; among the groups whose needs are
+  /// met, the earliest in the file comes first (so without needs: file order).
+  std::vector<const group_config*> start_order() const;
 };
 
 /// One problem found in a system file. line and column are 1-based; 0 means the
 /// problem concerns the file as a whole.
 struct system_file_error {
-    std::string file;
-    int line = 0;
-    int column = 0;
-    std::string key;  ///< dotted key, e.g. "groups.accounts.strategy"; may be empty
-    std::string message;
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key; ///< dotted key, e.g. "groups.accounts.strategy"; may be empty
+  std::string message;
 
-    /// "bank.toml:12:3: groups.accounts.strategy: expected one of ..., got \"x\"".
-    std::string to_string() const;
+  /// "bank.toml:12:3: groups.accounts.strategy: expected one of ..., got \"x\"".
+  std::string to_string() const;
 };
 
 /// Thrown when a system file cannot be read or is invalid; carries every error found.
 class system_file_errors : public std::runtime_error {
 public:
-    /// what() is every error's to_string(), joined by '\n'.
-    explicit system_file_errors(std::vector<system_file_error> errors);
+  /// what() is every error's to_string(), joined by '\n'.
+  explicit system_file_errors(std::vector<system_file_error> errors);
 
-    /// The errors, ordered by position in the file.
-    const std::vector<system_file_error>& errors() const noexcept;
+  /// The errors, ordered by position in the file.
+  const std::vector<system_file_error>& errors() const noexcept;
 
 private:
-    std::vector<system_file_error> errors_;
+  std::vector<system_file_error> errors_;
 };
 
 /// Parses and validates the TOML document `text`; `path` is used in error messages.
@@ -212,4 +212,4 @@ system_config load_system_file(const std::string& path);
 /// one of ms, s, m, h, or if the value does not fit in milliseconds.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-}  // namespace microlith
+} // namespace microlith

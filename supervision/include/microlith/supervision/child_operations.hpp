@@ -3,14 +3,15 @@
 // restart_child_atom::value, id)`); a plain thread (tests, tools, `main`) calls the blocking
 // functions below, which send the same requests and wait at most `timeout`.
 //
-// | operation       | static supervisor (by id)        | dynamic supervisor (by handle) | OTP             |
+// | operation       | static supervisor (by id)        | dynamic supervisor (by handle) | OTP |
 // |-----------------|----------------------------------|--------------------------------|-----------------|
-// | start_child     | a new child_spec, added last     | args for the template          | start_child     |
-// | terminate_child | stop it, keep its spec           | stop it and forget it          | terminate_child |
-// | restart_child   | start a stopped child again      | not_applicable                 | restart_child   |
-// | delete_child    | remove a stopped child's spec    | not_applicable                 | delete_child    |
-// | which_children  | one child_info per child         | the same                       | which_children  |
-// | count_children  | child_counts                     | the same                       | count_children  |
+// | start_child     | a new child_spec, added last     | args for the template          |
+// start_child     | | terminate_child | stop it, keep its spec           | stop it and forget it |
+// terminate_child | | restart_child   | start a stopped child again      | not_applicable |
+// restart_child   | | delete_child    | remove a stopped child's spec    | not_applicable |
+// delete_child    | | which_children  | one child_info per child         | the same |
+// which_children  | | count_children  | child_counts                     | the same |
+// count_children  |
 //
 // Refusals are child_errc values (child_error.hpp): running, restarting, not_found,
 // already_present, already_started. A static supervisor serves the operations that change its
@@ -102,9 +103,9 @@ caf::error terminate_child(caf::actor_system& sys, const caf::actor& sup, const 
 /// Starts the stopped child `id` of the static supervisor `sup` again and answers its handle
 /// once started. Refused with running, restarting or not_found; a failed start answers the
 /// failure and leaves the child stopped. Not counted towards the intensity.
-caf::expected<caf::actor> restart_child(caf::actor_system& sys, const caf::actor& sup,
-                                        const std::string& id,
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+caf::expected<caf::actor>
+restart_child(caf::actor_system& sys, const caf::actor& sup, const std::string& id,
+              std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// Removes the spec of the stopped child `id` from the static supervisor `sup`. Refused with
 /// running, restarting or not_found.
@@ -118,7 +119,8 @@ which_children(caf::actor_system& sys, const caf::actor& sup,
                std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// The children of `sup` counted.
-caf::expected<child_counts> count_children(caf::actor_system& sys, const caf::actor& sup,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
+caf::expected<child_counts>
+count_children(caf::actor_system& sys, const caf::actor& sup,
+               std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 } // namespace microlith

@@ -3,7 +3,8 @@
 // child) and dynamic_supervisor_spec (the template of all its children), so both read alike:
 //
 //   child("ledger", start_ledger).restart(restart_type::transient).shutdown(5s)
-//   dynamic_supervisor_spec("sessions", start_session).restart(restart_type::transient).shutdown(1s)
+//   dynamic_supervisor_spec("sessions",
+//   start_session).restart(restart_type::transient).shutdown(1s)
 //
 // - restart: permanent (default: always restarted), transient (restarted only after an abnormal
 //   exit: not after a normal exit or a shutdown), temporary (never restarted; removed on exit).

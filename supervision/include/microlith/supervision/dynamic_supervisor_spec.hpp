@@ -22,9 +22,8 @@ class event_based_actor;
 namespace microlith {
 
 /// Starts one dynamic child from inside its supervisor, with the args of start_child.
-using dynamic_start_function =
-  std::function<caf::expected<caf::actor>(caf::event_based_actor* supervisor,
-                                          const caf::message& args)>;
+using dynamic_start_function = std::function<caf::expected<caf::actor>(
+  caf::event_based_actor* supervisor, const caf::message& args)>;
 
 /// A dynamic supervisor's definition: its name, flags and the one child template.
 class dynamic_supervisor_spec : public restart_limits<dynamic_supervisor_spec>,

@@ -55,7 +55,8 @@ std::string to_text(const tree_snapshot& tree);
 
 /// Asks `supervisor` for a snapshot of its subtree from a plain thread (tests, tools, the
 /// command); nested supervisors are asked in turn. Answers within `timeout` or fails.
-caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
-                                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+caf::expected<tree_snapshot>
+snapshot_of(caf::actor_system& sys, const caf::actor& supervisor,
+            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 } // namespace microlith

@@ -19,11 +19,11 @@
 //    A restart that fails to start counts as a restart and is retried through the supervisor's
 //    mailbox (never a loop inside a handler), until the intensity is exceeded.
 // 3. Stop: on an exit signal from its parent (or its owner), once any restart under way is
-//    done, the supervisor stops its children in reverse start order — each asked to stop (`user_shutdown`), given its shutdown time, then
-//    killed — and exits with the reason it was given. A supervisor that dies any other way
-//    (killed) kills the children it still has on its way out. (Children are monitored, not
-//    linked: in CAF an exit reason `kill` crosses a link and cannot be trapped, so a killed child
-//    would take its supervisor with it.)
+//    done, the supervisor stops its children in reverse start order — each asked to stop
+//    (`user_shutdown`), given its shutdown time, then killed — and exits with the reason it was
+//    given. A supervisor that dies any other way (killed) kills the children it still has on its
+//    way out. (Children are monitored, not linked: in CAF an exit reason `kill` crosses a link and
+//    cannot be trapped, so a killed child would take its supervisor with it.)
 //
 // Run time (child_operations.hpp, OTP's API): start_child adds a child spec, terminate_child
 // stops a child (not a restart, not counted), restart_child starts a stopped child again,

@@ -14,8 +14,9 @@ namespace microlith::detail {
 /// A state that `state_factory<State>(args...)` can build: State(call_context&, const Args&...)
 /// or State(const Args&...).
 template <class State, class... Args>
-constexpr bool buildable_state_v = std::is_constructible_v<State, call_context&, const Args&...> ||
-                                   std::is_constructible_v<State, const Args&...>;
+constexpr bool buildable_state_v =
+  std::is_constructible_v<State, call_context&,
+                          const Args&...> || std::is_constructible_v<State, const Args&...>;
 
 /// Builds a `State` in the instance's actor from copies of `args`, passing the instance's
 /// call_context first when `State` has a constructor that takes it (preferred).

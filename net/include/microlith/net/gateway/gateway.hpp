@@ -9,8 +9,8 @@
 //     [A-Za-z0-9._:-], else 400), or a fresh one; it is returned in the response's
 //     `X-Request-Id` and carried by the call and every call it causes.
 //  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
-//     when the readiness check passes and 503 when not, saying what is missing; `POST /_microlith/reload` runs the
-//     admin reload when one is configured (loopback clients only).
+//     when the readiness check passes and 503 when not, saying what is missing; `POST
+//     /_microlith/reload` runs the admin reload when one is configured (loopback clients only).
 //  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
 //  5. The route table current when the request arrived (route_table.hpp) picks the route: no
 //     route 404, wrong verb 405 with Allow. The request is bound (http_binding.hpp; 400 with
@@ -60,16 +60,16 @@ struct server_state; // what a running gateway's sessions share
 
 /// How a gateway listens and what it tolerates.
 struct gateway_options {
-  std::string host = "127.0.0.1";                 ///< the address to listen on
-  std::uint16_t port = 8080;                      ///< 0 = the OS chooses (see port())
-  int io_threads = 1;                             ///< threads running the sockets
-  std::size_t max_connections = 1024;             ///< open connections at once
-  std::size_t max_header_bytes = 8 * 1024;        ///< request line and headers
-  std::size_t max_body_bytes = 1024 * 1024;       ///< request body
+  std::string host = "127.0.0.1";                   ///< the address to listen on
+  std::uint16_t port = 8080;                        ///< 0 = the OS chooses (see port())
+  int io_threads = 1;                               ///< threads running the sockets
+  std::size_t max_connections = 1024;               ///< open connections at once
+  std::size_t max_header_bytes = 8 * 1024;          ///< request line and headers
+  std::size_t max_body_bytes = 1024 * 1024;         ///< request body
   std::chrono::milliseconds request_timeout{10000}; ///< reading a request and answering it
-  std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive wait for the next request
-  std::string websocket_path = "/ws";             ///< empty = no WebSocket endpoint
-  std::size_t websocket_queue = 256;              ///< buffered messages per WebSocket session
+  std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
+  std::string websocket_path = "/ws";               ///< empty = no WebSocket endpoint
+  std::size_t websocket_queue = 256;                ///< buffered messages per WebSocket session
   /// When set, `POST /_microlith/reload` from a loopback client (is_loopback_client) runs it
   /// (the host rereads the system file and swaps the routes) and answers 200, or 400 with its
   /// error; other clients get 403. Unset: no such endpoint.
@@ -92,7 +92,7 @@ struct gateway_stats {
   std::uint64_t connections_refused = 0; ///< over max_connections
   std::uint64_t requests = 0;
   std::uint64_t websocket_sessions = 0;
-  std::uint64_t websocket_dropped = 0;   ///< messages dropped for slow WebSocket clients
+  std::uint64_t websocket_dropped = 0; ///< messages dropped for slow WebSocket clients
   std::size_t open_connections = 0;
 };
 

@@ -16,8 +16,8 @@
 // A parameter may name a singular scalar field (string, bytes as text, bool as true/false,
 // int32/64, uint32/64, float/double, enum by name or number) — not a message, a map or a
 // repeated field. A parameter's decoded value may not hold a control character (U+0000..U+001F,
-// U+007F: `%00`, `%0A`), whatever the field's type. Every binding error names the field (or parameter) and what was expected;
-// the gateway answers it with 400 and error_body().
+// U+007F: `%00`, `%0A`), whatever the field's type. Every binding error names the field (or
+// parameter) and what was expected; the gateway answers it with 400 and error_body().
 #pragma once
 
 #include <caf/error.hpp>
@@ -103,7 +103,7 @@ std::string json_quote(std::string_view text);
 
 /// A JSON error body: {"error": name, "message": text, "request_id": id} plus "field" when
 /// `field` is not empty. Strings are JSON-escaped.
-std::string error_body(std::string_view name, std::string_view message,
-                       std::string_view request_id, std::string_view field = {});
+std::string error_body(std::string_view name, std::string_view message, std::string_view request_id,
+                       std::string_view field = {});
 
 } // namespace microlith::gateway

@@ -84,11 +84,11 @@ struct route {
 struct route_match {
   enum class outcome { found, no_route, wrong_verb };
   outcome result = outcome::no_route;
-  const route* target = nullptr;   ///< when found
-  std::vector<param> path_params;  ///< when found: decoded, in pattern order
-  std::string allow;               ///< when wrong_verb: "GET, POST"
-  std::string decode_error;        ///< when found but a parameter's escape is malformed
-  std::string decode_field;        ///< the parameter of decode_error
+  const route* target = nullptr;  ///< when found
+  std::vector<param> path_params; ///< when found: decoded, in pattern order
+  std::string allow;              ///< when wrong_verb: "GET, POST"
+  std::string decode_error;       ///< when found but a parameter's escape is malformed
+  std::string decode_field;       ///< the parameter of decode_error
 };
 
 /// An immutable, validated set of routes.
