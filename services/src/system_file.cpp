@@ -161,6 +161,14 @@ private:
     add_error(node, key, fmt::format("expected {}, got {}", expected, type_description(node)));
   }
 
+  // The value of key `name` of `s`, or nullptr (reported as missing when `required`).
+  const toml::node* find(const scope& s, std::string_view name, bool required) {
+    const toml::node* node = s.table.get(name);
+    if (node == nullptr && required)
+      missing(s, name);
+    return node;
+  }
+
   // The child table `name` of `s`, or nullptr (with an error if present but not a table).
   const toml::table* child_table(const scope& s, std::string_view name) {
     const toml::node* node = s.table.get(name);
@@ -174,12 +182,9 @@ private:
 
   const toml::node* read_string(const scope& s, std::string_view name, bool required,
                                 std::string& out) {
-    const toml::node* node = s.table.get(name);
-    if (node == nullptr) {
-      if (required)
-        missing(s, name);
+    const toml::node* node = find(s, name, required);
+    if (node == nullptr)
       return nullptr;
-    }
     const auto* str = node->as_string();
     if (str == nullptr) {
       type_error(*node, s.key(name), "a string");
@@ -242,12 +247,9 @@ private:
   // valid value was stored in `out`.
   const toml::node* read_duration(const scope& s, std::string_view name, bool required,
                                   bool allow_zero, milliseconds& out) {
-    const toml::node* node = s.table.get(name);
-    if (node == nullptr) {
-      if (required)
-        missing(s, name);
+    const toml::node* node = find(s, name, required);
+    if (node == nullptr)
       return nullptr;
-    }
     const auto* str = node->as_string();
     if (str == nullptr) {
       add_error(*node, s.key(name),
@@ -273,12 +275,9 @@ private:
   const toml::node* read_string_array(const scope& s, std::string_view name, bool required,
                                       std::vector<std::string>& out,
                                       std::vector<const toml::node*>& nodes) {
-    const toml::node* node = s.table.get(name);
-    if (node == nullptr) {
-      if (required)
-        missing(s, name);
+    const toml::node* node = find(s, name, required);
+    if (node == nullptr)
       return nullptr;
-    }
     const auto* array = node->as_array();
     if (array == nullptr) {
       type_error(*node, s.key(name), "an array of strings");
