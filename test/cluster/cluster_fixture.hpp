@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -133,15 +134,24 @@ public:
   }
 
   /// Stops the child gracefully (SIGTERM; SIGKILL after `grace`), reaps it and answers its exit
-  /// status (-1 when it had to be killed or was gone).
-  int stop(std::chrono::milliseconds grace = 5s) {
+  /// status (-1 when it had to be killed, died of a signal, or was gone; what happened goes to
+  /// standard error, which ctest shows with the failure). The grace only tells "stops" from
+  /// "hangs": a sanitizer build on a loaded machine takes seconds to exit (the leak check).
+  int stop(std::chrono::milliseconds grace = 20s) {
     if (pid_ <= 0)
       return -1;
+    const pid_t pid = pid_;
     ::kill(pid_, SIGCONT); // a stopped child cannot handle SIGTERM
     ::kill(pid_, SIGTERM);
     auto code = wait_exit(grace);
-    if (pid_ <= 0)
+    if (pid_ <= 0) {
+      if (last_signal_ != 0)
+        std::fprintf(stderr, "process %d died of signal %d after SIGTERM (log: %s)\n", pid,
+                     last_signal_, log_.c_str());
       return code;
+    }
+    std::fprintf(stderr, "process %d did not exit within %lld ms of SIGTERM; killed (log: %s)\n",
+                 pid, static_cast<long long>(grace.count()), log_.c_str());
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
@@ -158,6 +168,7 @@ public:
     while (steady::now() < until) {
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        last_signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       }
       std::this_thread::sleep_for(10ms);
@@ -170,6 +181,7 @@ public:
 
 private:
   pid_t pid_ = -1;
+  int last_signal_ = 0; // the signal the reaped child died of; 0 when it exited
   fs::path log_;
 };
 

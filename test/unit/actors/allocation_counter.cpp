@@ -24,6 +24,26 @@ void* operator new[](std::size_t size) {
   return allocate(size);
 }
 
+// The nothrow forms too: every allocation and release of unaligned memory goes through
+// malloc/free here, so a sanitizer sees matching pairs (Catch2 allocates with new(nothrow)).
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+
 void operator delete(void* p) noexcept {
   std::free(p);
 }
