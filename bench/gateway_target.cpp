@@ -60,7 +60,8 @@ public:
 /// The benchmark's route table, checked against the contracts of the node's services.
 caf::expected<std::shared_ptr<const microlith::gateway::route_table>>
 build_routes(microlith::node& n, const microlith::gateway::gateway_options& options) {
-  std::vector<microlith::gateway::route_spec> specs{{"GET", "/echo/{text}", "echo", "Echo"}};
+  std::vector<microlith::gateway::route_spec> specs{
+    {"GET", "/echo/{text}", "echo", "Echo", "gateway_target"}};
   return microlith::gateway::route_table::build(
     std::move(specs), microlith::gateway::registered_contracts(n.registry()),
     microlith::gateway::reserved_paths(options.websocket_path, false));

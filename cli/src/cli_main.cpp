@@ -191,6 +191,13 @@ int list_modules() {
     if (groups.empty())
       groups.push_back("none");
     fmt::print("{}: groups {}\n", name, fmt::join(groups, ", "));
+    // The routes it declares in code (module_definition::route), which gateways serve.
+    for (const auto& r : m->routes()) {
+      if (r.spec)
+        fmt::print("  route {}\n", r.spec->to_string());
+      else
+        fmt::print("  malformed {} (target \"{}\")\n", r.problem, r.target);
+    }
   }
   return 0;
 }

@@ -3,7 +3,26 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string_view>
+
 namespace microlith {
+
+namespace {
+
+// "module acme.statements declares a malformed route "GET statements" = "statements.Get": the
+// path "statements" must start with '/'".
+std::string malformed_route(const module_definition& m, const declared_route& r) {
+  // parse_route's message names the route ("route \"KEY\": why"); this one names it already.
+  std::string_view why = r.problem;
+  const auto named = fmt::format("route \"{}\": ", r.key);
+  if (why.substr(0, named.size()) == named)
+    why.remove_prefix(named.size());
+  return fmt::format("module {} declares a malformed route \"{}\" = \"{}\" in its code: {}",
+                     m.name(), r.key, r.target, why);
+}
+
+} // namespace
 
 std::vector<system_file_error> check_system(const system_config& config,
                                             const module_catalogue& catalogue) {
@@ -13,8 +32,17 @@ std::vector<system_file_error> check_system(const system_config& config,
   };
   for (const auto& conflict : catalogue.conflicts())
     add(0, "", conflict);
+  std::vector<std::string> routes_checked; // modules whose declared routes were checked
   for (const auto& g : config.groups) {
     const auto* m = catalogue.find(g.module);
+    if (m != nullptr
+        && std::find(routes_checked.begin(), routes_checked.end(), m->name())
+             == routes_checked.end()) {
+      routes_checked.push_back(m->name());
+      for (const auto& r : m->routes())
+        if (!r.spec)
+          add(g.module_line, "groups." + g.name + ".module", malformed_route(*m, r));
+    }
     if (m == nullptr) {
       auto names = catalogue.names();
       add(g.module_line, "groups." + g.name + ".module",

@@ -1,7 +1,7 @@
 // The built-in module "microlith.gateway" (gateway_module.hpp): reads its groups' [http] and
-// [routes] tables, runs the HTTP gateway of net/ as the group's one child, swaps the route
-// table on reload, tells the host the port it bound (host::http_port) and describes a group's
-// gateway to an operator.
+// [routes] tables, runs the HTTP gateway of net/ as the group's one child serving those routes
+// and the ones the system's modules declare in code, swaps the route table on reload, tells the
+// host the port it bound (host::http_port) and describes a group's gateway to an operator.
 #include "microlith/services/gateway_module.hpp"
 
 #include "microlith/actors/error.hpp"
@@ -67,8 +67,9 @@ void read_http(const settings_table& http, gateway_settings& out) {
     out.admin = *admin;
 }
 
-// [groups.NAME.routes] into `out`, in file order; the syntax only (contracts at start).
-void read_routes(const settings_table& routes, gateway_settings& out) {
+// [groups.NAME.routes] of file `file` into `out`, in file order; the syntax only (contracts at
+// start).
+void read_routes(const settings_table& routes, const std::string& file, gateway_settings& out) {
   for (const auto& entry : routes.entries()) {
     auto target = entry.string();
     if (!target) {
@@ -80,6 +81,7 @@ void read_routes(const settings_table& routes, gateway_settings& out) {
       entry.refuse(message_of(spec.error()));
       continue;
     }
+    spec->origin = fmt::format("{}:{}", file, entry.line());
     out.routes.push_back(gateway_route{std::move(*spec), entry.line()});
   }
 }
@@ -95,23 +97,24 @@ gateway_settings read_gateway(const group_tables& tables) {
   else if (auto http = tables.table("http"))
     read_http(*http, out);
   if (auto routes = tables.table("routes"))
-    read_routes(*routes, out);
+    read_routes(*routes, tables.file(), out);
   return out;
 }
 
 // -- describing a group -----------------------------------------------------------------------
 
-// Its URL (with the bound port when running) and routes, for `microlith check` and `run`.
+// Its URL (with the bound port when running) and routes, its file's then those the modules of the
+// system's groups declare, for `microlith check` and `run`.
 std::vector<std::string> describe_gateway(const group_config& group, const group_status* status) {
   const auto* settings = std::any_cast<gateway_settings>(&group.settings);
   if (settings == nullptr)
     return {};
   const auto& o = settings->options;
+  const auto route_count = settings->routes.size() + group.module_routes.size();
   std::vector<std::string> lines;
   if (status == nullptr) {
     lines.push_back(fmt::format(
-      "gateway {}: listens on {}:{} ({} routes{})", group.name, o.host, o.port,
-      settings->routes.size(),
+      "gateway {}: listens on {}:{} ({} routes{})", group.name, o.host, o.port, route_count,
       o.websocket_path.empty() ? std::string{} : fmt::format(", WebSocket {}", o.websocket_path)));
   } else if (status->http_port == 0) {
     lines.push_back(fmt::format("gateway {}: not listening at the moment (its file entry says "
@@ -121,15 +124,16 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   } else {
     // The port the gateway bound: the OS's choice when the file says 0.
     const auto port = status->http_port;
-    lines.push_back(fmt::format(
-      "gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port, settings->routes.size(),
-      o.websocket_path.empty()
-        ? std::string{}
-        : fmt::format(", WebSocket ws://{}:{}{}", o.host, port, o.websocket_path)));
+    lines.push_back(
+      fmt::format("gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port, route_count,
+                  o.websocket_path.empty()
+                    ? std::string{}
+                    : fmt::format(", WebSocket ws://{}:{}{}", o.host, port, o.websocket_path)));
   }
   for (const auto& r : settings->routes)
-    lines.push_back(
-      fmt::format("  {} {} -> {}.{}", r.spec.verb, r.spec.pattern, r.spec.service, r.spec.method));
+    lines.push_back(fmt::format("  {}", r.spec.to_string()));
+  for (const auto& r : group.module_routes)
+    lines.push_back(fmt::format("  {}  (module {})", r.spec.to_string(), r.module));
   return lines;
 }
 
@@ -146,10 +150,14 @@ bool same_http(const gateway_settings& a, const gateway_settings& b) {
          && x.websocket_queue == y.websocket_queue && a.admin == b.admin;
 }
 
-// The routes of a gateway group as specs.
-std::vector<gateway::route_spec> specs_of(const gateway_settings& settings) {
+// The routes a gateway group serves, as specs: its file's [routes], then those the modules of the
+// system's groups declare (each with its origin, which the table's problems name).
+std::vector<gateway::route_spec> specs_of(const group_config& group,
+                                          const gateway_settings& settings) {
   std::vector<gateway::route_spec> specs;
   for (const auto& r : settings.routes)
+    specs.push_back(r.spec);
+  for (const auto& r : group.module_routes)
     specs.push_back(r.spec);
   return specs;
 }
@@ -171,7 +179,8 @@ children build_gateway(group_context& g) {
   auto& n = g.host_node();
   auto routes = std::make_shared<gateway::route_switch>();
   auto contracts = gateway::registered_contracts(n.registry());
-  if (auto first = routes->build_and_install(specs_of(settings), contracts, reserved_of(settings));
+  if (auto first =
+        routes->build_and_install(specs_of(config, settings), contracts, reserved_of(settings));
       !first)
     throw std::runtime_error(message_of(refused(config, first.error())));
   gateway::gateway_server::readiness ready;
@@ -198,14 +207,17 @@ children build_gateway(group_context& g) {
                             fmt::format("group {} is no longer a gateway group (module {}): that "
                                         "needs a restart",
                                         next.name, next.module));
-        auto specs = specs_of(*next_settings);
+        auto specs = specs_of(next, *next_settings);
         auto count = specs.size(); // a table that builds has one route per spec
         auto generation =
           routes->build_and_install(std::move(specs), contracts, reserved_of(*next_settings));
         if (!generation)
           return refused(next, generation.error());
-        log::info(component, "group {}: route table {} installed ({} routes)", next.name,
-                  *generation, count);
+        log::info(component, "group {}: route table {} installed ({} routes{})", next.name,
+                  *generation, count,
+                  next.module_routes.empty()
+                    ? std::string{}
+                    : fmt::format(", {} declared by modules", next.module_routes.size()));
         if (!same_http(settings, *next_settings))
           log::warn(component, "group {}: [http] settings changed; they apply after a restart",
                     next.name);
@@ -234,6 +246,7 @@ void add_builtin_modules(module_catalogue& catalogue) {
                   .summary("the gateway")
                   .settings({"http", "routes"}, read_gateway)
                   .describe(describe_gateway)
+                  .serve_module_routes()
                   .any_group(build_gateway));
 }
 

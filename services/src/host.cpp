@@ -148,7 +148,7 @@ struct host::impl : group_host {
     if (!membership)
       return true;
     std::vector<std::string> remote;
-    for (const auto& need : g.needs) {
+    for (const auto& need : g.all_needs()) {
       bool here = std::any_of(local_groups.begin(), local_groups.end(),
                               [&](const group_config* x) { return x->name == need; });
       if (!here)

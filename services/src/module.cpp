@@ -1,5 +1,7 @@
 #include "microlith/services/module.hpp"
 
+#include "microlith/actors/error.hpp"
+
 #include <caf/all.hpp>
 
 #include <fmt/format.h>
@@ -69,6 +71,23 @@ module_definition& module_definition::settings_with(std::vector<std::string> tab
 
 module_definition& module_definition::describe(group_describer describe) {
   describe_ = std::move(describe);
+  return *this;
+}
+
+module_definition& module_definition::route(std::string key, std::string target) {
+  declared_route r{std::move(key), std::move(target), std::nullopt, {}};
+  if (auto spec = gateway::parse_route(r.key, r.target)) {
+    spec->origin = "module " + name_;
+    r.spec = std::move(*spec);
+  } else {
+    r.problem = message_of(spec.error());
+  }
+  routes_.push_back(std::move(r));
+  return *this;
+}
+
+module_definition& module_definition::serve_module_routes() {
+  serves_module_routes_ = true;
   return *this;
 }
 

@@ -233,6 +233,10 @@ group_tables::group_tables(detail::settings_reading& reading, std::size_t group_
   : reading_(&reading), table_(group_table), group_(std::move(group)), key_(std::move(key)),
     declared_(&declared) {}
 
+const std::string& group_tables::file() const noexcept {
+  return reading_->path();
+}
+
 std::string group_tables::key(std::string_view name) const {
   return join_key(key_, name);
 }

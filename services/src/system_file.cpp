@@ -112,6 +112,7 @@ public:
       throw_if_errors();
     }
     read_root(root);
+    add_module_routes();
     check_needs();
     check_nodes();
     throw_if_errors();
@@ -631,10 +632,49 @@ private:
     return std::nullopt;
   }
 
-  // Unknown, duplicate and self references in needs, then dependency cycles.
+  // Gives each group whose module serves module routes (the gateway) the routes that the
+  // modules of the other groups declare, and those groups as route_needs.
+  void add_module_routes() {
+    for (auto& server : config_.groups) {
+      const auto* serving = modules_.find(server.module);
+      if (serving == nullptr || !serving->serves_module_routes())
+        continue;
+      std::vector<std::string> seen;
+      for (const auto& group : config_.groups) {
+        if (&group == &server)
+          continue;
+        const auto* declaring = modules_.find(group.module);
+        if (declaring == nullptr || declaring->routes().empty())
+          continue;
+        if (std::find(server.needs.begin(), server.needs.end(), group.name) == server.needs.end())
+          server.route_needs.push_back(group.name);
+        if (std::find(seen.begin(), seen.end(), group.module) != seen.end())
+          continue;
+        seen.push_back(group.module);
+        for (const auto& r : declaring->routes())
+          if (r.spec)
+            server.module_routes.push_back(module_route{declaring->name(), *r.spec});
+      }
+    }
+  }
+
+  // Why a dependency cycle through `route_edges` exists: the groups that start after others
+  // because they serve the routes of those others' modules.
+  std::string route_reasons(const std::vector<std::pair<std::size_t, std::size_t>>& route_edges) {
+    std::vector<std::string> reasons;
+    for (const auto& [server, group] : route_edges)
+      reasons.push_back(fmt::format("{} starts after {} because it serves the routes module {} "
+                                    "declares",
+                                    config_.groups[server].name, config_.groups[group].name,
+                                    config_.groups[group].module));
+    return reasons.empty() ? std::string{} : fmt::format(" ({})", fmt::join(reasons, "; "));
+  }
+
+  // Unknown, duplicate and self references in needs, then dependency cycles (route_needs
+  // included).
   void check_needs() {
     const std::size_t count = config_.groups.size();
-    // edges[i] = (needed group index, node of the needs entry)
+    // edges[i] = (needed group index, node of the needs entry; null for a route need)
     std::vector<std::vector<std::pair<std::size_t, const toml::node*>>> edges(count);
     for (std::size_t i = 0; i < count; ++i) {
       const group_config& group = config_.groups[i];
@@ -655,6 +695,9 @@ private:
           edges[i].emplace_back(*target, &at);
         }
       }
+      for (const auto& need : group.route_needs)
+        if (const auto target = group_index(need))
+          edges[i].emplace_back(*target, nullptr);
     }
 
     enum class mark { unvisited, active, done };
@@ -683,13 +726,24 @@ private:
         } else if (marks[target] == mark::active) {
           const auto first = std::find(path.begin(), path.end(), target);
           std::string cycle;
+          std::vector<std::pair<std::size_t, std::size_t>> route_edges;
           for (auto it = first; it != path.end(); ++it) {
             cycle += config_.groups[*it].name;
             cycle += " -> ";
+            const auto next_group = it + 1 == path.end() ? target : *(it + 1);
+            const auto& needs = config_.groups[*it].needs;
+            if (std::find(needs.begin(), needs.end(), config_.groups[next_group].name)
+                == needs.end())
+              route_edges.emplace_back(*it, next_group);
           }
           cycle += config_.groups[target].name;
-          add_error(*at, join_key(join_key("groups", config_.groups[current].name), "needs"),
-                    fmt::format("dependency cycle: {}", cycle));
+          const auto& group = config_.groups[current];
+          const std::string message =
+            fmt::format("dependency cycle: {}{}", cycle, route_reasons(route_edges));
+          if (at != nullptr)
+            add_error(*at, join_key(join_key("groups", group.name), "needs"), message);
+          else
+            add_error(*group_extras_[current].table, join_key("groups", group.name), message);
         }
       }
     }
@@ -766,6 +820,14 @@ std::string join_errors(const std::vector<system_file_error>& errors) {
 
 } // namespace
 
+std::vector<std::string> group_config::all_needs() const {
+  std::vector<std::string> out = needs;
+  for (const auto& need : route_needs)
+    if (std::find(out.begin(), out.end(), need) == out.end())
+      out.push_back(need);
+  return out;
+}
+
 const group_config* system_config::find_group(std::string_view wanted) const {
   for (const auto& group : groups) {
     if (group.name == wanted)
@@ -779,7 +841,8 @@ std::vector<const group_config*> system_config::start_order() const {
   std::vector<bool> started(groups.size(), false);
   order.reserve(groups.size());
   const auto ready = [&](const group_config& group) {
-    return std::all_of(group.needs.begin(), group.needs.end(), [&](const std::string& need) {
+    const auto needs = group.all_needs();
+    return std::all_of(needs.begin(), needs.end(), [&](const std::string& need) {
       for (std::size_t i = 0; i < groups.size(); ++i) {
         if (groups[i].name == need)
           return started[i] || &groups[i] == &group;

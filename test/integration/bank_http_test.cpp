@@ -186,15 +186,15 @@ TEST_CASE("a reload swaps the gateway's routes, and a bad one is refused", "[int
     return settings;
   };
   auto next = bank.config;
-  web_settings(next)->routes.push_back(
-    microlith::gateway_route{{"GET", "/v2/accounts/{account_id}", "accounts", "Balance"}, 0});
+  web_settings(next)->routes.push_back(microlith::gateway_route{
+    {"GET", "/v2/accounts/{account_id}", "accounts", "Balance", "test"}, 0});
   REQUIRE_FALSE(bank.host.reload(next));
   // Served right after reload() returns, on the same keep-alive connection.
   CHECK(client.request(verb::get, "/v2/accounts/ada").status == 200);
 
   auto bad = next;
   web_settings(bad)->routes.push_back(
-    microlith::gateway_route{{"GET", "/x/{nope}", "accounts", "Balance"}, 0});
+    microlith::gateway_route{{"GET", "/x/{nope}", "accounts", "Balance", "test"}, 0});
   auto refused = bank.host.reload(bad);
   REQUIRE(refused);
   CHECK_THAT(microlith::message_of(refused),

@@ -135,6 +135,10 @@ std::string route_spec::to_string() const {
   return fmt::format("{} {} -> {}.{}", verb, pattern, service, method);
 }
 
+std::string route_spec::to_string_with_origin() const {
+  return origin.empty() ? to_string() : fmt::format("{} ({})", to_string(), origin);
+}
+
 caf::expected<route_spec> parse_route(std::string_view key, std::string_view target) {
   auto space = key.find(' ');
   if (space == std::string_view::npos)
@@ -185,11 +189,12 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
   auto table = std::make_shared<route_table>();
   for (auto& spec : specs) {
     if (auto why = check_pattern(spec.pattern); !why.empty()) {
-      problems.push_back(fmt::format("{}: {}", spec.to_string(), why));
+      problems.push_back(fmt::format("{}: {}", spec.to_string_with_origin(), why));
       continue;
     }
     if (std::find(verbs.begin(), verbs.end(), spec.verb) == verbs.end()) {
-      problems.push_back(fmt::format("{}: unknown verb {}", spec.to_string(), spec.verb));
+      problems.push_back(
+        fmt::format("{}: unknown verb {}", spec.to_string_with_origin(), spec.verb));
       continue;
     }
     route r;
@@ -199,8 +204,8 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
     for (const auto& path : reserved) {
       std::vector<std::string_view> parts = split_path(path);
       if (segments_match(r.segments, parts)) {
-        problems.push_back(
-          fmt::format("{}: matches {}, which the gateway serves itself", spec.to_string(), path));
+        problems.push_back(fmt::format("{}: matches {}, which the gateway serves itself",
+                                       spec.to_string_with_origin(), path));
         clash = true;
       }
     }
@@ -210,7 +215,7 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
     if (contract == nullptr) {
       problems.push_back(fmt::format("{}: no service named \"{}\" is known (is its group running, "
                                      "and does the gateway's group need it?)",
-                                     spec.to_string(), spec.service));
+                                     spec.to_string_with_origin(), spec.service));
       continue;
     }
     r.method = contract->FindMethodByName(spec.method);
@@ -219,8 +224,8 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
       for (int i = 0; i < contract->method_count(); ++i)
         known.push_back(contract->method(i)->name());
       problems.push_back(fmt::format("{}: {} (the contract of {}) has no method {}; it has: {}",
-                                     spec.to_string(), contract->full_name(), spec.service,
-                                     spec.method, fmt::join(known, ", ")));
+                                     spec.to_string_with_origin(), contract->full_name(),
+                                     spec.service, spec.method, fmt::join(known, ", ")));
       continue;
     }
     r.request_type = r.method->input_type();
@@ -232,12 +237,13 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
       const auto* field = r.request_type->FindFieldByName(name);
       if (field == nullptr) {
         problems.push_back(fmt::format("{}: the path parameter {{{}}} is not a field of {}",
-                                       spec.to_string(), name, r.request_type->full_name()));
+                                       spec.to_string_with_origin(), name,
+                                       r.request_type->full_name()));
         params_ok = false;
       } else if (!bindable(*field)) {
         problems.push_back(fmt::format("{}: the path parameter {{{}}} names a {} field of {}; "
                                        "only singular scalar fields can be bound",
-                                       spec.to_string(), name,
+                                       spec.to_string_with_origin(), name,
                                        field->is_repeated() ? "repeated" : "message",
                                        r.request_type->full_name()));
         params_ok = false;
@@ -247,8 +253,9 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
       continue;
     for (const auto& other : table->routes_)
       if (other.spec.verb == spec.verb && same_paths(other, r)) {
-        problems.push_back(fmt::format("{}: matches the same requests as {}", spec.to_string(),
-                                       other.spec.to_string()));
+        problems.push_back(fmt::format("{}: matches the same requests as {}",
+                                       spec.to_string_with_origin(),
+                                       other.spec.to_string_with_origin()));
         clash = true;
       }
     if (clash)

@@ -32,6 +32,9 @@ public:
   /// Refuses every key of the tables handed out that the reader did not ask for.
   void refuse_unknown_keys();
 
+  /// The file's path, as errors name it.
+  const std::string& path() const noexcept { return path_; }
+
   // -- for the views ----------------------------------------------------------------------
 
   /// The node of a view.

@@ -140,6 +140,21 @@ TEST_CASE("a table is validated against the contracts, every problem at once", "
   }
 }
 
+TEST_CASE("a table's problems name each route's origin", "[unit]") {
+  auto from_file = spec("GET /f/{name}", "binder.Bind");
+  from_file.origin = "bank.toml:12";
+  auto from_module = spec("GET /f/{amount}", "binder.Bind");
+  from_module.origin = "module acme.statements";
+  auto unknown = spec("GET /g", "nobody.Ping");
+  unknown.origin = "module acme.reports";
+  auto why = build_error({from_file, from_module, unknown});
+  CHECK_THAT(why, Contains("GET /f/{amount} -> binder.Bind (module acme.statements): matches the "
+                           "same requests as GET /f/{name} -> binder.Bind (bank.toml:12)"));
+  CHECK_THAT(why, Contains("GET /g -> nobody.Ping (module acme.reports): no service named"));
+  CHECK(from_file.to_string() == "GET /f/{name} -> binder.Bind");
+  CHECK(from_file.to_string_with_origin() == "GET /f/{name} -> binder.Bind (bank.toml:12)");
+}
+
 TEST_CASE("a request matches the most specific route", "[unit]") {
   auto table = must_build({
     spec("GET /binder/{name}", "binder.Bind"),

@@ -100,6 +100,7 @@ admin = true
     CHECK(routes[0].spec.service == "accounts");
     CHECK(routes[0].spec.method == "Open");
     CHECK(routes[0].line == 20);
+    CHECK(routes[0].spec.origin == "bank.toml:20"); // what the table's problems name
     CHECK(routes[1].spec.pattern == "/accounts/{account_id}");
     CHECK(routes[1].spec.method == "Balance");
   }

@@ -21,11 +21,18 @@
 //     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
 //     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
 //
+// Besides its [routes], a gateway group serves the routes that the modules of the system's groups
+// declare in code (module_definition::route; the parser hands them to it as
+// group_config::module_routes) and starts after those modules' groups, as if they were in its
+// `needs` (group_config::route_needs). A module route that matches the same requests as a file
+// route or another module's route is refused, naming both origins ("bank.toml:12", "module
+// acme.statements").
+//
 // The defaults are gateway::gateway_options'. Routes are checked against the contracts of the
 // services they name when the group starts (those services must have registered by then, hence
-// `needs`). On reload the group builds and validates a new table from the new file and swaps
-// it; an invalid table is refused with the reason and the old one keeps serving. Listen address
-// and limits change only with a restart.
+// `needs`). On reload the group builds and validates a new table from the new file (its
+// [routes] and the module routes) and swaps it; an invalid table is refused with the reason and
+// the old one keeps serving. Listen address and limits change only with a restart.
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -41,8 +48,8 @@ inline constexpr std::string_view gateway_module = "microlith.gateway";
 
 /// One entry of a gateway group's [routes] table.
 struct gateway_route {
-  gateway::route_spec spec;
-  int line = 0; ///< where the entry is in the system file
+  gateway::route_spec spec; ///< its origin is "FILE:LINE"
+  int line = 0;             ///< where the entry is in the system file
 };
 
 /// What the gateway module reads from a gateway group's [http] and [routes] tables.

@@ -13,7 +13,9 @@
 // Placement: a host made for one node of the file's [nodes] (`placement`) joins the cluster
 // before it starts anything and runs only the groups placed on that node. A group that needs
 // groups placed elsewhere starts once some joined node runs them (it waits as long as it takes,
-// logging what it waits for, and gives up only when the host is asked to stop).
+// logging what it waits for, and gives up only when the host is asked to stop). "Needs" here
+// and in the start order includes a gateway group's route_needs: the groups whose modules
+// declare the routes it serves (group_config::all_needs).
 //
 // Readiness: the system is ready while every permanent group runs on a reachable node — this
 // one, or a node joined with it that announces the group (unready_groups() says which are not).
@@ -33,8 +35,9 @@
 
 namespace microlith {
 
-/// Checks what the parser cannot: every group's module is linked in and defines that group, and
-/// the file uses nothing this version does not run. Errors name the file, line and key.
+/// Checks what the parser cannot: every group's module is linked in and defines that group, the
+/// routes those modules declare in code are well-formed, and the file uses nothing this version
+/// does not run. Errors name the file, line and key.
 std::vector<system_file_error> check_system(const system_config& config,
                                             const module_catalogue& catalogue);
 

@@ -36,6 +36,19 @@
 // A module that declares no `config` table gets its groups' `[groups.NAME.config]` free-form
 // (scalars, group_context::setting()); one that declares it reads it like its other tables.
 //
+// A module may declare HTTP routes to its services in code, with the syntax of a gateway
+// group's [routes] entry; every gateway group of a system whose groups use the module serves
+// them beside its file's routes, and starts after the module's groups (docs/gateway.md):
+//
+//   MICROLITH_MODULE(acme_statements) {
+//     return microlith::module_definition{"acme.statements"}
+//       .group("statements", [](microlith::group_context& g) { ... })
+//       .route("GET /statements/{account_id}", "statements.Get");
+//   }
+//
+// A malformed route is a problem of the module: `microlith check` and `run` report it (naming
+// the module, the route and what was expected) for every system that uses the module.
+//
 // Build a module with `microlith_add_module()` (CMake): it is an OBJECT library, so the
 // registration object is linked into every program that links the module, even statically.
 #pragma once
@@ -155,6 +168,15 @@ using group_describer =
 /// Reads a group's tables into the module's settings for that group (module_definition::settings).
 using settings_reader = std::function<std::any(const group_tables&)>;
 
+/// A route a module declares in code (module_definition::route), as written, and what
+/// gateway::parse_route made of it.
+struct declared_route {
+  std::string key;                         ///< "GET /statements/{account_id}"
+  std::string target;                      ///< "statements.Get"
+  std::optional<gateway::route_spec> spec; ///< the route; nullopt when it is malformed
+  std::string problem; ///< why it is malformed (what was expected); empty when well-formed
+};
+
 /// One group of a module.
 struct group_definition {
   std::string name;
@@ -201,12 +223,29 @@ public:
   /// prints the lines under the file's summary, `microlith run` once the group started).
   module_definition& describe(group_describer describe);
 
+  /// Declares an HTTP route to one of the module's services, written as a gateway group's
+  /// [routes] entry: `key` "VERB /path/{param}", `target` "service.Method". The gateways of a
+  /// system whose groups use the module serve it (checked against the contracts when they
+  /// start). A malformed route is kept with the reason, which check_system() reports.
+  module_definition& route(std::string key, std::string target);
+
+  /// Makes the module's groups serve the routes that the modules of the system's groups declare
+  /// (the gateway): such a group starts after the groups of those modules
+  /// (group_config::module_routes, route_needs).
+  module_definition& serve_module_routes();
+
   const std::string& name() const noexcept { return name_; }
   const std::string& summary() const noexcept { return summary_; }
   const std::vector<group_definition>& groups() const noexcept { return groups_; }
 
   /// True when a group of any name may use this module (any_group).
   bool serves_any_group() const noexcept { return any_group_.has_value(); }
+
+  /// The routes it declares (route()), in the order declared, malformed ones included.
+  const std::vector<declared_route>& routes() const noexcept { return routes_; }
+
+  /// True when its groups serve the routes modules declare (serve_module_routes()).
+  bool serves_module_routes() const noexcept { return serves_module_routes_; }
 
   /// The tables its groups have (settings()), in the order declared.
   const std::vector<std::string>& tables() const noexcept { return tables_; }
@@ -237,6 +276,8 @@ private:
   std::vector<std::string> tables_;
   settings_reader read_;
   group_describer describe_;
+  std::vector<declared_route> routes_;
+  bool serves_module_routes_ = false;
 };
 
 /// The modules linked into this program, by name.

@@ -146,6 +146,9 @@ public:
   /// The group's dotted key ("groups.web").
   const std::string& key() const noexcept { return key_; }
 
+  /// The system file's path, as errors name it ("bank.toml").
+  const std::string& file() const noexcept;
+
   /// The dotted key of its table `name` ("groups.web.http").
   std::string key(std::string_view name) const;
 

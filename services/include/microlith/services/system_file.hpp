@@ -31,7 +31,9 @@
 //     [groups.ledger]            # the key is the group's name, [A-Za-z0-9_.-]+; that the
 //                                #   module defines the group is checked elsewhere
 //     module = "bank.ledger"     # required, non-empty
-//     needs = []                 # optional: groups started before this one (stopped after)
+//     needs = []                 # optional: groups started before this one (stopped after);
+//                                #   a gateway group also starts after the groups whose
+//                                #   modules declare routes (group_config::route_needs)
 //     restart = "permanent"      # optional: permanent|transient|temporary, default permanent
 //     strategy = "one_for_one"   # optional: one_for_one|one_for_all|rest_for_one,
 //                                #   default one_for_one
@@ -72,6 +74,7 @@
 // its reader does not ask for is refused listing the keys it asks for.
 #pragma once
 
+#include "microlith/net/gateway/route_table.hpp"
 #include "microlith/supervision/policy.hpp"
 
 #include <any>
@@ -107,6 +110,13 @@ struct backoff_config {
 /// One scalar of a group's free-form [groups.NAME.config] table.
 using config_value = std::variant<bool, std::int64_t, double, std::string>;
 
+/// A route that a module declares in code (module_definition::route), as the groups that serve
+/// such routes (gateway groups) get it.
+struct module_route {
+  std::string module;       ///< the module that declares it ("acme.statements")
+  gateway::route_spec spec; ///< as declared; its origin is "module acme.statements"
+};
+
 /// One [groups.NAME] table.
 struct group_config {
   std::string name;
@@ -123,6 +133,16 @@ struct group_config {
                        ///<   (module_definition::settings); empty when it has none
   int line = 0;        ///< line of the [groups.NAME] header
   int module_line = 0; ///< line of the module key
+  /// For a group whose module serves the routes modules declare (the gateway,
+  /// module_definition::serve_module_routes): the well-formed routes that the modules of the
+  /// system's groups declare, each module once, in the order its first group comes in the file.
+  std::vector<module_route> module_routes;
+  /// For such a group: the other groups whose modules declare routes. It starts after them as
+  /// if they were in `needs` (their services must have registered when its routes are built).
+  std::vector<std::string> route_needs;
+
+  /// `needs`, then the `route_needs` not among them: every group it starts after.
+  std::vector<std::string> all_needs() const;
 };
 
 /// One [nodes.NAME] table.
@@ -158,8 +178,9 @@ struct system_config {
   /// The group called `name`, or nullptr if there is none.
   const group_config* find_group(std::string_view name) const;
 
-  /// All groups, each after the groups it needs; among the groups whose needs are
-  /// met, the earliest in the file comes first (so without needs: file order).
+  /// All groups, each after the groups it needs (group_config::all_needs); among the
+  /// groups whose needs are met, the earliest in the file comes first (so without needs:
+  /// file order).
   std::vector<const group_config*> start_order() const;
 };
 
@@ -192,8 +213,10 @@ private:
 /// Parses and validates the TOML document `text`; `path` is used in error messages.
 /// A group's tables other than the common keys are read by its module's settings
 /// reader, found in `modules` (a group whose module is not there may have only a
-/// free-form config table; check_system() reports the missing module). Throws
-/// system_file_errors listing all errors found.
+/// free-form config table; check_system() reports the missing module). The routes the
+/// modules declare in code go to the groups that serve them (group_config::module_routes,
+/// route_needs), and a dependency cycle they close is an error. Throws system_file_errors
+/// listing all errors found.
 system_config parse_system_file(std::string_view text, std::string_view path,
                                 const module_catalogue& modules);
 

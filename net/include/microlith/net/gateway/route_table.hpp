@@ -50,9 +50,15 @@ struct route_spec {
   std::string pattern; ///< "/accounts/{account_id}/deposit"
   std::string service; ///< "accounts"
   std::string method;  ///< "Deposit"
+  std::string origin;  ///< where it was declared, for messages ("bank.toml:12", "module
+                       ///<   acme.statements"); may be empty
 
   /// "POST /accounts/{account_id}/deposit -> accounts.Deposit"
   std::string to_string() const;
+
+  /// to_string() followed by the origin in parentheses, when there is one:
+  /// "GET /statements/{id} -> statements.Get (module acme.statements)".
+  std::string to_string_with_origin() const;
 };
 
 /// Parses a route key ("POST /accounts/{id}") and target ("accounts.Deposit"); checks the
@@ -96,7 +102,8 @@ class route_table {
 public:
   /// Validates `specs` against the contracts; `reserved` are paths the gateway serves itself
   /// (health endpoints, the WebSocket path), which no route may match. The error lists every
-  /// problem, one per line.
+  /// problem, one per line, each naming its route with its origin (route_spec::origin); a route
+  /// that matches the same requests as an earlier one names both.
   static caf::expected<std::shared_ptr<const route_table>>
   build(std::vector<route_spec> specs, const contract_lookup& contracts,
         const std::vector<std::string>& reserved = {});
