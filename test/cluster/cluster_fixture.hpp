@@ -145,13 +145,15 @@ public:
     ::kill(pid_, SIGTERM);
     auto code = wait_exit(grace);
     if (pid_ <= 0) {
-      if (last_signal_ != 0)
-        std::fprintf(stderr, "process %d died of signal %d after SIGTERM (log: %s)\n", pid,
-                     last_signal_, log_.c_str());
+      if (last_signal_ != 0) {
+        std::fprintf(stderr, "process %d died of signal %d after SIGTERM; its log ends:\n%s\n", pid,
+                     last_signal_, log_tail().c_str());
+      }
       return code;
     }
-    std::fprintf(stderr, "process %d did not exit within %lld ms of SIGTERM; killed (log: %s)\n",
-                 pid, static_cast<long long>(grace.count()), log_.c_str());
+    std::fprintf(stderr,
+                 "process %d did not exit within %lld ms of SIGTERM; killed; its log ends:\n%s\n",
+                 pid, static_cast<long long>(grace.count()), log_tail().c_str());
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
@@ -180,6 +182,18 @@ public:
   std::string output() const { return read_text(log_); }
 
 private:
+  // The last 60 lines of the child's log (what a sanitizer printed when it aborted).
+  std::string log_tail() const {
+    std::ifstream in{log_};
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(std::move(line));
+    std::string out;
+    for (auto i = lines.size() > 60 ? lines.size() - 60 : 0; i < lines.size(); ++i)
+      out += lines[i] + "\n";
+    return out;
+  }
+
   pid_t pid_ = -1;
   int last_signal_ = 0; // the signal the reaped child died of; 0 when it exited
   fs::path log_;
