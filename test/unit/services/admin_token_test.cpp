@@ -66,8 +66,8 @@ microlith::module_catalogue& test_modules() {
   return modules;
 }
 
-// A gateway group "web" with admin = true (line 7, its value at column 9) listening on a port the OS
-// chooses; `rest` follows (line 8 on).
+// A gateway group "web" with admin = true (line 7, its value at column 9) listening on a port the
+// OS chooses; `rest` follows (line 8 on).
 std::string admin_system(const std::string& rest = {}) {
   return "[system]\nname = \"acme\"\nthreads = 2\n"
          "[groups.web]\nmodule = \"microlith.gateway\"\n"
@@ -90,8 +90,8 @@ TEST_CASE("the system file's [admin] table holds the admin token", "[unit]") {
   const std::string base = "[system]\nname = \"bank\"\n[groups.ledger]\nmodule = \"bank.ledger\"\n";
 
   SECTION("read with its line") {
-    auto config = microlith::parse_system_file(base + "[admin]\ntoken = \"" + file_token + "\"\n",
-                                               "bank.toml");
+    auto config =
+      microlith::parse_system_file(base + "[admin]\ntoken = \"" + file_token + "\"\n", "bank.toml");
     CHECK(config.admin.token == file_token);
     CHECK(config.admin.line == 6);
   }
