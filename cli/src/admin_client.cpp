@@ -12,7 +12,9 @@
 #include <sys/time.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+#include <string>
 
 namespace microlith::cli {
 
@@ -43,6 +45,20 @@ std::optional<address> parse_url(std::string url) {
   return address{url.substr(0, colon), port};
 }
 
+// The "message" of a JSON error body, or the body itself when it has none.
+std::string server_message(const std::string& body) {
+  auto key = body.find("\"message\":\"");
+  if (key == std::string::npos)
+    return body;
+  std::string out;
+  for (auto i = key + 11; i < body.size() && body[i] != '"'; ++i) {
+    if (body[i] == '\\' && i + 1 < body.size())
+      ++i;
+    out += body[i];
+  }
+  return out;
+}
+
 } // namespace
 
 int reload_routes(const std::string& url) {
@@ -63,13 +79,33 @@ int reload_routes(const std::string& url) {
     ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
     http::request<http::empty_body> req{http::verb::post, "/_microlith/reload", 11};
     req.set(http::field::host, where->host);
+    const char* token = std::getenv("MICROLITH_ADMIN_TOKEN");
+    const bool has_token = token != nullptr && *token != '\0';
+    if (has_token)
+      req.set(http::field::authorization, fmt::format("Bearer {}", token));
     req.keep_alive(false);
     http::write(stream, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
     http::read(stream, buffer, res);
     fmt::print("{}\n", res.body());
-    if (res.result() == http::status::not_found)
+    const auto status = res.result_int();
+    if (status == 401 || status == 403)
+      fmt::print(stderr,
+                 "microlith routes reload: {} refused the request ({}): {}; set "
+                 "MICROLITH_ADMIN_TOKEN to the system's admin token ([admin] token in its file, "
+                 "or the MICROLITH_ADMIN_TOKEN it runs with){}\n",
+                 url, status, server_message(res.body()),
+                 has_token ? "" : " (MICROLITH_ADMIN_TOKEN is not set here)");
+    else if (status == 429)
+      fmt::print(stderr,
+                 "microlith routes reload: {} refused the request (429): {}; wait {} s, then "
+                 "retry with MICROLITH_ADMIN_TOKEN set to the system's admin token\n",
+                 url, server_message(res.body()),
+                 std::string(res[http::field::retry_after].empty()
+                               ? "a few"
+                               : res[http::field::retry_after]));
+    else if (res.result() == http::status::not_found)
       fmt::print(stderr,
                  "microlith routes reload: {} has no admin endpoint (set admin = true in "
                  "the gateway group's [http] table)\n",

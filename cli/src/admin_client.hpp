@@ -6,7 +6,9 @@
 
 namespace microlith::cli {
 
-/// POSTs to URL/_microlith/reload (URL as "http://host:port"); prints the answer. Answers the
+/// POSTs to URL/_microlith/reload (URL as "http://host:port"), bearing MICROLITH_ADMIN_TOKEN
+/// when it is set (Authorization: Bearer); prints the answer, and after 401, 403 or 429 the
+/// server's message and what to do. Answers the
 /// exit code: 0 reloaded, 1 refused or unreachable, 2 a malformed URL.
 int reload_routes(const std::string& url);
 

@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   reload
     ->add_option("url", reload_url,
                  "The gateway, e.g. http://127.0.0.1:8080 (its [http] "
-                 "table must say admin = true)")
+                 "table must say admin = true); sends MICROLITH_ADMIN_TOKEN as the admin token")
     ->required();
   CLI11_PARSE(app, argc, argv);
   try {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string_view>
 
 namespace microlith {
@@ -32,6 +33,11 @@ std::vector<system_file_error> check_system(const system_config& config,
   };
   for (const auto& conflict : catalogue.conflicts())
     add(0, "", conflict);
+  const char* variable = std::getenv(admin_token_variable);
+  if (variable != nullptr && *variable != '\0')
+    if (auto problem = admin_token_problem(variable))
+      add(0, admin_token_variable, "the environment variable: " + *problem);
+  const bool has_token = !admin_token_for(config).empty();
   std::vector<std::string> routes_checked; // modules whose declared routes were checked
   for (const auto& g : config.groups) {
     const auto* m = catalogue.find(g.module);
@@ -51,6 +57,12 @@ std::vector<system_file_error> check_system(const system_config& config,
                                     : fmt::format("{}", fmt::join(names, ", "))));
       continue;
     }
+    if (auto admin = m->admin_use(g); admin && !has_token)
+      errors.push_back(system_file_error{
+        config.path, admin->line, admin->column, admin->key,
+        fmt::format("group {} serves admin operations, which require the admin token: set "
+                    "[admin] token in this file or the environment variable {}",
+                    g.name, admin_token_variable)});
     if (m->find_group(g.name) == nullptr) {
       std::vector<std::string> defined;
       for (const auto& d : m->groups())

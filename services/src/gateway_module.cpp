@@ -63,8 +63,13 @@ void read_http(const settings_table& http, gateway_settings& out) {
   }
   if (auto v = http.integer("websocket_queue", 1, big, "an integer >= 1"))
     o.websocket_queue = static_cast<std::size_t>(*v);
-  if (auto admin = http.boolean("admin"))
+  if (auto admin = http.boolean("admin")) {
     out.admin = *admin;
+    if (auto at = http.find("admin")) {
+      out.admin_line = at->line();
+      out.admin_column = at->column();
+    }
+  }
 }
 
 // [groups.NAME.routes] of file `file` into `out`, in file order; the syntax only (contracts at
@@ -135,6 +140,15 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   for (const auto& r : group.module_routes)
     lines.push_back(fmt::format("  {}  (module {})", r.spec.to_string(), r.module));
   return lines;
+}
+
+// Where a gateway group turns its admin endpoint on ([http] admin = true), for check_system.
+std::optional<admin_switch> admin_of(const group_config& group) {
+  const auto* settings = std::any_cast<gateway_settings>(&group.settings);
+  if (settings == nullptr || !settings->admin)
+    return std::nullopt;
+  return admin_switch{fmt::format("groups.{}.http.admin", group.name), settings->admin_line,
+                      settings->admin_column};
 }
 
 // -- running a group --------------------------------------------------------------------------
@@ -225,8 +239,10 @@ children build_gateway(group_context& g) {
       });
   }
   auto options = settings.options;
-  if (settings.admin && g.host() != nullptr)
+  if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
+    options.admin_token = g.host()->admin_token();
+  }
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;
   if (auto* host = g.host())
@@ -247,6 +263,7 @@ void add_builtin_modules(module_catalogue& catalogue) {
                   .settings({"http", "routes"}, read_gateway)
                   .describe(describe_gateway)
                   .serve_module_routes()
+                  .admin_operations(admin_of)
                   .any_group(build_gateway));
 }
 

@@ -67,9 +67,11 @@ struct host::impl : group_host {
   std::vector<const group_config*> local_groups;     // placed on this node, in start order
   std::unique_ptr<cluster::membership> membership;   // written under mutex (start, stop)
   std::vector<const group_config*> permanent_groups; // of the whole system, in start order
+  std::string admin; // admin_token_for(config) when the host was made; never logged
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
-    : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)) {
+    : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
+      admin(admin_token_for(config)) {
     for (const auto* g : config.start_order())
       if (g->restart == restart_type::permanent)
         permanent_groups.push_back(g);
@@ -174,6 +176,8 @@ struct host::impl : group_host {
   }
 
   caf::error reload_file() override;
+
+  std::string admin_token() const override { return admin; }
 
   void on_reload(const std::string& group, reload_handler handler) override {
     std::lock_guard<std::mutex> guard{mutex};

@@ -69,6 +69,15 @@ module_definition& module_definition::settings_with(std::vector<std::string> tab
   return *this;
 }
 
+module_definition& module_definition::admin_operations(admin_finder find) {
+  admin_ = std::move(find);
+  return *this;
+}
+
+std::optional<admin_switch> module_definition::admin_use(const group_config& group) const {
+  return admin_ ? admin_(group) : std::nullopt;
+}
+
 module_definition& module_definition::describe(group_describer describe) {
   describe_ = std::move(describe);
   return *this;

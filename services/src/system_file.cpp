@@ -337,7 +337,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -362,6 +362,23 @@ private:
       read_nodes(scope{*nodes, "nodes"});
     if (const auto* cluster = child_table(s, "cluster"))
       read_cluster(scope{*cluster, "cluster"});
+    if (const auto* admin = child_table(s, "admin"))
+      read_admin(scope{*admin, "admin"});
+  }
+
+  // [admin]: the token is never quoted back in a message.
+  void read_admin(const scope& s) {
+    check_keys(s, {"token"});
+    std::string token;
+    const toml::node* node = read_string(s, "token", false, token);
+    if (node == nullptr)
+      return;
+    if (auto problem = admin_token_problem(token)) {
+      add_error(*node, s.key("token"), *problem);
+      return;
+    }
+    config_.admin.token = std::move(token);
+    config_.admin.line = static_cast<int>(node->source().begin.line);
   }
 
   void read_system(const scope& s) {
@@ -930,6 +947,22 @@ system_config load_system_file(const std::string& path, const module_catalogue& 
   if (std::ferror(file.get()))
     fail(errno != 0 ? errno : EIO);
   return parse_system_file(text, path, modules);
+}
+
+std::optional<std::string> admin_token_problem(std::string_view token) {
+  constexpr std::size_t min_length = 16;
+  const auto usable = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || std::string_view{"-._~+/"}.find(c) != std::string_view::npos;
+  };
+  if (token.size() >= min_length && std::all_of(token.begin(), token.end(), usable))
+    return std::nullopt;
+  // The token itself is never quoted back: only its length.
+  return fmt::format("expected a token of at least {} characters of A-Z a-z 0-9 - . _ ~ + / "
+                     "(what an Authorization: Bearer header carries), got {} character{}{}",
+                     min_length, token.size(), token.size() == 1 ? "" : "s",
+                     std::all_of(token.begin(), token.end(), usable) ? ""
+                                                                     : " with others among them");
 }
 
 std::optional<milliseconds> parse_duration(std::string_view text) {

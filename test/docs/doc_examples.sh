@@ -4,7 +4,10 @@
 # string is `sh doc-test`; the fenced block right after it (only blank lines between) with an
 # info string ending in `doc-output` holds what its commands print, one command after another
 # (a command whose output does not end with a newline gets one). The bank is
-# examples/bank/bank.toml with its gateway on a port the OS chooses; `127.0.0.1:8080` in a command
+# examples/bank/bank.toml with its gateway on a port the OS chooses and its admin endpoint on
+# (admin = true), run with MICROLITH_ADMIN_TOKEN=doc-example-admin-token as docs/admin.md shows
+# (the example file keeps the endpoint off, so that it runs without a token; the commands do not
+# inherit the variable: a document sets it where it uses it); `127.0.0.1:8080` in a command
 # is rewritten to that port and `build/cli/microlith` to the program under test; commands run in
 # the source tree, each bounded to 20 s, and must exit with 0. Before comparing, volatile values
 # are replaced on both sides: correlation and request ids in JSON, and the Date and X-Request-Id
@@ -67,7 +70,9 @@ normalise() {
       -e 's/[[:space:]]*$//'
 }
 
-start_bank
+export MICROLITH_ADMIN_TOKEN=doc-example-admin-token
+start_bank -e 's/^listen = "127.0.0.1:0"/&\nadmin = true/'
+unset MICROLITH_ADMIN_TOKEN
 wait_for_log "running in one process"
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
 [ -n "$port" ] || fail "no port in the log"

@@ -92,6 +92,9 @@ gateway_server::start(node& host_node, gateway_options options,
     return make_error(errc::bad_request, fmt::format("gateway io_threads: expected at least 1, "
                                                      "got {}",
                                                      options.io_threads));
+  if (options.admin_reload && options.admin_token.empty())
+    return make_error(errc::bad_request, "gateway admin endpoint: no admin token is set; admin "
+                                         "requests must bear one (Authorization: Bearer TOKEN)");
   auto st = std::make_shared<detail::server_state>();
   st->host = &host_node;
   st->options = std::move(options);

@@ -1,10 +1,12 @@
 #include "gateway/http_session.hpp"
 
+#include "gateway/admin_guard.hpp"
 #include "gateway/request_checks.hpp"
 #include "gateway/server_state.hpp"
 #include "gateway/websocket_session.hpp"
 
 #include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/net/gateway/http_binding.hpp"
 
@@ -197,7 +199,7 @@ void http_session::handle(request req) {
   if (path == "/readyz" && read_only)
     return answer_readiness();
   if (st_.options.admin_reload && path == "/_microlith/reload")
-    return admin_reload(verb);
+    return admin_reload(req, verb);
   if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path)
     return upgrade(std::move(req));
   route(req, path, query, verb);
@@ -340,9 +342,10 @@ void http_session::deliver(std::shared_ptr<http_session> self, caf::expected<mes
   });
 }
 
-// The admin reload: loopback clients only, POST only; runs the host's reload on this I/O
-// thread (an admin action: rare, and bounded by validating one file).
-void http_session::admin_reload(std::string_view verb) {
+// The admin reload: loopback clients only, POST only, then the admin token (unless the client's
+// address is refused for failing too often); runs the host's reload on this I/O thread (an admin
+// action: rare, and bounded by validating one file).
+void http_session::admin_reload(const request& req, std::string_view verb) {
   if (verb != "POST") {
     auto body = error_body("method_not_allowed", "/_microlith/reload takes POST", request_id_);
     return reply(405, std::move(body), keep_alive_, "POST");
@@ -352,12 +355,46 @@ void http_session::admin_reload(std::string_view verb) {
   if (ec || !is_loopback_client(peer.address()))
     return reply_error(403, "forbidden", "the admin endpoint answers loopback clients only",
                        keep_alive_);
+  auto client = peer.address().to_string();
+  if (auto wait = st_.admin_attempts.refused_for(client, std::chrono::steady_clock::now());
+      wait.count() > 0) {
+    log::debug("gateway", "admin request from {} refused: too many failed attempts", client);
+    extra_headers_.emplace_back(http::field::retry_after, std::to_string(wait.count()));
+    return reply_error(
+      429, "resource_exhausted",
+      fmt::format("too many failed admin requests from {}; retry after {} s", client, wait.count()),
+      keep_alive_);
+  }
+  auto headers = req.count(http::field::authorization);
+  auto value = req[http::field::authorization];
+  auto token =
+    headers == 1 ? bearer_token(std::string_view(value.data(), value.size())) : std::nullopt;
+  if (!token) {
+    extra_headers_.emplace_back(http::field::www_authenticate, "Bearer realm=\"microlith\"");
+    return refuse_admin(client, 401, "unauthenticated",
+                        "admin requests must bear the admin token: send Authorization: Bearer "
+                        "TOKEN, with the token of [admin] token or MICROLITH_ADMIN_TOKEN");
+  }
+  if (!same_token(*token, st_.options.admin_token))
+    return refuse_admin(client, 403, "permission_denied",
+                        "the Authorization header's bearer token is not the admin token");
+  log::info("gateway", "admin reload requested by {}", client);
   if (auto err = st_.options.admin_reload())
     return reply_error(400, "bad_request", message_of(err), keep_alive_);
   reply(200,
         fmt::format("{{\"reloaded\":true,\"routes\":{},\"generation\":{}}}",
                     st_.routes->current()->routes().size(), st_.routes->generation()),
         keep_alive_);
+}
+
+// Answers a failed admin request, counts it against the client's address and logs it (the
+// address and the outcome, never what the client sent).
+void http_session::refuse_admin(const std::string& client, unsigned status, std::string_view name,
+                                std::string_view message) {
+  auto limited = st_.admin_attempts.record_failure(client, std::chrono::steady_clock::now());
+  log::warn("gateway", "admin request from {} refused: {} {}{}", client, status, name,
+            limited ? "; too many failed attempts: the address is refused for a while" : "");
+  reply_error(status, name, message, keep_alive_);
 }
 
 // The call answered, failed or timed out.
@@ -390,6 +427,9 @@ void http_session::reply(unsigned status, std::string body, bool keep_alive,
   res_->set("X-Request-Id", request_id_);
   if (!allow.empty())
     res_->set(http::field::allow, beast::string_view(allow.data(), allow.size()));
+  for (auto& [field, value] : extra_headers_)
+    res_->set(field, value);
+  extra_headers_.clear();
   res_->keep_alive(keep_alive);
   res_->body() = std::move(body);
   res_->prepare_payload();

@@ -15,6 +15,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace microlith::gateway {
 
@@ -50,7 +52,9 @@ private:
   void handle(request req);
   bool refused_headers(const request& req);
   void answer_readiness();
-  void admin_reload(std::string_view verb);
+  void admin_reload(const request& req, std::string_view verb);
+  void refuse_admin(const std::string& client, unsigned status, std::string_view name,
+                    std::string_view message);
   void upgrade(request req);
   void route(const request& req, std::string_view path, std::string_view query,
              std::string_view verb);
@@ -81,6 +85,8 @@ private:
   // The table its head was checked against, when it expected 100-continue (null otherwise).
   std::shared_ptr<const route_table> table_;
   std::string request_id_;
+  // Headers the next reply carries besides the usual ones (WWW-Authenticate, Retry-After).
+  std::vector<std::pair<boost::beast::http::field, std::string>> extra_headers_;
 };
 
 } // namespace microlith::gateway

@@ -8,6 +8,7 @@
 
 #include "microlith/net/gateway/gateway.hpp"
 
+#include "gateway/admin_guard.hpp"
 #include "gateway/topic_hub.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -73,6 +74,7 @@ struct server_state {
   async_caller caller;
   gateway_server::readiness ready;
   std::shared_ptr<post_gate> gate = std::make_shared<post_gate>();
+  attempt_limiter admin_attempts; ///< failed admin requests per client address
 
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::uint64_t> connections_refused{0};

@@ -4,6 +4,8 @@
 #include "gateway_fixture.hpp"
 #include "test_clients.hpp"
 
+#include "support/log_capture.hpp"
+
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/exit.hpp>
 
@@ -77,10 +79,20 @@ std::optional<boost::asio::ip::address> non_loopback_address() {
   return v6;
 }
 
-/// Options with the admin endpoint on, its reload counted in `reloads` and answering `outcome`.
+/// The admin token of admin_options().
+const std::string admin_token = "test-admin-token-0123456789";
+
+/// The header that bears `token`.
+header_list bearing(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
+
+/// Options with the admin endpoint on, its reload counted in `reloads` and answering `outcome`,
+/// and admin_token as the admin token.
 gw::gateway_options admin_options(std::shared_ptr<std::atomic<int>> reloads,
                                   std::shared_ptr<caf::error> outcome) {
   auto options = test_options();
+  options.admin_token = admin_token;
   options.admin_reload = [reloads, outcome] {
     ++*reloads;
     return *outcome;
@@ -747,7 +759,7 @@ TEST_CASE("the admin endpoint answers loopback clients only", "[unit]") {
   SECTION("a loopback client reloads with POST") {
     gateway_fixture gw{admin_options(reloads, outcome)};
     http_connection client{gw.port()};
-    auto r = client.request("POST", "/_microlith/reload");
+    auto r = client.request("POST", "/_microlith/reload", {}, bearing(admin_token));
     REQUIRE(r.status == 200);
     CHECK(reloads->load() == 1);
     auto body = parse_object(r.body);
@@ -759,7 +771,7 @@ TEST_CASE("the admin endpoint answers loopback clients only", "[unit]") {
     CHECK(get.header("Allow") == "POST");
 
     *outcome = microlith::make_error(microlith::errc::bad_request, "routes: no good");
-    auto refused = client.request("POST", "/_microlith/reload");
+    auto refused = client.request("POST", "/_microlith/reload", {}, bearing(admin_token));
     CHECK(refused.status == 400);
     CHECK_THAT(string_field(error_of(refused), "message"), Contains("routes: no good"));
     CHECK(reloads->load() == 2);
@@ -776,12 +788,105 @@ TEST_CASE("the admin endpoint answers loopback clients only", "[unit]") {
     gateway_fixture gw{options};
     http_connection client{*address, gw.port()};
     INFO("client and gateway on " << address->to_string());
-    auto r = client.request("POST", "/_microlith/reload");
+    auto r = client.request("POST", "/_microlith/reload", {}, bearing(admin_token)); // even so
     REQUIRE(r.status == 403);
     CHECK(string_field(error_of(r), "error") == "forbidden");
     CHECK(reloads->load() == 0); // the reload runs before the answer, when it runs
     CHECK(client.request("GET", "/healthz").status == 200); // only the admin endpoint refuses
   }
+}
+
+TEST_CASE("the admin endpoint requires the admin token", "[unit]") {
+  auto reloads = std::make_shared<std::atomic<int>>(0);
+  auto outcome = std::make_shared<caf::error>();
+  test_support::log_capture lines;
+  gateway_fixture gw{admin_options(reloads, outcome)};
+  http_connection client{gw.port()};
+
+  SECTION("no Authorization header: 401 with WWW-Authenticate, no reload") {
+    auto r = client.request("POST", "/_microlith/reload");
+    REQUIRE(r.status == 401);
+    CHECK(r.header("WWW-Authenticate") == "Bearer realm=\"microlith\"");
+    auto body = error_of(r);
+    CHECK(string_field(body, "error") == "unauthenticated");
+    CHECK_THAT(string_field(body, "message"), Contains("Authorization: Bearer"));
+    CHECK_THAT(string_field(body, "message"), Contains("MICROLITH_ADMIN_TOKEN"));
+    CHECK(reloads->load() == 0);
+    CHECK(r.keep_alive); // the connection serves on
+    CHECK(client.request("GET", "/healthz").status == 200);
+    CHECK_THAT(lines.text(), Contains("admin request from 127.0.0.1 refused: 401 unauthenticated"));
+  }
+  SECTION("a malformed Authorization header: 401") {
+    for (const auto* value : {"Basic dXNlcjpwYXNz", "Bearer", "Bearer two words", "token"}) {
+      INFO(value);
+      auto r = client.request("POST", "/_microlith/reload", {}, {{"Authorization", value}});
+      CHECK(r.status == 401);
+      CHECK(r.header("WWW-Authenticate") == "Bearer realm=\"microlith\"");
+    }
+    CHECK(reloads->load() == 0);
+  }
+  SECTION("another token: 403 permission_denied, no reload, the token never logged") {
+    auto r = client.request("POST", "/_microlith/reload", {}, bearing(admin_token + "x"));
+    REQUIRE(r.status == 403);
+    CHECK(string_field(error_of(r), "error") == "permission_denied");
+    CHECK(r.header("WWW-Authenticate").empty());
+    auto prefix = client.request("POST", "/_microlith/reload", {},
+                                 bearing(admin_token.substr(0, admin_token.size() - 1)));
+    CHECK(prefix.status == 403);
+    CHECK(reloads->load() == 0);
+    auto log = lines.text();
+    CHECK_THAT(log, Contains("admin request from 127.0.0.1 refused: 403 permission_denied"));
+    CHECK(log.find(admin_token.substr(0, 8)) == std::string::npos);
+  }
+  SECTION("the admin token: 200 and the reload runs") {
+    auto r = client.request("POST", "/_microlith/reload", {}, bearing(admin_token));
+    REQUIRE(r.status == 200);
+    CHECK(reloads->load() == 1);
+    CHECK(parse_object(r.body).fields().at("reloaded").bool_value());
+    // The scheme's case does not matter (RFC 7235 section 2.1).
+    CHECK(
+      client.request("POST", "/_microlith/reload", {}, {{"Authorization", "bearer " + admin_token}})
+        .status
+      == 200);
+    CHECK(reloads->load() == 2);
+    CHECK(lines.text().find(admin_token) == std::string::npos);
+  }
+  SECTION("the 11th failure within 60 s gets 429 with Retry-After, the admin token too") {
+    // Successes do not count: a client that knows the token is never limited by them.
+    for (int i = 0; i < 12; ++i)
+      REQUIRE(client.request("POST", "/_microlith/reload", {}, bearing(admin_token)).status == 200);
+    for (int i = 0; i < 10; ++i) {
+      auto r = i % 2 == 0 ? client.request("POST", "/_microlith/reload")
+                          : client.request("POST", "/_microlith/reload", {}, bearing("wrong"));
+      INFO("attempt " << i + 1);
+      REQUIRE(r.status == (i % 2 == 0 ? 401u : 403u));
+    }
+    auto limited = client.request("POST", "/_microlith/reload", {}, bearing("wrong"));
+    REQUIRE(limited.status == 429);
+    CHECK(string_field(error_of(limited), "error") == "resource_exhausted");
+    auto retry = limited.header("Retry-After");
+    REQUIRE_FALSE(retry.empty());
+    CHECK(std::stoi(retry) >= 1);
+    CHECK(std::stoi(retry) <= 60);
+    // While the address is refused, the right token is refused too (and reloads nothing): a
+    // client guessing tokens must not learn from a 200 that one was right.
+    auto right = client.request("POST", "/_microlith/reload", {}, bearing(admin_token));
+    CHECK(right.status == 429);
+    CHECK_FALSE(right.header("Retry-After").empty());
+    CHECK(reloads->load() == 12);
+    // Only the admin endpoint is refused.
+    CHECK(client.request("GET", "/echo/still").status == 200);
+    CHECK_THAT(lines.text(), Contains("the address is refused for a while"));
+  }
+}
+
+TEST_CASE("a gateway with an admin endpoint and no admin token does not start", "[unit]") {
+  gateway_fixture gw;
+  auto options = test_options();
+  options.admin_reload = [] { return caf::error{}; };
+  auto started = gw::gateway_server::start(gw.node, options, nullptr, microlith::async_caller{});
+  REQUIRE_FALSE(started);
+  CHECK_THAT(microlith::message_of(started.error()), Contains("no admin token"));
 }
 
 TEST_CASE("Expect: 100-continue is answered before the body is read", "[unit]") {

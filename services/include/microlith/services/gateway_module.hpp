@@ -18,6 +18,9 @@
 //     websocket_queue = 256      # optional >= 1: messages buffered per WebSocket client
 //     admin = false              # optional: true serves POST /_microlith/reload (reread the
 //                                #   system file, swap routes) to clients on the loopback address
+//                                #   that bear the admin token ([admin] token or
+//                                #   MICROLITH_ADMIN_TOKEN; without one, check and run refuse
+//                                #   the group; docs/admin.md)
 //     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
 //     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
 //
@@ -54,8 +57,10 @@ struct gateway_route {
 
 /// What the gateway module reads from a gateway group's [http] and [routes] tables.
 struct gateway_settings {
-  gateway::gateway_options options;  ///< [http]; admin_reload is set when the group starts
-  bool admin = false;                ///< [http] admin: serve POST /_microlith/reload
+  gateway::gateway_options options; ///< [http]; admin_reload is set when the group starts
+  bool admin = false;               ///< [http] admin: serve POST /_microlith/reload
+  int admin_line = 0;               ///< where `admin = true` is (0 when it is not)
+  int admin_column = 0;
   std::vector<gateway_route> routes; ///< [routes], in file order
 };
 

@@ -36,10 +36,20 @@
 namespace microlith {
 
 /// Checks what the parser cannot: every group's module is linked in and defines that group, the
-/// routes those modules declare in code are well-formed, and the file uses nothing this version
-/// does not run. Errors name the file, line and key.
+/// routes those modules declare in code are well-formed, the file uses nothing this version
+/// does not run, MICROLITH_ADMIN_TOKEN (when set) is a usable token, and a group that serves
+/// admin operations (module_definition::admin_use) has an admin token (admin_token_for) now.
+/// Errors name the file, line and key.
 std::vector<system_file_error> check_system(const system_config& config,
                                             const module_catalogue& catalogue);
+
+/// The admin token in force for `config`: the environment variable MICROLITH_ADMIN_TOKEN when
+/// it is set and not empty, else the file's [admin] token; empty when neither is set. Every admin
+/// operation (the gateway's POST /_microlith/reload, ...) requires it.
+std::string admin_token_for(const system_config& config);
+
+/// The environment variable that holds the admin token and wins over [admin] token.
+constexpr const char* admin_token_variable = "MICROLITH_ADMIN_TOKEN";
 
 /// Node options for running `config` in this process (threads, name). With `placement`, the
 /// name of one of the file's [nodes], the options also load the cluster transport for it.

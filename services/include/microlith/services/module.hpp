@@ -96,6 +96,10 @@ public:
   /// Reads the system file again and applies it to the running groups (host::reload_file).
   virtual caf::error reload_file() = 0;
 
+  /// The admin token in force (admin_token_for when the host was made: MICROLITH_ADMIN_TOKEN,
+  /// else [admin] token); empty when none. A reload does not change it.
+  virtual std::string admin_token() const = 0;
+
   /// What a running group does when the system file is reloaded: `handler` gets the group's
   /// new entry and applies what it can, or answers an error and keeps its old settings.
   /// Registering again replaces the handler.
@@ -164,6 +168,17 @@ struct group_status {
 /// only checked (`microlith check`) and set when the group runs on this node (`microlith run`).
 using group_describer =
   std::function<std::vector<std::string>(const group_config& group, const group_status* status)>;
+
+/// Where a group's entry turns admin operations on (the gateway's `[http] admin = true`): the
+/// dotted key and its position in the system file.
+struct admin_switch {
+  std::string key; ///< "groups.web.http.admin"
+  int line = 0;
+  int column = 0;
+};
+
+/// Answers where a group's entry turns admin operations on, or nothing when it does not.
+using admin_finder = std::function<std::optional<admin_switch>(const group_config&)>;
 
 /// Reads a group's tables into the module's settings for that group (module_definition::settings).
 using settings_reader = std::function<std::any(const group_tables&)>;
@@ -234,6 +249,10 @@ public:
   /// (group_config::module_routes, route_needs).
   module_definition& serve_module_routes();
 
+  /// Declares how to tell whether a group of the module serves admin operations (which need
+  /// the admin token: check_system refuses such a group while none is set, admin_token_for).
+  module_definition& admin_operations(admin_finder find);
+
   const std::string& name() const noexcept { return name_; }
   const std::string& summary() const noexcept { return summary_; }
   const std::vector<group_definition>& groups() const noexcept { return groups_; }
@@ -263,6 +282,10 @@ public:
   std::vector<std::string> describe_group(const group_config& group,
                                           const group_status* status) const;
 
+  /// Where `group`'s entry turns admin operations on (admin_operations()); nothing when it
+  /// does not or the module serves none.
+  std::optional<admin_switch> admin_use(const group_config& group) const;
+
   /// The group called `name` (or the any-group definition), or nullptr.
   const group_definition* find_group(std::string_view name) const;
 
@@ -278,6 +301,7 @@ private:
   group_describer describe_;
   std::vector<declared_route> routes_;
   bool serves_module_routes_ = false;
+  admin_finder admin_;
 };
 
 /// The modules linked into this program, by name.

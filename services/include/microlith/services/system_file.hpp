@@ -65,6 +65,12 @@
 //     heartbeat_interval = "200ms"  # optional duration > 0
 //     heartbeat_timeout = "1s"      # optional duration, must be > heartbeat_interval
 //
+//     [admin]                    # optional: the one token of every admin operation
+//     token = "..."              # optional, at least 16 characters of A-Z a-z 0-9 - . _ ~ + /;
+//                                #   the environment variable MICROLITH_ADMIN_TOKEN, when
+//                                #   set, wins over it
+//                                #   (admin_token_for, host.hpp; docs/admin.md)
+//
 // Durations are strings made of a non-negative integer and a unit, one of ms, s,
 // m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
 // on at least one node, and no two nodes may listen on the same host and non-zero
@@ -161,6 +167,12 @@ struct cluster_config {
   std::optional<std::chrono::milliseconds> heartbeat_timeout;
 };
 
+/// The optional [admin] table.
+struct admin_config {
+  std::string token; ///< empty when the file sets none (admin_token_for adds the environment)
+  int line = 0;      ///< line of the token key; 0 when absent
+};
+
 /// A whole, validated system file.
 struct system_config {
   std::string path;
@@ -174,6 +186,7 @@ struct system_config {
   std::vector<group_config> groups; ///< in file order
   std::vector<node_config> nodes;   ///< in file order
   cluster_config cluster;
+  admin_config admin;
 
   /// The group called `name`, or nullptr if there is none.
   const group_config* find_group(std::string_view name) const;
@@ -230,6 +243,11 @@ system_config load_system_file(const std::string& path, const module_catalogue& 
 
 /// load_system_file() with the modules linked into this program.
 system_config load_system_file(const std::string& path);
+
+/// Why `token` cannot be the admin token ([admin] token, MICROLITH_ADMIN_TOKEN): it must be at
+/// least 16 characters of A-Z a-z 0-9 - . _ ~ + / (what a Bearer header carries). Nothing when
+/// it can. The message gives its length, never the token.
+std::optional<std::string> admin_token_problem(std::string_view token);
 
 /// "250ms" -> 250ms, "5s", "2m", "1h"; nullopt if the text is not digits followed by
 /// one of ms, s, m, h, or if the value does not fit in milliseconds.

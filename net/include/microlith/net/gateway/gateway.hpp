@@ -10,7 +10,8 @@
 //     `X-Request-Id` and carried by the call and every call it causes.
 //  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
 //     when the readiness check passes and 503 when not, saying what is missing; `POST
-//     /_microlith/reload` runs the admin reload when one is configured (loopback clients only).
+//     /_microlith/reload` runs the admin reload when one is configured (loopback clients that
+//     bear the admin token only; see gateway_options::admin_token).
 //  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
 //  5. The route table current when the request arrived (route_table.hpp) picks the route: no
 //     route 404, wrong verb 405 with Allow. The request is bound (http_binding.hpp; 400 with
@@ -70,10 +71,19 @@ struct gateway_options {
   std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
   std::string websocket_path = "/ws";               ///< empty = no WebSocket endpoint
   std::size_t websocket_queue = 256;                ///< buffered messages per WebSocket session
-  /// When set, `POST /_microlith/reload` from a loopback client (is_loopback_client) runs it
-  /// (the host rereads the system file and swaps the routes) and answers 200, or 400 with its
-  /// error; other clients get 403. Unset: no such endpoint.
+  /// When set, `POST /_microlith/reload` from a loopback client (is_loopback_client) that
+  /// bears admin_token runs it (the host rereads the system file and swaps the routes) and
+  /// answers 200, or 400 with its error. Other clients get 403 (`forbidden`). Unset: no such
+  /// endpoint.
   std::function<caf::error()> admin_reload;
+  /// The token admin requests must bear (`Authorization: Bearer TOKEN`); start() refuses a
+  /// gateway with admin_reload and no token. In this order, a loopback client gets: 429
+  /// (`resource_exhausted`, with Retry-After) while its address is refused for failing too
+  /// often (10 failures within 60 s refuse it for 60 s, whatever it sends); 401
+  /// (`unauthenticated`, with `WWW-Authenticate: Bearer realm="microlith"`) without a
+  /// well-formed Bearer header; 403 (`permission_denied`) with another token. The token is
+  /// compared in constant time and never logged.
+  std::string admin_token;
 };
 
 /// The paths a gateway serves itself, which no route may match (route_table::build's
