@@ -8,14 +8,8 @@
 # Usage: module_routes.sh <program>
 set -euo pipefail
 bin=$1
-dir=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; [ -f "$dir/log" ] && { echo "--- log:"; cat "$dir/log"; }; exit 1; }
+system= # run_common.sh's start_bank is not used here: this script writes its own files
+source "$(dirname "$0")/run_common.sh"
 
 out=$("$bin" modules) || fail "modules failed"
 echo "$out" | grep -qx "test.statements: groups statements" || fail "modules said: $out"
@@ -63,7 +57,7 @@ for command in check run; do
   echo "$out" | grep -q "starting group" && fail "$command started something: $out"
 done
 
-"$bin" run "$dir/good.toml" >"$dir/out" 2>"$dir/log" &
+"$bin" run "$dir/good.toml" >"$dir/out" 2>"$log" &
 pid=$!
 port=
 for _ in $(seq 1 300); do
@@ -77,19 +71,10 @@ grep -qx "  GET /statements/{text} -> statements.Ping  (module test.statements)"
   || fail "run did not list the module route: $(cat "$dir/out")"
 body=$(curl -s --max-time 10 "http://127.0.0.1:$port/statements/ada") || fail "curl failed"
 echo "$body" | grep -q '"text":"statements:ada"' || fail "the module route answered: $body"
-grep -q "starting group statements" "$dir/log" || fail "statements did not start"
-[ "$(grep -n 'starting group' "$dir/log" | head -1 | grep -c statements)" -eq 1 ] \
+grep -q "starting group statements" "$log" || fail "statements did not start"
+[ "$(grep -n 'starting group' "$log" | head -1 | grep -c statements)" -eq 1 ] \
   || fail "web started before statements"
-kill -s TERM "$pid"
-code=
-for _ in $(seq 1 300); do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid" && code=0 || code=$?
-    break
-  fi
-  sleep 0.1
-done
 pid_done=$pid
-pid=
+stop_bank TERM
 [ "$code" = 0 ] || fail "run (pid $pid_done) exit code ${code:-none} after SIGTERM"
 echo "ok: modules, check and run show and serve the routes modules declare"

@@ -10,6 +10,7 @@
 #include <microlith/services/system_file.hpp>
 
 #include "integration/http_client.hpp"
+#include "support/temp_folder.hpp"
 #include "system_file_checks.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,7 +21,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <unistd.h>
 
 using namespace system_file_checks;
 using Catch::Matchers::Contains;
@@ -197,9 +197,8 @@ TEST_CASE("a gateway with admin = true and no admin token is refused by check", 
 }
 
 TEST_CASE("a running system's admin endpoint takes the token in force", "[unit]") {
-  char folder[] = "/tmp/microlith-admin-XXXXXX";
-  REQUIRE(::mkdtemp(folder) != nullptr);
-  const std::string path = std::string(folder) + "/acme.toml";
+  test_support::temp_folder folder{"admin"};
+  const std::string path = (folder.path() / "acme.toml").string();
   {
     std::ofstream out{path};
     out << admin_system("[admin]\ntoken = \"" + file_token + "\"\n");
@@ -241,6 +240,4 @@ TEST_CASE("a running system's admin endpoint takes the token in force", "[unit]"
       CHECK_THAT(ok.body, Contains("\"generation\":2")); // the reload happened
     });
   }
-  std::remove(path.c_str());
-  ::rmdir(folder);
 }
