@@ -8,13 +8,16 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/net/gateway/gateway_worker.hpp"
+#include "microlith/services/code_server.hpp"
 #include "microlith/services/module.hpp"
+#include "microlith/services/modules_admin.hpp"
 
 #include "detail/listen_address.hpp"
 
 #include <fmt/format.h>
 
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 
 namespace microlith {
@@ -187,16 +190,41 @@ caf::error refused(const group_config& group, const caf::error& why) {
                     fmt::format("routes of group {}:\n{}", group.name, message_of(why)));
 }
 
+// What a gateway group's table is made of now: its own routes (file and linked-in modules, as of
+// the last reload) and those of the modules loaded at run time. Shared by the reload handler and
+// the code server's installer; each rebuild installs one table.
+struct gateway_routes {
+  std::mutex mutex;
+  std::vector<gateway::route_spec> own;    // specs_of(group, settings) of the settings in force
+  std::vector<std::string> reserved;       // reserved_of(settings in force)
+  std::vector<gateway::route_spec> loaded; // the code server's routes, prefix applied
+  std::shared_ptr<gateway::route_switch> table = std::make_shared<gateway::route_switch>();
+  gateway::contract_lookup contracts;
+
+  // Builds and installs own + loaded (requires mutex); answers the table's generation.
+  caf::expected<std::uint64_t> install_locked() {
+    auto specs = own;
+    specs.insert(specs.end(), loaded.begin(), loaded.end());
+    return table->build_and_install(std::move(specs), contracts, reserved);
+  }
+};
+
 children build_gateway(group_context& g) {
   const auto& config = g.config();
   const auto& settings = g.settings<gateway_settings>();
   auto& n = g.host_node();
-  auto routes = std::make_shared<gateway::route_switch>();
-  auto contracts = gateway::registered_contracts(n.registry());
-  if (auto first =
-        routes->build_and_install(specs_of(config, settings), contracts, reserved_of(settings));
-      !first)
-    throw std::runtime_error(message_of(refused(config, first.error())));
+  auto state = std::make_shared<gateway_routes>();
+  state->contracts = gateway::registered_contracts(n.registry());
+  state->own = specs_of(config, settings);
+  state->reserved = reserved_of(settings);
+  auto* modules = g.host() != nullptr ? g.host()->modules() : nullptr;
+  if (modules != nullptr)
+    state->loaded = modules->routes();
+  {
+    std::lock_guard<std::mutex> guard{state->mutex};
+    if (auto first = state->install_locked(); !first)
+      throw std::runtime_error(message_of(refused(config, first.error())));
+  }
   gateway::gateway_server::readiness ready;
   if (auto* host = g.host()) {
     ready = [host] {
@@ -213,35 +241,63 @@ children build_gateway(group_context& g) {
       report.message = fmt::format("{}", fmt::join(reasons, "; "));
       return report;
     };
-    host->on_reload(
-      config.name, [contracts, routes, settings](const group_config& next) -> caf::error {
-        const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
-        if (next_settings == nullptr)
-          return make_error(errc::bad_request,
-                            fmt::format("group {} is no longer a gateway group (module {}): that "
-                                        "needs a restart",
-                                        next.name, next.module));
-        auto specs = specs_of(next, *next_settings);
-        auto count = specs.size(); // a table that builds has one route per spec
-        auto generation =
-          routes->build_and_install(std::move(specs), contracts, reserved_of(*next_settings));
-        if (!generation)
-          return refused(next, generation.error());
-        log::info(component, "group {}: route table {} installed ({} routes{})", next.name,
-                  *generation, count,
-                  next.module_routes.empty()
-                    ? std::string{}
-                    : fmt::format(", {} declared by modules", next.module_routes.size()));
-        if (!same_http(settings, *next_settings))
-          log::warn(component, "group {}: [http] settings changed; they apply after a restart",
-                    next.name);
-        return {};
-      });
+    host->on_reload(config.name, [state, settings](const group_config& next) -> caf::error {
+      const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
+      if (next_settings == nullptr)
+        return make_error(errc::bad_request,
+                          fmt::format("group {} is no longer a gateway group (module {}): that "
+                                      "needs a restart",
+                                      next.name, next.module));
+      std::lock_guard<std::mutex> guard{state->mutex};
+      auto own = std::move(state->own);
+      auto reserved = std::move(state->reserved);
+      state->own = specs_of(next, *next_settings);
+      state->reserved = reserved_of(*next_settings);
+      auto count = state->own.size() + state->loaded.size(); // one route per spec
+      auto generation = state->install_locked();
+      if (!generation) {
+        state->own = std::move(own);
+        state->reserved = std::move(reserved);
+        return refused(next, generation.error());
+      }
+      log::info(component, "group {}: route table {} installed ({} routes{}{})", next.name,
+                *generation, count,
+                next.module_routes.empty()
+                  ? std::string{}
+                  : fmt::format(", {} declared by modules", next.module_routes.size()),
+                state->loaded.empty()
+                  ? std::string{}
+                  : fmt::format(", {} of loaded modules", state->loaded.size()));
+      if (!same_http(settings, *next_settings))
+        log::warn(component, "group {}: [http] settings changed; they apply after a restart",
+                  next.name);
+      return {};
+    });
+    if (modules != nullptr)
+      modules->on_routes(config.name,
+                         [state, group = config.name](
+                           const std::vector<gateway::route_spec>& loaded) -> caf::error {
+                           std::lock_guard<std::mutex> guard{state->mutex};
+                           auto previous = std::move(state->loaded);
+                           state->loaded = loaded;
+                           auto generation = state->install_locked();
+                           if (!generation) {
+                             state->loaded = std::move(previous);
+                             return generation.error();
+                           }
+                           log::info(component,
+                                     "group {}: route table {} installed ({} routes of loaded "
+                                     "modules)",
+                                     group, *generation, state->loaded.size());
+                           return {};
+                         });
   }
   auto options = settings.options;
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();
+    if (modules != nullptr)
+      options.admin_operations[std::string{modules_admin_path}] = modules_admin_operation(*modules);
   }
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;
@@ -249,7 +305,7 @@ children build_gateway(group_context& g) {
     observer = [host, group = config.name](gateway::gateway_server* server) {
       host->on_listening(group, server != nullptr ? server->port() : std::uint16_t{0});
     };
-  return children{g.worker(gateway::gateway_worker("http", n, std::move(options), routes,
+  return children{g.worker(gateway::gateway_worker("http", n, std::move(options), state->table,
                                                    std::move(ready), std::move(observer)))};
 }
 

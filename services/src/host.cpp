@@ -1,5 +1,8 @@
 #include "microlith/services/host.hpp"
 
+#include "microlith/services/code_server.hpp"
+#include "microlith/services/module_store.hpp"
+
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
@@ -68,6 +71,7 @@ struct host::impl : group_host {
   std::unique_ptr<cluster::membership> membership;   // written under mutex (start, stop)
   std::vector<const group_config*> permanent_groups; // of the whole system, in start order
   std::string admin; // admin_token_for(config) when the host was made; never logged
+  std::unique_ptr<code_server> loaded; // with [modules] dir, from start() on (set under mutex)
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
@@ -94,6 +98,8 @@ struct host::impl : group_host {
     std::vector<cluster::member_info> members;
     bool members_read = false;
     std::vector<unready_group> out;
+    if (loaded && loaded->loading())
+      out.push_back({"modules", "the node is loading its installed modules"});
     for (const auto* g : permanent_groups) {
       if (running_here(g->name))
         continue;
@@ -178,6 +184,56 @@ struct host::impl : group_host {
   caf::error reload_file() override;
 
   std::string admin_token() const override { return admin; }
+
+  code_server* modules() const override {
+    std::lock_guard<std::mutex> guard{mutex};
+    return loaded.get();
+  }
+
+  // Opens the module store of [modules] dir and makes the code server (before the groups start,
+  // so that gateway groups serve its routes); nothing without a dir.
+  caf::error open_modules() {
+    if (config.modules.dir.empty() || loaded)
+      return {};
+    auto store = module_store::open(config.modules.dir);
+    if (!store)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the module store in {} did not open: {}", config.modules.dir,
+                                    describe(store.error())));
+    archive_limits limits;
+    limits.max_bytes = config.modules.max_archive_bytes;
+    std::lock_guard<std::mutex> guard{mutex};
+    loaded = std::make_unique<code_server>(n, std::move(*store), limits);
+    return {};
+  }
+
+  // Loads the active version of every installed module; a failure of a module that
+  // [modules] required names fails the start.
+  caf::error load_modules() {
+    if (!loaded)
+      return {};
+    std::vector<std::string> fatal;
+    for (auto& [name, err] : loaded->load_active()) {
+      const auto& required = config.modules.required;
+      if (std::find(required.begin(), required.end(), name) != required.end())
+        fatal.push_back(fmt::format("{}: {}", name, message_of(err)));
+    }
+    if (!fatal.empty())
+      return make_error(errc::service_unavailable,
+                        fmt::format("required module(s) did not load ([modules] required):\n{}",
+                                    fmt::join(fatal, "\n")));
+    for (const auto& name : config.modules.required) {
+      auto all = loaded->list();
+      if (std::none_of(all.begin(), all.end(), [&](const module_status& m) {
+            return m.installed.name == name && m.loaded;
+          }))
+        return make_error(errc::service_unavailable,
+                          fmt::format("required module {} ([modules] required) is not installed "
+                                      "and active in {}",
+                                      name, config.modules.dir));
+    }
+    return {};
+  }
 
   void on_reload(const std::string& group, reload_handler handler) override {
     std::lock_guard<std::mutex> guard{mutex};
@@ -311,6 +367,11 @@ caf::error host::start() {
   }
   if (!d.watcher)
     d.watcher = d.make_watcher();
+  if (auto err = d.open_modules()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   for (const auto* g : d.local_groups) {
     if (!d.await_remote_needs(*g)) {
       auto err = make_error(errc::service_unavailable,
@@ -343,11 +404,19 @@ caf::error host::start() {
     caf::anon_send(d.watcher, *sup);
     log::info(component, "group {} started", g->name);
   }
+  if (auto err = d.load_modules()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   return {};
 }
 
 void host::stop() {
   auto& d = *impl_;
+  // The loaded modules' groups started last: they stop first.
+  if (auto* modules = d.modules())
+    modules->stop();
   std::vector<impl::running_group> groups;
   {
     std::lock_guard<std::mutex> guard{d.mutex};
@@ -370,6 +439,12 @@ void host::stop() {
     leaving->leave();
     leaving.reset();
   }
+  std::unique_ptr<code_server> loaded;
+  {
+    std::lock_guard<std::mutex> guard{d.mutex};
+    loaded = std::move(d.loaded);
+  }
+  loaded.reset();
   if (d.watcher) {
     // Wait for the watcher, so that it never calls into a host that is gone.
     caf::scoped_actor self{d.n.system()};

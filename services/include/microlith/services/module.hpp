@@ -75,6 +75,8 @@
 
 namespace microlith {
 
+class code_server;
+
 /// The children of a group, in start order.
 using children = std::vector<child_spec>;
 
@@ -109,6 +111,11 @@ public:
   /// A group's HTTP gateway is listening on `port` (the bound port, also when the file said
   /// 0), or, with 0, no longer listening (host::http_port).
   virtual void on_listening(const std::string& group, std::uint16_t port) = 0;
+
+  /// The node's code server (the modules installed at run time, `[modules] dir`), or null when
+  /// the system file gives the node no module store. The gateway serves its routes and its
+  /// admin operations.
+  virtual code_server* modules() const = 0;
 };
 
 /// What a group's builder sees: the node it starts on, its entry in the system file, and the
