@@ -6,6 +6,7 @@
 #include "detail/listen_address.hpp"
 #include "detail/settings_reading.hpp"
 #include "detail/toml_text.hpp"
+#include "modules/modules_settings.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -337,7 +338,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -364,6 +365,8 @@ private:
       read_cluster(scope{*cluster, "cluster"});
     if (const auto* admin = child_table(s, "admin"))
       read_admin(scope{*admin, "admin"});
+    if (const auto* modules = child_table(s, "modules"))
+      config_.modules = detail::read_modules_settings(*modules, path_, errors_);
   }
 
   // [admin]: the token is never quoted back in a message.

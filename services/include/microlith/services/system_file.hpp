@@ -71,6 +71,16 @@
 //                                #   set, wins over it
 //                                #   (admin_token_for, host.hpp; docs/admin.md)
 //
+//     [modules]                  # optional: where the modules uploaded to a running node are
+//                                #   kept (module_store.hpp; docs/modules.md)
+//     dir = "modules"            # optional folder, relative to this file's folder; absent =
+//                                #   no module store
+//     required = ["acme.statements"]  # optional module names (a-z 0-9 _ ., not starting
+//                                #   with '.', without ".."), no duplicates, needs dir: the
+//                                #   node does not start unless each of them loads
+//     max_archive_bytes = 67108864  # optional, default 64 MiB: the largest archive accepted,
+//                                #   1024..1073741824
+//
 // Durations are strings made of a non-negative integer and a unit, one of ms, s,
 // m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
 // on at least one node, and no two nodes may listen on the same host and non-zero
@@ -173,6 +183,17 @@ struct admin_config {
   int line = 0;      ///< line of the token key; 0 when absent
 };
 
+/// The optional [modules] table: where a node keeps the modules uploaded to it (module_store.hpp).
+struct modules_config {
+  std::string dir; ///< [modules] dir, resolved against the system file's folder when relative;
+                   ///< empty = no module store
+  std::vector<std::string> required; ///< [modules] required: module names that must load or the
+                                     ///< node does not start
+  std::size_t max_archive_bytes = 64 * 1024 * 1024; ///< [modules] max_archive_bytes
+                                                    ///< (1 KiB .. 1 GiB)
+  int line = 0;                                     ///< line of the [modules] header; 0 = absent
+};
+
 /// A whole, validated system file.
 struct system_config {
   std::string path;
@@ -187,6 +208,7 @@ struct system_config {
   std::vector<node_config> nodes;   ///< in file order
   cluster_config cluster;
   admin_config admin;
+  modules_config modules;
 
   /// The group called `name`, or nullptr if there is none.
   const group_config* find_group(std::string_view name) const;
