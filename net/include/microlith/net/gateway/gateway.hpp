@@ -34,9 +34,7 @@
 #pragma once
 
 #include "microlith/actors/async_caller.hpp"
-#include "microlith/net/gateway/admin_operation.hpp"
 #include "microlith/net/gateway/route_table.hpp"
-#include <map>
 
 #include <caf/expected.hpp>
 
@@ -78,7 +76,6 @@ struct gateway_options {
   /// answers 200, or 400 with its error. Other clients get 403 (`forbidden`). Unset: no such
   /// endpoint.
   std::function<caf::error()> admin_reload;
-  std::map<std::string, admin_operation> admin_operations; // (placeholder)
   /// The token admin requests must bear (`Authorization: Bearer TOKEN`); start() refuses a
   /// gateway with admin_reload and no token. In this order, a loopback client gets: 429
   /// (`resource_exhausted`, with Retry-After) while its address is refused for failing too
