@@ -1,0 +1,349 @@
+// Modules installed into a running node (code_server.hpp, docs/modules.md): real archives of real
+// shared libraries built by the test build (test/modules/), uploaded to a real host's gateway over
+// HTTP with the admin token, served at their routes, replaced and rolled back under load, loaded
+// again after a restart, and every refusal the issue lists with nothing running touched.
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/node.hpp"
+#include "microlith/actors/service.hpp"
+#include "microlith/services/code_server.hpp"
+#include "microlith/services/host.hpp"
+#include "microlith/services/module.hpp"
+#include "microlith/services/system_file.hpp"
+
+#include "integration/http_client.hpp"
+#include "proto/microlith_modules.pb.h"
+#include "proto/test.pb.h"
+#include "support/temp_folder.hpp"
+#include "test_module_paths.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace http = boost::beast::http;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string admin_token = "module-test-admin-token-0123456789";
+
+std::string read_bytes(const std::string& file) {
+  std::ifstream in{file, std::ios::binary};
+  REQUIRE(in);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Polls `done` every 10 ms until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// A linked-in module whose group serves a service called "greeter" (the test contract's Echo),
+// as the test modules' service is called.
+class occupier {
+public:
+  microlith::reply<microlith::test::PingReply> ping(microlith::call_context&,
+                                                    const microlith::test::PingRequest& req) {
+    microlith::test::PingReply reply;
+    reply.set_text(req.text());
+    return reply;
+  }
+};
+
+// The group of the occupier module, for a system file.
+const std::string occupier_group = "[groups.occupier]\nmodule = \"test.occupier\"\n";
+
+// A system of one gateway group (admin on, OS-chosen port), a module store in `dir` and `groups`.
+microlith::system_config system_with_store(const std::filesystem::path& dir,
+                                           const std::string& groups = {}) {
+  std::string text = "[system]\nname = \"modules-test\"\nthreads = 2\n" + groups +
+                     "[admin]\ntoken = \""
+                     + admin_token + "\"\n[modules]\ndir = \"" + (dir / "modules").string()
+                     + "\"\n[groups.web]\nmodule = \"microlith.gateway\"\n"
+                       "[groups.web.http]\nadmin = true\nlisten = \"127.0.0.1:0\"\n";
+  return microlith::parse_system_file(text, (dir / "system.toml").string());
+}
+
+// A node running the system, with its gateway's port.
+struct running_system {
+  explicit running_system(const std::filesystem::path& dir, const std::string& groups = {})
+    : n(microlith::node_options{}), h(n, system_with_store(dir, groups)) {
+    auto err = h.start();
+    INFO(microlith::describe(err));
+    REQUIRE_FALSE(err);
+    REQUIRE(eventually([&] { return h.http_port("web") != 0; }));
+    port = h.http_port("web");
+  }
+
+  bank_test::http_answer admin(http::verb verb, const std::string& target,
+                               const std::string& body = {}) {
+    bank_test::http_client c{port};
+    return c.request(verb, target, body, {{"Authorization", "Bearer " + admin_token}});
+  }
+
+  bank_test::http_answer get(const std::string& target) {
+    bank_test::http_client c{port};
+    return c.request(http::verb::get, target);
+  }
+
+  microlith::node n;
+  microlith::host h;
+  std::uint16_t port = 0;
+};
+
+// The installed versions, as the built-in `modules` service lists them.
+microlith::modules::v1::ModuleList listed(microlith::node& n) {
+  auto all = n.call<microlith::modules::v1::ModuleList>("modules", "List",
+                                                        microlith::modules::v1::ListRequest{});
+  INFO(microlith::describe(all.error()));
+  REQUIRE(all);
+  return *all;
+}
+
+const std::string v1 = MICROLITH_TEST_GREETER_V1_MLM;
+const std::string v2 = MICROLITH_TEST_GREETER_V2_MLM;
+
+std::string install_target(const std::string& prefix, bool activate) {
+  return "/_microlith/modules?route_prefix=" + prefix + (activate ? "&activate=true" : "");
+}
+
+} // namespace
+
+MICROLITH_MODULE(test_occupier) {
+  return microlith::module_definition{"test.occupier"}.group(
+    "occupier", [](microlith::group_context& g) {
+      return microlith::children{g.service(
+        microlith::service<occupier>("greeter", "microlith.test.Echo").handle("Ping", &occupier::ping))};
+    });
+}
+
+TEST_CASE("an installed module is served at its route under its prefix and by name",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  auto installed =
+    sys.admin(http::verb::post, install_target("/clients/t", true), read_bytes(v1));
+  INFO(installed.body);
+  REQUIRE(installed.status == 200);
+  CHECK_THAT(installed.body, Contains("\"name\":\"test.greeter\""));
+  CHECK_THAT(installed.body, Contains("\"loaded\":true"));
+  auto answer = sys.get("/clients/t/greet/bob");
+  INFO(answer.body);
+  CHECK(answer.status == 200);
+  CHECK_THAT(answer.body, Contains("hello bob from 1.0.0"));
+  // Not served without its prefix.
+  CHECK(sys.get("/greet/bob").status == 404);
+  auto all = listed(sys.n);
+  REQUIRE(all.modules_size() == 1);
+  CHECK(all.modules(0).version() == "1.0.0");
+  CHECK(all.modules(0).active());
+  CHECK(all.modules(0).route_prefix() == "/clients/t");
+  CHECK(all.modules(0).sha256().size() == 64);
+}
+
+TEST_CASE("a replace moves every call and HTTP request to the new version, a rollback back",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1)).status == 200);
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", false), read_bytes(v2)).status == 200);
+  CHECK_THAT(sys.get("/c/greet/a").body, Contains("from 1.0.0"));
+  auto replaced = sys.admin(http::verb::post, "/_microlith/modules/test.greeter/activate?version=2.0.0");
+  INFO(replaced.body);
+  REQUIRE(replaced.status == 200);
+  CHECK_THAT(sys.get("/c/greet/a").body, Contains("from 2.0.0"));
+  auto back = sys.admin(http::verb::post, "/_microlith/modules/test.greeter/activate?version=1.0.0");
+  REQUIRE(back.status == 200);
+  CHECK_THAT(sys.get("/c/greet/a").body, Contains("from 1.0.0"));
+  auto all = listed(sys.n);
+  REQUIRE(all.modules_size() == 2);
+  for (const auto& m : all.modules())
+    CHECK(m.active() == (m.version() == "1.0.0"));
+}
+
+TEST_CASE("fifty replaces and rollbacks under continuous load fail no HTTP request",
+          "[modules][load]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1)).status == 200);
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", false), read_bytes(v2)).status == 200);
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0};
+  std::atomic<long> failed{0};
+  std::atomic<long> from_v2{0};
+  std::string last_failure;
+  std::mutex failure_mutex;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i)
+    clients.emplace_back([&] {
+      bank_test::http_client c{sys.port};
+      while (!stop) {
+        auto a = c.request(http::verb::get, "/c/greet/load");
+        if (a.status == 200 && a.body.find("hello load from") != std::string::npos) {
+          ++ok;
+          if (a.body.find("from 2.0.0") != std::string::npos)
+            ++from_v2;
+        } else {
+          ++failed;
+          std::lock_guard<std::mutex> guard{failure_mutex};
+          last_failure = std::to_string(a.status) + " " + a.body;
+        }
+      }
+    });
+  for (int i = 0; i < 25; ++i) {
+    auto up = sys.admin(http::verb::post, "/_microlith/modules/test.greeter/activate?version=2.0.0");
+    REQUIRE(up.status == 200);
+    auto down =
+      sys.admin(http::verb::post, "/_microlith/modules/test.greeter/activate?version=1.0.0");
+    REQUIRE(down.status == 200);
+  }
+  stop = true;
+  for (auto& t : clients)
+    t.join();
+  INFO(last_failure);
+  CHECK(failed == 0);
+  CHECK(ok > 0);
+  CHECK(from_v2 > 0);
+}
+
+TEST_CASE("a restarted node loads the active version again before it is ready", "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  {
+    running_system sys{dir.path()};
+    REQUIRE(sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1)).status == 200);
+    REQUIRE(sys.admin(http::verb::post, install_target("/c", false), read_bytes(v2)).status == 200);
+    REQUIRE(
+      sys.admin(http::verb::post, "/_microlith/modules/test.greeter/activate?version=2.0.0").status
+      == 200);
+  }
+  running_system again{dir.path()};
+  // start() returned: the modules are loaded, the node is ready.
+  CHECK(again.h.ready());
+  auto answer = again.get("/c/greet/again");
+  INFO(answer.body);
+  CHECK(answer.status == 200);
+  CHECK_THAT(answer.body, Contains("from 2.0.0"));
+}
+
+TEST_CASE("an archive built for another ABI is refused before any of its code runs", "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  auto marker = dir.path() / "static-initializer-ran";
+  ::setenv("MICROLITH_TEST_STATIC_INIT_MARKER", marker.c_str(), 1);
+  running_system sys{dir.path()};
+  auto refused = sys.admin(http::verb::post, install_target("/c", true),
+                           read_bytes(MICROLITH_TEST_ABI_MISMATCH_MLM));
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body, Contains("CAF 0.0.0 (library) vs"));
+  CHECK_THAT(refused.body, Contains("(this process)"));
+  CHECK_FALSE(std::filesystem::exists(marker));
+  CHECK(listed(sys.n).modules_size() == 0);
+}
+
+TEST_CASE("a changed contract without a new package is refused naming the file and the symbol",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1)).status == 200);
+  auto refused = sys.admin(http::verb::post, install_target("/c", true),
+                           read_bytes(MICROLITH_TEST_GREETER_CHANGED_MLM));
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body, Contains("greeter.proto"));
+  CHECK_THAT(refused.body, Contains("microlith.test.greeter."));
+  CHECK_THAT(refused.body, Contains("nothing was installed"));
+  CHECK_THAT(sys.get("/c/greet/a").body, Contains("from 1.0.0"));
+  CHECK(listed(sys.n).modules_size() == 1);
+}
+
+TEST_CASE("a service name the system already serves is refused and nothing running is touched",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path(), occupier_group};
+  auto refused = sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1));
+  INFO(refused.body);
+  CHECK(refused.status == 409);
+  CHECK_THAT(refused.body, Contains("service greeter is already served"));
+  CHECK_THAT(refused.body, Contains("installed but not activated"));
+  // The system's own "greeter" still answers; the module's route is not served.
+  CHECK(sys.get("/c/greet/a").status == 404);
+  auto answer = sys.n.call<microlith::test::PingReply>("greeter", "Ping", microlith::test::PingRequest{});
+  CHECK(answer);
+  auto all = listed(sys.n);
+  REQUIRE(all.modules_size() == 1);
+  CHECK_FALSE(all.modules(0).active());
+  CHECK_FALSE(all.modules(0).loaded());
+}
+
+TEST_CASE("an archive with a path escaping its folder is refused and nothing is stored",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  // One ustar header naming "../escape" and one 512-byte block of content, then two zero blocks.
+  std::string tar(512, '\0');
+  auto put = [&](std::size_t at, const std::string& text) { tar.replace(at, text.size(), text); };
+  put(0, "../escape");
+  put(100, "0000644");
+  put(108, "0000000");
+  put(116, "0000000");
+  put(124, "00000000005");
+  put(136, "00000000000");
+  put(156, "0");
+  put(257, "ustar");
+  put(263, "00");
+  put(148, "        ");
+  unsigned sum = 0;
+  for (unsigned char c : tar)
+    sum += c;
+  char checksum[8];
+  std::snprintf(checksum, sizeof checksum, "%06o", sum);
+  put(148, std::string(checksum, 6) + std::string("\0 ", 2));
+  tar += std::string("hello") + std::string(507, '\0') + std::string(1024, '\0');
+  auto refused = sys.admin(http::verb::post, install_target("/c", true), tar);
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body, Contains("../escape"));
+  CHECK(listed(sys.n).modules_size() == 0);
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "escape"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "modules" / "escape"));
+}
+
+TEST_CASE("a corrupt archive is refused and nothing is stored", "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  auto bytes = read_bytes(v1);
+  bytes[bytes.size() / 2] ^= 0x5a; // inside the library's bytes: its digest no longer matches
+  auto refused = sys.admin(http::verb::post, install_target("/c", true), bytes);
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK(listed(sys.n).modules_size() == 0);
+  CHECK(sys.get("/c/greet/a").status == 404);
+}
+
+TEST_CASE("admin requests on modules without the token are refused with 401", "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  bank_test::http_client c{sys.port};
+  auto refused = c.request(http::verb::get, "/_microlith/modules");
+  CHECK(refused.status == 401);
+  auto listed_ok = sys.admin(http::verb::get, "/_microlith/modules");
+  CHECK(listed_ok.status == 200);
+  CHECK_THAT(listed_ok.body, Contains("\"modules\":[]"));
+}
