@@ -176,9 +176,8 @@ int list_installed_modules(const std::string& url) {
     fmt::print("no modules installed\n");
     return 0;
   }
-  std::vector<std::vector<std::string>> rows{
-    {"NAME", "VERSION", "ACTIVE", "LOADED", "ROUTE PREFIX", "NODE", "INSTALLED AT", "SHA256",
-     "PROBLEM"}};
+  std::vector<std::vector<std::string>> rows{{"NAME", "VERSION", "ACTIVE", "LOADED", "ROUTE PREFIX",
+                                              "NODE", "INSTALLED AT", "SHA256", "PROBLEM"}};
   for (const auto& v : list->list_value().values()) {
     if (v.kind_case() != pb::Value::kStructValue)
       continue;

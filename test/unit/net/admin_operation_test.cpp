@@ -37,7 +37,7 @@ header_list bearing(const std::string& token) {
 /// with `answer` unless told to hold, in which case it keeps `done` for the test to call.
 struct fake_operation {
   std::mutex mutex;
-  std::vector<gw::admin_request> requests; // requires mutex
+  std::vector<gw::admin_request> requests;      // requires mutex
   std::function<void(gw::admin_response)> held; // requires mutex
   bool hold = false;                            // requires mutex
   gw::admin_response answer{200, R"({"modules":[]})"};
@@ -149,10 +149,11 @@ TEST_CASE("admin operations answer loopback clients that bear the admin token", 
 
   SECTION("the admin token: the operation gets the request and its answer is the reply") {
     fake->answer = {201, R"({"installed":{"name":"acme.statements"}})"};
-    auto r = client.request("POST", "/_microlith/modules?route_prefix=%2Fclients%2Facme&activate=true",
-                            "archive", {{"Authorization", "Bearer " + admin_token},
-                                        {"Content-Type", "application/octet-stream"},
-                                        {"X-Request-Id", "install-1"}});
+    auto r = client.request(
+      "POST", "/_microlith/modules?route_prefix=%2Fclients%2Facme&activate=true", "archive",
+      {{"Authorization", "Bearer " + admin_token},
+       {"Content-Type", "application/octet-stream"},
+       {"X-Request-Id", "install-1"}});
     REQUIRE(r.status == 201);
     CHECK(r.body == R"({"installed":{"name":"acme.statements"}})");
     CHECK(r.header("Content-Type") == "application/json");
@@ -242,9 +243,9 @@ TEST_CASE("an authenticated admin upload may exceed max_body_bytes, up to admin_
 
   SECTION("a 10 MiB archive reaches the operation intact") {
     auto archive = archive_bytes(10 * 1024 * 1024);
-    auto r = client.request("POST", "/_microlith/modules?activate=true", archive,
-                            {{"Authorization", "Bearer " + admin_token},
-                             {"Content-Type", "application/octet-stream"}});
+    auto r = client.request(
+      "POST", "/_microlith/modules?activate=true", archive,
+      {{"Authorization", "Bearer " + admin_token}, {"Content-Type", "application/octet-stream"}});
     REQUIRE(r.status == 200);
     REQUIRE(fake->calls() == 1);
     auto got = fake->last();
@@ -318,15 +319,15 @@ TEST_CASE("a refused admin request is answered before its body is read", "[unit]
     CHECK(client.closed_within(2000ms));
   }
   SECTION("Expect: 100-continue with the admin token gets 100, without it the refusal") {
-    REQUIRE_FALSE(client.write_raw(head_of("POST /_microlith/modules", 5,
-                                           "Authorization: Bearer " + admin_token
-                                             + "\r\nExpect: 100-continue\r\n")));
+    REQUIRE_FALSE(client.write_raw(
+      head_of("POST /_microlith/modules", 5,
+              "Authorization: Bearer " + admin_token + "\r\nExpect: 100-continue\r\n")));
     REQUIRE(client.read_reply().status == 100);
     REQUIRE_FALSE(client.write_raw("bytes"));
     REQUIRE(client.read_reply().status == 200);
     CHECK(fake->last().body == "bytes");
-    REQUIRE_FALSE(client.write_raw(
-      head_of("POST /_microlith/modules", 5, "Expect: 100-continue\r\n")));
+    REQUIRE_FALSE(
+      client.write_raw(head_of("POST /_microlith/modules", 5, "Expect: 100-continue\r\n")));
     CHECK(client.read_reply().status == 401);
   }
 }
