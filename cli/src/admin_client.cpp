@@ -8,12 +8,16 @@
 
 #include <fmt/format.h>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace microlith::cli {
@@ -24,13 +28,29 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-struct address {
-  std::string host;
-  std::string port;
-};
+// A string field of a JSON object body; nothing when the body is not a JSON object or the field
+// is absent or not a string.
+std::optional<std::string> json_string_field(const std::string& body, const std::string& name) {
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(body, &object).ok())
+    return std::nullopt;
+  auto it = object.fields().find(name);
+  if (it == object.fields().end()
+      || it->second.kind_case() != google::protobuf::Value::kStringValue)
+    return std::nullopt;
+  return it->second.string_value();
+}
 
-// "http://127.0.0.1:8080" or "127.0.0.1:8080" (a trailing '/' allowed).
-std::optional<address> parse_url(std::string url) {
+// Bounds each send and each receive on `socket` by `limit` (Beast's synchronous calls have none).
+void limit_io(tcp::socket& socket, std::chrono::seconds limit) {
+  timeval t{static_cast<time_t>(limit.count()), 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &t, sizeof(t));
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &t, sizeof(t));
+}
+
+} // namespace
+
+std::optional<gateway_url> parse_gateway_url(std::string url) {
   if (url.rfind("http://", 0) == 0)
     url.erase(0, 7);
   while (!url.empty() && url.back() == '/')
@@ -42,79 +62,123 @@ std::optional<address> parse_url(std::string url) {
   auto port = url.substr(colon + 1);
   if (port.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
-  return address{url.substr(0, colon), port};
+  return gateway_url{url.substr(0, colon), port};
 }
 
-// The "message" of a JSON error body, or the body itself when it has none.
+bool admin_token_set() {
+  const char* token = std::getenv("MICROLITH_ADMIN_TOKEN");
+  return token != nullptr && *token != '\0';
+}
+
+admin_answer send_admin_request(const gateway_url& where, const admin_call& call) {
+  boost::asio::io_context ioc;
+  tcp::resolver resolver{ioc};
+  beast::tcp_stream stream{ioc};
+  stream.connect(resolver.resolve(where.host, where.port));
+  limit_io(stream.socket(), call.limit);
+  http::request<http::string_body> req{http::string_to_verb(call.verb), call.target, 11};
+  req.set(http::field::host, where.host);
+  if (admin_token_set())
+    req.set(http::field::authorization,
+            fmt::format("Bearer {}", std::getenv("MICROLITH_ADMIN_TOKEN")));
+  req.keep_alive(false);
+  if (!call.body.empty()) {
+    req.set(http::field::content_type, call.content_type);
+    req.set(http::field::expect, "100-continue");
+    req.body() = call.body;
+  }
+  req.prepare_payload();
+  http::request_serializer<http::string_body> serializer{req};
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::string_body>> parser;
+  auto read_answer = [&] {
+    parser.emplace();
+    parser->body_limit(64 * 1024 * 1024);
+    http::read(stream, buffer, *parser);
+  };
+  if (call.body.empty()) {
+    http::write(stream, serializer);
+    read_answer();
+  } else {
+    // The head first: the gateway answers 100 Continue, or refuses before the body is sent.
+    http::write_header(stream, serializer);
+    read_answer();
+    if (parser->get().result() == http::status::continue_) {
+      http::write(stream, serializer);
+      read_answer();
+    }
+  }
+  auto& res = parser->get();
+  return admin_answer{res.result_int(), res.body(), std::string(res[http::field::retry_after])};
+}
+
 std::string server_message(const std::string& body) {
-  auto key = body.find("\"message\":\"");
-  if (key == std::string::npos)
-    return body;
+  return json_string_field(body, "message").value_or(body);
+}
+
+std::string server_error_name(const std::string& body) {
+  return json_string_field(body, "error").value_or("");
+}
+
+void explain_failure(std::string_view command, const std::string& url, const admin_answer& answer,
+                     std::string_view endpoint_hint) {
+  const auto status = answer.status;
+  const auto message = server_message(answer.body);
+  if (status == 401 || status == 403)
+    fmt::print(stderr,
+               "{}: {} refused the request ({}): {}; set MICROLITH_ADMIN_TOKEN to the system's "
+               "admin token ([admin] token in its file, or the MICROLITH_ADMIN_TOKEN it runs "
+               "with){}\n",
+               command, url, status, message,
+               admin_token_set() ? "" : " (MICROLITH_ADMIN_TOKEN is not set here)");
+  else if (status == 429)
+    fmt::print(stderr,
+               "{}: {} refused the request (429): {}; wait {} s, then retry with "
+               "MICROLITH_ADMIN_TOKEN set to the system's admin token\n",
+               command, url, message, answer.retry_after.empty() ? "a few" : answer.retry_after);
+  else if (status == 404 && server_error_name(answer.body) == "no_route")
+    fmt::print(stderr, "{}: {} has no such admin endpoint ({})\n", command, url, endpoint_hint);
+  else
+    fmt::print(stderr, "{}: {} refused the request ({}): {}\n", command, url, status, message);
+}
+
+std::string url_encode(std::string_view text) {
   std::string out;
-  for (auto i = key + 11; i < body.size() && body[i] != '"'; ++i) {
-    if (body[i] == '\\' && i + 1 < body.size())
-      ++i;
-    out += body[i];
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-'
+        || c == '.' || c == '_' || c == '~')
+      out += c;
+    else
+      out += fmt::format("%{:02X}", u);
   }
   return out;
 }
 
-} // namespace
-
 int reload_routes(const std::string& url) {
-  auto where = parse_url(url);
+  constexpr std::string_view command = "microlith routes reload";
+  auto where = parse_gateway_url(url);
   if (!where) {
-    fmt::print(stderr,
-               "microlith routes reload: expected the gateway's URL such as "
-               "http://127.0.0.1:8080, got \"{}\"\n",
-               url);
+    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+               command, url);
     return 2;
   }
+  admin_answer answer;
   try {
-    boost::asio::io_context ioc;
-    tcp::resolver resolver{ioc};
-    beast::tcp_stream stream{ioc};
-    stream.connect(resolver.resolve(where->host, where->port));
-    timeval limit{30, 0}; // a reload validates every route: bounded, but not instant
-    ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-    http::request<http::empty_body> req{http::verb::post, "/_microlith/reload", 11};
-    req.set(http::field::host, where->host);
-    const char* token = std::getenv("MICROLITH_ADMIN_TOKEN");
-    const bool has_token = token != nullptr && *token != '\0';
-    if (has_token)
-      req.set(http::field::authorization, fmt::format("Bearer {}", token));
-    req.keep_alive(false);
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    fmt::print("{}\n", res.body());
-    const auto status = res.result_int();
-    if (status == 401 || status == 403)
-      fmt::print(stderr,
-                 "microlith routes reload: {} refused the request ({}): {}; set "
-                 "MICROLITH_ADMIN_TOKEN to the system's admin token ([admin] token in its file, "
-                 "or the MICROLITH_ADMIN_TOKEN it runs with){}\n",
-                 url, status, server_message(res.body()),
-                 has_token ? "" : " (MICROLITH_ADMIN_TOKEN is not set here)");
-    else if (status == 429)
-      fmt::print(stderr,
-                 "microlith routes reload: {} refused the request (429): {}; wait {} s, then "
-                 "retry with MICROLITH_ADMIN_TOKEN set to the system's admin token\n",
-                 url, server_message(res.body()),
-                 std::string(res[http::field::retry_after].empty()
-                               ? "a few"
-                               : res[http::field::retry_after]));
-    else if (res.result() == http::status::not_found)
-      fmt::print(stderr,
-                 "microlith routes reload: {} has no admin endpoint (set admin = true in "
-                 "the gateway group's [http] table)\n",
-                 url);
-    return res.result() == http::status::ok ? 0 : 1;
+    admin_call call;
+    call.target = "/_microlith/reload";
+    call.limit = std::chrono::seconds{30}; // a reload validates every route: bounded, not instant
+    answer = send_admin_request(*where, call);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "microlith routes reload: cannot reach {}: {}\n", url, e.what());
+    fmt::print(stderr, "{}: cannot reach {}: {}\n", command, url, e.what());
     return 1;
   }
+  fmt::print("{}\n", answer.body);
+  if (answer.status == 200)
+    return 0;
+  if (answer.status != 400) // a refused reload's reason is the body printed above
+    explain_failure(command, url, answer, "set admin = true in the gateway group's [http] table");
+  return 1;
 }
 
 } // namespace microlith::cli

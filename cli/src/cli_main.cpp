@@ -1,6 +1,7 @@
 #include "microlith/cli/main.hpp"
 
 #include "admin_client.hpp"
+#include "modules_commands.hpp"
 
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
@@ -221,7 +222,33 @@ int main(int argc, char** argv) {
   std::string check_path;
   auto* check = app.add_subcommand("check", "Validate a system file; start nothing");
   check->add_option("file", check_path, "The system file (TOML)")->required();
-  auto* modules = app.add_subcommand("modules", "List the modules linked into this program");
+  auto* modules = app.add_subcommand(
+    "modules", "List the modules linked into this program; with a subcommand, act on the modules "
+               "installed in a running system (sends MICROLITH_ADMIN_TOKEN as the admin token)");
+  modules->require_subcommand(0, 1);
+  const std::string url_help = "The gateway, e.g. http://127.0.0.1:8080";
+  std::string modules_url;
+  std::string archive_path;
+  install_options install_opts;
+  auto* install =
+    modules->add_subcommand("install", "Upload a module archive (.mlm) and install it");
+  install->add_option("url", modules_url, url_help)->required();
+  install->add_option("file", archive_path, "The module archive, NAME-VERSION.mlm")->required();
+  install->add_option("--route-prefix", install_opts.route_prefix,
+                      "Serve the module's routes under this path, e.g. /clients/acme");
+  install->add_flag("--activate", install_opts.activate, "Activate it once installed");
+  install->add_option("--node", install_opts.node, "Install it on this node of the system");
+  auto* list_installed = modules->add_subcommand("list", "List the modules installed in a system");
+  list_installed->add_option("url", modules_url, url_help)->required();
+  std::string module_name;
+  std::string module_version;
+  auto* activate = modules->add_subcommand("activate", "Activate an installed version of a module");
+  activate->add_option("url", modules_url, url_help)->required();
+  activate->add_option("name", module_name, "The module, e.g. acme.statements")->required();
+  activate->add_option("version", module_version, "The installed version, e.g. 1.2.0")->required();
+  auto* remove = modules->add_subcommand("remove", "Remove an installed module");
+  remove->add_option("url", modules_url, url_help)->required();
+  remove->add_option("name", module_name, "The module, e.g. acme.statements")->required();
   auto* routes = app.add_subcommand("routes", "Act on a running gateway's routes");
   routes->require_subcommand(1);
   std::string reload_url;
@@ -232,12 +259,25 @@ int main(int argc, char** argv) {
                  "The gateway, e.g. http://127.0.0.1:8080 (its [http] "
                  "table must say admin = true); sends MICROLITH_ADMIN_TOKEN as the admin token")
     ->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version exit 0; any usage error exits 2, whatever CLI11's own code for it.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (*run)
       return run_system(run_path, run_node, print_tree);
     if (*check)
       return run_check(check_path);
+    if (*install)
+      return install_module(modules_url, archive_path, install_opts);
+    if (*list_installed)
+      return list_installed_modules(modules_url);
+    if (*activate)
+      return activate_module(modules_url, module_name, module_version);
+    if (*remove)
+      return remove_module(modules_url, module_name);
     if (*modules)
       return list_modules();
     if (*reload)

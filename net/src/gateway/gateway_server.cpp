@@ -76,13 +76,60 @@ bool is_loopback_client(const net::ip::address& address) {
   return address.is_loopback();
 }
 
-std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin) {
+std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin,
+                                        const std::vector<std::string>& admin_prefixes) {
   std::vector<std::string> out{"/healthz", "/readyz"};
   if (!websocket_path.empty())
     out.push_back(websocket_path);
   if (admin)
     out.emplace_back("/_microlith/reload");
+  for (const auto& prefix : admin_prefixes) {
+    out.push_back(prefix);
+    out.push_back(prefix + "/");
+  }
   return out;
+}
+
+std::vector<std::string> reserved_paths(const gateway_options& options) {
+  std::vector<std::string> prefixes;
+  for (const auto& entry : options.admin_operations)
+    prefixes.push_back(entry.first);
+  return reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload), prefixes);
+}
+
+void admin_calls::add(std::uint64_t id, std::shared_ptr<http_session> session) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (open_)
+    waiting_.emplace(id, std::move(session));
+}
+
+std::uint64_t admin_calls::next_id() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return ++last_id_;
+}
+
+void admin_calls::complete(std::uint64_t id, admin_response answer) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (!open_)
+    return; // the gateway has stopped
+  auto it = waiting_.find(id);
+  if (it == waiting_.end())
+    return; // answered already
+  auto session = std::move(it->second);
+  waiting_.erase(it);
+  // Posted while the lock is held: the gateway cannot close (and then destroy its io_context)
+  // meanwhile. A handler still queued when the gateway stops goes with the io_context.
+  http_session::deliver_admin(std::move(session), std::move(answer));
+}
+
+void admin_calls::close() {
+  std::unordered_map<std::uint64_t, std::shared_ptr<http_session>> dropped;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    open_ = false;
+    dropped.swap(waiting_);
+  }
+  // the sessions go now, on this thread, unless something else still holds them
 }
 
 caf::expected<std::unique_ptr<gateway_server>>
@@ -92,7 +139,14 @@ gateway_server::start(node& host_node, gateway_options options,
     return make_error(errc::bad_request, fmt::format("gateway io_threads: expected at least 1, "
                                                      "got {}",
                                                      options.io_threads));
-  if (options.admin_reload && options.admin_token.empty())
+  for (const auto& [prefix, operation] : options.admin_operations)
+    if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() == '/' || !operation)
+      return make_error(errc::bad_request,
+                        fmt::format("gateway admin operation \"{}\": expected a path prefix "
+                                    "such as /_microlith/modules (a leading '/', no trailing "
+                                    "one) with an operation",
+                                    prefix));
+  if ((options.admin_reload || !options.admin_operations.empty()) && options.admin_token.empty())
     return make_error(errc::bad_request, "gateway admin endpoint: no admin token is set; admin "
                                          "requests must bear one (Authorization: Bearer TOKEN)");
   auto st = std::make_shared<detail::server_state>();
@@ -142,6 +196,7 @@ gateway_server::~gateway_server() {
     state_->gate->open = false; // from now on no topic delivery posts anything
   }
   state_->answers.clear(); // the sessions waiting for their answers go now, on this thread
+  state_->admin->close();  // and those waiting for an admin operation; later answers are dropped
   // The state goes with the last reference: its io_context first (dropping the sessions it
   // still holds, which use the rest), then the acceptor's socket, the hub and its relay.
 }

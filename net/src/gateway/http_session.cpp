@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,25 +77,27 @@ void http_session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   do_read();
 }
 
-// Parses the request from the bytes already here and, when they are not all of it, reads the
-// rest, at most request_timeout from its first byte.
+// Parses the request's head from the bytes already here and, when they are not all of it,
+// reads the rest of the head, at most request_timeout from its first byte. The body waits until
+// the head has decided its limit (on_header).
 void http_session::do_read() {
   arrived_ = std::chrono::steady_clock::now();
   table_.reset();
+  admin_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
-  parser_->body_limit(st_.options.max_body_bytes);
-  parser_->eager(true);
-  // Most requests arrive whole with their first bytes: answering them needs no read (and no
-  // trip through the io_context's queue), as http::async_read would do for a buffered request.
+  // No limit yet: on_header sets the one of this request's path (and checks Content-Length).
+  body_limit_ = st_.options.max_body_bytes;
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  parser_->eager(false); // put() stops at the end of the head
   beast::error_code ec;
-  while (!ec && !parser_->is_done() && buffer_.size() > 0) {
+  while (!ec && !parser_->is_header_done() && buffer_.size() > 0) {
     auto used = parser_->put(buffer_.data(), ec);
     buffer_.consume(used);
     if (used == 0)
       break;
   }
-  if (parser_->is_done() || (ec && ec != http::error::need_more))
+  if (ec && ec != http::error::need_more)
     return on_read(ec, 0);
   stream_.expires_after(st_.options.request_timeout);
   if (parser_->is_header_done())
@@ -103,14 +106,35 @@ void http_session::do_read() {
                           beast::bind_front_handler(&http_session::on_header, shared_from_this()));
 }
 
-// The request's head arrived, its body has not. A client that sent `Expect: 100-continue`
-// waits for an interim 100 before it sends the body (RFC 9110 §10.1.1): it gets one when the
-// head alone does not refuse the request (limits were checked while parsing it). A request its
-// head refuses gets its final status at once, with the body unread, and the connection closes.
+// The request's head arrived. For an admin path, the admin rules are applied now: a refused
+// admin request with a body is answered without reading it, and the connection closes. Its
+// path decides the body's limit (413 at once when its Content-Length is over it). Then the body is
+// parsed from the bytes already here (most requests arrive whole with their first bytes: answering
+// them needs no read) or read. A client that sent `Expect: 100-continue` waits for an interim 100
+// before it sends the body (RFC 9110 §10.1.1): it gets one when the head alone does not refuse the
+// request. A request its head refuses gets its final status at once, with the body unread, and
+// the connection closes.
 void http_session::on_header(beast::error_code ec, std::size_t) {
-  if (ec || parser_->is_done())
+  if (ec)
     return on_read(ec, 0);
   auto& head = parser_->get();
+  body_limit_ = body_limit_for(head);
+  if (admin_ && admin_->status != 0 && !parser_->is_done()) {
+    head.keep_alive(false); // answered with its body unread, whatever its length
+    return on_read({}, 0);
+  }
+  if (auto length = parser_->content_length(); length && *length > body_limit_)
+    return on_read(http::error::body_limit, 0);
+  parser_->body_limit(body_limit_); // a chunked body counts against it as it comes
+  parser_->eager(true);
+  while (!ec && !parser_->is_done() && buffer_.size() > 0) {
+    auto used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (used == 0)
+      break;
+  }
+  if (parser_->is_done() || (ec && ec != http::error::need_more))
+    return on_read(ec, 0);
   if (head.version() < 11 || !beast::iequals(head[http::field::expect], "100-continue"))
     return read_body();
   table_ = st_.routes->current(); // decided on this table, answered on it
@@ -137,9 +161,36 @@ void http_session::read_body() {
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
+// The body limit of a request with this head: admin_max_body_bytes for an admin operation's
+// path whose head passes the admin rules, max_body_bytes for anything else. Applies the admin
+// rules (admin_) to the head of an admin request: the reload's POST or an admin operation's
+// path.
+std::size_t http_session::body_limit_for(const request_header& head) {
+  auto target = std::string_view(head.target().data(), head.target().size());
+  auto path = target.substr(0, target.find('?'));
+  auto verb = std::string_view(head.method_string().data(), head.method_string().size());
+  if (st_.options.admin_reload && path == "/_microlith/reload" && verb == "POST") {
+    admin_ = check_admin(head);
+    return st_.options.max_body_bytes;
+  }
+  if (admin_operation_for(path) == nullptr)
+    return st_.options.max_body_bytes;
+  admin_ = check_admin(head);
+  return admin_->status == 0 ? st_.options.admin_max_body_bytes : st_.options.max_body_bytes;
+}
+
+// The admin operation serving `path`, if any.
+const admin_operation* http_session::admin_operation_for(std::string_view path) const {
+  for (const auto& [prefix, operation] : st_.options.admin_operations)
+    if (under_admin_prefix(path, prefix))
+      return &operation;
+  return nullptr;
+}
+
 // Whether handle() answers a request with this head without reading its body: an invalid
 // X-Request-Id, or a path the table routes nowhere, not for this verb, or with a malformed
-// parameter (the gateway's own paths are not refused).
+// parameter (the gateway's own paths are not refused; an admin request refused by the admin
+// rules was answered before).
 bool http_session::refused_by_head(const request_header& head) const {
   auto id = head["X-Request-Id"];
   if (!id.empty() && !valid_request_id(std::string_view(id.data(), id.size())))
@@ -147,8 +198,9 @@ bool http_session::refused_by_head(const request_header& head) const {
   auto target = std::string_view(head.target().data(), head.target().size());
   auto path = target.substr(0, target.find('?'));
   auto verb = std::string_view(head.method_string().data(), head.method_string().size());
-  for (const auto& own :
-       reserved_paths(st_.options.websocket_path, static_cast<bool>(st_.options.admin_reload)))
+  if (admin_operation_for(path) != nullptr)
+    return false;
+  for (const auto& own : reserved_paths(st_.options))
     if (path == own)
       return false;
   auto m = table_->match(verb, path);
@@ -169,8 +221,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       fmt::format("the request line and headers exceed {} bytes", st_.options.max_header_bytes),
       false);
   if (ec == http::error::body_limit)
-    return reply_error(413, "bad_request",
-                       fmt::format("the body exceeds {} bytes", st_.options.max_body_bytes), false);
+    return reply_error(413, "bad_request", fmt::format("the body exceeds {} bytes", body_limit_),
+                       false);
   if (ec)
     return reply_error(400, "bad_request", fmt::format("malformed request: {}", ec.message()),
                        false);
@@ -178,7 +230,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 }
 
 // Answers one request: a refusal of its headers, the gateway's own paths (health, readiness,
-// the admin reload, the WebSocket endpoint), or its route.
+// the admin reload and operations, the WebSocket endpoint), or its route.
 void http_session::handle(request req) {
   st_.requests++;
   stream_.expires_never(); // the call's deadline bounds the wait now
@@ -199,7 +251,9 @@ void http_session::handle(request req) {
   if (path == "/readyz" && read_only)
     return answer_readiness();
   if (st_.options.admin_reload && path == "/_microlith/reload")
-    return admin_reload(req, verb);
+    return admin_reload(verb);
+  if (const auto* operation = admin_operation_for(path))
+    return run_admin_operation(std::move(req), *operation, path, query, verb);
   if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path)
     return upgrade(std::move(req));
   route(req, path, query, verb);
@@ -342,43 +396,79 @@ void http_session::deliver(std::shared_ptr<http_session> self, caf::expected<mes
   });
 }
 
-// The admin reload: loopback clients only, POST only, then the admin token (unless the client's
-// address is refused for failing too often); runs the host's reload on this I/O thread (an admin
-// action: rare, and bounded by validating one file).
-void http_session::admin_reload(const request& req, std::string_view verb) {
+// The admin rules for a request's head, in order: a loopback client (403, not counted), not
+// refused for failing too often (429 with Retry-After), bearing a well-formed Bearer token (401
+// with WWW-Authenticate), the admin token (403). A 401 or 403 for the token counts against the
+// client's address and is logged (the address and the outcome, never what the client sent).
+http_session::admin_verdict http_session::check_admin(const request_header& head) {
+  admin_verdict v;
+  beast::error_code ec;
+  auto peer = stream_.socket().remote_endpoint(ec);
+  if (ec || !is_loopback_client(peer.address())) {
+    v.status = 403;
+    v.name = "forbidden";
+    v.message = "the admin endpoint answers loopback clients only";
+    return v;
+  }
+  v.client = peer.address().to_string();
+  if (auto wait = st_.admin_attempts.refused_for(v.client, std::chrono::steady_clock::now());
+      wait.count() > 0) {
+    log::debug("gateway", "admin request from {} refused: too many failed attempts", v.client);
+    v.status = 429;
+    v.name = "resource_exhausted";
+    v.message = fmt::format("too many failed admin requests from {}; retry after {} s", v.client,
+                            wait.count());
+    v.headers.emplace_back(http::field::retry_after, std::to_string(wait.count()));
+    return v;
+  }
+  auto headers = head.count(http::field::authorization);
+  auto value = head[http::field::authorization];
+  auto token =
+    headers == 1 ? bearer_token(std::string_view(value.data(), value.size())) : std::nullopt;
+  if (!token) {
+    v.status = 401;
+    v.name = "unauthenticated";
+    v.message = "admin requests must bear the admin token: send Authorization: Bearer TOKEN, with "
+                "the token of [admin] token or MICROLITH_ADMIN_TOKEN";
+    v.headers.emplace_back(http::field::www_authenticate, "Bearer realm=\"microlith\"");
+  } else if (!same_token(*token, st_.options.admin_token)) {
+    v.status = 403;
+    v.name = "permission_denied";
+    v.message = "the Authorization header's bearer token is not the admin token";
+  } else {
+    return v; // admitted
+  }
+  auto limited = st_.admin_attempts.record_failure(v.client, std::chrono::steady_clock::now());
+  log::warn("gateway", "admin request from {} refused: {} {}{}", v.client, v.status, v.name,
+            limited ? "; too many failed attempts: the address is refused for a while" : "");
+  return v;
+}
+
+// Answers the refusal the admin rules decided on this request's head; false when they admitted
+// it.
+bool http_session::refused_admin() {
+  if (!admin_) { // decided on every admin request's head (body_limit_for): never absent here
+    reply_error(500, "internal", "the admin rules were not applied to this request", false);
+    return true;
+  }
+  if (admin_->status == 0)
+    return false;
+  for (auto& header : admin_->headers)
+    extra_headers_.push_back(std::move(header));
+  reply_error(admin_->status, admin_->name, admin_->message, keep_alive_);
+  return true;
+}
+
+// The admin reload: POST only, then the admin rules (checked on the head); runs the host's
+// reload on this I/O thread (an admin action: rare, and bounded by validating one file).
+void http_session::admin_reload(std::string_view verb) {
   if (verb != "POST") {
     auto body = error_body("method_not_allowed", "/_microlith/reload takes POST", request_id_);
     return reply(405, std::move(body), keep_alive_, "POST");
   }
-  beast::error_code ec;
-  auto peer = stream_.socket().remote_endpoint(ec);
-  if (ec || !is_loopback_client(peer.address()))
-    return reply_error(403, "forbidden", "the admin endpoint answers loopback clients only",
-                       keep_alive_);
-  auto client = peer.address().to_string();
-  if (auto wait = st_.admin_attempts.refused_for(client, std::chrono::steady_clock::now());
-      wait.count() > 0) {
-    log::debug("gateway", "admin request from {} refused: too many failed attempts", client);
-    extra_headers_.emplace_back(http::field::retry_after, std::to_string(wait.count()));
-    return reply_error(
-      429, "resource_exhausted",
-      fmt::format("too many failed admin requests from {}; retry after {} s", client, wait.count()),
-      keep_alive_);
-  }
-  auto headers = req.count(http::field::authorization);
-  auto value = req[http::field::authorization];
-  auto token =
-    headers == 1 ? bearer_token(std::string_view(value.data(), value.size())) : std::nullopt;
-  if (!token) {
-    extra_headers_.emplace_back(http::field::www_authenticate, "Bearer realm=\"microlith\"");
-    return refuse_admin(client, 401, "unauthenticated",
-                        "admin requests must bear the admin token: send Authorization: Bearer "
-                        "TOKEN, with the token of [admin] token or MICROLITH_ADMIN_TOKEN");
-  }
-  if (!same_token(*token, st_.options.admin_token))
-    return refuse_admin(client, 403, "permission_denied",
-                        "the Authorization header's bearer token is not the admin token");
-  log::info("gateway", "admin reload requested by {}", client);
+  if (refused_admin())
+    return;
+  log::info("gateway", "admin reload requested by {}", admin_->client);
   if (auto err = st_.options.admin_reload())
     return reply_error(400, "bad_request", message_of(err), keep_alive_);
   reply(200,
@@ -387,14 +477,58 @@ void http_session::admin_reload(const request& req, std::string_view verb) {
         keep_alive_);
 }
 
-// Answers a failed admin request, counts it against the client's address and logs it (the
-// address and the outcome, never what the client sent).
-void http_session::refuse_admin(const std::string& client, unsigned status, std::string_view name,
-                                std::string_view message) {
-  auto limited = st_.admin_attempts.record_failure(client, std::chrono::steady_clock::now());
-  log::warn("gateway", "admin request from {} refused: {} {}{}", client, status, name,
-            limited ? "; too many failed attempts: the address is refused for a while" : "");
-  reply_error(status, name, message, keep_alive_);
+// An admin operation's path: the admin rules (checked on the head), then the operation, which
+// answers later through admin_calls (deliver_admin, on_admin_answer). The session keeps itself
+// alive there while it waits and reads nothing more.
+void http_session::run_admin_operation(request req, const admin_operation& operation,
+                                       std::string_view path, std::string_view query,
+                                       std::string_view verb) {
+  if (refused_admin())
+    return;
+  log::info("gateway", "admin {} {} requested by {}", verb, path, admin_->client);
+  admin_request r;
+  r.verb = std::string(verb);
+  r.path = std::string(path);
+  r.query = std::string(query);
+  auto content_type = req[http::field::content_type];
+  r.content_type = std::string(content_type.data(), content_type.size());
+  r.body = std::move(req.body());
+  r.request_id = request_id_;
+  auto calls = st_.admin;
+  auto id = calls->next_id();
+  waiting_admin_ = true;
+  calls->add(id, shared_from_this()); // before the operation: it may answer at once
+  try {
+    operation(std::move(r),
+              [calls, id](admin_response answer) { calls->complete(id, std::move(answer)); });
+  } catch (const std::exception& e) {
+    log::error("gateway", "admin operation for {} threw: {}", path, e.what());
+    calls->complete(
+      id, admin_response{500, error_body("internal",
+                                         fmt::format("the admin operation failed: {}", e.what()),
+                                         request_id_)});
+  }
+}
+
+void http_session::deliver_admin(std::shared_ptr<http_session> self, admin_response answer) {
+  auto executor = self->stream_.get_executor();
+  boost::asio::post(executor, [self = std::move(self), answer = std::move(answer)]() mutable {
+    self->on_admin_answer(std::move(answer));
+  });
+}
+
+// The admin operation answered.
+void http_session::on_admin_answer(admin_response answer) {
+  if (!waiting_admin_)
+    return;
+  waiting_admin_ = false;
+  if (answer.status < 100 || answer.status > 599)
+    return reply_error(500, "internal",
+                       fmt::format("the admin operation answered status {}, which is not an "
+                                   "HTTP status",
+                                   answer.status),
+                       keep_alive_);
+  reply(answer.status, std::move(answer.body), keep_alive_);
 }
 
 // The call answered, failed or timed out.

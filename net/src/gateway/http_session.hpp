@@ -2,7 +2,7 @@
 // health checks, upgrades to WebSocket, routes, binds and calls, and writes the answer
 // (gateway.hpp lists the steps; handle() dispatches a request to one function per kind of
 // answer, apart from the reading and writing). While a call is in flight the connection reads
-// nothing more.
+// nothing more; neither does it while an admin operation runs.
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
@@ -36,10 +36,22 @@ public:
   /// Hands the answer of its call to `self`'s strand (from an I/O thread).
   static void deliver(std::shared_ptr<http_session> self, caf::expected<message_ptr> result);
 
+  /// Posts the answer of its admin operation to `self`'s strand (from any thread).
+  static void deliver_admin(std::shared_ptr<http_session> self, admin_response answer);
+
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
   using request_header = boost::beast::http::request_header<>;
   using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+  // What the admin rules (gateway_options::admin_token) decided for a request's head.
+  struct admin_verdict {
+    unsigned status = 0; // 0: admitted; else the refusal's status, name and message
+    std::string name;
+    std::string message;
+    std::string client;                                                     // the client's address
+    std::vector<std::pair<boost::beast::http::field, std::string>> headers; // of the refusal
+  };
 
   void do_wait();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
@@ -52,9 +64,14 @@ private:
   void handle(request req);
   bool refused_headers(const request& req);
   void answer_readiness();
-  void admin_reload(const request& req, std::string_view verb);
-  void refuse_admin(const std::string& client, unsigned status, std::string_view name,
-                    std::string_view message);
+  std::size_t body_limit_for(const request_header& head);
+  const admin_operation* admin_operation_for(std::string_view path) const;
+  admin_verdict check_admin(const request_header& head);
+  bool refused_admin();
+  void admin_reload(std::string_view verb);
+  void run_admin_operation(request req, const admin_operation& operation, std::string_view path,
+                           std::string_view query, std::string_view verb);
+  void on_admin_answer(admin_response answer);
   void upgrade(request req);
   void route(const request& req, std::string_view path, std::string_view query,
              std::string_view verb);
@@ -77,6 +94,9 @@ private:
   bool counted_;
   // The request being answered.
   bool waiting_ = false;                  // for its call's answer
+  bool waiting_admin_ = false;            // for its admin operation's answer
+  std::optional<admin_verdict> admin_;    // decided on its head, for an admin path
+  std::size_t body_limit_ = 0;            // its body's limit (413 above it)
   std::shared_ptr<http_session> in_call_; // this session, while its call is in flight
   bool keep_alive_ = true;
   bool head_ = false; // answered without a body

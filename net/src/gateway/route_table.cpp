@@ -202,6 +202,19 @@ route_table::build(std::vector<route_spec> specs, const contract_lookup& contrac
       r.segments.emplace_back(segment);
     bool clash = false;
     for (const auto& path : reserved) {
+      if (path.size() > 1 && path.back() == '/') { // every path under it
+        std::vector<std::string_view> parts =
+          split_path(std::string_view(path).substr(0, path.size() - 1));
+        if (r.segments.size() > parts.size()
+            && segments_match(
+              {r.segments.begin(), r.segments.begin() + static_cast<std::ptrdiff_t>(parts.size())},
+              parts)) {
+          problems.push_back(fmt::format("{}: lies under {}, which the gateway serves itself",
+                                         spec.to_string_with_origin(), path));
+          clash = true;
+        }
+        continue;
+      }
       std::vector<std::string_view> parts = split_path(path);
       if (segments_match(r.segments, parts)) {
         problems.push_back(fmt::format("{}: matches {}, which the gateway serves itself",

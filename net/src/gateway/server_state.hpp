@@ -20,6 +20,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace microlith::gateway {
@@ -65,6 +66,32 @@ private:
   std::vector<answer> spare_;   // requires mutex_; an emptied batch, kept for its capacity
 };
 
+/// Sessions waiting for an admin operation's answer (admin_operation.hpp), by call id. The
+/// `done` an operation gets holds this table (shared) and the id, not the session nor the
+/// gateway: a late answer, after the client went or the gateway stopped, finds nothing and is
+/// dropped. A waiting session is kept alive here until its answer comes or the gateway stops.
+class admin_calls {
+public:
+  /// A fresh call id.
+  std::uint64_t next_id();
+
+  /// Keeps `session` until call `id` is answered (nothing once closed).
+  void add(std::uint64_t id, std::shared_ptr<http_session> session);
+
+  /// Hands the answer of call `id` to its session's strand (from any thread); nothing when the
+  /// call was answered already or the table is closed.
+  void complete(std::uint64_t id, admin_response answer);
+
+  /// Drops every waiting session (when the I/O threads have stopped); later answers are dropped.
+  void close();
+
+private:
+  std::mutex mutex_;
+  bool open_ = true;                                                         // requires mutex_
+  std::uint64_t last_id_ = 0;                                                // requires mutex_
+  std::unordered_map<std::uint64_t, std::shared_ptr<http_session>> waiting_; // requires mutex_
+};
+
 namespace detail {
 
 struct server_state {
@@ -87,6 +114,7 @@ struct server_state {
   std::vector<std::thread> threads;
   boost::asio::io_context ioc;
   answer_inbox answers{ioc};
+  std::shared_ptr<admin_calls> admin = std::make_shared<admin_calls>();
   boost::asio::ip::tcp::acceptor acceptor{ioc};
   std::uint16_t port = 0;
 

@@ -136,9 +136,8 @@ std::vector<gw::route_spec> standard_routes() {
 std::shared_ptr<const gw::route_table> must_build(microlith::node& n,
                                                   std::vector<gw::route_spec> specs,
                                                   const gw::gateway_options& options) {
-  auto table = gw::route_table::build(
-    std::move(specs), gw::registered_contracts(n.registry()),
-    gw::reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload)));
+  auto table = gw::route_table::build(std::move(specs), gw::registered_contracts(n.registry()),
+                                      gw::reserved_paths(options));
   if (!table)
     throw std::runtime_error("the route table does not build: "
                              + microlith::message_of(table.error()));

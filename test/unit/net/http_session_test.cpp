@@ -15,10 +15,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
-
 #include <atomic>
 #include <optional>
 #include <string>
@@ -48,35 +44,6 @@ long long millis_since(steady::time_point start) {
 /// A request head with one header of `size` bytes.
 std::string request_with_header_of(std::size_t size) {
   return "GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(size, 'a') + "\r\n\r\n";
-}
-
-/// An address of this machine that is not a loopback address (IPv4 first), if it has one.
-std::optional<boost::asio::ip::address> non_loopback_address() {
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0)
-    return std::nullopt;
-  std::optional<boost::asio::ip::address> v4, v6;
-  for (auto* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0
-        || (i->ifa_flags & IFF_LOOPBACK) != 0)
-      continue;
-    if (i->ifa_addr->sa_family == AF_INET && !v4) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-      v4 = boost::asio::ip::address_v4(ntohl(in->sin_addr.s_addr));
-    } else if (i->ifa_addr->sa_family == AF_INET6 && !v6) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-      boost::asio::ip::address_v6::bytes_type bytes;
-      std::copy(std::begin(in6->sin6_addr.s6_addr), std::end(in6->sin6_addr.s6_addr),
-                bytes.begin());
-      boost::asio::ip::address_v6 a{bytes};
-      if (!a.is_link_local()) // would need a scope id
-        v6 = a;
-    }
-  }
-  freeifaddrs(list);
-  if (v4 && !v4->is_loopback())
-    return v4;
-  return v6;
 }
 
 /// The admin token of admin_options().

@@ -257,6 +257,26 @@ TEST_CASE("the gateway reserves its own paths", "[unit]") {
   CHECK(reserved_paths("/live/updates", true)
         == paths{"/healthz", "/readyz", "/live/updates", "/_microlith/reload"});
   CHECK(reserved_paths("", false) == paths{"/healthz", "/readyz"});
+  CHECK(reserved_paths("", false, {"/_microlith/modules"})
+        == paths{"/healthz", "/readyz", "/_microlith/modules", "/_microlith/modules/"});
+}
+
+TEST_CASE("no route may lie under an admin operation's prefix", "[unit]") {
+  auto why = build_error(
+    {
+      spec("GET /_microlith/modules", "echo.Ping"),
+      spec("POST /_microlith/modules/{text}", "echo.Ping"),
+      spec("DELETE /{text}/modules/x/y", "echo.Ping"),
+      spec("GET /_microlith/modulesx", "echo.Ping"),
+    },
+    reserved_paths("", false, {"/_microlith/modules"}));
+  CHECK_THAT(why, Contains("GET /_microlith/modules -> echo.Ping: matches /_microlith/modules, "
+                           "which the gateway serves itself"));
+  CHECK_THAT(why, Contains("POST /_microlith/modules/{text} -> echo.Ping: lies under "
+                           "/_microlith/modules/, which the gateway serves itself"));
+  CHECK_THAT(why, Contains("DELETE /{text}/modules/x/y -> echo.Ping: lies under "
+                           "/_microlith/modules/"));
+  CHECK_THAT(why, !Contains("GET /_microlith/modulesx"));
 }
 
 TEST_CASE("routes are checked against the contracts the registry recorded", "[unit]") {

@@ -40,6 +40,9 @@ struct http_reply {
   std::string header(std::string_view name) const;
 };
 
+/// An address of this machine that is not a loopback address (IPv4 first), if it has one.
+std::optional<boost::asio::ip::address> non_loopback_address();
+
 /// One TCP connection to the gateway speaking HTTP/1.1.
 class http_connection {
 public:

@@ -4,14 +4,17 @@
 // Per request, in order:
 //  1. Read with limits: the wait for a request's first byte is bounded by `idle_timeout`, the
 //     rest of the request by `request_timeout`; a header over `max_header_bytes` is answered
-//     431, a body over `max_body_bytes` 413, and the connection is closed.
+//     431, a body over `max_body_bytes` 413 (`admin_max_body_bytes` for an admin operation's
+//     path), and the connection is closed. The head is read first: the body limit, and the
+//     admin rules of an admin path, are decided on it before any byte of the body is read.
 //  2. The correlation id is the `X-Request-Id` header when present (1 to 128 characters of
 //     [A-Za-z0-9._:-], else 400), or a fresh one; it is returned in the response's
 //     `X-Request-Id` and carried by the call and every call it causes.
 //  3. `GET /healthz` answers 200 while the gateway serves (liveness); `GET /readyz` answers 200
 //     when the readiness check passes and 503 when not, saying what is missing; `POST
-//     /_microlith/reload` runs the admin reload when one is configured (loopback clients that
-//     bear the admin token only; see gateway_options::admin_token).
+//     /_microlith/reload` runs the admin reload when one is configured, and a path under a
+//     prefix of `admin_operations` its admin operation (loopback clients that bear the admin
+//     token only; see gateway_options::admin_token and admin_operation.hpp).
 //  4. A WebSocket upgrade on `websocket_path` becomes a topic subscription session (below).
 //  5. The route table current when the request arrived (route_table.hpp) picks the route: no
 //     route 404, wrong verb 405 with Allow. The request is bound (http_binding.hpp; 400 with
@@ -34,6 +37,7 @@
 #pragma once
 
 #include "microlith/actors/async_caller.hpp"
+#include "microlith/net/gateway/admin_operation.hpp"
 #include "microlith/net/gateway/route_table.hpp"
 
 #include <caf/expected.hpp>
@@ -41,6 +45,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,8 +81,17 @@ struct gateway_options {
   /// answers 200, or 400 with its error. Other clients get 403 (`forbidden`). Unset: no such
   /// endpoint.
   std::function<caf::error()> admin_reload;
+  /// Admin operations by path prefix (`{"/_microlith/modules", op}`): a request whose path is
+  /// a prefix or starts with prefix + "/" goes to its operation (admin_operation.hpp), whatever
+  /// its verb, once it passes the admin rules below. A prefix starts with `/` and does not end
+  /// with one. Empty: no such endpoints.
+  std::map<std::string, admin_operation> admin_operations;
+  /// The largest body of a request to an admin operation (an archive upload), which passed the
+  /// admin rules on its head; every other request keeps max_body_bytes. 413 above it.
+  std::size_t admin_max_body_bytes = 64 * 1024 * 1024;
   /// The token admin requests must bear (`Authorization: Bearer TOKEN`); start() refuses a
-  /// gateway with admin_reload and no token. In this order, a loopback client gets: 429
+  /// gateway with admin_reload or an admin operation and no token. In this order, a loopback client
+  /// gets: 429
   /// (`resource_exhausted`, with Retry-After) while its address is refused for failing too
   /// often (10 failures within 60 s refuse it for 60 s, whatever it sends); 401
   /// (`unauthenticated`, with `WWW-Authenticate: Bearer realm="microlith"`) without a
@@ -87,9 +101,15 @@ struct gateway_options {
 };
 
 /// The paths a gateway serves itself, which no route may match (route_table::build's
-/// `reserved`): `/healthz`, `/readyz`, `websocket_path` unless it is empty, and with `admin`
-/// `/_microlith/reload`.
-std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin);
+/// `reserved`): `/healthz`, `/readyz`, `websocket_path` unless it is empty, with `admin`
+/// `/_microlith/reload`, and each of `admin_prefixes` both as itself and as `prefix/` (every
+/// path under it).
+std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin,
+                                        const std::vector<std::string>& admin_prefixes = {});
+
+/// reserved_paths() for a gateway with `options`: its WebSocket path, the reload when
+/// admin_reload is set, and the prefixes of admin_operations.
+std::vector<std::string> reserved_paths(const gateway_options& options);
 
 /// Whether a client at `address` may use the admin endpoint: an IPv4 loopback address
 /// (127.0.0.0/8), `::1`, or an IPv4 loopback address mapped into IPv6 (how a gateway listening

@@ -101,7 +101,8 @@ struct route_match {
 class route_table {
 public:
   /// Validates `specs` against the contracts; `reserved` are paths the gateway serves itself
-  /// (health endpoints, the WebSocket path), which no route may match. The error lists every
+  /// (health endpoints, the WebSocket path), which no route may match; an entry ending in '/'
+  /// (`/_microlith/modules/`) reserves every path under it. The error lists every
   /// problem, one per line, each naming its route with its origin (route_spec::origin); a route
   /// that matches the same requests as an earlier one names both.
   static caf::expected<std::shared_ptr<const route_table>>
