@@ -75,9 +75,11 @@ function(microlith_add_module target)
   endif()
   set_target_properties(${target} PROPERTIES MICROLITH_MODULE TRUE)
   # LINKS may name targets defined later: checked once the whole project is read.
+  # (A deferred call evaluates its arguments when it runs: the names are written in now.)
   if(arg_LINKS)
-    cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL _microlith_refuse_module_links
-      ${target} ${arg_LINKS})
+    list(JOIN arg_LINKS "]] [[" links)
+    cmake_language(EVAL CODE "cmake_language(DEFER DIRECTORY [[${CMAKE_SOURCE_DIR}]] CALL
+      _microlith_refuse_module_links [[${target}]] [[${links}]])")
   endif()
 endfunction()
 
