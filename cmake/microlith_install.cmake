@@ -27,4 +27,8 @@ install(FILES
   ${PROJECT_BINARY_DIR}/microlithConfigVersion.cmake
   ${PROJECT_SOURCE_DIR}/cmake/microlith_dependencies.cmake
   ${PROJECT_SOURCE_DIR}/cmake/microlith_module.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/microlith_module_abi.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/microlith_module_loading.cmake
+  # The describe programs' main, compiled by out-of-tree loadable modules.
+  ${PROJECT_SOURCE_DIR}/services/src/modules/describe_main.cpp
   DESTINATION ${MICROLITH_CMAKE_DIR})

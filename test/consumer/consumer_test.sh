@@ -16,4 +16,14 @@ cmake -S "$project_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 cmake --build "$work/build" -j2 >/dev/null
 "$work/build/greeter_system" modules | grep -q "^demo.greeter: groups greeter$"
 "$work/build/greeter_system" selftest | grep -qx "hello, consumer"
+# The loadable module: its library, contracts library, info file and description.
+info="$work/build/microlith-modules/greeter_loadable.module.toml"
+grep -qx 'version = "1.0.0"' "$info"
+grep -qx 'provides = \["greeter.proto"\]' "$info"
+for key in library contracts_library contracts abi_note description; do
+  file=$(sed -n "s/^$key = \"\(.*\)\"$/\1/p" "$info")
+  [ -s "$file" ] || { echo "consumer: $key ($file) missing or empty" >&2; exit 1; }
+done
+grep -qx 'name = "demo.greeter"' "$work/build/greeter_loadable/greeter_loadable.describe.toml"
+grep -qx 'caf = "0.17.6"' "$work/build/greeter_loadable/greeter_loadable.abi.toml"
 echo "consumer project built and ran against the installed microlith"

@@ -51,6 +51,18 @@
 //
 // Build a module with `microlith_add_module()` (CMake): it is an OBJECT library, so the
 // registration object is linked into every program that links the module, even statically.
+//
+// A loadable module (`microlith_add_module(NAME SHARED VERSION x.y.z ...)`) is a shared library
+// compiled with MICROLITH_MODULE_SHARED defined. There MICROLITH_MODULE(ident) registers nothing
+// at static initialization; it defines the library's entry point instead,
+//
+//   extern "C" microlith::module_definition* microlith_module_v1();   // module_entry_symbol
+//
+// which answers a new module_definition (the body's) that the caller owns and deletes. A loader
+// finds it with dlsym(handle, module_entry_symbol) once the library is open, and adds the
+// definition to its catalogue. The library resolves microlith and the contracts it uses from
+// the program that loads it (which links microlith whole and exports its symbols:
+// microlith_enable_module_loading()) and from its contracts library, opened RTLD_GLOBAL first.
 #pragma once
 
 #include "microlith/actors/node.hpp"
@@ -338,6 +350,14 @@ private:
   std::vector<std::string> conflicts_;
 };
 
+/// The name of a loadable module's entry point, `extern "C" module_definition* ()`, defined by
+/// MICROLITH_MODULE in a library compiled with MICROLITH_MODULE_SHARED; the caller owns the
+/// definition it answers.
+inline constexpr const char* module_entry_symbol = "microlith_module_v1";
+
+/// The type of a loadable module's entry point (module_entry_symbol).
+using module_entry_function = module_definition* (*)();
+
 namespace detail {
 
 /// Adds the modules built into microlith (the gateway) to `catalogue`.
@@ -352,9 +372,25 @@ struct module_registrar {
 
 } // namespace microlith
 
+#ifdef MICROLITH_MODULE_SHARED
+
+/// Defines a loadable module's entry point (module_entry_symbol); the body returns its
+/// module_definition, which the entry point answers as a new object the loader owns.
+#define MICROLITH_MODULE(ident)                                                                    \
+  static ::microlith::module_definition ident##_define_module();                                   \
+  extern "C" __attribute__((visibility("default"))) ::microlith::module_definition*                \
+  microlith_module_v1() {                                                                          \
+    return new ::microlith::module_definition(ident##_define_module());                            \
+  }                                                                                                \
+  static ::microlith::module_definition ident##_define_module()
+
+#else
+
 /// Defines and registers a linked-in module; the body returns its module_definition.
 #define MICROLITH_MODULE(ident)                                                                    \
   static ::microlith::module_definition ident##_define_module();                                   \
   static const ::microlith::detail::module_registrar ident##_module_registrar{                     \
     &ident##_define_module};                                                                       \
   static ::microlith::module_definition ident##_define_module()
+
+#endif
