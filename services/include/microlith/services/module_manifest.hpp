@@ -73,14 +73,14 @@ struct manifest_file {
 
 /// Everything a loader needs to know of a module before loading it.
 struct module_manifest {
-  std::string name;      ///< the module's name as its definition gives it ("acme.statements")
-  std::string target;    ///< the CMake target it was built as ("acme_statements")
-  std::string version;   ///< "1.2.0" (digits and dots, as CMake's VERSION)
-  module_abi abi;        ///< equal to abi.toml's
-  std::string library;   ///< the archive path of its code ("lib/libacme_statements.so")
-  std::string contracts_library; ///< the archive path of its generated contract code; empty
-                                 ///< when it declares no contract
-  std::string contracts; ///< the archive path of its descriptor set ("contracts.desc")
+  std::string name;    ///< the module's name as its definition gives it ("acme.statements")
+  std::string target;  ///< the CMake target it was built as ("acme_statements")
+  std::string version; ///< "1.2.0" (digits and dots, as CMake's VERSION)
+  module_abi abi;      ///< equal to abi.toml's
+  std::string library; ///< the archive path of its code ("lib/libacme_statements.so")
+  std::string contracts_library;     ///< the archive path of its generated contract code; empty
+                                     ///< when it declares no contract
+  std::string contracts;             ///< the archive path of its descriptor set ("contracts.desc")
   std::vector<std::string> provides; ///< the .proto files it defines ("acme/statements.proto")
   std::vector<std::string> requires_contracts; ///< the .proto files it uses that the running
                                                ///< system must already have ("bank.proto")
@@ -106,8 +106,7 @@ struct module_package {
 /// Reads and checks an archive (read_archive, then the agreements above); the error names
 /// `source` (the file or "upload") and says what is wrong. Does not compare the ABI with this
 /// process's (abi_differences) nor load anything.
-caf::expected<module_package> open_package(std::string_view archive_bytes,
-                                           std::string_view source,
+caf::expected<module_package> open_package(std::string_view archive_bytes, std::string_view source,
                                            const archive_limits& limits = {});
 
 } // namespace microlith
