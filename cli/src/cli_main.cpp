@@ -2,6 +2,7 @@
 
 #include "admin_client.hpp"
 #include "modules_commands.hpp"
+#include "module_commands.hpp"
 
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
@@ -220,8 +221,22 @@ int main(int argc, char** argv) {
   run->add_flag("--print-tree", print_tree,
                 "Print the supervision tree once started (any time: kill -USR1 <pid>)");
   std::string check_path;
-  auto* check = app.add_subcommand("check", "Validate a system file; start nothing");
-  check->add_option("file", check_path, "The system file (TOML)")->required();
+  auto* check = app.add_subcommand(
+    "check", "Validate a system file, or a module archive (FILE.mlm); start and load nothing");
+  check->add_option("file", check_path, "The system file (TOML) or module archive (.mlm)")
+    ->required();
+  std::string package_build;
+  std::string package_name;
+  std::string package_output;
+  auto* package = app.add_subcommand(
+    "package", "Make a module archive (NAME-VERSION.mlm) from a built loadable module");
+  package
+    ->add_option("build_dir", package_build,
+                 "The CMake build folder (holds microlith-modules/NAME.module.toml)")
+    ->required();
+  package->add_option("name", package_name, "The module's CMake target")->required();
+  package->add_option("-o,--output", package_output,
+                      "The archive to write (default: NAME-VERSION.mlm here)");
   auto* modules = app.add_subcommand(
     "modules", "List the modules linked into this program; with a subcommand, act on the modules "
                "installed in a running system (sends MICROLITH_ADMIN_TOKEN as the admin token)");
@@ -268,8 +283,13 @@ int main(int argc, char** argv) {
   try {
     if (*run)
       return run_system(run_path, run_node, print_tree);
-    if (*check)
-      return run_check(check_path);
+    if (*check) {
+      auto is_archive =
+        check_path.size() > 4 && check_path.compare(check_path.size() - 4, 4, ".mlm") == 0;
+      return is_archive ? check_module_archive(check_path) : run_check(check_path);
+    }
+    if (*package)
+      return package_module(package_build, package_name, package_output);
     if (*install)
       return install_module(modules_url, archive_path, install_opts);
     if (*list_installed)

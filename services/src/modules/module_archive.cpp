@@ -39,7 +39,7 @@ constexpr field f_magic{257, 6};
 constexpr field f_version{263, 2};
 constexpr field f_prefix{345, 155};
 
-std::string quoted_name(std::string_view name) {
+std::string shown_name(std::string_view name) {
   std::string out;
   for (char c : name) {
     if (c == '\0')
@@ -141,12 +141,12 @@ caf::expected<std::string> write_archive(const std::vector<archive_entry>& entri
   std::string out;
   for (const auto& e : entries) {
     if (auto problem = name_problem(e.name))
-      return refuse(fmt::format("entry {}: {}", quoted_name(e.name), *problem));
+      return refuse(fmt::format("entry {}: {}", shown_name(e.name), *problem));
     if (e.name.size() > name_field)
-      return refuse(fmt::format("entry {}: a name of {} characters (at most {})", quoted_name(e.name),
-                                e.name.size(), name_field));
+      return refuse(fmt::format("entry {}: a name of {} characters (at most {})",
+                                shown_name(e.name), e.name.size(), name_field));
     if (!seen.insert(e.name).second)
-      return refuse(fmt::format("entry {}: a second entry of that name", quoted_name(e.name)));
+      return refuse(fmt::format("entry {}: a second entry of that name", shown_name(e.name)));
     std::string header(block, '\0');
     put(header, f_name, e.name);
     put_octal(header, f_mode, 0644);
@@ -181,12 +181,12 @@ caf::expected<std::vector<archive_entry>> read_archive(std::string_view bytes,
     if (bytes.size() - at < block) {
       if (entries.empty() && bytes.empty())
         return refuse("the archive is empty (not a tar file)");
-      return refuse(fmt::format("the archive is truncated: it ends at byte {} without the two "
-                                "zero blocks that close a tar file{}",
-                                bytes.size(),
-                                entries.empty()
-                                  ? std::string{}
-                                  : fmt::format(" (after entry {})", quoted_name(entries.back().name))));
+      return refuse(fmt::format(
+        "the archive is truncated: it ends at byte {} without the two "
+        "zero blocks that close a tar file{}",
+        bytes.size(),
+        entries.empty() ? std::string{}
+                        : fmt::format(" (after entry {})", shown_name(entries.back().name))));
     }
     auto header = bytes.substr(at, block);
     if (all_zero(header)) {
@@ -210,7 +210,7 @@ caf::expected<std::vector<archive_entry>> read_archive(std::string_view bytes,
         name = fmt::format("{}/{}", prefix, name);
     }
     auto what = name.empty() ? fmt::format("the entry at byte {}", at)
-                             : fmt::format("entry {}", quoted_name(name));
+                             : fmt::format("entry {}", shown_name(name));
     auto expected_sum = read_octal(header, f_checksum);
     auto sum = checksum_of(header);
     if (!expected_sum)
