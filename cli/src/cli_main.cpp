@@ -1,8 +1,8 @@
 #include "microlith/cli/main.hpp"
 
 #include "admin_client.hpp"
-#include "modules_commands.hpp"
 #include "module_commands.hpp"
+#include "modules_commands.hpp"
 
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"

@@ -274,23 +274,23 @@ children build_gateway(group_context& g) {
       return {};
     });
     if (modules != nullptr)
-      modules->on_routes(config.name,
-                         [state, group = config.name](
-                           const std::vector<gateway::route_spec>& loaded) -> caf::error {
-                           std::lock_guard<std::mutex> guard{state->mutex};
-                           auto previous = std::move(state->loaded);
-                           state->loaded = loaded;
-                           auto generation = state->install_locked();
-                           if (!generation) {
-                             state->loaded = std::move(previous);
-                             return generation.error();
-                           }
-                           log::info(component,
-                                     "group {}: route table {} installed ({} routes of loaded "
-                                     "modules)",
-                                     group, *generation, state->loaded.size());
-                           return {};
-                         });
+      modules->on_routes(
+        config.name,
+        [state, group = config.name](const std::vector<gateway::route_spec>& loaded) -> caf::error {
+          std::lock_guard<std::mutex> guard{state->mutex};
+          auto previous = std::move(state->loaded);
+          state->loaded = loaded;
+          auto generation = state->install_locked();
+          if (!generation) {
+            state->loaded = std::move(previous);
+            return generation.error();
+          }
+          log::info(component,
+                    "group {}: route table {} installed ({} routes of loaded "
+                    "modules)",
+                    group, *generation, state->loaded.size());
+          return {};
+        });
   }
   auto options = settings.options;
   if (settings.admin && g.host() != nullptr) {

@@ -88,8 +88,8 @@ caf::error check_route_prefix(std::string_view prefix) {
     return refuse("ends with '/'");
   char previous = 0;
   for (char c : prefix) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '.' || c == '_' || c == '-' || c == '~' || c == '/';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
+              || c == '_' || c == '-' || c == '~' || c == '/';
     if (!ok)
       return refuse(fmt::format("holds '{}'", c));
     if (c == '/' && previous == '/')
@@ -104,9 +104,9 @@ struct loaded_version {
   installed_module installed;
   module_manifest manifest;
   std::unique_ptr<module_definition> definition;
-  std::deque<group_config> groups;       // the entries its groups were built from (kept alive)
-  std::vector<std::string> child_ids;    // its groups' ids under the modules supervisor
-  std::vector<std::string> services;     // the top-level children of its groups (service names)
+  std::deque<group_config> groups;         // the entries its groups were built from (kept alive)
+  std::vector<std::string> child_ids;      // its groups' ids under the modules supervisor
+  std::vector<std::string> services;       // the top-level children of its groups (service names)
   std::vector<gateway::route_spec> routes; // under its prefix
 };
 
@@ -116,9 +116,9 @@ struct code_server::impl {
   archive_limits limits;
   code_server* owner = nullptr;
 
-  mutable std::mutex mutex;           // guards what follows; operations hold op_mutex
-  std::mutex op_mutex;                // one operation at a time
-  caf::actor supervisor;              // the `modules` supervisor
+  mutable std::mutex mutex; // guards what follows; operations hold op_mutex
+  std::mutex op_mutex;      // one operation at a time
+  caf::actor supervisor;    // the `modules` supervisor
   std::map<std::string, std::unique_ptr<loaded_version>> running; // by module name
   std::vector<std::string> activation_order;                      // module names
   std::map<std::string, std::string> problems;                    // name -> last load error
@@ -218,7 +218,7 @@ struct code_server::impl {
   // not yet installed, the version it replaces untouched). `current` is the version it replaces
   // (may be null).
   caf::expected<std::unique_ptr<loaded_version>> start_version(const installed_module& m,
-                                                                const loaded_version* current) {
+                                                               const loaded_version* current) {
     auto who = who_of(m.name, m.version);
     auto folder = store->folder_of(m.name, m.version);
     auto manifest_text_bytes = read_file(folder / "manifest.toml");
@@ -315,7 +315,8 @@ struct code_server::impl {
     for (std::size_t i = 0; i < specs.size(); ++i) {
       auto id = specs[i].name();
       auto child = supervisor_child(std::move(specs[i])).restart(manifest->groups[i].restart);
-      auto started = start_child(n.system(), supervisor, std::move(child), std::chrono::seconds(30));
+      auto started =
+        start_child(n.system(), supervisor, std::move(child), std::chrono::seconds(30));
       if (!started) {
         stop_groups(*version);
         return make_error(errc::failed_precondition,
@@ -372,7 +373,8 @@ struct code_server::impl {
         current = i->second.get();
     }
     if (current != nullptr && current->installed.version == m.version
-        && current->installed.sha256 == m.sha256 && current->installed.route_prefix == m.route_prefix)
+        && current->installed.sha256 == m.sha256
+        && current->installed.route_prefix == m.route_prefix)
       return {};
     auto before = current != nullptr ? instances_of(current->services)
                                      : std::map<std::string, std::vector<caf::actor>>{};
@@ -545,8 +547,8 @@ caf::expected<module_status> code_server::install(std::string_view archive,
     return d.status_of(*stored);
   }
   if (auto err = d.run_version(*stored))
-    return make_error(kind_of(err), fmt::format("{} was installed but not activated: {}", who,
-                                                message_of(err)));
+    return make_error(kind_of(err),
+                      fmt::format("{} was installed but not activated: {}", who, message_of(err)));
   if (auto err = d.store->activate(stored->name, stored->version))
     return err;
   auto now = d.store->find(stored->name, stored->version);

@@ -62,8 +62,7 @@ std::string first_difference(const pb::FileDescriptorProto& loaded,
   for (const auto& m : wanted.message_type()) {
     auto other = std::find_if(loaded.message_type().begin(), loaded.message_type().end(),
                               [&](const pb::DescriptorProto& x) { return x.name() == m.name(); });
-    if (other != loaded.message_type().end()
-        && !pb::util::MessageDifferencer::Equals(*other, m)) {
+    if (other != loaded.message_type().end() && !pb::util::MessageDifferencer::Equals(*other, m)) {
       for (const auto& f : m.field()) {
         auto same = std::find_if(other->field().begin(), other->field().end(),
                                  [&](const pb::FieldDescriptorProto& x) {
@@ -76,12 +75,21 @@ std::string first_difference(const pb::FileDescriptorProto& loaded,
     }
   }
   for (const auto& s : wanted.service()) {
-    auto other = std::find_if(loaded.service().begin(), loaded.service().end(),
-                              [&](const pb::ServiceDescriptorProto& x) { return x.name() == s.name(); });
+    auto other =
+      std::find_if(loaded.service().begin(), loaded.service().end(),
+                   [&](const pb::ServiceDescriptorProto& x) { return x.name() == s.name(); });
     if (other != loaded.service().end() && !pb::util::MessageDifferencer::Equals(*other, s))
       return scoped(s.name());
   }
   return "its options";
+}
+
+// The pool's copy of a loaded file as protoc writes it in a descriptor set (with json names).
+pb::FileDescriptorProto loaded_copy(const pb::FileDescriptor& file) {
+  pb::FileDescriptorProto out;
+  file.CopyTo(&out);
+  file.CopyJsonNameTo(&out);
+  return out;
 }
 
 } // namespace
@@ -91,8 +99,8 @@ caf::expected<contract_plan> check_contracts(const module_manifest& manifest,
                                              std::string_view who) {
   pb::FileDescriptorSet set;
   if (!set.ParseFromArray(descriptor_set.data(), static_cast<int>(descriptor_set.size())))
-    return refuse(fmt::format("{}: {} is not a Protobuf FileDescriptorSet", who,
-                              manifest.contracts));
+    return refuse(
+      fmt::format("{}: {} is not a Protobuf FileDescriptorSet", who, manifest.contracts));
   const auto* pool = pb::DescriptorPool::generated_pool();
   auto provided = [&](const std::string& name) {
     return std::find(manifest.provides.begin(), manifest.provides.end(), name)
@@ -103,9 +111,10 @@ caf::expected<contract_plan> check_contracts(const module_manifest& manifest,
   for (const auto& name : manifest.provides)
     if (std::none_of(set.file().begin(), set.file().end(),
                      [&](const pb::FileDescriptorProto& f) { return f.name() == name; }))
-      return refuse(fmt::format("{}: contract {} is listed in its manifest but not in {}", who, name,
-                                manifest.contracts));
-  for (const auto& file : set.file()) {
+      return refuse(fmt::format("{}: contract {} is listed in its manifest but not in {}", who,
+                                name, manifest.contracts));
+  for (auto file : set.file()) {
+    file.clear_source_code_info(); // comments and positions do not change a contract
     const auto* existing = pool->FindFileByName(file.name());
     if (!provided(file.name())) {
       // A contract it uses: the process must have exactly this one.
@@ -113,8 +122,7 @@ caf::expected<contract_plan> check_contracts(const module_manifest& manifest,
         return refuse(fmt::format("{} uses contract {}, which this program does not have: link "
                                   "the module that defines it into the program, or install it",
                                   who, file.name()));
-      pb::FileDescriptorProto have;
-      existing->CopyTo(&have);
+      auto have = loaded_copy(*existing);
       if (!pb::util::MessageDifferencer::Equals(have, file))
         return refuse(fmt::format("{} was built against another version of contract {} than this "
                                   "program has (first difference: {})",
@@ -122,8 +130,7 @@ caf::expected<contract_plan> check_contracts(const module_manifest& manifest,
       continue;
     }
     if (existing != nullptr) {
-      pb::FileDescriptorProto have;
-      existing->CopyTo(&have);
+      auto have = loaded_copy(*existing);
       if (!pb::util::MessageDifferencer::Equals(have, file))
         return refuse(fmt::format(
           "{}: contract {} differs from the one already loaded in this process (symbol {}): a "

@@ -34,9 +34,9 @@ open_module_library(const std::filesystem::path& file, std::string_view who) {
   dlerror();
   void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr)
-    return make_error(errc::failed_precondition,
-                      fmt::format("{}: cannot load {}: {}", who, file.filename().string(),
-                                  loader_error()));
+    return make_error(
+      errc::failed_precondition,
+      fmt::format("{}: cannot load {}: {}", who, file.filename().string(), loader_error()));
   using entry_function = module_definition* (*)();
   auto* entry = reinterpret_cast<entry_function>(dlsym(handle, entry_symbol));
   if (entry == nullptr) {
@@ -51,8 +51,7 @@ open_module_library(const std::filesystem::path& file, std::string_view who) {
     std::unique_ptr<module_definition> def{entry()};
     if (!def)
       return make_error(errc::failed_precondition,
-                        fmt::format("{}: {} answered no module definition", who,
-                                    entry_symbol));
+                        fmt::format("{}: {} answered no module definition", who, entry_symbol));
     return def;
   } catch (const std::exception& e) {
     return make_error(errc::failed_precondition,

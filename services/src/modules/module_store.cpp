@@ -215,8 +215,9 @@ struct module_store::impl {
 
   /// "module store DIR: what: SQLite's message", as errc::internal.
   caf::error sqlite_error(std::string_view what) const {
-    return make_error(errc::internal, fmt::format("module store {}: {}: {}", dir.string(), what,
-                                                  db != nullptr ? sqlite3_errmsg(db) : "no memory"));
+    return make_error(errc::internal,
+                      fmt::format("module store {}: {}: {}", dir.string(), what,
+                                  db != nullptr ? sqlite3_errmsg(db) : "no memory"));
   }
 
   caf::error os_error(const std::string& message) const {
@@ -372,7 +373,8 @@ struct module_store::impl {
                                       version_entry.path().string(), ec.message()));
       }
       if (ec)
-        return os_error(fmt::format("cannot list {}: {}", name_entry.path().string(), ec.message()));
+        return os_error(
+          fmt::format("cannot list {}: {}", name_entry.path().string(), ec.message()));
       if (!kept) {
         fs::remove(name_entry.path(), ec);
         if (ec)
@@ -407,8 +409,7 @@ struct module_store::impl {
       }
       fs::create_directories(path.parent_path(), ec);
       if (ec)
-        return fail(
-          fmt::format("cannot create {}: {}", path.parent_path().string(), ec.message()));
+        return fail(fmt::format("cannot create {}: {}", path.parent_path().string(), ec.message()));
       if (auto problem = write_synced(path, file.bytes); !problem.empty())
         return fail(problem);
     }
@@ -483,9 +484,9 @@ caf::expected<std::unique_ptr<module_store>> module_store::open(const fs::path& 
   if (dir.empty())
     return make_error(errc::invalid_argument, "module store: expected a folder, got \"\"");
   if (dir.native().find('\0') != std::string::npos)
-    return make_error(errc::invalid_argument,
-                      fmt::format("module store {:?}: the folder's name holds a NUL character",
-                                  dir.string()));
+    return make_error(
+      errc::invalid_argument,
+      fmt::format("module store {:?}: the folder's name holds a NUL character", dir.string()));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -538,9 +539,8 @@ caf::expected<installed_module> module_store::add(const installed_module& module
   std::error_code ec;
   fs::remove_all(target, ec); // a folder without a row: left by a crash
   if (ec)
-    return impl_->os_error(
-      fmt::format("cannot remove {}, which the registry does not list: {}", target.string(),
-                  ec.message()));
+    return impl_->os_error(fmt::format("cannot remove {}, which the registry does not list: {}",
+                                       target.string(), ec.message()));
   if (auto err = impl_->place(files, target))
     return err;
   installed_module row = module;
@@ -625,8 +625,7 @@ caf::error module_store::remove(const std::string& name) {
 std::vector<installed_module> module_store::list() const {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   caf::error err;
-  auto s = impl_->prepare(
-    fmt::format("{} ORDER BY name, sequence", select_columns).c_str(), err);
+  auto s = impl_->prepare(fmt::format("{} ORDER BY name, sequence", select_columns).c_str(), err);
   if (!s)
     return {};
   auto all = impl_->rows(s.get());
@@ -641,8 +640,7 @@ std::optional<installed_module> module_store::find(const std::string& name,
 
 std::optional<installed_module> module_store::active(const std::string& name) const {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  auto found =
-    impl_->query(fmt::format("{} WHERE name = ?1 AND active = 1", select_columns), name);
+  auto found = impl_->query(fmt::format("{} WHERE name = ?1 AND active = 1", select_columns), name);
   if (!found || found->empty())
     return std::nullopt;
   return std::move(found->front());

@@ -68,9 +68,9 @@ caf::expected<bool> flag_value(std::string_view query, std::string_view name) {
     return false;
   if (**value == "true" || **value == "1" || (*value)->empty())
     return true;
-  return make_error(errc::invalid_argument,
-                    fmt::format("query parameter {} is \"{}\": expected true or false", name,
-                                **value));
+  return make_error(
+    errc::invalid_argument,
+    fmt::format("query parameter {} is \"{}\": expected true or false", name, **value));
 }
 
 gateway::admin_response run(code_server& modules, const gateway::admin_request& req) {
@@ -107,10 +107,10 @@ gateway::admin_response run(code_server& modules, const gateway::admin_request& 
       return {200, fmt::format("{{\"installed\":{},\"message\":{}}}", module_json(*installed),
                                json_quote("installed " + describe_status(*installed)))};
     }
-    return refuse(errc::invalid_argument,
-                  fmt::format("{} takes GET (list) or POST (install), not {}", modules_admin_path,
-                              req.verb),
-                  id);
+    return refuse(
+      errc::invalid_argument,
+      fmt::format("{} takes GET (list) or POST (install), not {}", modules_admin_path, req.verb),
+      id);
   }
   // /NAME or /NAME/activate
   rest.remove_prefix(1);
@@ -153,8 +153,7 @@ gateway::admin_response run(code_server& modules, const gateway::admin_request& 
 } // namespace
 
 gateway::admin_operation modules_admin_operation(code_server& modules) {
-  return [&modules](gateway::admin_request req,
-                    std::function<void(gateway::admin_response)> done) {
+  return [&modules](gateway::admin_request req, std::function<void(gateway::admin_response)> done) {
     modules.post([&modules, req = std::move(req), done = std::move(done)] {
       gateway::admin_response answer;
       try {

@@ -41,9 +41,8 @@ pb::OperationDone done_with(const google::protobuf::Message& reply) {
 
 pb::OperationDone done_with(const caf::error& err) {
   pb::OperationDone done;
-  done.set_error_code(err.category() == error_category()
-                        ? err.code()
-                        : static_cast<std::uint8_t>(errc::internal));
+  done.set_error_code(
+    err.category() == error_category() ? err.code() : static_cast<std::uint8_t>(errc::internal));
   done.set_error_message(message_of(err));
   return done;
 }
@@ -124,12 +123,12 @@ private:
       }
       p.deliver(std::move(answer));
     });
-    modules_->post([modules = modules_, n = node_, topic = topic_, id,
-                    operation = std::move(operation)] {
-      auto done = operation(*modules);
-      done.set_operation(id);
-      n->publish(topic, done);
-    });
+    modules_->post(
+      [modules = modules_, n = node_, topic = topic_, id, operation = std::move(operation)] {
+        auto done = operation(*modules);
+        done.set_operation(id);
+        n->publish(topic, done);
+      });
     return p;
   }
 

@@ -105,12 +105,12 @@ private:
                   fmt::format("invalid module name {}: {}", quote(name), *problem));
         continue;
       }
-      const auto first = std::find_if(seen.begin(), seen.end(),
-                                       [&](const auto& s) { return s.first == name; });
+      const auto first =
+        std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
       if (first != seen.end()) {
         add_error(element.source(), "modules.required",
-                  fmt::format("module {} is listed more than once (first on line {})",
-                              quote(name), first->second));
+                  fmt::format("module {} is listed more than once (first on line {})", quote(name),
+                              first->second));
         continue;
       }
       seen.emplace_back(name, static_cast<int>(element.source().begin.line));

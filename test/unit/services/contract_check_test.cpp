@@ -23,6 +23,7 @@ namespace {
 pb::FileDescriptorProto loaded_test_proto() {
   pb::FileDescriptorProto file;
   microlith::test::PingRequest::descriptor()->file()->CopyTo(&file);
+  microlith::test::PingRequest::descriptor()->file()->CopyJsonNameTo(&file);
   return file;
 }
 
@@ -64,7 +65,8 @@ pb::FileDescriptorProto fresh_file(const std::string& name, const std::string& p
 TEST_CASE("a contract the process does not have yet is loaded from the module's contracts library",
           "[modules][contracts]") {
   auto file = fresh_file("acme/statements_check.proto", "acme.statements_check");
-  auto plan = check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 1.0.0");
+  auto plan =
+    check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 1.0.0");
   REQUIRE(plan);
   CHECK(plan->load_library);
 }
@@ -72,7 +74,8 @@ TEST_CASE("a contract the process does not have yet is loaded from the module's 
 TEST_CASE("a contract already loaded with the same contents is reused, not loaded again",
           "[modules][contracts]") {
   auto file = loaded_test_proto();
-  auto plan = check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 2.0.0");
+  auto plan =
+    check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 2.0.0");
   REQUIRE(plan);
   CHECK_FALSE(plan->load_library);
 }
@@ -87,7 +90,8 @@ TEST_CASE("a changed contract under a loaded file name is refused, naming the fi
   added->set_number(99);
   added->set_type(pb::FieldDescriptorProto::TYPE_STRING);
   added->set_label(pb::FieldDescriptorProto::LABEL_OPTIONAL);
-  auto plan = check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 3.0.0");
+  auto plan =
+    check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 3.0.0");
   REQUIRE_FALSE(plan);
   auto text = message_of(plan.error());
   CHECK(text.find(file.name()) != std::string::npos);
@@ -99,7 +103,8 @@ TEST_CASE("a new contract file defining a symbol another file defines is refused
           "[modules][contracts]") {
   auto file = fresh_file("elsewhere/copy_of_test.proto", "microlith.test");
   file.mutable_message_type(0)->set_name("PingRequest");
-  auto plan = check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 1.0.0");
+  auto plan =
+    check_contracts(manifest_providing({file.name()}), set_of({file}), "test.module 1.0.0");
   REQUIRE_FALSE(plan);
   auto text = message_of(plan.error());
   CHECK(text.find("microlith.test.PingRequest") != std::string::npos);
@@ -120,7 +125,8 @@ TEST_CASE("a contract a module uses must be in the process with the same content
   SECTION("present with other contents") {
     auto used = loaded_test_proto();
     used.mutable_message_type(0)->set_name("EmptyRenamed");
-    auto plan = check_contracts(manifest_providing({own.name()}), set_of({used, own}), "acme 1.0.0");
+    auto plan =
+      check_contracts(manifest_providing({own.name()}), set_of({used, own}), "acme 1.0.0");
     REQUIRE_FALSE(plan);
     CHECK(message_of(plan.error()).find("another version of contract " + used.name())
           != std::string::npos);
@@ -133,7 +139,8 @@ TEST_CASE("a contract a module uses must be in the process with the same content
   }
 }
 
-TEST_CASE("a descriptor set that does not parse is refused naming the entry", "[modules][contracts]") {
+TEST_CASE("a descriptor set that does not parse is refused naming the entry",
+          "[modules][contracts]") {
   auto plan = check_contracts(manifest_providing({"x.proto"}), std::string("\xff\xff\xff", 3),
                               "test.module 1.0.0");
   REQUIRE_FALSE(plan);

@@ -30,11 +30,11 @@
 #include <fmt/format.h>
 
 namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
 using microlith::archive_entry;
 using microlith::errc;
 using microlith::installed_module;
 using microlith::module_store;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -101,8 +101,8 @@ TEST_CASE("module_store stores a version's files and row, and reads them back", 
   auto m = module_named("acme.statements", "1.2.0");
   m.route_prefix = "/clients/acme";
   m.node = "a";
-  m.active = true;       // ignored: a new version is inactive
-  m.installed_at = 7;    // ignored: the store sets it
+  m.active = true;    // ignored: a new version is inactive
+  m.installed_at = 7; // ignored: the store sets it
   const auto before = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
@@ -136,9 +136,9 @@ TEST_CASE("module_store stores a version's files and row, and reads them back", 
   REQUIRE(store->add(module_named("acme.statements", "1.3.0", 2), small_files(2)));
   REQUIRE(store->add(module_named("acme.audit", "2", 3), {}));
   CHECK(fs::is_directory(store->folder_of("acme.audit", "2")));
-  CHECK(listed(*store)
-        == std::vector<std::string>{"acme.audit 2", "acme.statements 1.2.0",
-                                    "acme.statements 1.3.0"});
+  CHECK(
+    listed(*store)
+    == std::vector<std::string>{"acme.audit 2", "acme.statements 1.2.0", "acme.statements 1.3.0"});
 }
 
 TEST_CASE("module_store answers the same archive again unchanged and refuses another one",
@@ -237,8 +237,7 @@ TEST_CASE("module_store removes every version of a name, rows and folders", "[un
 
   // Installed again after removal, with another archive: a new version, not a conflict.
   REQUIRE(store->add(module_named("acme.statements", "1.0", 5), small_files(5)));
-  CHECK(read_file(store->folder_of("acme.statements", "1.0") / "lib/libx.so")
-        == pattern(5, 4096));
+  CHECK(read_file(store->folder_of("acme.statements", "1.0") / "lib/libx.so") == pattern(5, 4096));
 }
 
 TEST_CASE("module_store refuses names, versions and entries that would leave its folder",
@@ -254,8 +253,9 @@ TEST_CASE("module_store refuses names, versions and entries that would leave its
     CHECK_THAT(microlith::message_of(added.error()), Contains(fragment));
   };
   SECTION("names") {
-    for (const std::string& name : std::vector<std::string>{"../x", "a/b", "", "..", ".", ".hidden", "a..b", "Acme",
-                                   "a b", std::string(129, 'a'), std::string("a\0b", 3)}) {
+    for (const std::string& name :
+         std::vector<std::string>{"../x", "a/b", "", "..", ".", ".hidden", "a..b", "Acme", "a b",
+                                  std::string(129, 'a'), std::string("a\0b", 3)}) {
       INFO(name);
       refused(module_named(name, "1.0"), {}, "invalid module name");
       CHECK(microlith::code_of(store->activate(name, "1.0")) == errc::invalid_argument);
@@ -265,8 +265,8 @@ TEST_CASE("module_store refuses names, versions and entries that would leave its
     refused(module_named("../x", "1.0"), {}, "\"../x\"");
   }
   SECTION("versions") {
-    for (const std::string& version : std::vector<std::string>{"1.0/../..", "", ".", "..", "1..0", "1.", ".1", "1.0-rc1",
-                                      "/1", std::string(65, '1')}) {
+    for (const std::string& version : std::vector<std::string>{
+           "1.0/../..", "", ".", "..", "1..0", "1.", ".1", "1.0-rc1", "/1", std::string(65, '1')}) {
       INFO(version);
       refused(module_named("acme", version), {}, "invalid module version");
       CHECK(microlith::code_of(store->activate("acme", version)) == errc::invalid_argument);
@@ -274,8 +274,8 @@ TEST_CASE("module_store refuses names, versions and entries that would leave its
     refused(module_named("acme", "1.0/../.."), {}, "\"1.0/../..\"");
   }
   SECTION("archive entries") {
-    for (const std::string entry : {"/etc/passwd", "../x", "lib/../../x", "lib//x", "./x", "",
-                                    "lib\\x", "lib/.."}) {
+    for (const std::string entry :
+         {"/etc/passwd", "../x", "lib/../../x", "lib//x", "./x", "", "lib\\x", "lib/.."}) {
       INFO(entry);
       refused(module_named("acme", "1.0"), {{"ok", "1"}, {entry, "2"}}, "archive entry");
     }
@@ -285,8 +285,9 @@ TEST_CASE("module_store refuses names, versions and entries that would leave its
   std::set<std::string> left;
   for (const auto& entry : fs::directory_iterator(dir))
     left.insert(entry.path().filename().string());
-  CHECK(left == std::set<std::string>{".incoming", ".lock", "registry.sqlite",
-                                      "registry.sqlite-shm", "registry.sqlite-wal"});
+  CHECK(left
+        == std::set<std::string>{".incoming", ".lock", "registry.sqlite", "registry.sqlite-shm",
+                                 "registry.sqlite-wal"});
   CHECK(fs::is_empty(dir / ".incoming"));
   CHECK_FALSE(fs::exists(temp.path() / "x"));
 }
@@ -349,8 +350,7 @@ TEST_CASE("a reopened module_store reads the same rows and removes what has none
   std::ofstream(temp.path() / "acme.statements" / "3.0" / "stale") << "x";
   REQUIRE(store->add(module_named("acme.statements", "3.0"), small_files()));
   CHECK_FALSE(fs::exists(temp.path() / "acme.statements" / "3.0" / "stale"));
-  CHECK(read_file(store->folder_of("acme.statements", "3.0") / "lib/libx.so")
-        == pattern(1, 4096));
+  CHECK(read_file(store->folder_of("acme.statements", "3.0") / "lib/libx.so") == pattern(1, 4096));
 }
 
 // -- kill -9 -----------------------------------------------------------------------------------

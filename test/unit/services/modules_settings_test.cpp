@@ -14,8 +14,7 @@ using namespace system_file_checks;
 namespace {
 
 // Four lines; a [modules] table appended starts on line 5.
-const std::string base =
-  "[system]\nname = \"bank\"\n[groups.ledger]\nmodule = \"bank.ledger\"\n";
+const std::string base = "[system]\nname = \"bank\"\n[groups.ledger]\nmodule = \"bank.ledger\"\n";
 
 } // namespace
 
@@ -27,8 +26,7 @@ TEST_CASE("the [modules] table is read into system_config::modules", "[unit]") {
           "\"acme_2.audit\"]\nmax_archive_bytes = 1048576\n",
       "bank.toml");
     CHECK(config.modules.dir == "/var/lib/bank/modules");
-    CHECK(config.modules.required
-          == std::vector<std::string>{"acme.statements", "acme_2.audit"});
+    CHECK(config.modules.required == std::vector<std::string>{"acme.statements", "acme_2.audit"});
     CHECK(config.modules.max_archive_bytes == 1048576);
     CHECK(config.modules.line == 5);
   }
@@ -40,19 +38,19 @@ TEST_CASE("the [modules] table is read into system_config::modules", "[unit]") {
     CHECK(config.modules.line == 0);
   }
   SECTION("a relative dir is resolved against the system file's folder") {
-    auto config =
-      microlith::parse_system_file(base + "[modules]\ndir = \"state/modules\"\n", "/etc/bank/bank.toml");
+    auto config = microlith::parse_system_file(base + "[modules]\ndir = \"state/modules\"\n",
+                                               "/etc/bank/bank.toml");
     CHECK(config.modules.dir == "/etc/bank/state/modules");
     auto beside =
       microlith::parse_system_file(base + "[modules]\ndir = \"./modules\"\n", "bank.toml");
     CHECK(beside.modules.dir == "modules");
   }
   SECTION("the limits of max_archive_bytes are accepted") {
-    auto low = microlith::parse_system_file(base + "[modules]\nmax_archive_bytes = 1024\n",
-                                            "bank.toml");
+    auto low =
+      microlith::parse_system_file(base + "[modules]\nmax_archive_bytes = 1024\n", "bank.toml");
     CHECK(low.modules.max_archive_bytes == 1024);
-    auto high = microlith::parse_system_file(
-      base + "[modules]\nmax_archive_bytes = 1073741824\n", "bank.toml");
+    auto high = microlith::parse_system_file(base + "[modules]\nmax_archive_bytes = 1073741824\n",
+                                             "bank.toml");
     CHECK(high.modules.max_archive_bytes == 1073741824u);
   }
 }
@@ -113,7 +111,8 @@ TEST_CASE("mistakes in [modules] are reported with line, column and key", "[unit
     check_single("modules = 1\n" + base, 1, "modules", "expected a table, got an integer");
   }
   SECTION("every mistake of the table at once") {
-    auto errors = errors_of(base + "[modules]\nrequired = [\"a/b\"]\nmax_archive_bytes = 0\nx = 1\n");
+    auto errors =
+      errors_of(base + "[modules]\nrequired = [\"a/b\"]\nmax_archive_bytes = 0\nx = 1\n");
     INFO(microlith::system_file_errors(errors).what());
     REQUIRE(errors.size() == 4);
     check_error(errors[0], 6, "modules.required", "set [modules] dir");

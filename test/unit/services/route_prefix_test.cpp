@@ -15,8 +15,7 @@ TEST_CASE("a module's route is served under its prefix", "[modules][routes]") {
   CHECK(prefixed_route_key("GET /statements/{account_id}", "/clients/acme")
         == "GET /clients/acme/statements/{account_id}");
   CHECK(prefixed_route_key("POST /", "/clients/acme") == "POST /clients/acme");
-  CHECK(prefixed_route_key("GET /statements/{account_id}", "")
-        == "GET /statements/{account_id}");
+  CHECK(prefixed_route_key("GET /statements/{account_id}", "") == "GET /statements/{account_id}");
 }
 
 TEST_CASE("a well-formed route prefix is accepted", "[modules][routes]") {
