@@ -67,7 +67,10 @@ const char* endpoint_actor::name() const {
 }
 
 caf::behavior endpoint_actor::make_behavior() {
-  set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+  set_down_handler([this](caf::down_msg& msg) {
+    on_down(msg);
+    after_message();
+  });
   set_exception_handler([this](std::exception_ptr& eptr) -> caf::error {
     auto what = what_of(eptr);
     log::error(def_.name, "crashed: {}", what);
@@ -87,12 +90,26 @@ caf::behavior endpoint_actor::make_behavior() {
         on_reply(env);
       else if (env.kind == envelope_kind::publish)
         on_published(env);
-      else if (deferred_start_ != nullptr)
+      else if (pass_to_)
+        pass_on(env, current_sender());
+      else if (deferred_start_ != nullptr || awaiting_state_)
         early_.emplace_back(std::move(env), current_sender()); // served once started
       else
         on_request(env, current_sender());
+      after_message();
     },
-    [this](tick_atom, clock::rep at) { on_tick(clock::time_point{clock::duration{at}}); },
+    [this](tick_atom, clock::rep at) {
+      on_tick(clock::time_point{clock::duration{at}});
+      after_message();
+    },
+    [this](drain_atom) { return drain(); },
+    [this](retire_atom, caf::actor& successor) { return retire(std::move(successor)); },
+    [this](import_atom, std::string& type, std::string& bytes) {
+      return import_state(type, bytes);
+    },
+    [this](commit_atom) { commit(); },
+    [this](abandon_atom, caf::actor& predecessor) { abandon(std::move(predecessor)); },
+    [this](resume_atom) { resume(); },
     [this](info_atom) {
       std::vector<std::string> services;
       if (registered_)
@@ -121,6 +138,10 @@ void endpoint_actor::start() {
 }
 
 void endpoint_actor::complete_start() {
+  // Started by a replace whose predecessor hands over its state: registered (requests reach it
+  // and wait) but serving nothing until the state is in (handover.hpp).
+  if (def_.handover && !def_.contract.empty() && core_->handovers.expects(def_.name))
+    awaiting_state_ = true;
   if (!def_.contract.empty()) {
     core_->registry.record_contract(def_.name, def_.contract);
     core_->registry.add(def_.name, caf::actor_cast<caf::actor>(this));
@@ -163,6 +184,15 @@ void endpoint_actor::finish_start(caf::error err) {
 }
 
 void endpoint_actor::on_exit() {
+  if (retiring_ && retired_.pending())
+    retired_.deliver(
+      make_error(errc::service_down, fmt::format("{} stopped before it handed over", def_.name)));
+  retiring_ = false;
+  retired_ = caf::response_promise{};
+  pass_to_ = nullptr;
+  for (auto& rp : drained_)
+    rp.deliver(make_error(errc::service_down, fmt::format("{} stopped", def_.name)));
+  drained_.clear();
   if (deferred_start_ != nullptr) {
     deferred_start_->owner = nullptr;
     deferred_start_ = nullptr;
@@ -186,6 +216,163 @@ void endpoint_actor::on_exit() {
   view_ = registry_view{core_->registry}; // drops the snapshot, which may reference this actor
   ready_to_ = nullptr;
   current_ = {};
+}
+
+// -- handing over to another version ----------------------------------------------------------
+
+void endpoint_actor::after_message() {
+  if (retiring_)
+    check_retired();
+  if (!drained_.empty())
+    check_drained();
+}
+
+caf::response_promise endpoint_actor::retire(caf::actor successor) {
+  auto rp = make_response_promise();
+  if (retiring_ && retired_.pending())
+    retired_.deliver(make_error(errc::aborted, fmt::format("{}: retired again", def_.name)));
+  retiring_ = true;
+  retired_ = rp;
+  pass_to_ = std::move(successor);
+  check_retired();
+  return rp;
+}
+
+std::size_t endpoint_actor::unanswered_promises() const {
+  return static_cast<std::size_t>(
+    std::count_if(slots_.begin(), slots_.end(), [](const reply_slot* s) { return !s->answered; }));
+}
+
+void endpoint_actor::check_retired() {
+  // Its own calls and promises only: the calls it passed on wait for its successor, which
+  // serves once the state is in.
+  if (!retired_.pending() || pending_.size() > passed_on_ || unanswered_promises() > 0)
+    return;
+  std::string type;
+  std::string bytes;
+  if (def_.handover && state_) {
+    try {
+      bytes = def_.handover->save(state_.get());
+      type = def_.handover->type->full_name();
+    } catch (...) {
+      retired_.deliver(
+        make_error(errc::internal, fmt::format("{} could not save its state: {}", def_.name,
+                                               what_of(std::current_exception()))));
+      return;
+    }
+  }
+  retired_.deliver(std::move(type), std::move(bytes));
+}
+
+namespace {
+
+// "acme.statements.v1.CacheState" -> "CacheState".
+std::string_view message_name(std::string_view full_name) {
+  auto dot = full_name.rfind('.');
+  return dot == std::string_view::npos ? full_name : full_name.substr(dot + 1);
+}
+
+} // namespace
+
+caf::result<bool> endpoint_actor::import_state(const std::string& type, const std::string& bytes) {
+  if (!awaiting_state_)
+    return false; // it hands over no state: it serves already, and the state is dropped
+  if (type.empty())
+    return true; // the old version handed over none: this one starts fresh
+  const auto& wanted = def_.handover->type->full_name();
+  if (message_name(type) != message_name(wanted))
+    return make_error(errc::failed_precondition,
+                      fmt::format("{}: the running version hands over its state as {}, this "
+                                  "version restores a {} (a handed over state keeps its message "
+                                  "name; only its package may change)",
+                                  def_.name, type, wanted));
+  metadata meta;
+  meta.caller = def_.name;
+  call_context ctx{this, std::move(meta)};
+  caf::error err;
+  try {
+    err = def_.handover->restore(state_.get(), ctx, bytes);
+  } catch (...) {
+    err = make_error(errc::failed_precondition,
+                     fmt::format("restoring it threw: {}", what_of(std::current_exception())));
+  }
+  if (err)
+    return make_error(errc::failed_precondition,
+                      fmt::format("{} refused the state the running version handed over ({}): {}",
+                                  def_.name, type, message_of(err)));
+  return true;
+}
+
+void endpoint_actor::commit() {
+  if (!awaiting_state_)
+    return;
+  awaiting_state_ = false;
+  auto held = std::move(early_);
+  early_.clear();
+  for (auto& [env, sender] : held)
+    on_request(env, std::move(sender));
+}
+
+void endpoint_actor::abandon(caf::actor predecessor) {
+  if (!predecessor) { // nobody to give the requests back to: serve them
+    commit();
+    return;
+  }
+  awaiting_state_ = false;
+  // Sent before the held requests, from this actor: the predecessor serves again first.
+  send(predecessor, resume_atom::value);
+  pass_to_ = std::move(predecessor);
+  auto held = std::move(early_);
+  early_.clear();
+  for (auto& [env, sender] : held)
+    pass_on(env, std::move(sender));
+}
+
+void endpoint_actor::resume() {
+  if (retired_.pending())
+    retired_.deliver(
+      make_error(errc::aborted, fmt::format("{}: the replace was rolled back", def_.name)));
+  retiring_ = false;
+  retired_ = caf::response_promise{};
+  pass_to_ = nullptr;
+  if (registered_)
+    core_->registry.add(def_.name, caf::actor_cast<caf::actor>(this));
+}
+
+void endpoint_actor::pass_on(envelope& env, caf::strong_actor_ptr sender) {
+  if (env.kind != envelope_kind::call) { // a cast: nobody waits for it
+    send(pass_to_, std::move(env));
+    return;
+  }
+  // A call is passed on as this instance's own call, answered back to its caller: the caller
+  // watches this instance (its monitor), so this one stays until the answer came through
+  // (drain_atom waits for it).
+  auto now = clock::now();
+  auto deadline =
+    env.meta.deadline != clock::time_point{} ? env.meta.deadline : now + core_->default_timeout;
+  auto id = send_call_to(pass_to_, {}, env.meta, now, deadline, env.service, env.method,
+                         std::move(env.body));
+  ++passed_on_;
+  set_continuation(id, [this, reply_to = std::move(sender), call_id = env.call_id,
+                        method = env.method](const message_ptr& body, const caf::error& err) {
+    --passed_on_;
+    answer(reply_to, call_id, method, body, err);
+  });
+}
+
+caf::response_promise endpoint_actor::drain() {
+  auto rp = make_response_promise();
+  drained_.push_back(rp);
+  check_drained();
+  return rp;
+}
+
+void endpoint_actor::check_drained() {
+  if (drained_.empty() || pending_.size() > 0 || unanswered_promises() > 0)
+    return;
+  for (auto& rp : drained_)
+    rp.deliver(true);
+  drained_.clear();
 }
 
 // -- serving --------------------------------------------------------------------------------
@@ -322,6 +509,14 @@ std::uint64_t endpoint_actor::send_call(const metadata& parent, std::string serv
     refused = call_loop_error(service, method);
   else if (dest = view_.resolve(service); !dest)
     refused = no_instance_error(service);
+  return send_call_to(std::move(dest), std::move(refused), parent, now, deadline,
+                      std::move(service), std::move(method), std::move(body));
+}
+
+std::uint64_t endpoint_actor::send_call_to(caf::actor dest, caf::error refused,
+                                           const metadata& parent, clock::time_point now,
+                                           clock::time_point deadline, std::string service,
+                                           std::string method, message_ptr body) {
   auto added = pending_.add(dest, now, deadline, service, method, {});
   if (added.arm)
     arm_timer(deadline);

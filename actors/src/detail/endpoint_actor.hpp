@@ -103,6 +103,21 @@ private:
 
   void start();
   void complete_start();
+  // -- handover (handover.hpp) --
+  caf::response_promise retire(caf::actor successor);
+  void check_retired();
+  caf::result<bool> import_state(const std::string& type, const std::string& bytes);
+  void commit();
+  void abandon(caf::actor predecessor);
+  void resume();
+  void pass_on(envelope& env, caf::strong_actor_ptr sender);
+  caf::response_promise drain();
+  void check_drained();
+  void after_message();
+  std::uint64_t send_call_to(caf::actor dest, caf::error refused, const metadata& parent,
+                             clock::time_point now, clock::time_point deadline, std::string service,
+                             std::string method, message_ptr body);
+  std::size_t unanswered_promises() const;
   void on_request(envelope& env, caf::strong_actor_ptr sender);
   void on_reply(envelope& env);
   void on_published(envelope& env);
@@ -126,8 +141,17 @@ private:
   bool dropped_in_handler_ = false;      // the running handler's promise went away unanswered
   bool building_ = false;                // the state's constructor is running
   start_slot* deferred_start_ = nullptr; // set while a deferred start is pending
-  std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests before the start
-  std::unordered_map<std::string, topic_handler> topics_;         // this actor's subscriptions
+  std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests held: before the
+                                                                  // start, or awaiting a state
+  // A replace of the service's module version (handover.hpp):
+  bool awaiting_state_ = false; // a new instance holding requests until commit or abandon
+  caf::actor pass_to_;          // retired (its successor) or abandoned (its predecessor): requests
+                                // go there; null while it serves them itself
+  bool retiring_ = false;       // a retire waits for nothing to be outstanding
+  caf::response_promise retired_;              // answers that retire with the saved state
+  std::size_t passed_on_ = 0;                  // calls passed on and not answered yet (in pending_)
+  std::vector<caf::response_promise> drained_; // answered once nothing is outstanding
+  std::unordered_map<std::string, topic_handler> topics_; // this actor's subscriptions
 };
 
 } // namespace microlith::detail

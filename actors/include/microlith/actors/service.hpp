@@ -34,6 +34,22 @@
 // - An exception escaping a handler is a crash: the caller gets remote_error with the exception's
 //   message, and the actor exits abnormally so that its supervisor decides what happens next.
 //
+// A service whose state must survive a replace of its module by a newer (or older) version
+// declares how to save it as a Protobuf message and how to restore it (OTP's code_change):
+//
+//   auto def = microlith::service<cache>("statements_cache", "acme.statements.v1.Cache")
+//                .handle("Get", &cache::get)
+//                .hand_over(&cache::save, &cache::restore);
+//   acme::statements::v1::CacheState cache::save() const;
+//   void cache::restore(microlith::call_context& ctx, const acme::statements::v1::CacheState& s);
+//
+// During a replace, each old instance answers its calls in progress, then saves its state; the
+// new instance restores it before it serves (requests reaching it meanwhile wait). `restore` may
+// return a caf::error (or throw) to refuse the state: the replace is then rolled back and the old
+// version keeps serving. The new version reads the old version's bytes as its own message type,
+// so the two messages must have the same name (the package may change with the contract's) and
+// follow Protobuf's rules for compatible changes (docs/modules.md, "State handover").
+//
 // Handler types are checked against the contract when the service starts: a handler for a method
 // the contract does not declare, or with other request/response types, fails the start with a
 // message naming the method and both types.
@@ -98,6 +114,38 @@ public:
       return (static_cast<State*>(state)->*f)(ctx, static_cast<const req_t&>(request)).release();
     };
     def_.handlers.emplace_back(std::move(entry));
+    return *this;
+  }
+
+  /// Hands the state over when a new version of the module replaces this one: `save` is a
+  /// member function `Msg save() const`, `restore` one of `void restore(call_context&, const
+  /// Msg&)` or `caf::error restore(call_context&, const Msg&)` (an error refuses the state), for
+  /// a generated Protobuf message `Msg`.
+  template <class Msg, class Restored>
+  service& hand_over(Msg (State::*save)() const,
+                     Restored (State::*restore)(call_context&, const Msg&)) {
+    static_assert(std::is_base_of_v<google::protobuf::Message, Msg>,
+                  "hand_over(): the state must be saved as a generated Protobuf message");
+    static_assert(std::is_void_v<Restored> || std::is_same_v<Restored, caf::error>,
+                  "hand_over(): restore must return void or caf::error");
+    state_handover h;
+    h.type = Msg::descriptor();
+    h.save = [save](const void* state) {
+      return (static_cast<const State*>(state)->*save)().SerializeAsString();
+    };
+    h.restore = [restore](void* state, call_context& ctx, const std::string& bytes) -> caf::error {
+      Msg saved;
+      if (!saved.ParseFromString(bytes))
+        return make_error(errc::invalid_argument, "the handed over state cannot be read as "
+                                                    + Msg::descriptor()->full_name());
+      if constexpr (std::is_void_v<Restored>) {
+        (static_cast<State*>(state)->*restore)(ctx, saved);
+        return {};
+      } else {
+        return (static_cast<State*>(state)->*restore)(ctx, saved);
+      }
+    };
+    def_.handover = std::move(h);
     return *this;
   }
 

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -31,6 +32,19 @@ struct handler_entry {
     invoke;
 };
 
+/// How a service's state crosses from one version of its module to the next when a replace
+/// hands it over (service<State>::hand_over, OTP's code_change): as a Protobuf message, so two
+/// versions built apart agree on its wire form, not on a C++ layout.
+struct state_handover {
+  /// The message the state is saved as.
+  const google::protobuf::Descriptor* type = nullptr;
+  /// Saves an instance's state (the State object) as the wire form of a `type`; may throw.
+  std::function<std::string(const void* state)> save;
+  /// Restores an instance's state from the wire form of a message its predecessor saved; an
+  /// error (or an exception) fails the import, and the replace is rolled back.
+  std::function<caf::error(void* state, call_context& ctx, const std::string& bytes)> restore;
+};
+
 /// Everything needed to start an instance of a service or worker. Build it with service<State>
 /// or worker<State>; it is a value, copied into every instance's start.
 struct service_definition {
@@ -44,6 +58,9 @@ struct service_definition {
   /// Builds an instance's state in the new actor, before its first message. Set by
   /// service<State> and worker<State> from the state's type and constructor arguments.
   std::function<std::shared_ptr<void>(call_context&)> make_state;
+  /// How the state is handed over when a new version of the service's module replaces it;
+  /// nothing when it is not (the new version starts from a fresh state).
+  std::optional<state_handover> handover;
 
   /// Checks the handlers against the contract in Protobuf's generated descriptor pool; an
   /// empty error when they match.
