@@ -7,6 +7,7 @@
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/exit.hpp"
+#include "microlith/actors/handover.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/services/module.hpp"
@@ -24,6 +25,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -34,8 +36,15 @@ namespace {
 
 constexpr std::string_view component = "modules";
 
-// How long an old version's instances get, once out of the registry, for the calls that
-// resolved them just before to reach their mailboxes.
+// How long an old instance gets, once retired, to finish the calls and promises it has
+// outstanding (and hand over its state): longer than the default call deadline (5 s).
+constexpr auto drain_limit = std::chrono::seconds(10);
+
+// How long a new instance gets to restore the state handed over.
+constexpr auto import_limit = std::chrono::seconds(10);
+
+// How long retired instances stay up after they left the registry, passing on requests from
+// callers (on other nodes) that resolved them before the change reached them.
 constexpr auto handover_quiet = std::chrono::milliseconds(50);
 
 caf::expected<std::string> read_file(const std::filesystem::path& file) {
@@ -98,6 +107,14 @@ caf::error check_route_prefix(std::string_view prefix) {
   }
   return {};
 }
+
+// An old instance and the instance of the new version that takes its place (null when the new
+// version does not serve that service, or when a module is stopped).
+struct succession {
+  std::string service;
+  caf::actor old;
+  caf::actor next;
+};
 
 // One version whose groups run (or ran) on this node.
 struct loaded_version {
@@ -217,8 +234,9 @@ struct code_server::impl {
   // Checks and opens a stored version, starts its groups, and answers it running (its routes
   // not yet installed, the version it replaces untouched). `current` is the version it replaces
   // (may be null).
-  caf::expected<std::unique_ptr<loaded_version>> start_version(const installed_module& m,
-                                                               const loaded_version* current) {
+  caf::expected<std::unique_ptr<loaded_version>>
+  start_version(const installed_module& m, const loaded_version* current,
+                const std::map<std::string, std::vector<caf::actor>>& before) {
     auto who = who_of(m.name, m.version);
     auto folder = store->folder_of(m.name, m.version);
     auto manifest_text_bytes = read_file(folder / "manifest.toml");
@@ -318,6 +336,7 @@ struct code_server::impl {
       auto started =
         start_child(n.system(), supervisor, std::move(child), std::chrono::seconds(30));
       if (!started) {
+        take_back(successions(before, version.get()));
         stop_groups(*version);
         return make_error(errc::failed_precondition,
                           fmt::format("{}: group {} failed to start: {}", who,
@@ -338,29 +357,131 @@ struct code_server::impl {
     v.child_ids.clear();
   }
 
-  // Takes the old version's instances out of the registry (the new version's serve), lets the
-  // calls already sent to them be served, then stops its groups.
-  void retire(loaded_version& old, const std::map<std::string, std::vector<caf::actor>>& before) {
-    for (const auto& [service, instances] : before)
-      for (const auto& a : instances)
-        n.registry().remove(service, a.address());
-    std::this_thread::sleep_for(handover_quiet);
-    caf::scoped_actor self{n.system()};
-    for (const auto& [service, instances] : before)
-      for (const auto& a : instances)
-        self->request(a, std::chrono::seconds(5), info_atom::value)
-          .receive([](std::int64_t, std::vector<std::string>&) {}, [](caf::error&) {});
-    stop_groups(old);
-  }
-
-  // The instances serving `names` now.
+  // The instances on this node serving `names` now.
   std::map<std::string, std::vector<caf::actor>>
   instances_of(const std::vector<std::string>& names) const {
     std::map<std::string, std::vector<caf::actor>> out;
     auto snapshot = n.registry().snapshot();
-    for (const auto& s : names)
-      out[s] = snapshot->instances(s);
+    auto here = n.system().node();
+    for (const auto& s : names) {
+      auto& local = out[s];
+      for (const auto& a : snapshot->instances(s))
+        if (a.node() == here)
+          local.push_back(a);
+    }
     return out;
+  }
+
+  // Pairs each old instance (`before`) with the instance of `next` that takes its place: the
+  // new instances of the same service, in order (none when `next` is null).
+  std::vector<succession> successions(const std::map<std::string, std::vector<caf::actor>>& before,
+                                      const loaded_version* next) const {
+    std::map<std::string, std::vector<caf::actor>> after;
+    if (next != nullptr)
+      after = instances_of(next->services);
+    std::vector<succession> out;
+    for (const auto& [service, olds] : before) {
+      std::vector<caf::actor> fresh;
+      for (const auto& a : after[service])
+        if (std::find(olds.begin(), olds.end(), a) == olds.end())
+          fresh.push_back(a);
+      for (std::size_t i = 0; i < olds.size(); ++i)
+        out.push_back({service, olds[i], i < fresh.size() ? fresh[i] : caf::actor{}});
+    }
+    return out;
+  }
+
+  // Retires the old instances (handover.hpp): out of the registry at once, each then passing
+  // later requests to its successor and handing over its state once it has nothing
+  // outstanding; the successors restore those states, and serve once all did. An error when an
+  // old instance with a successor does not finish within drain_limit, or a successor refuses
+  // its state: nothing is committed then (take_back rolls back). Old instances without a
+  // successor (a service the new version drops, or a module stopped) are waited for too, but
+  // stop anyway.
+  caf::error hand_over(const std::string& who, const std::vector<succession>& chain) {
+    auto removed_at = std::chrono::steady_clock::now();
+    for (const auto& link : chain)
+      n.registry().remove(link.service, link.old.address());
+    std::vector<handed_state> states(chain.size());
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      const auto& link = chain[i];
+      auto state = retire_instance(n, link.old, link.next, drain_limit);
+      if (state) {
+        states[i] = std::move(*state);
+        continue;
+      }
+      if (link.next)
+        return make_error(
+          kind_of(state.error()) == errc::failed_precondition ? errc::aborted
+                                                              : kind_of(state.error()),
+          fmt::format("{}: the running {} did not finish its calls and hand over "
+                      "within {} s: {}",
+                      who, link.service, drain_limit.count(), describe(state.error())));
+      log::warn(component, "{}: {} stops with calls outstanding: {}", who, link.service,
+                describe(state.error()));
+    }
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      const auto& link = chain[i];
+      if (!link.next)
+        continue;
+      auto taken = import_state(n, link.next, states[i], import_limit);
+      if (!taken)
+        return make_error(errc::failed_precondition,
+                          fmt::format("{}: {}", who, describe_import_error(taken.error())));
+      if (!*taken && !states[i].type.empty())
+        log::info(component, "{}: {} keeps no state; the running version's {} is dropped", who,
+                  link.service, states[i].type);
+    }
+    for (const auto& link : chain)
+      if (link.next)
+        commit_handover(link.next);
+    std::this_thread::sleep_until(removed_at + handover_quiet);
+    // The requests the old instances passed on are answered through them: wait for those.
+    for (const auto& link : chain)
+      if (auto err = drain_instance(n, link.old, drain_limit))
+        log::warn(component, "{}: {} stops with calls outstanding: {}", who, link.service,
+                  describe(err));
+    return {};
+  }
+
+  static std::string describe_import_error(const caf::error& err) {
+    auto text = message_of(err);
+    return text.empty() ? describe(err) : text;
+  }
+
+  // Rolls a succession back before the new instances stop: each old instance serves again
+  // (registered again) and gets what its successor held or receives; then the successors leave
+  // the registry and are waited for until they have nothing outstanding (the requests they
+  // passed on answered, their own too), so stopping the new version loses no request.
+  void take_back(const std::vector<succession>& chain) {
+    for (const auto& link : chain) {
+      if (link.next)
+        abandon_handover(link.next, link.old);
+      else
+        resume_instance(link.old);
+    }
+    // A round trip through each successor (it sent its old instance the resume), then through
+    // each old instance (it resumed and registered again).
+    caf::scoped_actor self{n.system()};
+    auto round_trip = [&](const caf::actor& a) {
+      self->request(a, std::chrono::seconds(5), info_atom::value)
+        .receive([](std::int64_t, std::vector<std::string>&) {}, [](caf::error&) {});
+    };
+    for (const auto& link : chain)
+      if (link.next)
+        round_trip(link.next);
+    for (const auto& link : chain)
+      round_trip(link.old);
+    auto removed_at = std::chrono::steady_clock::now();
+    for (const auto& link : chain)
+      if (link.next)
+        n.registry().remove(link.service, link.next.address());
+    std::this_thread::sleep_until(removed_at + handover_quiet);
+    for (const auto& link : chain)
+      if (link.next)
+        if (auto err = drain_instance(n, link.next, drain_limit))
+          log::warn(component, "a new instance of {} stops with calls outstanding: {}",
+                    link.service, describe(err));
   }
 
   // Makes `m` the running version of its module (a load, or a replace of the running one).
@@ -378,7 +499,11 @@ struct code_server::impl {
       return {};
     auto before = current != nullptr ? instances_of(current->services)
                                      : std::map<std::string, std::vector<caf::actor>>{};
-    auto started = start_version(m, current);
+    std::optional<expected_handover> expecting;
+    if (current != nullptr)
+      expecting.emplace(n, current->services);
+    auto started = start_version(m, current, before);
+    expecting.reset();
     if (!started) {
       std::lock_guard<std::mutex> guard{mutex};
       problems[m.name] = message_of(started.error());
@@ -393,11 +518,29 @@ struct code_server::impl {
       routes = routes_with(m.name, next.get());
     }
     if (auto err = install_routes(routes, previous)) {
+      take_back(successions(before, next.get()));
       stop_groups(*next);
       std::lock_guard<std::mutex> guard{mutex};
       problems[m.name] = message_of(err);
       return make_error(errc::failed_precondition,
                         fmt::format("{}: {}", who_of(m.name, m.version), message_of(err)));
+    }
+    if (current != nullptr) {
+      auto chain = successions(before, next.get());
+      if (auto err = hand_over(who_of(m.name, m.version), chain)) {
+        if (auto back = install_routes(previous, routes))
+          log::error(component, "{}: the routes could not be put back: {}",
+                     who_of(m.name, m.version), describe(back));
+        take_back(chain);
+        stop_groups(*next);
+        log::error(component, "{} did not replace {} {}, which keeps serving: {}",
+                   who_of(m.name, m.version), m.name, current->installed.version, message_of(err));
+        std::lock_guard<std::mutex> guard{mutex};
+        problems[m.name] = message_of(err);
+        return make_error(code_of(err),
+                          fmt::format("{} (the replace was rolled back: {} {} keeps serving)",
+                                      message_of(err), m.name, current->installed.version));
+      }
     }
     std::unique_ptr<loaded_version> old;
     {
@@ -411,7 +554,7 @@ struct code_server::impl {
       problems.erase(m.name);
     }
     if (old) {
-      retire(*old, before);
+      stop_groups(*old);
       log::info(component, "{} replaced {} {}", who_of(m.name, m.version), m.name,
                 old->installed.version);
     } else {
@@ -441,7 +584,9 @@ struct code_server::impl {
       activation_order.erase(std::remove(activation_order.begin(), activation_order.end(), name),
                              activation_order.end());
     }
-    retire(*old, instances_of(old->services));
+    hand_over(who_of(old->installed.name, old->installed.version),
+              successions(instances_of(old->services), nullptr));
+    stop_groups(*old);
     log::info(component, "{} stopped", who_of(old->installed.name, old->installed.version));
     return {};
   }
