@@ -78,18 +78,17 @@ public:
 
 MICROLITH_MODULE(test_counter) {
   return microlith::module_definition{"test.counter"}
-    .group("counter",
-           [](microlith::group_context& g) {
-             return microlith::children{
-               g.service(
-                 microlith::service<audit_state>("counter_audit", "microlith.test.counter.Audit")
-                   .handle("Note", &audit_state::note)),
-               g.service(
-                 microlith::service<counter_state>("counter", "microlith.test.counter.Counter")
-                   .handle("Add", &counter_state::add)
-                   .handle("Get", &counter_state::get)
-                   .hand_over(&counter_state::save, &counter_state::restore))};
-           })
+    .group(
+      "counter",
+      [](microlith::group_context& g) {
+        return microlith::children{
+          g.service(microlith::service<audit_state>("counter_audit", "microlith.test.counter.Audit")
+                      .handle("Note", &audit_state::note)),
+          g.service(microlith::service<counter_state>("counter", "microlith.test.counter.Counter")
+                      .handle("Add", &counter_state::add)
+                      .handle("Get", &counter_state::get)
+                      .hand_over(&counter_state::save, &counter_state::restore))};
+      })
     .route("POST /count", "counter.Add")
     .route("GET /count", "counter.Get");
 }

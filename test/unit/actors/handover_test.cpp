@@ -147,8 +147,7 @@ TEST_CASE("a retired instance passes the requests that still reach it to its suc
   CHECK(answer.value() == 7);
 }
 
-TEST_CASE("a state saved as a message of another name is refused naming both types",
-          "[handover]") {
+TEST_CASE("a state saved as a message of another name is refused naming both types", "[handover]") {
   microlith::node n;
   auto old = n.spawn(microlith::service<keeper>("keeper", "microlith.test.Echo", "old")
                        .handle("Ping", &keeper::ping)

@@ -39,7 +39,7 @@ inline std::string read_bytes(const std::string& file) {
 
 // Polls `done` every 10 ms until it holds or `limit` passes.
 inline bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
     if (done())
@@ -51,7 +51,7 @@ inline bool eventually(const std::function<bool()>& done,
 
 // A system of one gateway group (admin on, OS-chosen port), a module store in `dir` and `groups`.
 inline microlith::system_config system_with_store(const std::filesystem::path& dir,
-                                           const std::string& groups = {}) {
+                                                  const std::string& groups = {}) {
   std::string text = "[system]\nname = \"modules-test\"\nthreads = 2\n" + groups
                      + "[admin]\ntoken = \"" + admin_token + "\"\n[modules]\ndir = \""
                      + (dir / "modules").string()

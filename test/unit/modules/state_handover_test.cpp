@@ -1,8 +1,9 @@
 // State handover on a replace (service<State>::hand_over, handover.hpp, docs/modules.md "State
 // handover"): the counter test modules (test/modules/counter.cpp), installed into a real host and
-// called over HTTP at their routes, hand their total from one version to the next; a version that refuses the state is
-// rolled back with the old version still serving its state; and replaces under continuous calls
-// — each Add with a promise outstanding on a nested call — lose no update and fail no call.
+// called over HTTP at their routes, hand their total from one version to the next; a version that
+// refuses the state is rolled back with the old version still serving its state; and replaces under
+// continuous calls — each Add with a promise outstanding on a nested call — lose no update and fail
+// no call.
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/registry.hpp"
 
@@ -49,9 +50,8 @@ total_seen read_total(const bank_test::http_answer& a) {
 }
 
 total_seen add(bank_test::http_client& c, long amount) {
-  return read_total(c.request(http::verb::post, "/c/count",
-                              "{\"amount\":" + std::to_string(amount) + "}",
-                              {}));
+  return read_total(
+    c.request(http::verb::post, "/c/count", "{\"amount\":" + std::to_string(amount) + "}", {}));
 }
 
 total_seen add(running_system& sys, long amount) {
@@ -67,7 +67,8 @@ total_seen total(running_system& sys) {
 }
 
 bank_test::http_answer activate(running_system& sys, const std::string& version) {
-  return sys.admin(http::verb::post, "/_microlith/modules/test.counter/activate?version=" + version);
+  return sys.admin(http::verb::post,
+                   "/_microlith/modules/test.counter/activate?version=" + version);
 }
 
 // Installs the three counter versions, 1.0.0 active.

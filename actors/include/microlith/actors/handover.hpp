@@ -14,10 +14,11 @@
 //  4. commit_handover: `next` serves the requests it held, in order, then everything else.
 // Before an old instance stops, drain_instance waits until the requests it passed on are
 // answered (it passes a call on as its own call, so its caller, which watches it, gets the
-// answer through it). A rollback instead: abandon_handover sends `next`'s held requests (and every later one) back to
-// `old`, after telling `old` to serve again (one sender, so `old` resumes first); an old instance
-// that has no `next` gets resume_instance. Requests are never dropped on the way: a request that
-// finds the instance it resolved retired is passed on, and answered through it.
+// answer through it). A rollback instead: abandon_handover sends `next`'s held requests (and every
+// later one) back to `old`, after telling `old` to serve again (one sender, so `old` resumes
+// first); an old instance that has no `next` gets resume_instance. Requests are never dropped on
+// the way: a request that finds the instance it resolved retired is passed on, and answered through
+// it.
 #pragma once
 
 #include "microlith/actors/node.hpp"
