@@ -184,10 +184,9 @@ void endpoint_actor::finish_start(caf::error err) {
 }
 
 void endpoint_actor::on_exit() {
-  if (retiring_ && retired_.pending())
+  if (retired_.pending())
     retired_.deliver(
       make_error(errc::service_down, fmt::format("{} stopped before it handed over", def_.name)));
-  retiring_ = false;
   retired_ = caf::response_promise{};
   pass_to_ = nullptr;
   for (auto& rp : drained_)
@@ -221,7 +220,7 @@ void endpoint_actor::on_exit() {
 // -- handing over to another version ----------------------------------------------------------
 
 void endpoint_actor::after_message() {
-  if (retiring_)
+  if (retired_.pending())
     check_retired();
   if (!drained_.empty())
     check_drained();
@@ -229,9 +228,8 @@ void endpoint_actor::after_message() {
 
 caf::response_promise endpoint_actor::retire(caf::actor successor) {
   auto rp = make_response_promise();
-  if (retiring_ && retired_.pending())
+  if (retired_.pending())
     retired_.deliver(make_error(errc::aborted, fmt::format("{}: retired again", def_.name)));
-  retiring_ = true;
   retired_ = rp;
   pass_to_ = std::move(successor);
   check_retired();
@@ -332,7 +330,6 @@ void endpoint_actor::resume() {
   if (retired_.pending())
     retired_.deliver(
       make_error(errc::aborted, fmt::format("{}: the replace was rolled back", def_.name)));
-  retiring_ = false;
   retired_ = caf::response_promise{};
   pass_to_ = nullptr;
   if (registered_)

@@ -147,7 +147,6 @@ private:
   bool awaiting_state_ = false; // a new instance holding requests until commit or abandon
   caf::actor pass_to_;          // retired (its successor) or abandoned (its predecessor): requests
                                 // go there; null while it serves them itself
-  bool retiring_ = false;       // a retire waits for nothing to be outstanding
   caf::response_promise retired_;              // answers that retire with the saved state
   std::size_t passed_on_ = 0;                  // calls passed on and not answered yet (in pending_)
   std::vector<caf::response_promise> drained_; // answered once nothing is outstanding

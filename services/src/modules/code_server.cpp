@@ -412,10 +412,9 @@ struct code_server::impl {
       }
       if (link.next)
         return make_error(
-          kind_of(state.error()) == errc::failed_precondition ? errc::aborted
-                                                              : kind_of(state.error()),
-          fmt::format("{}: the running {} did not finish its calls and hand over "
-                      "within {} s: {}",
+          state.error().category() == error_category() ? code_of(state.error()) : errc::aborted,
+          fmt::format("{}: the running {} did not hand over (it gets {} s to "
+                      "finish its calls): {}",
                       who, link.service, drain_limit.count(), describe(state.error())));
       log::warn(component, "{}: {} stops with calls outstanding: {}", who, link.service,
                 describe(state.error()));
