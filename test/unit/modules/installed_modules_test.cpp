@@ -406,8 +406,13 @@ TEST_CASE("a corrupt archive is refused and nothing is stored", "[modules]") {
   auto refused = sys.admin(http::verb::post, install_target("/c", true), bytes);
   INFO(refused.body);
   CHECK(refused.status == 400);
+  // Refused by the library's checksum, which the manifest records, naming the entry.
+  CHECK_THAT(refused.body, Contains("\"lib/libtest_greeter_v1.so\\\" has sha256")
+                             && Contains("manifest.toml says"));
   CHECK(listed(sys.n).modules_size() == 0);
   CHECK(sys.get("/c/greet/a").status == 404);
+  CHECK(std::filesystem::is_empty(dir.path() / "modules" / ".incoming"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "modules" / "test.greeter"));
 }
 
 TEST_CASE("admin requests on modules without the token are refused with 401", "[modules]") {
