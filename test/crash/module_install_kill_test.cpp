@@ -112,9 +112,9 @@ struct node_process {
 /// (the port it prints, then /readyz 200: its modules are loaded).
 node_process start_node(const fs::path& folder, const fs::path& file, int n) {
   node_process node;
-  node.p = std::make_unique<process>(
-    std::vector<std::string>{microlith_command(), "run", file.string()},
-    folder / fmt::format("run-{}.log", n));
+  node.p =
+    std::make_unique<process>(std::vector<std::string>{microlith_command(), "run", file.string()},
+                              folder / fmt::format("run-{}.log", n));
   const std::regex bound{R"(gateway web: http://127\.0\.0\.1:(\d+)/)"};
   std::smatch m;
   std::string out;
@@ -229,14 +229,10 @@ constexpr step steps[] = {step::upload, step::checks, step::writes, step::commit
 
 const char* name_of(step s) {
   switch (s) {
-    case step::upload:
-      return "upload";
-    case step::checks:
-      return "checks";
-    case step::writes:
-      return "writes";
-    case step::commit:
-      return "commit";
+    case step::upload: return "upload";
+    case step::checks: return "checks";
+    case step::writes: return "writes";
+    case step::commit: return "commit";
   }
   return "?";
 }
@@ -257,14 +253,11 @@ bool reached(step s, const node_process& node, const fs::path& store,
              const fs::path& version_folder, int uploads_before) {
   std::error_code ec;
   switch (s) {
-    case step::upload:
-      return true;
-    case step::checks:
-      return occurrences(node.p->output(), upload_read_line) > uploads_before;
+    case step::upload: return true;
+    case step::checks: return occurrences(node.p->output(), upload_read_line) > uploads_before;
     case step::writes: // its folder leaves .incoming/ when renamed: then it is in place
       return (!fs::is_empty(store / ".incoming", ec) && !ec) || fs::exists(version_folder, ec);
-    case step::commit:
-      return fs::exists(version_folder, ec);
+    case step::commit: return fs::exists(version_folder, ec);
   }
   return false;
 }
@@ -337,13 +330,13 @@ TEST_CASE("microlith run killed with SIGKILL during a module install leaves the 
   REQUIRE(began.size() == std::size(steps));
   std::map<step, steady::duration> lasted;
   for (std::size_t i = 0; i < std::size(steps); ++i)
-    lasted[steps[i]] = std::max(
-      steady::duration::zero(),
-      (i + 1 < std::size(steps) ? began[steps[i + 1]] : answered) - began[steps[i]]);
+    lasted[steps[i]] =
+      std::max(steady::duration::zero(),
+               (i + 1 < std::size(steps) ? began[steps[i + 1]] : answered) - began[steps[i]]);
   fmt::print("install of a {} byte archive answered after {} ms: upload {} ms, checks {} ms, "
              "writes {} ms, commit and activation {} ms\n",
-             archive.bytes.size(), ms(answered), ms(lasted[step::upload]),
-             ms(lasted[step::checks]), ms(lasted[step::writes]), ms(lasted[step::commit]));
+             archive.bytes.size(), ms(answered), ms(lasted[step::upload]), ms(lasted[step::checks]),
+             ms(lasted[step::writes]), ms(lasted[step::commit]));
   REQUIRE(admin(node, http::verb::delete_, "/_microlith/modules/" + module_name).status == 200);
   REQUIRE_FALSE(fs::exists(store / module_name));
 
@@ -372,9 +365,9 @@ TEST_CASE("microlith run killed with SIGKILL during a module install leaves the 
   int absent = 0;
   for (std::size_t i = 0; i < moments.size(); ++i) {
     const auto& moment = moments[i];
-    const std::string when = moment.after ? fmt::format("{} ms into {}", ms(moment.delay),
-                                                        name_of(*moment.after))
-                                          : "after the answer";
+    const std::string when =
+      moment.after ? fmt::format("{} ms into {}", ms(moment.delay), name_of(*moment.after))
+                   : "after the answer";
     INFO("kill " << i << ", " << when << "; the logs are in " << temp.path().string());
     unsigned answered_status = 0;
     {
@@ -385,8 +378,7 @@ TEST_CASE("microlith run killed with SIGKILL during a module install leaves the 
         // Until the step begins (or the install is over), then the delay: the moment of the kill.
         REQUIRE(eventually(
           [&] {
-            return u.done()
-                   || reached(*moment.after, node, store, version_folder, uploads_before);
+            return u.done() || reached(*moment.after, node, store, version_folder, uploads_before);
           },
           120s));
         std::this_thread::sleep_for(moment.delay);
