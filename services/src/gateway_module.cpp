@@ -296,8 +296,12 @@ children build_gateway(group_context& g) {
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();
-    if (modules != nullptr)
+    if (modules != nullptr) {
       options.admin_operations[std::string{modules_admin_path}] = modules_admin_operation(*modules);
+      // An upload over [modules] max_archive_bytes is 413 on its head, before it is buffered;
+      // one up to it is read whole (the default admin limit would cut a larger setting short).
+      options.admin_max_body_bytes = modules->limits().max_bytes;
+    }
   }
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;

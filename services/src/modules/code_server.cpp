@@ -761,6 +761,10 @@ bool code_server::loading() const {
   return impl_->loading_now;
 }
 
+const archive_limits& code_server::limits() const noexcept {
+  return impl_->limits;
+}
+
 void code_server::stop() {
   auto& d = *impl_;
   std::lock_guard<std::mutex> op{d.op_mutex};

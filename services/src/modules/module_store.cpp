@@ -7,7 +7,8 @@
 // - remove() deletes the rows in one transaction, then the folders: in between, folders without
 //   rows.
 // - open() deletes everything in .incoming/ and every NAME/VERSION/ folder without a row, so
-//   what the registry lists is exactly what lies in the folder.
+//   what the registry lists is exactly what lies in the folder. The folder itself, when open()
+//   makes it, is synced into its parent.
 // A process holds the store with an exclusive flock on DIR/.lock (released by the OS when the
 // process dies, however it dies): a second store on the same folder, from this process or
 // another, is refused rather than let its cleanup delete the first one's add() in progress.
@@ -488,9 +489,19 @@ caf::expected<std::unique_ptr<module_store>> module_store::open(const fs::path& 
       errc::invalid_argument,
       fmt::format("module store {:?}: the folder's name holds a NUL character", dir.string()));
   std::error_code ec;
+  // The folders made here (the store's, and missing parents) are synced into their parents, so
+  // that the folder of a store whose first add() returned lasts through a power loss too.
+  std::vector<fs::path> made;
+  for (fs::path folder = fs::absolute(dir, ec); !ec && !fs::exists(folder, ec) && !ec;
+       folder = folder.parent_path())
+    made.push_back(folder);
   fs::create_directories(dir, ec);
   if (ec)
     return p->os_error(fmt::format("cannot create the folder: {}", ec.message()));
+  for (const auto& folder : made) {
+    if (auto problem = sync_folder(folder.parent_path()); !problem.empty())
+      return p->os_error(problem);
+  }
   if (auto err = p->take_lock())
     return err;
   if (auto err = p->open_registry())

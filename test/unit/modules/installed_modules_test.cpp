@@ -1,7 +1,8 @@
 // Modules installed into a running node (code_server.hpp, docs/modules.md): real archives of real
 // shared libraries built by the test build (test/modules/), uploaded to a real host's gateway over
 // HTTP with the admin token, served at their routes, replaced and rolled back under load, loaded
-// again after a restart, and every refusal the issue lists with nothing running touched.
+// again after a restart, and every refusal the issue lists with nothing running touched (an
+// upload over [modules] max_archive_bytes refused on its head, before its body is read).
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/actors/service.hpp"
@@ -18,6 +19,8 @@
 #include "test_module_paths.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <chrono>
@@ -48,6 +51,35 @@ public:
 
 // The group of the occupier module, for a system file.
 const std::string occupier_group = "[groups.occupier]\nmodule = \"test.occupier\"\n";
+
+// Sends only the head of an install whose archive is `length` bytes, with `Expect:
+// 100-continue`, and answers the gateway's first answer: an interim 100 Continue when it is
+// ready to read the archive, a final status (with its body) when the head alone refuses it.
+bank_test::http_answer answer_to_upload_head(std::uint16_t port, std::size_t length) {
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  boost::beast::tcp_stream stream{ioc};
+  const asio::ip::tcp::endpoint to{asio::ip::address_v4::loopback(), port};
+  const std::chrono::seconds limit{30};
+  bank_test::run_bounded(ioc, stream, limit, "connect",
+                         [&](auto done) { stream.async_connect(to, done); });
+  const std::string head = fmt::format("POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       "Authorization: Bearer {}\r\nContent-Type: "
+                                       "application/octet-stream\r\nContent-Length: {}\r\n"
+                                       "Expect: 100-continue\r\n\r\n",
+                                       install_target("/c", true), admin_token, length);
+  bank_test::run_bounded(ioc, stream, limit, "write", [&](auto done) {
+    asio::async_write(stream, asio::buffer(head),
+                      [done](boost::system::error_code ec, std::size_t) { done(ec); });
+  });
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> answer;
+  bank_test::run_bounded(ioc, stream, limit, "read", [&](auto done) {
+    http::async_read(stream, buffer, answer,
+                     [done](boost::system::error_code ec, std::size_t) { done(ec); });
+  });
+  return bank_test::http_answer{answer.result_int(), answer.body(), {}};
+}
 
 } // namespace
 
@@ -265,6 +297,29 @@ TEST_CASE("an archive with a path escaping its folder is refused and nothing is 
   CHECK_FALSE(std::filesystem::exists(dir.path() / "modules" / "escape"));
 }
 
+TEST_CASE("an upload is held to [modules] max_archive_bytes on its head before any byte of it "
+          "is read",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  SECTION("a limit below the gateway's default for admin uploads (64 MiB)") {
+    running_system sys{dir.path(), {}, "max_archive_bytes = 65536\n"};
+    auto over = answer_to_upload_head(sys.port, 65537);
+    INFO(over.body);
+    CHECK(over.status == 413);
+    CHECK_THAT(over.body, Contains("exceeds 65536 bytes"));
+    CHECK(answer_to_upload_head(sys.port, 65536).status == 100);
+    CHECK(listed(sys.n).modules_size() == 0);
+  }
+  SECTION("a limit above it") {
+    running_system sys{dir.path(), {}, "max_archive_bytes = 104857600\n"}; // 100 MiB
+    CHECK(answer_to_upload_head(sys.port, 80 * 1024 * 1024).status == 100);
+    auto over = answer_to_upload_head(sys.port, 104857601);
+    INFO(over.body);
+    CHECK(over.status == 413);
+    CHECK_THAT(over.body, Contains("exceeds 104857600 bytes"));
+  }
+}
+
 TEST_CASE("a corrupt archive is refused and nothing is stored", "[modules]") {
   test_support::temp_folder dir{"modules"};
   running_system sys{dir.path()};
@@ -273,8 +328,13 @@ TEST_CASE("a corrupt archive is refused and nothing is stored", "[modules]") {
   auto refused = sys.admin(http::verb::post, install_target("/c", true), bytes);
   INFO(refused.body);
   CHECK(refused.status == 400);
+  // Refused by the library's checksum, which the manifest records, naming the entry.
+  CHECK_THAT(refused.body, Contains("\"lib/libtest_greeter_v1.so\\\" has sha256")
+                             && Contains("manifest.toml says"));
   CHECK(listed(sys.n).modules_size() == 0);
   CHECK(sys.get("/c/greet/a").status == 404);
+  CHECK(std::filesystem::is_empty(dir.path() / "modules" / ".incoming"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "modules" / "test.greeter"));
 }
 
 TEST_CASE("admin requests on modules without the token are refused with 401", "[modules]") {

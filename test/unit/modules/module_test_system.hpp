@@ -49,21 +49,24 @@ inline bool eventually(const std::function<bool()>& done,
   return done();
 }
 
-// A system of one gateway group (admin on, OS-chosen port), a module store in `dir` and `groups`.
+// A system of one gateway group (admin on, OS-chosen port), a module store in `dir` (with the
+// further [modules] keys `modules`) and `groups`.
 inline microlith::system_config system_with_store(const std::filesystem::path& dir,
-                                                  const std::string& groups = {}) {
+                                                  const std::string& groups = {},
+                                                  const std::string& modules = {}) {
   std::string text = "[system]\nname = \"modules-test\"\nthreads = 2\n" + groups
                      + "[admin]\ntoken = \"" + admin_token + "\"\n[modules]\ndir = \""
-                     + (dir / "modules").string()
-                     + "\"\n[groups.web]\nmodule = \"microlith.gateway\"\n"
+                     + (dir / "modules").string() + "\"\n" + modules
+                     + "[groups.web]\nmodule = \"microlith.gateway\"\n"
                        "[groups.web.http]\nadmin = true\nlisten = \"127.0.0.1:0\"\n";
   return microlith::parse_system_file(text, (dir / "system.toml").string());
 }
 
 // A node running the system, with its gateway's port.
 struct running_system {
-  explicit running_system(const std::filesystem::path& dir, const std::string& groups = {})
-    : n(microlith::node_options{}), h(n, system_with_store(dir, groups)) {
+  explicit running_system(const std::filesystem::path& dir, const std::string& groups = {},
+                          const std::string& modules = {})
+    : n(microlith::node_options{}), h(n, system_with_store(dir, groups, modules)) {
     auto err = h.start();
     INFO(microlith::describe(err));
     REQUIRE_FALSE(err);

@@ -141,6 +141,26 @@ TEST_CASE("module_store stores a version's files and row, and reads them back", 
     == std::vector<std::string>{"acme.audit 2", "acme.statements 1.2.0", "acme.statements 1.3.0"});
 }
 
+TEST_CASE("module_store makes a folder whose parents are missing too", "[unit]") {
+  test_support::temp_folder temp{"module-store"};
+  const fs::path dir = temp.path() / "a" / "b" / "modules";
+  {
+    auto store = open_store(dir);
+    REQUIRE(store->add(module_named("acme.statements", "1.0"), small_files()));
+  }
+  auto store = open_store(dir); // made already: opened as it is
+  CHECK(listed(*store) == std::vector<std::string>{"acme.statements 1.0"});
+  SECTION("a relative folder") {
+    const auto before = fs::current_path();
+    fs::current_path(temp.path());
+    auto relative = module_store::open(fs::path{"c"} / "modules");
+    fs::current_path(before);
+    INFO((relative ? std::string() : microlith::describe(relative.error())));
+    REQUIRE(relative);
+    CHECK(fs::is_directory(temp.path() / "c" / "modules" / ".incoming"));
+  }
+}
+
 TEST_CASE("module_store answers the same archive again unchanged and refuses another one",
           "[unit]") {
   test_support::temp_folder temp{"module-store"};

@@ -106,6 +106,10 @@ public:
   /// True while load_active() has not finished (the node is not ready).
   bool loading() const;
 
+  /// What an uploaded archive may be ([modules] max_archive_bytes): a gateway serving the
+  /// install refuses a larger body before reading it.
+  const archive_limits& limits() const noexcept;
+
   /// Stops every loaded version's groups (newest first) and the `modules` supervisor.
   /// Idempotent. Loaded libraries stay mapped.
   void stop();
