@@ -27,7 +27,13 @@
 #                         byte-identical contracts get the same file and a changed one another
 #                         (a process holds one generated copy of each .proto: CAF-NOTES §9).
 #                         None without PROTOS.
-#   <target>.desc         the FileDescriptorSet of PROTOS and what they import (empty without)
+#   <target>.desc         the FileDescriptorSet of PROTOS and what they import, and of the
+#                         .proto sources of the libraries in LINKS (bank_contracts'
+#                         proto/bank.proto, named from their target's source directory as
+#                         protobuf_generate names them): the contracts the module uses from the
+#                         program, which its archive lists in requires_contracts and a loader
+#                         checks the program has. Such a library must be defined before the
+#                         module (a FATAL_ERROR says so). Empty with neither.
 #   <target>.abi.toml     the ABI note (microlith_module_abi.cmake); ABI_OVERRIDE caf=0.0.0
 #                         writes another value, for tests of a loader's refusal
 #   <target>.describe.toml  name, groups and routes of the module, written at build time by
@@ -37,7 +43,8 @@
 # and ${CMAKE_BINARY_DIR}/microlith-modules/<target>.module.toml lists them (absolute paths) with
 # the version and the protos the module provides, for `microlith package <build dir> <target>`.
 # The target <target>_package (not built by default) runs that into
-# ${CMAKE_CURRENT_BINARY_DIR}/<target>-<VERSION>.mlm.
+# ${CMAKE_CURRENT_BINARY_DIR}/<target>-<VERSION>.mlm, with the `microlith` program of this build
+# (or of the installed microlith).
 #
 # Either way, a module may not link another module (a FATAL_ERROR names both). The module
 # target carries the properties MICROLITH_MODULE (TRUE) and, when SHARED,
@@ -83,8 +90,12 @@ function(microlith_add_module target)
   endif()
 endfunction()
 
-# Stops the configuration when one of `links` is a module.
+# Stops the configuration when one of `links` is a module, or when a loadable module's LINKS
+# names a library of contracts (.proto sources) defined after the module: its descriptor set,
+# written when the module was declared, could not name them.
 function(_microlith_refuse_module_links target)
+  get_property(seen GLOBAL PROPERTY MICROLITH_MODULE_LINKS_SEEN_${target})
+  get_target_property(version ${target} MICROLITH_MODULE_VERSION)
   foreach(link IN LISTS ARGN)
     if(TARGET ${link})
       get_target_property(is_module ${link} MICROLITH_MODULE)
@@ -93,8 +104,40 @@ function(_microlith_refuse_module_links target)
           "another module (each is loaded on its own; share code through an ordinary library "
           "or a contract)")
       endif()
+      if(version AND NOT link IN_LIST seen)
+        _microlith_protos_of(${link} protos dir)
+        if(protos)
+          message(FATAL_ERROR "loadable module ${target} links ${link}, whose contracts "
+            "(${protos}) it uses, but ${link} is defined after the module: define it first "
+            "(add_subdirectory order), so that the module's descriptor set names them")
+        endif()
+      endif()
     endif()
   endforeach()
+endfunction()
+
+# The .proto sources of target `lib` (absolute paths) in `out_protos`, and the directory
+# protobuf_generate named them from (the target's source directory) in `out_dir`. None for an
+# imported target, whose sources are not known.
+function(_microlith_protos_of lib out_protos out_dir)
+  set(protos "")
+  get_target_property(aliased ${lib} ALIASED_TARGET)
+  if(aliased)
+    set(lib ${aliased})
+  endif()
+  get_target_property(imported ${lib} IMPORTED)
+  get_target_property(dir ${lib} SOURCE_DIR)
+  if(NOT imported)
+    get_target_property(sources ${lib} SOURCES)
+    foreach(source IN LISTS sources)
+      if(source MATCHES "\\.proto$")
+        get_filename_component(abs ${source} ABSOLUTE BASE_DIR ${dir})
+        list(APPEND protos ${abs})
+      endif()
+    endforeach()
+  endif()
+  set(${out_protos} "${protos}" PARENT_SCOPE)
+  set(${out_dir} "${dir}" PARENT_SCOPE)
 endfunction()
 
 # The SHARED form of microlith_add_module (arguments in the caller's arg_* variables).
@@ -108,6 +151,27 @@ macro(_microlith_add_shared_module target)
   endif()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${target})
   file(MAKE_DIRECTORY ${out})
+
+  # The contracts it uses from the program: the .proto sources of the targets in LINKS
+  # (bank_contracts' proto/bank.proto), named as protobuf_generate named them there (from the
+  # target's source directory). They go into the descriptor set beside PROTOS without being
+  # provided, so the archive's manifest lists them in requires_contracts and a loader checks that
+  # the program has them, with the same contents, before it loads the library.
+  set(used_protos "")
+  set(used_import_dirs "")
+  set(used_links "")
+  foreach(link IN LISTS arg_LINKS)
+    if(NOT TARGET ${link})
+      continue() # defined later: _microlith_refuse_module_links checks it holds no .proto
+    endif()
+    list(APPEND used_links ${link})
+    _microlith_protos_of(${link} link_protos link_dir)
+    if(link_protos)
+      list(APPEND used_protos ${link_protos})
+      list(APPEND used_import_dirs -I ${link_dir})
+    endif()
+  endforeach()
+  set_property(GLOBAL PROPERTY MICROLITH_MODULE_LINKS_SEEN_${target} ${used_links})
 
   # The contracts: generated once into <out>/contracts, compiled once (position-independent)
   # into an OBJECT library that the contracts library and the describe program both use.
@@ -144,11 +208,13 @@ macro(_microlith_add_shared_module target)
       LIBRARY_OUTPUT_DIRECTORY ${out}
       SKIP_BUILD_RPATH TRUE)
     set(contracts_file "$<TARGET_FILE:${target}_contracts>")
-
+  endif()
+  if(proto_files OR used_protos)
     add_custom_command(OUTPUT ${out}/${target}.desc
       COMMAND ${Protobuf_PROTOC_EXECUTABLE} --descriptor_set_out=${out}/${target}.desc
-        --include_imports -I ${CMAKE_CURRENT_SOURCE_DIR} ${proto_files}
-      DEPENDS ${proto_files}
+        --include_imports -I ${CMAKE_CURRENT_SOURCE_DIR} ${used_import_dirs} ${proto_files}
+        ${used_protos}
+      DEPENDS ${proto_files} ${used_protos}
       COMMENT "Writing the descriptor set of module ${target}"
       VERBATIM)
   else()
@@ -231,9 +297,13 @@ provides = [${provides}]
 
   # The archive (not built by default).
   set(package ${CMAKE_CURRENT_BINARY_DIR}/${target}-${arg_VERSION}.mlm)
+  # The command that packages: microlith's own build names its target (MICROLITH_COMMAND_TARGET,
+  # which modules declared before cli/ — the examples' — see before it exists), an installed
+  # microlith its program (MICROLITH_COMMAND, microlithConfig.cmake).
   get_property(command GLOBAL PROPERTY MICROLITH_COMMAND)
-  if(TARGET microlith_command)
-    set(command $<TARGET_FILE:microlith_command>)
+  get_property(command_target GLOBAL PROPERTY MICROLITH_COMMAND_TARGET)
+  if(command_target)
+    set(command $<TARGET_FILE:${command_target}>)
   endif()
   if(command)
     add_custom_target(${target}_package
@@ -241,8 +311,8 @@ provides = [${provides}]
       COMMENT "Packaging module ${target} into ${package}"
       VERBATIM)
     add_dependencies(${target}_package ${target})
-    if(TARGET microlith_command)
-      add_dependencies(${target}_package microlith_command)
+    if(command_target)
+      add_dependencies(${target}_package ${command_target})
     endif()
   endif()
 

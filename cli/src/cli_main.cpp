@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
   install->add_option("url", modules_url, url_help)->required();
   install->add_option("file", archive_path, "The module archive, NAME-VERSION.mlm")->required();
   install->add_option("--route-prefix", install_opts.route_prefix,
-                      "Serve the module's routes under this path, e.g. /clients/acme");
+                      "Serve the module's routes under this path, e.g. /clients/acme (default: "
+                      "where its active version is served)");
   install->add_flag("--activate", install_opts.activate, "Activate it once installed");
   install->add_option("--node", install_opts.node, "Install it on this node of the system");
   auto* list_installed = modules->add_subcommand("list", "List the modules installed in a system");

@@ -682,6 +682,11 @@ caf::expected<module_status> code_server::install(std::string_view archive,
   m.version = manifest.version;
   m.sha256 = package->sha256;
   m.route_prefix = options.route_prefix;
+  // Without a prefix, a new version goes where the module's active version is served, so that
+  // activating it replaces the routes rather than moving them.
+  if (m.route_prefix.empty())
+    if (auto current = d.store->active(m.name))
+      m.route_prefix = current->route_prefix;
   auto stored = d.store->add(m, package->entries);
   if (!stored)
     return stored.error();

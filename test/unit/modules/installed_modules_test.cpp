@@ -140,6 +140,19 @@ TEST_CASE("a replace moves HTTP requests to the new version and a rollback moves
     CHECK(m.active() == (m.version() == "1.0.0"));
 }
 
+TEST_CASE("a version installed without a route prefix is served where the active version is",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  REQUIRE(sys.admin(http::verb::post, install_target("/c", true), read_bytes(v1)).status == 200);
+  auto second = sys.admin(http::verb::post, "/_microlith/modules?activate=true", read_bytes(v2));
+  INFO(second.body);
+  REQUIRE(second.status == 200);
+  CHECK_THAT(second.body, Contains("\"route_prefix\":\"/c\""));
+  CHECK_THAT(sys.get("/c/greet/a").body, Contains("from 2.0.0"));
+  CHECK(sys.get("/greet/a").status == 404);
+}
+
 TEST_CASE("fifty replaces and rollbacks under continuous HTTP load fail no request",
           "[modules][load]") {
   test_support::temp_folder dir{"modules"};

@@ -46,8 +46,10 @@ namespace microlith {
 
 /// How an archive is installed.
 struct install_options {
-  std::string route_prefix; ///< "/clients/acme": the module's routes are served under it
-  bool activate = false;    ///< activate the installed version at once
+  /// "/clients/acme": the module's routes are served under it; empty: where its active version
+  /// is served (none active: at the root)
+  std::string route_prefix;
+  bool activate = false; ///< activate the installed version at once
 };
 
 /// What the code server knows of one installed version.

@@ -3,6 +3,8 @@
 // so a ticket is current when it is newer than that.
 #include "statements_cache.hpp"
 
+#include "build_settings.hpp"
+
 #include "proto/acme/statements/v1/statements.pb.h"
 #include "proto/bank.pb.h"
 
@@ -43,10 +45,12 @@ public:
     return answer;
   }
 
-  /// Keeps the statement unless its ticket is outdated.
+  /// Keeps the statement unless its ticket is outdated or another version of the module made it.
   microlith::reply<StoreReply> store(microlith::call_context&, const StoreRequest& req) {
     StoreReply answer;
     const auto& account = req.statement().account_id();
+    if (req.statement().version() != built_version)
+      return answer; // another version's layout (its instances call this one during a replace)
     if (req.issuer() != issuer_ || req.ticket() == 0 || req.ticket() > last_ticket_)
       return answer; // issued by another instance
     if (auto changed = changed_at_.find(account);

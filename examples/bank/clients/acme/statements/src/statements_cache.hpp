@@ -7,7 +7,10 @@
 //
 // A statement computed while the account changes must not be stored: a miss answers a ticket, a
 // Store carries it, and the cache refuses it when the account changed since the ticket was issued
-// or another instance issued it (a restarted cache missed the changes in between).
+// or another instance issued it (a restarted cache missed the changes in between). It keeps only
+// statements of its own version: while one version of the module replaces another, the old
+// version's statements service calls the new cache by name, and a statement laid out the old way
+// must not be answered once the new version serves.
 #pragma once
 
 #include <microlith/actors/service.hpp>
