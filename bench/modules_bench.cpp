@@ -136,8 +136,7 @@ settings parse_arguments(int argc, char** argv) {
 }
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           clock_type::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
     .count();
 }
 
@@ -283,8 +282,8 @@ install_run measure_install(const std::string& archive) {
           return;
         }
         if (a.status != 404) {
-          probe_error = "GET " + prefix + "/greet/first answered " + std::to_string(a.status)
-                        + ": " + a.body;
+          probe_error =
+            "GET " + prefix + "/greet/first answered " + std::to_string(a.status) + ": " + a.body;
           return;
         }
       }
@@ -383,11 +382,11 @@ struct registry_log {
 /// One replace, split: ms from the moment its admin POST started (a phase that is not seen
 /// makes the run fail).
 struct replace_sample {
-  double total = 0;        ///< the admin POST answered
-  double new_added = 0;    ///< the new version's instance registered
-  double first_new = 0;    ///< the first answer from the new version (HTTP or service call)
-  double old_removed = 0;  ///< the old version's instance out of the registry
-  double old_stopped = 0;  ///< the old version's instance exited
+  double total = 0;       ///< the admin POST answered
+  double new_added = 0;   ///< the new version's instance registered
+  double first_new = 0;   ///< the first answer from the new version (HTTP or service call)
+  double old_removed = 0; ///< the old version's instance out of the registry
+  double old_stopped = 0; ///< the old version's instance exited
 };
 
 void http_load(std::uint16_t port, const std::atomic<bool>& stop, load_counters& counters,
@@ -625,8 +624,8 @@ void print_installs(const std::vector<install_run>& runs) {
   std::printf("\n1. install -> first answered request (admin POST %s with test.greeter 1.0.0; "
               "each run a fresh node and store)\n",
               install_target(true).c_str());
-  std::printf("   %-6s %22s %26s %8s\n", "run", "POST answered (ms)",
-              "first 200 on route (ms)", "GETs");
+  std::printf("   %-6s %22s %26s %8s\n", "run", "POST answered (ms)", "first 200 on route (ms)",
+              "GETs");
   std::vector<double> first, post;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     std::printf("   %-6zu %22.1f %26.1f %8ld\n", i + 1, runs[i].post_answered_ms,
@@ -711,12 +710,12 @@ void print_replaces(const settings& opts, const replace_results& r) {
                 / static_cast<double>(r.samples.size()),
               static_cast<double>(r.after.heap_kb - r.before.heap_kb)
                 / static_cast<double>(r.samples.size()));
-  std::printf("   %-40s %10.1f %10.1f\n",
-              ("growth per replace after the warm-up (" + std::to_string(r.samples.size() - warm)
-               + ")")
-                .c_str(),
-              static_cast<double>(r.after.rss_kb - r.after_warmup.rss_kb) / rest,
-              static_cast<double>(r.after.heap_kb - r.after_warmup.heap_kb) / rest);
+  std::printf(
+    "   %-40s %10.1f %10.1f\n",
+    ("growth per replace after the warm-up (" + std::to_string(r.samples.size() - warm) + ")")
+      .c_str(),
+    static_cast<double>(r.after.rss_kb - r.after_warmup.rss_kb) / rest,
+    static_cast<double>(r.after.heap_kb - r.after_warmup.heap_kb) / rest);
 }
 
 } // namespace
