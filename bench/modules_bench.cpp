@@ -267,32 +267,39 @@ install_run measure_install(const std::string& archive) {
   std::atomic<std::int64_t> started{0};
   std::atomic<std::int64_t> first_answer{0};
   std::atomic<bool> give_up{false};
+  std::atomic<bool> connected{false};
+  std::atomic<bool> finished{false}; // the prober returned; probe_error is set by then
   std::atomic<long> probes{0};
   std::string probe_error;
   std::thread prober{[&] {
     try {
       bank_test::http_client c{sys.port};
-      while (started.load() == 0)
+      connected = true;
+      while (started.load() == 0 && !give_up)
         std::this_thread::yield();
       while (!give_up) {
         ++probes;
         auto a = c.request(http::verb::get, prefix + "/greet/first");
         if (a.status == 200 && version_in(a.body) == 1) {
           first_answer = now_ns();
-          return;
+          break;
         }
         if (a.status != 404) {
           probe_error =
             "GET " + prefix + "/greet/first answered " + std::to_string(a.status) + ": " + a.body;
-          return;
+          break;
         }
       }
     } catch (const std::exception& e) {
       probe_error = std::string("the prober's connection failed: ") + e.what();
     }
+    finished = true;
   }};
   install_run run;
   try {
+    // The prober's connection is open before the clock starts.
+    if (!eventually([&] { return connected.load() || finished.load(); }, std::chrono::seconds(30)))
+      throw std::runtime_error("the prober did not connect within 30 s");
     started = now_ns();
     sys.admin(admin, http::verb::post, install_target(true), archive);
     run.post_answered_ms = ms_between(started, now_ns());
@@ -301,13 +308,12 @@ install_run measure_install(const std::string& archive) {
     prober.join();
     throw;
   }
-  bool answered = eventually([&] { return first_answer.load() != 0 || !probe_error.empty(); },
-                             std::chrono::seconds(30));
+  bool answered = eventually([&] { return finished.load(); }, std::chrono::seconds(30));
   give_up = true;
   prober.join();
   if (!probe_error.empty())
     throw std::runtime_error(probe_error);
-  if (!answered)
+  if (!answered || first_answer.load() == 0)
     throw std::runtime_error("no answer on " + prefix + "/greet/first within 30 s of the install");
   run.first_answer_ms = ms_between(started, first_answer);
   run.probes = probes;
