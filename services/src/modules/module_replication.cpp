@@ -292,9 +292,9 @@ caf::expected<module_status> module_replication::activate(code_server& here,
       running_node = s.installed.node;
   }
   if (!m)
-    return make_error(errc::not_found,
-                      fmt::format("{} is not installed (microlith modules list shows what is)",
-                                  who));
+    return make_error(
+      errc::not_found,
+      fmt::format("{} is not installed (microlith modules list shows what is)", who));
   std::string node;
   if (!requested.empty()) {
     auto named = node_named(requested);
@@ -316,8 +316,8 @@ caf::expected<module_status> module_replication::activate(code_server& here,
                                                   : fmt::format("{}", fmt::join(peers, ", "))));
     auto there = activate_on(here, node, *m, node);
     if (!there)
-      return make_error(kind_of(there.error()), fmt::format("node {} did not run {}: {}", node,
-                                                            who, message_of(there.error())));
+      return make_error(kind_of(there.error()), fmt::format("node {} did not run {}: {}", node, who,
+                                                            message_of(there.error())));
     if (!there->loaded)
       return make_error(errc::failed_precondition,
                         fmt::format("node {} did not run {}: {}", node, who, there->problem));
