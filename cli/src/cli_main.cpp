@@ -253,7 +253,9 @@ int main(int argc, char** argv) {
                       "Serve the module's routes under this path, e.g. /clients/acme (default: "
                       "where its active version is served)");
   install->add_flag("--activate", install_opts.activate, "Activate it once installed");
-  install->add_option("--node", install_opts.node, "Install it on this node of the system");
+  install->add_option("--node", install_opts.node,
+                      "In a cluster: the node that runs its groups (default: the node that "
+                      "receives the request); every node serves its routes");
   auto* list_installed = modules->add_subcommand("list", "List the modules installed in a system");
   list_installed->add_option("url", modules_url, url_help)->required();
   std::string module_name;
@@ -262,6 +264,10 @@ int main(int argc, char** argv) {
   activate->add_option("url", modules_url, url_help)->required();
   activate->add_option("name", module_name, "The module, e.g. acme.statements")->required();
   activate->add_option("version", module_version, "The installed version, e.g. 1.2.0")->required();
+  std::string activate_node;
+  activate->add_option("--node", activate_node,
+                       "In a cluster: the node that runs its groups (default: the node running "
+                       "the active version, else the node that receives the request)");
   auto* remove = modules->add_subcommand("remove", "Remove an installed module");
   remove->add_option("url", modules_url, url_help)->required();
   remove->add_option("name", module_name, "The module, e.g. acme.statements")->required();
@@ -296,7 +302,7 @@ int main(int argc, char** argv) {
     if (*list_installed)
       return list_installed_modules(modules_url);
     if (*activate)
-      return activate_module(modules_url, module_name, module_version);
+      return activate_module(modules_url, module_name, module_version, activate_node);
     if (*remove)
       return remove_module(modules_url, module_name);
     if (*modules)

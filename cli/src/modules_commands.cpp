@@ -202,10 +202,13 @@ int list_installed_modules(const std::string& url) {
   return 0;
 }
 
-int activate_module(const std::string& url, const std::string& name, const std::string& version) {
+int activate_module(const std::string& url, const std::string& name, const std::string& version,
+                    const std::string& node) {
   admin_call call;
   call.target = fmt::format("/_microlith/modules/{}/activate?version={}", url_encode(name),
                             url_encode(version));
+  if (!node.empty())
+    call.target += "&node=" + url_encode(node);
   int code = 0;
   auto answer = run("microlith modules activate", url, std::move(call), code);
   if (!answer)

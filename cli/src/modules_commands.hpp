@@ -13,7 +13,7 @@ namespace microlith::cli {
 struct install_options {
   std::string route_prefix; ///< "" = the archive's own
   bool activate = false;
-  std::string node; ///< "" = the node the gateway's system chooses
+  std::string node; ///< in a cluster, the node that runs its groups; "" = the receiving node
 };
 
 /// POST URL/_microlith/modules with the archive's bytes; prints
@@ -24,8 +24,9 @@ int install_module(const std::string& url, const std::string& archive,
 /// GET URL/_microlith/modules; prints the installed modules as a table.
 int list_installed_modules(const std::string& url);
 
-/// POST URL/_microlith/modules/NAME/activate?version=VERSION.
-int activate_module(const std::string& url, const std::string& name, const std::string& version);
+/// POST URL/_microlith/modules/NAME/activate?version=VERSION[&node=NODE].
+int activate_module(const std::string& url, const std::string& name, const std::string& version,
+                    const std::string& node = {});
 
 /// DELETE URL/_microlith/modules/NAME.
 int remove_module(const std::string& url, const std::string& name);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -190,20 +191,45 @@ struct host::impl : group_host {
     return loaded.get();
   }
 
+  // The folder of this node's module store: [modules] dir for a system in one process; DIR/NODE
+  // for a node of a cluster (each node keeps its own copy of every installed version, and a store
+  // is held by one process: docs/modules.md, "Modules in a cluster").
+  std::string modules_dir() const {
+    if (placement.empty())
+      return config.modules.dir;
+    return (std::filesystem::path{config.modules.dir} / placement).string();
+  }
+
   // Opens the module store of [modules] dir and makes the code server (before the groups start,
-  // so that gateway groups serve its routes); nothing without a dir.
+  // so that gateway groups serve its routes); nothing without a dir. On a node of a cluster, the
+  // code server joins the other nodes' (module_cluster).
   caf::error open_modules() {
     if (config.modules.dir.empty() || loaded)
       return {};
-    auto store = module_store::open(config.modules.dir);
+    if (placement == "." || placement == ".." || placement.find('/') != std::string::npos)
+      return make_error(errc::bad_request,
+                        fmt::format("node \"{}\" cannot keep installed modules: its name is "
+                                    "the name of its folder under [modules] dir, and cannot be "
+                                    "\".\", \"..\" or hold '/'",
+                                    placement));
+    auto dir = modules_dir();
+    auto store = module_store::open(dir);
     if (!store)
-      return make_error(errc::service_unavailable,
-                        fmt::format("the module store in {} did not open: {}", config.modules.dir,
-                                    describe(store.error())));
+      return make_error(
+        errc::service_unavailable,
+        fmt::format("the module store in {} did not open: {}", dir, describe(store.error())));
     archive_limits limits;
     limits.max_bytes = config.modules.max_archive_bytes;
+    auto server = std::make_unique<code_server>(n, std::move(*store), limits);
+    if (!placement.empty()) {
+      module_cluster cluster;
+      cluster.node = placement;
+      for (const auto& where : config.nodes)
+        cluster.nodes.push_back(where.name);
+      server->join_cluster(std::move(cluster));
+    }
     std::lock_guard<std::mutex> guard{mutex};
-    loaded = std::make_unique<code_server>(n, std::move(*store), limits);
+    loaded = std::move(server);
     return {};
   }
 
@@ -230,7 +256,7 @@ struct host::impl : group_host {
         return make_error(errc::service_unavailable,
                           fmt::format("required module {} ([modules] required) is not installed "
                                       "and active in {}",
-                                      name, config.modules.dir));
+                                      name, modules_dir()));
     }
     return {};
   }

@@ -2,6 +2,7 @@
 
 #include "modules/contract_check.hpp"
 #include "modules/module_library.hpp"
+#include "modules/module_replication.hpp"
 #include "modules/modules_service.hpp"
 
 #include "microlith/actors/atoms.hpp"
@@ -141,6 +142,7 @@ struct code_server::impl {
   std::map<std::string, std::string> problems;                    // name -> last load error
   std::map<std::string, loaded_routes_installer> installers;      // by gateway group
   bool loading_now = true;
+  std::unique_ptr<detail::module_replication> replication; // in a cluster (join_cluster)
 
   // The operations thread.
   std::mutex queue_mutex;
@@ -180,6 +182,9 @@ struct code_server::impl {
     group_config none;
     group_context ctx{n, none, nullptr};
     spec.child(ctx.service(detail::modules_service(*owner, n)));
+    // In a cluster, then its replica service "modules@NODE" (module_replication.hpp).
+    if (replication)
+      spec.child(ctx.service(replication->replica_service(*owner)));
     auto sup = start_supervisor(n.system(), std::move(spec));
     if (!sup)
       throw std::runtime_error("the modules supervisor did not start: " + describe(sup.error()));
@@ -322,7 +327,7 @@ struct code_server::impl {
       bool replaced = current != nullptr
                       && std::find(current->services.begin(), current->services.end(), s)
                            != current->services.end();
-      if (!replaced && !snapshot->instances(s).empty())
+      if (!replaced && snapshot->local_count(s) > 0)
         return make_error(errc::already_exists,
                           fmt::format("{}: service {} is already served on this node (by a group "
                                       "of the system or another module); a module's service "
@@ -483,6 +488,26 @@ struct code_server::impl {
                     link.service, describe(err));
   }
 
+  // True when this node runs `m`'s groups: outside a cluster always; in one, when its row names
+  // this node (or none).
+  bool runs_here(const installed_module& m) const {
+    return !replication || m.node.empty() || m.node == replication->self();
+  }
+
+  // A version that another node runs, as this node serves it: its contracts loaded and its
+  // routes, no groups (module_replication.hpp).
+  caf::expected<std::unique_ptr<loaded_version>> bind_version(const installed_module& m) {
+    auto remote =
+      detail::prepare_remote_version(store->folder_of(m.name, m.version), m, n.registry());
+    if (!remote)
+      return remote.error();
+    auto version = std::make_unique<loaded_version>();
+    version->installed = m;
+    version->manifest = std::move(remote->manifest);
+    version->routes = std::move(remote->routes);
+    return version;
+  }
+
   // Makes `m` the running version of its module (a load, or a replace of the running one).
   caf::error run_version(const installed_module& m) {
     loaded_version* current = nullptr;
@@ -494,14 +519,14 @@ struct code_server::impl {
     }
     if (current != nullptr && current->installed.version == m.version
         && current->installed.sha256 == m.sha256
-        && current->installed.route_prefix == m.route_prefix)
+        && current->installed.route_prefix == m.route_prefix && current->installed.node == m.node)
       return {};
     auto before = current != nullptr ? instances_of(current->services)
                                      : std::map<std::string, std::vector<caf::actor>>{};
     std::optional<expected_handover> expecting;
-    if (current != nullptr)
+    if (current != nullptr && runs_here(m))
       expecting.emplace(n, current->services);
-    auto started = start_version(m, current, before);
+    auto started = runs_here(m) ? start_version(m, current, before) : bind_version(m);
     expecting.reset();
     if (!started) {
       std::lock_guard<std::mutex> guard{mutex};
@@ -556,8 +581,12 @@ struct code_server::impl {
       stop_groups(*old);
       log::info(component, "{} replaced {} {}", who_of(m.name, m.version), m.name,
                 old->installed.version);
-    } else {
+    } else if (runs_here(m)) {
       log::info(component, "{} loaded", who_of(m.name, m.version));
+    } else {
+      log::info(component,
+                "{} served here: its routes on this node's gateways, its groups on node {}",
+                who_of(m.name, m.version), m.node);
     }
     return {};
   }
@@ -590,11 +619,64 @@ struct code_server::impl {
     return {};
   }
 
+  // Checks an archive (its package, ABI and contracts) and stores it as `row` (route prefix and
+  // node; sha256 when not empty, else the archive's), not active.
+  caf::expected<installed_module> store_package(std::string_view archive,
+                                                const installed_module& row) {
+    if (auto err = check_route_prefix(row.route_prefix))
+      return err;
+    auto package = open_package(archive, "the uploaded archive", limits);
+    if (!package)
+      return package.error();
+    const auto& manifest = package->manifest;
+    auto who = who_of(manifest.name, manifest.version);
+    if (auto diff = abi_differences(manifest.abi, running_abi()); !diff.empty())
+      return make_error(errc::failed_precondition,
+                        fmt::format("{} was built for another ABI than this process; nothing was "
+                                    "installed: {}",
+                                    who, fmt::join(diff, "; ")));
+    auto descriptors =
+      std::find_if(package->entries.begin(), package->entries.end(),
+                   [&](const archive_entry& e) { return e.name == manifest.contracts; });
+    if (descriptors == package->entries.end())
+      return make_error(errc::invalid_argument,
+                        fmt::format("{}: the archive has no {}", who, manifest.contracts));
+    if (auto plan = detail::check_contracts(manifest, descriptors->bytes, who); !plan)
+      return make_error(errc::failed_precondition,
+                        message_of(plan.error()) + "; nothing was installed");
+    installed_module m = row;
+    m.name = manifest.name;
+    m.version = manifest.version;
+    if (m.sha256.empty())
+      m.sha256 = package->sha256;
+    m.active = false;
+    // Without a prefix, a new version goes where the module's active version is served, so that
+    // activating it replaces the routes rather than moving them.
+    if (m.route_prefix.empty())
+      if (auto current = store->active(m.name))
+        m.route_prefix = current->route_prefix;
+    auto stored = store->add(m, package->entries);
+    if (!stored)
+      return stored.error();
+    log::info(component, "{} installed (sha256 {})", who, stored->sha256);
+    return stored;
+  }
+
+  // The refusal of a node chosen outside a cluster.
+  static caf::error alone(const std::string& node) {
+    return make_error(errc::invalid_argument,
+                      fmt::format("node \"{}\" was chosen, but this system runs in one process "
+                                  "(microlith run without --node): its modules run here; leave "
+                                  "the node out",
+                                  node));
+  }
+
   module_status status_of(const installed_module& m) const {
     module_status s;
     s.installed = m;
     auto i = running.find(m.name);
-    s.loaded = i != running.end() && i->second->installed.version == m.version;
+    s.loaded = i != running.end() && i->second->installed.version == m.version
+               && i->second->installed.node == m.node;
     if (m.active && !s.loaded) {
       auto p = problems.find(m.name);
       if (p != problems.end())
@@ -611,6 +693,8 @@ code_server::code_server(node& n, std::unique_ptr<module_store> store, archive_l
 }
 
 code_server::~code_server() {
+  if (impl_->replication)
+    impl_->replication->stop_watching(); // posts nothing more
   {
     std::lock_guard<std::mutex> guard{impl_->queue_mutex};
     impl_->closing = true;
@@ -629,8 +713,25 @@ void code_server::post(std::function<void()> operation) {
   impl_->queue_changed.notify_one();
 }
 
+void code_server::join_cluster(module_cluster cluster) {
+  impl_->replication = std::make_unique<detail::module_replication>(impl_->n, std::move(cluster));
+}
+
 std::vector<std::pair<std::string, caf::error>> code_server::load_active() {
   auto& d = *impl_;
+  if (d.replication) {
+    // The replica service first (the other nodes reach this one through it), then what this
+    // node missed while it was down.
+    {
+      std::lock_guard<std::mutex> op{d.op_mutex};
+      try {
+        d.ensure_supervisor();
+      } catch (const std::exception&) {
+        // Reported below, where it is tried again.
+      }
+    }
+    d.replication->catch_up(*this, true);
+  }
   std::lock_guard<std::mutex> op{d.op_mutex};
   std::vector<std::pair<std::string, caf::error>> failed;
   try {
@@ -647,6 +748,8 @@ std::vector<std::pair<std::string, caf::error>> code_server::load_active() {
         failed.emplace_back(m.name, err);
       }
     }
+  if (d.replication)
+    d.replication->watch(*this);
   std::lock_guard<std::mutex> guard{d.mutex};
   d.loading_now = false;
   return failed;
@@ -655,42 +758,17 @@ std::vector<std::pair<std::string, caf::error>> code_server::load_active() {
 caf::expected<module_status> code_server::install(std::string_view archive,
                                                   const install_options& options) {
   auto& d = *impl_;
+  if (d.replication)
+    return d.replication->install(*this, archive, options);
+  if (!options.node.empty())
+    return d.alone(options.node);
   std::lock_guard<std::mutex> op{d.op_mutex};
-  if (auto err = check_route_prefix(options.route_prefix))
-    return err;
-  auto package = open_package(archive, "the uploaded archive", d.limits);
-  if (!package)
-    return package.error();
-  const auto& manifest = package->manifest;
-  auto who = who_of(manifest.name, manifest.version);
-  if (auto diff = abi_differences(manifest.abi, running_abi()); !diff.empty())
-    return make_error(errc::failed_precondition,
-                      fmt::format("{} was built for another ABI than this process; nothing was "
-                                  "installed: {}",
-                                  who, fmt::join(diff, "; ")));
-  auto descriptors =
-    std::find_if(package->entries.begin(), package->entries.end(),
-                 [&](const archive_entry& e) { return e.name == manifest.contracts; });
-  if (descriptors == package->entries.end())
-    return make_error(errc::invalid_argument,
-                      fmt::format("{}: the archive has no {}", who, manifest.contracts));
-  if (auto plan = detail::check_contracts(manifest, descriptors->bytes, who); !plan)
-    return make_error(errc::failed_precondition,
-                      message_of(plan.error()) + "; nothing was installed");
-  installed_module m;
-  m.name = manifest.name;
-  m.version = manifest.version;
-  m.sha256 = package->sha256;
-  m.route_prefix = options.route_prefix;
-  // Without a prefix, a new version goes where the module's active version is served, so that
-  // activating it replaces the routes rather than moving them.
-  if (m.route_prefix.empty())
-    if (auto current = d.store->active(m.name))
-      m.route_prefix = current->route_prefix;
-  auto stored = d.store->add(m, package->entries);
+  installed_module row;
+  row.route_prefix = options.route_prefix;
+  auto stored = d.store_package(archive, row);
   if (!stored)
     return stored.error();
-  log::info(component, "{} installed (sha256 {})", who, stored->sha256);
+  auto who = who_of(stored->name, stored->version);
   if (!options.activate) {
     std::lock_guard<std::mutex> guard{d.mutex};
     return d.status_of(*stored);
@@ -706,8 +784,13 @@ caf::expected<module_status> code_server::install(std::string_view archive,
 }
 
 caf::expected<module_status> code_server::activate(const std::string& name,
-                                                   const std::string& version) {
+                                                   const std::string& version,
+                                                   const std::string& node) {
   auto& d = *impl_;
+  if (d.replication)
+    return d.replication->activate(*this, name, version, node);
+  if (!node.empty())
+    return d.alone(node);
   std::lock_guard<std::mutex> op{d.op_mutex};
   auto m = d.store->find(name, version);
   if (!m)
@@ -725,6 +808,13 @@ caf::expected<module_status> code_server::activate(const std::string& name,
 
 caf::error code_server::remove(const std::string& name) {
   auto& d = *impl_;
+  if (d.replication)
+    return d.replication->remove(*this, name);
+  return remove_here(name);
+}
+
+caf::error code_server::remove_here(const std::string& name) {
+  auto& d = *impl_;
   std::lock_guard<std::mutex> op{d.op_mutex};
   auto installed = d.store->list();
   if (std::none_of(installed.begin(), installed.end(),
@@ -737,6 +827,90 @@ caf::error code_server::remove(const std::string& name) {
     d.problems.erase(name);
   }
   return d.store->remove(name);
+}
+
+caf::expected<module_status> code_server::store_here(std::string_view archive,
+                                                     const installed_module& row) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> op{d.op_mutex};
+  auto stored = d.store_package(archive, row);
+  if (!stored)
+    return stored.error();
+  std::lock_guard<std::mutex> guard{d.mutex};
+  return d.status_of(*stored);
+}
+
+caf::expected<module_status> code_server::activate_here(const std::string& name,
+                                                        const std::string& version,
+                                                        const std::string& node) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> op{d.op_mutex};
+  auto m = d.store->find(name, version);
+  if (!m)
+    return make_error(errc::not_found,
+                      fmt::format("{} is not installed on node {}", who_of(name, version),
+                                  d.replication ? d.replication->self() : std::string{"this"}));
+  m->node = node;
+  if (d.runs_here(*m)) {
+    if (auto err = d.run_version(*m))
+      return err;
+    if (auto err = d.store->activate(name, version, node))
+      return err;
+  } else {
+    // Decided already (the node that runs it runs it): recorded, then served here.
+    if (auto err = d.store->activate(name, version, node))
+      return err;
+    m->active = true;
+    if (auto err = d.run_version(*m))
+      log::warn(component, "{} runs on node {}; not served here yet: {}", who_of(name, version),
+                node, message_of(err));
+  }
+  auto now = d.store->find(name, version);
+  std::lock_guard<std::mutex> guard{d.mutex};
+  return d.status_of(now ? *now : *m);
+}
+
+caf::expected<std::string> code_server::archive_of(const std::string& name,
+                                                   const std::string& version) const {
+  auto& d = *impl_;
+  if (!d.store->find(name, version))
+    return make_error(errc::not_found, fmt::format("{} is not installed", who_of(name, version)));
+  auto folder = d.store->folder_of(name, version);
+  auto manifest_bytes = read_file(folder / "manifest.toml");
+  if (!manifest_bytes)
+    return manifest_bytes.error();
+  auto manifest = parse_manifest(*manifest_bytes, (folder / "manifest.toml").string());
+  if (!manifest)
+    return manifest.error();
+  auto note_bytes = read_file(folder / "abi.toml");
+  if (!note_bytes)
+    return note_bytes.error();
+  std::vector<archive_entry> entries{{"manifest.toml", std::move(*manifest_bytes)},
+                                     {"abi.toml", std::move(*note_bytes)}};
+  for (const auto& f : manifest->files) {
+    auto bytes = read_file(folder / f.name);
+    if (!bytes)
+      return bytes.error();
+    entries.push_back({f.name, std::move(*bytes)});
+  }
+  return write_archive(entries);
+}
+
+void code_server::retry_unloaded() {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> op{d.op_mutex};
+  for (const auto& m : d.store->list()) {
+    if (!m.active || d.runs_here(m))
+      continue;
+    {
+      std::lock_guard<std::mutex> guard{d.mutex};
+      auto i = d.running.find(m.name);
+      if (i != d.running.end() && i->second->installed.version == m.version
+          && i->second->installed.node == m.node)
+        continue;
+    }
+    d.run_version(m); // a failure stays its problem, until the next try
+  }
 }
 
 std::vector<module_status> code_server::list() const {
@@ -772,6 +946,8 @@ const archive_limits& code_server::limits() const noexcept {
 
 void code_server::stop() {
   auto& d = *impl_;
+  if (d.replication)
+    d.replication->stop_watching();
   std::lock_guard<std::mutex> op{d.op_mutex};
   std::vector<std::unique_ptr<loaded_version>> versions;
   caf::actor sup;

@@ -564,7 +564,8 @@ caf::expected<installed_module> module_store::add(const installed_module& module
   return row;
 }
 
-caf::error module_store::activate(const std::string& name, const std::string& version) {
+caf::error module_store::activate(const std::string& name, const std::string& version,
+                                  const std::optional<std::string>& node) {
   if (auto err = invalid_name(name))
     return err;
   if (auto err = invalid_version(version))
@@ -589,8 +590,22 @@ caf::error module_store::activate(const std::string& name, const std::string& ve
     if (auto err =
           impl_->change("UPDATE modules SET active = 0 WHERE name = ?1 AND active = 1", name))
       return err;
-    return impl_->change("UPDATE modules SET active = 1 WHERE name = ?1 AND version = ?2", name,
-                         version);
+    if (auto err = impl_->change("UPDATE modules SET active = 1 WHERE name = ?1 AND version = ?2",
+                                 name, version))
+      return err;
+    if (!node)
+      return caf::error{};
+    caf::error err;
+    auto s = impl_->prepare("UPDATE modules SET node = ?3 WHERE name = ?1 AND version = ?2", err);
+    if (!s)
+      return err;
+    bind_text(s.get(), 1, name);
+    bind_text(s.get(), 2, version);
+    bind_text(s.get(), 3, *node);
+    if (sqlite3_step(s.get()) != SQLITE_DONE)
+      return impl_->sqlite_error(
+        fmt::format("cannot record that node {} runs {} {}", *node, name, version));
+    return caf::error{};
   });
 }
 

@@ -36,6 +36,8 @@ std::string describe_status(const module_status& s) {
     what += ", installed, not active";
   if (!m.route_prefix.empty())
     what += ", served under " + m.route_prefix;
+  if (m.active && !m.node.empty())
+    what += ", its groups run on node " + m.node;
   return what;
 }
 
@@ -98,6 +100,10 @@ gateway::admin_response run(code_server& modules, const gateway::admin_request& 
       if (!activate)
         return error_response(activate.error(), id);
       options.activate = *activate;
+      auto node = query_value(req.query, "node");
+      if (!node)
+        return error_response(node.error(), id);
+      options.node = node->value_or("");
       if (req.body.empty())
         return refuse(errc::invalid_argument,
                       "the request body must be the module archive (.mlm), and it is empty", id);
@@ -138,7 +144,10 @@ gateway::admin_response run(code_server& modules, const gateway::admin_request& 
     if (!*version || (*version)->empty())
       return refuse(errc::invalid_argument,
                     fmt::format("activating {} needs the version: ?version=1.2.0", *name), id);
-    auto activated = modules.activate(*name, **version);
+    auto node = query_value(req.query, "node");
+    if (!node)
+      return error_response(node.error(), id);
+    auto activated = modules.activate(*name, **version, node->value_or(""));
     if (!activated)
       return error_response(activated.error(), id);
     return {200, fmt::format("{{\"activated\":{},\"message\":{}}}", module_json(*activated),

@@ -1,17 +1,14 @@
 #include "modules/modules_service.hpp"
 
+#include "modules/module_message.hpp"
+#include "modules/posted_operations.hpp"
+
 #include "microlith/actors/node.hpp"
 #include "microlith/actors/service.hpp"
 #include "microlith/services/code_server.hpp"
 #include "proto/microlith_modules.pb.h"
 
-#include <fmt/format.h>
-
-#include <atomic>
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <memory>
+#include <utility>
 
 namespace microlith::detail {
 
@@ -19,57 +16,20 @@ namespace {
 
 namespace pb = microlith::modules::v1;
 
-pb::Module to_message(const module_status& s) {
-  pb::Module m;
-  m.set_name(s.installed.name);
-  m.set_version(s.installed.version);
-  m.set_sha256(s.installed.sha256);
-  m.set_active(s.installed.active);
-  m.set_route_prefix(s.installed.route_prefix);
-  m.set_node(s.installed.node);
-  m.set_installed_at(s.installed.installed_at);
-  m.set_loaded(s.loaded);
-  m.set_problem(s.problem);
-  return m;
-}
-
-pb::OperationDone done_with(const google::protobuf::Message& reply) {
-  pb::OperationDone done;
-  done.set_reply(reply.SerializeAsString());
-  return done;
-}
-
-pb::OperationDone done_with(const caf::error& err) {
-  pb::OperationDone done;
-  done.set_error_code(
-    err.category() == error_category() ? err.code() : static_cast<std::uint8_t>(errc::internal));
-  done.set_error_message(message_of(err));
-  return done;
-}
-
 class modules_state {
 public:
   modules_state(call_context& ctx, code_server* modules, node* host_node)
-    : modules_(modules), node_(host_node),
-      topic_(fmt::format("microlith.modules.done.{}", next_instance().fetch_add(1))) {
-    ctx.subscribe<pb::OperationDone>(topic_, [this](call_context&, const pb::OperationDone& done) {
-      auto waiting = waiting_.find(done.operation());
-      if (waiting == waiting_.end())
-        return;
-      auto answer = std::move(waiting->second);
-      waiting_.erase(waiting);
-      answer(done);
-    });
-  }
+    : operations_(ctx, modules, host_node) {}
 
   reply<pb::Module> install(call_context& ctx, const pb::InstallRequest& req) {
     install_options options;
     options.route_prefix = req.route_prefix();
     options.activate = req.activate();
+    options.node = req.node();
     auto archive = req.archive();
     return run<pb::Module>(ctx, [archive = std::move(archive), options](code_server& m) {
       auto done = m.install(archive, options);
-      return done ? done_with(to_message(*done)) : done_with(done.error());
+      return done ? done_with(module_message(*done)) : done_with(done.error());
     });
   }
 
@@ -77,16 +37,17 @@ public:
     return run<pb::ModuleList>(ctx, [](code_server& m) {
       pb::ModuleList all;
       for (const auto& s : m.list())
-        *all.add_modules() = to_message(s);
+        *all.add_modules() = module_message(s);
       return done_with(all);
     });
   }
 
   reply<pb::Module> activate(call_context& ctx, const pb::ActivateRequest& req) {
-    return run<pb::Module>(ctx, [name = req.name(), version = req.version()](code_server& m) {
-      auto done = m.activate(name, version);
-      return done ? done_with(to_message(*done)) : done_with(done.error());
-    });
+    return run<pb::Module>(
+      ctx, [name = req.name(), version = req.version(), node = req.node()](code_server& m) {
+        auto done = m.activate(name, version, node);
+        return done ? done_with(module_message(*done)) : done_with(done.error());
+      });
   }
 
   reply<pb::Removed> remove(call_context& ctx, const pb::RemoveRequest& req) {
@@ -100,43 +61,12 @@ public:
   }
 
 private:
-  static std::atomic<std::uint64_t>& next_instance() {
-    static std::atomic<std::uint64_t> n{1};
-    return n;
-  }
-
-  // Runs `operation` on the code server's thread; its outcome, published to this instance's
-  // topic, answers the promise in this actor.
   template <class Resp>
-  reply<Resp> run(call_context& ctx, std::function<pb::OperationDone(code_server&)> operation) {
-    auto p = ctx.make_promise<Resp>();
-    auto id = next_operation_++;
-    waiting_.emplace(id, [p](const pb::OperationDone& done) mutable {
-      if (done.error_code() != 0) {
-        p.deliver(make_error(static_cast<errc>(done.error_code()), done.error_message()));
-        return;
-      }
-      Resp answer;
-      if (!answer.ParseFromString(done.reply())) {
-        p.deliver(make_error(errc::internal, "the modules operation answered an unreadable reply"));
-        return;
-      }
-      p.deliver(std::move(answer));
-    });
-    modules_->post(
-      [modules = modules_, n = node_, topic = topic_, id, operation = std::move(operation)] {
-        auto done = operation(*modules);
-        done.set_operation(id);
-        n->publish(topic, done);
-      });
-    return p;
+  reply<Resp> run(call_context& ctx, posted_operations::operation op) {
+    return operations_.run<Resp>(ctx, std::move(op));
   }
 
-  code_server* modules_;
-  node* node_;
-  std::string topic_;
-  std::uint64_t next_operation_ = 1;
-  std::map<std::uint64_t, std::function<void(const pb::OperationDone&)>> waiting_;
+  posted_operations operations_;
 };
 
 } // namespace

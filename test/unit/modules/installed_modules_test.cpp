@@ -241,6 +241,18 @@ TEST_CASE("an archive built for another ABI is refused before any of its code ru
   CHECK(listed(sys.n).modules_size() == 0);
 }
 
+TEST_CASE("a node chosen for a module in a system running in one process is refused", "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  auto refused =
+    sys.admin(http::verb::post, install_target("/c", true) + "&node=n1", read_bytes(v1));
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body,
+             Contains("node \\\"n1\\\" was chosen, but this system runs in one process"));
+  CHECK(listed(sys.n).modules_size() == 0);
+}
+
 TEST_CASE("a changed contract without a new package is refused naming the file and the symbol",
           "[modules]") {
   test_support::temp_folder dir{"modules"};

@@ -23,6 +23,13 @@
 //     stop gracefully. Any failure before this step stops the new groups and leaves the old
 //     version serving, untouched.
 //
+// In a cluster (join_cluster()), every node keeps every installed version, and each active
+// version runs on one node (installed_module::node, default: the node that received the
+// install): that node runs its groups as above; every other node loads only its contracts and
+// serves its routes on its gateways, calling the node that runs it by service name. Install,
+// activate and remove apply to every node reached; a node that was down catches up when it
+// starts or first reaches another node (services/src/modules/module_replication.hpp).
+//
 // Operations are serialized and block (they wait for groups to start and stop): call them from
 // a thread that is not one of the actor system's (code_server::post runs them on the server's
 // own thread).
@@ -36,6 +43,7 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -50,13 +58,24 @@ struct install_options {
   /// is served (none active: at the root)
   std::string route_prefix;
   bool activate = false; ///< activate the installed version at once
+  std::string node; ///< in a cluster: the node that runs its groups; empty = this node
 };
 
 /// What the code server knows of one installed version.
 struct module_status {
   installed_module installed;
-  bool loaded = false; ///< its groups run on this node now
+  bool loaded = false; ///< this node does its part now: runs its groups or, when another node of
+                       ///< its cluster runs them (installed.node), serves its routes
   std::string problem; ///< why an active version is not loaded (its last load error)
+};
+
+/// The cluster a node's code server is part of (the host's placement: a node of the system
+/// file's [nodes]).
+struct module_cluster {
+  std::string node;               ///< this node's name
+  std::vector<std::string> nodes; ///< every node of the system, this one included
+  /// How long load_active() waits for another node to catch up from when none is reached yet.
+  std::chrono::milliseconds catch_up_wait{3000};
 };
 
 /// Builds and installs a gateway group's table with `loaded` (the loaded modules' routes, prefix
@@ -78,8 +97,14 @@ public:
   code_server(const code_server&) = delete;
   code_server& operator=(const code_server&) = delete;
 
+  /// Makes this the code server of node `cluster.node` of a cluster: operations apply to every
+  /// node reached, versions that another node runs are served here by their routes only, and
+  /// load_active() catches up with another node first. Call once, before load_active().
+  void join_cluster(module_cluster cluster);
+
   /// Starts the node's `modules` supervisor and loads the active version of every installed
-  /// module. A module that fails to load is reported (name, then why) and the others load.
+  /// module (in a cluster: after catching up with another node). A module that fails to load is
+  /// reported (name, then why) and the others load.
   std::vector<std::pair<std::string, caf::error>> load_active();
 
   /// Checks and stores an archive; with options.activate, activates it (a replace when another
@@ -88,8 +113,10 @@ public:
   caf::expected<module_status> install(std::string_view archive, const install_options& options);
 
   /// Activates an installed version: loads it, or replaces the active one (rollback = activating
-  /// an older installed version).
-  caf::expected<module_status> activate(const std::string& name, const std::string& version);
+  /// an older installed version). In a cluster, `node` runs it (empty: the node running the
+  /// active version, else this one); outside one, `node` must be empty.
+  caf::expected<module_status> activate(const std::string& name, const std::string& version,
+                                        const std::string& node = {});
 
   /// Stops the module's running version (routes first, then its groups) and removes every
   /// installed version of it.
@@ -119,6 +146,30 @@ public:
   /// Runs `operation` on the code server's own thread, after the operations posted before it
   /// (for callers on the actor system's threads, e.g. the gateway's admin endpoint).
   void post(std::function<void()> operation);
+
+  // -- This node's part of an operation on the whole cluster (what the other nodes' code
+  // -- servers ask of this one, module_replication.hpp); nothing is sent to other nodes.
+
+  /// Checks and stores the archive as installed version `row` (its route prefix and node; its
+  /// sha256 when not empty, else the archive's), not active.
+  caf::expected<module_status> store_here(std::string_view archive, const installed_module& row);
+
+  /// Makes an installed version the active one, run by `node`. When this node runs it, it is
+  /// recorded only once its groups run; when another node does, it is recorded first, then its
+  /// routes are served here (a failure is kept as its problem and tried again: retry_unloaded).
+  caf::expected<module_status> activate_here(const std::string& name, const std::string& version,
+                                             const std::string& node);
+
+  /// Stops the module here and removes every installed version of it.
+  caf::error remove_here(const std::string& name);
+
+  /// The archive of an installed version, made again from its files (as `microlith package`
+  /// writes it: manifest, ABI note, then the manifest's files).
+  caf::expected<std::string> archive_of(const std::string& name, const std::string& version) const;
+
+  /// Tries again to serve the active versions that another node runs and that this node does not
+  /// serve yet (their services were not known).
+  void retry_unloaded();
 
 private:
   struct impl;

@@ -52,8 +52,10 @@ public:
                                       const std::vector<archive_entry>& files);
 
   /// Makes `version` the active version of `name` (the others of that name inactive), in one
-  /// transaction. errc::not_found when that version is not installed.
-  caf::error activate(const std::string& name, const std::string& version);
+  /// transaction; with `node`, records in the same transaction that `node` runs it (in a
+  /// cluster). errc::not_found when that version is not installed.
+  caf::error activate(const std::string& name, const std::string& version,
+                      const std::optional<std::string>& node = std::nullopt);
 
   /// Makes no version of `name` active. errc::not_found when `name` is not installed.
   caf::error deactivate(const std::string& name);
