@@ -179,9 +179,23 @@ std::vector<gateway::route_spec> specs_of(const group_config& group,
   return specs;
 }
 
-// The paths the group's gateway serves itself.
-std::vector<std::string> reserved_of(const gateway_settings& settings) {
-  return gateway::reserved_paths(settings.options.websocket_path, settings.admin);
+// The admin operations the group's gateway serves under their path prefixes (with [http]
+// admin on, in a host): the installed modules' routes.
+std::map<std::string, gateway::admin_operation>
+admin_operations_of(const gateway_settings& settings, code_server* modules) {
+  std::map<std::string, gateway::admin_operation> out;
+  if (settings.admin && modules != nullptr)
+    out[std::string{modules_admin_path}] = modules_admin_operation(*modules);
+  return out;
+}
+
+// The paths the group's gateway serves itself, which no route may take: a route there would
+// never be served.
+std::vector<std::string> reserved_of(const gateway_settings& settings, code_server* modules) {
+  std::vector<std::string> prefixes;
+  for (const auto& entry : admin_operations_of(settings, modules))
+    prefixes.push_back(entry.first);
+  return gateway::reserved_paths(settings.options.websocket_path, settings.admin, prefixes);
 }
 
 // Names the group in a table's problems.
@@ -216,8 +230,8 @@ children build_gateway(group_context& g) {
   auto state = std::make_shared<gateway_routes>();
   state->contracts = gateway::registered_contracts(n.registry());
   state->own = specs_of(config, settings);
-  state->reserved = reserved_of(settings);
   auto* modules = g.host() != nullptr ? g.host()->modules() : nullptr;
+  state->reserved = reserved_of(settings, modules);
   if (modules != nullptr)
     state->loaded = modules->routes();
   {
@@ -241,38 +255,39 @@ children build_gateway(group_context& g) {
       report.message = fmt::format("{}", fmt::join(reasons, "; "));
       return report;
     };
-    host->on_reload(config.name, [state, settings](const group_config& next) -> caf::error {
-      const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
-      if (next_settings == nullptr)
-        return make_error(errc::bad_request,
-                          fmt::format("group {} is no longer a gateway group (module {}): that "
-                                      "needs a restart",
-                                      next.name, next.module));
-      std::lock_guard<std::mutex> guard{state->mutex};
-      auto own = std::move(state->own);
-      auto reserved = std::move(state->reserved);
-      state->own = specs_of(next, *next_settings);
-      state->reserved = reserved_of(*next_settings);
-      auto count = state->own.size() + state->loaded.size(); // one route per spec
-      auto generation = state->install_locked();
-      if (!generation) {
-        state->own = std::move(own);
-        state->reserved = std::move(reserved);
-        return refused(next, generation.error());
-      }
-      log::info(component, "group {}: route table {} installed ({} routes{}{})", next.name,
-                *generation, count,
-                next.module_routes.empty()
-                  ? std::string{}
-                  : fmt::format(", {} declared by modules", next.module_routes.size()),
-                state->loaded.empty()
-                  ? std::string{}
-                  : fmt::format(", {} of loaded modules", state->loaded.size()));
-      if (!same_http(settings, *next_settings))
-        log::warn(component, "group {}: [http] settings changed; they apply after a restart",
-                  next.name);
-      return {};
-    });
+    host->on_reload(
+      config.name, [state, settings, modules](const group_config& next) -> caf::error {
+        const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
+        if (next_settings == nullptr)
+          return make_error(errc::bad_request,
+                            fmt::format("group {} is no longer a gateway group (module {}): that "
+                                        "needs a restart",
+                                        next.name, next.module));
+        std::lock_guard<std::mutex> guard{state->mutex};
+        auto own = std::move(state->own);
+        auto reserved = std::move(state->reserved);
+        state->own = specs_of(next, *next_settings);
+        state->reserved = reserved_of(*next_settings, modules);
+        auto count = state->own.size() + state->loaded.size(); // one route per spec
+        auto generation = state->install_locked();
+        if (!generation) {
+          state->own = std::move(own);
+          state->reserved = std::move(reserved);
+          return refused(next, generation.error());
+        }
+        log::info(component, "group {}: route table {} installed ({} routes{}{})", next.name,
+                  *generation, count,
+                  next.module_routes.empty()
+                    ? std::string{}
+                    : fmt::format(", {} declared by modules", next.module_routes.size()),
+                  state->loaded.empty()
+                    ? std::string{}
+                    : fmt::format(", {} of loaded modules", state->loaded.size()));
+        if (!same_http(settings, *next_settings))
+          log::warn(component, "group {}: [http] settings changed; they apply after a restart",
+                    next.name);
+        return {};
+      });
     if (modules != nullptr)
       modules->on_routes(
         config.name,
@@ -296,8 +311,8 @@ children build_gateway(group_context& g) {
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();
+    options.admin_operations = admin_operations_of(settings, modules);
     if (modules != nullptr) {
-      options.admin_operations[std::string{modules_admin_path}] = modules_admin_operation(*modules);
       // An upload over [modules] max_archive_bytes is 413 on its head, before it is buffered;
       // one up to it is read whole (the default admin limit would cut a larger setting short).
       options.admin_max_body_bytes = modules->limits().max_bytes;

@@ -289,6 +289,28 @@ TEST_CASE("a service name the system already serves is refused and nothing runni
   CHECK_FALSE(all.modules(0).loaded());
 }
 
+TEST_CASE("a module served under the gateway's admin path is refused and the admin path "
+          "still answers",
+          "[modules]") {
+  test_support::temp_folder dir{"modules"};
+  running_system sys{dir.path()};
+  auto refused =
+    sys.admin(http::verb::post, install_target("/_microlith/modules", true), read_bytes(v1));
+  INFO(refused.body);
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body, Contains("lies under /_microlith/modules/, which the gateway serves "
+                                    "itself"));
+  CHECK_THAT(refused.body, Contains("installed but not activated"));
+  // The admin path is still the gateway's own: it lists the version, inactive.
+  auto list = sys.admin(http::verb::get, "/_microlith/modules");
+  INFO(list.body);
+  CHECK(list.status == 200);
+  auto all = listed(sys.n);
+  REQUIRE(all.modules_size() == 1);
+  CHECK_FALSE(all.modules(0).active());
+  CHECK_FALSE(all.modules(0).loaded());
+}
+
 TEST_CASE("an archive with a path escaping its folder is refused and nothing is stored",
           "[modules]") {
   test_support::temp_folder dir{"modules"};
