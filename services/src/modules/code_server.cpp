@@ -144,34 +144,61 @@ struct code_server::impl {
   bool loading_now = true;
   std::unique_ptr<detail::module_replication> replication; // in a cluster (join_cluster)
 
-  // The operations thread.
-  std::mutex queue_mutex;
-  std::condition_variable queue_changed;
-  std::deque<std::function<void()>> queue;
-  bool closing = false;
-  std::thread worker;
+  // A thread running posted operations in order.
+  struct operations_thread {
+    std::mutex queue_mutex;
+    std::condition_variable queue_changed;
+    std::deque<std::function<void()>> queue;
+    bool closing = false;
+    std::thread worker;
+
+    void start() {
+      worker = std::thread{[this] { run(); }};
+    }
+
+    void post(std::function<void()> operation) {
+      {
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        queue.push_back(std::move(operation));
+      }
+      queue_changed.notify_one();
+    }
+
+    // Runs what was posted, then returns.
+    void close() {
+      {
+        std::lock_guard<std::mutex> guard{queue_mutex};
+        closing = true;
+      }
+      queue_changed.notify_all();
+      if (worker.joinable())
+        worker.join();
+    }
+
+    void run() {
+      for (;;) {
+        std::function<void()> op;
+        {
+          std::unique_lock<std::mutex> guard{queue_mutex};
+          queue_changed.wait(guard, [&] { return closing || !queue.empty(); });
+          if (queue.empty())
+            return;
+          op = std::move(queue.front());
+          queue.pop_front();
+        }
+        try {
+          op();
+        } catch (const std::exception& e) {
+          log::error(component, "a module operation threw: {}", e.what());
+        }
+      }
+    }
+  };
+  operations_thread operations; // post(): this node's operations, which may call other nodes
+  operations_thread for_peers;  // post_for_peer(): other nodes' requests, which call none
 
   impl(node& host_node, std::unique_ptr<module_store> s, archive_limits l)
     : n(host_node), store(std::move(s)), limits(l) {}
-
-  void run_queue() {
-    for (;;) {
-      std::function<void()> op;
-      {
-        std::unique_lock<std::mutex> guard{queue_mutex};
-        queue_changed.wait(guard, [&] { return closing || !queue.empty(); });
-        if (queue.empty())
-          return;
-        op = std::move(queue.front());
-        queue.pop_front();
-      }
-      try {
-        op();
-      } catch (const std::exception& e) {
-        log::error(component, "a module operation threw: {}", e.what());
-      }
-    }
-  }
 
   void ensure_supervisor() {
     if (supervisor)
@@ -689,28 +716,24 @@ struct code_server::impl {
 code_server::code_server(node& n, std::unique_ptr<module_store> store, archive_limits limits)
   : impl_(std::make_unique<impl>(n, std::move(store), limits)) {
   impl_->owner = this;
-  impl_->worker = std::thread{[d = impl_.get()] { d->run_queue(); }};
+  impl_->operations.start();
+  impl_->for_peers.start();
 }
 
 code_server::~code_server() {
   if (impl_->replication)
     impl_->replication->stop_watching(); // posts nothing more
-  {
-    std::lock_guard<std::mutex> guard{impl_->queue_mutex};
-    impl_->closing = true;
-  }
-  impl_->queue_changed.notify_all();
-  if (impl_->worker.joinable())
-    impl_->worker.join();
+  impl_->operations.close();
+  impl_->for_peers.close();
   stop();
 }
 
 void code_server::post(std::function<void()> operation) {
-  {
-    std::lock_guard<std::mutex> guard{impl_->queue_mutex};
-    impl_->queue.push_back(std::move(operation));
-  }
-  impl_->queue_changed.notify_one();
+  impl_->operations.post(std::move(operation));
+}
+
+void code_server::post_for_peer(std::function<void()> operation) {
+  impl_->for_peers.post(std::move(operation));
 }
 
 void code_server::join_cluster(module_cluster cluster) {

@@ -56,11 +56,12 @@ errc kind_of(const caf::error& err) {
   return err.category() == error_category() ? code_of(err) : errc::failed_precondition;
 }
 
-// The replica service's state: each request runs on the code server's thread.
+// The replica service's state: each request runs on the code server's thread for other nodes'
+// requests (post_for_peer), never behind an operation of this node that waits on another node.
 class replica_state {
 public:
   replica_state(call_context& ctx, code_server* here, node* host_node)
-    : operations_(ctx, here, host_node) {}
+    : operations_(ctx, here, host_node, posted_operations::thread::for_peers) {}
 
   reply<pb::Module> store(call_context& ctx, const pb::ReplicaArchive& req) {
     auto row = module_status_of(req.module()).installed;

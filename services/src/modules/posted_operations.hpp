@@ -1,6 +1,7 @@
 // How the services of the code server (the `modules` service, and in a cluster the replica
-// service "modules@NODE") answer: each request's operation runs on the code server's own thread
-// (code_server::post: it blocks while groups start and stop), and its outcome comes back to the
+// service "modules@NODE") answer: each request's operation runs on one of the code server's
+// threads (code_server::post, or post_for_peer for other nodes' requests: they block while
+// groups start and stop), and its outcome comes back to the
 // service's actor through a topic that only this instance subscribes to, where it answers the
 // caller's promise. The topic names this process's node id: topics are cluster-wide, and another
 // node's instance must never receive this one's outcomes.
@@ -46,9 +47,14 @@ class posted_operations {
 public:
   using operation = std::function<microlith::modules::v1::OperationDone(code_server&)>;
 
+  /// Where the operations run: code_server::post, or (for other nodes' requests)
+  /// code_server::post_for_peer.
+  enum class thread { own, for_peers };
+
   /// For the instance whose state is being built in `ctx`.
-  posted_operations(call_context& ctx, code_server* modules, node* host_node)
-    : modules_(modules), node_(host_node),
+  posted_operations(call_context& ctx, code_server* modules, node* host_node,
+                    thread where = thread::own)
+    : modules_(modules), node_(host_node), where_(where),
       topic_(fmt::format("microlith.modules.done.{}.{}", to_string(ctx.self()->node()),
                          next_instance().fetch_add(1))) {
     ctx.subscribe<microlith::modules::v1::OperationDone>(
@@ -82,11 +88,15 @@ public:
       }
       p.deliver(std::move(answer));
     });
-    modules_->post([modules = modules_, n = node_, topic = topic_, id, op = std::move(op)] {
+    auto run = [modules = modules_, n = node_, topic = topic_, id, op = std::move(op)] {
       auto done = op(*modules);
       done.set_operation(id);
       n->publish(topic, done);
-    });
+    };
+    if (where_ == thread::for_peers)
+      modules_->post_for_peer(std::move(run));
+    else
+      modules_->post(std::move(run));
     return p;
   }
 
@@ -98,6 +108,7 @@ private:
 
   code_server* modules_;
   node* node_;
+  thread where_;
   std::string topic_;
   std::uint64_t next_operation_ = 1;
   std::map<std::uint64_t, std::function<void(const microlith::modules::v1::OperationDone&)>>

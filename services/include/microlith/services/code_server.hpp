@@ -147,6 +147,13 @@ public:
   /// (for callers on the actor system's threads, e.g. the gateway's admin endpoint).
   void post(std::function<void()> operation);
 
+  /// Runs `operation` on the thread that serves other nodes' requests (the replica service),
+  /// after the ones posted there before it. It is not post()'s thread: an operation there waits
+  /// on other nodes' replica services, so two nodes each running one (two installs received at
+  /// the same moment) would otherwise wait on each other. Changes made on either thread are
+  /// serialized all the same.
+  void post_for_peer(std::function<void()> operation);
+
   // -- This node's part of an operation on the whole cluster (what the other nodes' code
   // -- servers ask of this one, module_replication.hpp); nothing is sent to other nodes.
 
