@@ -272,7 +272,7 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
     before,
     microlith::make_call(1, "accounts", "Deposit",
                          std::make_shared<const bank::DepositRequest>(poisoned_deposit),
-                         {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}}));
+                         {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}, {}}));
 
   // Calls that are certainly in flight when the instance crashes: queued behind the poison.
   struct late_result {

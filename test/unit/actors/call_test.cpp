@@ -321,7 +321,7 @@ TEST_CASE_METHOD(node_fixture,
                                     set.set_value(5);
                                     return set;
                                   }()),
-                                  {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}}));
+                                  {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}, {}}));
   bool answered = false;
   self->receive(
     [&](microlith::envelope& reply) {
