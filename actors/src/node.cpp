@@ -187,12 +187,12 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                          });
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  self->send(
-    dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
-                    {options.correlation_id.empty() ? make_correlation_id()
-                                                    : std::move(options.correlation_id),
-                     std::move(options.caller), deadline, 0, std::move(options.idempotency_key),
-                     options.toggles ? std::move(options.toggles) : toggles()}));
+  self->send(dest,
+             make_call(added.id, std::move(service), std::move(method), std::move(request),
+                       {options.correlation_id.empty() ? make_correlation_id()
+                                                       : std::move(options.correlation_id),
+                        std::move(options.caller), deadline, 0, std::move(options.idempotency_key),
+                        options.toggles ? std::move(options.toggles) : toggles()}));
   std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
   auto tick = calls.armed(); // the call's deadline: the receive below waits until then
   while (!done) {

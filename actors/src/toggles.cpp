@@ -19,8 +19,8 @@ std::uint32_t name_hash(std::string_view name) noexcept {
 std::uint32_t time_draw() noexcept {
   thread_local std::uint64_t state = [] {
     std::random_device rd;
-    auto seed = (std::uint64_t{rd()} << 32) ^ rd()
-                ^ std::hash<std::thread::id>{}(std::this_thread::get_id());
+    auto seed =
+      (std::uint64_t{rd()} << 32) ^ rd() ^ std::hash<std::thread::id>{}(std::this_thread::get_id());
     return seed == 0 ? 0x9e3779b97f4a7c15ULL : seed;
   }();
   state ^= state >> 12;
@@ -83,10 +83,8 @@ bool evaluate_toggle(const toggle_state& state, const toggle_groups& groups,
   switch (gates.percentage) {
     case percentage_kind::actors:
       return key != nullptr && toggle_actor_score(state.name, *key) < threshold;
-    case percentage_kind::time:
-      return time_draw() < threshold;
-    case percentage_kind::none:
-      break;
+    case percentage_kind::time: return time_draw() < threshold;
+    case percentage_kind::none: break;
   }
   return false;
 }

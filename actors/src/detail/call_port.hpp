@@ -14,9 +14,9 @@
 #pragma once
 
 #include "microlith/actors/async_caller.hpp"
-#include "microlith/actors/toggles.hpp"
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include "detail/pending_calls.hpp"
 

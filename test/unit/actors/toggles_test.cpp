@@ -221,8 +221,8 @@ TEST_CASE("raising the percentage of actors only adds keys", "[unit]") {
 
 TEST_CASE("checking a toggle that is not declared is an error naming it", "[unit]") {
   auto s = one(toggle_gates{});
-  CHECK_THROWS_WITH(s.enabled("bank.transfer_fe"), Contains("\"bank.transfer_fe\"")
-                                                      && Contains("not declared"));
+  CHECK_THROWS_WITH(s.enabled("bank.transfer_fe"),
+                    Contains("\"bank.transfer_fe\"") && Contains("not declared"));
   CHECK_THROWS_AS(s.enabled("x", "key"), microlith::undeclared_toggle);
   CHECK_THROWS_AS(toggle_snapshot{}.enabled("t"), microlith::undeclared_toggle);
 }
