@@ -156,12 +156,12 @@ TEST_CASE("cluster: installing for a node the system does not have is refused na
           "[cluster]") {
   module_cluster c;
   c.start("web");
-  auto [code, out] = c.command({"install", c.url("web"), greeter_archive, "--activate", "--node",
-                                "nowhere"});
+  auto [code, out] =
+    c.command({"install", c.url("web"), greeter_archive, "--activate", "--node", "nowhere"});
   INFO(out << c.logs());
   CHECK(code == 1);
-  CHECK_THAT(out, Contains("node \"nowhere\" is not a node of this system") &&
-                    Contains("web, work, late"));
+  CHECK_THAT(out, Contains("node \"nowhere\" is not a node of this system")
+                    && Contains("web, work, late"));
   // Nothing was installed.
   auto [list_code, list] = c.command({"list", c.url("web")});
   CHECK(list_code == 0);

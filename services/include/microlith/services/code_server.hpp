@@ -58,7 +58,7 @@ struct install_options {
   /// is served (none active: at the root)
   std::string route_prefix;
   bool activate = false; ///< activate the installed version at once
-  std::string node; ///< in a cluster: the node that runs its groups; empty = this node
+  std::string node;      ///< in a cluster: the node that runs its groups; empty = this node
 };
 
 /// What the code server knows of one installed version.
