@@ -366,7 +366,11 @@ struct host::impl : group_host {
     return spec;
   }
 
-  void stop_group(caf::scoped_actor& self, running_group& g) {
+  // `label` names it in the log ("group web"; the built-in toggles group is not a group of the
+  // file, and says so).
+  void stop_group(caf::scoped_actor& self, running_group& g, std::string label = {}) {
+    if (label.empty())
+      label = "group " + g.config->name;
     if (!g.supervisor)
       return;
     auto sup = g.supervisor;
@@ -384,12 +388,11 @@ struct host::impl : group_host {
     self->receive([&](caf::down_msg& msg) { down = msg.source == sup.address(); },
                   caf::after(grace) >> [] {});
     if (!down) {
-      log::warn(component, "group {} did not stop within {} ms: killing it", g.config->name,
-                grace.count());
+      log::warn(component, "{} did not stop within {} ms: killing it", label, grace.count());
       signal_exit(sup, caf::exit_reason::kill, self.ptr());
       self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
     }
-    log::info(component, "group {} stopped", g.config->name);
+    log::info(component, "{} stopped", label);
   }
 };
 
@@ -503,7 +506,7 @@ void host::stop() {
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
     // The toggles group started first: it stops last. The board stays (host's lifetime).
-    d.stop_group(self, d.toggles_running);
+    d.stop_group(self, d.toggles_running, "the built-in toggles group");
   }
   std::unique_ptr<cluster::membership> leaving;
   {
