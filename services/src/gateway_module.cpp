@@ -11,6 +11,7 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/modules_admin.hpp"
+#include "microlith/services/toggles_admin.hpp"
 
 #include "detail/listen_address.hpp"
 
@@ -317,6 +318,8 @@ children build_gateway(group_context& g) {
       // one up to it is read whole (the default admin limit would cut a larger setting short).
       options.admin_max_body_bytes = modules->limits().max_bytes;
     }
+    if (g.host()->toggles() != nullptr)
+      options.admin_operations[std::string{toggles_admin_path}] = toggles_admin_operation(n);
   }
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;

@@ -7,6 +7,7 @@
 #include "detail/settings_reading.hpp"
 #include "detail/toml_text.hpp"
 #include "modules/modules_settings.hpp"
+#include "toggles/toggles_settings.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -338,7 +339,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -367,6 +368,8 @@ private:
       read_admin(scope{*admin, "admin"});
     if (const auto* modules = child_table(s, "modules"))
       config_.modules = detail::read_modules_settings(*modules, path_, errors_);
+    if (const auto* toggles = child_table(s, "toggles"))
+      config_.toggles = detail::read_toggles_settings(*toggles, path_, errors_);
   }
 
   // [admin]: the token is never quoted back in a message.
