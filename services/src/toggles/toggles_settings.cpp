@@ -28,6 +28,12 @@ public:
     read_database(out);
     out.test_overrides = read_boolean("test_overrides", false);
     out.require_override = read_boolean("require_override", false);
+    // Per-call overrides are not built yet: asking for them is refused rather than ignored.
+    for (auto key : {"test_overrides", "require_override"})
+      if (const auto* b = table_.get(key); b != nullptr && b->value_or(false))
+        add_error(b->source(), join_key(table_key, key),
+                  "per-call toggle overrides are not built yet in this version of microlith "
+                  "(docs/toggles.md, \"Not built yet\"): leave it out or false");
     for (auto&& [k, v] : table_) {
       const std::string key{k.str()};
       if (std::find(std::begin(settings_keys), std::end(settings_keys), key)

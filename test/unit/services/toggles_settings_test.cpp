@@ -22,14 +22,14 @@ TEST_CASE("the [toggles] table is read into system_config::toggles", "[unit]") {
   SECTION("every key, and declarations quoted and nested") {
     auto config = microlith::parse_system_file(
       base
-        + "[toggles]\ndatabase = \"state/toggles.db\"\ntest_overrides = true\n"
-          "require_override = true\n"
+        + "[toggles]\ndatabase = \"state/toggles.db\"\ntest_overrides = false\n"
+          "require_override = false\n"
           "[toggles.\"bank.transfer_fee\"]\ndefault = false\ndescription = \"a fee of 1%\"\n"
           "[toggles.bank.new_ledger]\ndefault = true\ndescription = \"the new ledger\"\n",
       "/etc/bank/bank.toml");
     CHECK(config.toggles.database == "/etc/bank/state/toggles.db");
-    CHECK(config.toggles.test_overrides);
-    CHECK(config.toggles.require_override);
+    CHECK_FALSE(config.toggles.test_overrides);
+    CHECK_FALSE(config.toggles.require_override);
     CHECK(config.toggles.line == 5);
     REQUIRE(config.toggles.declared.size() == 2);
     CHECK(config.toggles.declared[0].name == "bank.new_ledger");
@@ -60,6 +60,12 @@ TEST_CASE("mistakes in [toggles] are reported with line and key", "[unit]") {
                  "expected a file path as a string, got an integer");
     check_single(base + "[toggles]\ndatabase = \"\"\n", 6, "toggles.database",
                  "expected a file (a non-empty path");
+  }
+  SECTION("a switch of something not built yet, turned on") {
+    check_single(base + "[toggles]\ntest_overrides = true\n", 6, "toggles.test_overrides",
+                 "per-call toggle overrides are not built yet");
+    check_single(base + "[toggles]\nrequire_override = true\n", 6, "toggles.require_override",
+                 "per-call toggle overrides are not built yet");
   }
   SECTION("a switch that is not a boolean") {
     check_single(base + "[toggles]\ntest_overrides = \"yes\"\n", 6, "toggles.test_overrides",
