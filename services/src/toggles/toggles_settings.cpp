@@ -30,8 +30,9 @@ public:
     out.require_override = read_boolean("require_override", false);
     // Per-call overrides are not built yet: asking for them is refused rather than ignored.
     for (auto key : {"test_overrides", "require_override"})
-      if (const auto* b = table_.get(key); b != nullptr && b->value_or(false))
-        add_error(b->source(), join_key(table_key, key),
+      if (const auto* node = table_.get(key);
+          node != nullptr && node->as_boolean() != nullptr && node->as_boolean()->get())
+        add_error(node->source(), join_key(table_key, key),
                   "per-call toggle overrides are not built yet in this version of microlith "
                   "(docs/toggles.md, \"Not built yet\"): leave it out or false");
     for (auto&& [k, v] : table_) {
