@@ -271,32 +271,9 @@ struct code_server::impl {
                 const std::map<std::string, std::vector<caf::actor>>& before) {
     auto who = who_of(m.name, m.version);
     auto folder = store->folder_of(m.name, m.version);
-    auto manifest_text_bytes = read_file(folder / "manifest.toml");
-    if (!manifest_text_bytes)
-      return manifest_text_bytes.error();
-    auto manifest = parse_manifest(*manifest_text_bytes, (folder / "manifest.toml").string());
+    auto manifest = detail::load_stored_contracts(folder, who, "nothing of it was loaded");
     if (!manifest)
       return manifest.error();
-    auto note_bytes = read_file(folder / "abi.toml");
-    if (!note_bytes)
-      return note_bytes.error();
-    auto note = parse_abi_note(*note_bytes, (folder / "abi.toml").string());
-    if (!note)
-      return note.error();
-    if (auto diff = abi_differences(*note, running_abi()); !diff.empty())
-      return make_error(errc::failed_precondition,
-                        fmt::format("{} was built for another ABI than this process; nothing of "
-                                    "it was loaded: {}",
-                                    who, fmt::join(diff, "; ")));
-    auto descriptors = read_file(folder / manifest->contracts);
-    if (!descriptors)
-      return descriptors.error();
-    auto plan = detail::check_contracts(*manifest, *descriptors, who);
-    if (!plan)
-      return plan.error();
-    if (plan->load_library)
-      if (auto err = detail::open_contracts_library(folder / manifest->contracts_library, who))
-        return err;
     auto definition = detail::open_module_library(folder / manifest->library, who);
     if (!definition)
       return definition.error();
