@@ -147,6 +147,22 @@ int get_toggle(const std::string& url, const std::string& name) {
   return 0;
 }
 
+namespace {
+
+// Per-call overrides, when the node honours them or dropped some: "per-call overrides: not
+// honoured ([toggles] test_overrides = false), 3 ignored".
+void print_overrides(const pb::ToggleList& all) {
+  if (!all.test_overrides() && all.ignored_overrides() == 0 && all.undeclared_overrides() == 0)
+    return;
+  std::string state = all.test_overrides()
+                        ? (all.require_override() ? "honoured and required" : "honoured")
+                        : "not honoured ([toggles] test_overrides = false)";
+  fmt::print("\nper-call overrides: {}, {} ignored, {} undeclared dropped\n", state,
+             all.ignored_overrides(), all.undeclared_overrides());
+}
+
+} // namespace
+
 int list_toggles(const std::string& url) {
   admin_call call;
   call.verb = "GET";
@@ -156,6 +172,7 @@ int list_toggles(const std::string& url) {
     return code;
   if (all.toggles_size() == 0) {
     fmt::print("no toggles declared\n");
+    print_overrides(all);
     return 0;
   }
   std::vector<std::vector<std::string>> rows{
@@ -173,6 +190,7 @@ int list_toggles(const std::string& url) {
     for (const auto& name : names)
       fmt::print("  {}: {}\n", name, fmt::join(all.groups().at(name).keys(), ","));
   }
+  print_overrides(all);
   return 0;
 }
 

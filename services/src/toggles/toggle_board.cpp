@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace microlith {
 
@@ -138,6 +139,8 @@ toggle_board::open(node& n, const system_config& config, const module_catalogue&
   for (auto& [name, keys] : *groups)
     board->groups_[name].insert(keys.begin(), keys.end());
   board->publish_locked();
+  // Per-call overrides: honoured and required as the file says (both off by default).
+  n.set_toggle_override_policy({config.toggles.test_overrides, config.toggles.require_override});
   return board;
 }
 
@@ -178,6 +181,15 @@ pb::ToggleList toggle_board::list() const {
     for (const auto& k : keys)
       members.add_keys(k);
   }
+  const auto policy = node_.override_policy();
+  const auto counts = node_.override_counts();
+  const auto saturated = [](std::uint64_t n) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX));
+  };
+  out.set_test_overrides(policy.honoured);
+  out.set_require_override(policy.required);
+  out.set_ignored_overrides(saturated(counts.ignored));
+  out.set_undeclared_overrides(saturated(counts.undeclared));
   return out;
 }
 

@@ -28,13 +28,13 @@ public:
     read_database(out);
     out.test_overrides = read_boolean("test_overrides", false);
     out.require_override = read_boolean("require_override", false);
-    // Per-call overrides are not built yet: asking for them is refused rather than ignored.
-    for (auto key : {"test_overrides", "require_override"})
-      if (const auto* node = table_.get(key);
-          node != nullptr && node->as_boolean() != nullptr && node->as_boolean()->get())
-        add_error(node->source(), join_key(table_key, key),
-                  "per-call toggle overrides are not built yet in this version of microlith "
-                  "(docs/toggles.md, \"Not built yet\"): leave it out or false");
+    // Strict mode requires overrides that are honoured: without them every check would fail.
+    if (out.require_override && !out.test_overrides)
+      if (const auto* node = table_.get("require_override"))
+        add_error(node->source(), join_key(table_key, "require_override"),
+                  "require_override = true needs test_overrides = true in [toggles]: a check "
+                  "without an override fails its call, and without test_overrides no call "
+                  "can carry one");
     for (auto&& [k, v] : table_) {
       const std::string key{k.str()};
       if (std::find(std::begin(settings_keys), std::end(settings_keys), key)

@@ -282,3 +282,46 @@ TEST_CASE("a group whose service checks an undeclared toggle does not start", "[
   CHECK_THAT(microlith::describe(err), Contains("flags checks toggle \"test.forgotten\", which is "
                                                 "not declared"));
 }
+
+TEST_CASE("the file's test_overrides and require_override set the node's override policy",
+          "[unit]") {
+  test_support::temp_folder dir{"toggles"};
+  microlith::module_catalogue cat;
+  fill(cat);
+  microlith::blocking_call_options fee_on;
+  fee_on.toggle_overrides = {{"test.flag", true}};
+
+  SECTION("off by default: overrides are ignored, counted and listed") {
+    running sys{dir.path(), with_database, cat};
+    REQUIRE_FALSE(sys.start());
+    CHECK_FALSE(sys.n.override_policy().honoured);
+    auto r = sys.n.call<microlith::test::PingReply>("flags", "Ping", microlith::test::PingRequest{},
+                                                    fee_on);
+    REQUIRE(r);
+    CHECK(r->value() == 0);
+    auto list = sys.request(http::verb::get, "/_microlith/toggles");
+    REQUIRE(list.status == 200);
+    CHECK_THAT(list.body, Contains("\"test_overrides\":false"));
+    CHECK_THAT(list.body, Contains("\"ignored_overrides\":1"));
+  }
+  SECTION("honoured and required") {
+    running sys{dir.path(), "[toggles]\ntest_overrides = true\nrequire_override = true\n", cat};
+    REQUIRE_FALSE(sys.start());
+    CHECK(sys.n.override_policy().honoured);
+    CHECK(sys.n.override_policy().required);
+    auto r = sys.n.call<microlith::test::PingReply>("flags", "Ping", microlith::test::PingRequest{},
+                                                    fee_on);
+    REQUIRE(r);
+    CHECK(r->value() == 1);
+    auto strict =
+      sys.n.call<microlith::test::PingReply>("flags", "Ping", microlith::test::PingRequest{});
+    REQUIRE_FALSE(strict);
+    CHECK(microlith::is(strict.error(), microlith::errc::failed_precondition));
+    CHECK_THAT(microlith::message_of(strict.error()),
+               Contains("toggle \"test.flag\" has no override in this call and [toggles] "
+                        "require_override = true"));
+    auto list = sys.request(http::verb::get, "/_microlith/toggles");
+    REQUIRE(list.status == 200);
+    CHECK_THAT(list.body, Contains("\"require_override\":true"));
+  }
+}

@@ -39,6 +39,15 @@ TEST_CASE("the [toggles] table is read into system_config::toggles", "[unit]") {
     CHECK_FALSE(config.toggles.declared[1].default_value);
     CHECK(config.toggles.declared[1].line == 9);
   }
+  SECTION("overrides honoured and required") {
+    auto config = microlith::parse_system_file(
+      base + "[toggles]\ntest_overrides = true\nrequire_override = true\n", "bank.toml");
+    CHECK(config.toggles.test_overrides);
+    CHECK(config.toggles.require_override);
+    config = microlith::parse_system_file(base + "[toggles]\ntest_overrides = true\n", "bank.toml");
+    CHECK(config.toggles.test_overrides);
+    CHECK_FALSE(config.toggles.require_override);
+  }
   SECTION("absent: values in memory, overrides off, nothing declared") {
     auto config = microlith::parse_system_file(base, "bank.toml");
     CHECK(config.toggles.database.empty());
@@ -61,11 +70,12 @@ TEST_CASE("mistakes in [toggles] are reported with line and key", "[unit]") {
     check_single(base + "[toggles]\ndatabase = \"\"\n", 6, "toggles.database",
                  "expected a file (a non-empty path");
   }
-  SECTION("a switch of something not built yet, turned on") {
-    check_single(base + "[toggles]\ntest_overrides = true\n", 6, "toggles.test_overrides",
-                 "per-call toggle overrides are not built yet");
+  SECTION("strict mode without overrides") {
     check_single(base + "[toggles]\nrequire_override = true\n", 6, "toggles.require_override",
-                 "per-call toggle overrides are not built yet");
+                 "require_override = true needs test_overrides = true in [toggles]");
+    check_single(base + "[toggles]\ntest_overrides = false\nrequire_override = true\n", 7,
+                 "toggles.require_override",
+                 "require_override = true needs test_overrides = true in [toggles]");
   }
   SECTION("a switch that is not a boolean") {
     check_single(base + "[toggles]\ntest_overrides = \"yes\"\n", 6, "toggles.test_overrides",
