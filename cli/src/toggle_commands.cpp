@@ -100,6 +100,17 @@ std::string utc(std::int64_t unix_seconds) {
   return text;
 }
 
+// In a cluster: where a change is in force, and the nodes that did not acknowledge it.
+void print_propagation(const pb::Propagation& p) {
+  if (p.applied_on_size() == 0)
+    return; // a system in one process
+  fmt::print("  applied on: {}\n", fmt::join(p.applied_on(), ", "));
+  if (p.newer_on_size() > 0)
+    fmt::print("  a newer value is in force on: {}\n", fmt::join(p.newer_on(), ", "));
+  for (const auto& problem : p.not_answered())
+    fmt::print("  not answered: {} ({})\n", problem.node(), problem.reason());
+}
+
 } // namespace
 
 int set_toggle(const std::string& url, const std::string& name, const toggle_change& change) {
@@ -130,6 +141,7 @@ int set_toggle(const std::string& url, const std::string& name, const toggle_cha
   if (int code = run(command, url, call, t); code != 0)
     return code;
   fmt::print("{}: {}\n", t.name(), describe(t.gates()));
+  print_propagation(t.propagation());
   return 0;
 }
 
@@ -224,6 +236,7 @@ int set_toggle_group(const std::string& url, const std::string& group, const std
     fmt::print("group {} removed\n", set.group());
   else
     fmt::print("group {}: {}\n", set.group(), fmt::join(set.keys(), ","));
+  print_propagation(set.propagation());
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include "microlith/services/module_store.hpp"
 
 #include "toggles/toggle_board.hpp"
+#include "toggles/toggle_replication.hpp"
 #include "toggles/toggles_service.hpp"
 
 #include "microlith/actors/atoms.hpp"
@@ -76,8 +77,9 @@ struct host::impl : group_host {
   std::vector<const group_config*> permanent_groups; // of the whole system, in start order
   std::string admin; // admin_token_for(config) when the host was made; never logged
   std::unique_ptr<code_server> loaded; // with [modules] dir, from start() on (set under mutex)
-  std::unique_ptr<toggle_board> toggle_values; // from start() on (set under mutex)
-  group_config toggles_group;                  // the built-in toggles group: its name
+  std::unique_ptr<toggle_board> toggle_values;                // from start() on (set under mutex)
+  std::unique_ptr<detail::toggle_replication> toggle_cluster; // on a node of a cluster
+  group_config toggles_group; // the built-in toggles group: its name
   running_group toggles_running{&toggles_group, nullptr};
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
@@ -205,23 +207,36 @@ struct host::impl : group_host {
   // Reads the declared toggles and their saved values ([toggles] database) and publishes them
   // on the node, then starts the built-in toggles group (its `toggles` service): before the
   // file's groups, so they start with the saved values in force and the node reports ready only
-  // after. A database that does not open or read fails the start.
+  // after. A database that does not open or read fails the start. On a node of a cluster, the
+  // group also runs the replica service "toggles@NODE", and the node takes the values it lacks
+  // from the other nodes it reaches before its groups start (toggle_replication.hpp).
   caf::error open_toggles() {
     if (toggles_running.supervisor)
       return {};
     if (!toggle_values) {
-      auto board = toggle_board::open(n, config, catalogue);
+      auto board = toggle_board::open(n, config, catalogue, placement);
       if (!board)
         return make_error(code_of(board.error()),
                           fmt::format("the toggles did not open: {}", message_of(board.error())));
       std::lock_guard<std::mutex> guard{mutex};
       toggle_values = std::move(*board);
     }
+    if (!placement.empty() && !toggle_cluster) {
+      detail::toggle_cluster cluster;
+      cluster.node = placement;
+      for (const auto& where : config.nodes)
+        if (where.name != placement)
+          cluster.others.push_back({where.name, where.host, where.port});
+      toggle_cluster =
+        std::make_unique<detail::toggle_replication>(n, *toggle_values, std::move(cluster));
+    }
     toggles_group.name = "toggles";
     supervisor_spec spec{"toggles"};
     spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
     group_context ctx{n, toggles_group, this};
-    spec.child(ctx.service(detail::toggles_service(*toggle_values)));
+    spec.child(ctx.service(detail::toggles_service(*toggle_values, toggle_cluster.get())));
+    if (toggle_cluster)
+      spec.child(ctx.service(toggle_cluster->replica_service()));
     auto sup = start_supervisor(n.system(), std::move(spec));
     if (!sup)
       return make_error(errc::service_unavailable,
@@ -231,6 +246,8 @@ struct host::impl : group_host {
               config.toggles.database.empty()
                 ? std::string{", values kept in memory (no [toggles] database)"}
                 : ", values saved in " + config.toggles.database);
+    if (toggle_cluster)
+      toggle_cluster->catch_up_at_start();
     return {};
   }
 
@@ -491,6 +508,9 @@ caf::error host::start() {
 
 void host::stop() {
   auto& d = *impl_;
+  // No more exchanges with other nodes while the groups stop.
+  if (d.toggle_cluster)
+    d.toggle_cluster->stop();
   // The loaded modules' groups started last: they stop first.
   if (auto* modules = d.modules())
     modules->stop();

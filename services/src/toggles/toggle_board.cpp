@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 namespace microlith {
@@ -82,7 +83,23 @@ caf::error check_percent(std::uint32_t value, std::string_view what) {
   return {};
 }
 
+std::string describe_members(const std::vector<std::string>& keys) {
+  return keys.empty() ? std::string{"none"} : fmt::format("{}", fmt::join(keys, ","));
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
 } // namespace
+
+bool newer_version(const pb::Version& a, const pb::Version& b) {
+  if (a.stamp() != b.stamp())
+    return a.stamp() > b.stamp();
+  return a.node() > b.node();
+}
 
 std::string describe_gates(const toggle_gates& g) {
   std::string out = g.boolean ? "on" : "off";
@@ -108,11 +125,15 @@ std::string describe_gates(const toggle_gates& g) {
   return out;
 }
 
-toggle_board::toggle_board(node& n, toggles_config settings, detail::toggle_store store)
-  : node_(n), settings_(std::move(settings)), store_(std::move(store)) {}
+toggle_board::toggle_board(node& n, toggles_config settings, detail::toggle_store store,
+                           std::string node_name)
+  : node_(n), settings_(std::move(settings)), store_(std::move(store)),
+    node_name_(std::move(node_name)) {}
 
-caf::expected<std::unique_ptr<toggle_board>>
-toggle_board::open(node& n, const system_config& config, const module_catalogue& catalogue) {
+caf::expected<std::unique_ptr<toggle_board>> toggle_board::open(node& n,
+                                                                const system_config& config,
+                                                                const module_catalogue& catalogue,
+                                                                std::string node_name) {
   auto declared = detail::declared_toggles(config, catalogue);
   if (!declared.errors.empty())
     return make_error(errc::invalid_argument, declared.errors.front().to_string());
@@ -127,17 +148,29 @@ toggle_board::open(node& n, const system_config& config, const module_catalogue&
   auto groups = store->groups();
   if (!groups)
     return groups.error();
-  auto board = std::make_unique<toggle_board>(n, config.toggles, std::move(*store));
+  auto board =
+    std::make_unique<toggle_board>(n, config.toggles, std::move(*store), std::move(node_name));
   std::lock_guard<std::mutex> guard{board->mutex_};
   for (auto& t : declared.toggles) {
-    // A saved value of a toggle that is no longer declared stays in the file, unused.
     if (auto s = saved->find(t.name); s != saved->end())
-      t.gates = gates_of(s->second);
+      t.gates = gates_of(s->second.gates);
     board->states_.emplace(t.name, std::move(t));
   }
+  for (auto& [name, v] : *saved) {
+    // A saved value of a toggle that is no longer declared stays in the file, unused (and is
+    // still handed to the other nodes of a cluster, which may declare it).
+    if (board->states_.count(name) == 0)
+      board->undeclared_.emplace(name, v.gates);
+    board->observe_locked(v.version);
+    board->versions_.emplace(name, std::move(v.version));
+  }
   board->origin_ = std::move(declared.origin);
-  for (auto& [name, keys] : *groups)
-    board->groups_[name].insert(keys.begin(), keys.end());
+  for (auto& [name, g] : *groups) {
+    if (!g.keys.empty())
+      board->groups_[name].insert(g.keys.begin(), g.keys.end());
+    board->observe_locked(g.version);
+    board->group_versions_.emplace(name, std::move(g.version));
+  }
   board->publish_locked();
   // Per-call overrides: honoured and required as the file says (both off by default).
   n.set_toggle_override_policy({config.toggles.test_overrides, config.toggles.require_override});
@@ -152,6 +185,18 @@ void toggle_board::publish_locked() {
   node_.publish_toggles(std::make_shared<const toggle_snapshot>(std::move(all), groups_));
 }
 
+pb::Version toggle_board::next_version_locked() {
+  clock_ = std::max(wall_ms(), clock_ + 1);
+  pb::Version v;
+  v.set_stamp(clock_);
+  v.set_node(node_name_);
+  return v;
+}
+
+void toggle_board::observe_locked(const pb::Version& v) {
+  clock_ = std::max(clock_, v.stamp());
+}
+
 pb::Toggle toggle_board::message_of_locked(const toggle_state& t) const {
   pb::Toggle out;
   out.set_name(t.name);
@@ -160,6 +205,8 @@ pb::Toggle toggle_board::message_of_locked(const toggle_state& t) const {
   *out.mutable_gates() = message_of(t.gates);
   if (auto o = origin_.find(t.name); o != origin_.end())
     out.set_declared_by(o->second);
+  if (auto v = versions_.find(t.name); v != versions_.end())
+    *out.mutable_version() = v->second;
   return out;
 }
 
@@ -244,9 +291,11 @@ caf::expected<pb::Toggle> toggle_board::set(const pb::SetRequest& req, const std
   }
   detail::toggle_change change{who, req.name(), describe_gates(i->second.gates),
                                describe_gates(next)};
-  if (auto err = store_.save_value(message_of(next), change))
+  auto version = next_version_locked();
+  if (auto err = store_.save_value(message_of(next), version, change))
     return err;
   i->second.gates = std::move(next);
+  versions_[req.name()] = std::move(version);
   publish_locked();
   return message_of_locked(i->second);
 }
@@ -266,21 +315,158 @@ caf::expected<pb::GroupSet> toggle_board::set_group(const pb::SetGroupRequest& r
     before.assign(g->second.begin(), g->second.end());
   std::set<std::string, std::less<>> after(req.keys().begin(), req.keys().end());
   std::vector<std::string> keys(after.begin(), after.end());
-  detail::toggle_change change{who, "group:" + req.group(),
-                               before.empty() ? "none" : fmt::format("{}", fmt::join(before, ",")),
-                               keys.empty() ? "none" : fmt::format("{}", fmt::join(keys, ","))};
-  if (auto err = store_.save_group(req.group(), keys, change))
+  detail::toggle_change change{who, "group:" + req.group(), describe_members(before),
+                               describe_members(keys)};
+  auto version = next_version_locked();
+  if (auto err = store_.save_group(req.group(), keys, version, change))
     return err;
   if (keys.empty())
     groups_.erase(req.group());
   else
     groups_[req.group()] = std::move(after);
+  group_versions_[req.group()] = version;
   publish_locked();
   pb::GroupSet out;
   out.set_group(req.group());
   for (const auto& k : keys)
     out.add_keys(k);
+  *out.mutable_version() = std::move(version);
   return out;
+}
+
+caf::expected<pb::ReplicaApplied::Outcome>
+toggle_board::apply_value_locked(const pb::ReplicaValue& v, const std::string& who, bool& changed) {
+  observe_locked(v.version());
+  pb::Version held;
+  if (auto i = versions_.find(v.name()); i != versions_.end())
+    held = i->second;
+  if (!newer_version(v.version(), held))
+    return v.version().stamp() == held.stamp() && v.version().node() == held.node()
+             ? pb::ReplicaApplied::APPLIED
+             : pb::ReplicaApplied::NEWER;
+  auto state = states_.find(v.name());
+  auto gates = gates_of(v.gates());
+  std::string before = "not set";
+  if (state != states_.end())
+    before = describe_gates(state->second.gates);
+  else if (auto u = undeclared_.find(v.name()); u != undeclared_.end())
+    before = describe_gates(gates_of(u->second));
+  detail::toggle_change change{who, v.name(), before, describe_gates(gates)};
+  if (auto err = store_.save_value(message_of(gates), v.version(), change))
+    return err;
+  if (state != states_.end())
+    state->second.gates = std::move(gates);
+  else
+    undeclared_[v.name()] = v.gates();
+  versions_[v.name()] = v.version();
+  changed = true;
+  return pb::ReplicaApplied::APPLIED;
+}
+
+caf::expected<pb::ReplicaApplied::Outcome>
+toggle_board::apply_group_locked(const pb::ReplicaGroup& g, const std::string& who, bool& changed) {
+  observe_locked(g.version());
+  pb::Version held;
+  if (auto i = group_versions_.find(g.group()); i != group_versions_.end())
+    held = i->second;
+  if (!newer_version(g.version(), held))
+    return g.version().stamp() == held.stamp() && g.version().node() == held.node()
+             ? pb::ReplicaApplied::APPLIED
+             : pb::ReplicaApplied::NEWER;
+  std::vector<std::string> before;
+  if (auto i = groups_.find(g.group()); i != groups_.end())
+    before.assign(i->second.begin(), i->second.end());
+  std::set<std::string, std::less<>> after(g.keys().begin(), g.keys().end());
+  std::vector<std::string> keys(after.begin(), after.end());
+  detail::toggle_change change{who, "group:" + g.group(), describe_members(before),
+                               describe_members(keys)};
+  if (auto err = store_.save_group(g.group(), keys, g.version(), change))
+    return err;
+  if (keys.empty())
+    groups_.erase(g.group());
+  else
+    groups_[g.group()] = std::move(after);
+  group_versions_[g.group()] = g.version();
+  changed = true;
+  return pb::ReplicaApplied::APPLIED;
+}
+
+caf::expected<pb::ReplicaApplied::Outcome> toggle_board::apply(const pb::ReplicaChange& change) {
+  const auto who = fmt::format("{} on node {}", change.who(), change.from());
+  std::lock_guard<std::mutex> guard{mutex_};
+  bool changed = false;
+  caf::expected<pb::ReplicaApplied::Outcome> done = pb::ReplicaApplied::APPLIED;
+  if (change.has_value())
+    done = apply_value_locked(change.value(), who, changed);
+  else if (change.has_group())
+    done = apply_group_locked(change.group(), who, changed);
+  else
+    return make_error(
+      errc::invalid_argument,
+      fmt::format("the change from node {} holds neither a value nor a group", change.from()));
+  if (changed)
+    publish_locked();
+  return done;
+}
+
+pb::ReplicaState toggle_board::state() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  pb::ReplicaState out;
+  out.set_node(node_name_);
+  for (const auto& [name, version] : versions_) {
+    auto* v = out.add_values();
+    v->set_name(name);
+    if (auto s = states_.find(name); s != states_.end())
+      *v->mutable_gates() = message_of(s->second.gates);
+    else if (auto u = undeclared_.find(name); u != undeclared_.end())
+      *v->mutable_gates() = u->second;
+    *v->mutable_version() = version;
+  }
+  for (const auto& [name, version] : group_versions_) {
+    auto* g = out.add_groups();
+    g->set_group(name);
+    if (auto i = groups_.find(name); i != groups_.end())
+      for (const auto& k : i->second)
+        g->add_keys(k);
+    *g->mutable_version() = version;
+  }
+  return out;
+}
+
+caf::expected<int> toggle_board::merge(const pb::ReplicaState& theirs) {
+  const auto who = fmt::format("node {} (catching up)", theirs.node());
+  std::lock_guard<std::mutex> guard{mutex_};
+  int taken = 0;
+  bool any = false;
+  caf::error failed;
+  for (const auto& v : theirs.values()) {
+    bool changed = false;
+    auto done = apply_value_locked(v, who, changed);
+    if (!done) {
+      failed = done.error();
+      break;
+    }
+    taken += changed ? 1 : 0;
+    any = any || changed;
+  }
+  for (const auto& g : theirs.groups()) {
+    if (failed)
+      break;
+    bool changed = false;
+    auto done = apply_group_locked(g, who, changed);
+    if (!done) {
+      failed = done.error();
+      break;
+    }
+    taken += changed ? 1 : 0;
+    any = any || changed;
+  }
+  // What was saved is in force, also when a later save failed.
+  if (any)
+    publish_locked();
+  if (failed)
+    return failed;
+  return taken;
 }
 
 caf::expected<pb::ChangeList> toggle_board::history(const pb::HistoryRequest& req) const {

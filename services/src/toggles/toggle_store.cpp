@@ -23,11 +23,15 @@ using statement = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
 constexpr const char* create_schema = R"sql(
 CREATE TABLE IF NOT EXISTS toggle_values (
   name TEXT PRIMARY KEY,
-  gates TEXT NOT NULL
+  gates TEXT NOT NULL,
+  version_stamp INTEGER NOT NULL DEFAULT 0,
+  version_node TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS toggle_groups (
   name TEXT PRIMARY KEY,
-  members TEXT NOT NULL
+  members TEXT NOT NULL,
+  version_stamp INTEGER NOT NULL DEFAULT 0,
+  version_node TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS toggle_history (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -111,8 +115,37 @@ struct toggle_store::impl {
       return err;
     if (auto err = exec(create_schema))
       return err;
+    if (auto err = add_version_columns("toggle_values"))
+      return err;
+    if (auto err = add_version_columns("toggle_groups"))
+      return err;
     // An empty write proves the file writable now, not at the first change.
     return exec("BEGIN IMMEDIATE; COMMIT;");
+  }
+
+  // Migrates a table made before versions existed: adds the version columns (rows: version 0).
+  caf::error add_version_columns(const char* table) {
+    caf::error err;
+    auto info = prepare(fmt::format("PRAGMA table_info({})", table).c_str(), err);
+    if (!info)
+      return err;
+    bool has = false;
+    while (sqlite3_step(info.get()) == SQLITE_ROW)
+      has = has || text_of(info.get(), 1) == "version_stamp";
+    info.reset();
+    if (has)
+      return {};
+    auto sql = fmt::format("BEGIN IMMEDIATE; "
+                           "ALTER TABLE {0} ADD COLUMN version_stamp INTEGER NOT NULL DEFAULT 0; "
+                           "ALTER TABLE {0} ADD COLUMN version_node TEXT NOT NULL DEFAULT ''; "
+                           "COMMIT;",
+                           table);
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      auto failed = sqlite_error(fmt::format("cannot add the version columns to {}", table));
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return failed;
+    }
+    return {};
   }
 
   caf::error record(const toggle_change& change) {
@@ -162,12 +195,13 @@ const std::string& toggle_store::file() const noexcept {
   return impl_->file;
 }
 
-caf::expected<std::map<std::string, pb::Gates>> toggle_store::values() const {
+caf::expected<std::map<std::string, saved_value>> toggle_store::values() const {
   caf::error err;
-  auto s = impl_->prepare("SELECT name, gates FROM toggle_values", err);
+  auto s =
+    impl_->prepare("SELECT name, gates, version_stamp, version_node FROM toggle_values", err);
   if (!s)
     return err;
-  std::map<std::string, pb::Gates> out;
+  std::map<std::string, saved_value> out;
   int rc = 0;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     auto name = text_of(s.get(), 0);
@@ -177,19 +211,24 @@ caf::expected<std::map<std::string, pb::Gates>> toggle_store::values() const {
       return make_error(errc::data_loss,
                         fmt::format("toggle database {}: the saved value of {} cannot be read: {}",
                                     impl_->file, name, parsed.ToString()));
-    out.emplace(std::move(name), std::move(gates));
+    saved_value v;
+    v.gates = std::move(gates);
+    v.version.set_stamp(sqlite3_column_int64(s.get(), 2));
+    v.version.set_node(text_of(s.get(), 3));
+    out.emplace(std::move(name), std::move(v));
   }
   if (rc != SQLITE_DONE)
     return impl_->sqlite_error("cannot read the saved values");
   return out;
 }
 
-caf::expected<std::map<std::string, std::vector<std::string>>> toggle_store::groups() const {
+caf::expected<std::map<std::string, saved_group>> toggle_store::groups() const {
   caf::error err;
-  auto s = impl_->prepare("SELECT name, members FROM toggle_groups", err);
+  auto s =
+    impl_->prepare("SELECT name, members, version_stamp, version_node FROM toggle_groups", err);
   if (!s)
     return err;
-  std::map<std::string, std::vector<std::string>> out;
+  std::map<std::string, saved_group> out;
   int rc = 0;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     auto name = text_of(s.get(), 0);
@@ -200,25 +239,33 @@ caf::expected<std::map<std::string, std::vector<std::string>>> toggle_store::gro
                         fmt::format("toggle database {}: the members of group {} cannot be read: "
                                     "{}",
                                     impl_->file, name, parsed.ToString()));
-    out.emplace(std::move(name),
-                std::vector<std::string>(members.keys().begin(), members.keys().end()));
+    saved_group g;
+    g.keys.assign(members.keys().begin(), members.keys().end());
+    g.version.set_stamp(sqlite3_column_int64(s.get(), 2));
+    g.version.set_node(text_of(s.get(), 3));
+    out.emplace(std::move(name), std::move(g));
   }
   if (rc != SQLITE_DONE)
     return impl_->sqlite_error("cannot read the saved groups");
   return out;
 }
 
-caf::error toggle_store::save_value(const pb::Gates& gates, const toggle_change& change) {
+caf::error toggle_store::save_value(const pb::Gates& gates, const pb::Version& version,
+                                    const toggle_change& change) {
   auto& d = *impl_;
   return d.transaction([&]() -> caf::error {
     caf::error err;
-    auto s = d.prepare("INSERT INTO toggle_values (name, gates) VALUES (?1, ?2) "
-                       "ON CONFLICT(name) DO UPDATE SET gates = excluded.gates",
+    auto s = d.prepare("INSERT INTO toggle_values (name, gates, version_stamp, version_node) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET gates = "
+                       "excluded.gates, version_stamp = excluded.version_stamp, version_node = "
+                       "excluded.version_node",
                        err);
     if (!s)
       return err;
     bind_text(s.get(), 1, change.name);
     bind_text(s.get(), 2, json_of(gates));
+    sqlite3_bind_int64(s.get(), 3, version.stamp());
+    bind_text(s.get(), 4, version.node());
     if (sqlite3_step(s.get()) != SQLITE_DONE)
       return d.sqlite_error("cannot save the value of " + change.name);
     return d.record(change);
@@ -226,23 +273,25 @@ caf::error toggle_store::save_value(const pb::Gates& gates, const toggle_change&
 }
 
 caf::error toggle_store::save_group(const std::string& group, const std::vector<std::string>& keys,
-                                    const toggle_change& change) {
+                                    const pb::Version& version, const toggle_change& change) {
   auto& d = *impl_;
   return d.transaction([&]() -> caf::error {
     caf::error err;
-    auto s = keys.empty() ? d.prepare("DELETE FROM toggle_groups WHERE name = ?1", err)
-                          : d.prepare("INSERT INTO toggle_groups (name, members) VALUES (?1, ?2) "
-                                      "ON CONFLICT(name) DO UPDATE SET members = excluded.members",
-                                      err);
+    // A removed group keeps its row (no members) and its version.
+    auto s = d.prepare("INSERT INTO toggle_groups (name, members, version_stamp, version_node) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET members = "
+                       "excluded.members, version_stamp = excluded.version_stamp, version_node = "
+                       "excluded.version_node",
+                       err);
     if (!s)
       return err;
     bind_text(s.get(), 1, group);
-    if (!keys.empty()) {
-      pb::Members members;
-      for (const auto& k : keys)
-        members.add_keys(k);
-      bind_text(s.get(), 2, json_of(members));
-    }
+    pb::Members members;
+    for (const auto& k : keys)
+      members.add_keys(k);
+    bind_text(s.get(), 2, json_of(members));
+    sqlite3_bind_int64(s.get(), 3, version.stamp());
+    bind_text(s.get(), 4, version.node());
     if (sqlite3_step(s.get()) != SQLITE_DONE)
       return d.sqlite_error("cannot save group " + group);
     return d.record(change);

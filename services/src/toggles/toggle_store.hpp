@@ -1,7 +1,11 @@
 // Where a node keeps its toggle values: one SQLite file ([toggles] database), in WAL mode with
 // synchronous=FULL (a change is on disk when set() returns). It holds each toggle's gates that
 // an operator or code set (toggles never set are not in it: they have their declared default),
-// the groups' members, and the history of every change: when, who, the old and the new value.
+// the groups' members, each with the version that orders its changes across a cluster
+// (toggles::v1::Version), and the history of every change: when, who, the old and the new value.
+// A removed group keeps its row with no members and its version, so that a node that missed the
+// removal does not bring the group back. A database made before versions existed is migrated
+// when it opens: its rows get version 0 (older than any change).
 #pragma once
 
 #include "proto/microlith_toggles.pb.h"
@@ -24,6 +28,18 @@ struct toggle_change {
   std::string new_value; ///< as text
 };
 
+/// A saved toggle value and its version.
+struct saved_value {
+  toggles::v1::Gates gates;
+  toggles::v1::Version version;
+};
+
+/// A saved group (no keys: removed) and its version.
+struct saved_group {
+  std::vector<std::string> keys;
+  toggles::v1::Version version;
+};
+
 class toggle_store {
 public:
   /// Opens (creating when missing) the database `file`. A file that is not a SQLite database,
@@ -34,19 +50,20 @@ public:
   toggle_store& operator=(toggle_store&&) noexcept;
   ~toggle_store();
 
-  /// The saved gates, by toggle name.
-  caf::expected<std::map<std::string, toggles::v1::Gates>> values() const;
+  /// The saved gates and their versions, by toggle name.
+  caf::expected<std::map<std::string, saved_value>> values() const;
 
-  /// The saved groups, by name.
-  caf::expected<std::map<std::string, std::vector<std::string>>> groups() const;
+  /// The saved groups and their versions, by name (removed ones with no keys).
+  caf::expected<std::map<std::string, saved_group>> groups() const;
 
-  /// Saves `gates` for `change.name` and records `change`, in one transaction.
-  caf::error save_value(const toggles::v1::Gates& gates, const toggle_change& change);
-
-  /// Saves the members of group `group` (none: removes it) and records `change`, in one
-  /// transaction.
-  caf::error save_group(const std::string& group, const std::vector<std::string>& keys,
+  /// Saves `gates` with `version` for `change.name` and records `change`, in one transaction.
+  caf::error save_value(const toggles::v1::Gates& gates, const toggles::v1::Version& version,
                         const toggle_change& change);
+
+  /// Saves the members of group `group` (none: removed) with `version` and records `change`,
+  /// in one transaction.
+  caf::error save_group(const std::string& group, const std::vector<std::string>& keys,
+                        const toggles::v1::Version& version, const toggle_change& change);
 
   /// The recorded changes, newest first: of toggle `name` (every one when empty), at most
   /// `limit`.
