@@ -39,10 +39,9 @@ headers admin() {
 
 /// Sets bank.transfer_fee's boolean gate through the gateway's admin route.
 void set_fee_by_admin(http_client& client, bool on) {
-  auto set = client.request(verb::post,
-                            std::string{"/_microlith/toggles/bank.transfer_fee?boolean="}
-                              + (on ? "on" : "off"),
-                            {}, admin());
+  auto set = client.request(
+    verb::post, std::string{"/_microlith/toggles/bank.transfer_fee?boolean="} + (on ? "on" : "off"),
+    {}, admin());
   INFO(set.body);
   REQUIRE(set.status == 200);
   CHECK_THAT(set.body, Contains(on ? R"("boolean":true)" : R"("name":"bank.transfer_fee")"));
@@ -60,9 +59,8 @@ void set_fee_by_service(bank_test::bank_system& bank, bool on) {
 }
 
 /// POST /transfers; answers the status and body.
-bank_test::http_answer transfer(http_client& client, const std::string& from,
-                                const std::string& to, std::int64_t amount,
-                                const headers& extra = {}) {
+bank_test::http_answer transfer(http_client& client, const std::string& from, const std::string& to,
+                                std::int64_t amount, const headers& extra = {}) {
   return client.request(verb::post, "/transfers",
                         R"({"from":")" + from + R"(","to":")" + to + R"(","amount":)"
                           + std::to_string(amount) + "}",
@@ -188,8 +186,8 @@ bank_test::fee_client async_client(bank_test::bank_system& bank, const per_call_
         }
         const auto* receipt = dynamic_cast<const bank::TransferReceipt*>(reply->get());
         if (receipt == nullptr)
-          answered->set_value(microlith::make_error(microlith::errc::internal,
-                                                    "the reply is not a TransferReceipt"));
+          answered->set_value(
+            microlith::make_error(microlith::errc::internal, "the reply is not a TransferReceipt"));
         else
           answered->set_value(*receipt);
       },
@@ -206,9 +204,9 @@ TEST_CASE("bank.transfer_fee set through the admin route: off no fee; on 1% roun
           "[integration]") {
   bank_test::bank_system bank{bank_test::serve_admin};
   http_client client{bank_test::gateway_port(bank.config)};
-  REQUIRE(client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":1000000})")
-            .status
-          == 200);
+  REQUIRE(
+    client.request(verb::post, "/accounts", R"({"id":"ada","initial_balance":1000000})").status
+    == 200);
   REQUIRE(client.request(verb::post, "/accounts", R"({"id":"bob"})").status == 200);
   std::int64_t ada = 1'000'000, bob = 0, fees = 0;
 
@@ -325,7 +323,8 @@ TEST_CASE("a keyed transfer with bank.transfer_fee on retried over HTTP is appli
   CHECK(balance(client, "bob") == 1000);
   CHECK(balance(client, "fees") == 10);
   int keyed = 0;
-  for (const auto& e : bank.history().entries())
+  const auto all = bank.history();
+  for (const auto& e : all.entries())
     keyed += e.idempotency_key() == "fee-1" ? 1 : 0;
   CHECK(keyed == 5); // transfer_out, transfer_in, fee_out, the opening of fees, fee_in
 }
@@ -352,8 +351,7 @@ TEST_CASE("the same transfers with bank.transfer_fee on and off at once through 
   std::vector<std::future<std::string>> running;
   for (const auto& s : senders)
     running.push_back(std::async(std::launch::async, [&s] {
-      return bank_test::run_fee_transfers(s.client, s.on, s.name, s.name + "-to", initial,
-                                          rounds);
+      return bank_test::run_fee_transfers(s.client, s.on, s.name, s.name + "-to", initial, rounds);
     }));
   for (auto& r : running)
     CHECK(r.get() == std::string{});

@@ -101,8 +101,8 @@ inline std::string run_fee_transfers(const fee_client& client, bool on, const st
       return wrong;
     sender -= amount + fee;
     receiver += amount;
-    expect(answer.fee == fee, what + ": fee " + std::to_string(answer.fee) + ", expected "
-                                + std::to_string(fee));
+    expect(answer.fee == fee,
+           what + ": fee " + std::to_string(answer.fee) + ", expected " + std::to_string(fee));
     expect(answer.from_balance == sender, what + ": sender's balance "
                                             + std::to_string(answer.from_balance) + ", expected "
                                             + std::to_string(sender));
