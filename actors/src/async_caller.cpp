@@ -191,12 +191,22 @@ void call_port::finish(async_completion& done, caf::expected<message_ptr> result
 // -- calls, on the calling thread -------------------------------------------------------------
 
 void call_port::call(std::string service, std::string method, message_ptr body,
-                     async_call_options options, async_completion done,
+                     async_call_options options, toggle_overrides given, async_completion done,
                      toggle_snapshot_ptr toggles) {
   auto now = clock::now();
   caf::actor dest;
   auto deadline = now;
   pending_calls<async_completion>::added added;
+  // The request enters the node here: it captures the values in force and its overrides are
+  // checked against them (refused at once when wrong, dropped and counted when not honoured).
+  if (!toggles)
+    toggles = core_->toggles.current();
+  toggle_overrides_ptr overrides;
+  if (auto err = core_->overrides.admit_given(std::move(given), *toggles, overrides)) {
+    finish(done, make_error(errc::invalid_argument,
+                            fmt::format("{}.{}: {}", service, method, message_of(err))));
+    return;
+  }
   {
     std::unique_lock<std::mutex> guard{calls_mutex_};
     if (closed_) {
@@ -224,10 +234,10 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       caf::default_attachable::make_monitor(dest.address(), address()));
   if (added.arm)
     schedule_tick(deadline);
-  auto env = make_call(added.id, std::move(service), std::move(method), std::move(body),
-                       {std::move(options.correlation_id), caller_, deadline, 0,
-                        std::move(options.idempotency_key),
-                        toggles ? std::move(toggles) : core_->toggles.current()});
+  auto env =
+    make_call(added.id, std::move(service), std::move(method), std::move(body),
+              {std::move(options.correlation_id), caller_, deadline, 0,
+               std::move(options.idempotency_key), std::move(toggles), std::move(overrides)});
   // One allocation: the envelope goes straight into the mailbox element; the port is the
   // sender, so the callee answers it directly.
   dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(), {},
@@ -293,8 +303,21 @@ void async_caller::call(std::string service, std::string method, message_ptr bod
       done(detail::no_caller_error(service, method));
     return;
   }
-  port_->call(std::move(service), std::move(method), std::move(body), std::move(options),
+  port_->call(std::move(service), std::move(method), std::move(body), std::move(options), {},
               std::move(done), std::move(toggles));
+}
+
+void async_caller::call(std::string service, std::string method, message_ptr body,
+                        async_call_options options, toggle_overrides overrides,
+                        async_completion done,
+                        std::shared_ptr<const toggle_snapshot> toggles) const {
+  if (!port_) {
+    if (done)
+      done(detail::no_caller_error(service, method));
+    return;
+  }
+  port_->call(std::move(service), std::move(method), std::move(body), std::move(options),
+              std::move(overrides), std::move(done), std::move(toggles));
 }
 
 void async_caller::close() const {

@@ -40,7 +40,9 @@ reply_slot::~reply_slot() {
     owner->note_dropped_in_handler();
     return;
   }
-  if (!answered)
+  if (!answered && owner->abandoned_with()) // a continuation that failed dropped it
+    owner->answer(reply_to, call_id, method, nullptr, owner->abandoned_with());
+  else if (!answered)
     owner->answer(
       reply_to, call_id, method, nullptr,
       make_error(errc::remote_error, fmt::format("{}.{} dropped its promise without answering",
@@ -420,14 +422,27 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
                                   env.body ? env.body->GetDescriptor()->full_name() : "no body")));
     return;
   }
-  if (!env.meta.toggles) // the request enters the node here: it keeps the values now in force
+  if (!env.meta.toggles) { // the request enters the node here: it keeps the values now in force
     env.meta.toggles = core_->toggles.current();
+    core_->overrides.admit_arrived(env.meta, *env.meta.toggles);
+  }
   call_context ctx{this, std::move(env.meta)};
   current_ = current_request{reply_to, env.call_id, &handler.method};
   dropped_in_handler_ = false;
   erased_reply result;
   try {
     result = handler.invoke(state_.get(), ctx, *env.body);
+  } catch (const toggle_override_missing& e) {
+    // Strict mode: the request did not pick a value of a toggle it checks. Its caller's
+    // mistake, not a crash: the request fails, the service goes on.
+    current_ = {};
+    auto err = make_error(errc::failed_precondition,
+                          fmt::format("{}.{}: {}", def_.name, env.method, e.what()));
+    if (is_call)
+      answer(reply_to, env.call_id, env.method, nullptr, std::move(err));
+    else
+      log::write(log::level::warn, def_.name, ctx.correlation_id(), "cast failed: {}", e.what());
+    return;
   } catch (...) {
     current_ = {};
     auto what = what_of(std::current_exception());
@@ -492,6 +507,7 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.hops = parent.hops + 1;
   meta.idempotency_key = parent.idempotency_key;
   meta.toggles = parent.toggles;
+  meta.toggle_overrides = parent.toggle_overrides;
   return meta;
 }
 
@@ -589,8 +605,15 @@ void endpoint_actor::on_published(envelope& env) {
   auto i = topics_.find(env.service);
   if (i == topics_.end())
     return; // unsubscribed while the message was on its way
+  if (!env.meta.toggles && env.meta.toggle_overrides)
+    core_->overrides.admit_arrived(env.meta, *core_->toggles.current());
   call_context ctx{this, std::move(env.meta)};
-  i->second(ctx, env.body); // a throwing handler is a crash, as in a request handler
+  try {
+    i->second(ctx, env.body); // a throwing handler is a crash, as in a request handler
+  } catch (const toggle_override_missing& e) {
+    log::write(log::level::warn, def_.name, ctx.correlation_id(), "message on {} dropped: {}",
+               env.service, e.what());
+  }
 }
 
 // -- answers to this actor's calls ----------------------------------------------------------
@@ -609,13 +632,27 @@ void endpoint_actor::on_reply(envelope& env) {
   if (!pending_.take_reply(env, done))
     return; // answered already (timed out, or its callee went down): dropped
   if (done)
-    done(env.body, env.error);
+    run_continuation(done, env.body, env.error);
+}
+
+void endpoint_actor::run_continuation(reply_handler& done, const message_ptr& body,
+                                      const caf::error& err) {
+  try {
+    done(body, err);
+  } catch (const toggle_override_missing& e) {
+    // Strict mode, in a continuation: the promise it held (if this was its last holder) answers
+    // the request with this failure as it is dropped; the service goes on.
+    log::write(log::level::warn, def_.name, {}, "continuation failed: {}", e.what());
+    abandoned_with_ = make_error(errc::failed_precondition, e.what());
+    done = nullptr;
+    abandoned_with_ = caf::error{};
+  }
 }
 
 void endpoint_actor::complete(std::vector<pending_calls<reply_handler>::ended>& ended) {
   for (auto& call : ended)
     if (call.done)
-      call.done(nullptr, call.error);
+      run_continuation(call.done, nullptr, call.error);
 }
 
 void endpoint_actor::arm_timer(clock::time_point at) {
@@ -698,6 +735,10 @@ const std::string& name_of(endpoint_actor* self) {
 
 toggle_snapshot_ptr current_toggles(endpoint_actor* self) {
   return self->core()->toggles.current();
+}
+
+bool overrides_required(endpoint_actor* self) noexcept {
+  return self->core()->overrides.required();
 }
 
 } // namespace microlith::detail

@@ -1,4 +1,5 @@
 #include "microlith/actors/envelope.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -42,6 +43,14 @@ envelope_wire to_wire(const envelope& env) {
   }
   out.hops = env.meta.hops;
   out.idempotency_key = env.meta.idempotency_key;
+  if (env.meta.toggle_overrides) {
+    out.toggle_override_names.reserve(env.meta.toggle_overrides->size());
+    out.toggle_override_values.reserve(env.meta.toggle_overrides->size());
+    for (const auto& o : *env.meta.toggle_overrides) {
+      out.toggle_override_names.push_back(o.name);
+      out.toggle_override_values.push_back(o.on ? 1 : 0);
+    }
+  }
   return out;
 }
 
@@ -63,6 +72,18 @@ envelope from_wire(envelope_wire wire) {
     out.meta.deadline = clock::now() + std::chrono::milliseconds(wire.deadline_ms_left);
   out.meta.hops = wire.hops;
   out.meta.idempotency_key = std::move(wire.idempotency_key);
+  // Untrusted until the receiving endpoint validates them against its node (declared names,
+  // policy): here only bounded, never looked up or recorded anywhere.
+  const auto overrides = std::min(
+    {wire.toggle_override_names.size(), wire.toggle_override_values.size(), max_toggle_overrides});
+  if (overrides > 0) {
+    auto list = std::make_shared<toggle_overrides>();
+    list->reserve(overrides);
+    for (std::size_t i = 0; i < overrides; ++i)
+      list->push_back(
+        {std::move(wire.toggle_override_names[i]), wire.toggle_override_values[i] != 0});
+    out.meta.toggle_overrides = std::move(list);
+  }
   if (wire.body_type.empty())
     return out;
   const auto* type = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(wire.body_type);

@@ -111,6 +111,22 @@ toggle_snapshot_ptr node::toggles() const {
   return impl_->core.toggles.current();
 }
 
+void node::set_toggle_override_policy(toggle_override_policy policy) noexcept {
+  impl_->core.overrides.set_policy(policy);
+}
+
+toggle_override_policy node::override_policy() const noexcept {
+  return impl_->core.overrides.policy();
+}
+
+toggle_override_counts node::override_counts() const noexcept {
+  return impl_->core.overrides.counts();
+}
+
+void node::count_ignored_overrides() noexcept {
+  impl_->core.overrides.count_ignored();
+}
+
 caf::expected<caf::actor> node::start(const service_definition& def, const caf::actor& ready_to) {
   if (auto err = def.validate())
     return err;
@@ -172,6 +188,12 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
   auto dest = impl_->core.registry.resolve(service);
   if (!dest)
     return detail::no_instance_error(service);
+  auto snapshot = options.toggles ? std::move(options.toggles) : toggles();
+  toggle_overrides_ptr overrides;
+  if (auto err = impl_->core.overrides.admit_given(std::move(options.toggle_overrides), *snapshot,
+                                                   overrides))
+    return make_error(errc::invalid_argument,
+                      fmt::format("{}.{}: {}", service, method, message_of(err)));
   // The same table as an actor's, with one call: it matches the answer, and its callee's down
   // message and its deadline end the call with the same errors.
   caf::expected<message_ptr> result{message_ptr{}};
@@ -192,7 +214,7 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                        {options.correlation_id.empty() ? make_correlation_id()
                                                        : std::move(options.correlation_id),
                         std::move(options.caller), deadline, 0, std::move(options.idempotency_key),
-                        options.toggles ? std::move(options.toggles) : toggles()}));
+                        std::move(snapshot), std::move(overrides)}));
   std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
   auto tick = calls.armed(); // the call's deadline: the receive below waits until then
   while (!done) {

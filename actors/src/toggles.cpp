@@ -40,6 +40,39 @@ std::string undeclared_toggle_message(std::string_view name) {
 undeclared_toggle::undeclared_toggle(std::string_view name)
   : std::logic_error(undeclared_toggle_message(name)) {}
 
+const toggle_override* find_toggle_override(const toggle_overrides& overrides,
+                                            std::string_view name) noexcept {
+  for (const auto& o : overrides)
+    if (o.name == name)
+      return &o;
+  return nullptr;
+}
+
+std::string toggle_overrides_problem(const toggle_overrides& overrides,
+                                     const toggle_snapshot& declared) {
+  if (overrides.size() > max_toggle_overrides)
+    return fmt::format("{} toggle overrides given; a call carries at most {}", overrides.size(),
+                       max_toggle_overrides);
+  for (std::size_t i = 0; i < overrides.size(); ++i) {
+    const auto& name = overrides[i].name;
+    if (declared.find(name) == nullptr)
+      return fmt::format("toggle override \"{}\": not a declared toggle", name);
+    for (std::size_t j = 0; j < i; ++j)
+      if (overrides[j].name == name)
+        return fmt::format("toggle override \"{}\": given more than once", name);
+  }
+  return {};
+}
+
+std::string toggle_override_missing_message(std::string_view name) {
+  return fmt::format("toggle \"{}\" has no override in this call and [toggles] "
+                     "require_override = true",
+                     name);
+}
+
+toggle_override_missing::toggle_override_missing(std::string_view name)
+  : std::logic_error(toggle_override_missing_message(name)) {}
+
 std::uint32_t toggle_actor_score(std::string_view name, std::string_view key) noexcept {
   // FNV-1a, 64 bits, over name, one zero byte, key.
   std::uint64_t h = 0xcbf29ce484222325ULL;

@@ -85,6 +85,9 @@ public:
 
   void note_dropped_in_handler() noexcept { dropped_in_handler_ = true; }
 
+  /// Set while a continuation that failed is dropped: what a promise dropped then answers.
+  const caf::error& abandoned_with() const noexcept { return abandoned_with_; }
+
   // -- deferred start -----------------------------------------------------------------------
 
   std::shared_ptr<start_slot> defer_start();
@@ -128,6 +131,7 @@ private:
   void arm_timer(clock::time_point at);
   void fail_soon(std::uint64_t id, caf::error err);
   void complete(std::vector<pending_calls<reply_handler>::ended>& ended);
+  void run_continuation(reply_handler& done, const message_ptr& body, const caf::error& err);
   metadata child_metadata(const metadata& parent, clock::time_point deadline) const;
 
   node_core* core_;
@@ -141,6 +145,7 @@ private:
   current_request current_;
   bool registered_ = false;
   bool dropped_in_handler_ = false;      // the running handler's promise went away unanswered
+  caf::error abandoned_with_;            // see abandoned_with()
   bool building_ = false;                // the state's constructor is running
   start_slot* deferred_start_ = nullptr; // set while a deferred start is pending
   std::vector<std::pair<envelope, caf::strong_actor_ptr>> early_; // requests held: before the

@@ -5,6 +5,7 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/topics.hpp"
 
+#include "detail/override_gate.hpp"
 #include "detail/toggle_holder.hpp"
 
 #include <caf/fwd.hpp>
@@ -51,6 +52,7 @@ struct node_core {
   std::chrono::milliseconds default_timeout{5000};
   handover_board handovers;
   toggle_holder toggles;
+  override_gate overrides;
 };
 
 } // namespace microlith::detail

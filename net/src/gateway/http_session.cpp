@@ -9,6 +9,7 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/net/gateway/http_binding.hpp"
+#include "microlith/net/gateway/toggle_overrides_header.hpp"
 
 #include <google/protobuf/message.h>
 
@@ -351,13 +352,43 @@ void http_session::route(const request& req, std::string_view path, std::string_
                          "Idempotency-Key");
     idempotency_key = std::move(*key);
   }
-  dispatch(m.target->spec, message_ptr{std::move(bound.message)}, std::move(idempotency_key));
+  toggle_overrides overrides;
+  if (auto err = read_toggle_overrides(req, overrides))
+    return reply_error(400, "bad_request", message_of(err), keep_alive_, toggle_overrides_header);
+  dispatch(m.target->spec, message_ptr{std::move(bound.message)}, std::move(idempotency_key),
+           std::move(overrides));
+}
+
+// The request's X-Microlith-Toggles header: read only when the node honours overrides (else
+// counted and left unread); given more than once, it is refused (one header holds them all).
+caf::error http_session::read_toggle_overrides(const request& req, toggle_overrides& out) {
+  const beast::string_view name{toggle_overrides_header.data(), toggle_overrides_header.size()};
+  const auto given = req.count(name);
+  if (given == 0)
+    return {};
+  if (!st_.host->override_policy().honoured) {
+    st_.host->count_ignored_overrides();
+    return {};
+  }
+  if (given > 1)
+    return make_error(errc::bad_request,
+                      fmt::format("{}: given more than once; send one header with every "
+                                  "override (name=on, other=off)",
+                                  toggle_overrides_header));
+  auto header = req.find(name);
+  auto parsed = parse_toggle_overrides_header(
+    std::string_view(header->value().data(), header->value().size()), *st_.host->toggles());
+  if (!parsed)
+    return std::move(parsed.error());
+  out = std::move(*parsed);
+  return {};
 }
 
 // Calls the route's method with the bound request; the answer comes back through the gateway's
 // inbox (deliver, on_answer). The deadline is request_timeout from the request's first byte,
 // not from now.
-void http_session::dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key) {
+void http_session::dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key,
+                            toggle_overrides overrides) {
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
     st_.options.request_timeout - (std::chrono::steady_clock::now() - arrived_));
   if (timeout.count() <= 0)
@@ -373,7 +404,7 @@ void http_session::dispatch(const route_spec& spec, message_ptr body, std::strin
   // itself alive in in_call_ until its answer is delivered, or dropped when the gateway stops.
   // The call's deadline bounds the wait (the caller completes it with timeout then).
   st_.caller.call(spec.service, spec.method, std::move(body),
-                  {timeout, request_id_, std::move(idempotency_key)},
+                  {timeout, request_id_, std::move(idempotency_key)}, std::move(overrides),
                   [session = this](caf::expected<message_ptr> result) {
                     session->st_.answers.push({session, std::move(result)});
                   });

@@ -7,6 +7,8 @@
 
 #include "microlith/net/gateway/gateway.hpp"
 
+#include "microlith/actors/toggles.hpp"
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -75,7 +77,9 @@ private:
   void upgrade(request req);
   void route(const request& req, std::string_view path, std::string_view query,
              std::string_view verb);
-  void dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key);
+  void dispatch(const route_spec& spec, message_ptr body, std::string idempotency_key,
+                toggle_overrides overrides);
+  caf::error read_toggle_overrides(const request& req, toggle_overrides& out);
   void on_answer(caf::expected<message_ptr> result);
   void reply(unsigned status, std::string body, bool keep_alive, std::string_view allow = {});
   void reply_error(unsigned status, std::string_view name, std::string_view message,

@@ -12,6 +12,7 @@
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/registry.hpp>
 #include <microlith/actors/service.hpp>
+#include <microlith/actors/toggles.hpp>
 #include <microlith/actors/topics.hpp>
 #include <microlith/net/cluster/cluster.hpp>
 
@@ -77,6 +78,46 @@ public:
     return out;
   }
 };
+
+/// Answers Ping with "on" or "off": toggle "t" as its request sees it.
+class toggle_reader {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest&) {
+    pb::PingReply out;
+    out.set_text(ctx.enabled("t") ? "on" : "off");
+    return out;
+  }
+};
+
+/// Checks toggle "t", asks "back" (on another node), answers "<its value> <back's value>".
+class toggle_front {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest& req) {
+    const bool mine = ctx.enabled("t");
+    auto p = ctx.make_promise<pb::PingReply>();
+    ctx.call<pb::PingReply>("back", "Ping", req)
+      .then(
+        [p, mine](const pb::PingReply& r) mutable {
+          pb::PingReply out;
+          out.set_text(std::string(mine ? "on" : "off") + " " + r.text());
+          p.deliver(out);
+        },
+        [p](const caf::error& e) mutable { p.deliver(e); });
+    return p;
+  }
+};
+
+/// A snapshot declaring `names`, each off.
+std::shared_ptr<const microlith::toggle_snapshot> declared_off(std::vector<std::string> names) {
+  std::vector<microlith::toggle_state> all;
+  for (auto& n : names) {
+    microlith::toggle_state t;
+    t.name = std::move(n);
+    all.push_back(std::move(t));
+  }
+  return std::make_shared<const microlith::toggle_snapshot>(std::move(all),
+                                                            microlith::toggle_groups{});
+}
 
 std::atomic<int> heard{0};
 
@@ -292,6 +333,42 @@ TEST_CASE("two nodes join, replicate registrations and call each other", "[unit]
     a.membership->set_local_groups({"ledger", "web"});
     CHECK(eventually([&] { return b.membership->group_running("ledger"); }));
     CHECK_FALSE(b.membership->group_running("accounts"));
+  }
+}
+
+TEST_CASE("toggle overrides cross a node boundary to the nested calls on the other node",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+  a.node->publish_toggles(declared_off({"t", "only.on_a"}));
+  b.node->publish_toggles(declared_off({"t"}));
+  a.node->set_toggle_override_policy({true, false});
+  REQUIRE(a.node->spawn(microlith::service<toggle_front>("front", "microlith.test.Echo")
+                          .handle("Ping", &toggle_front::ping)));
+  REQUIRE(b.node->spawn(microlith::service<toggle_reader>("back", "microlith.test.Echo")
+                          .handle("Ping", &toggle_reader::ping)));
+  REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("back").empty(); }));
+  auto ask = [&](microlith::toggle_overrides overrides) {
+    microlith::blocking_call_options opts;
+    opts.timeout = 5s;
+    opts.toggle_overrides = std::move(overrides);
+    auto r = a.node->call<pb::PingReply>("front", "Ping", pb::PingRequest{}, opts);
+    return r ? r->text() : "error: " + microlith::describe(r.error());
+  };
+
+  SECTION("honoured on both nodes") {
+    b.node->set_toggle_override_policy({true, false});
+    CHECK(ask({{"t", true}}) == "on on");
+    CHECK(ask({}) == "off off");
+    // A name the other node does not declare is dropped there and counted; the rest applies.
+    CHECK(ask({{"t", true}, {"only.on_a", true}}) == "on on");
+    CHECK(b.node->override_counts().undeclared == 1);
+    CHECK(b.node->override_counts().ignored == 0);
+  }
+  SECTION("not honoured on the other node") {
+    CHECK(ask({{"t", true}}) == "on off");
+    CHECK(b.node->override_counts().ignored == 1);
   }
 }
 

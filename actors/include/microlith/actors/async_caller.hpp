@@ -32,6 +32,7 @@
 #pragma once
 
 #include "microlith/actors/envelope.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include <caf/expected.hpp>
 
@@ -77,6 +78,16 @@ public:
   /// call is made (toggles.hpp).
   void call(std::string service, std::string method, message_ptr body, async_call_options options,
             async_completion done, std::shared_ptr<const toggle_snapshot> toggles = nullptr) const;
+
+  /// The same call carrying per-call toggle overrides (toggles.hpp) for the call and every call
+  /// it causes, on every node: `caller.call("transfers", "Transfer", body, options,
+  /// {{"bank.transfer_fee", true}}, done)`. Honoured only when the node's policy says so
+  /// (toggle_override_policy::honoured); else dropped and counted. A name that is not declared,
+  /// one given twice or more than max_toggle_overrides complete the call at once with
+  /// invalid_argument naming the problem.
+  void call(std::string service, std::string method, message_ptr body, async_call_options options,
+            toggle_overrides overrides, async_completion done,
+            std::shared_ptr<const toggle_snapshot> toggles = nullptr) const;
 
   /// Completes every call in flight with service_unavailable, now, and refuses later calls
   /// (for every copy); returns once no completion runs on another thread. Idempotent;

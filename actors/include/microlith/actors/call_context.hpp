@@ -55,21 +55,30 @@ public:
   /// outcome (docs/gateway.md, "Idempotency keys").
   const std::string& idempotency_key() const noexcept { return meta_.idempotency_key; }
 
-  /// Whether toggle `name` is on, in the snapshot the request being handled captured when it
-  /// entered the node (outside a request: the node's snapshot now). A hash lookup: no lock, no
-  /// message. Throws undeclared_toggle, naming it, when `name` is not declared (toggles.hpp has
-  /// the gates and their order).
+  /// Whether toggle `name` is on for the request being handled: its override when it carries
+  /// one (toggles.hpp, per-call overrides), else the snapshot it captured when it entered the
+  /// node (outside a request: the node's snapshot now). No lock, no message. Throws
+  /// undeclared_toggle, naming it, when `name` is not declared (toggles.hpp has the gates and
+  /// their order). In strict mode (`[toggles] require_override = true`) a check for a request
+  /// without an override of `name` throws toggle_override_missing, which fails the request with
+  /// failed_precondition naming the toggle.
   bool enabled(std::string_view name) const {
+    if (meta_.toggle_overrides)
+      if (const auto* o = find_toggle_override(*meta_.toggle_overrides, name))
+        return o->on;
     if (meta_.toggles)
-      return meta_.toggles->enabled(name);
+      return request_snapshot(name).enabled(name);
     return detail::current_toggles(self_)->enabled(name);
   }
 
   /// Whether toggle `name` is on for actor `key` (an account id, a user id...): the actor,
-  /// group and percentage-of-actors gates apply too.
+  /// group and percentage-of-actors gates apply too. An override of `name` applies to every key.
   bool enabled(std::string_view name, std::string_view key) const {
+    if (meta_.toggle_overrides)
+      if (const auto* o = find_toggle_override(*meta_.toggle_overrides, name))
+        return o->on;
     if (meta_.toggles)
-      return meta_.toggles->enabled(name, key);
+      return request_snapshot(name).enabled(name, key);
     return detail::current_toggles(self_)->enabled(name, key);
   }
 
@@ -155,6 +164,14 @@ public:
   const std::string& name() const { return detail::name_of(self_); }
 
 private:
+  // The request's snapshot for a check of `name` without an override; throws
+  // toggle_override_missing in strict mode (for a declared name).
+  const toggle_snapshot& request_snapshot(std::string_view name) const {
+    if (detail::overrides_required(self_) && meta_.toggles->find(name) != nullptr)
+      throw toggle_override_missing(name);
+    return *meta_.toggles;
+  }
+
   detail::endpoint_actor* self_;
   metadata meta_;
 };

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace google::protobuf {
 class Message;
@@ -21,6 +22,7 @@ class Message;
 namespace microlith {
 
 class toggle_snapshot;
+struct toggle_override;
 
 /// A Protobuf message shared between actors. Immutable once sent.
 using message_ptr = std::shared_ptr<const google::protobuf::Message>;
@@ -52,6 +54,11 @@ struct metadata {
   /// every call it causes, so its nested calls all see one snapshot. Not sent to other nodes
   /// (a request arriving from another node captures this node's snapshot).
   std::shared_ptr<const toggle_snapshot> toggles;
+  /// Per-call toggle overrides (toggles.hpp): values that beat every gate for this call and
+  /// every call it causes, on every node. Null when the call has none. Validated where the call
+  /// enters a node (declared names only, the node's policy); sent to other nodes, which
+  /// validate them again against their own declarations and policy.
+  std::shared_ptr<const std::vector<toggle_override>> toggle_overrides;
 };
 
 /// What an envelope is.
@@ -110,6 +117,10 @@ struct envelope_wire {
   std::int64_t deadline_ms_left = -1; ///< -1 = no deadline; 0 = already passed
   std::uint32_t hops = 0;
   std::string idempotency_key;
+  /// The call's toggle overrides: names and values (1 on, 0 off) in the same order. The
+  /// receiving node keeps at most max_toggle_overrides of them and validates them at entry.
+  std::vector<std::string> toggle_override_names;
+  std::vector<std::uint8_t> toggle_override_values;
 };
 
 /// The wire form of `env` (serializes the body).
@@ -124,7 +135,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
   return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
            x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
-           x.hops, x.idempotency_key);
+           x.hops, x.idempotency_key, x.toggle_override_names, x.toggle_override_values);
 }
 
 /// CAF serializes an envelope only when it leaves the node (a local send moves it, body

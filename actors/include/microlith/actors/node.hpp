@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,6 +72,32 @@ struct blocking_call_options {
   /// The toggle values the call (and every call it causes) sees; null = the node's snapshot
   /// when the call is made.
   toggle_snapshot_ptr toggles;
+  /// Per-call toggle overrides (toggles.hpp) for the call and every call it causes, on every
+  /// node: `{{"bank.transfer_fee", true}}`. Honoured only when the node's policy says so
+  /// (toggle_override_policy::honoured); else dropped and counted. A name that is not declared,
+  /// one given twice, or more than max_toggle_overrides fail the call with invalid_argument.
+  microlith::toggle_overrides toggle_overrides;
+};
+
+/// How a node treats per-call toggle overrides (the system file's `[toggles] test_overrides`
+/// and `require_override`; the host sets it when it opens the toggles).
+struct toggle_override_policy {
+  /// Overrides are honoured. When false (the default) they are dropped where they enter the
+  /// node and counted (toggle_override_counts::ignored).
+  bool honoured = false;
+  /// Strict mode, only together with `honoured`: a check, for a request, of a toggle the
+  /// request has no override for fails the request with failed_precondition naming the toggle.
+  bool required = false;
+};
+
+/// What a node dropped of the overrides that reached it.
+struct toggle_override_counts {
+  /// Requests (calls, gateway requests with an X-Microlith-Toggles header) whose overrides were
+  /// dropped because the node does not honour overrides.
+  std::uint64_t ignored = 0;
+  /// Overrides that arrived from another node naming a toggle this node does not declare (or
+  /// named twice), dropped.
+  std::uint64_t undeclared = 0;
 };
 
 namespace detail {
@@ -156,6 +183,20 @@ public:
   /// The node's toggle values now (an empty snapshot until publish_toggles). Lock-free on the
   /// common path; the snapshot stays valid as long as it is held.
   toggle_snapshot_ptr toggles() const;
+
+  /// Sets how the node treats per-call toggle overrides; safe from any thread. Checks and calls
+  /// read it without a lock.
+  void set_toggle_override_policy(toggle_override_policy policy) noexcept;
+
+  /// How the node treats per-call toggle overrides now.
+  toggle_override_policy override_policy() const noexcept;
+
+  /// What the node dropped of the overrides that reached it.
+  toggle_override_counts override_counts() const noexcept;
+
+  /// Counts one request whose overrides were ignored before they reached the node (the gateway
+  /// does not parse an X-Microlith-Toggles header while overrides are not honoured).
+  void count_ignored_overrides() noexcept;
 
   /// The node's topic table (who subscribes to what).
   topic_registry& topics() noexcept;

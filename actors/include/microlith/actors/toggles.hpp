@@ -21,8 +21,17 @@
 // percentage only adds keys (toggle_actor_score).
 //
 // Checking a name that is not declared throws undeclared_toggle, naming it: never a silent false.
+//
+// Per-call overrides (toggle_override): a call may carry values of some toggles that beat every
+// gate for that call and every call its handlers make, on every node, and nothing else. They
+// are validated where they enter a node (declared names only, at most max_toggle_overrides, no
+// name twice) and honoured only when the node's policy says so (node::set_toggle_override_policy,
+// the system file's `[toggles] test_overrides = true`); otherwise they are dropped and counted.
+// In strict mode (`require_override`) a check of a toggle the call has no override for throws
+// toggle_override_missing, which fails the call (failed_precondition), not the service.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -122,6 +131,48 @@ private:
 
 /// A shared, immutable snapshot.
 using toggle_snapshot_ptr = std::shared_ptr<const toggle_snapshot>;
+
+/// One per-call override: toggle `name` is `on` for the call that carries it and every call it
+/// causes, whatever its gates say.
+struct toggle_override {
+  std::string name;
+  bool on = false;
+
+  friend bool operator==(const toggle_override& a, const toggle_override& b) {
+    return a.name == b.name && a.on == b.on;
+  }
+  friend bool operator!=(const toggle_override& a, const toggle_override& b) { return !(a == b); }
+};
+
+/// The overrides a call carries (names unique, at most max_toggle_overrides).
+using toggle_overrides = std::vector<toggle_override>;
+
+/// Shared and immutable, as they travel in metadata.
+using toggle_overrides_ptr = std::shared_ptr<const toggle_overrides>;
+
+/// How many overrides one call may carry: a check scans them linearly.
+inline constexpr std::size_t max_toggle_overrides = 32;
+
+/// The override of `name` in `overrides`, or nullptr.
+const toggle_override* find_toggle_override(const toggle_overrides& overrides,
+                                            std::string_view name) noexcept;
+
+/// What is wrong with `overrides` as a call's overrides on a node whose declared toggles are
+/// those of `declared`: more than max_toggle_overrides, a name that is not declared, a name
+/// given twice. Empty when nothing is.
+std::string toggle_overrides_problem(const toggle_overrides& overrides,
+                                     const toggle_snapshot& declared);
+
+/// Thrown by a check of toggle `name` in a call without an override of it while the node
+/// requires one (`[toggles] require_override = true`). A handler that lets it escape fails its
+/// call with failed_precondition and this message; the service is not restarted.
+class toggle_override_missing : public std::logic_error {
+public:
+  explicit toggle_override_missing(std::string_view name);
+};
+
+/// The message of toggle_override_missing for `name`.
+std::string toggle_override_missing_message(std::string_view name);
 
 /// Evaluates `state` for `key` (nullptr: no key) with `groups` (see the top of this file).
 bool evaluate_toggle(const toggle_state& state, const toggle_groups& groups,

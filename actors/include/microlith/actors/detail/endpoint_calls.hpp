@@ -63,6 +63,9 @@ const std::string& name_of(endpoint_actor* self);
 /// The node's toggle snapshot now (for a check outside a request).
 std::shared_ptr<const toggle_snapshot> current_toggles(endpoint_actor* self);
 
+/// Whether the node is in strict mode: a check for a request without an override fails it.
+bool overrides_required(endpoint_actor* self) noexcept;
+
 } // namespace detail
 
 } // namespace microlith
