@@ -3,10 +3,13 @@
 // a time — off, a transfer moves its amount alone; on, it also pays 1% rounded down, at least 1,
 // to the account "fees", which its first fee opens, recorded in the ledger; a sender who cannot
 // cover the amount and its fee is refused and nothing moves; a keyed retry is applied once — and
-// the same transfers with the toggle on and off at once, each call with its own values through
-// the C++ API (blocking calls and the async caller), against one running bank.
+// the same transfers with the toggle on and off at once against one running bank whose node
+// honours per-call overrides (as `[toggles] test_overrides = true` makes it), each call with its
+// own override: through the C++ API (blocking_call_options::toggle_overrides, the async caller's
+// overload) and through the gateway's X-Microlith-Toggles header.
 #include "bank_system.hpp"
 #include "http_client.hpp"
+#include "transfer_fee_http.hpp"
 #include "transfer_fee_scenario.hpp"
 
 #include "proto/microlith_toggles.pb.h"
@@ -90,32 +93,10 @@ std::vector<std::string> kinds_of(const std::vector<bank_test::entry_seen>& entr
 
 using kinds = std::vector<std::string>;
 
-/// The node's toggle values with bank.transfer_fee's boolean gate set to `on`: a call's own
-/// values (blocking_call_options::toggles, async_caller::call's last argument).
-microlith::toggle_snapshot_ptr fee_values(const microlith::node& node, bool on) {
-  auto now = node.toggles();
-  auto toggles = now->toggles();
-  bool found = false;
-  for (auto& t : toggles)
-    if (t.name == "bank.transfer_fee") {
-      t.gates.boolean = on;
-      found = true;
-    }
-  REQUIRE(found);
-  return std::make_shared<const microlith::toggle_snapshot>(std::move(toggles), now->groups());
+/// The per-call override that gives one call bank.transfer_fee `on` or off.
+microlith::toggle_overrides fee_override(bool on) {
+  return {{"bank.transfer_fee", on}};
 }
-
-/// A call's own toggle values, made before the senders' threads start (Catch's assertions are
-/// for the test's thread only): bank.transfer_fee on, and off.
-struct per_call_values {
-  microlith::toggle_snapshot_ptr on;
-  microlith::toggle_snapshot_ptr off;
-
-  explicit per_call_values(const microlith::node& node)
-    : on(fee_values(node, true)), off(fee_values(node, false)) {}
-
-  const microlith::toggle_snapshot_ptr& operator()(bool fee) const { return fee ? on : off; }
-};
 
 /// A transfer answer from a receipt or an error.
 bank_test::transfer_answer answer_of(const caf::expected<bank::TransferReceipt>& r) {
@@ -147,51 +128,50 @@ std::vector<bank_test::entry_seen> entries_of(bank_test::bank_system& bank,
   return out;
 }
 
-/// The scenario's client over blocking calls, each with its own toggle values.
-bank_test::fee_client blocking_client(bank_test::bank_system& bank, const per_call_values& values) {
+/// The scenario's client over blocking calls, each transfer with its own override
+/// (blocking_call_options::toggle_overrides).
+bank_test::fee_client blocking_client(bank_test::bank_system& bank) {
   bank_test::fee_client c;
   c.open = [&bank](const std::string& id, std::int64_t initial) {
     auto opened = bank.open(id, initial);
     return opened ? std::string{} : microlith::describe(opened.error());
   };
-  c.transfer = [&bank, values](bool on, const std::string& from, const std::string& to,
-                               std::int64_t amount) {
+  c.transfer = [&bank](bool on, const std::string& from, const std::string& to,
+                       std::int64_t amount) {
     microlith::blocking_call_options opts;
-    opts.toggles = values(on);
+    opts.toggle_overrides = fee_override(on);
     return answer_of(bank.transfer(from, to, amount, std::move(opts)));
   };
   c.history = [&bank](const std::string& account) { return entries_of(bank, account); };
   return c;
 }
 
-/// The scenario's client over an async caller (as the gateway calls), each call with its own
-/// toggle values; the sender's thread waits for each answer.
-bank_test::fee_client async_client(bank_test::bank_system& bank, const per_call_values& values,
+/// The scenario's client over an async caller (as the gateway calls), each transfer with its
+/// own override (the call overload taking overrides); the sender's thread waits for each answer.
+bank_test::fee_client async_client(bank_test::bank_system& bank,
                                    const microlith::async_caller& caller) {
-  bank_test::fee_client c = blocking_client(bank, values);
-  c.transfer = [values, caller](bool on, const std::string& from, const std::string& to,
-                                std::int64_t amount) {
+  bank_test::fee_client c = blocking_client(bank);
+  c.transfer = [caller](bool on, const std::string& from, const std::string& to,
+                        std::int64_t amount) {
     auto req = std::make_shared<bank::TransferRequest>();
     req->set_from(from);
     req->set_to(to);
     req->set_amount(amount);
     auto answered = std::make_shared<std::promise<caf::expected<bank::TransferReceipt>>>();
     auto result = answered->get_future();
-    caller.call(
-      "accounts", "Transfer", std::move(req), {},
-      [answered](caf::expected<microlith::message_ptr> reply) {
-        if (!reply) {
-          answered->set_value(reply.error());
-          return;
-        }
-        const auto* receipt = dynamic_cast<const bank::TransferReceipt*>(reply->get());
-        if (receipt == nullptr)
-          answered->set_value(
-            microlith::make_error(microlith::errc::internal, "the reply is not a TransferReceipt"));
-        else
-          answered->set_value(*receipt);
-      },
-      values(on));
+    caller.call("accounts", "Transfer", std::move(req), {}, fee_override(on),
+                [answered](caf::expected<microlith::message_ptr> reply) {
+                  if (!reply) {
+                    answered->set_value(reply.error());
+                    return;
+                  }
+                  const auto* receipt = dynamic_cast<const bank::TransferReceipt*>(reply->get());
+                  if (receipt == nullptr)
+                    answered->set_value(microlith::make_error(
+                      microlith::errc::internal, "the reply is not a TransferReceipt"));
+                  else
+                    answered->set_value(*receipt);
+                });
     return answer_of(result.get());
   };
   return c;
@@ -330,11 +310,11 @@ TEST_CASE("a keyed transfer with bank.transfer_fee on retried over HTTP is appli
 }
 
 TEST_CASE("the same transfers with bank.transfer_fee on and off at once through the C++ API "
-          "each get their own fee against one running bank",
+          "each get their own fee from their per-call overrides against one running bank",
           "[integration]") {
   bank_test::bank_system bank;
+  bank.node.set_toggle_override_policy({true, false}); // [toggles] test_overrides = true
   microlith::async_caller caller{bank.node, "fee-test"};
-  const per_call_values values{bank.node};
   constexpr int rounds = 12;
   constexpr std::int64_t initial = 1'000'000;
   // Two senders on and two off at once: one of each through blocking calls, one of each
@@ -344,10 +324,10 @@ TEST_CASE("the same transfers with bank.transfer_fee on and off at once through 
     bool on;
     bank_test::fee_client client;
   };
-  std::vector<sender> senders{{"blocking-on", true, blocking_client(bank, values)},
-                              {"blocking-off", false, blocking_client(bank, values)},
-                              {"async-on", true, async_client(bank, values, caller)},
-                              {"async-off", false, async_client(bank, values, caller)}};
+  std::vector<sender> senders{{"blocking-on", true, blocking_client(bank)},
+                              {"blocking-off", false, blocking_client(bank)},
+                              {"async-on", true, async_client(bank, caller)},
+                              {"async-off", false, async_client(bank, caller)}};
   std::vector<std::future<std::string>> running;
   for (const auto& s : senders)
     running.push_back(std::async(std::launch::async, [&s] {
@@ -362,4 +342,31 @@ TEST_CASE("the same transfers with bank.transfer_fee on and off at once through 
   CHECK(bank.balance("fees") == 2 * bank_test::fees_of_rounds(rounds));
   // The node's own value never changed.
   CHECK_FALSE(bank.node.toggles()->enabled("bank.transfer_fee"));
+}
+
+TEST_CASE("the same transfers with bank.transfer_fee on and off at once through the "
+          "X-Microlith-Toggles header each get their own fee against one running bank",
+          "[integration]") {
+  bank_test::bank_system bank;
+  bank.node.set_toggle_override_policy({true, false}); // [toggles] test_overrides = true
+  // The node's value is on: the senders with the header's "off" pay nothing all the same.
+  set_fee_by_service(bank, true);
+  constexpr int rounds = 12;
+  const std::map<std::string, bool> senders{
+    {"http-on-1", true}, {"http-off-1", false}, {"http-on-2", true}, {"http-off-2", false}};
+  const auto port = bank_test::gateway_port(bank.config);
+  std::vector<bank_test::fee_client> clients;
+  for (std::size_t i = 0; i < senders.size(); ++i)
+    clients.push_back(bank_test::http_fee_client(port));
+  std::vector<std::future<std::string>> running;
+  std::size_t i = 0;
+  for (const auto& [name, on] : senders)
+    running.push_back(
+      std::async(std::launch::async, [&client = clients[i++], name = name, on = on] {
+        return bank_test::run_fee_transfers(client, on, name, name + "-to", 1'000'000, rounds);
+      }));
+  for (auto& r : running)
+    CHECK(r.get() == std::string{});
+  CHECK(bank_test::check_fees_received(entries_of(bank, "fees"), senders, rounds) == std::string{});
+  CHECK(bank.balance("fees") == 2 * bank_test::fees_of_rounds(rounds));
 }
