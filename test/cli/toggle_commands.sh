@@ -49,7 +49,10 @@ expect() {
 
 export MICROLITH_ADMIN_TOKEN=$token
 expect 0 "$bin" toggle list "$url"
-echo "$out" | grep -q '^demo.new_statements  off    off      system file  the new statement layout$' \
+echo "$out" | grep -q '^demo.new_statements  off    off      system file  *the new statement layout$' \
+  || fail "list printed: $out"
+# The bank's own toggle, declared by its accounts module.
+echo "$out" | grep -q '^bank.transfer_fee  *off  *off  *module bank.accounts  *a transfer also moves a fee' \
   || fail "list printed: $out"
 expect 0 "$bin" toggle set "$url" demo.new_statements on
 [ "$out" = "demo.new_statements: on" ] || fail "set on printed: $out"

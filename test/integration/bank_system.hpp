@@ -68,6 +68,18 @@ inline std::uint16_t gateway_port(const microlith::system_config& config) {
   return 0;
 }
 
+/// The admin token of a bank that serves the admin endpoint (serve_admin).
+inline const std::string admin_token = "bank-test-admin-token-0123456789";
+
+/// Makes the bank's gateway serve the admin endpoint (admin = true, the toggles under
+/// /_microlith/toggles among it), behind admin_token.
+inline void serve_admin(microlith::system_config& config) {
+  config.admin.token = admin_token;
+  for (auto& g : config.groups)
+    if (auto* web = std::any_cast<microlith::gateway_settings>(&g.settings))
+      web->admin = true;
+}
+
 /// The whole bank in one process, its ledger on a SQLite file in a temp folder: started on
 /// construction, stopped on destruction.
 struct bank_system {
@@ -76,14 +88,31 @@ struct bank_system {
   microlith::node node{microlith::node_options_for(config)};
   microlith::host host{node, config};
 
-  bank_system() {
-    auto err = host.start();
-    REQUIRE_FALSE(err);
+  bank_system() { start(); }
+
+  /// The bank with `adjust` applied to its system file's settings first.
+  template <class Adjust>
+  explicit bank_system(Adjust adjust)
+    : config(adjusted(load_bank(folder.path() / "ledger.db"), adjust)) {
+    start();
   }
 
   ~bank_system() {
     host.stop();
     node.shutdown();
+  }
+
+  /// Starts the host; fails the test when it does not start.
+  void start() {
+    auto err = host.start();
+    REQUIRE_FALSE(err);
+  }
+
+  /// `config` once `adjust` changed it.
+  template <class Adjust>
+  static microlith::system_config adjusted(microlith::system_config config, Adjust adjust) {
+    adjust(config);
+    return config;
   }
 
   caf::expected<bank::Account> open(const std::string& id, std::int64_t initial) {

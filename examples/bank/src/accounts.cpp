@@ -15,6 +15,10 @@
 // them is in flight and the ledger's history of each has been read back (reconciled). A
 // request with an Idempotency-Key is answered by the first outcome recorded with that key.
 //
+// With the toggle bank.transfer_fee on, a transfer's Append also holds its fee's entries (fee_out
+// on the sender, fee_in on "fees", before it the opening of "fees" when it did not exist): the
+// fee is held with the amount and recorded with it, or neither is.
+//
 // Balances live in the instance's state, so a new instance (a first start or a restart after a
 // crash) rebuilds them before it serves anything: its constructor defers the start, asks the
 // ledger for its whole history and replays every entry, following the ledger where it disagrees
@@ -53,6 +57,9 @@ constexpr std::int64_t max_cents = std::numeric_limits<std::int64_t>::max();
 /// stand-in for a bug that crashes on some input (see DepositRequest.memo in bank.proto).
 constexpr std::string_view poison_memo = "poison";
 
+/// The account that transfer fees are paid to (bank::fees_account), as a string to compare with.
+const std::string fees_id{fees_account};
+
 /// The sign a ledger entry's delta has for each kind, as the ledger enforces it.
 enum class delta_sign { positive, negative, non_negative };
 
@@ -60,13 +67,20 @@ enum class delta_sign { positive, negative, non_negative };
 bool sign_of(const std::string& kind, delta_sign& out) {
   if (kind == "open")
     out = delta_sign::non_negative;
-  else if (kind == "deposit" || kind == "transfer_in")
+  else if (kind == "deposit" || kind == "transfer_in" || kind == "fee_in")
     out = delta_sign::positive;
-  else if (kind == "withdraw" || kind == "transfer_out")
+  else if (kind == "withdraw" || kind == "transfer_out" || kind == "fee_out")
     out = delta_sign::negative;
   else
     return false;
   return true;
+}
+
+/// Whether entries of `kind` are recorded alone, for one account, by one request (open, deposit,
+/// withdraw). A transfer's entries (transfer_out, transfer_in, fee_out, an open of "fees",
+/// fee_in) touch several accounts: one account's history holds only some of them.
+bool single_account_kind(const std::string& kind) {
+  return kind == "open" || kind == "deposit" || kind == "withdraw";
 }
 
 /// Whether `delta` has the sign `sign`.
@@ -125,8 +139,8 @@ Entry make_entry(const std::string& account_id, std::int64_t delta, std::int64_t
 }
 
 /// The answer a request gave, rebuilt from the ledger entries it recorded: the account of its
-/// entry (Open, Deposit, Withdraw) or the receipt of its two entries (Transfer). It equals the
-/// first answer, which was built from the same recorded entries.
+/// entry (Open, Deposit, Withdraw) or the receipt of its entries (Transfer: two, and those of its
+/// fee). It equals the first answer, which was built from the same recorded entries.
 template <class Resp>
 Resp outcome_of(const std::vector<Entry>& entries);
 
@@ -135,14 +149,34 @@ Account outcome_of<Account>(const std::vector<Entry>& entries) {
   return make_account(entries.front().account_id(), entries.front().balance_after());
 }
 
+/// The balance of account `id` after the last of `entries` that is its (they are in order).
+std::int64_t last_balance_of(const std::vector<Entry>& entries, const std::string& id) {
+  std::int64_t out = 0;
+  for (const auto& entry : entries)
+    if (entry.account_id() == id)
+      out = entry.balance_after();
+  return out;
+}
+
+/// A transfer's receipt from its entries: transfer_out first (the sender), then transfer_in (the
+/// receiver), then the fee's (fee_out, an open of "fees", fee_in) when it paid one. Each account
+/// is answered with its balance after the last of its entries, so the sender's includes the fee.
 template <>
 TransferReceipt outcome_of<TransferReceipt>(const std::vector<Entry>& entries) {
   TransferReceipt receipt;
-  *receipt.mutable_from() =
-    make_account(entries.front().account_id(), entries.front().balance_after());
-  if (entries.size() > 1)
-    *receipt.mutable_to() = make_account(entries[1].account_id(), entries[1].balance_after());
+  const auto& from = entries.front().account_id();
+  *receipt.mutable_from() = make_account(from, last_balance_of(entries, from));
+  std::int64_t fee = 0;
+  for (const auto& entry : entries) {
+    if (entry.kind() == "transfer_in")
+      *receipt.mutable_to() =
+        make_account(entry.account_id(), last_balance_of(entries, entry.account_id()));
+    else if (entry.kind() == "fee_out")
+      fee -= entry.delta();
+    *receipt.add_entries() = entry;
+  }
   receipt.set_ledger_sequence(entries.front().sequence());
+  receipt.set_fee(fee);
   return receipt;
 }
 
@@ -353,13 +387,23 @@ public:
       [this, id = req.account_id(), amount = req.amount()] { accounts_.at(id).held -= amount; });
   }
 
-  /// Moves `req.amount` cents from `req.from` to `req.to`, recorded as two ledger entries.
+  /// Moves `req.amount` cents from `req.from` to `req.to`, recorded as two ledger entries. With
+  /// the toggle bank.transfer_fee on (read once, here), the sender also pays a fee
+  /// (transfer_fee(amount)) to the account "fees", recorded in the same Append — fee_out on the
+  /// sender, the opening of "fees" when it does not exist yet, fee_in on "fees" — so the ledger
+  /// never has a transfer without its fee or the reverse. A transfer out of "fees" pays no fee.
   microlith::reply<TransferReceipt> transfer(microlith::call_context& ctx,
                                              const TransferRequest& req) {
+    // Read once: the validation, the entries and the receipt all follow this answer.
+    const bool fee_on = ctx.enabled(transfer_fee_toggle);
     request_key rk;
     if (auto early =
           admit<TransferReceipt>(ctx, "bank.Accounts/Transfer", req, {&req.from(), &req.to()}, rk))
       return std::move(*early);
+    const bool charged = fee_on && req.from() != fees_id;
+    if (charged)
+      if (auto busy = reconciling(fees_id)) // its next balance is not known until reconciled
+        return busy;
     if (req.amount() <= 0)
       return refuse<TransferReceipt>(
         ctx, rk,
@@ -376,38 +420,86 @@ public:
     auto* to = find_open(req.to());
     if (to == nullptr)
       return refuse<TransferReceipt>(ctx, rk, no_account(req.to()));
-    if (from->available() < req.amount())
-      return refuse<TransferReceipt>(ctx, rk, insufficient(req.from(), *from, req.amount()));
-    if (to->projected() > max_cents - req.amount())
+    const std::int64_t amount = req.amount();
+    const std::int64_t fee = charged ? transfer_fee(amount) : 0;
+    std::int64_t debit = 0;
+    if (__builtin_add_overflow(amount, fee, &debit) || from->available() < debit)
+      return refuse<TransferReceipt>(ctx, rk, insufficient(req.from(), *from, amount, fee));
+    // The receiver gets the fee too when it is "fees" (no overflow: credit <= debit).
+    const bool fee_to_receiver = fee > 0 && req.to() == fees_id;
+    const std::int64_t credit = fee_to_receiver ? debit : amount;
+    if (to->projected() > max_cents - credit)
       return refuse<TransferReceipt>(
         ctx, rk,
         microlith::fail(microlith::errc::out_of_range,
                         fmt::format("account {}: a transfer of {} would overflow its balance",
-                                    req.to(), req.amount())));
-    from->held += req.amount();
-    to->incoming += req.amount();
+                                    req.to(), credit)));
+    bool opens_fees = false;
+    if (fee > 0 && !fee_to_receiver) {
+      auto it = accounts_.find(fees_id);
+      opens_fees = it == accounts_.end();
+      if (!opens_fees && it->second.projected() > max_cents - fee)
+        return refuse<TransferReceipt>(
+          ctx, rk,
+          microlith::fail(
+            microlith::errc::out_of_range,
+            fmt::format("account {}: a fee of {} would overflow its balance", fees_id, fee)));
+    }
+    from->held += amount;
+    to->incoming += amount;
     AppendRequest append;
     *append.add_entries() =
-      make_entry(req.from(), -req.amount(), from->projected(), "transfer_out", req.to());
+      make_entry(req.from(), -amount, from->projected(), "transfer_out", req.to());
     *append.add_entries() =
-      make_entry(req.to(), req.amount(), to->projected(), "transfer_in", req.from());
+      make_entry(req.to(), amount, to->projected(), "transfer_in", req.from());
+    std::vector<std::string> ids{req.from(), req.to()};
+    if (fee > 0) {
+      from->held += fee;
+      *append.add_entries() = make_entry(req.from(), -fee, from->projected(), "fee_out", fees_id);
+      // Opened in this Append when it does not exist: its open entry comes before its fee_in, and
+      // it serves only once the ledger has recorded both. A transfer handled while that Append is
+      // in flight chains its fee_in on it (appends reach the ledger in the order they were sent).
+      auto& payee = accounts_[fees_id];
+      if (opens_fees)
+        *append.add_entries() = make_entry(fees_id, 0, 0, "open");
+      payee.incoming += fee;
+      *append.add_entries() = make_entry(fees_id, fee, payee.projected(), "fee_in", req.from());
+      if (!fee_to_receiver)
+        ids.push_back(fees_id);
+    }
     return record<TransferReceipt>(
-      ctx, std::move(append), std::move(rk), {req.from(), req.to()},
-      fmt::format("a transfer of {} from account {} to account {}", req.amount(), req.from(),
-                  req.to()),
-      [this, from_id = req.from(), to_id = req.to(),
-       amount = req.amount()](const std::vector<Entry>& entries) {
+      ctx, std::move(append), std::move(rk), std::move(ids),
+      fee > 0 ? fmt::format("a transfer of {} from account {} to account {} with its fee of {}",
+                            amount, req.from(), req.to(), fee)
+              : fmt::format("a transfer of {} from account {} to account {}", amount, req.from(),
+                            req.to()),
+      [this, from_id = req.from(), to_id = req.to(), amount,
+       fee](const std::vector<Entry>& entries) {
         auto& debited = accounts_.at(from_id);
-        debited.held -= amount;
-        debited.balance -= amount;
+        debited.held -= amount + fee;
+        debited.balance -= amount + fee;
         auto& credited = accounts_.at(to_id);
         credited.incoming -= amount;
         credited.balance += amount;
+        if (fee > 0) {
+          auto& payee = accounts_.at(fees_id);
+          payee.incoming -= fee;
+          payee.balance += fee;
+          payee.open = true; // the ledger recorded its fee_in, so its opening too
+        }
         return outcome_of<TransferReceipt>(entries);
       },
-      [this, from_id = req.from(), to_id = req.to(), amount = req.amount()] {
-        accounts_.at(from_id).held -= amount;
+      [this, from_id = req.from(), to_id = req.to(), amount, fee, opens_fees] {
+        accounts_.at(from_id).held -= amount + fee;
         accounts_.at(to_id).incoming -= amount;
+        if (fee > 0) {
+          auto& payee = accounts_.at(fees_id);
+          payee.incoming -= fee;
+          // A failed opening of "fees" leaves no account behind, unless it must be reconciled
+          // (then the ledger says whether it exists) or another fee waits on it.
+          if (opens_fees && !payee.open && !payee.in_doubt && payee.pending == 0)
+            accounts_.erase(fees_id);
+        }
       });
   }
 
@@ -621,9 +713,17 @@ private:
             return;
           auto& acct = it->second;
           auto before = acct.balance;
+          // A key is learnt from this history only when every entry it recorded is here: a
+          // transfer's entries (and its fee's, the opening of "fees" among them) touch other
+          // accounts too, so its key is left to the ledger's own lookup.
+          std::unordered_map<std::string, bool> whole;
+          for (const auto& entry : history.entries()) {
+            auto& alone = whole.try_emplace(entry.idempotency_key(), true).first->second;
+            alone = alone && single_account_kind(entry.kind());
+          }
           for (const auto& entry : history.entries())
-            if (entry.kind() != "transfer_out" && entry.kind() != "transfer_in")
-              learn(entry); // a transfer's key needs both of its entries: left to the ledger
+            if (whole[entry.idempotency_key()])
+              learn(entry);
           if (history.entries().empty()) {
             accounts_.erase(it);
             microlith::log::warn(base_.name(),
@@ -665,11 +765,20 @@ private:
     return microlith::fail(microlith::errc::not_found, fmt::format("no account {}", id));
   }
 
-  /// The refusal for a debit that the account's spendable balance does not cover.
-  static caf::error insufficient(const std::string& id, const account& acct, std::int64_t amount) {
-    return microlith::fail(
-      microlith::errc::failed_precondition,
-      fmt::format("insufficient funds: account {} has {}, needs {}", id, acct.available(), amount));
+  /// The refusal for a debit of `amount` (and a transfer's `fee`, 0: none) that the account's
+  /// spendable balance does not cover.
+  static caf::error insufficient(const std::string& id, const account& acct, std::int64_t amount,
+                                 std::int64_t fee = 0) {
+    if (fee == 0)
+      return microlith::fail(microlith::errc::failed_precondition,
+                             fmt::format("insufficient funds: account {} has {}, needs {}", id,
+                                         acct.available(), amount));
+    // Both are non-negative int64: their sum fits an unsigned 64-bit integer.
+    const auto needs = static_cast<std::uint64_t>(amount) + static_cast<std::uint64_t>(fee);
+    return microlith::fail(microlith::errc::failed_precondition,
+                           fmt::format("insufficient funds: account {} has {}, needs {} (the "
+                                       "transfer of {} and its fee of {})",
+                                       id, acct.available(), needs, amount, fee));
   }
 
   /// The refusal for key `key`, recorded with `entries` for another request.
@@ -688,10 +797,15 @@ private:
     ctx.publish(balances_topic, changed);
   }
 
-  /// Publishes both accounts of a transfer to the balances topic.
+  /// Publishes both accounts of a transfer to the balances topic, and "fees" when it received
+  /// the transfer's fee without being its receiver.
   static void publish_changes(const microlith::call_context& ctx, const TransferReceipt& done) {
     ctx.publish(balances_topic, done.from());
     ctx.publish(balances_topic, done.to());
+    if (done.fee() > 0 && done.to().id() != fees_id)
+      for (const auto& entry : done.entries())
+        if (entry.kind() == "fee_in")
+          ctx.publish(balances_topic, make_account(entry.account_id(), entry.balance_after()));
   }
 
   /// Asks the ledger to append `append` (with the request's key and fingerprint) for the
@@ -823,7 +937,8 @@ microlith::service_definition make_accounts() {
     .handle("Deposit", &accounts_state::deposit)
     .handle("Withdraw", &accounts_state::withdraw)
     .handle("Transfer", &accounts_state::transfer)
-    .handle("Balance", &accounts_state::balance);
+    .handle("Balance", &accounts_state::balance)
+    .checks_toggles({transfer_fee_toggle});
 }
 
 } // namespace bank

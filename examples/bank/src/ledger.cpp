@@ -36,7 +36,8 @@ struct kind_rule {
 
 constexpr kind_rule kind_rules[] = {
   {"open", sign::non_negative},    {"deposit", sign::positive},      {"withdraw", sign::negative},
-  {"transfer_in", sign::positive}, {"transfer_out", sign::negative},
+  {"transfer_in", sign::positive}, {"transfer_out", sign::negative}, {"fee_in", sign::positive},
+  {"fee_out", sign::negative},
 };
 
 /// The rule of `kind`, or nullptr for a kind the ledger does not know.
@@ -54,7 +55,7 @@ std::string check_entry(const Entry& entry, int index) {
   const auto* rule = find_rule(entry.kind());
   if (rule == nullptr)
     return fmt::format("ledger entry {}: unknown kind \"{}\" (expected open, deposit, withdraw, "
-                       "transfer_in or transfer_out)",
+                       "transfer_in, transfer_out, fee_out or fee_in)",
                        index, entry.kind());
   bool sign_ok = false;
   switch (rule->delta_sign) {

@@ -86,6 +86,31 @@ TEST_CASE("format 1 lays a statement out as a plain text page", "[unit]") {
            "acme.statements 1.0.0\n");
 }
 
+TEST_CASE("format 1 describes a transfer's fee on the sender and on fees", "[unit]") {
+  // ada pays bob 0.20 and a fee of 0.01 to fees, which the transfer opens (bank.transfer_fee).
+  bank::HistoryReply history;
+  add_entry(history, 1, "ada", "open", 150, 150);
+  add_entry(history, 2, "bob", "open", 0, 0);
+  add_entry(history, 3, "ada", "transfer_out", -20, 130, "bob");
+  add_entry(history, 4, "bob", "transfer_in", 20, 20, "ada");
+  add_entry(history, 5, "ada", "fee_out", -1, 129, "fees");
+  add_entry(history, 6, "fees", "open", 0, 0);
+  add_entry(history, 7, "fees", "fee_in", 1, 1, "ada");
+  CHECK(make_statement("ada", history, statement_format::text, "1.0.0").text()
+        == "Statement of account ada\n"
+           "Opening balance                                               1.50\n"
+           "     3  transfer to bob                       -0.20           1.30\n"
+           "     5  transfer fee                          -0.01           1.29\n"
+           "Closing balance                                               1.29\n"
+           "acme.statements 1.0.0\n");
+  CHECK(make_statement("fees", history, statement_format::text, "1.0.0").text()
+        == "Statement of account fees\n"
+           "Opening balance                                               0.00\n"
+           "     7  transfer fee from ada                 +0.01           0.01\n"
+           "Closing balance                                               0.01\n"
+           "acme.statements 1.0.0\n");
+}
+
 TEST_CASE("format 2 lays a statement out as CSV rows in cents", "[unit]") {
   auto statement = make_statement("ada", ada_and_bob(), statement_format::csv, "2.0.0");
   CHECK(statement.format() == "csv");

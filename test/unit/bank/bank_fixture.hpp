@@ -16,6 +16,7 @@
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/registry.hpp>
 #include <microlith/actors/service.hpp>
+#include <microlith/actors/toggles.hpp>
 
 #include <caf/all.hpp>
 
@@ -31,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace bank_unit {
@@ -48,6 +50,27 @@ bool wait_until(Pred pred) {
     std::this_thread::sleep_for(1ms);
   }
   return true;
+}
+
+/// Toggle values in which bank.transfer_fee (the toggle accounts checks) is declared, with its
+/// boolean gate `on`.
+inline microlith::toggle_snapshot_ptr fee_toggle(bool on) {
+  microlith::toggle_state fee;
+  fee.name = bank::transfer_fee_toggle;
+  fee.description = "a fee of 1% on transfers";
+  fee.default_value = false;
+  fee.gates.boolean = on;
+  return std::make_shared<const microlith::toggle_snapshot>(
+    std::vector<microlith::toggle_state>{std::move(fee)}, microlith::toggle_groups{});
+}
+
+/// Options for a blocking call that sees bank.transfer_fee `on` (and carries the idempotency key
+/// `key` when not empty), whatever the node's values are.
+inline microlith::blocking_call_options with_fee(bool on, const std::string& key = {}) {
+  microlith::blocking_call_options opts;
+  opts.toggles = fee_toggle(on);
+  opts.idempotency_key = key;
+  return opts;
 }
 
 /// Options for a blocking call carrying the idempotency key `key`.
@@ -110,7 +133,7 @@ inline microlith::service_definition make_stalling_ledger(std::string database =
 }
 
 /// A node with the ledger (on a SQLite file in a temp folder) and the accounts service started,
-/// and blocking helpers around them.
+/// bank.transfer_fee declared on the node (off), and blocking helpers around them.
 struct bank_fixture {
   temp_folder folder;
   std::string ledger_db = (folder.path() / "ledger.db").string();
@@ -119,6 +142,7 @@ struct bank_fixture {
   caf::actor accounts;
 
   bank_fixture() {
+    n.publish_toggles(fee_toggle(false)); // what the bank.accounts module declares
     ledger = start_ledger();
     accounts = start(bank::make_accounts());
   }

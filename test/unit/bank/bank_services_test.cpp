@@ -234,7 +234,7 @@ TEST_CASE_METHOD(bank_fixture, "ledger: an append is validated as a whole", "[un
   check_refused(append({entry("a", 5, 5, "deposit"), entry("a", 5, 10, "gift")}),
                 errc::invalid_argument,
                 "ledger entry 1: unknown kind \"gift\" (expected open, deposit, withdraw, "
-                "transfer_in or transfer_out)");
+                "transfer_in, transfer_out, fee_out or fee_in)");
   check_refused(append({entry("a", -5, 5, "deposit")}), errc::invalid_argument,
                 "ledger entry 0: a deposit entry cannot have delta -5");
   check_refused(append({entry("a", 5, 5, "withdraw")}), errc::invalid_argument,

@@ -19,12 +19,17 @@ constexpr int balance_width = 14;
 /// Where the balance column starts: a balance row's label is padded to it.
 constexpr int label_width = sequence_width + 2 + description_width + 1 + amount_width + 1;
 
-/// A line's description in the text layout: its kind, and the other account of a transfer.
+/// A line's description in the text layout: its kind, and the other account of a transfer or
+/// of a transfer's fee.
 std::string describe(const v1::Line& line) {
   if (line.kind() == "transfer_out")
     return fmt::format("transfer to {}", line.counterparty());
   if (line.kind() == "transfer_in")
     return fmt::format("transfer from {}", line.counterparty());
+  if (line.kind() == "fee_out")
+    return "transfer fee";
+  if (line.kind() == "fee_in")
+    return fmt::format("transfer fee from {}", line.counterparty());
   if (!line.counterparty().empty())
     return fmt::format("{} ({})", line.kind(), line.counterparty());
   return line.kind();
