@@ -314,9 +314,13 @@ struct bank_cluster {
   fs::path file;
   std::map<std::string, std::unique_ptr<process>> nodes; // "" = the whole bank in one process
 
-  explicit bank_cluster(const placement& where, const std::string& system = "bank") {
-    file = write_file(folder.path(), "bank.toml",
-                      bank_file_text(http_port, folder.path() / "ledger.db", where, system));
+  /// The bank placed as `where`, its system named `system`, with `extra` (TOML tables) appended
+  /// to its system file.
+  explicit bank_cluster(const placement& where, const std::string& system = "bank",
+                        const std::string& extra = {}) {
+    file =
+      write_file(folder.path(), "bank.toml",
+                 bank_file_text(http_port, folder.path() / "ledger.db", where, system) + extra);
     if (where.empty()) {
       nodes[""] = run_node(folder.path(), file);
       return;
