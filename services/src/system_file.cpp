@@ -6,6 +6,7 @@
 #include "detail/listen_address.hpp"
 #include "detail/settings_reading.hpp"
 #include "detail/toml_text.hpp"
+#include "jobs/jobs_settings.hpp"
 #include "modules/modules_settings.hpp"
 
 #include <algorithm>
@@ -72,7 +73,8 @@ constexpr choice<std::string_view> log_level_choices[] = {
 
 // The keys of [groups.NAME] that every group has; its other tables belong to its module.
 constexpr std::string_view common_group_keys[] = {
-  "module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff", "config"};
+  "module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff", "config",
+  "jobs"};
 
 // A table being read, with the dotted key that leads to it.
 struct scope {
@@ -338,7 +340,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "jobs"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -367,6 +369,9 @@ private:
       read_admin(scope{*admin, "admin"});
     if (const auto* modules = child_table(s, "modules"))
       config_.modules = detail::read_modules_settings(*modules, path_, errors_);
+    if (const auto* jobs = child_table(s, "jobs"))
+      config_.jobs = detail::read_jobs_settings(*jobs, path_, errors_);
+    check_job_queues();
   }
 
   // [admin]: the token is never quoted back in a message.
@@ -441,6 +446,29 @@ private:
     }
     if (module != nullptr && module->reads_settings())
       read_module_tables(s, group, *module);
+    // A group's queues belong to the jobs capability, whatever the group's module.
+    if (const auto* jobs = child_table(s, "jobs"))
+      group.job_queues = detail::read_job_queues(*jobs, s.key("jobs"), path_, errors_);
+  }
+
+  // Queues need the job store, and a queue name is the system's once.
+  void check_job_queues() {
+    std::map<std::string, const group_config*> seen;
+    for (const auto& group : config_.groups) {
+      for (const auto& queue : group.job_queues) {
+        const std::string key = fmt::format("groups.{}.jobs.{}", group.name, queue.name);
+        if (config_.jobs.database.empty() && config_.jobs.line == 0)
+          add_error(queue.line, 0, key,
+                    fmt::format("queue {} needs the job store: set [jobs] database",
+                                quote(queue.name)));
+        const auto [at, inserted] = seen.emplace(queue.name, &group);
+        if (!inserted)
+          add_error(queue.line, 0, key,
+                    fmt::format("queue {} is declared by group {} already; a queue name is "
+                                "the system's once",
+                                quote(queue.name), quote(at->second->name)));
+      }
+    }
   }
 
   // A group's keys are the common ones and the tables its module declares.
