@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include <sqlite3.h>
@@ -74,8 +75,30 @@ constexpr const char* record_columns =
 constexpr const char* state_names[] = {"available", "scheduled", "executing", "retryable",
                                        "completed", "discarded", "cancelled"};
 
-/// A prepared statement, finalized when it goes away.
-using statement = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+/// A use of a prepared statement kept by the store: reset, its bindings cleared, when the use
+/// ends (so it never holds a read or write open), and kept for the next use.
+class statement {
+public:
+  explicit statement(sqlite3_stmt* s = nullptr) noexcept : s_(s) {}
+  ~statement() { reset(); }
+  statement(statement&& other) noexcept : s_(other.s_) { other.s_ = nullptr; }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  statement& operator=(statement&&) = delete;
+  sqlite3_stmt* get() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  /// Ends the use now.
+  void reset() noexcept {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+      s_ = nullptr;
+    }
+  }
+
+private:
+  sqlite3_stmt* s_;
+};
 
 int bind_text(sqlite3_stmt* s, int index, const std::string& text) {
   return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -135,8 +158,11 @@ struct job_store::impl {
   fs::path file;
   sqlite3* db = nullptr;
   std::mutex mutex; // one connection, used by one thread at a time
+  std::unordered_map<std::string, sqlite3_stmt*> prepared; // by SQL text
 
   ~impl() {
+    for (auto& [sql, s] : prepared)
+      sqlite3_finalize(s);
     if (db != nullptr)
       sqlite3_close_v2(db);
   }
@@ -159,13 +185,18 @@ struct job_store::impl {
     return {};
   }
 
+  /// The statement for `sql`, prepared on its first use and kept (a store runs a few dozen).
   statement prepare(const char* sql, caf::error& err) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
+    auto& kept = prepared[sql];
+    if (kept == nullptr
+        && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &kept, nullptr)
+             != SQLITE_OK) {
       err = sqlite_error(fmt::format("cannot prepare {:?}", sql));
-      return statement{nullptr, &sqlite3_finalize};
+      sqlite3_finalize(kept);
+      kept = nullptr;
+      return statement{};
     }
-    return statement{s, &sqlite3_finalize};
+    return statement{kept};
   }
 
   /// Runs a statement that answers no rows; `changes` gets the rows it changed.

@@ -205,6 +205,9 @@ std::vector<job_queue_config> read_job_queues(const toml::table& table, const st
     r.fraction("backoff_jitter", q.backoff.jitter);
     out.push_back(std::move(q));
   }
+  // toml++ walks a table's keys in their order, not the file's: give the queues in file order.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.line < b.line; });
   return out;
 }
 
