@@ -103,8 +103,8 @@ double raw_floor(const std::string& file, bool full, int n) {
 /// Jobs per second through the store, and the enqueue latencies (µs).
 std::pair<double, std::vector<double>> store_run(const std::string& file, bool full,
                                                  const options& o) {
-  auto opened =
-    microlith::job_store::open(file, full ? microlith::job_sync::full : microlith::job_sync::normal);
+  auto opened = microlith::job_store::open(file, full ? microlith::job_sync::full
+                                                      : microlith::job_sync::normal);
   if (!opened)
     fail(microlith::describe(opened.error()));
   auto& store = **opened;
@@ -124,8 +124,8 @@ std::pair<double, std::vector<double>> store_run(const std::string& file, bool f
   }
   int done = 0;
   while (done < o.jobs) {
-    auto claimed = store.claim("bench", static_cast<std::size_t>(o.batch),
-                               microlith::job_clock_now());
+    auto claimed =
+      store.claim("bench", static_cast<std::size_t>(o.batch), microlith::job_clock_now());
     if (!claimed)
       fail(microlith::describe(claimed.error()));
     if (claimed->empty())
@@ -157,8 +157,8 @@ int int_argument(const char* text, const char* name) {
   char* end = nullptr;
   const long v = std::strtol(text, &end, 10);
   if (end == text || *end != '\0' || v < 1 || v > 10'000'000) {
-    std::fprintf(stderr, "jobs_bench: %s expects an integer from 1 to 10000000, got \"%s\"\n",
-                 name, text);
+    std::fprintf(stderr, "jobs_bench: %s expects an integer from 1 to 10000000, got \"%s\"\n", name,
+                 text);
     std::exit(2);
   }
   return static_cast<int>(v);
@@ -186,9 +186,8 @@ int main(int argc, char** argv) {
               "store/raw", "enqueue p50 us", "enqueue p99 us");
   for (const bool full : {false, true}) {
     const figures f = measure(full, o);
-    std::printf("%-11s %14.0f %16.0f %12.2f %16.1f %16.1f\n", full ? "FULL" : "NORMAL",
-                f.raw_per_s, f.store_per_s, f.store_per_s / f.raw_per_s, f.enqueue_p50_us,
-                f.enqueue_p99_us);
+    std::printf("%-11s %14.0f %16.0f %12.2f %16.1f %16.1f\n", full ? "FULL" : "NORMAL", f.raw_per_s,
+                f.store_per_s, f.store_per_s / f.raw_per_s, f.enqueue_p50_us, f.enqueue_p99_us);
   }
   return 0;
 }

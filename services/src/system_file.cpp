@@ -72,9 +72,9 @@ constexpr choice<std::string_view> log_level_choices[] = {
 };
 
 // The keys of [groups.NAME] that every group has; its other tables belong to its module.
-constexpr std::string_view common_group_keys[] = {
-  "module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff", "config",
-  "jobs"};
+constexpr std::string_view common_group_keys[] = {"module",    "needs",  "restart",  "strategy",
+                                                  "intensity", "period", "shutdown", "backoff",
+                                                  "config",    "jobs"};
 
 // A table being read, with the dotted key that leads to it.
 struct scope {
@@ -458,9 +458,9 @@ private:
       for (const auto& queue : group.job_queues) {
         const std::string key = fmt::format("groups.{}.jobs.{}", group.name, queue.name);
         if (config_.jobs.database.empty() && config_.jobs.line == 0)
-          add_error(queue.line, 0, key,
-                    fmt::format("queue {} needs the job store: set [jobs] database",
-                                quote(queue.name)));
+          add_error(
+            queue.line, 0, key,
+            fmt::format("queue {} needs the job store: set [jobs] database", quote(queue.name)));
         const auto [at, inserted] = seen.emplace(queue.name, &group);
         if (!inserted)
           add_error(queue.line, 0, key,

@@ -172,10 +172,9 @@ struct job_store::impl {
     const int code = db != nullptr ? sqlite3_extended_errcode(db) : SQLITE_CANTOPEN;
     const std::string reason = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     const int primary = code & 0xff;
-    const errc kind = primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? errc::aborted
-                      : primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB
-                        ? errc::data_loss
-                        : errc::internal;
+    const errc kind = primary == SQLITE_BUSY || primary == SQLITE_LOCKED      ? errc::aborted
+                      : primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ? errc::data_loss
+                                                                              : errc::internal;
     return make_error(kind, fmt::format("job store {}: {}: {}", file.string(), what, reason));
   }
 
@@ -257,8 +256,8 @@ struct job_store::impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (rc != SQLITE_OK)
       return sqlite_error("cannot switch to WAL (PRAGMA journal_mode=WAL)");
-    if (auto err = exec(sync == job_sync::full ? "PRAGMA synchronous=FULL"
-                                               : "PRAGMA synchronous=NORMAL"))
+    if (auto err =
+          exec(sync == job_sync::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"))
       return err;
     if (auto err = exec("PRAGMA foreign_keys=ON"))
       return err;
@@ -294,9 +293,8 @@ struct job_store::impl {
     if (sqlite3_step(s.get()) != SQLITE_ROW)
       return make_error(errc::not_found, fmt::format("no job {}", id));
     return make_error(errc::failed_precondition,
-                      fmt::format("job {} attempt epoch {} is stale: the job is {} at epoch {}",
-                                  id, epoch, text_of(s.get(), 0),
-                                  sqlite3_column_int64(s.get(), 1)));
+                      fmt::format("job {} attempt epoch {} is stale: the job is {} at epoch {}", id,
+                                  epoch, text_of(s.get(), 0), sqlite3_column_int64(s.get(), 1)));
   }
 
   /// The state of job `id` as stored, or nothing when there is no such job.
@@ -335,7 +333,8 @@ struct job_store::impl {
       return stale(id, epoch);
     if (rc != SQLITE_ROW)
       return sqlite_error("cannot record a failed attempt");
-    const job_state state = job_state_named(text_of(update.get(), 0)).value_or(job_state::retryable);
+    const job_state state =
+      job_state_named(text_of(update.get(), 0)).value_or(job_state::retryable);
     const int attempt = sqlite3_column_int(update.get(), 1);
     update.reset();
     auto insert = prepare("INSERT OR REPLACE INTO job_errors (job_id, attempt, at, message) "
@@ -439,8 +438,8 @@ caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t 
   return enqueued_job{id, false};
 }
 
-caf::expected<std::vector<claimed_job>>
-job_store::claim(const std::string& queue, std::size_t limit, std::int64_t now) {
+caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queue,
+                                                         std::size_t limit, std::int64_t now) {
   std::vector<claimed_job> out;
   if (limit == 0)
     return out;
@@ -472,9 +471,9 @@ job_store::claim(const std::string& queue, std::size_t limit, std::int64_t now) 
     j.max_attempts = sqlite3_column_int(s.get(), 5);
     j.timeout_ms = sqlite3_column_int64(s.get(), 6);
     j.epoch = sqlite3_column_int64(s.get(), 7);
-    rows.emplace_back(std::make_pair(sqlite3_column_int(s.get(), 8),
-                                     sqlite3_column_int64(s.get(), 9)),
-                      std::move(j));
+    rows.emplace_back(
+      std::make_pair(sqlite3_column_int(s.get(), 8), sqlite3_column_int64(s.get(), 9)),
+      std::move(j));
   }
   if (rc != SQLITE_DONE)
     return impl_->sqlite_error("cannot claim jobs");
@@ -523,9 +522,10 @@ caf::expected<job_state> job_store::rescue(std::int64_t id, std::int64_t epoch,
 caf::expected<std::size_t> job_store::rescue_executing(std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   caf::error err;
-  auto s = impl_->prepare("UPDATE jobs SET state = 'available', run_at = min(run_at, ?), epoch = epoch + 1 "
-                          "WHERE state = 'executing'",
-                          err);
+  auto s = impl_->prepare(
+    "UPDATE jobs SET state = 'available', run_at = min(run_at, ?), epoch = epoch + 1 "
+    "WHERE state = 'executing'",
+    err);
   if (!s)
     return err;
   sqlite3_bind_int64(s.get(), 1, now);

@@ -69,9 +69,9 @@ public:
       return;
     const auto* value = node->as_integer();
     if (value == nullptr || value->get() < min || value->get() > max) {
-      add_error(node->source(), key(name),
-                fmt::format("expected an integer from {} to {}, got {}", min, max,
-                            describe_value(*node)));
+      add_error(
+        node->source(), key(name),
+        fmt::format("expected an integer from {} to {}, got {}", min, max, describe_value(*node)));
       return;
     }
     out = static_cast<int>(value->get());
@@ -102,7 +102,7 @@ public:
       return;
     const auto* value = node->as_floating_point();
     const auto* whole = node->as_integer();
-    const double v = value != nullptr  ? value->get()
+    const double v = value != nullptr   ? value->get()
                      : whole != nullptr ? static_cast<double>(whole->get())
                                         : -1.0;
     if (!(v >= 0.0 && v <= 1.0)) {
@@ -165,9 +165,9 @@ std::vector<job_queue_config> read_job_queues(const toml::table& table, const st
     const std::string name{k.str()};
     const auto* queue_table = v.as_table();
     if (queue_table == nullptr) {
-      group.add_error(v.source(), group.key(name),
-                      fmt::format("expected a queue's table [{}.{}], got {}", key, name,
-                                  type_description(v)));
+      group.add_error(
+        v.source(), group.key(name),
+        fmt::format("expected a queue's table [{}.{}], got {}", key, name, type_description(v)));
       continue;
     }
     if (name.empty() || !std::all_of(name.begin(), name.end(), is_name_char)) {

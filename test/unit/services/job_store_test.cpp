@@ -241,8 +241,7 @@ TEST_CASE("a stale completion or failure is refused by the epoch", "[unit]") {
   REQUIRE_FALSE(store->complete(id, second.epoch, t0 + 3));
   CHECK(state_of(*store, id) == job_state::completed);
   // A second completion of the same attempt changes nothing either.
-  CHECK(microlith::code_of(store->complete(id, second.epoch, t0 + 4))
-        == errc::failed_precondition);
+  CHECK(microlith::code_of(store->complete(id, second.epoch, t0 + 4)) == errc::failed_precondition);
   CHECK(microlith::code_of(store->complete(id + 100, 1, t0)) == errc::not_found);
 }
 
@@ -316,8 +315,7 @@ TEST_CASE("a unique key makes one job inside its period and a new one after", "[
   }
 }
 
-TEST_CASE("concurrent enqueues of one unique key from several connections make one job",
-          "[unit]") {
+TEST_CASE("concurrent enqueues of one unique key from several connections make one job", "[unit]") {
   test_support::temp_folder dir{"jobs"};
   const auto file = dir.path() / "jobs.sqlite";
   open_store(file); // the schema, before the threads race to make it

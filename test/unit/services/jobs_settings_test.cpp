@@ -144,8 +144,8 @@ TEST_CASE("mistakes in a group's jobs tables are reported with line column and k
                  "expected a queue's table");
   }
   SECTION("a queue without the job store") {
-    check_single(base + "[groups.ledger.jobs.q]\nmethod = \"l.D\"\n", 5,
-                 "groups.ledger.jobs.q", "queue \"q\" needs the job store: set [jobs] database");
+    check_single(base + "[groups.ledger.jobs.q]\nmethod = \"l.D\"\n", 5, "groups.ledger.jobs.q",
+                 "queue \"q\" needs the job store: set [jobs] database");
   }
   SECTION("one queue name in two groups") {
     check_single(base + store

@@ -36,13 +36,13 @@ namespace microlith {
 
 /// Where a job is in its life.
 enum class job_state {
-  available,  ///< due now, waiting for a worker
-  scheduled,  ///< enqueued to run later (run_at in the future when enqueued)
-  executing,  ///< claimed by a worker
-  retryable,  ///< failed an attempt; runs again at run_at
-  completed,  ///< done
-  discarded,  ///< failed its last attempt (its errors are kept)
-  cancelled,  ///< cancelled by hand
+  available, ///< due now, waiting for a worker
+  scheduled, ///< enqueued to run later (run_at in the future when enqueued)
+  executing, ///< claimed by a worker
+  retryable, ///< failed an attempt; runs again at run_at
+  completed, ///< done
+  discarded, ///< failed its last attempt (its errors are kept)
+  cancelled, ///< cancelled by hand
 };
 
 /// "available", "scheduled", ... as stored and shown.
@@ -54,13 +54,13 @@ std::optional<job_state> job_state_named(const std::string& text);
 /// What enqueue() stores: the queue, the message (Protobuf type name and bytes) and options.
 struct new_job {
   std::string queue;
-  std::string message_type; ///< full Protobuf name of the message, "payments.ProcessRequest"
-  std::string message;      ///< its serialized bytes
-  std::int64_t run_at = 0;  ///< when it may run first (ms); <= now: at once
-  int priority = 0;         ///< lower runs first among due jobs; 0 .. 9
-  int max_attempts = 20;    ///< >= 1
-  std::int64_t timeout_ms = 0;   ///< per attempt; 0 = the queue's default
-  std::string unique_key;        ///< empty = not unique
+  std::string message_type;    ///< full Protobuf name of the message, "payments.ProcessRequest"
+  std::string message;         ///< its serialized bytes
+  std::int64_t run_at = 0;     ///< when it may run first (ms); <= now: at once
+  int priority = 0;            ///< lower runs first among due jobs; 0 .. 9
+  int max_attempts = 20;       ///< >= 1
+  std::int64_t timeout_ms = 0; ///< per attempt; 0 = the queue's default
+  std::string unique_key;      ///< empty = not unique
   std::int64_t unique_period_ms = 0; ///< how long the key stays taken (> 0 with a key)
 };
 
@@ -111,8 +111,8 @@ struct claimed_job {
 
 /// Which jobs list() answers.
 struct job_filter {
-  std::string queue;                ///< empty = every queue
-  std::optional<job_state> state;   ///< none = every state
+  std::string queue;              ///< empty = every queue
+  std::optional<job_state> state; ///< none = every state
   std::size_t limit = 100;
 };
 

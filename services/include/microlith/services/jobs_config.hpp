@@ -41,11 +41,11 @@ struct job_queue_config {
 
 /// The optional [jobs] table.
 struct jobs_config {
-  std::string database; ///< the SQLite file, resolved against the system file's folder when
-                        ///< relative; empty = no job store
-  bool synchronous_full = true;             ///< synchronous = "full" (default) or "normal"
+  std::string database;         ///< the SQLite file, resolved against the system file's folder when
+                                ///< relative; empty = no job store
+  bool synchronous_full = true; ///< synchronous = "full" (default) or "normal"
   std::chrono::milliseconds poll_interval{1000}; ///< how often idle workers look for due jobs
-  int line = 0; ///< line of the [jobs] header; 0 = absent
+  int line = 0;                                  ///< line of the [jobs] header; 0 = absent
 };
 
 } // namespace microlith
