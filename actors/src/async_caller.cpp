@@ -191,7 +191,8 @@ void call_port::finish(async_completion& done, caf::expected<message_ptr> result
 // -- calls, on the calling thread -------------------------------------------------------------
 
 void call_port::call(std::string service, std::string method, message_ptr body,
-                     async_call_options options, async_completion done) {
+                     async_call_options options, async_completion done,
+                     toggle_snapshot_ptr toggles) {
   auto now = clock::now();
   caf::actor dest;
   auto deadline = now;
@@ -223,9 +224,10 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       caf::default_attachable::make_monitor(dest.address(), address()));
   if (added.arm)
     schedule_tick(deadline);
-  auto env = make_call(
-    added.id, std::move(service), std::move(method), std::move(body),
-    {std::move(options.correlation_id), caller_, deadline, 0, std::move(options.idempotency_key)});
+  auto env = make_call(added.id, std::move(service), std::move(method), std::move(body),
+                       {std::move(options.correlation_id), caller_, deadline, 0,
+                        std::move(options.idempotency_key),
+                        toggles ? std::move(toggles) : core_->toggles.current()});
   // One allocation: the envelope goes straight into the mailbox element; the port is the
   // sender, so the callee answers it directly.
   dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(), {},
@@ -284,14 +286,15 @@ async_caller::async_caller(node& host, std::string caller)
   : port_(detail::call_port::make(detail::node_access::core(host), std::move(caller))) {}
 
 void async_caller::call(std::string service, std::string method, message_ptr body,
-                        async_call_options options, async_completion done) const {
+                        async_call_options options, async_completion done,
+                        std::shared_ptr<const toggle_snapshot> toggles) const {
   if (!port_) {
     if (done)
       done(detail::no_caller_error(service, method));
     return;
   }
   port_->call(std::move(service), std::move(method), std::move(body), std::move(options),
-              std::move(done));
+              std::move(done), std::move(toggles));
 }
 
 void async_caller::close() const {

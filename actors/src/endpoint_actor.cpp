@@ -420,6 +420,8 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
                                   env.body ? env.body->GetDescriptor()->full_name() : "no body")));
     return;
   }
+  if (!env.meta.toggles) // the request enters the node here: it keeps the values now in force
+    env.meta.toggles = core_->toggles.current();
   call_context ctx{this, std::move(env.meta)};
   current_ = current_request{reply_to, env.call_id, &handler.method};
   dropped_in_handler_ = false;
@@ -489,6 +491,7 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.deadline = deadline;
   meta.hops = parent.hops + 1;
   meta.idempotency_key = parent.idempotency_key;
+  meta.toggles = parent.toggles;
   return meta;
 }
 
@@ -691,6 +694,10 @@ caf::event_based_actor* as_caf_actor(endpoint_actor* self) {
 
 const std::string& name_of(endpoint_actor* self) {
   return self->service_name();
+}
+
+toggle_snapshot_ptr current_toggles(endpoint_actor* self) {
+  return self->core()->toggles.current();
 }
 
 } // namespace microlith::detail

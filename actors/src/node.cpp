@@ -103,9 +103,27 @@ std::size_t node::publish_shared(const std::string& topic, message_ptr body,
   return i->second.size();
 }
 
+void node::publish_toggles(toggle_snapshot_ptr snapshot) {
+  impl_->core.toggles.publish(std::move(snapshot));
+}
+
+toggle_snapshot_ptr node::toggles() const {
+  return impl_->core.toggles.current();
+}
+
 caf::expected<caf::actor> node::start(const service_definition& def, const caf::actor& ready_to) {
   if (auto err = def.validate())
     return err;
+  if (!def.toggles.empty()) {
+    auto snapshot = toggles();
+    for (const auto& name : def.toggles)
+      if (snapshot->find(name) == nullptr)
+        return make_error(errc::failed_precondition,
+                          fmt::format("{} checks toggle \"{}\", which is not declared: declare it "
+                                      "in a module (module_definition::toggle) or in the system "
+                                      "file's [toggles] table",
+                                      def.name, name));
+  }
   return system().spawn<detail::endpoint_actor>(&impl_->core, def, ready_to);
 }
 
@@ -169,11 +187,12 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                          });
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  self->send(
-    dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
-                    {options.correlation_id.empty() ? make_correlation_id()
-                                                    : std::move(options.correlation_id),
-                     std::move(options.caller), deadline, 0, std::move(options.idempotency_key)}));
+  self->send(dest,
+             make_call(added.id, std::move(service), std::move(method), std::move(request),
+                       {options.correlation_id.empty() ? make_correlation_id()
+                                                       : std::move(options.correlation_id),
+                        std::move(options.caller), deadline, 0, std::move(options.idempotency_key),
+                        options.toggles ? std::move(options.toggles) : toggles()}));
   std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
   auto tick = calls.armed(); // the call's deadline: the receive below waits until then
   while (!done) {
@@ -212,6 +231,7 @@ bool node::cast_shared(std::string service, std::string method, message_ptr requ
   env.body = std::move(request);
   env.meta.correlation_id = std::move(correlation_id);
   env.meta.caller = "client";
+  env.meta.toggles = toggles();
   caf::anon_send(dest, std::move(env));
   return true;
 }

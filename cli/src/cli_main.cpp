@@ -3,6 +3,7 @@
 #include "admin_client.hpp"
 #include "module_commands.hpp"
 #include "modules_commands.hpp"
+#include "toggle_commands.hpp"
 
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
@@ -271,6 +272,57 @@ int main(int argc, char** argv) {
   auto* remove = modules->add_subcommand("remove", "Remove an installed module");
   remove->add_option("url", modules_url, url_help)->required();
   remove->add_option("name", module_name, "The module, e.g. acme.statements")->required();
+  auto* toggle = app.add_subcommand(
+    "toggle", "Read and change a running system's feature toggles (sends MICROLITH_ADMIN_TOKEN as "
+              "the admin token)");
+  toggle->require_subcommand(1);
+  std::string toggle_url;
+  std::string toggle_name;
+  toggle_change change;
+  auto* toggle_set = toggle->add_subcommand(
+    "set", "Change a toggle's gates: on|off (the boolean gate), --actors, --groups, "
+           "--percent-actors or --percent-time; the gates not given stay");
+  toggle_set->add_option("url", toggle_url, url_help)->required();
+  toggle_set->add_option("name", toggle_name, "The toggle, e.g. bank.transfer_fee")->required();
+  toggle_set->add_option("value", change.boolean, "on or off: the boolean gate")
+    ->check(CLI::IsMember({"on", "off"}));
+  std::string actors_text;
+  std::string groups_text;
+  unsigned percent_actors = 0;
+  unsigned percent_time = 0;
+  auto* actors_option = toggle_set->add_option(
+    "--actors", actors_text,
+    "Comma-separated actor keys for which it is on (replaces the actor gates; \"\" removes them)");
+  auto* groups_option =
+    toggle_set->add_option("--groups", groups_text,
+                           "Comma-separated groups for which it is on (replaces the group gates)");
+  auto* percent_actors_option =
+    toggle_set
+      ->add_option("--percent-actors", percent_actors,
+                   "On for this percentage of actor keys, 0-100 (a stable share)")
+      ->check(CLI::Range(0, 100));
+  auto* percent_time_option = toggle_set
+                                ->add_option("--percent-time", percent_time,
+                                             "On for this percentage of checks, 0-100 (drawn "
+                                             "per check)")
+                                ->check(CLI::Range(0, 100))
+                                ->excludes("--percent-actors");
+  auto* toggle_get = toggle->add_subcommand("get", "Print a toggle's gates");
+  toggle_get->add_option("url", toggle_url, url_help)->required();
+  toggle_get->add_option("name", toggle_name, "The toggle")->required();
+  auto* toggle_list = toggle->add_subcommand("list", "List every declared toggle");
+  toggle_list->add_option("url", toggle_url, url_help)->required();
+  auto* toggle_history_cmd =
+    toggle->add_subcommand("history", "Print the recorded changes, newest first");
+  toggle_history_cmd->add_option("url", toggle_url, url_help)->required();
+  toggle_history_cmd->add_option("name", toggle_name, "Only this toggle's changes");
+  std::string group_name;
+  std::string group_keys;
+  auto* toggle_group = toggle->add_subcommand(
+    "group", "Define the members of a group that group gates refer to (no keys: remove it)");
+  toggle_group->add_option("url", toggle_url, url_help)->required();
+  toggle_group->add_option("group", group_name, "The group, e.g. staff")->required();
+  toggle_group->add_option("keys", group_keys, "Comma-separated actor keys");
   auto* routes = app.add_subcommand("routes", "Act on a running gateway's routes");
   routes->require_subcommand(1);
   std::string reload_url;
@@ -309,6 +361,25 @@ int main(int argc, char** argv) {
       return list_modules();
     if (*reload)
       return reload_routes(reload_url);
+    if (*toggle_set) {
+      if (*actors_option)
+        change.actors = actors_text;
+      if (*groups_option)
+        change.groups = groups_text;
+      if (*percent_actors_option)
+        change.percent_actors = percent_actors;
+      if (*percent_time_option)
+        change.percent_time = percent_time;
+      return set_toggle(toggle_url, toggle_name, change);
+    }
+    if (*toggle_get)
+      return get_toggle(toggle_url, toggle_name);
+    if (*toggle_list)
+      return list_toggles(toggle_url);
+    if (*toggle_history_cmd)
+      return toggle_history(toggle_url, toggle_name);
+    if (*toggle_group)
+      return set_toggle_group(toggle_url, group_name, group_keys);
   } catch (const std::exception& e) {
     fmt::print(stderr, "microlith: {}\n", e.what());
     return 1;

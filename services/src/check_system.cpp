@@ -1,6 +1,8 @@
 // check_system (host.hpp): what the parser cannot know about a system file.
 #include "microlith/services/host.hpp"
 
+#include "toggles/toggle_declarations.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -72,6 +74,8 @@ std::vector<system_file_error> check_system(const system_config& config,
                       fmt::join(defined, ", ")));
     }
   }
+  for (auto& e : detail::declared_toggles(config, catalogue).errors)
+    errors.push_back(std::move(e));
   return errors;
 }
 

@@ -11,6 +11,7 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/modules_admin.hpp"
+#include "microlith/services/toggles_admin.hpp"
 
 #include "detail/listen_address.hpp"
 
@@ -180,20 +181,24 @@ std::vector<gateway::route_spec> specs_of(const group_config& group,
 }
 
 // The admin operations the group's gateway serves under their path prefixes (with [http]
-// admin on, in a host): the installed modules' routes.
+// admin on, in a host `h`, null outside one): the installed modules' and the toggles' routes.
 std::map<std::string, gateway::admin_operation>
-admin_operations_of(const gateway_settings& settings, code_server* modules) {
+admin_operations_of(const gateway_settings& settings, group_host* h, node& n) {
   std::map<std::string, gateway::admin_operation> out;
-  if (settings.admin && modules != nullptr)
+  if (!settings.admin || h == nullptr)
+    return out;
+  if (auto* modules = h->modules())
     out[std::string{modules_admin_path}] = modules_admin_operation(*modules);
+  if (h->toggles() != nullptr)
+    out[std::string{toggles_admin_path}] = toggles_admin_operation(n);
   return out;
 }
 
 // The paths the group's gateway serves itself, which no route may take: a route there would
 // never be served.
-std::vector<std::string> reserved_of(const gateway_settings& settings, code_server* modules) {
+std::vector<std::string> reserved_of(const gateway_settings& settings, group_host* h, node& n) {
   std::vector<std::string> prefixes;
-  for (const auto& entry : admin_operations_of(settings, modules))
+  for (const auto& entry : admin_operations_of(settings, h, n))
     prefixes.push_back(entry.first);
   return gateway::reserved_paths(settings.options.websocket_path, settings.admin, prefixes);
 }
@@ -231,7 +236,7 @@ children build_gateway(group_context& g) {
   state->contracts = gateway::registered_contracts(n.registry());
   state->own = specs_of(config, settings);
   auto* modules = g.host() != nullptr ? g.host()->modules() : nullptr;
-  state->reserved = reserved_of(settings, modules);
+  state->reserved = reserved_of(settings, g.host(), n);
   if (modules != nullptr)
     state->loaded = modules->routes();
   {
@@ -256,7 +261,7 @@ children build_gateway(group_context& g) {
       return report;
     };
     host->on_reload(
-      config.name, [state, settings, modules](const group_config& next) -> caf::error {
+      config.name, [state, settings, host, &n](const group_config& next) -> caf::error {
         const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
         if (next_settings == nullptr)
           return make_error(errc::bad_request,
@@ -267,7 +272,7 @@ children build_gateway(group_context& g) {
         auto own = std::move(state->own);
         auto reserved = std::move(state->reserved);
         state->own = specs_of(next, *next_settings);
-        state->reserved = reserved_of(*next_settings, modules);
+        state->reserved = reserved_of(*next_settings, host, n);
         auto count = state->own.size() + state->loaded.size(); // one route per spec
         auto generation = state->install_locked();
         if (!generation) {
@@ -311,7 +316,7 @@ children build_gateway(group_context& g) {
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();
-    options.admin_operations = admin_operations_of(settings, modules);
+    options.admin_operations = admin_operations_of(settings, g.host(), n);
     if (modules != nullptr) {
       // An upload over [modules] max_archive_bytes is 413 on its head, before it is buffered;
       // one up to it is read whole (the default admin limit would cut a larger setting short).

@@ -3,6 +3,9 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module_store.hpp"
 
+#include "toggles/toggle_board.hpp"
+#include "toggles/toggles_service.hpp"
+
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
@@ -73,6 +76,9 @@ struct host::impl : group_host {
   std::vector<const group_config*> permanent_groups; // of the whole system, in start order
   std::string admin; // admin_token_for(config) when the host was made; never logged
   std::unique_ptr<code_server> loaded; // with [modules] dir, from start() on (set under mutex)
+  std::unique_ptr<toggle_board> toggle_values; // from start() on (set under mutex)
+  group_config toggles_group;                  // the built-in toggles group: its name
+  running_group toggles_running{&toggles_group, nullptr};
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
@@ -189,6 +195,43 @@ struct host::impl : group_host {
   code_server* modules() const override {
     std::lock_guard<std::mutex> guard{mutex};
     return loaded.get();
+  }
+
+  toggle_board* toggles() const override {
+    std::lock_guard<std::mutex> guard{mutex};
+    return toggle_values.get();
+  }
+
+  // Reads the declared toggles and their saved values ([toggles] database) and publishes them
+  // on the node, then starts the built-in toggles group (its `toggles` service): before the
+  // file's groups, so they start with the saved values in force and the node reports ready only
+  // after. A database that does not open or read fails the start.
+  caf::error open_toggles() {
+    if (toggles_running.supervisor)
+      return {};
+    if (!toggle_values) {
+      auto board = toggle_board::open(n, config, catalogue);
+      if (!board)
+        return make_error(code_of(board.error()),
+                          fmt::format("the toggles did not open: {}", message_of(board.error())));
+      std::lock_guard<std::mutex> guard{mutex};
+      toggle_values = std::move(*board);
+    }
+    toggles_group.name = "toggles";
+    supervisor_spec spec{"toggles"};
+    spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
+    group_context ctx{n, toggles_group, this};
+    spec.child(ctx.service(detail::toggles_service(*toggle_values)));
+    auto sup = start_supervisor(n.system(), std::move(spec));
+    if (!sup)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the toggles group did not start: {}", describe(sup.error())));
+    toggles_running.supervisor = *sup;
+    log::info(component, "toggles: {} declared{}", toggle_values->list().toggles_size(),
+              config.toggles.database.empty()
+                ? std::string{", values kept in memory (no [toggles] database)"}
+                : ", values saved in " + config.toggles.database);
+    return {};
   }
 
   // The folder of this node's module store: [modules] dir for a system in one process; DIR/NODE
@@ -323,7 +366,11 @@ struct host::impl : group_host {
     return spec;
   }
 
-  void stop_group(caf::scoped_actor& self, running_group& g) {
+  // `label` names it in the log ("group web"; the built-in toggles group is not a group of the
+  // file, and says so).
+  void stop_group(caf::scoped_actor& self, running_group& g, std::string label = {}) {
+    if (label.empty())
+      label = "group " + g.config->name;
     if (!g.supervisor)
       return;
     auto sup = g.supervisor;
@@ -341,12 +388,11 @@ struct host::impl : group_host {
     self->receive([&](caf::down_msg& msg) { down = msg.source == sup.address(); },
                   caf::after(grace) >> [] {});
     if (!down) {
-      log::warn(component, "group {} did not stop within {} ms: killing it", g.config->name,
-                grace.count());
+      log::warn(component, "{} did not stop within {} ms: killing it", label, grace.count());
       signal_exit(sup, caf::exit_reason::kill, self.ptr());
       self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
     }
-    log::info(component, "group {} stopped", g.config->name);
+    log::info(component, "{} stopped", label);
   }
 };
 
@@ -394,6 +440,11 @@ caf::error host::start() {
   if (!d.watcher)
     d.watcher = d.make_watcher();
   if (auto err = d.open_modules()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
+  if (auto err = d.open_toggles()) {
     log::error(component, "{}", message_of(err));
     stop();
     return err;
@@ -450,10 +501,12 @@ void host::stop() {
     groups.swap(d.running);
     d.reload_handlers.clear();
   }
-  if (!groups.empty()) {
+  if (!groups.empty() || d.toggles_running.supervisor) {
     caf::scoped_actor self{d.n.system()};
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
+    // The toggles group started first: it stops last. The board stays (host's lifetime).
+    d.stop_group(self, d.toggles_running, "the built-in toggles group");
   }
   std::unique_ptr<cluster::membership> leaving;
   {

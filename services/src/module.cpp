@@ -95,6 +95,12 @@ module_definition& module_definition::route(std::string key, std::string target)
   return *this;
 }
 
+module_definition& module_definition::toggle(std::string name, bool default_value,
+                                             std::string description) {
+  toggles_.push_back(declared_toggle{std::move(name), default_value, std::move(description)});
+  return *this;
+}
+
 module_definition& module_definition::serve_module_routes() {
   serves_module_routes_ = true;
   return *this;

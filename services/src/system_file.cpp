@@ -8,6 +8,7 @@
 #include "detail/toml_text.hpp"
 #include "jobs/jobs_settings.hpp"
 #include "modules/modules_settings.hpp"
+#include "toggles/toggles_settings.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -340,7 +341,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "jobs"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles", "jobs"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -369,6 +370,8 @@ private:
       read_admin(scope{*admin, "admin"});
     if (const auto* modules = child_table(s, "modules"))
       config_.modules = detail::read_modules_settings(*modules, path_, errors_);
+    if (const auto* toggles = child_table(s, "toggles"))
+      config_.toggles = detail::read_toggles_settings(*toggles, path_, errors_);
     if (const auto* jobs = child_table(s, "jobs"))
       config_.jobs = detail::read_jobs_settings(*jobs, path_, errors_);
     check_job_queues();

@@ -210,7 +210,8 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
     return out;
   };
   // The replicas run their ledger before front starts, so front learns both instances with each
-  // replica's state ("serves 1 instance(s)"), and the turns alternate between them from the start.
+  // replica's state ("serves 2 instance(s)": its ledger and its built-in toggles service), and the
+  // turns alternate between them from the start.
   nodes["ledger-1"] = run_node(folder.path(), file, "ledger-1");
   nodes["ledger-2"] = run_node(folder.path(), file, "ledger-2");
   for (const char* name : {"ledger-1", "ledger-2"})
@@ -218,8 +219,8 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
       FAIL(name << " is not running\n" << logs());
   nodes["front"] = run_node(folder.path(), file, "front");
   auto& front = *nodes["front"];
-  REQUIRE(wait_for_log(front, "node ledger-1 serves 1 instance(s)", 30s));
-  REQUIRE(wait_for_log(front, "node ledger-2 serves 1 instance(s)", 30s));
+  REQUIRE(wait_for_log(front, "node ledger-1 serves 2 instance(s)", 30s));
+  REQUIRE(wait_for_log(front, "node ledger-2 serves 2 instance(s)", 30s));
   REQUIRE(eventually([&] { return gateway_ready(http_port); }, 30s));
   INFO(logs());
   {

@@ -268,11 +268,11 @@ TEST_CASE("calls in flight while accounts crashes fail at once with a crash erro
   poisoned_deposit.set_account_id("alice");
   poisoned_deposit.set_amount(1);
   poisoned_deposit.set_memo(poison);
-  poisoner->send(
-    before,
-    microlith::make_call(1, "accounts", "Deposit",
-                         std::make_shared<const bank::DepositRequest>(poisoned_deposit),
-                         {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}}));
+  poisoner->send(before,
+                 microlith::make_call(
+                   1, "accounts", "Deposit",
+                   std::make_shared<const bank::DepositRequest>(poisoned_deposit),
+                   {"corr-poison", "client", microlith::clock::now() + call_timeout, 0, {}, {}}));
 
   // Calls that are certainly in flight when the instance crashes: queued behind the poison.
   struct late_result {

@@ -3,7 +3,8 @@
 // companion "counter_audit". Counter.Add first asks counter_audit.Note, and counts when the
 // answer comes: each Add has a promise outstanding meanwhile, as a service calling others has.
 // Compiled once per test module with its own COUNTER_VERSION; with COUNTER_REFUSES_STATE, restore
-// refuses every handed over state (to prove that a refused state rolls the replace back).
+// refuses every handed over state (to prove that a refused state rolls the replace back), and the
+// group also runs "counter_extra", a service the other versions lack.
 #include "proto/counter.pb.h"
 
 #include <microlith/actors/error.hpp>
@@ -87,7 +88,15 @@ MICROLITH_MODULE(test_counter) {
           g.service(microlith::service<counter_state>("counter", "microlith.test.counter.Counter")
                       .handle("Add", &counter_state::add)
                       .handle("Get", &counter_state::get)
-                      .hand_over(&counter_state::save, &counter_state::restore))};
+                      .hand_over(&counter_state::save, &counter_state::restore))
+#ifdef COUNTER_REFUSES_STATE
+            ,
+          // A service only this version has: a replace to it is rolled back, and the calls it
+          // took meanwhile must still be answered.
+          g.service(microlith::service<audit_state>("counter_extra", "microlith.test.counter.Audit")
+                      .handle("Note", &audit_state::note))
+#endif
+        };
       })
     .route("POST /count", "counter.Add")
     .route("GET /count", "counter.Get");

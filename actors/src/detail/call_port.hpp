@@ -16,6 +16,7 @@
 #include "microlith/actors/async_caller.hpp"
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include "detail/pending_calls.hpp"
 
@@ -51,7 +52,7 @@ public:
 
   /// Makes one call; see async_caller::call.
   void call(std::string service, std::string method, message_ptr body, async_call_options options,
-            async_completion done);
+            async_completion done, toggle_snapshot_ptr toggles);
 
   /// Fails every pending call with service_unavailable, refuses later ones, drops the monitors
   /// and the registry snapshot, and terminates the actor (so that nothing keeps it registered).

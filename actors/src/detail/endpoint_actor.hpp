@@ -93,6 +93,8 @@ public:
 
   const std::string& service_name() const noexcept { return def_.name; }
 
+  node_core* core() const noexcept { return core_; }
+
 private:
   /// The request being handled, while its handler runs (for make_promise).
   struct current_request {

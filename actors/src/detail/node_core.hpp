@@ -5,6 +5,8 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/topics.hpp"
 
+#include "detail/toggle_holder.hpp"
+
 #include <caf/fwd.hpp>
 
 #include <chrono>
@@ -48,6 +50,7 @@ struct node_core {
   std::string node_name;
   std::chrono::milliseconds default_timeout{5000};
   handover_board handovers;
+  toggle_holder toggles;
 };
 
 } // namespace microlith::detail

@@ -113,8 +113,8 @@ caf::error check_route_prefix(std::string_view prefix) {
 // version does not serve that service, or when a module is stopped).
 struct succession {
   std::string service;
-  caf::actor old;
-  caf::actor next;
+  caf::actor old;  // null: a service only the new version has
+  caf::actor next; // null: a service the new version drops (or no new version)
 };
 
 // One version whose groups run (or ran) on this node.
@@ -271,32 +271,9 @@ struct code_server::impl {
                 const std::map<std::string, std::vector<caf::actor>>& before) {
     auto who = who_of(m.name, m.version);
     auto folder = store->folder_of(m.name, m.version);
-    auto manifest_text_bytes = read_file(folder / "manifest.toml");
-    if (!manifest_text_bytes)
-      return manifest_text_bytes.error();
-    auto manifest = parse_manifest(*manifest_text_bytes, (folder / "manifest.toml").string());
+    auto manifest = detail::load_stored_contracts(folder, who, "nothing of it was loaded");
     if (!manifest)
       return manifest.error();
-    auto note_bytes = read_file(folder / "abi.toml");
-    if (!note_bytes)
-      return note_bytes.error();
-    auto note = parse_abi_note(*note_bytes, (folder / "abi.toml").string());
-    if (!note)
-      return note.error();
-    if (auto diff = abi_differences(*note, running_abi()); !diff.empty())
-      return make_error(errc::failed_precondition,
-                        fmt::format("{} was built for another ABI than this process; nothing of "
-                                    "it was loaded: {}",
-                                    who, fmt::join(diff, "; ")));
-    auto descriptors = read_file(folder / manifest->contracts);
-    if (!descriptors)
-      return descriptors.error();
-    auto plan = detail::check_contracts(*manifest, *descriptors, who);
-    if (!plan)
-      return plan.error();
-    if (plan->load_library)
-      if (auto err = detail::open_contracts_library(folder / manifest->contracts_library, who))
-        return err;
     auto definition = detail::open_module_library(folder / manifest->library, who);
     if (!definition)
       return definition.error();
@@ -405,7 +382,8 @@ struct code_server::impl {
   }
 
   // Pairs each old instance (`before`) with the instance of `next` that takes its place: the
-  // new instances of the same service, in order (none when `next` is null).
+  // new instances of the same service, in order (none when `next` is null); then lists each
+  // instance of a service only `next` has, without a predecessor.
   std::vector<succession> successions(const std::map<std::string, std::vector<caf::actor>>& before,
                                       const loaded_version* next) const {
     std::map<std::string, std::vector<caf::actor>> after;
@@ -420,6 +398,11 @@ struct code_server::impl {
       for (std::size_t i = 0; i < olds.size(); ++i)
         out.push_back({service, olds[i], i < fresh.size() ? fresh[i] : caf::actor{}});
     }
+    // The services only the new version has: no predecessor, but a rollback drains them too.
+    for (const auto& [service, fresh] : after)
+      if (before.find(service) == before.end())
+        for (const auto& a : fresh)
+          out.push_back({service, caf::actor{}, a});
     return out;
   }
 
@@ -433,10 +416,13 @@ struct code_server::impl {
   caf::error hand_over(const std::string& who, const std::vector<succession>& chain) {
     auto removed_at = std::chrono::steady_clock::now();
     for (const auto& link : chain)
-      n.registry().remove(link.service, link.old.address());
+      if (link.old)
+        n.registry().remove(link.service, link.old.address());
     std::vector<handed_state> states(chain.size());
     for (std::size_t i = 0; i < chain.size(); ++i) {
       const auto& link = chain[i];
+      if (!link.old)
+        continue;
       auto state = retire_instance(n, link.old, link.next, drain_limit);
       if (state) {
         states[i] = std::move(*state);
@@ -453,7 +439,7 @@ struct code_server::impl {
     }
     for (std::size_t i = 0; i < chain.size(); ++i) {
       const auto& link = chain[i];
-      if (!link.next)
+      if (!link.old || !link.next)
         continue;
       auto taken = import_state(n, link.next, states[i], import_limit);
       if (!taken)
@@ -464,14 +450,17 @@ struct code_server::impl {
                   link.service, states[i].type);
     }
     for (const auto& link : chain)
-      if (link.next)
+      if (link.old && link.next)
         commit_handover(link.next);
     std::this_thread::sleep_until(removed_at + handover_quiet);
     // The requests the old instances passed on are answered through them: wait for those.
-    for (const auto& link : chain)
+    for (const auto& link : chain) {
+      if (!link.old)
+        continue;
       if (auto err = drain_instance(n, link.old, drain_limit))
         log::warn(component, "{}: {} stops with calls outstanding: {}", who, link.service,
                   describe(err));
+    }
     return {};
   }
 
@@ -486,6 +475,8 @@ struct code_server::impl {
   // passed on answered, their own too), so stopping the new version loses no request.
   void take_back(const std::vector<succession>& chain) {
     for (const auto& link : chain) {
+      if (!link.old)
+        continue; // nothing to give back to: it leaves the registry and is drained below
       if (link.next)
         abandon_handover(link.next, link.old);
       else
@@ -499,10 +490,11 @@ struct code_server::impl {
         .receive([](std::int64_t, std::vector<std::string>&) {}, [](caf::error&) {});
     };
     for (const auto& link : chain)
-      if (link.next)
+      if (link.old && link.next)
         round_trip(link.next);
     for (const auto& link : chain)
-      round_trip(link.old);
+      if (link.old)
+        round_trip(link.old);
     auto removed_at = std::chrono::steady_clock::now();
     for (const auto& link : chain)
       if (link.next)

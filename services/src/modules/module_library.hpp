@@ -5,6 +5,7 @@
 #pragma once
 
 #include "microlith/services/module.hpp"
+#include "microlith/services/module_manifest.hpp"
 
 #include <caf/expected.hpp>
 
@@ -24,5 +25,13 @@ caf::error open_contracts_library(const std::filesystem::path& file, std::string
 /// its code but its static initializers ran) or throws.
 caf::expected<std::unique_ptr<module_definition>>
 open_module_library(const std::filesystem::path& file, std::string_view who);
+
+/// A stored version's manifest (in `folder`), once its ABI note equals this process's ABI and its
+/// contracts are in the process: checked against the process's pool, its contracts library
+/// loaded when they were not there yet. Nothing of the module library is loaded. An ABI refusal
+/// names `who` and ends saying what was not loaded (`unloaded`).
+caf::expected<module_manifest> load_stored_contracts(const std::filesystem::path& folder,
+                                                     std::string_view who,
+                                                     std::string_view unloaded);
 
 } // namespace microlith::detail

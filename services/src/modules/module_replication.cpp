@@ -42,15 +42,6 @@ std::string who_of(const std::string& name, const std::string& version) {
   return fmt::format("{} {}", name, version);
 }
 
-caf::expected<std::string> read_file(const std::filesystem::path& file) {
-  std::ifstream in{file, std::ios::binary};
-  if (!in)
-    return make_error(errc::data_loss, fmt::format("cannot read {}", file.string()));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The kind of `err` when it is one of microlith's, else failed_precondition.
 errc kind_of(const caf::error& err) {
   return err.category() == error_category() ? code_of(err) : errc::failed_precondition;
@@ -123,32 +114,9 @@ caf::expected<remote_version> prepare_remote_version(const std::filesystem::path
                                                      const installed_module& m,
                                                      const service_registry& registry) {
   auto who = who_of(m.name, m.version);
-  auto manifest_bytes = read_file(folder / "manifest.toml");
-  if (!manifest_bytes)
-    return manifest_bytes.error();
-  auto manifest = parse_manifest(*manifest_bytes, (folder / "manifest.toml").string());
+  auto manifest = load_stored_contracts(folder, who, "its contracts were not loaded");
   if (!manifest)
     return manifest.error();
-  auto note_bytes = read_file(folder / "abi.toml");
-  if (!note_bytes)
-    return note_bytes.error();
-  auto note = parse_abi_note(*note_bytes, (folder / "abi.toml").string());
-  if (!note)
-    return note.error();
-  if (auto diff = abi_differences(*note, running_abi()); !diff.empty())
-    return make_error(errc::failed_precondition,
-                      fmt::format("{} was built for another ABI than this process; its "
-                                  "contracts were not loaded: {}",
-                                  who, fmt::join(diff, "; ")));
-  auto descriptors = read_file(folder / manifest->contracts);
-  if (!descriptors)
-    return descriptors.error();
-  auto plan = check_contracts(*manifest, *descriptors, who);
-  if (!plan)
-    return plan.error();
-  if (plan->load_library)
-    if (auto err = open_contracts_library(folder / manifest->contracts_library, who))
-      return err;
   remote_version out;
   for (const auto& r : manifest->routes) {
     auto spec = gateway::parse_route(prefixed_route_key(r.key, m.route_prefix), r.target);

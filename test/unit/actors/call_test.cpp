@@ -314,14 +314,14 @@ TEST_CASE_METHOD(node_fixture,
   caf::scoped_actor self{node.system()};
   // Sent straight to the instance, as a caller whose deadline has passed by the time the
   // instance gets to it (a call that waited behind others in its mailbox).
-  self->send(echo,
-             microlith::make_call(7, "echo", "Remember", std::make_shared<const pb::SetRequest>([] {
-                                    pb::SetRequest set;
-                                    set.set_key("k");
-                                    set.set_value(5);
-                                    return set;
-                                  }()),
-                                  {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}}));
+  self->send(
+    echo, microlith::make_call(7, "echo", "Remember", std::make_shared<const pb::SetRequest>([] {
+                                 pb::SetRequest set;
+                                 set.set_key("k");
+                                 set.set_value(5);
+                                 return set;
+                               }()),
+                               {"corr-late", "client", microlith::clock::now() - 1ms, 0, {}, {}}));
   bool answered = false;
   self->receive(
     [&](microlith::envelope& reply) {

@@ -190,9 +190,9 @@ TEST_CASE("an envelope sent to another node arrives rebuilt (CAF's BASP over TCP
   REQUIRE(remote);
   caf::scoped_actor self{b.system()};
   self->send(*remote,
-             microlith::make_call(9, "echo", "Ping",
-                                  std::make_shared<const pb::PingRequest>(ping("over tcp", 11)),
-                                  {"corr-remote", "node-b", microlith::clock::now() + 5s, 2, {}}));
+             microlith::make_call(
+               9, "echo", "Ping", std::make_shared<const pb::PingRequest>(ping("over tcp", 11)),
+               {"corr-remote", "node-b", microlith::clock::now() + 5s, 2, {}, {}}));
   bool answered = false;
   self->receive(
     [&](envelope& reply) {

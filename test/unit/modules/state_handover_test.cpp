@@ -12,6 +12,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -103,6 +106,65 @@ TEST_CASE("a replace hands the counter's total to the new version before it serv
   auto back = total(sys);
   CHECK(back.version == "1.0.0");
   CHECK(back.total == 13);
+}
+
+TEST_CASE("a rolled back version's service that the running version lacks answers every call "
+          "it took before it stops",
+          "[modules][handover]") {
+  test_support::temp_folder dir{"handover"};
+  running_system sys{dir.path()};
+  install_counters(sys);
+  // Callers of counter_extra, which only the refusing version 3.0.0 runs: it exists from the
+  // moment that version's group starts until the rollback takes it away. "No instance" answers
+  // (service_unavailable) are expected outside that window; any other error is a call cut.
+  std::atomic<bool> stop{false};
+  std::atomic<long> answered{0};
+  std::mutex failures_mutex;
+  std::vector<std::string> failures;
+  std::vector<std::thread> callers;
+  // The program links no counter code: the request is made from the contract the code server
+  // loaded (its generated code, in the contracts library).
+  const auto* request_type =
+    google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
+      "microlith.test.counter.AddRequest");
+  REQUIRE(request_type != nullptr);
+  microlith::message_ptr request{
+    google::protobuf::MessageFactory::generated_factory()->GetPrototype(request_type)->New()};
+  for (int i = 0; i < 3; ++i)
+    callers.emplace_back([&] {
+      microlith::blocking_call_options options;
+      options.timeout = std::chrono::seconds(10);
+      while (!stop) {
+        auto noted = sys.n.call_shared("counter_extra", "Note", request, options);
+        if (noted) {
+          ++answered;
+          continue;
+        }
+        if (microlith::code_of(noted.error()) == microlith::errc::service_unavailable)
+          continue;
+        std::lock_guard<std::mutex> guard{failures_mutex};
+        failures.push_back(microlith::describe(noted.error()));
+      }
+    });
+  // Rolled back until the callers got some calls in (each rollback gives them a few ms).
+  int rollbacks = 0;
+  while (rollbacks < 50 && (rollbacks < 5 || answered < 20)) {
+    auto refused = activate(sys, "3.0.0");
+    INFO(refused.body);
+    REQUIRE(refused.status == 400);
+    ++rollbacks;
+  }
+  stop = true;
+  for (auto& t : callers)
+    t.join();
+  INFO(rollbacks << " rollbacks; " << answered << " calls answered by counter_extra");
+  CHECK(answered > 0);
+  CHECK(failures.empty());
+  if (!failures.empty())
+    FAIL_CHECK(failures.size() << " calls cut, the first: " << failures.front());
+  // It is gone; 1.0.0 serves.
+  CHECK(sys.n.registry().snapshot()->instances("counter_extra").empty());
+  CHECK(total(sys).version == "1.0.0");
 }
 
 TEST_CASE("a version that refuses the state is rolled back and the old one keeps its state",

@@ -160,6 +160,9 @@ TEST_CASE("a group that does not stop within shutdown_timeout is killed, and the
   microlith::node n{test_support::two_threads()};
   microlith::host h{n, system_of({"first", "stubborn", "second"})};
   REQUIRE_FALSE(h.start());
+  // A child records its start when it first runs, which may come just after start() returned.
+  for (int i = 0; i < 1000 && recorded().size() < 3; ++i) // up to 10 s
+    std::this_thread::sleep_for(10ms);
   REQUIRE(recorded() == std::vector<std::string>{"start first", "start stubborn", "start second"});
   auto asked = steady::now();
   h.stop();

@@ -72,9 +72,11 @@ public:
   /// A caller of `host`'s services, named `caller` in the metadata of its calls.
   async_caller(node& host, std::string caller);
 
-  /// Calls `service.method` with `body`; `done` runs once with the answer.
+  /// Calls `service.method` with `body`; `done` runs once with the answer. The call (and every
+  /// call it causes) sees the toggle values of `toggles`; null = the node's snapshot when the
+  /// call is made (toggles.hpp).
   void call(std::string service, std::string method, message_ptr body, async_call_options options,
-            async_completion done) const;
+            async_completion done, std::shared_ptr<const toggle_snapshot> toggles = nullptr) const;
 
   /// Completes every call in flight with service_unavailable, now, and refuses later calls
   /// (for every copy); returns once no completion runs on another thread. Idempotent;

@@ -11,6 +11,7 @@
 #include "microlith/actors/pending_call.hpp"
 #include "microlith/actors/promise.hpp"
 #include "microlith/actors/start_gate.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include <google/protobuf/message.h>
 
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -52,6 +54,24 @@ public:
   /// gave none. A service that records it with its effect answers a repeat with the first
   /// outcome (docs/gateway.md, "Idempotency keys").
   const std::string& idempotency_key() const noexcept { return meta_.idempotency_key; }
+
+  /// Whether toggle `name` is on, in the snapshot the request being handled captured when it
+  /// entered the node (outside a request: the node's snapshot now). A hash lookup: no lock, no
+  /// message. Throws undeclared_toggle, naming it, when `name` is not declared (toggles.hpp has
+  /// the gates and their order).
+  bool enabled(std::string_view name) const {
+    if (meta_.toggles)
+      return meta_.toggles->enabled(name);
+    return detail::current_toggles(self_)->enabled(name);
+  }
+
+  /// Whether toggle `name` is on for actor `key` (an account id, a user id...): the actor,
+  /// group and percentage-of-actors gates apply too.
+  bool enabled(std::string_view name, std::string_view key) const {
+    if (meta_.toggles)
+      return meta_.toggles->enabled(name, key);
+    return detail::current_toggles(self_)->enabled(name, key);
+  }
 
   /// Calls `service.method` with `request`; answer with `.then(on_reply, on_error)`.
   template <class Resp, class Req>

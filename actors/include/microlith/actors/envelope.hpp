@@ -20,6 +20,8 @@ class Message;
 
 namespace microlith {
 
+class toggle_snapshot;
+
 /// A Protobuf message shared between actors. Immutable once sent.
 using message_ptr = std::shared_ptr<const google::protobuf::Message>;
 
@@ -45,6 +47,11 @@ struct metadata {
   /// that records it with its effect can answer a repeat with the first outcome instead of
   /// applying it twice. Empty when the client gave none; nested calls inherit it.
   std::string idempotency_key;
+  /// The toggle values in force when the request entered this node (toggles.hpp): captured once
+  /// (node::call, an async caller's call, or the first service it reaches) and inherited by
+  /// every call it causes, so its nested calls all see one snapshot. Not sent to other nodes
+  /// (a request arriving from another node captures this node's snapshot).
+  std::shared_ptr<const toggle_snapshot> toggles;
 };
 
 /// What an envelope is.

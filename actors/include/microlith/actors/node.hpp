@@ -11,6 +11,7 @@
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/service.hpp"
+#include "microlith/actors/toggles.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -67,6 +68,9 @@ struct blocking_call_options {
   std::string caller = "client";
   /// The idempotency key the call (and every call it causes) carries; none when empty.
   std::string idempotency_key;
+  /// The toggle values the call (and every call it causes) sees; null = the node's snapshot
+  /// when the call is made.
+  toggle_snapshot_ptr toggles;
 };
 
 namespace detail {
@@ -143,6 +147,15 @@ public:
   /// A publish with the body already shared.
   std::size_t publish_shared(const std::string& topic, message_ptr body,
                              std::string correlation_id = {});
+
+  /// Makes `snapshot` the node's toggle values: requests that enter the node from now on
+  /// capture it; requests already in it keep the one they captured (toggles.hpp). Safe from any
+  /// thread, concurrently with checks.
+  void publish_toggles(toggle_snapshot_ptr snapshot);
+
+  /// The node's toggle values now (an empty snapshot until publish_toggles). Lock-free on the
+  /// common path; the snapshot stays valid as long as it is held.
+  toggle_snapshot_ptr toggles() const;
 
   /// The node's topic table (who subscribes to what).
   topic_registry& topics() noexcept;

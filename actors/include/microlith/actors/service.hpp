@@ -73,6 +73,7 @@
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 namespace microlith {
 
@@ -146,6 +147,14 @@ public:
       }
     };
     def_.handover = std::move(h);
+    return *this;
+  }
+
+  /// Declares the toggles the handlers check with call_context::enabled: an instance refuses
+  /// to start (naming the toggle) while one of them is not declared on its node, so a missing
+  /// declaration shows at start rather than at the first check.
+  service& checks_toggles(std::vector<std::string> names) {
+    def_.toggles.insert(def_.toggles.end(), names.begin(), names.end());
     return *this;
   }
 

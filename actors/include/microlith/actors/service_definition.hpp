@@ -61,6 +61,9 @@ struct service_definition {
   /// How the state is handed over when a new version of the service's module replaces it;
   /// nothing when it is not (the new version starts from a fresh state).
   std::optional<state_handover> handover;
+  /// The toggles its handlers check (service<State>::checks_toggles): an instance does not
+  /// start while one of them is not declared on its node.
+  std::vector<std::string> toggles;
 
   /// Checks the handlers against the contract in Protobuf's generated descriptor pool; an
   /// empty error when they match.

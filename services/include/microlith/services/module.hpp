@@ -88,6 +88,7 @@
 namespace microlith {
 
 class code_server;
+class toggle_board;
 
 /// The children of a group, in start order.
 using children = std::vector<child_spec>;
@@ -128,6 +129,10 @@ public:
   /// the system file gives the node no module store. The gateway serves its routes and its
   /// admin operations.
   virtual code_server* modules() const = 0;
+
+  /// The node's toggles (docs/toggles.md), or null before the host opened them. The gateway
+  /// serves their admin operations.
+  virtual toggle_board* toggles() const { return nullptr; }
 };
 
 /// What a group's builder sees: the node it starts on, its entry in the system file, and the
@@ -211,6 +216,13 @@ struct declared_route {
   std::string problem; ///< why it is malformed (what was expected); empty when well-formed
 };
 
+/// A toggle a module declares in code (module_definition::toggle).
+struct declared_toggle {
+  std::string name; ///< "bank.transfer_fee"
+  bool default_value = false;
+  std::string description; ///< for operators
+};
+
 /// One group of a module.
 struct group_definition {
   std::string name;
@@ -263,6 +275,11 @@ public:
   /// start). A malformed route is kept with the reason, which check_system() reports.
   module_definition& route(std::string key, std::string target);
 
+  /// Declares a feature toggle its services check (call_context::enabled), with its value until
+  /// an operator sets one and a description (docs/toggles.md). Every system whose groups use
+  /// the module has it; a malformed name is reported by check_system().
+  module_definition& toggle(std::string name, bool default_value, std::string description);
+
   /// Makes the module's groups serve the routes that the modules of the system's groups declare
   /// (the gateway): such a group starts after the groups of those modules
   /// (group_config::module_routes, route_needs).
@@ -281,6 +298,9 @@ public:
 
   /// The routes it declares (route()), in the order declared, malformed ones included.
   const std::vector<declared_route>& routes() const noexcept { return routes_; }
+
+  /// The toggles it declares (toggle()), in the order declared.
+  const std::vector<declared_toggle>& toggles() const noexcept { return toggles_; }
 
   /// True when its groups serve the routes modules declare (serve_module_routes()).
   bool serves_module_routes() const noexcept { return serves_module_routes_; }
@@ -319,6 +339,7 @@ private:
   settings_reader read_;
   group_describer describe_;
   std::vector<declared_route> routes_;
+  std::vector<declared_toggle> toggles_;
   bool serves_module_routes_ = false;
   admin_finder admin_;
 };

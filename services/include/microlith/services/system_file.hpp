@@ -89,6 +89,14 @@
 //     max_archive_bytes = 67108864  # optional, default 64 MiB: the largest archive accepted,
 //                                #   1024..1073741824
 //
+//     [toggles]                  # optional: feature toggles (docs/toggles.md)
+//     database = "toggles.db"    # optional SQLite file, relative to this file's folder; absent
+//                                #   = values kept in memory only
+//     test_overrides = false     # optional, default false
+//     require_override = false   # optional, default false
+//     [toggles."bank.transfer_fee"]  # optional, one per toggle the file declares
+//     default = false            # required boolean
+//     description = "..."        # required string
 //     [jobs]                     # optional, required by any jobs queue: the job store
 //     database = "jobs.sqlite"   # required SQLite file, relative to this file's folder
 //     synchronous = "full"       # optional: "full" (default) or "normal"
@@ -210,6 +218,25 @@ struct modules_config {
   int line = 0;                                     ///< line of the [modules] header; 0 = absent
 };
 
+/// A toggle declared in the system file's [toggles] table (`[toggles."bank.transfer_fee"]`).
+struct toggle_declaration {
+  std::string name;
+  bool default_value = false;
+  std::string description;
+  int line = 0; ///< line of its table
+};
+
+/// The optional [toggles] table: where a node keeps its toggle values and the toggles the file
+/// declares (docs/toggles.md).
+struct toggles_config {
+  std::string database; ///< [toggles] database, resolved against the system file's folder when
+                        ///< relative; empty = values are kept in memory only
+  bool test_overrides = false;              ///< [toggles] test_overrides
+  bool require_override = false;            ///< [toggles] require_override
+  std::vector<toggle_declaration> declared; ///< in file order
+  int line = 0;                             ///< line of the [toggles] header; 0 = absent
+};
+
 /// A whole, validated system file.
 struct system_config {
   std::string path;
@@ -225,6 +252,7 @@ struct system_config {
   cluster_config cluster;
   admin_config admin;
   modules_config modules;
+  toggles_config toggles;
   jobs_config jobs; ///< the optional [jobs] table
 
   /// The group called `name`, or nullptr if there is none.

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace caf {
@@ -58,6 +59,9 @@ caf::event_based_actor* as_caf_actor(endpoint_actor* self);
 
 /// The name of the service or worker `self` runs.
 const std::string& name_of(endpoint_actor* self);
+
+/// The node's toggle snapshot now (for a check outside a request).
+std::shared_ptr<const toggle_snapshot> current_toggles(endpoint_actor* self);
 
 } // namespace detail
 
