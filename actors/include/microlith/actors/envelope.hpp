@@ -52,6 +52,12 @@ struct metadata {
   /// every call it causes, so its nested calls all see one snapshot. Not sent to other nodes
   /// (a request arriving from another node captures this node's snapshot).
   std::shared_ptr<const toggle_snapshot> toggles;
+  /// The background job this call runs (call_context::job_id()), 0 when it runs none: set by
+  /// the job runner on its call of a queue's method, not inherited by the calls that handler
+  /// makes, not sent to other nodes (a queue's worker runs on the node of its group).
+  std::int64_t job_id = 0;
+  /// The attempt of `job_id` this call is (1 for the first; call_context::attempt()).
+  std::int32_t job_attempt = 0;
 };
 
 /// What an envelope is.

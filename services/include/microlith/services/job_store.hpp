@@ -20,6 +20,8 @@
 // (one connection, one mutex); several stores (connections) may share a file.
 #pragma once
 
+#include "microlith/actors/job_options.hpp"
+
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -62,12 +64,6 @@ struct new_job {
   std::int64_t timeout_ms = 0; ///< per attempt; 0 = the queue's default
   std::string unique_key;      ///< empty = not unique
   std::int64_t unique_period_ms = 0; ///< how long the key stays taken (> 0 with a key)
-};
-
-/// What enqueue() answers.
-struct enqueued_job {
-  std::int64_t id = 0;
-  bool duplicate = false; ///< true: the unique key was taken; `id` is the existing job's
 };
 
 /// The error of one failed attempt.
