@@ -19,9 +19,9 @@ message_ptr make_enqueue_request(const std::string& queue, const google::protobu
   req->set_message_type(message.GetDescriptor()->full_name());
   message.SerializeToString(req->mutable_message());
   if (options.run_at != std::chrono::system_clock::time_point{})
-    req->set_run_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                         options.run_at.time_since_epoch())
-                         .count());
+    req->set_run_at_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options.run_at.time_since_epoch())
+        .count());
   req->set_delay_ms(options.delay.count());
   req->set_priority(options.priority);
   req->set_max_attempts(options.max_attempts);
@@ -46,8 +46,8 @@ caf::expected<enqueued_job> enqueue_job(node& n, const std::string& queue,
   blocking_call_options call;
   call.timeout = options.enqueue_timeout;
   call.caller = "jobs client";
-  auto body = n.call_shared("jobs", "Enqueue", detail::make_enqueue_request(queue, message, options),
-                            std::move(call));
+  auto body = n.call_shared("jobs", "Enqueue",
+                            detail::make_enqueue_request(queue, message, options), std::move(call));
   if (!body)
     return std::move(body.error());
   return detail::read_enqueue_reply(*body);

@@ -36,8 +36,8 @@ caf::expected<message_ptr> rebuild(const claimed_job& job) {
     google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(job.message_type);
   if (desc == nullptr)
     return make_error(errc::bad_request,
-                      fmt::format("job {}: message type {} is not known to this program",
-                                  job.id, job.message_type));
+                      fmt::format("job {}: message type {} is not known to this program", job.id,
+                                  job.message_type));
   const auto* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(desc);
   std::unique_ptr<google::protobuf::Message> msg{prototype->New()};
   if (!msg->ParseFromString(job.message))
@@ -47,8 +47,8 @@ caf::expected<message_ptr> rebuild(const claimed_job& job) {
 }
 
 bool stopped_by_supervisor(const caf::error& reason) {
-  return !reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown ||
-         reason == caf::exit_reason::kill;
+  return !reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown
+         || reason == caf::exit_reason::kill;
 }
 
 class job_worker final : public caf::event_based_actor {
@@ -204,10 +204,9 @@ child_spec job_worker_child(std::shared_ptr<job_runtime> runtime, const job_queu
                             int index) {
   auto name = fmt::format("jobs/{}/{}", queue.name, index);
   const auto* q = &queue;
-  return child(name, [runtime = std::move(runtime), q, name](caf::event_based_actor* sup)
-                       -> caf::expected<caf::actor> {
-    return sup->spawn<job_worker>(runtime, q, name);
-  });
+  return child(name,
+               [runtime = std::move(runtime), q, name](caf::event_based_actor* sup)
+                 -> caf::expected<caf::actor> { return sup->spawn<job_worker>(runtime, q, name); });
 }
 
 } // namespace microlith::detail

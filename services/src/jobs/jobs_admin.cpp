@@ -42,9 +42,9 @@ caf::expected<std::optional<std::int64_t>> number_value(std::string_view query,
   std::int64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc{} || end != text.data() + text.size() || n < 0)
-    return make_error(errc::invalid_argument,
-                      fmt::format("query parameter {} is \"{}\": expected a whole number", name,
-                                  text));
+    return make_error(
+      errc::invalid_argument,
+      fmt::format("query parameter {} is \"{}\": expected a whole number", name, text));
   return std::optional<std::int64_t>{n};
 }
 
@@ -80,21 +80,19 @@ void enqueue(const async_caller& caller, const gateway::admin_request& req, done
   if (!type)
     return done(error_response(type.error(), id));
   if (!*queue || !*type)
-    return done(refuse(fmt::format("POST {}/enqueue needs ?queue=QUEUE&type=MESSAGE_TYPE",
-                                   jobs_admin_path),
-                       id));
+    return done(refuse(
+      fmt::format("POST {}/enqueue needs ?queue=QUEUE&type=MESSAGE_TYPE", jobs_admin_path), id));
   const auto* desc =
     google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(**type);
   if (desc == nullptr)
     return done(refuse(fmt::format("message type {} is not known to this node", **type), id));
   std::unique_ptr<google::protobuf::Message> message{
     google::protobuf::MessageFactory::generated_factory()->GetPrototype(desc)->New()};
-  auto parsed = google::protobuf::util::JsonStringToMessage(req.body.empty() ? "{}" : req.body,
-                                                            message.get());
+  auto parsed =
+    google::protobuf::util::JsonStringToMessage(req.body.empty() ? "{}" : req.body, message.get());
   if (!parsed.ok())
-    return done(refuse(fmt::format("the body is not a {} in JSON: {}", **type,
-                                   std::string{parsed.message()}),
-                       id));
+    return done(refuse(
+      fmt::format("the body is not a {} in JSON: {}", **type, std::string{parsed.message()}), id));
   r->set_queue(**queue);
   r->set_message_type(**type);
   message->SerializeToString(r->mutable_message());
@@ -161,8 +159,8 @@ void run(const async_caller& caller, const gateway::admin_request& req, done_fun
   auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   std::int64_t job = 0;
   auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), job);
-  if (ec != std::errc{} || end != number.data() + number.size() || job <= 0 ||
-      (action != "retry" && action != "cancel") || req.verb != "POST")
+  if (ec != std::errc{} || end != number.data() + number.size() || job <= 0
+      || (action != "retry" && action != "cancel") || req.verb != "POST")
     return done(refuse(fmt::format("{} {}: expected GET {}, GET {}/list, POST {}/ID/retry, POST "
                                    "{}/ID/cancel or POST {}/enqueue",
                                    req.verb, req.path, jobs_admin_path, jobs_admin_path,

@@ -51,7 +51,8 @@ public:
     job.queue = req.queue();
     job.message_type = req.message_type();
     job.message = req.message();
-    job.run_at = req.run_at_ms() > 0 ? req.run_at_ms() : now + std::max<std::int64_t>(0, req.delay_ms());
+    job.run_at =
+      req.run_at_ms() > 0 ? req.run_at_ms() : now + std::max<std::int64_t>(0, req.delay_ms());
     job.priority = req.priority();
     job.max_attempts = req.max_attempts() > 0 ? req.max_attempts() : queue->max_attempts;
     job.timeout_ms = req.timeout_ms();
