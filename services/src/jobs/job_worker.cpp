@@ -46,6 +46,14 @@ caf::expected<message_ptr> rebuild(const claimed_job& job) {
   return message_ptr{std::move(msg)};
 }
 
+// Whether a call failed because its handler crashed: the instance died with the call in flight
+// (service_down), or its handler threw, which the kernel answers with remote_error
+// "SERVICE.METHOD threw: ..." just before the instance dies (actors/src/endpoint_actor.cpp).
+bool handler_crashed(const caf::error& err) {
+  return is(err, errc::service_down)
+         || (is(err, errc::remote_error) && message_of(err).find(" threw: ") != std::string::npos);
+}
+
 bool stopped_by_supervisor(const caf::error& reason) {
   return !reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown
          || reason == caf::exit_reason::kill;
@@ -87,8 +95,11 @@ public:
           claim();
       },
       [this](job_done_atom, std::int64_t id, std::int64_t epoch, caf::error& err) {
-        finish(id, epoch, err);
-        claim();
+        // After a crash, the next claim waits a moment (the instance is being replaced).
+        if (finish(id, epoch, err))
+          idle(job_clock_now());
+        else
+          claim();
       },
     };
   }
@@ -156,10 +167,10 @@ private:
                  });
   }
 
-  // Answers the store for the attempt `epoch` of job `id`.
-  void finish(std::int64_t id, std::int64_t epoch, const caf::error& err) {
+  // Answers the store for the attempt `epoch` of job `id`; true when its handler crashed.
+  bool finish(std::int64_t id, std::int64_t epoch, const caf::error& err) {
     if (!hand_->job || hand_->job->id != id || hand_->job->epoch != epoch)
-      return;
+      return false;
     auto job = std::move(*hand_->job);
     hand_->job.reset();
     auto now = job_clock_now();
@@ -167,11 +178,12 @@ private:
       if (auto refused = runtime_->store().complete(id, epoch, now))
         log::warn("jobs", "job {} attempt {}: completion refused: {}", id, job.attempt,
                   describe(refused));
-      return;
+      return false;
     }
     auto message = describe(err);
     caf::expected<job_state> after = job_state::retryable;
-    if (is(err, errc::service_down)) {
+    bool crashed = handler_crashed(err);
+    if (crashed) {
       after = runtime_->store().rescue(id, epoch, message, now);
     } else {
       std::uniform_real_distribution<double> uniform{0.0, 1.0};
@@ -187,6 +199,7 @@ private:
     else
       log::info("jobs", "job {} attempt {} failed ({}): {}", id, job.attempt, to_string(*after),
                 message);
+    return crashed;
   }
 
   std::shared_ptr<job_runtime> runtime_;

@@ -3,8 +3,9 @@
 // type name and bytes) and `job_id` / `attempt` in the call's metadata, under the attempt's
 // timeout as the call's deadline, then answers the store:
 // - the call succeeded: complete;
-// - the handler crashed (service_down: the call machinery monitors the instance it called):
-//   rescue, so the job is due again at once, with attempt + 1 at its next claim;
+// - the handler crashed (it threw, answered as remote_error "S.M threw: ..." before its instance
+//   dies, or service_down: the instance died with the call in flight, seen by the call's
+//   monitor): rescue, so the job is due again at once, with attempt + 1 at its next claim;
 // - any other error: fail, retried after backoff_delay (jobs_config.hpp) or discarded after its
 //   last attempt, every error kept.
 // Every answer names the epoch of the claim, so a stale one is refused. It claims only while the
