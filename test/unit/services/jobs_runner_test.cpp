@@ -165,8 +165,8 @@ struct front_state {
 
 void fill(microlith::module_catalogue& cat, recorder* seen) {
   microlith::detail::add_builtin_modules(cat);
-  cat.add(microlith::module_definition{"test.jobs"}.group(
-    "work", [seen](microlith::group_context& g) {
+  cat.add(
+    microlith::module_definition{"test.jobs"}.group("work", [seen](microlith::group_context& g) {
       return microlith::children{
         g.service(microlith::service<worker_state>("worker", "microlith.test.Echo", seen)
                     .handle("Ping", &worker_state::ping)
@@ -255,9 +255,8 @@ TEST_CASE("a job enqueued from a handler or a plain thread runs with its job id 
   auto handler_job = from_handler->value();
   auto thread_job = r.enqueue("q", "from a thread");
   CHECK(handler_job != thread_job);
-  REQUIRE(eventually([&] {
-    return r.in_state(handler_job, "completed") && r.in_state(thread_job, "completed");
-  }));
+  REQUIRE(eventually(
+    [&] { return r.in_state(handler_job, "completed") && r.in_state(thread_job, "completed"); }));
   auto a = r.seen.of("from a handler");
   auto b = r.seen.of("from a thread");
   REQUIRE(a.size() == 1);
@@ -291,7 +290,8 @@ TEST_CASE("a failing job is retried after the queue's backoff and discarded afte
   REQUIRE(job.errors_size() == 3);
   for (int i = 0; i < 3; ++i) {
     CHECK(job.errors(i).attempt() == i + 1);
-    CHECK_THAT(job.errors(i).message(), Contains("refused: fail always attempt " + std::to_string(i + 1)));
+    CHECK_THAT(job.errors(i).message(),
+               Contains("refused: fail always attempt " + std::to_string(i + 1)));
   }
   auto seen = r.seen.of("fail always");
   REQUIRE(seen.size() == 3);
@@ -319,7 +319,7 @@ TEST_CASE("a job whose handler crashes is retried at once with attempt plus one"
   auto job = r.find(id);
   REQUIRE(job.errors_size() == 1);
   CHECK(job.errors(0).attempt() == 1);
-  CHECK_THAT(job.errors(0).message(), Contains("service_down"));
+  CHECK_THAT(job.errors(0).message(), Contains("worker.Ping threw: crash on attempt 1"));
 }
 
 TEST_CASE("no more jobs of a queue run at once than its concurrency", "[unit][jobs]") {
@@ -329,7 +329,8 @@ TEST_CASE("no more jobs of a queue run at once than its concurrency", "[unit][jo
   for (int i = 0; i < 6; ++i)
     ids.push_back(r.enqueue("q", "slow " + std::to_string(i), {}, 200));
   REQUIRE(eventually([&] {
-    return std::all_of(ids.begin(), ids.end(), [&](auto id) { return r.in_state(id, "completed"); });
+    return std::all_of(ids.begin(), ids.end(),
+                       [&](auto id) { return r.in_state(id, "completed"); });
   }));
   std::lock_guard<std::mutex> guard{r.seen.mutex};
   CHECK(r.seen.max_running == 2); // concurrency = 2: reached, never passed
@@ -387,7 +388,8 @@ TEST_CASE("a job scheduled to run later does not run before its time", "[unit][j
   REQUIRE(eventually([&] { return r.in_state(id, "completed"); }));
   auto seen = r.seen.of("later");
   REQUIRE(seen.size() == 1);
-  auto due = std::chrono::duration_cast<std::chrono::milliseconds>(run_at.time_since_epoch()).count();
+  auto due =
+    std::chrono::duration_cast<std::chrono::milliseconds>(run_at.time_since_epoch()).count();
   CHECK(seen[0].at_ms >= due);
 }
 
@@ -402,8 +404,8 @@ TEST_CASE("the jobs admin routes need the admin token and answer stats lists ret
   later.delay = std::chrono::hours(1);
   auto waiting = r.enqueue("patient", "waits", later);
   bank_test::http_client c{r.port()};
-  auto auth = std::vector<std::pair<std::string, std::string>>{
-    {"Authorization", "Bearer " + admin_token}};
+  auto auth =
+    std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + admin_token}};
   SECTION("no token: 401") {
     CHECK(c.request(http::verb::get, "/_microlith/jobs").status == 401);
     CHECK(c.request(http::verb::post, "/_microlith/jobs/1/cancel").status == 401);
@@ -411,8 +413,8 @@ TEST_CASE("the jobs admin routes need the admin token and answer stats lists ret
   SECTION("stats count by queue and state") {
     auto a = c.request(http::verb::get, "/_microlith/jobs", {}, auth);
     REQUIRE(a.status == 200);
-    CHECK_THAT(a.body, Contains("\"queue\":\"q\"") && Contains("\"discarded\":\"1\"") &&
-                         Contains("\"scheduled\":\"1\""));
+    CHECK_THAT(a.body, Contains("\"queue\":\"q\"") && Contains("\"discarded\":\"1\"")
+                         && Contains("\"scheduled\":\"1\""));
   }
   SECTION("list by state answers the errors of discarded jobs") {
     auto a = c.request(http::verb::get, "/_microlith/jobs/list?state=discarded", {}, auth);
