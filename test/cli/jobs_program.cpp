@@ -9,6 +9,8 @@
 
 #include "proto/test.pb.h"
 
+#include <caf/event_based_actor.hpp>
+
 #include <fcntl.h>
 #include <unistd.h>
 
