@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Google Benchmark binary of a build (each executable named *_bench in <build>/bench
-# but modules_bench, which prints its own tables) with 5 repetitions of at least 1 s each,
-# aggregates only, the repetitions of the cases randomly interleaved; keeps their JSON output in
-# <build>/bench/results/ and prints the machine, the median rate of each case and the
-# microlith / raw CAF ratios (bench/report.py). Usage:
+# but modules_bench and jobs_bench, which print their own tables) with 5 repetitions of at
+# least 1 s each, aggregates only, the repetitions of the cases randomly interleaved; keeps
+# their JSON output in <build>/bench/results/ and prints the machine, the median rate of each
+# case and the microlith / raw CAF ratios (bench/report.py). Usage:
 #   bench/run.sh [build-dir] [extra Google Benchmark flags...]
 # build-dir defaults to build-bench at the repository root; configure it as Release.
 set -euo pipefail
@@ -16,6 +16,8 @@ binaries=()
 for bin in "${build}"/bench/*_bench; do
   # modules_bench is a program with its own tables, not a Google Benchmark binary: run by itself.
   [[ "$(basename "${bin}")" == modules_bench ]] && continue
+  # So is jobs_bench.
+  [[ "$(basename "${bin}")" == jobs_bench ]] && continue
   [[ -f "${bin}" && -x "${bin}" ]] && binaries+=("${bin}")
 done
 if (( ${#binaries[@]} == 0 )); then

@@ -234,10 +234,17 @@ void call_port::call(std::string service, std::string method, message_ptr body,
       caf::default_attachable::make_monitor(dest.address(), address()));
   if (added.arm)
     schedule_tick(deadline);
+  metadata meta{std::move(options.correlation_id),
+                caller_,
+                deadline,
+                0,
+                std::move(options.idempotency_key),
+                std::move(toggles),
+                std::move(overrides)};
+  meta.job_id = options.job_id;
+  meta.job_attempt = options.job_attempt;
   auto env =
-    make_call(added.id, std::move(service), std::move(method), std::move(body),
-              {std::move(options.correlation_id), caller_, deadline, 0,
-               std::move(options.idempotency_key), std::move(toggles), std::move(overrides)});
+    make_call(added.id, std::move(service), std::move(method), std::move(body), std::move(meta));
   // One allocation: the envelope goes straight into the mailbox element; the port is the
   // sender, so the callee answers it directly.
   dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{ctrl()}, caf::make_message_id(), {},

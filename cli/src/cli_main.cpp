@@ -1,6 +1,7 @@
 #include "microlith/cli/main.hpp"
 
 #include "admin_client.hpp"
+#include "jobs_commands.hpp"
 #include "module_commands.hpp"
 #include "modules_commands.hpp"
 #include "toggle_commands.hpp"
@@ -272,6 +273,36 @@ int main(int argc, char** argv) {
   auto* remove = modules->add_subcommand("remove", "Remove an installed module");
   remove->add_option("url", modules_url, url_help)->required();
   remove->add_option("name", module_name, "The module, e.g. acme.statements")->required();
+  auto* jobs = app.add_subcommand(
+    "jobs", "Inspect and act on a running system's background jobs (sends MICROLITH_ADMIN_TOKEN "
+            "as the admin token)");
+  jobs->require_subcommand(1);
+  std::string jobs_url;
+  std::string jobs_queue;
+  std::string jobs_state;
+  unsigned jobs_limit = 0;
+  std::int64_t job_id = 0;
+  auto* jobs_stats = jobs->add_subcommand("stats", "Count the jobs of each queue by state");
+  jobs_stats->add_option("url", jobs_url, url_help)->required();
+  auto* jobs_list = jobs->add_subcommand(
+    "list", "List jobs, newest first, with the errors of their failed attempts");
+  jobs_list->add_option("url", jobs_url, url_help)->required();
+  jobs_list->add_option("--queue", jobs_queue, "Only this queue's jobs");
+  jobs_list
+    ->add_option("--state", jobs_state,
+                 "Only jobs in this state: available, scheduled, executing, retryable, "
+                 "completed, discarded or cancelled")
+    ->check(CLI::IsMember(
+      {"available", "scheduled", "executing", "retryable", "completed", "discarded", "cancelled"}));
+  jobs_list->add_option("--limit", jobs_limit, "At most this many (default 100)")
+    ->check(CLI::Range(1u, 100000u));
+  auto* jobs_retry =
+    jobs->add_subcommand("retry", "Make a finished job due again at once, with one more attempt");
+  jobs_retry->add_option("url", jobs_url, url_help)->required();
+  jobs_retry->add_option("id", job_id, "The job's id")->required()->check(CLI::PositiveNumber);
+  auto* jobs_cancel = jobs->add_subcommand("cancel", "Cancel a waiting or executing job");
+  jobs_cancel->add_option("url", jobs_url, url_help)->required();
+  jobs_cancel->add_option("id", job_id, "The job's id")->required()->check(CLI::PositiveNumber);
   auto* toggle = app.add_subcommand(
     "toggle", "Read and change a running system's feature toggles (sends MICROLITH_ADMIN_TOKEN as "
               "the admin token)");
@@ -361,6 +392,14 @@ int main(int argc, char** argv) {
       return list_modules();
     if (*reload)
       return reload_routes(reload_url);
+    if (*jobs_stats)
+      return job_stats(jobs_url);
+    if (*jobs_list)
+      return list_jobs(jobs_url, jobs_queue, jobs_state, jobs_limit);
+    if (*jobs_retry)
+      return retry_job(jobs_url, job_id);
+    if (*jobs_cancel)
+      return cancel_job(jobs_url, job_id);
     if (*toggle_set) {
       if (*actors_option)
         change.actors = actors_text;

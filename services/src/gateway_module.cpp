@@ -9,6 +9,7 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/net/gateway/gateway_worker.hpp"
 #include "microlith/services/code_server.hpp"
+#include "microlith/services/jobs_admin.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/modules_admin.hpp"
 #include "microlith/services/toggles_admin.hpp"
@@ -181,7 +182,8 @@ std::vector<gateway::route_spec> specs_of(const group_config& group,
 }
 
 // The admin operations the group's gateway serves under their path prefixes (with [http]
-// admin on, in a host `h`, null outside one): the installed modules' and the toggles' routes.
+// admin on, in a host `h`, null outside one): the installed modules', the toggles' and the
+// jobs' routes.
 std::map<std::string, gateway::admin_operation>
 admin_operations_of(const gateway_settings& settings, group_host* h, node& n) {
   std::map<std::string, gateway::admin_operation> out;
@@ -191,6 +193,8 @@ admin_operations_of(const gateway_settings& settings, group_host* h, node& n) {
     out[std::string{modules_admin_path}] = modules_admin_operation(*modules);
   if (h->toggles() != nullptr)
     out[std::string{toggles_admin_path}] = toggles_admin_operation(n);
+  if (h->runs_jobs())
+    out[std::string{jobs_admin_path}] = jobs_admin_operation(n);
   return out;
 }
 

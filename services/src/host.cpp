@@ -3,6 +3,9 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module_store.hpp"
 
+#include "jobs/job_runtime.hpp"
+#include "jobs/job_worker.hpp"
+#include "jobs/jobs_service.hpp"
 #include "toggles/toggle_board.hpp"
 #include "toggles/toggle_replication.hpp"
 #include "toggles/toggles_service.hpp"
@@ -81,6 +84,11 @@ struct host::impl : group_host {
   std::unique_ptr<detail::toggle_replication> toggle_cluster; // on a node of a cluster
   group_config toggles_group; // the built-in toggles group: its name
   running_group toggles_running{&toggles_group, nullptr};
+  std::shared_ptr<detail::job_runtime> job_runtime; // with [jobs] database, from start() on
+  group_config jobs_group;                          // the built-in jobs group: its name
+  running_group jobs_running{&jobs_group, nullptr};
+  group_config job_workers_group; // the workers of this node's queues
+  running_group job_workers_running{&job_workers_group, nullptr};
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
@@ -248,6 +256,80 @@ struct host::impl : group_host {
                 : ", values saved in " + config.toggles.database);
     if (toggle_cluster)
       toggle_cluster->catch_up_at_start();
+    return {};
+  }
+
+  bool runs_jobs() const override {
+    std::lock_guard<std::mutex> guard{mutex};
+    return job_runtime != nullptr;
+  }
+
+  // Opens the job store of [jobs] database (a file that does not open fails the start, naming
+  // it and the reason), makes the jobs this node's killed process left executing due again,
+  // and starts the built-in jobs group (its `jobs` service) before the file's groups, so that
+  // they can enqueue as they start. Nothing without a database.
+  caf::error open_jobs() {
+    if (config.jobs.database.empty() || jobs_running.supervisor)
+      return {};
+    if (!job_runtime) {
+      auto store = job_store::open(
+        config.jobs.database, config.jobs.synchronous_full ? job_sync::full : job_sync::normal);
+      if (!store)
+        return make_error(code_of(store.error()),
+                          fmt::format("the jobs did not open: {}", message_of(store.error())));
+      auto rescued = (*store)->rescue_executing(job_clock_now());
+      if (!rescued)
+        return make_error(code_of(rescued.error()),
+                          fmt::format("the jobs did not open: {}", message_of(rescued.error())));
+      if (*rescued > 0)
+        log::info(component, "jobs: {} job(s) left executing by the last run are due again",
+                  *rescued);
+      std::vector<job_queue_config> queues;
+      for (const auto& g : config.groups)
+        queues.insert(queues.end(), g.job_queues.begin(), g.job_queues.end());
+      auto runtime = std::make_shared<detail::job_runtime>(n, std::move(*store), std::move(queues),
+                                                           config.jobs.poll_interval);
+      std::lock_guard<std::mutex> guard{mutex};
+      job_runtime = std::move(runtime);
+    }
+    jobs_group.name = "jobs";
+    supervisor_spec spec{"jobs"};
+    spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
+    group_context ctx{n, jobs_group, this};
+    spec.child(ctx.service(detail::jobs_service(job_runtime)));
+    auto sup = start_supervisor(n.system(), std::move(spec));
+    if (!sup)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the jobs group did not start: {}", describe(sup.error())));
+    jobs_running.supervisor = *sup;
+    log::info(component, "jobs: store {}", config.jobs.database);
+    return {};
+  }
+
+  // Starts the workers of the queues of the groups placed on this node, after those groups (a
+  // worker's first claim calls their services at once).
+  caf::error start_job_workers() {
+    if (!job_runtime || job_workers_running.supervisor)
+      return {};
+    job_workers_group.name = "jobs.workers";
+    supervisor_spec spec{"jobs.workers"};
+    // A worker that crashes has its job rescued as it exits and is started again.
+    spec.strategy(strategy::one_for_one).intensity(100, std::chrono::seconds(10));
+    std::size_t workers = 0;
+    for (const auto* g : local_groups)
+      for (const auto& declared : g->job_queues) {
+        const auto* queue = job_runtime->queue(declared.name);
+        for (int i = 1; i <= queue->concurrency; ++i, ++workers)
+          spec.child(detail::job_worker_child(job_runtime, *queue, i));
+      }
+    if (workers == 0)
+      return {};
+    auto sup = start_supervisor(n.system(), std::move(spec));
+    if (!sup)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the job workers did not start: {}", describe(sup.error())));
+    job_workers_running.supervisor = *sup;
+    log::info(component, "jobs: {} worker(s) started", workers);
     return {};
   }
 
@@ -466,6 +548,11 @@ caf::error host::start() {
     stop();
     return err;
   }
+  if (auto err = d.open_jobs()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   for (const auto* g : d.local_groups) {
     if (!d.await_remote_needs(*g)) {
       auto err = make_error(errc::service_unavailable,
@@ -498,6 +585,11 @@ caf::error host::start() {
     caf::anon_send(d.watcher, *sup);
     log::info(component, "group {} started", g->name);
   }
+  if (auto err = d.start_job_workers()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   if (auto err = d.load_modules()) {
     log::error(component, "{}", message_of(err));
     stop();
@@ -521,10 +613,15 @@ void host::stop() {
     groups.swap(d.running);
     d.reload_handlers.clear();
   }
-  if (!groups.empty() || d.toggles_running.supervisor) {
+  if (!groups.empty() || d.toggles_running.supervisor || d.jobs_running.supervisor
+      || d.job_workers_running.supervisor) {
     caf::scoped_actor self{d.n.system()};
+    // The job workers started after the groups: they stop first, leaving the jobs they hold
+    // executing (rescued when the node starts again).
+    d.stop_group(self, d.job_workers_running, "the job workers");
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
+    d.stop_group(self, d.jobs_running, "the built-in jobs group");
     // The toggles group started first: it stops last. The board stays (host's lifetime).
     d.stop_group(self, d.toggles_running, "the built-in toggles group");
   }

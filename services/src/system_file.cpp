@@ -6,6 +6,7 @@
 #include "detail/listen_address.hpp"
 #include "detail/settings_reading.hpp"
 #include "detail/toml_text.hpp"
+#include "jobs/jobs_settings.hpp"
 #include "modules/modules_settings.hpp"
 #include "toggles/toggles_settings.hpp"
 
@@ -72,8 +73,9 @@ constexpr choice<std::string_view> log_level_choices[] = {
 };
 
 // The keys of [groups.NAME] that every group has; its other tables belong to its module.
-constexpr std::string_view common_group_keys[] = {
-  "module", "needs", "restart", "strategy", "intensity", "period", "shutdown", "backoff", "config"};
+constexpr std::string_view common_group_keys[] = {"module",    "needs",  "restart",  "strategy",
+                                                  "intensity", "period", "shutdown", "backoff",
+                                                  "config",    "jobs"};
 
 // A table being read, with the dotted key that leads to it.
 struct scope {
@@ -339,7 +341,7 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles", "jobs"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -370,6 +372,9 @@ private:
       config_.modules = detail::read_modules_settings(*modules, path_, errors_);
     if (const auto* toggles = child_table(s, "toggles"))
       config_.toggles = detail::read_toggles_settings(*toggles, path_, errors_);
+    if (const auto* jobs = child_table(s, "jobs"))
+      config_.jobs = detail::read_jobs_settings(*jobs, path_, errors_);
+    check_job_queues();
   }
 
   // [admin]: the token is never quoted back in a message.
@@ -444,6 +449,29 @@ private:
     }
     if (module != nullptr && module->reads_settings())
       read_module_tables(s, group, *module);
+    // A group's queues belong to the jobs capability, whatever the group's module.
+    if (const auto* jobs = child_table(s, "jobs"))
+      group.job_queues = detail::read_job_queues(*jobs, s.key("jobs"), path_, errors_);
+  }
+
+  // Queues need the job store, and a queue name is the system's once.
+  void check_job_queues() {
+    std::map<std::string, const group_config*> seen;
+    for (const auto& group : config_.groups) {
+      for (const auto& queue : group.job_queues) {
+        const std::string key = fmt::format("groups.{}.jobs.{}", group.name, queue.name);
+        if (config_.jobs.database.empty() && config_.jobs.line == 0)
+          add_error(
+            queue.line, 0, key,
+            fmt::format("queue {} needs the job store: set [jobs] database", quote(queue.name)));
+        const auto [at, inserted] = seen.emplace(queue.name, &group);
+        if (!inserted)
+          add_error(queue.line, 0, key,
+                    fmt::format("queue {} is declared by group {} already; a queue name is "
+                                "the system's once",
+                                quote(queue.name), quote(at->second->name)));
+      }
+    }
   }
 
   // A group's keys are the common ones and the tables its module declares.

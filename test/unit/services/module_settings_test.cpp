@@ -291,15 +291,16 @@ TEST_CASE("a group's table that its module does not declare is refused", "[unit]
                            "path = \"x\"\n"),
                  8, 14, "groups.cart.storage",
                  R"(unknown key "storage"; expected one of module, needs, restart, strategy, )"
-                 R"(intensity, period, shutdown, backoff, config, limits)");
+                 R"(intensity, period, shutdown, backoff, config, jobs, limits)");
   }
   SECTION("a table for a module that is not linked in") {
-    check_single("[system]\nname = \"shop\"\n[groups.wish]\nmodule = \"shop.wishlist\"\n"
-                 "[groups.wish.storage]\npath = \"x\"\n",
-                 5, 14, "groups.wish.storage",
-                 R"(unknown key "storage"; expected one of module, needs, restart, strategy, )"
-                 R"(intensity, period, shutdown, backoff, config (module "shop.wishlist" is not )"
-                 R"(linked into this program, so no table of its own is known))");
+    check_single(
+      "[system]\nname = \"shop\"\n[groups.wish]\nmodule = \"shop.wishlist\"\n"
+      "[groups.wish.storage]\npath = \"x\"\n",
+      5, 14, "groups.wish.storage",
+      R"(unknown key "storage"; expected one of module, needs, restart, strategy, )"
+      R"(intensity, period, shutdown, backoff, config, jobs (module "shop.wishlist" is not )"
+      R"(linked into this program, so no table of its own is known))");
   }
   SECTION("a module's table in a group of a module that is not linked in") {
     check_single("[system]\nname = \"shop\"\n[groups.wish]\nmodule = \"shop.wishlist\"\n"

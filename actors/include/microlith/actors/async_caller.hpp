@@ -38,6 +38,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +55,10 @@ struct async_call_options {
   std::string correlation_id;
   /// The idempotency key the call (and every call it causes) carries; none when empty.
   std::string idempotency_key;
+  /// The background job the call runs and its attempt (call_context::job_id(), attempt()); 0
+  /// for a call that runs no job. Set by the job runner.
+  std::int64_t job_id = 0;
+  std::int32_t job_attempt = 0;
 };
 
 /// Receives the answer of an async call: the reply's body or an error.

@@ -8,6 +8,7 @@
 #include "microlith/actors/detail/reply_slot.hpp"
 #include "microlith/actors/detail/start_slot.hpp"
 #include "microlith/actors/envelope.hpp"
+#include "microlith/actors/job_options.hpp"
 #include "microlith/actors/pending_call.hpp"
 #include "microlith/actors/promise.hpp"
 #include "microlith/actors/start_gate.hpp"
@@ -54,6 +55,27 @@ public:
   /// gave none. A service that records it with its effect answers a repeat with the first
   /// outcome (docs/gateway.md, "Idempotency keys").
   const std::string& idempotency_key() const noexcept { return meta_.idempotency_key; }
+
+  /// The background job this request runs (docs/jobs.md): its id, or 0 when the request is
+  /// not a job's attempt. With attempt(), what makes a job's work idempotent.
+  std::int64_t job_id() const noexcept { return meta_.job_id; }
+
+  /// Which attempt of job_id() this request is: 1 for the first; 0 when it runs no job.
+  std::int32_t attempt() const noexcept { return meta_.job_attempt; }
+
+  /// Enqueues a background job on `queue`: `message` (the request type of the queue's method)
+  /// is stored and later run by a worker of the queue. Answer with `.then(on_enqueued(const
+  /// enqueued_job&), on_error)`, called once the job's row is committed (a call to the built-in
+  /// `jobs` service; job_options.hpp).
+  template <class Msg>
+  pending_job enqueue(std::string queue, const Msg& message, job_options options = {}) const {
+    static_assert(std::is_base_of_v<google::protobuf::Message, Msg>,
+                  "enqueue(): the message must be a generated Protobuf message");
+    auto body = detail::make_enqueue_request(queue, message, options);
+    auto id =
+      detail::send_call(self_, meta_, "jobs", "Enqueue", std::move(body), options.enqueue_timeout);
+    return pending_job{self_, id};
+  }
 
   /// Whether toggle `name` is on for the request being handled: its override when it carries
   /// one (toggles.hpp, per-call overrides), else the snapshot it captured when it entered the

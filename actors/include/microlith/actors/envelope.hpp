@@ -59,6 +59,12 @@ struct metadata {
   /// enters a node (declared names only, the node's policy); sent to other nodes, which
   /// validate them again against their own declarations and policy.
   std::shared_ptr<const std::vector<toggle_override>> toggle_overrides;
+  /// The background job this call runs (call_context::job_id()), 0 when it runs none: set by
+  /// the job runner on its call of a queue's method, not inherited by the calls that handler
+  /// makes, not sent to other nodes (a queue's worker runs on the node of its group).
+  std::int64_t job_id = 0;
+  /// The attempt of `job_id` this call is (1 for the first; call_context::attempt()).
+  std::int32_t job_attempt = 0;
 };
 
 /// What an envelope is.

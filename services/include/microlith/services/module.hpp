@@ -133,6 +133,10 @@ public:
   /// The node's toggles (docs/toggles.md), or null before the host opened them. The gateway
   /// serves their admin operations.
   virtual toggle_board* toggles() const { return nullptr; }
+
+  /// True when the node runs the built-in `jobs` service (a [jobs] database is set and the host
+  /// opened it). The gateway serves its admin operations.
+  virtual bool runs_jobs() const { return false; }
 };
 
 /// What a group's builder sees: the node it starts on, its entry in the system file, and the

@@ -50,6 +50,14 @@
 //                                #   must be strings, integers, floats or booleans (unless
 //                                #   the module declares a config table of its own)
 //
+//     [groups.payments.jobs.QUEUE]  # optional, any group: a queue of background jobs
+//                                #   (jobs_config.hpp; docs/jobs.md), read by the jobs
+//                                #   capability, not by the group's module
+//     method = "payments.Process"   # required: the service method that runs a job
+//     concurrency = 10           # optional, 1..1000; max_attempts = 20 optional, 1..1000
+//     timeout = "30s"            # optional; backoff_base = "15s", backoff_unit = "1s",
+//                                #   backoff_max = "24h", backoff_jitter = 0.1 optional
+//
 //     [groups.ledger.TABLE]      # any other table of a group belongs to the group's module,
 //                                #   which declares and reads it (module_definition::settings,
 //                                #   settings_table.hpp); the built-in gateway's [http] and
@@ -89,6 +97,10 @@
 //     [toggles."bank.transfer_fee"]  # optional, one per toggle the file declares
 //     default = false            # required boolean
 //     description = "..."        # required string
+//     [jobs]                     # optional, required by any jobs queue: the job store
+//     database = "jobs.sqlite"   # required SQLite file, relative to this file's folder
+//     synchronous = "full"       # optional: "full" (default) or "normal"
+//     poll_interval = "1s"       # optional duration > 0, default 1s
 //
 // Durations are strings made of a non-negative integer and a unit, one of ms, s,
 // m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
@@ -100,6 +112,7 @@
 #pragma once
 
 #include "microlith/net/gateway/route_table.hpp"
+#include "microlith/services/jobs_config.hpp"
 #include "microlith/supervision/policy.hpp"
 
 #include <any>
@@ -165,6 +178,8 @@ struct group_config {
   /// For such a group: the other groups whose modules declare routes. It starts after them as
   /// if they were in `needs` (their services must have registered when its routes are built).
   std::vector<std::string> route_needs;
+  /// The queues of its [groups.NAME.jobs.QUEUE] tables, in file order (jobs_config.hpp).
+  std::vector<job_queue_config> job_queues;
 
   /// `needs`, then the `route_needs` not among them: every group it starts after.
   std::vector<std::string> all_needs() const;
@@ -238,6 +253,7 @@ struct system_config {
   admin_config admin;
   modules_config modules;
   toggles_config toggles;
+  jobs_config jobs; ///< the optional [jobs] table
 
   /// The group called `name`, or nullptr if there is none.
   const group_config* find_group(std::string_view name) const;

@@ -1,0 +1,166 @@
+#include "jobs_commands.hpp"
+
+#include "admin_client.hpp"
+
+#include "proto/microlith_jobs.pb.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <vector>
+
+namespace microlith::cli {
+
+namespace {
+
+namespace pb = microlith::jobs::v1;
+
+constexpr std::string_view endpoint_hint =
+  "its gateway group needs admin = true in its [http] table, and the system a [jobs] database";
+
+// Sends `call` and parses a 200's body into `out`; prints why not otherwise. Answers the exit
+// code: 0 done, 1 refused or unreachable, 2 a malformed URL.
+int run(std::string_view command, const std::string& url, const admin_call& call,
+        google::protobuf::Message& out) {
+  auto where = parse_gateway_url(url);
+  if (!where) {
+    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+               command, url);
+    return 2;
+  }
+  admin_answer answer;
+  try {
+    answer = send_admin_request(*where, call);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: cannot reach {}: {}\n", command, url, e.what());
+    return 1;
+  }
+  if (answer.status != 200) {
+    explain_failure(command, url, answer, endpoint_hint);
+    return 1;
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(answer.body, &out, options).ok()) {
+    fmt::print(stderr, "{}: {} answered 200 with a body that is not the expected JSON: {}\n",
+               command, url, answer.body);
+    return 1;
+  }
+  return 0;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i)
+      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], widths[i]);
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    fmt::print("{}\n", line);
+  }
+}
+
+std::string utc(std::int64_t unix_ms) {
+  if (unix_ms <= 0)
+    return "-";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+void print_job(const pb::Job& job) {
+  fmt::print("job {} ({}): {}, attempt {} of {}, runs at {}\n", job.id(), job.queue(), job.state(),
+             job.attempt(), job.max_attempts(), utc(job.run_at_ms()));
+  for (const auto& e : job.errors())
+    fmt::print("  attempt {} at {}: {}\n", e.attempt(), utc(e.at_ms()), e.message());
+}
+
+constexpr const char* states[] = {"available", "scheduled", "executing", "retryable",
+                                  "completed", "discarded", "cancelled"};
+
+} // namespace
+
+int job_stats(const std::string& url) {
+  admin_call call;
+  call.verb = "GET";
+  call.target = "/_microlith/jobs";
+  pb::JobStats stats;
+  if (int code = run("microlith jobs stats", url, call, stats); code != 0)
+    return code;
+  if (stats.queues_size() == 0) {
+    fmt::print("no job queues\n");
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows{{"QUEUE"}};
+  for (const auto* s : states)
+    rows.front().push_back(s);
+  for (const auto& q : stats.queues()) {
+    std::vector<std::string> row{q.queue()};
+    for (const auto* s : states) {
+      auto i = q.states().find(s);
+      row.push_back(std::to_string(i == q.states().end() ? 0 : i->second));
+    }
+    rows.push_back(std::move(row));
+  }
+  print_table(rows);
+  return 0;
+}
+
+int list_jobs(const std::string& url, const std::string& queue, const std::string& state,
+              unsigned limit) {
+  admin_call call;
+  call.verb = "GET";
+  call.target = "/_microlith/jobs/list";
+  std::vector<std::string> query;
+  if (!queue.empty())
+    query.push_back("queue=" + url_encode(queue));
+  if (!state.empty())
+    query.push_back("state=" + url_encode(state));
+  if (limit > 0)
+    query.push_back(fmt::format("limit={}", limit));
+  for (std::size_t i = 0; i < query.size(); ++i)
+    call.target += (i == 0 ? "?" : "&") + query[i];
+  pb::JobList list;
+  if (int code = run("microlith jobs list", url, call, list); code != 0)
+    return code;
+  if (list.jobs_size() == 0) {
+    fmt::print("no jobs\n");
+    return 0;
+  }
+  for (const auto& job : list.jobs())
+    print_job(job);
+  return 0;
+}
+
+int retry_job(const std::string& url, std::int64_t id) {
+  admin_call call;
+  call.target = fmt::format("/_microlith/jobs/{}/retry", id);
+  pb::Job job;
+  if (int code = run("microlith jobs retry", url, call, job); code != 0)
+    return code;
+  print_job(job);
+  return 0;
+}
+
+int cancel_job(const std::string& url, std::int64_t id) {
+  admin_call call;
+  call.target = fmt::format("/_microlith/jobs/{}/cancel", id);
+  pb::Job job;
+  if (int code = run("microlith jobs cancel", url, call, job); code != 0)
+    return code;
+  print_job(job);
+  return 0;
+}
+
+} // namespace microlith::cli

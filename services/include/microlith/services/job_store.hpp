@@ -1,0 +1,194 @@
+// The durable store of background jobs: one SQLite file (`[jobs] database`, WAL) holding every
+// job, its state, its attempts and the error of each failed attempt (docs/jobs.md).
+//
+// The contract:
+// - enqueue() returns only after the job's row is committed. A job with a unique key is a
+//   duplicate while an earlier job with the same key is inside its period; the store decides
+//   that itself (a primary key on the key, written in the job's transaction), so two
+//   connections enqueueing the same key at once make one job, and the second gets its id.
+// - claim() takes the next jobs of a queue in one statement: the due jobs (available,
+//   scheduled or retryable, run_at <= now) by priority (lower first), then run_at, then id,
+//   each marked executing with its attempt + 1 and a new epoch.
+// - The epoch is the fence of an attempt: complete(), fail() and rescue() name the epoch that
+//   claim() gave, and are refused (errc::failed_precondition) when the job has moved on since
+//   (cancelled, rescued, claimed again), so a late answer never overwrites a newer state.
+// - rescue_executing() (at start) makes every job left executing by a process that died
+//   available again; the next claim gives it attempt + 1.
+//
+// Times are milliseconds since the Unix epoch, given by the caller, so that tests and the
+// runner use the same code with their own clocks. A store is safe to use from several threads
+// (one connection, one mutex); several stores (connections) may share a file.
+#pragma once
+
+#include "microlith/actors/job_options.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace microlith {
+
+/// Where a job is in its life.
+enum class job_state {
+  available, ///< due now, waiting for a worker
+  scheduled, ///< enqueued to run later (run_at in the future when enqueued)
+  executing, ///< claimed by a worker
+  retryable, ///< failed an attempt; runs again at run_at
+  completed, ///< done
+  discarded, ///< failed its last attempt (its errors are kept)
+  cancelled, ///< cancelled by hand
+};
+
+/// "available", "scheduled", ... as stored and shown.
+const char* to_string(job_state state);
+
+/// The state named `text`, or nothing.
+std::optional<job_state> job_state_named(const std::string& text);
+
+/// What enqueue() stores: the queue, the message (Protobuf type name and bytes) and options.
+struct new_job {
+  std::string queue;
+  std::string message_type;    ///< full Protobuf name of the message, "payments.ProcessRequest"
+  std::string message;         ///< its serialized bytes
+  std::int64_t run_at = 0;     ///< when it may run first (ms); <= now: at once
+  int priority = 0;            ///< lower runs first among due jobs; 0 .. 9
+  int max_attempts = 20;       ///< >= 1
+  std::int64_t timeout_ms = 0; ///< per attempt; 0 = the queue's default
+  std::string unique_key;      ///< empty = not unique
+  std::int64_t unique_period_ms = 0; ///< how long the key stays taken (> 0 with a key)
+};
+
+/// The error of one failed attempt.
+struct job_error {
+  int attempt = 0;
+  std::int64_t at = 0; ///< ms
+  std::string message;
+};
+
+/// A job as stored.
+struct job_record {
+  std::int64_t id = 0;
+  std::string queue;
+  std::string message_type;
+  std::string message;
+  job_state state = job_state::available;
+  int attempt = 0; ///< attempts started so far (the running one included)
+  int max_attempts = 0;
+  int priority = 0;
+  std::int64_t run_at = 0;
+  std::int64_t timeout_ms = 0;
+  std::string unique_key;
+  std::int64_t epoch = 0; ///< the fence of the current or last attempt
+  std::int64_t inserted_at = 0;
+  std::int64_t attempted_at = 0; ///< 0 = never
+  std::int64_t finished_at = 0;  ///< completed, discarded or cancelled; 0 = not yet
+  std::vector<job_error> errors; ///< by attempt
+};
+
+/// A claimed job: what a worker needs to run it and to answer for it.
+struct claimed_job {
+  std::int64_t id = 0;
+  std::string queue;
+  std::string message_type;
+  std::string message;
+  int attempt = 0; ///< 1 for the first attempt
+  int max_attempts = 0;
+  std::int64_t timeout_ms = 0;
+  std::int64_t epoch = 0; ///< give it back to complete(), fail(), rescue()
+};
+
+/// Which jobs list() answers.
+struct job_filter {
+  std::string queue;              ///< empty = every queue
+  std::optional<job_state> state; ///< none = every state
+  std::size_t limit = 100;
+};
+
+/// How the store's commits reach the disk (PRAGMA synchronous).
+enum class job_sync {
+  normal, ///< a commit survives a crash of the process (kill -9), not always a power loss
+  full,   ///< a commit survives a power loss too
+};
+
+/// The jobs of one system.
+class job_store {
+public:
+  /// Opens (creating when missing) the store in `file`, in WAL mode, with the schema. A file
+  /// that is not a database, is locked by another process past the busy timeout, or cannot be
+  /// written is an error naming the file and the reason.
+  static caf::expected<std::unique_ptr<job_store>> open(const std::filesystem::path& file,
+                                                        job_sync sync = job_sync::full);
+
+  ~job_store();
+  job_store(const job_store&) = delete;
+  job_store& operator=(const job_store&) = delete;
+
+  /// Stores `job` (state available, or scheduled when run_at > now) and returns once committed.
+  /// errc::invalid_argument for an empty queue or type, attempts < 1, a key without a period.
+  caf::expected<enqueued_job> enqueue(const new_job& job, std::int64_t now);
+
+  /// Claims up to `limit` due jobs of `queue` (see the contract above); none when none is due.
+  caf::expected<std::vector<claimed_job>> claim(const std::string& queue, std::size_t limit,
+                                                std::int64_t now);
+
+  /// Marks the attempt `epoch` of job `id` completed. errc::failed_precondition when the job
+  /// is not executing under that epoch any more (a stale completion), errc::not_found when
+  /// there is no such job.
+  caf::error complete(std::int64_t id, std::int64_t epoch, std::int64_t now);
+
+  /// Records `message` as the error of the attempt `epoch` of job `id` and makes the job
+  /// retryable at `retry_at`, or discarded when it was its last attempt. Refused as complete().
+  /// Answers the state the job is in afterwards.
+  caf::expected<job_state> fail(std::int64_t id, std::int64_t epoch, const std::string& message,
+                                std::int64_t retry_at, std::int64_t now);
+
+  /// As fail(), with the job due at once (run_at = now): for an attempt whose worker crashed.
+  caf::expected<job_state> rescue(std::int64_t id, std::int64_t epoch, const std::string& message,
+                                  std::int64_t now);
+
+  /// Makes every executing job available again at once, in its place among the due jobs (each
+  /// gets a new epoch, so an answer of the attempt it was in is refused); answers how many.
+  /// Called when a node starts, for the jobs a process killed before could not answer for.
+  caf::expected<std::size_t> rescue_executing(std::int64_t now);
+
+  /// Cancels job `id` unless it is completed, discarded or cancelled already
+  /// (errc::failed_precondition); an executing one gets a new epoch, so its answer is refused.
+  caf::error cancel(std::int64_t id, std::int64_t now);
+
+  /// Makes a discarded, cancelled or completed job (or a waiting one) available at once, with
+  /// room for one more attempt. errc::failed_precondition for an executing job.
+  caf::error retry(std::int64_t id, std::int64_t now);
+
+  /// The job `id` with its errors, or nothing.
+  caf::expected<std::optional<job_record>> find(std::int64_t id);
+
+  /// The jobs matching `filter` with their errors, newest first.
+  caf::expected<std::vector<job_record>> list(const job_filter& filter);
+
+  /// How many jobs each queue has in each state (states with none left out).
+  caf::expected<std::map<std::string, std::map<job_state, std::int64_t>>> stats();
+
+  /// The earliest run_at of the waiting jobs of `queue`, or nothing when none waits.
+  caf::expected<std::optional<std::int64_t>> next_run_at(const std::string& queue);
+
+  /// The store's file.
+  const std::filesystem::path& file() const noexcept;
+
+private:
+  struct impl;
+  explicit job_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+/// Milliseconds since the Unix epoch, from the system clock.
+std::int64_t job_clock_now();
+
+} // namespace microlith

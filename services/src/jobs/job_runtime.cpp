@@ -1,0 +1,60 @@
+#include "jobs/job_runtime.hpp"
+
+#include "jobs/job_worker.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+
+namespace microlith::detail {
+
+job_runtime::job_runtime(node& n, std::unique_ptr<job_store> store,
+                         std::vector<job_queue_config> queues, std::chrono::milliseconds poll)
+  : node_(n), store_(std::move(store)), queues_(std::move(queues)), poll_(poll) {}
+
+const job_queue_config* job_runtime::queue(const std::string& name) const {
+  for (const auto& q : queues_)
+    if (q.name == name)
+      return &q;
+  return nullptr;
+}
+
+std::vector<std::string> job_runtime::queue_names() const {
+  std::vector<std::string> out;
+  for (const auto& q : queues_)
+    out.push_back(q.name);
+  return out;
+}
+
+void job_runtime::add_worker(const std::string& queue, const caf::actor_addr& worker) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  workers_[queue].push_back(worker);
+}
+
+void job_runtime::remove_worker(const std::string& queue, const caf::actor_addr& worker) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto i = workers_.find(queue);
+  if (i == workers_.end())
+    return;
+  auto& list = i->second;
+  list.erase(std::remove(list.begin(), list.end(), worker), list.end());
+}
+
+void job_runtime::wake(const std::string& queue) const {
+  std::vector<caf::actor> targets;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto i = workers_.find(queue);
+    if (i == workers_.end())
+      return;
+    for (const auto& addr : i->second)
+      if (auto a = caf::actor_cast<caf::actor>(addr))
+        targets.push_back(std::move(a));
+  }
+  for (const auto& a : targets)
+    caf::anon_send(a, job_wake_atom::value);
+}
+
+} // namespace microlith::detail

@@ -1,0 +1,60 @@
+// The jobs of one node (docs/jobs.md): the open job store, the system's queues, and the idle
+// workers of each queue to wake when this node enqueues. Shared by the built-in `jobs` service
+// and the worker actors (which hold it until they exit), owned by the host.
+#pragma once
+
+#include "microlith/services/job_store.hpp"
+#include "microlith/services/jobs_config.hpp"
+
+#include <caf/actor_addr.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace microlith {
+
+class node;
+
+namespace detail {
+
+class job_runtime {
+public:
+  /// `queues`: every queue of the system file (an enqueue may name any of them); `poll`: how
+  /// often an idle worker looks for due jobs.
+  job_runtime(node& n, std::unique_ptr<job_store> store, std::vector<job_queue_config> queues,
+              std::chrono::milliseconds poll);
+
+  node& host_node() const noexcept { return node_; }
+  job_store& store() const noexcept { return *store_; }
+  std::chrono::milliseconds poll_interval() const noexcept { return poll_; }
+
+  /// The queue called `name`, or null.
+  const job_queue_config* queue(const std::string& name) const;
+
+  /// The names of every queue, in file order.
+  std::vector<std::string> queue_names() const;
+
+  /// A worker of `queue` is running (it is woken by wake()); remove_worker when it exits.
+  void add_worker(const std::string& queue, const caf::actor_addr& worker);
+  void remove_worker(const std::string& queue, const caf::actor_addr& worker);
+
+  /// Tells the workers of `queue` on this node that a job may be due (after an enqueue or a
+  /// retry), so that idle ones claim at once rather than at their next poll.
+  void wake(const std::string& queue) const;
+
+private:
+  node& node_;
+  std::unique_ptr<job_store> store_;
+  std::vector<job_queue_config> queues_;
+  std::chrono::milliseconds poll_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::vector<caf::actor_addr>> workers_; // requires mutex_
+};
+
+} // namespace detail
+
+} // namespace microlith

@@ -1,0 +1,671 @@
+// The store of background jobs; see microlith/services/job_store.hpp.
+//
+// Two tables and one of unique keys:
+// - jobs: one row per job; `epoch` grows on every claim, rescue and cancel, and every answer
+//   for an attempt is an UPDATE ... WHERE epoch = ? AND state = 'executing', so a stale one
+//   changes nothing and is refused.
+// - job_errors: one row per failed attempt (job_id, attempt), kept when the job is discarded.
+// - job_unique_keys: the key is the primary key. enqueue() inserts the job, then upserts its
+//   key, taking it over only when the holder's period has ended; when the upsert changes no
+//   row the key is held, the transaction is rolled back and the holder's id answered. The
+//   decision is the constraint's, inside the writer's transaction, not a lookup before it.
+#include "microlith/services/job_store.hpp"
+
+#include "microlith/actors/error.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+namespace microlith {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* create_schema = R"sql(
+  CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    message BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('available', 'scheduled', 'executing', 'retryable',
+                                         'completed', 'discarded', 'cancelled')),
+    attempt INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+    priority INTEGER NOT NULL DEFAULT 0,
+    run_at INTEGER NOT NULL,
+    timeout_ms INTEGER NOT NULL DEFAULT 0,
+    unique_key TEXT NOT NULL DEFAULT '',
+    epoch INTEGER NOT NULL DEFAULT 0,
+    inserted_at INTEGER NOT NULL,
+    attempted_at INTEGER NOT NULL DEFAULT 0,
+    finished_at INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, priority, run_at, id)
+    WHERE state IN ('available', 'scheduled', 'retryable');
+  CREATE INDEX IF NOT EXISTS jobs_executing ON jobs (id) WHERE state = 'executing';
+  CREATE TABLE IF NOT EXISTS job_errors (
+    job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (job_id, attempt)
+  );
+  CREATE TABLE IF NOT EXISTS job_unique_keys (
+    unique_key TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+)sql";
+
+constexpr const char* record_columns =
+  "SELECT id, queue, message_type, message, state, attempt, max_attempts, priority, run_at, "
+  "timeout_ms, unique_key, epoch, inserted_at, attempted_at, finished_at FROM jobs";
+
+constexpr const char* state_names[] = {"available", "scheduled", "executing", "retryable",
+                                       "completed", "discarded", "cancelled"};
+
+/// A use of a prepared statement kept by the store: reset, its bindings cleared, when the use
+/// ends (so it never holds a read or write open), and kept for the next use.
+class statement {
+public:
+  explicit statement(sqlite3_stmt* s = nullptr) noexcept : s_(s) {}
+  ~statement() { reset(); }
+  statement(statement&& other) noexcept : s_(other.s_) { other.s_ = nullptr; }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  statement& operator=(statement&&) = delete;
+  sqlite3_stmt* get() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  /// Ends the use now.
+  void reset() noexcept {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+      s_ = nullptr;
+    }
+  }
+
+private:
+  sqlite3_stmt* s_;
+};
+
+int bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+  return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+int bind_blob(sqlite3_stmt* s, int index, const std::string& bytes) {
+  return sqlite3_bind_blob64(s, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+}
+
+std::string text_of(sqlite3_stmt* s, int column) {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(s, column));
+  if (p == nullptr)
+    return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
+}
+
+job_record record_of(sqlite3_stmt* s) {
+  job_record r;
+  r.id = sqlite3_column_int64(s, 0);
+  r.queue = text_of(s, 1);
+  r.message_type = text_of(s, 2);
+  r.message = text_of(s, 3);
+  r.state = job_state_named(text_of(s, 4)).value_or(job_state::available);
+  r.attempt = sqlite3_column_int(s, 5);
+  r.max_attempts = sqlite3_column_int(s, 6);
+  r.priority = sqlite3_column_int(s, 7);
+  r.run_at = sqlite3_column_int64(s, 8);
+  r.timeout_ms = sqlite3_column_int64(s, 9);
+  r.unique_key = text_of(s, 10);
+  r.epoch = sqlite3_column_int64(s, 11);
+  r.inserted_at = sqlite3_column_int64(s, 12);
+  r.attempted_at = sqlite3_column_int64(s, 13);
+  r.finished_at = sqlite3_column_int64(s, 14);
+  return r;
+}
+
+} // namespace
+
+const char* to_string(job_state state) {
+  return state_names[static_cast<int>(state)];
+}
+
+std::optional<job_state> job_state_named(const std::string& text) {
+  for (int i = 0; i < static_cast<int>(std::size(state_names)); ++i)
+    if (text == state_names[i])
+      return static_cast<job_state>(i);
+  return std::nullopt;
+}
+
+std::int64_t job_clock_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+struct job_store::impl {
+  fs::path file;
+  sqlite3* db = nullptr;
+  std::mutex mutex; // one connection, used by one thread at a time
+  std::unordered_map<std::string, sqlite3_stmt*> prepared; // by SQL text
+
+  ~impl() {
+    for (auto& [sql, s] : prepared)
+      sqlite3_finalize(s);
+    if (db != nullptr)
+      sqlite3_close_v2(db);
+  }
+
+  /// The store's error for what SQLite just refused: the file, what was done, SQLite's reason.
+  caf::error sqlite_error(const std::string& what) const {
+    const int code = db != nullptr ? sqlite3_extended_errcode(db) : SQLITE_CANTOPEN;
+    const std::string reason = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    const int primary = code & 0xff;
+    const errc kind = primary == SQLITE_BUSY || primary == SQLITE_LOCKED      ? errc::aborted
+                      : primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ? errc::data_loss
+                                                                              : errc::internal;
+    return make_error(kind, fmt::format("job store {}: {}: {}", file.string(), what, reason));
+  }
+
+  caf::error exec(const char* sql) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+      return sqlite_error(fmt::format("cannot run {:?}", sql));
+    return {};
+  }
+
+  /// The statement for `sql`, prepared on its first use and kept (a store runs a few dozen).
+  statement prepare(const char* sql, caf::error& err) {
+    auto& kept = prepared[sql];
+    if (kept == nullptr
+        && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &kept, nullptr)
+             != SQLITE_OK) {
+      err = sqlite_error(fmt::format("cannot prepare {:?}", sql));
+      sqlite3_finalize(kept);
+      kept = nullptr;
+      return statement{};
+    }
+    return statement{kept};
+  }
+
+  /// Runs a statement that answers no rows; `changes` gets the rows it changed.
+  caf::error step_done(sqlite3_stmt* s, const char* what, int* changes = nullptr) {
+    if (sqlite3_step(s) != SQLITE_DONE)
+      return sqlite_error(what);
+    if (changes != nullptr)
+      *changes = sqlite3_changes(db);
+    return {};
+  }
+
+  /// A write transaction: BEGIN IMMEDIATE (the write lock first, so it never has to be
+  /// upgraded), rolled back unless commit() succeeded.
+  class transaction {
+  public:
+    explicit transaction(impl& store) : store_(store) {}
+    ~transaction() {
+      if (open_)
+        sqlite3_exec(store_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+    caf::error begin() {
+      if (auto err = store_.exec("BEGIN IMMEDIATE"))
+        return err;
+      open_ = true;
+      return {};
+    }
+    caf::error commit() {
+      if (auto err = store_.exec("COMMIT"))
+        return err;
+      open_ = false;
+      return {};
+    }
+
+  private:
+    impl& store_;
+    bool open_ = false;
+  };
+
+  caf::error open(job_sync sync) {
+    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr)
+        != SQLITE_OK)
+      return sqlite_error("cannot open");
+    if (sqlite3_db_readonly(db, "main") == 1)
+      return make_error(errc::permission_denied,
+                        fmt::format("job store {}: the file is read-only; the jobs store "
+                                    "needs to write it",
+                                    file.string()));
+    sqlite3_busy_timeout(db, 5000);
+    // Switching to WAL may answer BUSY at once (without the busy handler) when it would
+    // deadlock with another connection; retry for as long as the busy timeout.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr))
+             == SQLITE_BUSY
+           && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (rc != SQLITE_OK)
+      return sqlite_error("cannot switch to WAL (PRAGMA journal_mode=WAL)");
+    if (auto err =
+          exec(sync == job_sync::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"))
+      return err;
+    if (auto err = exec("PRAGMA foreign_keys=ON"))
+      return err;
+    return exec(create_schema);
+  }
+
+  /// The errors of job `id`, by attempt.
+  caf::expected<std::vector<job_error>> errors_of(std::int64_t id) {
+    caf::error err;
+    auto s = prepare("SELECT attempt, at, message FROM job_errors WHERE job_id = ? "
+                     "ORDER BY attempt",
+                     err);
+    if (!s)
+      return err;
+    sqlite3_bind_int64(s.get(), 1, id);
+    std::vector<job_error> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+      out.push_back(job_error{sqlite3_column_int(s.get(), 0), sqlite3_column_int64(s.get(), 1),
+                              text_of(s.get(), 2)});
+    if (rc != SQLITE_DONE)
+      return sqlite_error("cannot read job errors");
+    return out;
+  }
+
+  /// Why an answer for attempt `epoch` of job `id` changed nothing.
+  caf::error stale(std::int64_t id, std::int64_t epoch) {
+    caf::error err;
+    auto s = prepare("SELECT state, epoch FROM jobs WHERE id = ?", err);
+    if (!s)
+      return err;
+    sqlite3_bind_int64(s.get(), 1, id);
+    if (sqlite3_step(s.get()) != SQLITE_ROW)
+      return make_error(errc::not_found, fmt::format("no job {}", id));
+    return make_error(errc::failed_precondition,
+                      fmt::format("job {} attempt epoch {} is stale: the job is {} at epoch {}", id,
+                                  epoch, text_of(s.get(), 0), sqlite3_column_int64(s.get(), 1)));
+  }
+
+  /// The state of job `id` as stored, or nothing when there is no such job.
+  std::optional<std::string> state_of(std::int64_t id) {
+    caf::error err;
+    auto s = prepare("SELECT state FROM jobs WHERE id = ?", err);
+    if (!s)
+      return std::nullopt;
+    sqlite3_bind_int64(s.get(), 1, id);
+    if (sqlite3_step(s.get()) != SQLITE_ROW)
+      return std::nullopt;
+    return text_of(s.get(), 0);
+  }
+
+  /// fail() and rescue(): records the error and moves the job on, in one transaction.
+  caf::expected<job_state> fail(std::int64_t id, std::int64_t epoch, const std::string& message,
+                                std::int64_t retry_at, std::int64_t now) {
+    transaction t{*this};
+    if (auto err = t.begin())
+      return err;
+    caf::error err;
+    auto update = prepare("UPDATE jobs SET state = CASE WHEN attempt >= max_attempts "
+                          "THEN 'discarded' ELSE 'retryable' END, run_at = ?, "
+                          "finished_at = CASE WHEN attempt >= max_attempts THEN ? ELSE 0 END "
+                          "WHERE id = ? AND epoch = ? AND state = 'executing' "
+                          "RETURNING state, attempt",
+                          err);
+    if (!update)
+      return err;
+    sqlite3_bind_int64(update.get(), 1, retry_at);
+    sqlite3_bind_int64(update.get(), 2, now);
+    sqlite3_bind_int64(update.get(), 3, id);
+    sqlite3_bind_int64(update.get(), 4, epoch);
+    const int rc = sqlite3_step(update.get());
+    if (rc == SQLITE_DONE)
+      return stale(id, epoch);
+    if (rc != SQLITE_ROW)
+      return sqlite_error("cannot record a failed attempt");
+    const job_state state =
+      job_state_named(text_of(update.get(), 0)).value_or(job_state::retryable);
+    const int attempt = sqlite3_column_int(update.get(), 1);
+    update.reset();
+    auto insert = prepare("INSERT OR REPLACE INTO job_errors (job_id, attempt, at, message) "
+                          "VALUES (?, ?, ?, ?)",
+                          err);
+    if (!insert)
+      return err;
+    sqlite3_bind_int64(insert.get(), 1, id);
+    sqlite3_bind_int(insert.get(), 2, attempt);
+    sqlite3_bind_int64(insert.get(), 3, now);
+    bind_text(insert.get(), 4, message);
+    if (auto e = step_done(insert.get(), "cannot record a job error"))
+      return e;
+    if (auto e = t.commit())
+      return e;
+    return state;
+  }
+};
+
+job_store::job_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+job_store::~job_store() = default;
+
+caf::expected<std::unique_ptr<job_store>> job_store::open(const fs::path& file, job_sync sync) {
+  auto p = std::make_unique<impl>();
+  p->file = file;
+  if (auto err = p->open(sync))
+    return err;
+  return std::unique_ptr<job_store>(new job_store(std::move(p)));
+}
+
+const fs::path& job_store::file() const noexcept {
+  return impl_->file;
+}
+
+caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t now) {
+  if (job.queue.empty())
+    return make_error(errc::invalid_argument, "a job needs a queue");
+  if (job.message_type.empty())
+    return make_error(errc::invalid_argument, "a job needs its message's type name");
+  if (job.max_attempts < 1)
+    return make_error(errc::invalid_argument,
+                      fmt::format("max attempts must be at least 1, got {}", job.max_attempts));
+  if (!job.unique_key.empty() && job.unique_period_ms <= 0)
+    return make_error(errc::invalid_argument,
+                      fmt::format("unique key {:?} needs a period greater than 0", job.unique_key));
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  impl::transaction t{*impl_};
+  if (auto err = t.begin())
+    return err;
+  caf::error err;
+  auto insert = impl_->prepare(
+    "INSERT INTO jobs (queue, message_type, message, state, max_attempts, priority, run_at, "
+    "timeout_ms, unique_key, inserted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    err);
+  if (!insert)
+    return err;
+  const std::int64_t run_at = job.run_at > now ? job.run_at : now;
+  bind_text(insert.get(), 1, job.queue);
+  bind_text(insert.get(), 2, job.message_type);
+  bind_blob(insert.get(), 3, job.message);
+  bind_text(insert.get(), 4, job.run_at > now ? "scheduled" : "available");
+  sqlite3_bind_int(insert.get(), 5, job.max_attempts);
+  sqlite3_bind_int(insert.get(), 6, job.priority);
+  sqlite3_bind_int64(insert.get(), 7, run_at);
+  sqlite3_bind_int64(insert.get(), 8, job.timeout_ms);
+  bind_text(insert.get(), 9, job.unique_key);
+  sqlite3_bind_int64(insert.get(), 10, now);
+  if (auto e = impl_->step_done(insert.get(), "cannot insert a job"))
+    return e;
+  const std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
+  if (!job.unique_key.empty()) {
+    // The key's row decides: taken over only when its holder's period has ended.
+    auto take = impl_->prepare(
+      "INSERT INTO job_unique_keys (unique_key, job_id, expires_at) VALUES (?, ?, ?) "
+      "ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, "
+      "expires_at = excluded.expires_at WHERE job_unique_keys.expires_at <= ?",
+      err);
+    if (!take)
+      return err;
+    bind_text(take.get(), 1, job.unique_key);
+    sqlite3_bind_int64(take.get(), 2, id);
+    sqlite3_bind_int64(take.get(), 3, now + job.unique_period_ms);
+    sqlite3_bind_int64(take.get(), 4, now);
+    int changed = 0;
+    if (auto e = impl_->step_done(take.get(), "cannot record a unique key", &changed))
+      return e;
+    if (changed == 0) {
+      auto holder = impl_->prepare("SELECT job_id FROM job_unique_keys WHERE unique_key = ?", err);
+      if (!holder)
+        return err;
+      bind_text(holder.get(), 1, job.unique_key);
+      if (sqlite3_step(holder.get()) != SQLITE_ROW)
+        return impl_->sqlite_error("cannot read a unique key's job");
+      const std::int64_t existing = sqlite3_column_int64(holder.get(), 0);
+      return enqueued_job{existing, true}; // the transaction rolls back: no new job
+    }
+  }
+  if (auto e = t.commit())
+    return e;
+  return enqueued_job{id, false};
+}
+
+caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queue,
+                                                         std::size_t limit, std::int64_t now) {
+  std::vector<claimed_job> out;
+  if (limit == 0)
+    return out;
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  // One statement, so one transaction: the due jobs picked and marked executing together.
+  auto s = impl_->prepare(
+    "UPDATE jobs SET state = 'executing', attempt = attempt + 1, epoch = epoch + 1, "
+    "attempted_at = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND state IN "
+    "('available', 'scheduled', 'retryable') AND run_at <= ? ORDER BY priority, run_at, id "
+    "LIMIT ?) RETURNING id, queue, message_type, message, attempt, max_attempts, timeout_ms, "
+    "epoch, priority, run_at",
+    err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  bind_text(s.get(), 2, queue);
+  sqlite3_bind_int64(s.get(), 3, now);
+  sqlite3_bind_int64(s.get(), 4, static_cast<std::int64_t>(limit));
+  std::vector<std::pair<std::pair<int, std::int64_t>, claimed_job>> rows;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    claimed_job j;
+    j.id = sqlite3_column_int64(s.get(), 0);
+    j.queue = text_of(s.get(), 1);
+    j.message_type = text_of(s.get(), 2);
+    j.message = text_of(s.get(), 3);
+    j.attempt = sqlite3_column_int(s.get(), 4);
+    j.max_attempts = sqlite3_column_int(s.get(), 5);
+    j.timeout_ms = sqlite3_column_int64(s.get(), 6);
+    j.epoch = sqlite3_column_int64(s.get(), 7);
+    rows.emplace_back(
+      std::make_pair(sqlite3_column_int(s.get(), 8), sqlite3_column_int64(s.get(), 9)),
+      std::move(j));
+  }
+  if (rc != SQLITE_DONE)
+    return impl_->sqlite_error("cannot claim jobs");
+  // RETURNING gives rows in no set order: hand them out in the order they were picked.
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.first, a.first.second, a.second.id)
+           < std::tie(b.first.first, b.first.second, b.second.id);
+  });
+  for (auto& row : rows)
+    out.push_back(std::move(row.second));
+  return out;
+}
+
+caf::error job_store::complete(std::int64_t id, std::int64_t epoch, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("UPDATE jobs SET state = 'completed', finished_at = ? "
+                          "WHERE id = ? AND epoch = ? AND state = 'executing'",
+                          err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  sqlite3_bind_int64(s.get(), 2, id);
+  sqlite3_bind_int64(s.get(), 3, epoch);
+  int changed = 0;
+  if (auto e = impl_->step_done(s.get(), "cannot complete a job", &changed))
+    return e;
+  if (changed == 0)
+    return impl_->stale(id, epoch);
+  return {};
+}
+
+caf::expected<job_state> job_store::fail(std::int64_t id, std::int64_t epoch,
+                                         const std::string& message, std::int64_t retry_at,
+                                         std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  return impl_->fail(id, epoch, message, retry_at, now);
+}
+
+caf::expected<job_state> job_store::rescue(std::int64_t id, std::int64_t epoch,
+                                           const std::string& message, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  return impl_->fail(id, epoch, message, now, now);
+}
+
+caf::expected<std::size_t> job_store::rescue_executing(std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare(
+    "UPDATE jobs SET state = 'available', run_at = min(run_at, ?), epoch = epoch + 1 "
+    "WHERE state = 'executing'",
+    err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  int changed = 0;
+  if (auto e = impl_->step_done(s.get(), "cannot rescue executing jobs", &changed))
+    return e;
+  return static_cast<std::size_t>(changed);
+}
+
+caf::error job_store::cancel(std::int64_t id, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("UPDATE jobs SET state = 'cancelled', finished_at = ?, "
+                          "epoch = epoch + 1 WHERE id = ? AND state IN ('available', "
+                          "'scheduled', 'executing', 'retryable')",
+                          err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  sqlite3_bind_int64(s.get(), 2, id);
+  int changed = 0;
+  if (auto e = impl_->step_done(s.get(), "cannot cancel a job", &changed))
+    return e;
+  if (changed == 0) {
+    auto found = impl_->state_of(id);
+    if (!found)
+      return make_error(errc::not_found, fmt::format("no job {}", id));
+    return make_error(errc::failed_precondition,
+                      fmt::format("job {} is {} already; only a waiting or executing job can be "
+                                  "cancelled",
+                                  id, *found));
+  }
+  return {};
+}
+
+caf::error job_store::retry(std::int64_t id, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("UPDATE jobs SET state = 'available', run_at = ?, finished_at = 0, "
+                          "max_attempts = max(max_attempts, attempt + 1) WHERE id = ? AND "
+                          "state != 'executing'",
+                          err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  sqlite3_bind_int64(s.get(), 2, id);
+  int changed = 0;
+  if (auto e = impl_->step_done(s.get(), "cannot retry a job", &changed))
+    return e;
+  if (changed == 0) {
+    auto found = impl_->state_of(id);
+    if (!found)
+      return make_error(errc::not_found, fmt::format("no job {}", id));
+    return make_error(errc::failed_precondition,
+                      fmt::format("job {} is executing; wait for its attempt to end", id));
+  }
+  return {};
+}
+
+caf::expected<std::optional<job_record>> job_store::find(std::int64_t id) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  const std::string sql = fmt::format("{} WHERE id = ?", record_columns);
+  auto s = impl_->prepare(sql.c_str(), err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, id);
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE)
+    return std::optional<job_record>{};
+  if (rc != SQLITE_ROW)
+    return impl_->sqlite_error("cannot read a job");
+  job_record r = record_of(s.get());
+  s.reset();
+  auto errors = impl_->errors_of(id);
+  if (!errors)
+    return std::move(errors.error());
+  r.errors = std::move(*errors);
+  return std::optional<job_record>{std::move(r)};
+}
+
+caf::expected<std::vector<job_record>> job_store::list(const job_filter& filter) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  const std::string sql = fmt::format(
+    "{} WHERE (?1 = '' OR queue = ?1) AND (?2 = '' OR state = ?2) ORDER BY id DESC LIMIT ?3",
+    record_columns);
+  auto s = impl_->prepare(sql.c_str(), err);
+  if (!s)
+    return err;
+  bind_text(s.get(), 1, filter.queue);
+  bind_text(s.get(), 2, filter.state ? to_string(*filter.state) : "");
+  sqlite3_bind_int64(s.get(), 3, static_cast<std::int64_t>(filter.limit));
+  std::vector<job_record> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+    out.push_back(record_of(s.get()));
+  if (rc != SQLITE_DONE)
+    return impl_->sqlite_error("cannot list jobs");
+  s.reset();
+  for (auto& r : out) {
+    auto errors = impl_->errors_of(r.id);
+    if (!errors)
+      return std::move(errors.error());
+    r.errors = std::move(*errors);
+  }
+  return out;
+}
+
+caf::expected<std::map<std::string, std::map<job_state, std::int64_t>>> job_store::stats() {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state", err);
+  if (!s)
+    return err;
+  std::map<std::string, std::map<job_state, std::int64_t>> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    if (auto state = job_state_named(text_of(s.get(), 1)))
+      out[text_of(s.get(), 0)][*state] = sqlite3_column_int64(s.get(), 2);
+  }
+  if (rc != SQLITE_DONE)
+    return impl_->sqlite_error("cannot count jobs");
+  return out;
+}
+
+caf::expected<std::optional<std::int64_t>> job_store::next_run_at(const std::string& queue) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("SELECT min(run_at) FROM jobs WHERE queue = ? AND state IN "
+                          "('available', 'scheduled', 'retryable')",
+                          err);
+  if (!s)
+    return err;
+  bind_text(s.get(), 1, queue);
+  if (sqlite3_step(s.get()) != SQLITE_ROW)
+    return impl_->sqlite_error("cannot read the next due job");
+  if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL)
+    return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>{sqlite3_column_int64(s.get(), 0)};
+}
+
+} // namespace microlith

@@ -1,0 +1,225 @@
+#include "jobs/job_worker.hpp"
+
+#include "jobs/job_runtime.hpp"
+
+#include "microlith/actors/async_caller.hpp"
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+#include "microlith/actors/node.hpp"
+#include "microlith/actors/registry.hpp"
+
+#include <caf/all.hpp>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <fmt/format.h>
+
+#include <optional>
+#include <random>
+
+namespace microlith::detail {
+
+namespace {
+
+using job_poll_atom = caf::atom_constant<caf::atom("jobpoll")>;
+using job_done_atom = caf::atom_constant<caf::atom("jobdone")>;
+
+/// The job a worker has in hand, shared with its exit hook.
+struct job_in_hand {
+  std::optional<claimed_job> job;
+};
+
+// The job's message, rebuilt from the generated descriptor pool by its type name.
+caf::expected<message_ptr> rebuild(const claimed_job& job) {
+  const auto* desc =
+    google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(job.message_type);
+  if (desc == nullptr)
+    return make_error(errc::bad_request,
+                      fmt::format("job {}: message type {} is not known to this program", job.id,
+                                  job.message_type));
+  const auto* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(desc);
+  std::unique_ptr<google::protobuf::Message> msg{prototype->New()};
+  if (!msg->ParseFromString(job.message))
+    return make_error(errc::bad_request, fmt::format("job {}: the stored bytes are not a {}",
+                                                     job.id, job.message_type));
+  return message_ptr{std::move(msg)};
+}
+
+// Whether a call failed because its handler crashed: the instance died with the call in flight
+// (service_down), or its handler threw, which the kernel answers with remote_error
+// "SERVICE.METHOD threw: ..." just before the instance dies (actors/src/endpoint_actor.cpp).
+bool handler_crashed(const caf::error& err) {
+  return is(err, errc::service_down)
+         || (is(err, errc::remote_error) && message_of(err).find(" threw: ") != std::string::npos);
+}
+
+bool stopped_by_supervisor(const caf::error& reason) {
+  return !reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown
+         || reason == caf::exit_reason::kill;
+}
+
+class job_worker final : public caf::event_based_actor {
+public:
+  job_worker(caf::actor_config& cfg, std::shared_ptr<job_runtime> runtime,
+             const job_queue_config* queue, std::string name)
+    : caf::event_based_actor(cfg), runtime_(std::move(runtime)), queue_(queue),
+      name_(std::move(name)), caller_(runtime_->host_node(), name_),
+      random_(std::random_device{}()) {}
+
+  const char* name() const override { return "job-worker"; }
+
+  caf::behavior make_behavior() override {
+    runtime_->add_worker(queue_->name, address());
+    // Runs when the actor ends, whatever ended it: a crash rescues the job in hand at once.
+    attach_functor([runtime = runtime_, queue = queue_->name, addr = address(), hand = hand_,
+                    name = name_](const caf::error& reason) {
+      runtime->remove_worker(queue, addr);
+      if (!hand->job || stopped_by_supervisor(reason))
+        return;
+      const auto& job = *hand->job;
+      auto why = fmt::format("worker {} crashed: {}", name, to_string(reason));
+      auto done = runtime->store().rescue(job.id, job.epoch, why, job_clock_now());
+      if (!done)
+        log::warn("jobs", "job {} attempt {}: not rescued after its worker crashed: {}", job.id,
+                  job.attempt, describe(done.error()));
+    });
+    send(this, job_wake_atom::value);
+    return {
+      [this](job_wake_atom) {
+        if (!hand_->job)
+          claim();
+      },
+      [this](job_poll_atom, std::uint64_t generation) {
+        if (!hand_->job && generation == generation_)
+          claim();
+      },
+      [this](job_done_atom, std::int64_t id, std::int64_t epoch, caf::error& err) {
+        // After a crash, the next claim waits a moment (the instance is being replaced).
+        if (finish(id, epoch, err))
+          idle(job_clock_now());
+        else
+          claim();
+      },
+    };
+  }
+
+  void on_exit() override { caller_.close(); }
+
+private:
+  // Claims the next due job and runs it, or waits. While the queue's service has no instance
+  // (not started yet, or restarting after a crash) it waits without claiming: a claim then
+  // would spend an attempt on a call refused at once.
+  void claim() {
+    auto now = job_clock_now();
+    if (!runtime_->host_node().registry().resolve(queue_->service)) {
+      idle(now);
+      return;
+    }
+    auto claimed = runtime_->store().claim(queue_->name, 1, now);
+    if (!claimed) {
+      log::error("jobs", "{}: claim failed: {}", name_, describe(claimed.error()));
+      idle(now);
+      return;
+    }
+    if (claimed->empty()) {
+      idle(now);
+      return;
+    }
+    run(std::move(claimed->front()));
+  }
+
+  // Waits for a wake, the poll interval, or the queue's next scheduled job, whichever is first.
+  void idle(std::int64_t now) {
+    ++generation_;
+    auto wait = runtime_->poll_interval();
+    if (auto next = runtime_->store().next_run_at(queue_->name); next && *next) {
+      auto until = std::chrono::milliseconds{**next - now};
+      wait = std::max(std::chrono::milliseconds{10}, std::min(wait, until));
+    }
+    delayed_send(this, wait, job_poll_atom::value, generation_);
+  }
+
+  void run(claimed_job job) {
+    auto body = rebuild(job);
+    auto id = job.id;
+    auto epoch = job.epoch;
+    auto attempt = job.attempt;
+    auto timeout = job.timeout_ms > 0 ? std::chrono::milliseconds{job.timeout_ms} : queue_->timeout;
+    hand_->job = std::move(job);
+    if (!body) {
+      finish(id, epoch, body.error());
+      send(this, job_wake_atom::value);
+      return;
+    }
+    async_call_options options;
+    options.timeout = timeout;
+    options.correlation_id = fmt::format("job-{}-{}", id, attempt);
+    options.job_id = id;
+    options.job_attempt = attempt;
+    caller_.call(queue_->service, queue_->method, std::move(*body), std::move(options),
+                 [self = address(), id, epoch](caf::expected<message_ptr> reply) {
+                   auto me = caf::actor_cast<caf::actor>(self);
+                   if (!me)
+                     return;
+                   caf::anon_send(me, job_done_atom::value, id, epoch,
+                                  reply ? caf::error{} : std::move(reply.error()));
+                 });
+  }
+
+  // Answers the store for the attempt `epoch` of job `id`; true when its handler crashed.
+  bool finish(std::int64_t id, std::int64_t epoch, const caf::error& err) {
+    if (!hand_->job || hand_->job->id != id || hand_->job->epoch != epoch)
+      return false;
+    auto job = std::move(*hand_->job);
+    hand_->job.reset();
+    auto now = job_clock_now();
+    if (!err) {
+      if (auto refused = runtime_->store().complete(id, epoch, now))
+        log::warn("jobs", "job {} attempt {}: completion refused: {}", id, job.attempt,
+                  describe(refused));
+      return false;
+    }
+    auto message = describe(err);
+    caf::expected<job_state> after = job_state::retryable;
+    bool crashed = handler_crashed(err);
+    if (crashed) {
+      after = runtime_->store().rescue(id, epoch, message, now);
+    } else {
+      std::uniform_real_distribution<double> uniform{0.0, 1.0};
+      auto delay = backoff_delay(queue_->backoff, job.attempt, uniform(random_));
+      after = runtime_->store().fail(id, epoch, message, now + delay.count(), now);
+    }
+    if (!after)
+      log::warn("jobs", "job {} attempt {}: failure not recorded: {}", id, job.attempt,
+                describe(after.error()));
+    else if (*after == job_state::discarded)
+      log::warn("jobs", "job {} discarded after attempt {} of {}: {}", id, job.attempt,
+                job.max_attempts, message);
+    else
+      log::info("jobs", "job {} attempt {} failed ({}): {}", id, job.attempt, to_string(*after),
+                message);
+    return crashed;
+  }
+
+  std::shared_ptr<job_runtime> runtime_;
+  const job_queue_config* queue_;
+  std::string name_;
+  async_caller caller_;
+  std::shared_ptr<job_in_hand> hand_ = std::make_shared<job_in_hand>();
+  std::uint64_t generation_ = 0;
+  std::mt19937_64 random_;
+};
+
+} // namespace
+
+child_spec job_worker_child(std::shared_ptr<job_runtime> runtime, const job_queue_config& queue,
+                            int index) {
+  auto name = fmt::format("jobs/{}/{}", queue.name, index);
+  const auto* q = &queue;
+  return child(name,
+               [runtime = std::move(runtime), q, name](caf::event_based_actor* sup)
+                 -> caf::expected<caf::actor> { return sup->spawn<job_worker>(runtime, q, name); });
+}
+
+} // namespace microlith::detail
