@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <random>
 
@@ -95,11 +96,14 @@ public:
           claim();
       },
       [this](job_done_atom, std::int64_t id, std::int64_t epoch, caf::error& err) {
-        // After a crash, the next claim waits a moment (the instance is being replaced).
-        if (finish(id, epoch, err))
-          idle(job_clock_now());
-        else
+        if (finish(id, epoch, err)) {
+          // The crashed instance answers before it dies and leaves the registry: claiming at
+          // once could hand the rescued job to it and spend an attempt on service_down.
+          crashed_at_ = job_clock_now();
+          idle(crashed_at_);
+        } else {
           claim();
+        }
       },
     };
   }
@@ -115,6 +119,13 @@ private:
     if (!runtime_->host_node().registry().resolve(queue_->service)) {
       idle(now);
       return;
+    }
+    if (crashed_at_ != 0) {
+      if (all_still_registered() && now - crashed_at_ < crash_wait_ms) {
+        idle(now);
+        return;
+      }
+      crashed_at_ = 0;
     }
     auto claimed = runtime_->store().claim(queue_->name, 1, now);
     if (!claimed) {
@@ -140,7 +151,21 @@ private:
     delayed_send(this, wait, job_poll_atom::value, generation_);
   }
 
+  // Whether every instance the last job's call could have reached is still in the registry:
+  // after a crash, the one that crashed has not left it yet.
+  bool all_still_registered() const {
+    auto snapshot = runtime_->host_node().registry().snapshot();
+    const auto& now = snapshot->instances(queue_->service);
+    return std::all_of(at_run_.begin(), at_run_.end(), [&](const caf::actor_addr& a) {
+      return std::any_of(now.begin(), now.end(),
+                         [&](const caf::actor& i) { return i.address() == a; });
+    });
+  }
+
   void run(claimed_job job) {
+    at_run_.clear();
+    for (const auto& i : runtime_->host_node().registry().snapshot()->instances(queue_->service))
+      at_run_.push_back(i.address());
     auto body = rebuild(job);
     auto id = job.id;
     auto epoch = job.epoch;
@@ -209,6 +234,12 @@ private:
   std::shared_ptr<job_in_hand> hand_ = std::make_shared<job_in_hand>();
   std::uint64_t generation_ = 0;
   std::mt19937_64 random_;
+  // The instances of the queue's service when the job in hand was called, and when its handler
+  // last crashed (0: not waiting for a crashed instance to leave the registry).
+  std::vector<caf::actor_addr> at_run_;
+  std::int64_t crashed_at_ = 0;
+  // How long a worker waits for a crashed instance to leave the registry before it claims anyway.
+  static constexpr std::int64_t crash_wait_ms = 5000;
 };
 
 } // namespace
