@@ -738,7 +738,8 @@ toggle_snapshot_ptr current_toggles(endpoint_actor* self) {
 }
 
 bool overrides_required(endpoint_actor* self) noexcept {
-  return self->core()->overrides.required();
+  // A context made outside any service (a benchmark's, a test's) has no node and no policy.
+  return self != nullptr && self->core()->overrides.required();
 }
 
 } // namespace microlith::detail
