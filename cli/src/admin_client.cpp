@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -179,6 +180,50 @@ int reload_routes(const std::string& url) {
   if (answer.status != 400) // a refused reload's reason is the body printed above
     explain_failure(command, url, answer, "set admin = true in the gateway group's [http] table");
   return 1;
+}
+
+int call_admin_json(std::string_view command, const std::string& url, const admin_call& call,
+                    std::string_view endpoint_hint, google::protobuf::Message& out) {
+  auto where = parse_gateway_url(url);
+  if (!where) {
+    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+               command, url);
+    return 2;
+  }
+  admin_answer answer;
+  try {
+    answer = send_admin_request(*where, call);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: cannot reach {}: {}\n", command, url, e.what());
+    return 1;
+  }
+  if (answer.status != 200) {
+    explain_failure(command, url, answer, endpoint_hint);
+    return 1;
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(answer.body, &out, options).ok()) {
+    fmt::print(stderr, "{}: {} answered 200 with a body that is not the expected JSON: {}\n",
+               command, url, answer.body);
+    return 1;
+  }
+  return 0;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i)
+      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], widths[i]);
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    fmt::print("{}\n", line);
+  }
 }
 
 } // namespace microlith::cli

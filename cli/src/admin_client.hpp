@@ -8,6 +8,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+namespace google::protobuf {
+class Message;
+} // namespace google::protobuf
 
 namespace microlith::cli {
 
@@ -63,6 +68,15 @@ void explain_failure(std::string_view command, const std::string& url, const adm
 /// `text` percent-encoded for a query value or a path segment: every byte but A-Z a-z 0-9
 /// - . _ ~ as %XX.
 std::string url_encode(std::string_view text);
+
+/// Sends `call` to the gateway at `url` and parses a 200's JSON body into `out`; prints why not
+/// otherwise (explain_failure with `endpoint_hint`). Answers the exit code: 0 done, 1 refused or
+/// unreachable, 2 a malformed URL.
+int call_admin_json(std::string_view command, const std::string& url, const admin_call& call,
+                    std::string_view endpoint_hint, google::protobuf::Message& out);
+
+/// Prints `rows` (the first one the header) as left-aligned columns two spaces apart.
+void print_table(const std::vector<std::vector<std::string>>& rows);
 
 /// `microlith routes reload URL`: POSTs to URL/_microlith/reload, prints the answer, and after a
 /// refusal why (explain_failure). Answers the exit code: 0 reloaded, 1 refused or unreachable,

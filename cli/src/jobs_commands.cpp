@@ -22,52 +22,6 @@ namespace pb = microlith::jobs::v1;
 constexpr std::string_view endpoint_hint =
   "its gateway group needs admin = true in its [http] table, and the system a [jobs] database";
 
-// Sends `call` and parses a 200's body into `out`; prints why not otherwise. Answers the exit
-// code: 0 done, 1 refused or unreachable, 2 a malformed URL.
-int run(std::string_view command, const std::string& url, const admin_call& call,
-        google::protobuf::Message& out) {
-  auto where = parse_gateway_url(url);
-  if (!where) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
-               command, url);
-    return 2;
-  }
-  admin_answer answer;
-  try {
-    answer = send_admin_request(*where, call);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: cannot reach {}: {}\n", command, url, e.what());
-    return 1;
-  }
-  if (answer.status != 200) {
-    explain_failure(command, url, answer, endpoint_hint);
-    return 1;
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(answer.body, &out, options).ok()) {
-    fmt::print(stderr, "{}: {} answered 200 with a body that is not the expected JSON: {}\n",
-               command, url, answer.body);
-    return 1;
-  }
-  return 0;
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i)
-      widths[i] = std::max(widths[i], row[i].size());
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i)
-      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], widths[i]);
-    while (!line.empty() && line.back() == ' ')
-      line.pop_back();
-    fmt::print("{}\n", line);
-  }
-}
-
 std::string utc(std::int64_t unix_ms) {
   if (unix_ms <= 0)
     return "-";
@@ -96,7 +50,8 @@ int job_stats(const std::string& url) {
   call.verb = "GET";
   call.target = "/_microlith/jobs";
   pb::JobStats stats;
-  if (int code = run("microlith jobs stats", url, call, stats); code != 0)
+  if (int code = call_admin_json("microlith jobs stats", url, call, endpoint_hint, stats);
+      code != 0)
     return code;
   if (stats.queues_size() == 0) {
     fmt::print("no job queues\n");
@@ -132,7 +87,7 @@ int list_jobs(const std::string& url, const std::string& queue, const std::strin
   for (std::size_t i = 0; i < query.size(); ++i)
     call.target += (i == 0 ? "?" : "&") + query[i];
   pb::JobList list;
-  if (int code = run("microlith jobs list", url, call, list); code != 0)
+  if (int code = call_admin_json("microlith jobs list", url, call, endpoint_hint, list); code != 0)
     return code;
   if (list.jobs_size() == 0) {
     fmt::print("no jobs\n");
@@ -147,7 +102,7 @@ int retry_job(const std::string& url, std::int64_t id) {
   admin_call call;
   call.target = fmt::format("/_microlith/jobs/{}/retry", id);
   pb::Job job;
-  if (int code = run("microlith jobs retry", url, call, job); code != 0)
+  if (int code = call_admin_json("microlith jobs retry", url, call, endpoint_hint, job); code != 0)
     return code;
   print_job(job);
   return 0;
@@ -157,7 +112,7 @@ int cancel_job(const std::string& url, std::int64_t id) {
   admin_call call;
   call.target = fmt::format("/_microlith/jobs/{}/cancel", id);
   pb::Job job;
-  if (int code = run("microlith jobs cancel", url, call, job); code != 0)
+  if (int code = call_admin_json("microlith jobs cancel", url, call, endpoint_hint, job); code != 0)
     return code;
   print_job(job);
   return 0;

@@ -21,37 +21,6 @@ namespace pb = microlith::toggles::v1;
 constexpr std::string_view endpoint_hint =
   "its gateway group needs admin = true in its [http] table";
 
-// Sends `call` and parses a 200's body into `out`; prints why not otherwise. Answers the exit
-// code: 0 done, 1 refused or unreachable, 2 a malformed URL.
-int run(std::string_view command, const std::string& url, const admin_call& call,
-        google::protobuf::Message& out) {
-  auto where = parse_gateway_url(url);
-  if (!where) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
-               command, url);
-    return 2;
-  }
-  admin_answer answer;
-  try {
-    answer = send_admin_request(*where, call);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: cannot reach {}: {}\n", command, url, e.what());
-    return 1;
-  }
-  if (answer.status != 200) {
-    explain_failure(command, url, answer, endpoint_hint);
-    return 1;
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(answer.body, &out, options).ok()) {
-    fmt::print(stderr, "{}: {} answered 200 with a body that is not the expected JSON: {}\n",
-               command, url, answer.body);
-    return 1;
-  }
-  return 0;
-}
-
 // "off, actors alice,bob, 25% of actors": as the server's history writes it.
 std::string describe(const pb::Gates& g) {
   std::string out = g.boolean() ? "on" : "off";
@@ -74,21 +43,6 @@ std::string describe(const pb::Gates& g) {
   else if (g.percent_time() > 0)
     out += fmt::format(", {}% of time", g.percent_time());
   return out;
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i)
-      widths[i] = std::max(widths[i], row[i].size());
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i)
-      line += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], widths[i]);
-    while (!line.empty() && line.back() == ' ')
-      line.pop_back();
-    fmt::print("{}\n", line);
-  }
 }
 
 std::string utc(std::int64_t unix_seconds) {
@@ -138,7 +92,7 @@ int set_toggle(const std::string& url, const std::string& name, const toggle_cha
   for (std::size_t i = 0; i < query.size(); ++i)
     call.target += (i == 0 ? "?" : "&") + query[i];
   pb::Toggle t;
-  if (int code = run(command, url, call, t); code != 0)
+  if (int code = call_admin_json(command, url, call, endpoint_hint, t); code != 0)
     return code;
   fmt::print("{}: {}\n", t.name(), describe(t.gates()));
   print_propagation(t.propagation());
@@ -150,7 +104,7 @@ int get_toggle(const std::string& url, const std::string& name) {
   call.verb = "GET";
   call.target = "/_microlith/toggles/" + url_encode(name);
   pb::Toggle t;
-  if (int code = run("microlith toggle get", url, call, t); code != 0)
+  if (int code = call_admin_json("microlith toggle get", url, call, endpoint_hint, t); code != 0)
     return code;
   fmt::print("{}: {}\n", t.name(), describe(t.gates()));
   fmt::print("  default {}, declared by {}\n", t.default_value() ? "on" : "off", t.declared_by());
@@ -180,7 +134,7 @@ int list_toggles(const std::string& url) {
   call.verb = "GET";
   call.target = "/_microlith/toggles";
   pb::ToggleList all;
-  if (int code = run("microlith toggle list", url, call, all); code != 0)
+  if (int code = call_admin_json("microlith toggle list", url, call, endpoint_hint, all); code != 0)
     return code;
   if (all.toggles_size() == 0) {
     fmt::print("no toggles declared\n");
@@ -213,7 +167,8 @@ int toggle_history(const std::string& url, const std::string& name) {
   if (!name.empty())
     call.target += "?name=" + url_encode(name);
   pb::ChangeList history;
-  if (int code = run("microlith toggle history", url, call, history); code != 0)
+  if (int code = call_admin_json("microlith toggle history", url, call, endpoint_hint, history);
+      code != 0)
     return code;
   if (history.changes_size() == 0) {
     fmt::print(name.empty() ? "no changes recorded\n" : "no changes recorded for {}\n", name);
@@ -230,7 +185,8 @@ int set_toggle_group(const std::string& url, const std::string& group, const std
   admin_call call;
   call.target = "/_microlith/toggles/_groups/" + url_encode(group) + "?keys=" + url_encode(keys);
   pb::GroupSet set;
-  if (int code = run("microlith toggle group", url, call, set); code != 0)
+  if (int code = call_admin_json("microlith toggle group", url, call, endpoint_hint, set);
+      code != 0)
     return code;
   if (set.keys_size() == 0)
     fmt::print("group {} removed\n", set.group());
