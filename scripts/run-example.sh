@@ -14,4 +14,6 @@ The bank serves its API on ${url} (WebSocket ws://127.0.0.1:8080/ws). In another
   curl -s ${url}/accounts/ada
   curl -s ${url}/accounts/ada/history
 MSG
-exec "$root/build/cli/microlith" run "$root/examples/bank/bank.toml"
+# The bank keeps its ledger (and what else must survive a restart) in build/bank-data: stop it,
+# start it again, and the accounts are still there. `microlith run` names the folder first.
+exec "$root/build/cli/microlith" run "$root/examples/bank/bank.toml" --data "$root/build/bank-data"

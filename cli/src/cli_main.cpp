@@ -21,6 +21,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <pthread.h>
 #include <thread>
 #include <unistd.h>
@@ -40,11 +41,12 @@ std::vector<std::string> module_description(const group_config& group, const gro
 
 // Loads and checks a system file; prints every error and answers nullopt when there are any.
 std::optional<system_config> load_checked(const std::string& path,
-                                          std::string_view consequence = "nothing was started") {
+                                          std::string_view consequence = "nothing was started",
+                                          const std::string& data_folder = {}) {
   std::vector<system_file_error> errors;
   std::optional<system_config> config;
   try {
-    config = load_system_file(path);
+    config = load_system_file(path, module_catalogue::global(), data_folder);
     errors = check_system(*config, module_catalogue::global());
   } catch (const system_file_errors& e) {
     errors = e.errors();
@@ -74,12 +76,34 @@ int run_check(const std::string& path) {
   return 0;
 }
 
-int run_system(const std::string& path, const std::string& placement, bool print_tree) {
-  auto config = load_checked(path);
+// Makes the system's data folder if it is missing and names it (the first line `run` logs);
+// false, with the reason logged, when it cannot be made.
+bool prepare_data_folder(const system_config& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path folder =
+    fs::absolute(config.data_folder.empty() ? fs::path{"."} : fs::path{config.data_folder}, ec)
+      .lexically_normal();
+  if (!ec && !fs::is_directory(folder, ec))
+    fs::create_directories(folder, ec);
+  if (ec) {
+    log::error(component, "system {} did not start: data folder {}: {}", config.name,
+               folder.string(), ec.message());
+    return false;
+  }
+  log::info(component, "system {}: data folder {}", config.name, folder.string());
+  return true;
+}
+
+int run_system(const std::string& path, const std::string& placement, bool print_tree,
+               const std::string& data_folder) {
+  auto config = load_checked(path, "nothing was started", data_folder);
   if (!config)
     return 2;
   if (auto lvl = log::parse_level(config->log_level))
     log::set_level(*lvl);
+  if (!prepare_data_folder(*config))
+    return 1;
   node_options options;
   try {
     options = node_options_for(*config, placement);
@@ -121,7 +145,8 @@ int run_system(const std::string& path, const std::string& placement, bool print
           if (!started)
             continue;
           log::info(component, "SIGHUP received: reloading {}", path);
-          if (auto next = load_checked(path, "the reload is refused, the running settings stay"))
+          if (auto next =
+                load_checked(path, "the reload is refused, the running settings stay", data_folder))
             if (auto err = h.reload(*next))
               log::error(component, "{}", message_of(err));
           continue;
@@ -212,6 +237,7 @@ int main(int argc, char** argv) {
   CLI::App app{"microlith: runs systems of supervised services"};
   app.require_subcommand(1);
   std::string run_path;
+  std::string run_data;
   std::string run_node;
   auto* run = app.add_subcommand(
     "run", "Start a system: every group in this process, or with --node one node's groups");
@@ -220,6 +246,9 @@ int main(int argc, char** argv) {
                   "Run only the groups the file places on this node ([nodes.NAME]) and join the "
                   "other nodes");
   bool print_tree = false;
+  run->add_option("--data", run_data,
+                  "The data folder (files kept across restarts; made if missing): overrides "
+                  "[system] data, whose default is the system file's folder");
   run->add_flag("--print-tree", print_tree,
                 "Print the supervision tree once started (any time: kill -USR1 <pid>)");
   std::string check_path;
@@ -372,7 +401,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run)
-      return run_system(run_path, run_node, print_tree);
+      return run_system(run_path, run_node, print_tree, run_data);
     if (*check) {
       auto is_archive =
         check_path.size() > 4 && check_path.compare(check_path.size() - 4, 4, ".mlm") == 0;

@@ -2,6 +2,8 @@
 
 #include "microlith/actors/error.hpp"
 
+#include "detail/data_folder.hpp"
+
 #include <caf/all.hpp>
 
 #include <fmt/format.h>
@@ -21,6 +23,10 @@ std::optional<config_value> group_context::setting(std::string_view key) const {
   if (i == config_.config.end())
     return std::nullopt;
   return i->second;
+}
+
+std::string group_context::data_path(std::string_view path) const {
+  return detail::in_data_folder(config_.data_folder, path);
 }
 
 void group_context::no_settings(const std::type_info& wanted) const {

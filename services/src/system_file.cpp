@@ -3,6 +3,7 @@
 
 #include "microlith/services/module.hpp"
 
+#include "detail/data_folder.hpp"
 #include "detail/listen_address.hpp"
 #include "detail/settings_reading.hpp"
 #include "detail/toml_text.hpp"
@@ -101,11 +102,14 @@ struct node_extra {
 
 class system_file_parser {
 public:
-  system_file_parser(std::string_view path, const module_catalogue& modules)
-    : path_(path), modules_(modules) {}
+  system_file_parser(std::string_view path, const module_catalogue& modules,
+                     const std::string& data_folder)
+    : path_(path), modules_(modules), data_folder_given_(data_folder) {}
 
   system_config parse(std::string_view text) {
     config_.path = path_;
+    config_.data_folder =
+      data_folder_given_.empty() ? detail::default_data_folder(path_) : data_folder_given_;
     toml::table root;
     try {
       root = toml::parse(text, path_);
@@ -369,11 +373,13 @@ private:
     if (const auto* admin = child_table(s, "admin"))
       read_admin(scope{*admin, "admin"});
     if (const auto* modules = child_table(s, "modules"))
-      config_.modules = detail::read_modules_settings(*modules, path_, errors_);
+      config_.modules =
+        detail::read_modules_settings(*modules, path_, config_.data_folder, errors_);
     if (const auto* toggles = child_table(s, "toggles"))
-      config_.toggles = detail::read_toggles_settings(*toggles, path_, errors_);
+      config_.toggles =
+        detail::read_toggles_settings(*toggles, path_, config_.data_folder, errors_);
     if (const auto* jobs = child_table(s, "jobs"))
-      config_.jobs = detail::read_jobs_settings(*jobs, path_, errors_);
+      config_.jobs = detail::read_jobs_settings(*jobs, path_, config_.data_folder, errors_);
     check_job_queues();
   }
 
@@ -394,8 +400,9 @@ private:
 
   void read_system(const scope& s) {
     check_keys(s, {"name", "threads", "idle_spin_polls", "idle_nap_polls", "idle_wait",
-                   "shutdown_timeout", "log_level"});
+                   "shutdown_timeout", "log_level", "data"});
     read_name(s, "name", config_.name);
+    read_data_folder(s);
     read_integer(s, "threads", 0, 256, "an integer from 0 to 256 (0 = hardware concurrency)",
                  config_.threads);
     read_integer(s, "idle_spin_polls", 1, 10'000'000, "an integer from 1 to 10000000",
@@ -407,6 +414,23 @@ private:
     std::string_view level = config_.log_level;
     read_choice(s, "log_level", log_level_choices, level);
     config_.log_level = std::string(level);
+  }
+
+  // data: the data folder, relative to the file's folder; a folder given to the parser wins.
+  void read_data_folder(const scope& s) {
+    std::string data;
+    const toml::node* node = read_string(s, "data", false, data);
+    if (node == nullptr)
+      return;
+    config_.data_line = static_cast<int>(node->source().begin.line);
+    if (data.empty() || data.find('\0') != std::string::npos) {
+      add_error(*node, s.key("data"),
+                fmt::format("expected a folder (a non-empty path without NUL characters), got {}",
+                            quote(data)));
+      return;
+    }
+    if (data_folder_given_.empty())
+      config_.data_folder = detail::in_data_folder(detail::default_data_folder(path_), data);
   }
 
   void read_groups(const scope& s) {
@@ -424,6 +448,7 @@ private:
   }
 
   void read_group(const scope& s, group_config& group, group_extra& extra) {
+    group.data_folder = config_.data_folder;
     if (const auto* module = read_string(s, "module", true, group.module)) {
       group.module_line = static_cast<int>(module->source().begin.line);
       if (group.module.empty())
@@ -853,6 +878,7 @@ private:
 
   std::string path_;
   const module_catalogue& modules_;
+  std::string data_folder_given_;
   system_config config_;
   std::vector<group_extra> group_extras_; // parallel to config_.groups
   std::vector<node_extra> node_extras_;   // parallel to config_.nodes
@@ -947,8 +973,8 @@ const std::vector<system_file_error>& system_file_errors::errors() const noexcep
 }
 
 system_config parse_system_file(std::string_view text, std::string_view path,
-                                const module_catalogue& modules) {
-  return system_file_parser(path, modules).parse(text);
+                                const module_catalogue& modules, const std::string& data_folder) {
+  return system_file_parser(path, modules, data_folder).parse(text);
 }
 
 system_config parse_system_file(std::string_view text, std::string_view path) {
@@ -959,7 +985,8 @@ system_config load_system_file(const std::string& path) {
   return load_system_file(path, module_catalogue::global());
 }
 
-system_config load_system_file(const std::string& path, const module_catalogue& modules) {
+system_config load_system_file(const std::string& path, const module_catalogue& modules,
+                               const std::string& data_folder) {
   const auto fail = [&](int error_number) {
     throw system_file_errors({system_file_error{
       path, 0, 0, "",
@@ -980,7 +1007,7 @@ system_config load_system_file(const std::string& path, const module_catalogue& 
   }
   if (std::ferror(file.get()))
     fail(errno != 0 ? errno : EIO);
-  return parse_system_file(text, path, modules);
+  return parse_system_file(text, path, modules, data_folder);
 }
 
 std::optional<std::string> admin_token_problem(std::string_view token) {

@@ -68,7 +68,8 @@ out=$("$bin" check "$dir/acme-v1.mlm") || fail "check acme-v1.mlm: $out"
 grep -q 'proto/bank.proto' <<<"$out" || fail "the archive does not require bank.proto: $out"
 
 # The bank: OS-chosen port, admin endpoint on with a token in the file, a module store and the
-# ledger in files of the scratch folder (a restart keeps both).
+# ledger in files of the scratch folder (a restart keeps both; the ledger's "ledger.db" is in the
+# data folder, the copied file's folder).
 bank_edits=(-e 's/^listen = "127.0.0.1:0"/&\nadmin = true/'
   -e "\$a\\
 \\
@@ -76,10 +77,7 @@ bank_edits=(-e 's/^listen = "127.0.0.1:0"/&\nadmin = true/'
 token = \"$token\"\\
 \\
 [modules]\\
-dir = \"$dir/modules\"\\
-\\
-[groups.ledger.config]\\
-database = \"$dir/ledger.db\"")
+dir = \"$dir/modules\"")
 start_bank "${bank_edits[@]}"
 grep -q "^dir = \"$dir/modules\"" "$dir/bank.toml" || fail "the test did not edit the file"
 wait_for_log "running in one process"

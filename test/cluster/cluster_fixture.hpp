@@ -276,7 +276,7 @@ bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
       text += (i ? ", \"" : "\"") + groups[i] + "\"";
     text += "]\n";
   }
-  text += "\n[groups.ledger.config]\ndatabase = \"" + ledger_db.string() + "\"\n";
+  replace("database = \"ledger.db\"", "database = \"" + ledger_db.string() + "\"");
   if (!nodes.empty())
     text += "\n[cluster]\ncookie = \"" + cookie + "\"\n";
   return text;

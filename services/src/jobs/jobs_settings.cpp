@@ -1,5 +1,6 @@
 #include "jobs/jobs_settings.hpp"
 
+#include "detail/data_folder.hpp"
 #include "detail/toml_text.hpp"
 
 #include <algorithm>
@@ -125,6 +126,7 @@ private:
 } // namespace
 
 jobs_config read_jobs_settings(const toml::table& table, const std::string& path,
+                               const std::string& data_folder,
                                std::vector<system_file_error>& errors) {
   jobs_config out;
   out.line = static_cast<int>(table.source().begin.line);
@@ -138,10 +140,7 @@ jobs_config read_jobs_settings(const toml::table& table, const std::string& path
                   fmt::format("expected a SQLite file (PostgreSQL is not supported yet), got {}",
                               quote(database)));
     } else {
-      std::filesystem::path file{database};
-      if (file.is_relative())
-        file = std::filesystem::path(path).parent_path() / file;
-      out.database = file.lexically_normal().string();
+      out.database = in_data_folder(data_folder, database);
     }
   }
   std::string sync;

@@ -13,9 +13,11 @@
 
 namespace microlith::detail {
 
-/// The [jobs] table `table` of the system file at `path` (whose folder a relative database is
-/// resolved against). Each mistake is appended to `errors`; what is wrong keeps its default.
+/// The [jobs] table `table` of the system file at `path`; a relative database is resolved
+/// against `data_folder` (data_folder.hpp). Each mistake is appended to `errors`; what is wrong
+/// keeps its default.
 jobs_config read_jobs_settings(const toml::table& table, const std::string& path,
+                               const std::string& data_folder,
                                std::vector<system_file_error>& errors);
 
 /// The queues of a group's jobs table `table`, whose dotted key is `key`

@@ -1,5 +1,6 @@
 #include "modules/modules_settings.hpp"
 
+#include "detail/data_folder.hpp"
 #include "detail/toml_text.hpp"
 #include "modules/module_naming.hpp"
 
@@ -20,9 +21,9 @@ constexpr std::int64_t max_archive_bytes = 1024 * 1024 * 1024;
 
 class modules_reader {
 public:
-  modules_reader(const toml::table& table, const std::string& path,
+  modules_reader(const toml::table& table, const std::string& path, const std::string& data_folder,
                  std::vector<system_file_error>& errors)
-    : table_(table), path_(path), errors_(errors) {}
+    : table_(table), path_(path), data_folder_(data_folder), errors_(errors) {}
 
   modules_config read() {
     modules_config out;
@@ -58,7 +59,7 @@ private:
     }
   }
 
-  // dir: a folder, relative to the system file's folder unless absolute.
+  // dir: a folder, relative to the data folder unless absolute.
   void read_dir(modules_config& out) {
     const toml::node* node = table_.get("dir");
     if (node == nullptr)
@@ -75,10 +76,7 @@ private:
                             quote(dir)));
       return;
     }
-    std::filesystem::path folder{dir};
-    if (folder.is_relative())
-      folder = std::filesystem::path(path_).parent_path() / folder;
-    out.dir = folder.lexically_normal().string();
+    out.dir = in_data_folder(data_folder_, dir);
   }
 
   // required: module names, each once; only with a dir to load them from.
@@ -143,14 +141,16 @@ private:
 
   const toml::table& table_;
   const std::string& path_;
+  const std::string& data_folder_;
   std::vector<system_file_error>& errors_;
 };
 
 } // namespace
 
 modules_config read_modules_settings(const toml::table& table, const std::string& path,
+                                     const std::string& data_folder,
                                      std::vector<system_file_error>& errors) {
-  return modules_reader{table, path, errors}.read();
+  return modules_reader{table, path, data_folder, errors}.read();
 }
 
 } // namespace microlith::detail

@@ -13,9 +13,11 @@
 
 namespace microlith::detail {
 
-/// The [modules] table `table` of the system file at `path` (whose folder a relative dir is
-/// resolved against). Each mistake is appended to `errors`; what is wrong keeps its default.
+/// The [modules] table `table` of the system file at `path`; a relative dir is resolved
+/// against `data_folder` (data_folder.hpp). Each mistake is appended to `errors`; what is wrong
+/// keeps its default.
 modules_config read_modules_settings(const toml::table& table, const std::string& path,
+                                     const std::string& data_folder,
                                      std::vector<system_file_error>& errors);
 
 } // namespace microlith::detail

@@ -1,5 +1,6 @@
 #include "toggles/toggles_settings.hpp"
 
+#include "detail/data_folder.hpp"
 #include "detail/toml_text.hpp"
 #include "toggles/toggle_naming.hpp"
 
@@ -18,9 +19,9 @@ constexpr std::string_view settings_keys[] = {"database", "test_overrides", "req
 
 class toggles_reader {
 public:
-  toggles_reader(const toml::table& table, const std::string& path,
+  toggles_reader(const toml::table& table, const std::string& path, const std::string& data_folder,
                  std::vector<system_file_error>& errors)
-    : table_(table), path_(path), errors_(errors) {}
+    : table_(table), path_(path), data_folder_(data_folder), errors_(errors) {}
 
   toggles_config read() {
     toggles_config out;
@@ -57,7 +58,7 @@ private:
               fmt::format("expected {}, got {}", expected, type_description(node)));
   }
 
-  // database: a file, relative to the system file's folder unless absolute.
+  // database: a file, relative to the data folder unless absolute.
   void read_database(toggles_config& out) {
     const toml::node* node = table_.get("database");
     if (node == nullptr)
@@ -74,10 +75,7 @@ private:
                             quote(file)));
       return;
     }
-    std::filesystem::path where{file};
-    if (where.is_relative())
-      where = std::filesystem::path(path_).parent_path() / where;
-    out.database = where.lexically_normal().string();
+    out.database = in_data_folder(data_folder_, file);
   }
 
   bool read_boolean(std::string_view key, bool fallback) {
@@ -167,14 +165,16 @@ private:
 
   const toml::table& table_;
   const std::string& path_;
+  const std::string& data_folder_;
   std::vector<system_file_error>& errors_;
 };
 
 } // namespace
 
 toggles_config read_toggles_settings(const toml::table& table, const std::string& path,
+                                     const std::string& data_folder,
                                      std::vector<system_file_error>& errors) {
-  return toggles_reader{table, path, errors}.read();
+  return toggles_reader{table, path, data_folder, errors}.read();
 }
 
 } // namespace microlith::detail

@@ -13,10 +13,11 @@
 
 namespace microlith::detail {
 
-/// The [toggles] table `table` of the system file at `path` (whose folder a relative database
-/// path is resolved against). Each mistake is appended to `errors`; what is wrong keeps its
-/// default.
+/// The [toggles] table `table` of the system file at `path`; a relative database path is
+/// resolved against `data_folder` (data_folder.hpp). Each mistake is appended to `errors`; what
+/// is wrong keeps its default.
 toggles_config read_toggles_settings(const toml::table& table, const std::string& path,
+                                     const std::string& data_folder,
                                      std::vector<system_file_error>& errors);
 
 } // namespace microlith::detail

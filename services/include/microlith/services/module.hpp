@@ -158,6 +158,11 @@ public:
   /// module that does not declare `config` among its tables).
   std::optional<config_value> setting(std::string_view key) const;
 
+  /// Where a file the group keeps across restarts lives: `path` when absolute, else `path`
+  /// inside the system's data folder (system_config::data_folder: `[system] data`, `microlith
+  /// run --data DIR`, or the system file's folder). E.g. a database named in the group's config.
+  std::string data_path(std::string_view path) const;
+
   /// What the module's settings reader made of the group's tables (module_definition::settings).
   /// Throws std::logic_error naming the group when the group has no settings of type T (its
   /// entry was not read by the module, e.g. built by hand in a test).

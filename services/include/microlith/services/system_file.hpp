@@ -180,6 +180,8 @@ struct group_config {
   std::vector<std::string> route_needs;
   /// The queues of its [groups.NAME.jobs.QUEUE] tables, in file order (jobs_config.hpp).
   std::vector<job_queue_config> job_queues;
+  /// The system's data folder (system_config::data_folder), for group_context::data_path().
+  std::string data_folder;
 
   /// `needs`, then the `route_needs` not among them: every group it starts after.
   std::vector<std::string> all_needs() const;
@@ -241,6 +243,13 @@ struct toggles_config {
 struct system_config {
   std::string path;
   std::string name;
+  /// Where what must survive a restart is kept: `[system] data` (relative to the file's folder),
+  /// or the folder given to the parser (`microlith run --data DIR`), or else the file's folder
+  /// (empty for a file named without a folder: the working directory). Relative paths of
+  /// [modules] dir, [toggles] database, [jobs] database and of files that modules keep
+  /// (group_context::data_path) are resolved against it.
+  std::string data_folder;
+  int data_line = 0;                      ///< line of [system] data; 0 when the file has none
   int threads = 0;                        ///< 0 = hardware concurrency
   std::size_t idle_spin_polls = 100;      ///< node_options::idle_spin_polls
   std::size_t idle_nap_polls = 0;         ///< node_options::idle_nap_polls
@@ -296,17 +305,20 @@ private:
 /// free-form config table; check_system() reports the missing module). The routes the
 /// modules declare in code go to the groups that serve them (group_config::module_routes,
 /// route_needs), and a dependency cycle they close is an error. Throws system_file_errors
-/// listing all errors found.
+/// listing all errors found. A non-empty `data_folder` is the system's data folder whatever the
+/// file says (`microlith run --data DIR`; system_config::data_folder).
 system_config parse_system_file(std::string_view text, std::string_view path,
-                                const module_catalogue& modules);
+                                const module_catalogue& modules,
+                                const std::string& data_folder = {});
 
 /// parse_system_file() with the modules linked into this program
 /// (module_catalogue::global()).
 system_config parse_system_file(std::string_view text, std::string_view path);
 
 /// Reads and parses the file at `path`. An unreadable file throws system_file_errors
-/// naming the path and the OS reason.
-system_config load_system_file(const std::string& path, const module_catalogue& modules);
+/// naming the path and the OS reason. `data_folder` as for parse_system_file().
+system_config load_system_file(const std::string& path, const module_catalogue& modules,
+                               const std::string& data_folder = {});
 
 /// load_system_file() with the modules linked into this program.
 system_config load_system_file(const std::string& path);
