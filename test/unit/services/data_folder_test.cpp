@@ -18,8 +18,8 @@ namespace {
 
 // Four lines of [system] without `data`; tests add keys to [system] by appending after `name`.
 std::string file_with(const std::string& system_keys, const std::string& rest = {}) {
-  return "[system]\nname = \"bank\"\n" + system_keys
-         + "[groups.ledger]\nmodule = \"bank.ledger\"\n" + rest;
+  return "[system]\nname = \"bank\"\n" + system_keys + "[groups.ledger]\nmodule = \"bank.ledger\"\n"
+         + rest;
 }
 
 const std::string stores = "[modules]\ndir = \"modules\"\n"
@@ -61,17 +61,16 @@ TEST_CASE("[system] data names the data folder relative to the system file's fol
 }
 
 TEST_CASE("a data folder given to the parser wins over [system] data", "[unit]") {
-  auto config = microlith::parse_system_file(file_with("data = \"state\"\n", stores),
-                                             "/etc/bank/bank.toml",
-                                             microlith::module_catalogue::global(), "/tmp/run-1");
+  auto config =
+    microlith::parse_system_file(file_with("data = \"state\"\n", stores), "/etc/bank/bank.toml",
+                                 microlith::module_catalogue::global(), "/tmp/run-1");
   CHECK(config.data_folder == "/tmp/run-1");
   CHECK(config.modules.dir == "/tmp/run-1/modules");
   CHECK(config.toggles.database == "/tmp/run-1/toggles.db");
   CHECK(config.groups[0].data_folder == "/tmp/run-1");
 }
 
-TEST_CASE("a [system] data that is not a folder name is refused with its line and key",
-          "[unit]") {
+TEST_CASE("a [system] data that is not a folder name is refused with its line and key", "[unit]") {
   check_single(file_with("data = \"\"\n"), 3, "system.data",
                "expected a folder (a non-empty path without NUL characters), got \"\"");
   check_single(file_with("data = 7\n"), 3, "system.data", "expected a string");
@@ -79,7 +78,8 @@ TEST_CASE("a [system] data that is not a folder name is refused with its line an
 
 TEST_CASE("group_context::data_path resolves a group's relative files in the data folder",
           "[unit]") {
-  auto config = microlith::parse_system_file(file_with("data = \"state\"\n"), "/etc/bank/bank.toml");
+  auto config =
+    microlith::parse_system_file(file_with("data = \"state\"\n"), "/etc/bank/bank.toml");
   microlith::node n;
   microlith::group_context g{n, config.groups[0]};
   CHECK(g.data_path("ledger.db") == "/etc/bank/state/ledger.db");
