@@ -423,7 +423,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     return;
   }
   if (!env.meta.toggles) { // the request enters the node here: it keeps the values now in force
-    env.meta.toggles = core_->toggles.current();
+    env.meta.toggles = entry_toggles(env.meta);
     core_->overrides.admit_arrived(env.meta, *env.meta.toggles);
   }
   call_context ctx{this, std::move(env.meta)};
@@ -509,6 +509,23 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.toggles = parent.toggles;
   meta.toggle_overrides = parent.toggle_overrides;
   return meta;
+}
+
+// The snapshot a request keeps where it enters this node. From another node it names the
+// digest of the snapshot it entered the system with: the one of those values among the ones this
+// node published recently. When this node has none (it has not applied those values yet, or
+// published over 64 since), the node's current one: a miss, counted and logged.
+toggle_snapshot_ptr endpoint_actor::entry_toggles(const metadata& meta) const {
+  if (meta.toggles_digest != 0) {
+    if (auto held = core_->toggles.find(meta.toggles_digest))
+      return held;
+    core_->toggles.count_miss();
+    log::write(log::level::debug, def_.name, meta.correlation_id,
+               "toggle snapshot {:016x} from {} is not among the last {} published on this node: "
+               "the request uses this node's current values",
+               meta.toggles_digest, meta.caller, toggle_holder::recent_snapshots);
+  }
+  return core_->toggles.current();
 }
 
 std::uint64_t endpoint_actor::send_call(const metadata& parent, std::string service,
@@ -605,8 +622,12 @@ void endpoint_actor::on_published(envelope& env) {
   auto i = topics_.find(env.service);
   if (i == topics_.end())
     return; // unsubscribed while the message was on its way
-  if (!env.meta.toggles && env.meta.toggle_overrides)
-    core_->overrides.admit_arrived(env.meta, *core_->toggles.current());
+  if (!env.meta.toggles) {
+    if (env.meta.toggle_overrides)
+      core_->overrides.admit_arrived(env.meta, *core_->toggles.current());
+    if (env.meta.toggles_digest != 0) // from another node: the values its request entered with
+      env.meta.toggles = entry_toggles(env.meta);
+  }
   call_context ctx{this, std::move(env.meta)};
   try {
     i->second(ctx, env.body); // a throwing handler is a crash, as in a request handler

@@ -51,6 +51,7 @@ envelope_wire to_wire(const envelope& env) {
       out.toggle_override_values.push_back(o.on ? 1 : 0);
     }
   }
+  out.toggles_digest = env.meta.toggles ? env.meta.toggles->digest() : env.meta.toggles_digest;
   return out;
 }
 
@@ -72,6 +73,8 @@ envelope from_wire(envelope_wire wire) {
     out.meta.deadline = clock::now() + std::chrono::milliseconds(wire.deadline_ms_left);
   out.meta.hops = wire.hops;
   out.meta.idempotency_key = std::move(wire.idempotency_key);
+  // Only compared with the digests of snapshots this node published (toggle_holder::find).
+  out.meta.toggles_digest = wire.toggles_digest;
   // Untrusted until the receiving endpoint validates them against its node (declared names,
   // policy): here only bounded, never looked up or recorded anywhere.
   const auto overrides = std::min(

@@ -111,6 +111,14 @@ toggle_snapshot_ptr node::toggles() const {
   return impl_->core.toggles.current();
 }
 
+toggle_snapshot_ptr node::published_toggles(std::uint64_t digest) const {
+  return impl_->core.toggles.find(digest);
+}
+
+std::uint64_t node::toggle_snapshot_misses() const noexcept {
+  return impl_->core.toggles.misses();
+}
+
 void node::set_toggle_override_policy(toggle_override_policy policy) noexcept {
   impl_->core.overrides.set_policy(policy);
 }

@@ -122,10 +122,67 @@ bool evaluate_toggle(const toggle_state& state, const toggle_groups& groups,
   return false;
 }
 
+std::uint64_t toggle_snapshot_digest(const std::vector<toggle_state>& toggles,
+                                     const toggle_groups& groups) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto byte = [&h](unsigned char c) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  };
+  auto number = [&byte](std::uint64_t n) {
+    for (int i = 0; i < 8; ++i)
+      byte(static_cast<unsigned char>(n >> (8 * i)));
+  };
+  auto text = [&](std::string_view s) {
+    number(s.size());
+    for (char c : s)
+      byte(static_cast<unsigned char>(c));
+  };
+  number(toggles.size());
+  for (const auto& t : toggles) {
+    text(t.name);
+    byte(t.gates.boolean ? 1 : 0);
+    number(t.gates.actors.size());
+    for (const auto& [key, on] : t.gates.actors) {
+      text(key);
+      byte(on ? 1 : 0);
+    }
+    number(t.gates.groups.size());
+    for (const auto& [group, on] : t.gates.groups) {
+      text(group);
+      byte(on ? 1 : 0);
+    }
+    byte(static_cast<unsigned char>(t.gates.percentage));
+    number(static_cast<std::uint64_t>(t.gates.percent));
+  }
+  std::size_t with_members = 0;
+  for (const auto& [name, keys] : groups)
+    with_members += keys.empty() ? 0 : 1;
+  number(with_members);
+  for (const auto& [name, keys] : groups) {
+    if (keys.empty())
+      continue;
+    text(name);
+    number(keys.size());
+    for (const auto& k : keys)
+      text(k);
+  }
+  // A finalizer (splitmix64's), so that nearby inputs spread over all 64 bits.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h == 0 ? 1 : h;
+}
+
+toggle_snapshot::toggle_snapshot() : digest_(toggle_snapshot_digest(toggles_, groups_)) {}
+
 toggle_snapshot::toggle_snapshot(std::vector<toggle_state> toggles, toggle_groups groups)
   : toggles_(std::move(toggles)), groups_(std::move(groups)) {
   std::sort(toggles_.begin(), toggles_.end(),
             [](const toggle_state& a, const toggle_state& b) { return a.name < b.name; });
+  digest_ = toggle_snapshot_digest(toggles_, groups_);
   std::size_t size = 2;
   while (size < toggles_.size() * 2)
     size *= 2;

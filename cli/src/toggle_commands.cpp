@@ -127,6 +127,15 @@ void print_overrides(const pb::ToggleList& all) {
              all.ignored_overrides(), all.undeclared_overrides());
 }
 
+// Calls from other nodes whose snapshot this node did not hold, when there were any.
+void print_snapshot_misses(const pb::ToggleList& all) {
+  if (all.snapshot_misses() == 0)
+    return;
+  fmt::print("\nsnapshots from other nodes not held here: {} (those calls used this node's "
+             "values)\n",
+             all.snapshot_misses());
+}
+
 } // namespace
 
 int list_toggles(const std::string& url) {
@@ -139,6 +148,7 @@ int list_toggles(const std::string& url) {
   if (all.toggles_size() == 0) {
     fmt::print("no toggles declared\n");
     print_overrides(all);
+    print_snapshot_misses(all);
     return 0;
   }
   std::vector<std::vector<std::string>> rows{
@@ -157,6 +167,7 @@ int list_toggles(const std::string& url) {
       fmt::print("  {}: {}\n", name, fmt::join(all.groups().at(name).keys(), ","));
   }
   print_overrides(all);
+  print_snapshot_misses(all);
   return 0;
 }
 

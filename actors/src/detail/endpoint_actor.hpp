@@ -133,6 +133,7 @@ private:
   void complete(std::vector<pending_calls<reply_handler>::ended>& ended);
   void run_continuation(reply_handler& done, const message_ptr& body, const caf::error& err);
   metadata child_metadata(const metadata& parent, clock::time_point deadline) const;
+  toggle_snapshot_ptr entry_toggles(const metadata& meta) const;
 
   node_core* core_;
   service_definition def_;

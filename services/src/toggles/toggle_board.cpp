@@ -237,6 +237,7 @@ pb::ToggleList toggle_board::list() const {
   out.set_require_override(policy.required);
   out.set_ignored_overrides(saturated(counts.ignored));
   out.set_undeclared_overrides(saturated(counts.undeclared));
+  out.set_snapshot_misses(saturated(node_.toggle_snapshot_misses()));
   return out;
 }
 

@@ -51,14 +51,20 @@ struct metadata {
   std::string idempotency_key;
   /// The toggle values in force when the request entered this node (toggles.hpp): captured once
   /// (node::call, an async caller's call, or the first service it reaches) and inherited by
-  /// every call it causes, so its nested calls all see one snapshot. Not sent to other nodes
-  /// (a request arriving from another node captures this node's snapshot).
+  /// every call it causes, so its nested calls all see one snapshot. Its digest is sent to
+  /// other nodes (toggles_digest), not its values.
   std::shared_ptr<const toggle_snapshot> toggles;
   /// Per-call toggle overrides (toggles.hpp): values that beat every gate for this call and
   /// every call it causes, on every node. Null when the call has none. Validated where the call
   /// enters a node (declared names only, the node's policy); sent to other nodes, which
   /// validate them again against their own declarations and policy.
   std::shared_ptr<const std::vector<toggle_override>> toggle_overrides;
+  /// On a call, cast or publication that arrived from another node: the digest of the snapshot
+  /// its request entered the system with (toggle_snapshot::digest); 0 when it named none.
+  /// Where it enters this node, the snapshot of that digest among the ones this node published
+  /// recently becomes `toggles`; when this node has none (a miss, counted), its current one.
+  /// Not inherited: the nested calls carry `toggles`.
+  std::uint64_t toggles_digest = 0;
   /// The background job this call runs (call_context::job_id()), 0 when it runs none: set by
   /// the job runner on its call of a queue's method, not inherited by the calls that handler
   /// makes, not sent to other nodes (a queue's worker runs on the node of its group).
@@ -127,6 +133,8 @@ struct envelope_wire {
   /// receiving node keeps at most max_toggle_overrides of them and validates them at entry.
   std::vector<std::string> toggle_override_names;
   std::vector<std::uint8_t> toggle_override_values;
+  /// The digest of the snapshot the request entered with (metadata::toggles); 0 for none.
+  std::uint64_t toggles_digest = 0;
 };
 
 /// The wire form of `env` (serializes the body).
@@ -141,7 +149,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
   return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
            x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
-           x.hops, x.idempotency_key, x.toggle_override_names, x.toggle_override_values);
+           x.hops, x.idempotency_key, x.toggle_override_names, x.toggle_override_values,
+           x.toggles_digest);
 }
 
 /// CAF serializes an envelope only when it leaves the node (a local send moves it, body

@@ -184,6 +184,16 @@ public:
   /// common path; the snapshot stays valid as long as it is held.
   toggle_snapshot_ptr toggles() const;
 
+  /// The snapshot with `digest` (toggle_snapshot::digest) among the current one and the last
+  /// 64 published on this node, or null: what a call from another node that names this digest
+  /// keeps as its values here.
+  toggle_snapshot_ptr published_toggles(std::uint64_t digest) const;
+
+  /// How many calls, casts and publications from other nodes named a snapshot this node did
+  /// not hold (published_toggles answered null), since it started: they ran with this node's
+  /// values at their arrival.
+  std::uint64_t toggle_snapshot_misses() const noexcept;
+
   /// Sets how the node treats per-call toggle overrides; safe from any thread. Checks and calls
   /// read it without a lock.
   void set_toggle_override_policy(toggle_override_policy policy) noexcept;

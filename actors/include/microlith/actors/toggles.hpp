@@ -22,6 +22,12 @@
 //
 // Checking a name that is not declared throws undeclared_toggle, naming it: never a silent false.
 //
+// A snapshot has a digest: 64 bits of its content (toggle_snapshot::digest), computed once when
+// it is built. It is what travels to other nodes with a call (the envelope's wire form), so the
+// receiving node can find the snapshot of the same values among the ones it published recently
+// (a ring of the last 64 the node published, node::published_toggles) and give the nested calls the
+// values the request entered with.
+//
 // Per-call overrides (toggle_override): a call may carry values of some toggles that beat every
 // gate for that call and every call its handlers make, on every node, and nothing else. They
 // are validated where they enter a node (declared names only, at most max_toggle_overrides, no
@@ -97,7 +103,7 @@ std::uint32_t toggle_actor_score(std::string_view name, std::string_view key) no
 class toggle_snapshot {
 public:
   /// A snapshot in which nothing is declared.
-  toggle_snapshot() = default;
+  toggle_snapshot();
 
   /// A snapshot of `toggles` (names unique) and `groups`.
   toggle_snapshot(std::vector<toggle_state> toggles, toggle_groups groups);
@@ -117,6 +123,10 @@ public:
   /// The groups' members.
   const toggle_groups& groups() const noexcept { return groups_; }
 
+  /// 64 bits of what the snapshot decides (toggle_snapshot_digest), never 0: snapshots of the
+  /// same values on two nodes have the same digest.
+  std::uint64_t digest() const noexcept { return digest_; }
+
 private:
   const toggle_state& require(std::string_view name) const;
 
@@ -127,7 +137,17 @@ private:
     std::uint32_t hash = 0;  ///< the name's hash, low 32 bits
   };
   std::vector<slot> slots_; ///< open addressing, a power of two at least twice the toggles
+  std::uint64_t digest_ = 0;
 };
+
+/// The digest of `toggles` (sorted by name) and `groups`, never 0: FNV-1a (64 bits) over a
+/// canonical, length-prefixed encoding of every toggle's name and gates in name order (actor
+/// and group gates in key order) and of every group with members, in name order, with its
+/// members in order, then mixed once more (a 64-bit finalizer). Descriptions and declared
+/// defaults are not in it: they decide nothing (a toggle never set has its default in its
+/// boolean gate). A group without members decides what an absent one does, and is left out.
+std::uint64_t toggle_snapshot_digest(const std::vector<toggle_state>& toggles,
+                                     const toggle_groups& groups) noexcept;
 
 /// A shared, immutable snapshot.
 using toggle_snapshot_ptr = std::shared_ptr<const toggle_snapshot>;
