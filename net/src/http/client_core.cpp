@@ -64,20 +64,21 @@ void client_core::stop() {
     thread_.join();
 }
 
-void client_core::submit(http_request request, clock::time_point deadline,
-                         std::function<void(http_outcome)> done) {
-  asio::post(io, [this, request = std::move(request), deadline, done = std::move(done)]() mutable {
-    auto url = parse_http_url(request.url);
-    if (!url)
-      return done(http_outcome{{}, url.error()});
-    if (closed_) {
-      auto name = request_name(request.method, *url);
-      return done(http_outcome{{}, client_closed(name)});
-    }
-    auto exchange = std::make_shared<http_exchange>(*this, std::move(request), std::move(*url),
-                                                    deadline, std::move(done));
-    exchange->start();
-  });
+void client_core::submit(http_request request, clock::time_point started,
+                         clock::time_point deadline, std::function<void(http_outcome)> done) {
+  asio::post(
+    io, [this, request = std::move(request), started, deadline, done = std::move(done)]() mutable {
+      auto url = parse_http_url(request.url);
+      if (!url)
+        return done(http_outcome{{}, url.error()});
+      if (closed_) {
+        auto name = request_name(request.method, *url);
+        return done(http_outcome{{}, client_closed(name)});
+      }
+      auto exchange = std::make_shared<http_exchange>(*this, std::move(request), std::move(*url),
+                                                      started, deadline, std::move(done));
+      exchange->start();
+    });
 }
 
 } // namespace microlith::http::detail

@@ -32,8 +32,9 @@ public:
   /// Fails what is in flight, closes the connections and joins the I/O thread.
   void stop();
 
-  /// Sends `request`, due by `deadline`; `done` runs once on the I/O thread.
-  void submit(http_request request, clock::time_point deadline,
+  /// Sends `request`, made at `started` and due by `deadline`; `done` runs once on the I/O
+  /// thread.
+  void submit(http_request request, clock::time_point started, clock::time_point deadline,
               std::function<void(http_outcome)> done);
 
   const http_client_options options;

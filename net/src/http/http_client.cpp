@@ -19,14 +19,20 @@ namespace {
 /// outcome never came (the I/O thread always sends one; this only bounds a lost one).
 constexpr std::chrono::seconds backstop{1};
 
-/// The deadline of a request: its own timeout (else the default), never past `parent`'s.
-clock::time_point deadline_for(clock::time_point parent, std::chrono::milliseconds timeout,
-                               std::chrono::milliseconds default_timeout) {
+/// When a request starts, and its deadline: its own timeout (else the default), never past
+/// `parent`'s.
+struct request_time {
+  clock::time_point started;
+  clock::time_point deadline;
+};
+
+request_time time_for(clock::time_point parent, std::chrono::milliseconds timeout,
+                      std::chrono::milliseconds default_timeout) {
   auto now = clock::now();
   if (parent != clock::time_point{} && timeout.count() <= 0)
-    return parent;
+    return {now, parent};
   auto own = now + (timeout.count() > 0 ? timeout : default_timeout);
-  return parent != clock::time_point{} && parent < own ? parent : own;
+  return {now, parent != clock::time_point{} && parent < own ? parent : own};
 }
 
 } // namespace
@@ -45,12 +51,11 @@ pending_http http_client::request(const call_context& ctx, http_request request)
   if (self == nullptr)
     throw std::logic_error("http_client::request(ctx, ...) takes the context of a service or "
                            "worker; from a plain thread use async_request or request_blocking");
-  auto deadline =
-    deadline_for(ctx.meta().deadline, request.timeout, core_->options.default_timeout);
+  auto time = time_for(ctx.meta().deadline, request.timeout, core_->options.default_timeout);
   auto box = std::make_shared<detail::response_box>();
   auto id = microlith::detail::expect_outside(self, "http", request.method + " " + request.url,
-                                              deadline + backstop);
-  core_->submit(std::move(request), deadline,
+                                              time.deadline + backstop);
+  core_->submit(std::move(request), time.started, time.deadline,
                 [box, id, actor = ctx.self()->address()](http_outcome outcome) {
                   if (!outcome.error)
                     box->response = std::move(outcome.response);
@@ -60,8 +65,8 @@ pending_http http_client::request(const call_context& ctx, http_request request)
 }
 
 void http_client::async_request(http_request request, std::function<void(http_outcome)> done) {
-  auto deadline = deadline_for({}, request.timeout, core_->options.default_timeout);
-  core_->submit(std::move(request), deadline, std::move(done));
+  auto time = time_for({}, request.timeout, core_->options.default_timeout);
+  core_->submit(std::move(request), time.started, time.deadline, std::move(done));
 }
 
 http_outcome http_client::request_blocking(http_request request) {

@@ -48,9 +48,10 @@ void drop_headers(std::vector<header>& headers, std::initializer_list<std::strin
 } // namespace
 
 http_exchange::http_exchange(client_core& core, http_request request, http_url url,
-                             clock::time_point deadline, std::function<void(http_outcome)> done)
+                             clock::time_point started, clock::time_point deadline,
+                             std::function<void(http_outcome)> done)
   : core_(core), request_(std::move(request)), url_(std::move(url)), origin_(url_.origin()),
-    name_(request_name(request_.method, url_)), started_(clock::now()), deadline_(deadline),
+    name_(request_name(request_.method, url_)), started_(started), deadline_(deadline),
     done_(std::move(done)), timer_(core.io), resolver_(core.io) {}
 
 void http_exchange::start() {
@@ -187,6 +188,23 @@ void http_exchange::send() {
 }
 
 void http_exchange::read() {
+  // The header first, then the body: Beast 1.74's parser loses the body_limit error of a
+  // Content-Length over the limit when it parses eagerly past the header (async_read does).
+  connection_->with_stream([this](auto& stream) {
+    bhttp::async_read_header(stream, connection_->buffer, *parser_,
+                             [self = shared_from_this()](const error_code& ec, std::size_t) {
+                               if (self->finished_)
+                                 return;
+                               if (ec)
+                                 return self->on_failed(ec, false);
+                               self->read_body();
+                             });
+  });
+}
+
+void http_exchange::read_body() {
+  if (parser_->is_done())
+    return on_response();
   connection_->with_stream([this](auto& stream) {
     bhttp::async_read(stream, connection_->buffer, *parser_,
                       [self = shared_from_this()](const error_code& ec, std::size_t) {
@@ -250,7 +268,7 @@ void http_exchange::on_response() {
 void http_exchange::on_deadline() {
   if (finished_)
     return;
-  auto allowed = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - started_);
+  auto allowed = std::chrono::round<std::chrono::milliseconds>(deadline_ - started_);
   finish({}, timed_out(name_, allowed));
 }
 

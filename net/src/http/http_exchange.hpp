@@ -28,8 +28,8 @@ namespace microlith::http::detail {
 
 class http_exchange : public std::enable_shared_from_this<http_exchange> {
 public:
-  http_exchange(client_core& core, http_request request, http_url url, clock::time_point deadline,
-                std::function<void(http_outcome)> done);
+  http_exchange(client_core& core, http_request request, http_url url, clock::time_point started,
+                clock::time_point deadline, std::function<void(http_outcome)> done);
 
   /// Starts it (on the I/O thread).
   void start();
@@ -45,6 +45,7 @@ private:
   void handshake();
   void send();
   void read();
+  void read_body();
   void on_response();
   void on_failed(const boost::system::error_code& ec, bool sending);
   void on_deadline();
