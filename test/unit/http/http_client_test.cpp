@@ -329,3 +329,48 @@ TEST_CASE("a client closed with a request in flight fails it with service_unavai
   CHECK(microlith::is(out.error, errc::service_unavailable));
   CHECK_THAT(microlith::message_of(out.error), Contains("the HTTP client closed"));
 }
+
+TEST_CASE("headers over the limit are resource_exhausted", "[unit][http]") {
+  test_server server{[](const seen_request&) {
+    auto a = answer::ok("small body");
+    a.headers.push_back({"X-Padding", std::string(3000, 'p')});
+    return a;
+  }};
+  mh::http_client_options options;
+  options.max_header_bytes = 1024;
+  mh::http_client client{options};
+  auto out = client.request_blocking(mh::http_request::get(server.url("/padded")));
+  REQUIRE(out.error);
+  CHECK(microlith::is(out.error, errc::resource_exhausted));
+  CHECK_THAT(microlith::message_of(out.error),
+             Contains("status line and headers are over the limit of 1024 bytes"));
+}
+
+TEST_CASE("a request waiting in line for a connection ends at its deadline", "[unit][http]") {
+  test_server server{[](const seen_request& r) {
+    auto a = answer::ok(r.target);
+    if (r.target == "/slow")
+      a.how = answer::kind::hold;
+    return a;
+  }};
+  mh::http_client_options options;
+  options.max_connections_per_host = 1;
+  mh::http_client client{options};
+  auto first = std::async(std::launch::async, [&] {
+    return client.request_blocking(mh::http_request::get(server.url("/slow")));
+  });
+  REQUIRE(eventually([&] { return server.held() == 1; }));
+  auto queued = mh::http_request::get(server.url("/queued"));
+  queued.timeout = 200ms;
+  auto out = client.request_blocking(queued);
+  REQUIRE(out.error);
+  CHECK(microlith::is(out.error, errc::timeout));
+  CHECK(server.requests() == 1); // it never reached the server
+  server.release();
+  REQUIRE_FALSE(first.get().error);
+  // The line is empty again: the next request takes the released connection.
+  auto next = client.request_blocking(mh::http_request::get(server.url("/next")));
+  REQUIRE_FALSE(next.error);
+  CHECK(next.response.body == "/next");
+  CHECK(server.connections() == 1);
+}
