@@ -19,4 +19,4 @@ find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(SQLite3 REQUIRED)
-find_package(OpenSSL REQUIRED) # libcrypto: SHA-256 of module archives
+find_package(OpenSSL REQUIRED) # libcrypto: SHA-256 of module archives; libssl: the HTTP client

@@ -3,6 +3,7 @@
 #include "detail/call_errors.hpp"
 
 #include "microlith/actors/atoms.hpp"
+#include "microlith/actors/detail/outside_calls.hpp"
 #include "microlith/actors/log.hpp"
 
 #include <caf/all.hpp>
@@ -570,6 +571,15 @@ void endpoint_actor::set_continuation(std::uint64_t id, reply_handler handler) {
     call->done = std::move(handler);
 }
 
+std::uint64_t endpoint_actor::expect_outside(std::string what, std::string target,
+                                             clock::time_point deadline) {
+  // No callee: nothing to monitor; the deadline timer is the backstop if no answer comes.
+  auto added = pending_.add(caf::actor{}, clock::now(), deadline, what, target, {});
+  if (added.arm)
+    arm_timer(deadline);
+  return added.id;
+}
+
 void endpoint_actor::send_cast(const metadata& parent, std::string service, std::string method,
                                message_ptr body) {
   auto dest = view_.resolve(service);
@@ -706,6 +716,26 @@ std::uint64_t send_call(endpoint_actor* self, const metadata& parent, std::strin
 
 void set_continuation(endpoint_actor* self, std::uint64_t id, reply_handler handler) {
   self->set_continuation(id, std::move(handler));
+}
+
+endpoint_actor* endpoint_of(caf::event_based_actor* actor) noexcept {
+  return dynamic_cast<endpoint_actor*>(actor);
+}
+
+std::uint64_t expect_outside(endpoint_actor* self, std::string what, std::string target,
+                             clock::time_point deadline) {
+  return self->expect_outside(std::move(what), std::move(target), deadline);
+}
+
+void end_outside(const caf::actor_addr& actor, std::uint64_t id, caf::error err) {
+  auto dest = caf::actor_cast<caf::actor>(actor);
+  if (!dest)
+    return;
+  envelope env;
+  env.kind = envelope_kind::reply;
+  env.call_id = id;
+  env.error = std::move(err);
+  caf::anon_send(dest, std::move(env));
 }
 
 void send_cast(endpoint_actor* self, const metadata& parent, std::string service,

@@ -59,6 +59,9 @@ public:
 
   void set_continuation(std::uint64_t id, reply_handler handler);
 
+  /// An operation outside the actor system answering later (outside_calls.hpp).
+  std::uint64_t expect_outside(std::string what, std::string target, clock::time_point deadline);
+
   void send_cast(const metadata& parent, std::string service, std::string method, message_ptr body);
 
   // -- topics -------------------------------------------------------------------------------
