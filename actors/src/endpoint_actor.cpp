@@ -509,6 +509,8 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.idempotency_key = parent.idempotency_key;
   meta.toggles = parent.toggles;
   meta.toggle_overrides = parent.toggle_overrides;
+  meta.job_id = parent.job_id;
+  meta.job_attempt = parent.job_attempt;
   return meta;
 }
 

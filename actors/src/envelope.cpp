@@ -52,6 +52,8 @@ envelope_wire to_wire(const envelope& env) {
     }
   }
   out.toggles_digest = env.meta.toggles ? env.meta.toggles->digest() : env.meta.toggles_digest;
+  out.job_id = env.meta.job_id;
+  out.job_attempt = env.meta.job_attempt;
   return out;
 }
 
@@ -86,6 +88,12 @@ envelope from_wire(envelope_wire wire) {
       list->push_back(
         {std::move(wire.toggle_override_names[i]), wire.toggle_override_values[i] != 0});
     out.meta.toggle_overrides = std::move(list);
+  }
+  // A job's id and attempt are kept together or not at all: an attempt out of range (or a job
+  // without one) from another process is dropped rather than shown to a handler.
+  if (wire.job_id > 0 && wire.job_attempt >= 1 && wire.job_attempt <= max_wire_job_attempt) {
+    out.meta.job_id = wire.job_id;
+    out.meta.job_attempt = wire.job_attempt;
   }
   if (wire.body_type.empty())
     return out;

@@ -3,6 +3,7 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module_store.hpp"
 
+#include "jobs/job_rescuer.hpp"
 #include "jobs/job_runtime.hpp"
 #include "jobs/job_worker.hpp"
 #include "jobs/jobs_service.hpp"
@@ -268,16 +269,24 @@ struct host::impl : group_host {
   // it and the reason), makes the jobs this node's killed process left executing due again,
   // and starts the built-in jobs group (its `jobs` service) before the file's groups, so that
   // they can enqueue as they start. Nothing without a database.
+  //
+  // Who rescues what (docs/jobs.md): a system run in one process is the file's only runner and
+  // rescues every executing job at start. A node of a cluster records itself (its name and its
+  // process's id) on each claim and rescues at start only its own previous process's jobs; its
+  // jobs group's rescuer then rescues the jobs of each node the cluster loses, and once, a
+  // connection cycle after the start, those of every holder that is not joined.
   caf::error open_jobs() {
     if (config.jobs.database.empty() || jobs_running.supervisor)
       return {};
     if (!job_runtime) {
+      job_holder me{placement, caf::to_string(n.system().node())};
       auto store = job_store::open(
-        config.jobs.database, config.jobs.synchronous_full ? job_sync::full : job_sync::normal);
+        config.jobs.database, config.jobs.synchronous_full ? job_sync::full : job_sync::normal, me);
       if (!store)
         return make_error(code_of(store.error()),
                           fmt::format("the jobs did not open: {}", message_of(store.error())));
-      auto rescued = (*store)->rescue_executing(job_clock_now());
+      auto rescued = placement.empty() ? (*store)->rescue_executing(job_clock_now())
+                                       : (*store)->rescue_previous_instances(job_clock_now());
       if (!rescued)
         return make_error(code_of(rescued.error()),
                           fmt::format("the jobs did not open: {}", message_of(rescued.error())));
@@ -297,6 +306,25 @@ struct host::impl : group_host {
     spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
     group_context ctx{n, jobs_group, this};
     spec.child(ctx.service(detail::jobs_service(job_runtime)));
+    if (membership) {
+      auto* joined = membership.get();
+      spec.child(detail::job_rescuer_child(
+        job_runtime,
+        [joined] {
+          std::vector<job_holder> out;
+          for (const auto& m : joined->members())
+            out.push_back(job_holder{m.name, m.node_id});
+          return out;
+        },
+        detail::job_rescue_bounds{2 * joined->options().heartbeat_timeout,
+                                  joined->options().connect_timeout
+                                    + joined->options().reconnect_max}));
+      joined->watch_lost([runtime = std::weak_ptr<detail::job_runtime>{job_runtime}](
+                           const cluster::lost_member& lost) {
+        if (auto r = runtime.lock())
+          r->holder_lost(job_holder{lost.name, lost.node_id}, job_clock_now(), lost.why);
+      });
+    }
     auto sup = start_supervisor(n.system(), std::move(spec));
     if (!sup)
       return make_error(errc::service_unavailable,
@@ -631,6 +659,7 @@ void host::stop() {
     leaving = std::move(d.membership);
   }
   if (leaving) {
+    leaving->watch_lost({});
     // After the groups: their services' removals reach the other nodes first.
     leaving->leave();
     leaving.reset();

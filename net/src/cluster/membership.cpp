@@ -117,6 +117,11 @@ bool membership::group_running(const std::string& group) const {
   return false;
 }
 
+void membership::watch_lost(std::function<void(const lost_member&)> watcher) {
+  std::lock_guard<std::mutex> guard{state_->mutex};
+  state_->on_lost = std::move(watcher);
+}
+
 void membership::set_local_groups(std::vector<std::string> groups) {
   if (agent_)
     caf::anon_send(agent_, local_groups_atom::value, std::move(groups));

@@ -436,6 +436,13 @@ void node_agent::drop(const caf::actor_addr& who, const std::string& why, bool l
       log::warn(component, "node {} is down: {}; removed its {} instance(s) and {} subscription(s)",
                 s.name, why, services, subscriptions);
     publish_members();
+    std::function<void(const lost_member&)> watcher;
+    {
+      std::lock_guard<std::mutex> guard{shared_->mutex};
+      watcher = shared_->on_lost;
+    }
+    if (watcher)
+      watcher(lost_member{s.name, to_string(s.agent.node()), left, left ? "it left" : why});
   }
   auto p = peers_.find(s.name);
   if (p != peers_.end() && !leaving_) {

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,7 +34,8 @@ namespace microlith::cluster::detail {
 /// What the agent shares with the membership handle (read from other threads).
 struct membership_state {
   mutable std::mutex mutex;
-  std::vector<member_info> members; // requires mutex
+  std::vector<member_info> members;                // requires mutex
+  std::function<void(const lost_member&)> on_lost; // requires mutex
 };
 
 class node_agent final : public caf::event_based_actor {

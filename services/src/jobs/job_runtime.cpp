@@ -57,4 +57,26 @@ void job_runtime::wake(const std::string& queue) const {
     caf::anon_send(a, job_wake_atom::value);
 }
 
+void job_runtime::set_rescuer(const caf::actor_addr& rescuer) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  rescuer_ = rescuer;
+}
+
+void job_runtime::clear_rescuer(const caf::actor_addr& rescuer) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (rescuer_ == rescuer)
+    rescuer_ = caf::actor_addr{};
+}
+
+void job_runtime::holder_lost(const job_holder& holder, std::int64_t seen_at,
+                              const std::string& why) const {
+  caf::actor target;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    target = caf::actor_cast<caf::actor>(rescuer_);
+  }
+  if (target)
+    caf::anon_send(target, job_lost_atom::value, holder.node, holder.instance, seen_at, why);
+}
+
 } // namespace microlith::detail

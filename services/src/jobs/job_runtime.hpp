@@ -7,6 +7,7 @@
 #include "microlith/services/jobs_config.hpp"
 
 #include <caf/actor_addr.hpp>
+#include <caf/atom.hpp>
 
 #include <chrono>
 #include <map>
@@ -20,6 +21,10 @@ namespace microlith {
 class node;
 
 namespace detail {
+
+/// Tells the rescuer (job_rescuer.hpp) that a holder is lost: (node, instance, seen at in ms,
+/// why).
+using job_lost_atom = caf::atom_constant<caf::atom("joblost")>;
 
 class job_runtime {
 public:
@@ -46,6 +51,14 @@ public:
   /// retry), so that idle ones claim at once rather than at their next poll.
   void wake(const std::string& queue) const;
 
+  /// The rescuer of this node (job_rescuer.hpp) runs at `rescuer`; cleared when it exits.
+  void set_rescuer(const caf::actor_addr& rescuer);
+  void clear_rescuer(const caf::actor_addr& rescuer);
+
+  /// The cluster lost `holder`'s node at `seen_at` (ms): has the rescuer rescue the attempts
+  /// it claimed until then. Does not block (called on the cluster agent's thread).
+  void holder_lost(const job_holder& holder, std::int64_t seen_at, const std::string& why) const;
+
 private:
   node& node_;
   std::unique_ptr<job_store> store_;
@@ -53,6 +66,7 @@ private:
   std::chrono::milliseconds poll_;
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<caf::actor_addr>> workers_; // requires mutex_
+  caf::actor_addr rescuer_;                                     // requires mutex_
 };
 
 } // namespace detail

@@ -5,6 +5,8 @@
 //   for an attempt is an UPDATE ... WHERE epoch = ? AND state = 'executing', so a stale one
 //   changes nothing and is refused.
 // - job_errors: one row per failed attempt (job_id, attempt), kept when the job is discarded.
+// - jobs.node, jobs.node_instance: who claimed the current or last attempt (job_holder). Added
+//   by open() to a file made before them (rows: held by nobody, '').
 // - job_unique_keys: the key is the primary key. enqueue() inserts the job, then upserts its
 //   key, taking it over only when the holder's period has ended; when the upsert changes no
 //   row the key is held, the transaction is rolled back and the holder's id answered. The
@@ -49,11 +51,12 @@ constexpr const char* create_schema = R"sql(
     epoch INTEGER NOT NULL DEFAULT 0,
     inserted_at INTEGER NOT NULL,
     attempted_at INTEGER NOT NULL DEFAULT 0,
-    finished_at INTEGER NOT NULL DEFAULT 0
+    finished_at INTEGER NOT NULL DEFAULT 0,
+    node TEXT NOT NULL DEFAULT '',
+    node_instance TEXT NOT NULL DEFAULT ''
   );
   CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, priority, run_at, id)
     WHERE state IN ('available', 'scheduled', 'retryable');
-  CREATE INDEX IF NOT EXISTS jobs_executing ON jobs (id) WHERE state = 'executing';
   CREATE TABLE IF NOT EXISTS job_errors (
     job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     attempt INTEGER NOT NULL,
@@ -68,9 +71,17 @@ constexpr const char* create_schema = R"sql(
   );
 )sql";
 
+// After the holder columns exist (a file made before them gets them first).
+constexpr const char* create_holder_index = R"sql(
+  CREATE INDEX IF NOT EXISTS jobs_executing ON jobs (id) WHERE state = 'executing';
+  CREATE INDEX IF NOT EXISTS jobs_executing_holder ON jobs (node, node_instance)
+    WHERE state = 'executing';
+)sql";
+
 constexpr const char* record_columns =
   "SELECT id, queue, message_type, message, state, attempt, max_attempts, priority, run_at, "
-  "timeout_ms, unique_key, epoch, inserted_at, attempted_at, finished_at FROM jobs";
+  "timeout_ms, unique_key, epoch, inserted_at, attempted_at, finished_at, node, node_instance "
+  "FROM jobs";
 
 constexpr const char* state_names[] = {"available", "scheduled", "executing", "retryable",
                                        "completed", "discarded", "cancelled"};
@@ -132,6 +143,8 @@ job_record record_of(sqlite3_stmt* s) {
   r.inserted_at = sqlite3_column_int64(s, 12);
   r.attempted_at = sqlite3_column_int64(s, 13);
   r.finished_at = sqlite3_column_int64(s, 14);
+  r.holder.node = text_of(s, 15);
+  r.holder.instance = text_of(s, 16);
   return r;
 }
 
@@ -156,6 +169,7 @@ std::int64_t job_clock_now() {
 
 struct job_store::impl {
   fs::path file;
+  job_holder holder; // recorded by claim()
   sqlite3* db = nullptr;
   std::mutex mutex; // one connection, used by one thread at a time
   std::unordered_map<std::string, sqlite3_stmt*> prepared; // by SQL text
@@ -261,7 +275,86 @@ struct job_store::impl {
       return err;
     if (auto err = exec("PRAGMA foreign_keys=ON"))
       return err;
-    return exec(create_schema);
+    if (auto err = exec(create_schema))
+      return err;
+    if (auto err = add_holder_columns())
+      return err;
+    return exec(create_holder_index);
+  }
+
+  // Migrates a jobs table made before attempts had holders: adds node and node_instance (the
+  // rows: held by nobody). Checked and altered in one write transaction, so two processes
+  // opening an old file at once add them once.
+  caf::error add_holder_columns() {
+    transaction t{*this};
+    if (auto err = t.begin())
+      return err;
+    bool has = false;
+    {
+      caf::error err;
+      auto info = prepare("PRAGMA table_info(jobs)", err);
+      if (!info)
+        return err;
+      while (sqlite3_step(info.get()) == SQLITE_ROW)
+        has = has || text_of(info.get(), 1) == "node_instance";
+    }
+    if (!has) {
+      if (sqlite3_exec(db,
+                       "ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT ''; "
+                       "ALTER TABLE jobs ADD COLUMN node_instance TEXT NOT NULL DEFAULT '';",
+                       nullptr, nullptr, nullptr)
+          != SQLITE_OK)
+        return sqlite_error("cannot add the holder columns (node, node_instance) to jobs");
+    }
+    return t.commit();
+  }
+
+  /// Rescues the executing jobs `where` selects (an SQL condition whose parameters `bind`
+  /// sets, from ?3 on): each attempt failed with `reason`, the job due at once or discarded
+  /// after its last attempt, with a new epoch. One transaction; answers how many.
+  template <class Bind>
+  caf::expected<std::size_t> rescue_where(const std::string& where, Bind bind,
+                                          const std::string& reason, std::int64_t now) {
+    transaction t{*this};
+    if (auto err = t.begin())
+      return err;
+    caf::error err;
+    const std::string sql = fmt::format(
+      "UPDATE jobs SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE "
+      "'available' END, run_at = min(run_at, ?1), finished_at = CASE WHEN attempt >= "
+      "max_attempts THEN ?1 ELSE 0 END, epoch = epoch + 1 WHERE state = 'executing' AND ({}) "
+      "RETURNING id, attempt",
+      where);
+    std::vector<std::pair<std::int64_t, int>> rescued;
+    {
+      auto update = prepare(sql.c_str(), err);
+      if (!update)
+        return err;
+      sqlite3_bind_int64(update.get(), 1, now);
+      bind(update.get());
+      int rc;
+      while ((rc = sqlite3_step(update.get())) == SQLITE_ROW)
+        rescued.emplace_back(sqlite3_column_int64(update.get(), 0),
+                             sqlite3_column_int(update.get(), 1));
+      if (rc != SQLITE_DONE)
+        return sqlite_error("cannot rescue executing jobs");
+    }
+    for (const auto& [id, attempt] : rescued) {
+      auto insert = prepare("INSERT OR REPLACE INTO job_errors (job_id, attempt, at, message) "
+                            "VALUES (?, ?, ?, ?)",
+                            err);
+      if (!insert)
+        return err;
+      sqlite3_bind_int64(insert.get(), 1, id);
+      sqlite3_bind_int(insert.get(), 2, attempt);
+      sqlite3_bind_int64(insert.get(), 3, now);
+      bind_text(insert.get(), 4, reason);
+      if (auto e = step_done(insert.get(), "cannot record a job error"))
+        return e;
+    }
+    if (auto e = t.commit())
+      return e;
+    return rescued.size();
   }
 
   /// The errors of job `id`, by attempt.
@@ -358,9 +451,11 @@ job_store::job_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 job_store::~job_store() = default;
 
-caf::expected<std::unique_ptr<job_store>> job_store::open(const fs::path& file, job_sync sync) {
+caf::expected<std::unique_ptr<job_store>> job_store::open(const fs::path& file, job_sync sync,
+                                                          job_holder holder) {
   auto p = std::make_unique<impl>();
   p->file = file;
+  p->holder = std::move(holder);
   if (auto err = p->open(sync))
     return err;
   return std::unique_ptr<job_store>(new job_store(std::move(p)));
@@ -368,6 +463,10 @@ caf::expected<std::unique_ptr<job_store>> job_store::open(const fs::path& file, 
 
 const fs::path& job_store::file() const noexcept {
   return impl_->file;
+}
+
+const job_holder& job_store::holder() const noexcept {
+  return impl_->holder;
 }
 
 caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t now) {
@@ -448,10 +547,10 @@ caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queu
   // One statement, so one transaction: the due jobs picked and marked executing together.
   auto s = impl_->prepare(
     "UPDATE jobs SET state = 'executing', attempt = attempt + 1, epoch = epoch + 1, "
-    "attempted_at = ? WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND state IN "
-    "('available', 'scheduled', 'retryable') AND run_at <= ? ORDER BY priority, run_at, id "
-    "LIMIT ?) RETURNING id, queue, message_type, message, attempt, max_attempts, timeout_ms, "
-    "epoch, priority, run_at",
+    "attempted_at = ?1, node = ?5, node_instance = ?6 WHERE id IN (SELECT id FROM jobs WHERE "
+    "queue = ?2 AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ?3 ORDER BY "
+    "priority, run_at, id LIMIT ?4) RETURNING id, queue, message_type, message, attempt, "
+    "max_attempts, timeout_ms, epoch, priority, run_at",
     err);
   if (!s)
     return err;
@@ -459,6 +558,8 @@ caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queu
   bind_text(s.get(), 2, queue);
   sqlite3_bind_int64(s.get(), 3, now);
   sqlite3_bind_int64(s.get(), 4, static_cast<std::int64_t>(limit));
+  bind_text(s.get(), 5, impl_->holder.node);
+  bind_text(s.get(), 6, impl_->holder.instance);
   std::vector<std::pair<std::pair<int, std::int64_t>, claimed_job>> rows;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -533,6 +634,50 @@ caf::expected<std::size_t> job_store::rescue_executing(std::int64_t now) {
   if (auto e = impl_->step_done(s.get(), "cannot rescue executing jobs", &changed))
     return e;
   return static_cast<std::size_t>(changed);
+}
+
+caf::expected<std::size_t> job_store::rescue_previous_instances(std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  const auto& me = impl_->holder;
+  return impl_->rescue_where(
+    "node = ?3 AND node_instance != ?4",
+    [&](sqlite3_stmt* s) {
+      bind_text(s, 3, me.node);
+      bind_text(s, 4, me.instance);
+    },
+    fmt::format("node {} started again: the attempt of its previous process cannot answer",
+                me.node),
+    now);
+}
+
+caf::expected<std::size_t> job_store::rescue_holder(const job_holder& lost,
+                                                    std::int64_t claimed_until,
+                                                    const std::string& reason, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  return impl_->rescue_where(
+    "node = ?3 AND node_instance = ?4 AND attempted_at <= ?5",
+    [&](sqlite3_stmt* s) {
+      bind_text(s, 3, lost.node);
+      bind_text(s, 4, lost.instance);
+      sqlite3_bind_int64(s, 5, claimed_until);
+    },
+    reason, now);
+}
+
+caf::expected<std::vector<job_holder>> job_store::executing_holders() {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare(
+    "SELECT DISTINCT node, node_instance FROM jobs WHERE state = 'executing' ORDER BY 1, 2", err);
+  if (!s)
+    return err;
+  std::vector<job_holder> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+    out.push_back(job_holder{text_of(s.get(), 0), text_of(s.get(), 1)});
+  if (rc != SQLITE_DONE)
+    return impl_->sqlite_error("cannot read the holders of executing jobs");
+  return out;
 }
 
 caf::error job_store::cancel(std::int64_t id, std::int64_t now) {

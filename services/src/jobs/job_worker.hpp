@@ -12,8 +12,8 @@
 // queue's service has an instance (none while it restarts after a crash). When idle it waits for
 // the store's poll interval (or until the queue's next scheduled job, if sooner) or until woken
 // by an enqueue on this node (job_runtime::wake). A worker that crashes with a job in hand
-// rescues that job as it exits; one stopped by its supervisor leaves it executing, for
-// rescue_executing when the node starts again.
+// rescues that job as it exits; one stopped by its supervisor leaves it executing, for the
+// rescue when the node starts again (or, in a cluster, by the other nodes: job_rescuer.hpp).
 #pragma once
 
 #include "microlith/supervision/child_spec.hpp"

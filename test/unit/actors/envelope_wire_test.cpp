@@ -107,6 +107,43 @@ TEST_CASE_METHOD(node_fixture, "an envelope crosses the wire whole", "[unit]") {
   }
 }
 
+TEST_CASE_METHOD(node_fixture, "a job id and attempt cross the wire and only in range", "[unit]") {
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.service = "echo";
+  env.method = "Ping";
+  env.meta.job_id = 42;
+  env.meta.job_attempt = 3;
+  auto out = through_the_wire(node.system(), env);
+  CHECK(out.meta.job_id == 42);
+  CHECK(out.meta.job_attempt == 3);
+
+  microlith::envelope_wire wire;
+  wire.kind = static_cast<std::uint8_t>(envelope_kind::call);
+  wire.service = "echo";
+  wire.method = "Ping";
+  SECTION("none sent: none received") {
+    CHECK(microlith::from_wire(wire).meta.job_id == 0);
+    CHECK(microlith::from_wire(wire).meta.job_attempt == 0);
+  }
+  SECTION("an attempt out of range drops both") {
+    wire.job_id = 7;
+    wire.job_attempt = microlith::max_wire_job_attempt + 1;
+    auto bad = microlith::from_wire(wire);
+    CHECK(bad.meta.job_id == 0);
+    CHECK(bad.meta.job_attempt == 0);
+    wire.job_attempt = -1;
+    CHECK(microlith::from_wire(wire).meta.job_id == 0);
+  }
+  SECTION("a negative job id drops both") {
+    wire.job_id = -7;
+    wire.job_attempt = 1;
+    auto bad = microlith::from_wire(wire);
+    CHECK(bad.meta.job_id == 0);
+    CHECK(bad.meta.job_attempt == 0);
+  }
+}
+
 TEST_CASE("a body this node cannot rebuild is not rebuilt", "[unit]") {
   microlith::envelope_wire wire;
   wire.kind = static_cast<std::uint8_t>(envelope_kind::call);

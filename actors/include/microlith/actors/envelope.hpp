@@ -66,8 +66,9 @@ struct metadata {
   /// Not inherited: the nested calls carry `toggles`.
   std::uint64_t toggles_digest = 0;
   /// The background job this call runs (call_context::job_id()), 0 when it runs none: set by
-  /// the job runner on its call of a queue's method, not inherited by the calls that handler
-  /// makes, not sent to other nodes (a queue's worker runs on the node of its group).
+  /// the job runner on its call of a queue's method, inherited by every call that handler
+  /// causes and sent to other nodes, so a service the job's work reaches on any node sees which
+  /// job and attempt it serves (for its own idempotency).
   std::int64_t job_id = 0;
   /// The attempt of `job_id` this call is (1 for the first; call_context::attempt()).
   std::int32_t job_attempt = 0;
@@ -135,7 +136,16 @@ struct envelope_wire {
   std::vector<std::uint8_t> toggle_override_values;
   /// The digest of the snapshot the request entered with (metadata::toggles); 0 for none.
   std::uint64_t toggles_digest = 0;
+  /// The job and attempt the call serves (metadata::job_id, job_attempt); 0 for none. The
+  /// receiving node keeps them only when both are in range (job_id > 0, 1 <= attempt <=
+  /// max_wire_job_attempt), else neither.
+  std::int64_t job_id = 0;
+  std::int32_t job_attempt = 0;
 };
+
+/// The largest attempt a received envelope may carry (a job's max_attempts is at most 1000 and
+/// a retry by hand adds one each time).
+inline constexpr std::int32_t max_wire_job_attempt = 1'000'000;
 
 /// The wire form of `env` (serializes the body).
 envelope_wire to_wire(const envelope& env);
@@ -150,7 +160,7 @@ typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
   return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
            x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
            x.hops, x.idempotency_key, x.toggle_override_names, x.toggle_override_values,
-           x.toggles_digest);
+           x.toggles_digest, x.job_id, x.job_attempt);
 }
 
 /// CAF serializes an envelope only when it leaves the node (a local send moves it, body

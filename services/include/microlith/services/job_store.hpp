@@ -12,8 +12,12 @@
 // - The epoch is the fence of an attempt: complete(), fail() and rescue() name the epoch that
 //   claim() gave, and are refused (errc::failed_precondition) when the job has moved on since
 //   (cancelled, rescued, claimed again), so a late answer never overwrites a newer state.
-// - rescue_executing() (at start) makes every job left executing by a process that died
-//   available again; the next claim gives it attempt + 1.
+// - Each claim records who holds the attempt (job_holder: the node's name and the instance of
+//   its process). rescue_executing() (a node alone on its file, at start) makes every job left
+//   executing available again; in a cluster a node rescues only the attempts of a holder that
+//   cannot answer any more: its own previous instances at start (rescue_previous_instances),
+//   a node declared down (rescue_holder), one that is no member after the start's bound
+//   (executing_holders + rescue_holder). The next claim gives the job attempt + 1.
 //
 // Times are milliseconds since the Unix epoch, given by the caller, so that tests and the
 // runner use the same code with their own clocks. A store is safe to use from several threads
@@ -73,6 +77,18 @@ struct job_error {
   std::string message;
 };
 
+/// Who holds an attempt: the node that claimed it and the instance (incarnation) of that node's
+/// process, so that a restarted node with the same name is told apart from the one before.
+struct job_holder {
+  std::string node;     ///< the node's name; empty for a system run in one process
+  std::string instance; ///< the process's id (CAF's node id); differs for each process
+
+  friend bool operator==(const job_holder& a, const job_holder& b) {
+    return a.node == b.node && a.instance == b.instance;
+  }
+  friend bool operator!=(const job_holder& a, const job_holder& b) { return !(a == b); }
+};
+
 /// A job as stored.
 struct job_record {
   std::int64_t id = 0;
@@ -90,6 +106,7 @@ struct job_record {
   std::int64_t inserted_at = 0;
   std::int64_t attempted_at = 0; ///< 0 = never
   std::int64_t finished_at = 0;  ///< completed, discarded or cancelled; 0 = not yet
+  job_holder holder;             ///< who claimed the current or last attempt (empty: nobody)
   std::vector<job_error> errors; ///< by attempt
 };
 
@@ -123,9 +140,11 @@ class job_store {
 public:
   /// Opens (creating when missing) the store in `file`, in WAL mode, with the schema. A file
   /// that is not a database, is locked by another process past the busy timeout, or cannot be
-  /// written is an error naming the file and the reason.
-  static caf::expected<std::unique_ptr<job_store>> open(const std::filesystem::path& file,
-                                                        job_sync sync = job_sync::full);
+  /// written is an error naming the file and the reason. A file made before attempts had
+  /// holders gets the holder columns (its executing jobs: held by nobody). `holder`: who this
+  /// store's claims are recorded for.
+  static caf::expected<std::unique_ptr<job_store>>
+  open(const std::filesystem::path& file, job_sync sync = job_sync::full, job_holder holder = {});
 
   ~job_store();
   job_store(const job_store&) = delete;
@@ -158,6 +177,26 @@ public:
   /// gets a new epoch, so an answer of the attempt it was in is refused); answers how many.
   /// Called when a node starts, for the jobs a process killed before could not answer for.
   caf::expected<std::size_t> rescue_executing(std::int64_t now);
+
+  /// For a node of a cluster at start: rescues (as rescue_holder) the executing jobs held by
+  /// this store's node name under another instance: its previous process, which cannot be
+  /// running them. Answers how many.
+  caf::expected<std::size_t> rescue_previous_instances(std::int64_t now);
+
+  /// Rescues the executing jobs held by `lost` whose attempt was claimed at or before
+  /// `claimed_until` (a claim made after the holder was seen lost, by a holder that came back,
+  /// is left alone): each attempt counts as failed with `reason` (recorded as its error), and the
+  /// job is due at once, or discarded when it was its last attempt; each gets a new epoch, so
+  /// the lost attempt's late answer is refused. Idempotent: several nodes may rescue the same
+  /// holder at once. Answers how many jobs it rescued.
+  caf::expected<std::size_t> rescue_holder(const job_holder& lost, std::int64_t claimed_until,
+                                           const std::string& reason, std::int64_t now);
+
+  /// The holders of the jobs executing now, each once.
+  caf::expected<std::vector<job_holder>> executing_holders();
+
+  /// Who this store's claims are recorded for.
+  const job_holder& holder() const noexcept;
 
   /// Cancels job `id` unless it is completed, discarded or cancelled already
   /// (errc::failed_precondition); an executing one gets a new epoch, so its answer is refused.

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,15 @@ struct member_info {
   std::vector<std::string> groups; ///< the groups it runs
 };
 
+/// A joined node that this node lost: declared down (its connection closed, or no heartbeat
+/// within heartbeat_timeout), left, or replaced by a new process of the same node.
+struct lost_member {
+  std::string name;
+  std::string node_id; ///< the lost process's CAF node id (member_info::node_id)
+  bool left = false;   ///< it said goodbye
+  std::string why;     ///< as logged
+};
+
 /// This node's membership. Destroying it leaves the cluster.
 class membership {
 public:
@@ -92,6 +102,10 @@ public:
 
   /// True when some joined node runs `group`.
   bool group_running(const std::string& group) const;
+
+  /// Calls `watcher` for each joined node this node loses, once it is out of members() (on the
+  /// node agent's thread: it must not block; send to an actor). One watcher; {} removes it.
+  void watch_lost(std::function<void(const lost_member&)> watcher);
 
   /// Announces the groups this node runs (after each group starts or stops).
   void set_local_groups(std::vector<std::string> groups);

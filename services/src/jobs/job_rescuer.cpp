@@ -1,0 +1,123 @@
+#include "jobs/job_rescuer.hpp"
+
+#include "jobs/job_runtime.hpp"
+
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace microlith::detail {
+
+namespace {
+
+using job_sweep_atom = caf::atom_constant<caf::atom("jobsweep")>;
+using job_confirm_atom = caf::atom_constant<caf::atom("jobconfirm")>;
+
+class job_rescuer final : public caf::event_based_actor {
+public:
+  job_rescuer(caf::actor_config& cfg, std::shared_ptr<job_runtime> runtime,
+              std::function<std::vector<job_holder>()> members, job_rescue_bounds bounds)
+    : caf::event_based_actor(cfg), runtime_(std::move(runtime)), members_(std::move(members)),
+      bounds_(bounds) {}
+
+  const char* name() const override { return "job-rescuer"; }
+
+  caf::behavior make_behavior() override {
+    runtime_->set_rescuer(address());
+    attach_functor(
+      [runtime = runtime_, addr = address()](const caf::error&) { runtime->clear_rescuer(addr); });
+    delayed_send(this, bounds_.unjoined, job_sweep_atom::value);
+    return {
+      [this](job_lost_atom, const std::string& node, const std::string& instance,
+             std::int64_t seen_at, const std::string& why) {
+        pending_.push_back(job_holder{node, instance});
+        delayed_send(this, bounds_.rejoin, job_confirm_atom::value, node, instance, seen_at, why);
+      },
+      [this](job_confirm_atom, const std::string& node, const std::string& instance,
+             std::int64_t seen_at, const std::string& why) {
+        job_holder lost{node, instance};
+        if (auto i = std::find(pending_.begin(), pending_.end(), lost); i != pending_.end())
+          pending_.erase(i);
+        if (joined(lost)) {
+          log::info("jobs", "node {} ({}) is back: the jobs it holds stay with it", node, instance);
+          return;
+        }
+        rescue(lost, seen_at,
+               fmt::format("node {} is down: {}", node.empty() ? "(unnamed)" : node, why));
+      },
+      [this](job_sweep_atom) { sweep(); },
+    };
+  }
+
+private:
+  bool joined(const job_holder& h) const {
+    auto live = members_ ? members_() : std::vector<job_holder>{};
+    return std::find(live.begin(), live.end(), h) != live.end();
+  }
+
+  // Rescues the attempts of `lost` claimed up to `claimed_until`; logs and wakes the workers
+  // when there were any.
+  void rescue(const job_holder& lost, std::int64_t claimed_until, const std::string& reason) {
+    auto now = job_clock_now();
+    auto done = runtime_->store().rescue_holder(lost, claimed_until, reason, now);
+    if (!done) {
+      log::error("jobs", "the jobs of node {} ({}) were not rescued: {}", lost.node, lost.instance,
+                 describe(done.error()));
+      return;
+    }
+    if (*done == 0)
+      return;
+    log::warn("jobs", "jobs: {} job(s) held by node {} ({}) are due again: {}", *done, lost.node,
+              lost.instance, reason);
+    for (const auto& queue : runtime_->queue_names())
+      runtime_->wake(queue);
+  }
+
+  // The start's sweep: every holder that is neither this process nor a joined node's.
+  void sweep() {
+    auto holders = runtime_->store().executing_holders();
+    if (!holders) {
+      log::error("jobs", "the holders of executing jobs could not be read: {}",
+                 describe(holders.error()));
+      return;
+    }
+    auto live = members_ ? members_() : std::vector<job_holder>{};
+    live.push_back(runtime_->store().holder());
+    const auto& me = runtime_->store().holder().node;
+    for (const auto& h : *holders) {
+      // A holder lost a moment ago is the confirmation's to rescue (or to leave, when it is
+      // back), with the loss as the reason.
+      if (std::find(live.begin(), live.end(), h) != live.end()
+          || std::find(pending_.begin(), pending_.end(), h) != pending_.end())
+        continue;
+      rescue(h, job_clock_now(),
+             fmt::format("node {} ({}) was not joined {} ms after node {} started",
+                         h.node.empty() ? "(unnamed)" : h.node, h.instance,
+                         bounds_.unjoined.count(), me));
+    }
+  }
+
+  std::shared_ptr<job_runtime> runtime_;
+  std::function<std::vector<job_holder>()> members_;
+  job_rescue_bounds bounds_;
+  std::vector<job_holder> pending_; // lost, waiting for the rejoin bound
+};
+
+} // namespace
+
+child_spec job_rescuer_child(std::shared_ptr<job_runtime> runtime,
+                             std::function<std::vector<job_holder>()> members,
+                             job_rescue_bounds bounds) {
+  return child("jobs/rescuer",
+               [runtime = std::move(runtime), members = std::move(members),
+                bounds](caf::event_based_actor* sup) -> caf::expected<caf::actor> {
+                 return sup->spawn<job_rescuer>(runtime, members, bounds);
+               });
+}
+
+} // namespace microlith::detail

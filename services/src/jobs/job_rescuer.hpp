@@ -1,0 +1,41 @@
+// The rescuer of a node's jobs runner (docs/jobs.md, "Who rescues what"): a supervised actor of
+// the built-in `jobs` group, on each node of a cluster that opens the job store. It makes the
+// jobs held by a holder that cannot answer any more due again (job_store::rescue_holder), so a
+// live node runs them with attempt + 1, and wakes this node's workers:
+// - when the cluster loses a joined node (declared down, left, or replaced by a new process of
+//   it; cluster::membership::watch_lost, through job_runtime::holder_lost) and that same process
+//   has not joined again `rejoin` later: the attempts it claimed up to the loss. The wait is
+//   for the side that was frozen: when it resumes, it finds its connections closed and sees
+//   the others "down" too, while they were alive; they rejoin within the wait, so it rescues
+//   nothing of theirs;
+// - once, `unjoined` after it starts: the attempts of every holder that is neither this node's
+//   process nor a joined node's (a node that has not come back, a file's jobs from before
+//   holders were recorded).
+// Rescues are fenced by the epoch and idempotent, so every node sharing the file may rescue the
+// same holder at once; a late answer of a rescued attempt is refused by the store.
+#pragma once
+
+#include "microlith/services/job_store.hpp"
+#include "microlith/supervision/child_spec.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace microlith::detail {
+
+class job_runtime;
+
+/// How long the rescuer waits (above).
+struct job_rescue_bounds {
+  std::chrono::milliseconds rejoin;   ///< after a loss, for the same process to join again
+  std::chrono::milliseconds unjoined; ///< after the start, before the sweep
+};
+
+/// The child spec of the rescuer; `members` answers the holders of the joined nodes now.
+child_spec job_rescuer_child(std::shared_ptr<job_runtime> runtime,
+                             std::function<std::vector<job_holder>()> members,
+                             job_rescue_bounds bounds);
+
+} // namespace microlith::detail
