@@ -29,10 +29,8 @@ constexpr const char* month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
 constexpr const char* weekday_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 constexpr field_spec fields[] = {
-  {"minute", 0, 59, nullptr, 0, 0},
-  {"hour", 0, 23, nullptr, 0, 0},
-  {"day-of-month", 1, 31, nullptr, 0, 0},
-  {"month", 1, 12, month_names, 1, 12},
+  {"minute", 0, 59, nullptr, 0, 0},           {"hour", 0, 23, nullptr, 0, 0},
+  {"day-of-month", 1, 31, nullptr, 0, 0},     {"month", 1, 12, month_names, 1, 12},
   {"day-of-week", 0, 7, weekday_names, 0, 7},
 };
 
@@ -50,10 +48,10 @@ std::string read_field(const field_spec& f, std::string_view text, std::vector<b
                        : std::string{};
   auto value_of = [&](std::string_view v, int& out) -> std::string {
     if (v.empty())
-      return fmt::format("{} has an empty value; expected a number {}-{}{}", f.name, f.low,
-                         f.high, expected_names);
-    if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(
-                                                              static_cast<unsigned char>(c)); })) {
+      return fmt::format("{} has an empty value; expected a number {}-{}{}", f.name, f.low, f.high,
+                         expected_names);
+    if (std::all_of(v.begin(), v.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
       if (v.size() > 4)
         return fmt::format("{} {} is out of range {}-{}", f.name, v, f.low, f.high);
       out = std::stoi(std::string{v});
@@ -82,9 +80,9 @@ std::string read_field(const field_spec& f, std::string_view text, std::vector<b
     if (const auto slash = item.find('/'); slash != std::string_view::npos) {
       range = item.substr(0, slash);
       const auto s = item.substr(slash + 1);
-      if (s.empty() || s.size() > 4
-          || !std::all_of(s.begin(), s.end(),
-                          [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+          }))
         return fmt::format("{} step {:?} is not a number; expected */N or LOW-HIGH/N", f.name,
                            std::string{s});
       step = std::stoi(std::string{s});
@@ -124,8 +122,8 @@ struct named_schedule {
 };
 
 constexpr named_schedule named[] = {
-  {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-  {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+  {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+  {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
   {"@hourly", "0 * * * *"},
 };
 

@@ -191,10 +191,8 @@ caf::expected<std::int64_t> enqueue_due_ticks(job_store& store, const cron_plan&
 
 child_spec cron_ticker_child(std::shared_ptr<job_runtime> runtime, std::vector<cron_plan> plans) {
   return child("jobs/cron",
-               [runtime = std::move(runtime), plans = std::move(plans)](
-                 caf::event_based_actor* sup) -> caf::expected<caf::actor> {
-                 return sup->spawn<cron_ticker>(runtime, plans);
-               });
+               [runtime = std::move(runtime), plans = std::move(plans)](caf::event_based_actor* sup)
+                 -> caf::expected<caf::actor> { return sup->spawn<cron_ticker>(runtime, plans); });
 }
 
 } // namespace microlith::detail

@@ -124,10 +124,8 @@ std::int64_t rule_day(const tz_rule_date& date, std::int64_t year) {
   switch (date.kind) {
     case tz_rule_date::julian_no_leap:
       return (jan1 + date.day - 1 + (is_leap(year) && date.day >= 60 ? 1 : 0)) * day_seconds;
-    case tz_rule_date::zero_based:
-      return (jan1 + date.day) * day_seconds;
-    case tz_rule_date::month_week_day:
-      break;
+    case tz_rule_date::zero_based: return (jan1 + date.day) * day_seconds;
+    case tz_rule_date::month_week_day: break;
   }
   const std::int64_t first = days_from_civil(year, date.month, 1);
   int day = 1 + (date.day - weekday_of_days(first) + 7) % 7 + (date.week - 1) * 7;
@@ -305,8 +303,8 @@ caf::expected<time_zone> time_zone::from_tzif(const std::string& name, const std
   for (std::uint32_t i = 0; i < c.type; ++i)
     type_offsets.push_back(static_cast<std::int32_t>(be32(b, type_at + i * 6)));
   for (std::uint32_t i = 0; i < c.time; ++i) {
-    const std::int64_t t = time_size == 8 ? be64(b, data + i * 8)
-                                          : static_cast<std::int32_t>(be32(b, data + i * 4));
+    const std::int64_t t =
+      time_size == 8 ? be64(b, data + i * 8) : static_cast<std::int32_t>(be32(b, data + i * 4));
     const auto idx = static_cast<unsigned char>(b[idx_at + i]);
     if (idx >= c.type)
       return bad("a transition names a missing local time type");

@@ -46,9 +46,9 @@ int days_in_month(std::int64_t year, int month);
 /// One rule of a POSIX TZ string ("M3.5.0/2", "J60", "59/-1").
 struct tz_rule_date {
   enum kind_t { julian_no_leap, zero_based, month_week_day } kind = month_week_day;
-  int day = 0;   ///< Jn: 1..365; n: 0..365; Mm.w.d: d 0..6
-  int month = 0; ///< Mm.w.d: 1..12
-  int week = 0;  ///< Mm.w.d: 1..5 (5 = the last)
+  int day = 0;              ///< Jn: 1..365; n: 0..365; Mm.w.d: d 0..6
+  int month = 0;            ///< Mm.w.d: 1..12
+  int week = 0;             ///< Mm.w.d: 1..5 (5 = the last)
   std::int64_t time = 7200; ///< seconds after local midnight, may be < 0 or > 24 h
 };
 

@@ -107,9 +107,9 @@ TEST_CASE("cron names stand for their expressions", "[unit]") {
 }
 
 TEST_CASE("cron Feb 29 comes every leap year only", "[unit]") {
-  CHECK(ticks("0 0 29 2 *", utc_ms(2025, 3, 1), 3)
-        == std::vector<std::int64_t>{utc_ms(2028, 2, 29), utc_ms(2032, 2, 29),
-                                     utc_ms(2036, 2, 29)});
+  CHECK(
+    ticks("0 0 29 2 *", utc_ms(2025, 3, 1), 3)
+    == std::vector<std::int64_t>{utc_ms(2028, 2, 29), utc_ms(2032, 2, 29), utc_ms(2036, 2, 29)});
   // 2100 is not a leap year.
   CHECK(ticks("0 0 29 2 *", utc_ms(2096, 3, 1), 1)
         == std::vector<std::int64_t>{utc_ms(2104, 2, 29)});
@@ -117,16 +117,16 @@ TEST_CASE("cron Feb 29 comes every leap year only", "[unit]") {
 
 TEST_CASE("cron the 31st runs only in months that have one", "[unit]") {
   CHECK(ticks("0 0 31 * *", utc_ms(2026, 1, 31, 1), 4)
-        == std::vector<std::int64_t>{utc_ms(2026, 3, 31), utc_ms(2026, 5, 31),
-                                     utc_ms(2026, 7, 31), utc_ms(2026, 8, 31)});
+        == std::vector<std::int64_t>{utc_ms(2026, 3, 31), utc_ms(2026, 5, 31), utc_ms(2026, 7, 31),
+                                     utc_ms(2026, 8, 31)});
 }
 
 TEST_CASE("cron day-of-month and day-of-week both restricted match either", "[unit]") {
   // 2026-02-13 is a Friday; 2026-01-02 a Friday.
   SECTION("both restricted: the 13th or a Friday") {
-    CHECK(ticks("0 0 13 * FRI", utc_ms(2026, 1, 1), 3)
-          == std::vector<std::int64_t>{utc_ms(2026, 1, 2), utc_ms(2026, 1, 9),
-                                       utc_ms(2026, 1, 13)});
+    CHECK(
+      ticks("0 0 13 * FRI", utc_ms(2026, 1, 1), 3)
+      == std::vector<std::int64_t>{utc_ms(2026, 1, 2), utc_ms(2026, 1, 9), utc_ms(2026, 1, 13)});
   }
   SECTION("day-of-week * : every 13th") {
     CHECK(ticks("0 0 13 * *", utc_ms(2026, 1, 1), 2)

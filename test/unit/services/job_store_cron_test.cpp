@@ -144,8 +144,8 @@ TEST_CASE("job store four connections racing on the same cron ticks enqueue each
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&, i] {
       for (int k = 0; k < ticks; ++k) {
-        auto done = stores[i]->enqueue_cron_tick("every-minute", t0 + k * minute,
-                                                 job_of("reports"), t0 + k * minute);
+        auto done = stores[i]->enqueue_cron_tick("every-minute", t0 + k * minute, job_of("reports"),
+                                                 t0 + k * minute);
         if (!done)
           failures[i] = microlith::describe(done.error());
         else if (!done->duplicate)

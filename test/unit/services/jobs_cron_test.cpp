@@ -84,8 +84,8 @@ struct running {
               g.service(microlith::service<worker_state>("worker", "microlith.test.Echo", seen)
                           .handle("Ping", &worker_state::ping))};
           }));
-        return microlith::parse_system_file(system_text(message),
-                                            (dir / "system.toml").string(), cat);
+        return microlith::parse_system_file(system_text(message), (dir / "system.toml").string(),
+                                            cat);
       }()),
       h(n, config, cat) {}
 
@@ -217,6 +217,6 @@ TEST_CASE("cron a message that is not the queue's request type stops the start n
   running r{dir.path(), seen, "{\"no_such_field\": 1}"};
   auto err = r.h.start();
   REQUIRE(err);
-  CHECK_THAT(microlith::message_of(err), Contains("jobs.cron.minutely: message") &&
-                                           Contains("is not a microlith.test.PingRequest"));
+  CHECK_THAT(microlith::message_of(err), Contains("jobs.cron.minutely: message")
+                                           && Contains("is not a microlith.test.PingRequest"));
 }

@@ -129,8 +129,7 @@ TEST_CASE("cron in a time zone runs at local times", "[unit]") {
         == std::vector<std::int64_t>{utc_s(2026, 7, 15, 13)});
 }
 
-TEST_CASE("cron a local time skipped by spring forward runs once at the end of the gap",
-          "[unit]") {
+TEST_CASE("cron a local time skipped by spring forward runs once at the end of the gap", "[unit]") {
   const auto paris = zone("Europe/Paris");
   // 2026-03-29: 02:00 local does not exist (01:00 UTC is 03:00 CEST).
   SECTION("a daily tick inside the gap") {
@@ -150,8 +149,7 @@ TEST_CASE("cron a local time skipped by spring forward runs once at the end of t
   }
 }
 
-TEST_CASE("cron a local time repeated by fall back runs once at its first occurrence",
-          "[unit]") {
+TEST_CASE("cron a local time repeated by fall back runs once at its first occurrence", "[unit]") {
   const auto paris = zone("Europe/Paris");
   // 2026-10-25: 02:00-03:00 local happens twice: 00:00-01:00 UTC (CEST), 01:00-02:00 UTC (CET).
   SECTION("a daily tick in the repeated hour") {
