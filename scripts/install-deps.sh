@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev
   libcli11-dev
   libsqlite3-dev
+  tzdata
   libssl-dev
   catch2
   libbenchmark-dev

@@ -3,6 +3,7 @@
 #include "microlith/services/code_server.hpp"
 #include "microlith/services/module_store.hpp"
 
+#include "jobs/cron_ticker.hpp"
 #include "jobs/job_rescuer.hpp"
 #include "jobs/job_runtime.hpp"
 #include "jobs/job_worker.hpp"
@@ -14,6 +15,7 @@
 #include "microlith/actors/atoms.hpp"
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
+#include "microlith/actors/registry.hpp"
 #include "microlith/supervision/supervisor.hpp"
 
 #include <caf/all.hpp>
@@ -90,6 +92,8 @@ struct host::impl : group_host {
   running_group jobs_running{&jobs_group, nullptr};
   group_config job_workers_group; // the workers of this node's queues
   running_group job_workers_running{&job_workers_group, nullptr};
+  group_config job_cron_group; // the cron ticker of this node's queues' schedules
+  running_group job_cron_running{&job_cron_group, nullptr};
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
@@ -361,6 +365,51 @@ struct host::impl : group_host {
     return {};
   }
 
+  // Starts the cron ticker (group jobs.cron) for the [jobs.cron.NAME] schedules whose queue a
+  // group placed on this node declares: after those groups, whose services' contracts give the
+  // request type each schedule's message is checked against (a message that is not one stops
+  // the start, naming the schedule). Several nodes with the queue all tick; the store's
+  // cron_ticks makes each tick one job.
+  caf::error start_cron() {
+    if (!job_runtime || job_cron_running.supervisor || config.jobs.cron.empty())
+      return {};
+    std::vector<detail::cron_plan> plans;
+    for (const auto& cron : config.jobs.cron) {
+      const job_queue_config* queue = nullptr;
+      for (const auto* g : local_groups)
+        for (const auto& declared : g->job_queues)
+          if (declared.name == cron.queue)
+            queue = job_runtime->queue(declared.name);
+      if (queue == nullptr)
+        continue; // ticked by the nodes that run its queue
+      const google::protobuf::Descriptor* request_type = nullptr;
+      const auto contract = n.registry().contract_of(queue->service);
+      if (const auto* service =
+            google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(contract))
+        if (const auto* method = service->FindMethodByName(queue->method))
+          request_type = method->input_type();
+      auto plan = detail::make_cron_plan(cron, *queue, request_type);
+      if (!plan)
+        return make_error(code_of(plan.error()), fmt::format("the cron schedules did not start: {}",
+                                                             message_of(plan.error())));
+      plans.push_back(std::move(*plan));
+    }
+    if (plans.empty())
+      return {};
+    job_cron_group.name = "jobs.cron";
+    supervisor_spec spec{"jobs.cron"};
+    spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
+    const auto count = plans.size();
+    spec.child(detail::cron_ticker_child(job_runtime, std::move(plans)));
+    auto sup = start_supervisor(n.system(), std::move(spec));
+    if (!sup)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the cron ticker did not start: {}", describe(sup.error())));
+    job_cron_running.supervisor = *sup;
+    log::info(component, "jobs: {} cron schedule(s) ticking", count);
+    return {};
+  }
+
   // The folder of this node's module store: [modules] dir for a system in one process; DIR/NODE
   // for a node of a cluster (each node keeps its own copy of every installed version, and a store
   // is held by one process: docs/modules.md, "Modules in a cluster").
@@ -618,6 +667,11 @@ caf::error host::start() {
     stop();
     return err;
   }
+  if (auto err = d.start_cron()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   if (auto err = d.load_modules()) {
     log::error(component, "{}", message_of(err));
     stop();
@@ -642,8 +696,10 @@ void host::stop() {
     d.reload_handlers.clear();
   }
   if (!groups.empty() || d.toggles_running.supervisor || d.jobs_running.supervisor
-      || d.job_workers_running.supervisor) {
+      || d.job_workers_running.supervisor || d.job_cron_running.supervisor) {
     caf::scoped_actor self{d.n.system()};
+    // The cron ticker started last: it stops first.
+    d.stop_group(self, d.job_cron_running, "the cron ticker");
     // The job workers started after the groups: they stop first, leaving the jobs they hold
     // executing (rescued when the node starts again).
     d.stop_group(self, d.job_workers_running, "the job workers");

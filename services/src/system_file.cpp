@@ -497,6 +497,19 @@ private:
                                 quote(queue.name), quote(at->second->name)));
       }
     }
+    // A cron schedule enqueues on a queue some group declares.
+    for (const auto& cron : config_.jobs.cron)
+      if (!cron.queue.empty() && seen.count(cron.queue) == 0) {
+        std::vector<std::string> names;
+        for (const auto& [name, group] : seen)
+          names.push_back(quote(name));
+        add_error(cron.line, 0, fmt::format("jobs.cron.{}.queue", cron.name),
+                  fmt::format("queue {} is not declared by any group; expected one of {}",
+                              quote(cron.queue),
+                              names.empty() ? std::string{"(none: declare it in "
+                                                          "[groups.NAME.jobs.QUEUE])"}
+                                            : fmt::format("{}", fmt::join(names, ", "))));
+      }
   }
 
   // A group's keys are the common ones and the tables its module declares.

@@ -14,6 +14,7 @@
 #include "microlith/services/job_store.hpp"
 
 #include "microlith/actors/error.hpp"
+#include "microlith/services/job_outbox.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -76,6 +77,24 @@ constexpr const char* create_holder_index = R"sql(
   CREATE INDEX IF NOT EXISTS jobs_executing ON jobs (id) WHERE state = 'executing';
   CREATE INDEX IF NOT EXISTS jobs_executing_holder ON jobs (node, node_instance)
     WHERE state = 'executing';
+)sql";
+
+// Cron schedules: made on their first use, so that a store without schedules has none.
+// cron_schedules: each schedule's expression and zone, and since when they are in force (the
+// start of its missed ticks when it has no tick yet). cron_ticks: one row per enqueued tick.
+constexpr const char* create_cron_schema = R"sql(
+  CREATE TABLE IF NOT EXISTS cron_schedules (
+    schedule TEXT PRIMARY KEY,
+    expression TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    since INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS cron_ticks (
+    schedule TEXT NOT NULL,
+    tick_at INTEGER NOT NULL,
+    job_id INTEGER NOT NULL,
+    PRIMARY KEY (schedule, tick_at)
+  );
 )sql";
 
 constexpr const char* record_columns =
@@ -811,6 +830,139 @@ caf::expected<std::optional<std::int64_t>> job_store::next_run_at(const std::str
   if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL)
     return std::optional<std::int64_t>{};
   return std::optional<std::int64_t>{sqlite3_column_int64(s.get(), 0)};
+}
+
+caf::expected<std::int64_t> job_store::cron_seen(const std::string& name,
+                                                 const std::string& expression,
+                                                 const std::string& zone, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  if (auto err = impl_->exec(create_cron_schema))
+    return err;
+  impl::transaction t{*impl_};
+  if (auto err = t.begin())
+    return err;
+  caf::error err;
+  std::optional<std::int64_t> since;
+  {
+    auto read = impl_->prepare("SELECT since FROM cron_schedules WHERE schedule = ? AND "
+                               "expression = ? AND zone = ?",
+                               err);
+    if (!read)
+      return err;
+    bind_text(read.get(), 1, name);
+    bind_text(read.get(), 2, expression);
+    bind_text(read.get(), 3, zone);
+    const int rc = sqlite3_step(read.get());
+    if (rc == SQLITE_ROW)
+      since = sqlite3_column_int64(read.get(), 0);
+    else if (rc != SQLITE_DONE)
+      return impl_->sqlite_error("cannot read a cron schedule");
+  }
+  if (!since) {
+    // First seen, or its expression or zone changed: its missed ticks count from now.
+    auto write = impl_->prepare(
+      "INSERT INTO cron_schedules (schedule, expression, zone, since) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (schedule) DO UPDATE SET expression = excluded.expression, "
+      "zone = excluded.zone, since = excluded.since",
+      err);
+    if (!write)
+      return err;
+    bind_text(write.get(), 1, name);
+    bind_text(write.get(), 2, expression);
+    bind_text(write.get(), 3, zone);
+    sqlite3_bind_int64(write.get(), 4, now);
+    if (auto e = impl_->step_done(write.get(), "cannot record a cron schedule"))
+      return e;
+    if (auto e = t.commit())
+      return e;
+    return now;
+  }
+  std::int64_t from = *since;
+  {
+    auto last = impl_->prepare("SELECT max(tick_at) FROM cron_ticks WHERE schedule = ?", err);
+    if (!last)
+      return err;
+    bind_text(last.get(), 1, name);
+    if (sqlite3_step(last.get()) != SQLITE_ROW)
+      return impl_->sqlite_error("cannot read a schedule's last tick");
+    if (sqlite3_column_type(last.get(), 0) != SQLITE_NULL)
+      from = std::max<std::int64_t>(from, sqlite3_column_int64(last.get(), 0));
+  }
+  if (auto e = t.commit())
+    return e;
+  return from;
+}
+
+caf::expected<enqueued_job> job_store::enqueue_cron_tick(const std::string& name,
+                                                         std::int64_t tick_at, const new_job& job,
+                                                         std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  if (auto err = impl_->exec(create_cron_schema))
+    return err;
+  impl::transaction t{*impl_};
+  if (auto err = t.begin())
+    return err;
+  caf::error err;
+  // The tick's row decides: a tick recorded already (by another node, or by this one before a
+  // restart) inserts nothing, and the transaction is rolled back.
+  auto take = impl_->prepare("INSERT INTO cron_ticks (schedule, tick_at, job_id) VALUES (?, ?, 0) "
+                             "ON CONFLICT (schedule, tick_at) DO NOTHING",
+                             err);
+  if (!take)
+    return err;
+  bind_text(take.get(), 1, name);
+  sqlite3_bind_int64(take.get(), 2, tick_at);
+  int changed = 0;
+  if (auto e = impl_->step_done(take.get(), "cannot record a cron tick", &changed))
+    return e;
+  take.reset();
+  if (changed == 0) {
+    auto holder =
+      impl_->prepare("SELECT job_id FROM cron_ticks WHERE schedule = ? AND tick_at = ?", err);
+    if (!holder)
+      return err;
+    bind_text(holder.get(), 1, name);
+    sqlite3_bind_int64(holder.get(), 2, tick_at);
+    if (sqlite3_step(holder.get()) != SQLITE_ROW)
+      return impl_->sqlite_error("cannot read a cron tick's job");
+    return enqueued_job{sqlite3_column_int64(holder.get(), 0), true};
+  }
+  auto done = enqueue_in_transaction(impl_->db, job, now);
+  if (!done)
+    return std::move(done.error());
+  auto link =
+    impl_->prepare("UPDATE cron_ticks SET job_id = ? WHERE schedule = ? AND tick_at = ?", err);
+  if (!link)
+    return err;
+  sqlite3_bind_int64(link.get(), 1, done->id);
+  bind_text(link.get(), 2, name);
+  sqlite3_bind_int64(link.get(), 3, tick_at);
+  if (auto e = impl_->step_done(link.get(), "cannot record a cron tick's job"))
+    return e;
+  link.reset();
+  if (auto e = t.commit())
+    return e;
+  return enqueued_job{done->id, false};
+}
+
+caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
+job_store::cron_ticks(const std::string& name) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  if (auto err = impl_->exec(create_cron_schema))
+    return err;
+  caf::error err;
+  auto s = impl_->prepare(
+    "SELECT tick_at, job_id FROM cron_ticks WHERE schedule = ? ORDER BY tick_at", err);
+  if (!s)
+    return err;
+  bind_text(s.get(), 1, name);
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+    out.emplace_back(sqlite3_column_int64(s.get(), 0), sqlite3_column_int64(s.get(), 1));
+  if (rc != SQLITE_DONE)
+    return impl_->sqlite_error("cannot read cron ticks");
+  return out;
 }
 
 } // namespace microlith

@@ -2,6 +2,10 @@
 
 #include "detail/data_folder.hpp"
 #include "detail/toml_text.hpp"
+#include "jobs/cron_schedule.hpp"
+#include "jobs/time_zone.hpp"
+
+#include "microlith/actors/error.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -123,6 +127,74 @@ private:
   std::vector<system_file_error>& errors_;
 };
 
+/// The [jobs.cron.NAME] tables of `table` (the [jobs.cron] table).
+std::vector<job_cron_config> read_cron_schedules(const toml::table& table, const std::string& path,
+                                                 std::vector<system_file_error>& errors) {
+  std::vector<job_cron_config> out;
+  table_reader all{table, "jobs.cron", path, errors};
+  for (auto&& [k, v] : table) {
+    const std::string name{k.str()};
+    const auto* schedule_table = v.as_table();
+    if (schedule_table == nullptr) {
+      all.add_error(v.source(), all.key(name),
+                    fmt::format("expected a schedule's table [jobs.cron.{}], got {}", name,
+                                type_description(v)));
+      continue;
+    }
+    if (name.empty() || !std::all_of(name.begin(), name.end(), is_name_char)) {
+      all.add_error(k.source(), all.key(name),
+                    fmt::format("invalid schedule name {}; expected letters, digits, '_', '.' "
+                                "and '-'",
+                                quote(name)));
+      continue;
+    }
+    job_cron_config c;
+    c.name = name;
+    c.line = static_cast<int>(schedule_table->source().begin.line);
+    table_reader r{*schedule_table, all.key(name), path, errors};
+    r.check_keys({"schedule", "queue", "message", "timezone", "missed", "max_catch_up", "priority",
+                  "max_attempts"});
+    if (const auto* node = r.string(
+          "schedule", true, "a cron schedule such as \"*/15 * * * *\" or \"@daily\"", c.schedule)) {
+      auto parsed = cron_schedule::parse(c.schedule);
+      if (!parsed)
+        r.add_error(node->source(), r.key("schedule"), message_of(parsed.error()));
+    }
+    r.string("queue", true, "the name of a declared queue", c.queue);
+    if (const auto* node = schedule_table->get("message")) {
+      if (const auto* text = node->as_string()) {
+        c.message = text->get();
+        c.message_line = static_cast<int>(node->source().begin.line);
+      } else {
+        r.add_error(node->source(), r.key("message"),
+                    fmt::format("expected the job's message as Protobuf JSON in a string, got {}",
+                                describe_value(*node)));
+      }
+    }
+    if (const auto* node =
+          r.string("timezone", false, "an IANA time zone such as \"Europe/Paris\"", c.timezone)) {
+      auto zone = time_zone::load(c.timezone);
+      if (!zone)
+        r.add_error(node->source(), r.key("timezone"), message_of(zone.error()));
+    }
+    std::string missed;
+    if (const auto* node = r.string("missed", false, "\"skip\" or \"catch_up\"", missed)) {
+      if (missed == "skip" || missed == "catch_up")
+        c.catch_up = missed == "catch_up";
+      else
+        r.add_error(node->source(), r.key("missed"),
+                    fmt::format("expected \"skip\" or \"catch_up\", got {}", quote(missed)));
+    }
+    r.integer("max_catch_up", 1, 100000, c.max_catch_up);
+    r.integer("priority", 0, 9, c.priority);
+    r.integer("max_attempts", 1, 1000, c.max_attempts);
+    out.push_back(std::move(c));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.line < b.line; });
+  return out;
+}
+
 } // namespace
 
 jobs_config read_jobs_settings(const toml::table& table, const std::string& path,
@@ -131,7 +203,7 @@ jobs_config read_jobs_settings(const toml::table& table, const std::string& path
   jobs_config out;
   out.line = static_cast<int>(table.source().begin.line);
   table_reader r{table, "jobs", path, errors};
-  r.check_keys({"database", "synchronous", "poll_interval"});
+  r.check_keys({"database", "synchronous", "poll_interval", "cron"});
   std::string database;
   if (const auto* node =
         r.string("database", true, "the job store's SQLite file as a string", database)) {
@@ -152,6 +224,14 @@ jobs_config read_jobs_settings(const toml::table& table, const std::string& path
                   fmt::format("expected \"full\" or \"normal\", got {}", quote(sync)));
   }
   r.duration("poll_interval", false, out.poll_interval);
+  if (const auto* cron = table.get("cron")) {
+    if (const auto* schedules = cron->as_table())
+      out.cron = read_cron_schedules(*schedules, path, errors);
+    else
+      r.add_error(cron->source(), "jobs.cron",
+                  fmt::format("expected the schedules' tables [jobs.cron.NAME], got {}",
+                              type_description(*cron)));
+  }
   return out;
 }
 

@@ -172,3 +172,81 @@ TEST_CASE("the backoff grows as base plus unit times 2 to the attempt within its
   CHECK(microlith::backoff_delay(quick, 3, 0.1) == 80ms);
   CHECK(microlith::backoff_delay(quick, 10, 0.5) == 1s);
 }
+
+namespace {
+
+// base, a queue "reports" (lines 5-6) and [jobs] (lines 7-8): a [jobs.cron.NAME] table appended
+// starts on line 9.
+const std::string with_queue = base
+                               + "[groups.ledger.jobs.reports]\nmethod = \"ledger.Report\"\n"
+                                 "[jobs]\ndatabase = \"jobs.sqlite\"\n";
+
+} // namespace
+
+TEST_CASE("the [jobs.cron.NAME] tables are read into system_config::jobs cron", "[unit]") {
+  SECTION("every key") {
+    auto config = microlith::parse_system_file(
+      with_queue
+        + "[jobs.cron.nightly]\nschedule = \"30 2 * * MON-FRI\"\nqueue = \"reports\"\n"
+          "message = '{\"text\": \"nightly\"}'\ntimezone = \"Europe/Paris\"\n"
+          "missed = \"catch_up\"\nmax_catch_up = 5\npriority = 3\nmax_attempts = 2\n"
+          "[jobs.cron.hourly]\nschedule = \"@hourly\"\nqueue = \"reports\"\n",
+      "bank.toml");
+    REQUIRE(config.jobs.cron.size() == 2);
+    const auto& nightly = config.jobs.cron[0];
+    CHECK(nightly.name == "nightly");
+    CHECK(nightly.line == 9);
+    CHECK(nightly.schedule == "30 2 * * MON-FRI");
+    CHECK(nightly.queue == "reports");
+    CHECK(nightly.message == "{\"text\": \"nightly\"}");
+    CHECK(nightly.timezone == "Europe/Paris");
+    CHECK(nightly.catch_up);
+    CHECK(nightly.max_catch_up == 5);
+    CHECK(nightly.priority == 3);
+    CHECK(nightly.max_attempts == 2);
+    const auto& hourly = config.jobs.cron[1];
+    CHECK(hourly.name == "hourly");
+    CHECK(hourly.message.empty());
+    CHECK(hourly.timezone == "UTC");
+    CHECK_FALSE(hourly.catch_up);
+    CHECK(hourly.max_catch_up == 100);
+    CHECK(hourly.max_attempts == 0);
+  }
+}
+
+TEST_CASE("mistakes in [jobs.cron.NAME] are reported with line column and key", "[unit]") {
+  SECTION("a bad expression names its field") {
+    auto error = single_error(
+      with_queue + "[jobs.cron.bad]\nschedule = \"61 * * * *\"\nqueue = \"reports\"\n");
+    check_error(error, 10, "jobs.cron.bad.schedule",
+                "\"61 * * * *\": minute 61 is out of range 0-59");
+    CHECK(error.column == 12);
+  }
+  SECTION("an unknown time zone is named") {
+    check_single(with_queue
+                   + "[jobs.cron.bad]\nschedule = \"@daily\"\nqueue = \"reports\"\n"
+                     "timezone = \"Europe/Pariss\"\n",
+                 12, "jobs.cron.bad.timezone", "unknown time zone \"Europe/Pariss\"");
+  }
+  SECTION("a queue no group declares") {
+    check_single(with_queue + "[jobs.cron.bad]\nschedule = \"@daily\"\nqueue = \"mails\"\n", 9,
+                 "jobs.cron.bad.queue",
+                 "queue \"mails\" is not declared by any group; expected one of \"reports\"");
+  }
+  SECTION("missed is skip or catch_up") {
+    check_single(with_queue
+                   + "[jobs.cron.bad]\nschedule = \"@daily\"\nqueue = \"reports\"\n"
+                     "missed = \"all\"\n",
+                 12, "jobs.cron.bad.missed", "expected \"skip\" or \"catch_up\", got \"all\"");
+  }
+  SECTION("an unknown key") {
+    check_single(with_queue
+                   + "[jobs.cron.bad]\nschedule = \"@daily\"\nqueue = \"reports\"\n"
+                     "every = \"5m\"\n",
+                 12, "jobs.cron.bad.every", "unknown key \"every\"; expected one of schedule");
+  }
+  SECTION("no schedule") {
+    check_single(with_queue + "[jobs.cron.bad]\nqueue = \"reports\"\n", 9, "jobs.cron.bad.schedule",
+                 "missing required key \"schedule\"");
+  }
+}

@@ -221,6 +221,27 @@ public:
   /// The store's file.
   const std::filesystem::path& file() const noexcept;
 
+  // Cron schedules (docs/jobs.md, "Cron"). Each tick of a schedule is a row of cron_ticks,
+  // (schedule, tick_at) its primary key, inserted in the transaction of its job: a tick is
+  // enqueued once, whichever node or restarted process gets there first.
+
+  /// Records that the schedule `name` (expression `expression` in zone `zone`) is in force at
+  /// `now`, and answers the instant (ms) after which its missed ticks are counted: its last
+  /// recorded tick, or when it was first seen with this expression and zone (a schedule seen
+  /// for the first time, or whose expression or zone changed, counts from `now`).
+  caf::expected<std::int64_t> cron_seen(const std::string& name, const std::string& expression,
+                                        const std::string& zone, std::int64_t now);
+
+  /// Enqueues `job` for the tick `tick_at` (ms) of the schedule `name`: the tick's row and the
+  /// job's in one transaction. A tick recorded already changes nothing and answers its job's id
+  /// with duplicate = true (not an error).
+  caf::expected<enqueued_job> enqueue_cron_tick(const std::string& name, std::int64_t tick_at,
+                                                const new_job& job, std::int64_t now);
+
+  /// The ticks recorded for the schedule `name` (tick_at ms, job id), oldest first.
+  caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
+  cron_ticks(const std::string& name);
+
 private:
   struct impl;
   explicit job_store(std::unique_ptr<impl> p);

@@ -39,12 +39,29 @@ struct job_queue_config {
   int line = 0; ///< line of the queue's table
 };
 
+/// One [jobs.cron.NAME] table: a schedule that enqueues a job on a queue at each of its ticks
+/// (docs/jobs.md, "Cron").
+struct job_cron_config {
+  std::string name;             ///< NAME; the schedule's key in the store
+  std::string schedule;         ///< 5 fields or @hourly-style name (checked when read)
+  std::string queue;            ///< a declared queue
+  std::string message;          ///< the job's message as Protobuf JSON; empty = the empty message
+  std::string timezone = "UTC"; ///< an IANA name (checked when read)
+  bool catch_up = false;        ///< missed = "catch_up" (true) or "skip" (default)
+  int max_catch_up = 100;       ///< with catch_up: at most this many missed ticks, the newest
+  int priority = 0;             ///< 0 .. 9
+  int max_attempts = 0;         ///< 0 = the queue's
+  int line = 0;                 ///< line of the schedule's table
+  int message_line = 0;         ///< line of its message (0 = none)
+};
+
 /// The optional [jobs] table.
 struct jobs_config {
   std::string database;         ///< the SQLite file, resolved against the system file's folder when
                                 ///< relative; empty = no job store
   bool synchronous_full = true; ///< synchronous = "full" (default) or "normal"
   std::chrono::milliseconds poll_interval{1000}; ///< how often idle workers look for due jobs
+  std::vector<job_cron_config> cron;             ///< its [jobs.cron.NAME] tables, in file order
   int line = 0;                                  ///< line of the [jobs] header; 0 = absent
 };
 

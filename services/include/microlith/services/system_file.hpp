@@ -101,6 +101,15 @@
 //     database = "jobs.sqlite"   # required SQLite file, relative to this file's folder
 //     synchronous = "full"       # optional: "full" (default) or "normal"
 //     poll_interval = "1s"       # optional duration > 0, default 1s
+//     [jobs.cron.NAME]           # optional, any number: a cron schedule (docs/jobs.md, "Cron")
+//     schedule = "0 3 * * *"     # required: 5 fields or @hourly-style name
+//     queue = "reports"          # required: a queue some group declares
+//     message = '{"text": "x"}'  # optional Protobuf JSON of the queue's request type
+//     timezone = "Europe/Paris"  # optional IANA name, default "UTC"
+//     missed = "skip"            # optional: "skip" (default) or "catch_up"
+//     max_catch_up = 100         # optional, 1..100000
+//     priority = 0               # optional, 0..9
+//     max_attempts = 20          # optional, 1..1000, default the queue's
 //
 // Durations are strings made of a non-negative integer and a unit, one of ms, s,
 // m, h ("250ms", "5s", "2m"). When nodes are declared, every group must be placed
