@@ -71,21 +71,32 @@ public:
   }
 
 private:
-  // Enqueues every tick that is due, then sleeps until the next one.
+  // Enqueues every tick that is due (those found too late are missed ticks), then sleeps until
+  // the next one.
   void tick() {
     const auto now = job_clock_now();
     bool failed = false;
     for (std::size_t i = 0; i < plans_.size(); ++i) {
-      std::size_t enqueued = 0;
-      auto cursor = enqueue_due_ticks(runtime_->store(), plans_[i], cursors_[i], now, enqueued);
-      if (!cursor) {
-        log::warn("jobs", "cron {}: a tick was not enqueued, trying again: {}",
-                  plans_[i].config.name, describe(cursor.error()));
+      const auto& name = plans_[i].config.name;
+      auto step = continue_cron_schedule(runtime_->store(), plans_[i], cursors_[i], now);
+      if (!step) {
+        log::warn("jobs", "cron {}: a tick was not enqueued, trying again: {}", name,
+                  describe(step.error()));
         failed = true;
-      } else {
-        cursors_[i] = *cursor;
+        continue;
       }
-      if (enqueued > 0)
+      cursors_[i] = step->cursor;
+      if (step->skipped > 0)
+        log::warn("jobs",
+                  "cron {}: {} tick(s) found more than {} s late skipped (missed = \"skip\"): the "
+                  "process was stopped or starved, or the clock was set forward",
+                  name, step->skipped, cron_late_bound_ms / 1000);
+      if (step->dropped > 0)
+        log::warn("jobs",
+                  "cron {}: {} missed tick(s) dropped, the oldest: catch-up is bounded by "
+                  "max_catch_up = {}",
+                  name, step->dropped, plans_[i].config.max_catch_up);
+      if (step->enqueued > 0)
         runtime_->wake(plans_[i].job.queue);
     }
     arm(failed);
@@ -142,36 +153,53 @@ caf::expected<cron_plan> make_cron_plan(const job_cron_config& cron, const job_q
   return plan;
 }
 
-caf::expected<cron_start> start_cron_schedule(job_store& store, const cron_plan& plan,
-                                              std::int64_t now) {
-  auto from = store.cron_seen(plan.config.name, plan.config.schedule, plan.config.timezone, now);
-  if (!from)
-    return std::move(from.error());
+namespace {
+
+// The ticks of `plan` in (from, missed_until] are missed: skipped, or the newest max_catch_up
+// of them enqueued (the older ones dropped); then every tick up to `now` is enqueued.
+caf::expected<cron_start> settle_ticks(job_store& store, const cron_plan& plan, std::int64_t from,
+                                       std::int64_t missed_until, std::int64_t now) {
   cron_start out;
-  // The missed ticks, (from, now]: keep the newest max_catch_up, count the others.
-  std::deque<std::int64_t> missed;
+  std::deque<std::int64_t> missed; // the newest max_catch_up
   std::size_t count = 0;
-  for (auto t = plan.schedule.next_after(*from, plan.zone); t && *t <= now;
+  for (auto t = plan.schedule.next_after(from, plan.zone); t && *t <= missed_until;
        t = plan.schedule.next_after(*t, plan.zone)) {
     ++count;
     missed.push_back(*t);
     if (missed.size() > static_cast<std::size_t>(plan.config.max_catch_up))
       missed.pop_front();
   }
-  if (!plan.config.catch_up) {
+  std::int64_t cursor = from;
+  if (count > 0 && !plan.config.catch_up) {
     out.skipped = count;
-    out.cursor = now;
-    return out;
+    cursor = missed_until;
+  } else if (count > 0) {
+    out.dropped = count - missed.size();
+    cursor = missed.front() - 1;
   }
-  out.dropped = count - missed.size();
-  out.cursor = missed.empty() ? *from : missed.front() - 1;
   std::size_t enqueued = 0;
-  auto cursor = enqueue_due_ticks(store, plan, out.cursor, now, enqueued);
-  if (!cursor)
-    return std::move(cursor.error());
-  out.cursor = std::max(*cursor, now);
+  auto last = enqueue_due_ticks(store, plan, cursor, now, enqueued);
+  if (!last)
+    return std::move(last.error());
+  out.cursor = std::max(*last, std::max(cursor, missed_until));
   out.enqueued = enqueued;
   return out;
+}
+
+} // namespace
+
+caf::expected<cron_start> start_cron_schedule(job_store& store, const cron_plan& plan,
+                                              std::int64_t now) {
+  auto from = store.cron_seen(plan.config.name, plan.config.schedule, plan.config.timezone, now);
+  if (!from)
+    return std::move(from.error());
+  // Every tick after `from` up to now is missed.
+  return settle_ticks(store, plan, *from, now, now);
+}
+
+caf::expected<cron_start> continue_cron_schedule(job_store& store, const cron_plan& plan,
+                                                 std::int64_t cursor, std::int64_t now) {
+  return settle_ticks(store, plan, cursor, std::max(cursor, now - cron_late_bound_ms), now);
 }
 
 caf::expected<std::int64_t> enqueue_due_ticks(job_store& store, const cron_plan& plan,

@@ -9,7 +9,9 @@
 // to now are skipped (missed = "skip") or enqueued (missed = "catch_up", the newest
 // max_catch_up of them, the older ones dropped with a warning). Then it sleeps (a delayed
 // message, at most 5 minutes, so a wall clock set forward or back is seen) until the next tick
-// of any schedule, and enqueues every tick that is due.
+// of any schedule, and enqueues every tick that is due. A tick found more than
+// cron_late_bound_ms late when the ticker wakes (the process was stopped or starved, the machine
+// suspended, the clock set forward) is a missed tick too, skipped or caught up as at start.
 #pragma once
 
 #include "jobs/cron_schedule.hpp"
@@ -57,6 +59,16 @@ struct cron_start {
 /// ticks (above).
 caf::expected<cron_start> start_cron_schedule(job_store& store, const cron_plan& plan,
                                               std::int64_t now);
+
+/// How late a tick may be found by the running ticker and still count as on time (ms): the
+/// ticker's longest sleep, so that only a stall or a clock jump makes missed ticks.
+inline constexpr std::int64_t cron_late_bound_ms = 5 * 60'000;
+
+/// The running ticker's step for `plan`, whose ticks up to `cursor` are done, at `now` (ms): the
+/// ticks in (cursor, now - cron_late_bound_ms] are missed (skipped, or the newest max_catch_up
+/// enqueued), the later ones up to now enqueued. The counts and the new cursor are answered.
+caf::expected<cron_start> continue_cron_schedule(job_store& store, const cron_plan& plan,
+                                                 std::int64_t cursor, std::int64_t now);
 
 /// Enqueues the ticks of `plan` after `cursor` up to `now` (ms); answers the new cursor (the
 /// last tick enqueued, or `cursor`) and adds the ticks that made a job to `enqueued`. A tick

@@ -249,6 +249,49 @@ TEST_CASE("job store cron missed ticks are skipped or caught up when a schedule 
   }
 }
 
+TEST_CASE("job store cron ticks the running ticker finds too late are missed ticks", "[unit]") {
+  using microlith::detail::continue_cron_schedule;
+  using microlith::detail::cron_late_bound_ms;
+  test_support::temp_folder dir;
+  auto store = open_store(dir.path() / "jobs.sqlite");
+  // Started at t0 (nothing missed); every tick up to t0 + 2 min done on time.
+  REQUIRE(start_cron_schedule(*store, plan_of("m", "* * * * *", false), t0));
+  auto on_time =
+    continue_cron_schedule(*store, plan_of("m", "* * * * *", false), t0, t0 + 2 * minute + 5);
+  REQUIRE(on_time);
+  CHECK(on_time->enqueued == 2);
+  CHECK(on_time->skipped == 0);
+  const std::int64_t cursor = on_time->cursor;
+  REQUIRE(cursor >= t0 + 2 * minute);
+  // The process stalls for a year (a suspended machine, a clock set forward).
+  const std::int64_t year_later = t0 + 365LL * 24 * 60 * minute + 30'000;
+  const std::int64_t late_ticks = cron_late_bound_ms / minute; // within the bound: enqueued
+  SECTION("skip: only the ticks within the late bound are enqueued") {
+    auto step =
+      continue_cron_schedule(*store, plan_of("m", "* * * * *", false), cursor, year_later);
+    REQUIRE(step);
+    CHECK(step->enqueued == static_cast<std::size_t>(late_ticks));
+    CHECK(step->skipped > 500'000);
+    CHECK(step->cursor >= year_later - 30'000);
+    CHECK(job_count(*store) == 2 + late_ticks);
+  }
+  SECTION("catch_up: at most max_catch_up missed ticks and those within the bound") {
+    auto step =
+      continue_cron_schedule(*store, plan_of("m", "* * * * *", true, 3), cursor, year_later);
+    REQUIRE(step);
+    CHECK(step->enqueued == static_cast<std::size_t>(3 + late_ticks));
+    CHECK(step->dropped > 500'000);
+    CHECK(job_count(*store) == 2 + 3 + late_ticks);
+  }
+  SECTION("a tick a little late is enqueued, not missed") {
+    auto step = continue_cron_schedule(*store, plan_of("m", "* * * * *", false), cursor,
+                                       t0 + 3 * minute + cron_late_bound_ms - 1);
+    REQUIRE(step);
+    CHECK(step->skipped == 0);
+    CHECK(step->enqueued == static_cast<std::size_t>(late_ticks));
+  }
+}
+
 TEST_CASE("job store outbox a job written in the caller's transaction commits with it", "[unit]") {
   test_support::temp_folder dir;
   const auto file = dir.path() / "jobs.sqlite";
