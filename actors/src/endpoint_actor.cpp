@@ -635,10 +635,13 @@ void endpoint_actor::on_published(envelope& env) {
   if (i == topics_.end())
     return; // unsubscribed while the message was on its way
   if (!env.meta.toggles) {
-    if (env.meta.toggle_overrides)
-      core_->overrides.admit_arrived(env.meta, *core_->toggles.current());
     if (env.meta.toggles_digest != 0) // from another node: the values its request entered with
       env.meta.toggles = entry_toggles(env.meta);
+    // The overrides are checked against the values the message's request entered with, as a
+    // request's are (on_request).
+    if (env.meta.toggle_overrides)
+      core_->overrides.admit_arrived(env.meta, env.meta.toggles ? *env.meta.toggles
+                                                                : *core_->toggles.current());
   }
   call_context ctx{this, std::move(env.meta)};
   try {
