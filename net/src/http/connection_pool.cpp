@@ -60,13 +60,20 @@ void connection_pool::release(const std::string& origin,
   }
   if (o.open > 0)
     --o.open;
+  if (o.open == 0 && o.idle.empty() && o.line.empty())
+    origins_.erase(origin); // nothing of that origin left: the table holds origins in use only
 }
 
 void connection_pool::cancel(const std::string& origin, std::uint64_t ticket) {
-  auto& line = origins_[origin].line;
+  auto o = origins_.find(origin);
+  if (o == origins_.end())
+    return;
+  auto& line = o->second.line;
   line.erase(std::remove_if(line.begin(), line.end(),
                             [ticket](const waiter& w) { return w.ticket == ticket; }),
              line.end());
+  if (o->second.open == 0 && o->second.idle.empty() && line.empty())
+    origins_.erase(o);
 }
 
 void connection_pool::close_idle() {
