@@ -82,23 +82,37 @@ public:
   /// Starts `argv` with stdout and stderr appended to `log`, and `env` added to the environment.
   process(std::vector<std::string> argv, fs::path log, std::map<std::string, std::string> env = {})
     : log_(std::move(log)) {
+    // Everything the child needs is made before fork: between fork and exec the child of this
+    // multi-threaded process may only make async-signal-safe calls (a malloc there can wait
+    // forever for a lock another thread held at the fork, and the child never starts).
+    std::vector<std::string> environment;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry{*e};
+      if (env.count(entry.substr(0, entry.find('='))) == 0)
+        environment.push_back(std::move(entry));
+    }
+    for (const auto& [k, v] : env)
+      environment.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : environment)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<char*> args;
+    for (auto& a : argv)
+      args.push_back(a.data());
+    args.push_back(nullptr);
+    const std::string log_path = log_.string();
     pid_ = ::fork();
     if (pid_ < 0)
       throw std::runtime_error("fork failed");
     if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
         ::close(fd);
       }
-      for (const auto& [k, v] : env)
-        ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv)
-        args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
+      ::execve(args[0], args.data(), envp.data());
       ::_exit(127);
     }
   }
