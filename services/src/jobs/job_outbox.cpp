@@ -5,6 +5,8 @@
 
 #include "microlith/actors/error.hpp"
 
+#include "jobs/new_job_check.hpp"
+
 #include <sqlite3.h>
 
 #include <fmt/format.h>
@@ -54,16 +56,8 @@ caf::expected<enqueued_job> enqueue_in_transaction(sqlite3* db, const new_job& j
     return make_error(errc::failed_precondition,
                       "enqueue_in_transaction needs a transaction open on its connection "
                       "(BEGIN IMMEDIATE first)");
-  if (job.queue.empty())
-    return make_error(errc::invalid_argument, "a job needs a queue");
-  if (job.message_type.empty())
-    return make_error(errc::invalid_argument, "a job needs its message's type name");
-  if (job.max_attempts < 1)
-    return make_error(errc::invalid_argument,
-                      fmt::format("max attempts must be at least 1, got {}", job.max_attempts));
-  if (!job.unique_key.empty() && job.unique_period_ms <= 0)
-    return make_error(errc::invalid_argument,
-                      fmt::format("unique key {:?} needs a period greater than 0", job.unique_key));
+  if (auto err = detail::check_new_job(job))
+    return err;
   // A savepoint, so that a duplicate undoes the job's rows and nothing of the caller's.
   if (sqlite3_exec(db, "SAVEPOINT microlith_enqueue", nullptr, nullptr, nullptr) != SQLITE_OK)
     return sqlite_refused(db, "cannot open a savepoint");

@@ -16,6 +16,8 @@
 #include "microlith/actors/error.hpp"
 #include "microlith/services/job_outbox.hpp"
 
+#include "jobs/new_job_check.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <iterator>
@@ -489,16 +491,8 @@ const job_holder& job_store::holder() const noexcept {
 }
 
 caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t now) {
-  if (job.queue.empty())
-    return make_error(errc::invalid_argument, "a job needs a queue");
-  if (job.message_type.empty())
-    return make_error(errc::invalid_argument, "a job needs its message's type name");
-  if (job.max_attempts < 1)
-    return make_error(errc::invalid_argument,
-                      fmt::format("max attempts must be at least 1, got {}", job.max_attempts));
-  if (!job.unique_key.empty() && job.unique_period_ms <= 0)
-    return make_error(errc::invalid_argument,
-                      fmt::format("unique key {:?} needs a period greater than 0", job.unique_key));
+  if (auto err = detail::check_new_job(job))
+    return err;
   std::lock_guard<std::mutex> guard{impl_->mutex};
   impl::transaction t{*impl_};
   if (auto err = t.begin())
