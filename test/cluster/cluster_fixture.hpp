@@ -6,6 +6,7 @@
 #pragma once
 
 #include "http_client.hpp"
+#include "support/free_port.hpp"
 #include "support/temp_folder.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -48,23 +49,7 @@ inline std::string microlith_command() {
   return MICROLITH_COMMAND;
 }
 
-/// A TCP port on 127.0.0.1 that the OS just handed out, never one this process was given
-/// before: the port is free again once answered, and the OS may hand it out twice in a row, so
-/// two ports of one system file (a node's listen address and the gateway's) could otherwise be
-/// the same.
-inline std::uint16_t free_port() {
-  static std::mutex mutex;
-  static std::set<std::uint16_t> given;
-  std::lock_guard<std::mutex> lock{mutex};
-  for (;;) {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor acceptor{
-      ioc, boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), 0}};
-    const auto port = acceptor.local_endpoint().port();
-    if (given.insert(port).second)
-      return port;
-  }
-}
+using test_support::free_port;
 
 using test_support::temp_folder;
 

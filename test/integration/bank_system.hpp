@@ -4,6 +4,7 @@
 #pragma once
 
 #include "proto/bank.pb.h"
+#include "support/free_port.hpp"
 #include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
@@ -14,9 +15,6 @@
 #include <microlith/services/system_file.hpp>
 
 #include <caf/all.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -35,14 +33,7 @@ inline std::string bank_file() {
   return std::string{MICROLITH_SOURCE_DIR} + "/examples/bank/bank.toml";
 }
 
-/// A TCP port on 127.0.0.1 that the OS just handed out (bound, then released), so that tests
-/// running in parallel never share the gateway's port.
-inline std::uint16_t free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor acceptor{
-    ioc, boost::asio::ip::tcp::endpoint{boost::asio::ip::address_v4::loopback(), 0}};
-  return acceptor.local_endpoint().port();
-}
+using test_support::free_port;
 
 using test_support::temp_folder;
 

@@ -12,15 +12,12 @@
 
 #include "integration/http_client.hpp"
 #include "proto/test.pb.h"
+#include "support/free_port.hpp"
 #include "support/log_capture.hpp"
 
 #include <caf/all.hpp>
 
 #include <catch2/catch.hpp>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -117,24 +114,7 @@ bank_test::http_answer get(std::uint16_t port, const std::string& target) {
   return client.request(http::verb::get, target);
 }
 
-/// A TCP port on 127.0.0.1 that the OS just handed out.
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
-      || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot bind a port on 127.0.0.1");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_support::free_port;
 
 // A system run in one process by a host using the test modules.
 struct running_system {
