@@ -508,6 +508,7 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.hops = parent.hops + 1;
   meta.idempotency_key = parent.idempotency_key;
   meta.toggles = parent.toggles;
+  meta.toggles_digest = parent.toggles_digest;
   meta.toggle_overrides = parent.toggle_overrides;
   meta.job_id = parent.job_id;
   meta.job_attempt = parent.job_attempt;

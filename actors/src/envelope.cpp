@@ -51,7 +51,11 @@ envelope_wire to_wire(const envelope& env) {
       out.toggle_override_values.push_back(o.on ? 1 : 0);
     }
   }
-  out.toggles_digest = env.meta.toggles ? env.meta.toggles->digest() : env.meta.toggles_digest;
+  // The digest the request arrived with wins over the snapshot this node substituted: on a miss
+  // here, the next node may still hold the values the request entered the system with.
+  out.toggles_digest = env.meta.toggles_digest != 0 ? env.meta.toggles_digest
+                       : env.meta.toggles           ? env.meta.toggles->digest()
+                                                    : 0;
   out.job_id = env.meta.job_id;
   out.job_attempt = env.meta.job_attempt;
   return out;

@@ -5,11 +5,14 @@
 #include "test_services.hpp"
 
 #include <microlith/actors/async_caller.hpp>
+#include <microlith/actors/envelope.hpp>
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/service.hpp>
 #include <microlith/actors/toggles.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <future>
@@ -82,6 +85,31 @@ struct careless_state {
     pb::PingReply r;
     r.set_text(ctx.enabled("nobody.declared.this") ? "on" : "off");
     return r;
+  }
+};
+
+// Echo.Ping: answers the digest its call arrived with, the one it would send to another node,
+// and "on" or "off" for toggle "t" (a nested call's view of a request from another node).
+struct onward_digest_state {
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest&) {
+    microlith::envelope onward;
+    onward.meta = ctx.meta();
+    pb::PingReply r;
+    r.set_text(fmt::format("{:x} {:x} {}", ctx.meta().toggles_digest,
+                           microlith::to_wire(onward).toggles_digest,
+                           ctx.enabled("t") ? "on" : "off"));
+    return r;
+  }
+};
+
+// Echo.Ping: asks "onward" and answers what it answered.
+struct relay_state {
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest&) {
+    auto p = ctx.make_promise<pb::PingReply>();
+    ctx.call<pb::PingReply>("onward", "Ping", pb::PingRequest{})
+      .then([p](const pb::PingReply& r) mutable { p.deliver(r); },
+            [p](const caf::error& e) mutable { p.deliver(e); });
+    return p;
   }
 };
 
@@ -307,6 +335,44 @@ TEST_CASE_METHOD(node_fixture, "a change during a request is not seen by its nes
     REQUIRE(r);
     CHECK(r->text() == "on");
   }
+}
+
+TEST_CASE_METHOD(node_fixture,
+                 "a request from another node passes the digest it arrived with on to its nested "
+                 "calls also when this node does not hold those values",
+                 "[unit]") {
+  node.publish_toggles(shared_boolean(true));
+  must_spawn(node, microlith::service<onward_digest_state>("onward", "microlith.test.Echo")
+                     .handle("Ping", &onward_digest_state::ping)
+                     .checks_toggles({"t"}));
+  auto relay = must_spawn(node, microlith::service<relay_state>("relay", "microlith.test.Echo")
+                                  .handle("Ping", &relay_state::ping));
+  // A digest this node never published: the values of another node (a miss here).
+  const std::uint64_t elsewhere = shared_boolean(false)->digest();
+  REQUIRE(node.published_toggles(elsewhere) == nullptr);
+  const auto misses = node.toggle_snapshot_misses();
+  microlith::metadata meta;
+  meta.correlation_id = "corr-digest";
+  meta.caller = "other-node";
+  meta.deadline = microlith::clock::now() + 5s;
+  meta.toggles_digest = elsewhere;
+  caf::scoped_actor self{node.system()};
+  self->send(relay, microlith::make_call(3, "relay", "Ping",
+                                         std::make_shared<const pb::PingRequest>(), meta));
+  bool answered = false;
+  self->receive(
+    [&](microlith::envelope& reply) {
+      answered = true;
+      REQUIRE_FALSE(reply.error);
+      const auto* body = dynamic_cast<const pb::PingReply*>(reply.body.get());
+      REQUIRE(body != nullptr);
+      // The nested call ran with this node's current values ("t" on), and still names, and
+      // would send on, the digest the request arrived with.
+      CHECK(body->text() == fmt::format("{:x} {:x} on", elsewhere, elsewhere));
+    },
+    caf::after(10s) >> [] {});
+  REQUIRE(answered);
+  CHECK(node.toggle_snapshot_misses() == misses + 1);
 }
 
 TEST_CASE_METHOD(node_fixture, "threads checking while another publishes never see a torn value",

@@ -63,7 +63,8 @@ struct metadata {
   /// its request entered the system with (toggle_snapshot::digest); 0 when it named none.
   /// Where it enters this node, the snapshot of that digest among the ones this node published
   /// recently becomes `toggles`; when this node has none (a miss, counted), its current one.
-  /// Not inherited: the nested calls carry `toggles`.
+  /// Inherited by the nested calls, and sent on to other nodes instead of the digest of the
+  /// snapshot used here: a miss on this node does not rewrite what the request entered with.
   std::uint64_t toggles_digest = 0;
   /// The background job this call runs (call_context::job_id()), 0 when it runs none: set by
   /// the job runner on its call of a queue's method, inherited by every call that handler
