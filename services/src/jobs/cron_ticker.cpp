@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ctime>
 #include <deque>
 #include <set>
 
@@ -26,6 +27,15 @@ using cron_tick_atom = caf::atom_constant<caf::atom("crontick")>;
 constexpr std::int64_t max_sleep_ms = 5 * 60 * 1000;
 // The wait before trying again after the store refused a tick.
 constexpr std::int64_t retry_ms = 1000;
+
+// A time in milliseconds since the epoch as "2026-12-07 13:05:00" (UTC).
+std::string utc_text(std::int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", parts.tm_year + 1900, parts.tm_mon + 1,
+                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+}
 
 class cron_ticker final : public caf::event_based_actor {
 public:
@@ -60,6 +70,13 @@ public:
       if (started->skipped > 0)
         log::info("jobs", "cron {}: {} missed tick(s) skipped (missed = \"skip\")",
                   plan.config.name, started->skipped);
+      if (auto next = plan.schedule.next_after(started->cursor, plan.zone))
+        log::info(
+          "jobs", "cron {}: running, next tick at {} UTC{}", plan.config.name, utc_text(*next),
+          plan.config.timezone == "UTC" ? std::string{} : ", schedule in " + plan.config.timezone);
+      else
+        log::warn("jobs", "cron {}: running, but its schedule has no tick in the future",
+                  plan.config.name);
     }
     arm(false);
     return {
