@@ -9,6 +9,7 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/services/host.hpp"
+#include "microlith/services/keep_freed_heap.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/system_file.hpp"
 
@@ -100,6 +101,7 @@ int run_system(const std::string& path, const std::string& placement, bool print
   auto config = load_checked(path, "nothing was started", data_folder);
   if (!config)
     return 2;
+  keep_freed_heap();
   if (auto lvl = log::parse_level(config->log_level))
     log::set_level(*lvl);
   if (!prepare_data_folder(*config))
