@@ -423,6 +423,76 @@ struct job_store::impl {
     return text_of(s.get(), 0);
   }
 
+  /// claim(), with the mutex held.
+  caf::expected<std::vector<claimed_job>> claim(const std::string& queue, std::size_t limit,
+                                                std::int64_t now) {
+    std::vector<claimed_job> out;
+    if (limit == 0)
+      return out;
+    caf::error err;
+    // One statement, so one transaction: the due jobs picked and marked executing together.
+    auto s = prepare(
+      "UPDATE jobs SET state = 'executing', attempt = attempt + 1, epoch = epoch + 1, "
+      "attempted_at = ?1, node = ?5, node_instance = ?6 WHERE id IN (SELECT id FROM jobs WHERE "
+      "queue = ?2 AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ?3 ORDER BY "
+      "priority, run_at, id LIMIT ?4) RETURNING id, queue, message_type, message, attempt, "
+      "max_attempts, timeout_ms, epoch, priority, run_at",
+      err);
+    if (!s)
+      return err;
+    sqlite3_bind_int64(s.get(), 1, now);
+    bind_text(s.get(), 2, queue);
+    sqlite3_bind_int64(s.get(), 3, now);
+    sqlite3_bind_int64(s.get(), 4, static_cast<std::int64_t>(limit));
+    bind_text(s.get(), 5, holder.node);
+    bind_text(s.get(), 6, holder.instance);
+    std::vector<std::pair<std::pair<int, std::int64_t>, claimed_job>> rows;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      claimed_job j;
+      j.id = sqlite3_column_int64(s.get(), 0);
+      j.queue = text_of(s.get(), 1);
+      j.message_type = text_of(s.get(), 2);
+      j.message = text_of(s.get(), 3);
+      j.attempt = sqlite3_column_int(s.get(), 4);
+      j.max_attempts = sqlite3_column_int(s.get(), 5);
+      j.timeout_ms = sqlite3_column_int64(s.get(), 6);
+      j.epoch = sqlite3_column_int64(s.get(), 7);
+      rows.emplace_back(
+        std::make_pair(sqlite3_column_int(s.get(), 8), sqlite3_column_int64(s.get(), 9)),
+        std::move(j));
+    }
+    if (rc != SQLITE_DONE)
+      return sqlite_error("cannot claim jobs");
+    // RETURNING gives rows in no set order: hand them out in the order they were picked.
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.first, a.first.second, a.second.id)
+             < std::tie(b.first.first, b.first.second, b.second.id);
+    });
+    for (auto& row : rows)
+      out.push_back(std::move(row.second));
+    return out;
+  }
+
+  /// complete(), with the mutex held.
+  caf::error complete(std::int64_t id, std::int64_t epoch, std::int64_t now) {
+    caf::error err;
+    auto s = prepare("UPDATE jobs SET state = 'completed', finished_at = ? "
+                     "WHERE id = ? AND epoch = ? AND state = 'executing'",
+                     err);
+    if (!s)
+      return err;
+    sqlite3_bind_int64(s.get(), 1, now);
+    sqlite3_bind_int64(s.get(), 2, id);
+    sqlite3_bind_int64(s.get(), 3, epoch);
+    int changed = 0;
+    if (auto e = step_done(s.get(), "cannot complete a job", &changed))
+      return e;
+    if (changed == 0)
+      return stale(id, epoch);
+    return {};
+  }
+
   /// fail() and rescue(): records the error and moves the job on, in one transaction.
   caf::expected<job_state> fail(std::int64_t id, std::int64_t epoch, const std::string& message,
                                 std::int64_t retry_at, std::int64_t now) {
@@ -552,72 +622,31 @@ caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t 
 
 caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queue,
                                                          std::size_t limit, std::int64_t now) {
-  std::vector<claimed_job> out;
-  if (limit == 0)
-    return out;
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  caf::error err;
-  // One statement, so one transaction: the due jobs picked and marked executing together.
-  auto s = impl_->prepare(
-    "UPDATE jobs SET state = 'executing', attempt = attempt + 1, epoch = epoch + 1, "
-    "attempted_at = ?1, node = ?5, node_instance = ?6 WHERE id IN (SELECT id FROM jobs WHERE "
-    "queue = ?2 AND state IN ('available', 'scheduled', 'retryable') AND run_at <= ?3 ORDER BY "
-    "priority, run_at, id LIMIT ?4) RETURNING id, queue, message_type, message, attempt, "
-    "max_attempts, timeout_ms, epoch, priority, run_at",
-    err);
-  if (!s)
-    return err;
-  sqlite3_bind_int64(s.get(), 1, now);
-  bind_text(s.get(), 2, queue);
-  sqlite3_bind_int64(s.get(), 3, now);
-  sqlite3_bind_int64(s.get(), 4, static_cast<std::int64_t>(limit));
-  bind_text(s.get(), 5, impl_->holder.node);
-  bind_text(s.get(), 6, impl_->holder.instance);
-  std::vector<std::pair<std::pair<int, std::int64_t>, claimed_job>> rows;
-  int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    claimed_job j;
-    j.id = sqlite3_column_int64(s.get(), 0);
-    j.queue = text_of(s.get(), 1);
-    j.message_type = text_of(s.get(), 2);
-    j.message = text_of(s.get(), 3);
-    j.attempt = sqlite3_column_int(s.get(), 4);
-    j.max_attempts = sqlite3_column_int(s.get(), 5);
-    j.timeout_ms = sqlite3_column_int64(s.get(), 6);
-    j.epoch = sqlite3_column_int64(s.get(), 7);
-    rows.emplace_back(
-      std::make_pair(sqlite3_column_int(s.get(), 8), sqlite3_column_int64(s.get(), 9)),
-      std::move(j));
-  }
-  if (rc != SQLITE_DONE)
-    return impl_->sqlite_error("cannot claim jobs");
-  // RETURNING gives rows in no set order: hand them out in the order they were picked.
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first.first, a.first.second, a.second.id)
-           < std::tie(b.first.first, b.first.second, b.second.id);
-  });
-  for (auto& row : rows)
-    out.push_back(std::move(row.second));
-  return out;
+  return impl_->claim(queue, limit, now);
 }
 
 caf::error job_store::complete(std::int64_t id, std::int64_t epoch, std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  caf::error err;
-  auto s = impl_->prepare("UPDATE jobs SET state = 'completed', finished_at = ? "
-                          "WHERE id = ? AND epoch = ? AND state = 'executing'",
-                          err);
-  if (!s)
+  return impl_->complete(id, epoch, now);
+}
+
+caf::expected<std::vector<claimed_job>>
+job_store::complete_and_claim(std::int64_t id, std::int64_t epoch, const std::string& queue,
+                              std::int64_t now, caf::error& refused) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  impl::transaction t{*impl_};
+  if (auto err = t.begin())
     return err;
-  sqlite3_bind_int64(s.get(), 1, now);
-  sqlite3_bind_int64(s.get(), 2, id);
-  sqlite3_bind_int64(s.get(), 3, epoch);
-  int changed = 0;
-  if (auto e = impl_->step_done(s.get(), "cannot complete a job", &changed))
-    return e;
-  if (changed == 0)
-    return impl_->stale(id, epoch);
-  return {};
+  refused = impl_->complete(id, epoch, now);
+  if (refused && !is(refused, errc::failed_precondition) && !is(refused, errc::not_found))
+    return std::move(refused); // the store failed, not the fence: nothing was written
+  auto claimed = impl_->claim(queue, 1, now);
+  if (!claimed)
+    return claimed;
+  if (auto err = t.commit())
+    return err;
+  return claimed;
 }
 
 caf::expected<job_state> job_store::fail(std::int64_t id, std::int64_t epoch,

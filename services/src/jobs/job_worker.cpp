@@ -96,6 +96,10 @@ public:
           claim();
       },
       [this](job_done_atom, std::int64_t id, std::int64_t epoch, caf::error& err) {
+        if (!err && hand_->job && hand_->job->id == id && hand_->job->epoch == epoch) {
+          complete_and_claim();
+          return;
+        }
         if (finish(id, epoch, err)) {
           // The crashed instance answers before it dies and leaves the registry: claiming at
           // once could hand the rescued job to it and spend an attempt on service_down.
@@ -131,6 +135,44 @@ private:
     if (!claimed) {
       log::error("jobs", "{}: claim failed: {}", name_, describe(claimed.error()));
       idle(now);
+      return;
+    }
+    if (claimed->empty()) {
+      idle(now);
+      return;
+    }
+    run(std::move(claimed->front()));
+  }
+
+  // The job in hand answered: completes it and claims the next due job in one transaction
+  // (job_store::complete_and_claim), and runs that one, or waits.
+  void complete_and_claim() {
+    auto job = std::move(*hand_->job);
+    hand_->job.reset();
+    auto now = job_clock_now();
+    if (!runtime_->host_node().registry().resolve(queue_->service)) {
+      // No instance to call the next job with: complete alone, claim when there is one.
+      if (auto refused = runtime_->store().complete(job.id, job.epoch, now))
+        log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
+                  describe(refused));
+      idle(now);
+      return;
+    }
+    caf::error refused;
+    auto claimed =
+      runtime_->store().complete_and_claim(job.id, job.epoch, queue_->name, now, refused);
+    if (refused)
+      log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
+                describe(refused));
+    if (!claimed) {
+      log::error("jobs", "{}: job {} attempt {} not completed, nor the next job claimed: {}", name_,
+                 job.id, job.attempt, describe(claimed.error()));
+      // Nothing was written: the job is still executing under this attempt's epoch. Try the
+      // completion alone, so that the answer is not lost with the claim.
+      if (auto again = runtime_->store().complete(job.id, job.epoch, job_clock_now()))
+        log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
+                  describe(again));
+      idle(job_clock_now());
       return;
     }
     if (claimed->empty()) {

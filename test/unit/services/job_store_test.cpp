@@ -245,6 +245,43 @@ TEST_CASE("a stale completion or failure is refused by the epoch", "[unit]") {
   CHECK(microlith::code_of(store->complete(id + 100, 1, t0)) == errc::not_found);
 }
 
+TEST_CASE("completing a job and claiming the next is one transaction fenced as complete",
+          "[unit]") {
+  test_support::temp_folder dir{"jobs"};
+  auto store = open_store(dir.path() / "jobs.sqlite");
+  const auto a = enqueue(*store, job_of("q", "a"));
+  const auto b = enqueue(*store, job_of("q", "b"));
+  auto first = store->claim("q", 1, t0)->front();
+  REQUIRE(first.id == a);
+
+  caf::error refused;
+  auto next = store->complete_and_claim(a, first.epoch, "q", t0 + 1, refused);
+  REQUIRE(next);
+  CHECK_FALSE(refused);
+  CHECK(state_of(*store, a) == job_state::completed);
+  REQUIRE(next->size() == 1);
+  CHECK(next->front().id == b);
+  CHECK(next->front().attempt == 1);
+  CHECK(state_of(*store, b) == job_state::executing);
+
+  // A stale attempt's completion is refused and changes nothing; the claim still happens.
+  const auto c = enqueue(*store, job_of("q", "c"));
+  next = store->complete_and_claim(a, first.epoch, "q", t0 + 2, refused);
+  REQUIRE(next);
+  CHECK(microlith::code_of(refused) == errc::failed_precondition);
+  CHECK(state_of(*store, a) == job_state::completed);
+  REQUIRE(next->size() == 1);
+  CHECK(next->front().id == c);
+
+  // Nothing due: completed, and no claim.
+  auto last = next->front();
+  next = store->complete_and_claim(c, last.epoch, "q", t0 + 3, refused);
+  REQUIRE(next);
+  CHECK_FALSE(refused);
+  CHECK(next->empty());
+  CHECK(state_of(*store, c) == job_state::completed);
+}
+
 TEST_CASE("a crashed worker's job is due again at once with the crash as its error", "[unit]") {
   test_support::temp_folder dir{"jobs"};
   auto store = open_store(dir.path() / "jobs.sqlite");

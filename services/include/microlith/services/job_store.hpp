@@ -163,6 +163,13 @@ public:
   /// there is no such job.
   caf::error complete(std::int64_t id, std::int64_t epoch, std::int64_t now);
 
+  /// complete() and then claim(queue, 1) in one write transaction: what a worker does between
+  /// two jobs, for one commit instead of two. `refused` is what complete() would answer (a stale
+  /// or unknown attempt does not stop the claim); an error of the store itself writes nothing.
+  caf::expected<std::vector<claimed_job>> complete_and_claim(std::int64_t id, std::int64_t epoch,
+                                                             const std::string& queue,
+                                                             std::int64_t now, caf::error& refused);
+
   /// Records `message` as the error of the attempt `epoch` of job `id` and makes the job
   /// retryable at `retry_at`, or discarded when it was its last attempt. Refused as complete().
   /// Answers the state the job is in afterwards.
