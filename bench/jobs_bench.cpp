@@ -8,21 +8,37 @@
 // - store: --jobs jobs enqueued one by one (each enqueue() returns after its commit), then
 //   claimed in batches of --batch (one statement each) and each completed (one commit each);
 //   jobs per second = jobs / (time to enqueue + time to claim and complete all);
-// - enqueue latency: the p50 and p99 of the enqueues above.
-// The medians of the runs are printed, with store / raw. The store is measured without the
-// runtime around it (no worker actors, no service calls): the runner is not built yet.
+// - enqueue latency: the p50 and p99 of the enqueues above;
+// - end to end: a real host (its `jobs` group, a queue of --concurrency workers calling a
+//   trivial service) runs --jobs jobs enqueued by --threads threads through enqueue_job (the
+//   blocking form of ctx.enqueue: a call of the `jobs` service, answered once committed); jobs
+//   per second from the first enqueue until the last job is completed in the file, and the p50
+//   and p99 of those enqueues.
+// The medians of the runs are printed, with store / raw and end to end / raw.
 //
 // Exits 0 when it measured, 1 when the store failed, 2 on bad usage.
 #include <microlith/actors/error.hpp>
+#include <microlith/actors/log.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/actors/service.hpp>
+#include <microlith/services/host.hpp>
 #include <microlith/services/job_store.hpp>
+#include <microlith/services/jobs_client.hpp>
+#include <microlith/services/keep_freed_heap.hpp>
+#include <microlith/services/module.hpp>
+#include <microlith/services/system_file.hpp>
 
+#include "proto/bench.pb.h"
 #include "support/temp_folder.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sqlite3.h>
@@ -37,6 +53,9 @@ struct options {
   int jobs = 5000;
   int runs = 5;
   int batch = 100;
+  int threads = 8;
+  int concurrency = 16;
+  bool trim_default = false;
 };
 
 struct figures {
@@ -44,6 +63,18 @@ struct figures {
   double store_per_s = 0;
   double enqueue_p50_us = 0;
   double enqueue_p99_us = 0;
+  double e2e_per_s = 0;
+  double e2e_enqueue_p50_us = 0;
+  double e2e_enqueue_p99_us = 0;
+};
+
+// The queue's service: a trivial job, answered at once.
+struct sink_state {
+  microlith::reply<bench::PingReply> ping(microlith::call_context&, const bench::PingRequest& r) {
+    bench::PingReply out;
+    out.set_value(r.value());
+    return out;
+  }
 };
 
 double seconds_since(clock_type::time_point start) {
@@ -139,8 +170,109 @@ std::pair<double, std::vector<double>> store_run(const std::string& file, bool f
   return {o.jobs / seconds_since(start), latencies};
 }
 
+/// Completed jobs in the store's file, read on a connection of its own.
+class completed_counter {
+public:
+  explicit completed_counter(const std::string& file) {
+    if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+      fail("cannot open " + file);
+    sqlite3_busy_timeout(db_, 5000);
+    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM jobs WHERE state = 'completed'", -1, &count_,
+                           nullptr)
+        != SQLITE_OK)
+      fail(sqlite3_errmsg(db_));
+  }
+  ~completed_counter() {
+    sqlite3_finalize(count_);
+    sqlite3_close(db_);
+  }
+  completed_counter(const completed_counter&) = delete;
+  completed_counter& operator=(const completed_counter&) = delete;
+
+  int get() {
+    int n = -1;
+    if (sqlite3_step(count_) == SQLITE_ROW)
+      n = sqlite3_column_int(count_, 0);
+    sqlite3_reset(count_);
+    return n;
+  }
+
+private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* count_ = nullptr;
+};
+
+/// Jobs per second through a running host, enqueue to completion, and the enqueue latencies.
+std::pair<double, std::vector<double>> end_to_end_run(const std::filesystem::path& dir, bool full,
+                                                      const options& o) {
+  const auto text = fmt::format(R"toml(
+[system]
+name = "jobs-bench"
+threads = 2
+
+[jobs]
+database = "jobs.sqlite"
+synchronous = "{}"
+poll_interval = "1s"
+
+[groups.sink]
+module = "bench.jobs"
+
+[groups.sink.jobs.bench]
+method = "sink.Ping"
+concurrency = {}
+)toml",
+                                full ? "full" : "normal", o.concurrency);
+  const auto file = dir / "jobs-bench.toml";
+  auto config = microlith::parse_system_file(text, file.string());
+  microlith::node node{microlith::node_options_for(config)};
+  microlith::host host{node, config, microlith::module_catalogue::global()};
+  if (auto err = host.start())
+    fail("the host did not start: " + microlith::describe(err));
+  completed_counter completed{(dir / "jobs.sqlite").string()};
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(o.threads));
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  const auto start = clock_type::now();
+  std::vector<std::thread> enqueuers;
+  for (int t = 0; t < o.threads; ++t)
+    enqueuers.emplace_back([&, t] {
+      bench::PingRequest job;
+      for (int i = next++; i < o.jobs && !failed; i = next++) {
+        job.set_value(i);
+        const auto before = clock_type::now();
+        if (auto id = microlith::enqueue_job(node, "bench", job); !id) {
+          std::fprintf(stderr, "jobs_bench: enqueue: %s\n",
+                       microlith::describe(id.error()).c_str());
+          failed = true;
+          return;
+        }
+        latencies[static_cast<std::size_t>(t)].push_back(
+          std::chrono::duration<double, std::micro>(clock_type::now() - before).count());
+      }
+    });
+  for (auto& e : enqueuers)
+    e.join();
+  if (failed)
+    fail("an enqueue failed");
+  // Every job completed in the file (60 s at most: a bound, not a figure).
+  const auto give_up = clock_type::now() + std::chrono::seconds(60);
+  while (completed.get() < o.jobs) {
+    if (clock_type::now() > give_up)
+      fail(fmt::format("{} of {} jobs completed after 60 s", completed.get(), o.jobs));
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  const double rate = o.jobs / seconds_since(start);
+  host.stop();
+  node.shutdown();
+  std::vector<double> all;
+  for (auto& l : latencies)
+    all.insert(all.end(), l.begin(), l.end());
+  return {rate, all};
+}
+
 figures measure(bool full, const options& o) {
-  std::vector<double> raw, store, p50, p99;
+  std::vector<double> raw, store, p50, p99, e2e, e2e_p50, e2e_p99;
   for (int run = 0; run < o.runs; ++run) {
     test_support::temp_folder dir{"jobs-bench"};
     raw.push_back(raw_floor((dir.path() / "raw.sqlite").string(), full, o.jobs));
@@ -149,8 +281,16 @@ figures measure(bool full, const options& o) {
     std::sort(latencies.begin(), latencies.end());
     p50.push_back(latencies[latencies.size() / 2]);
     p99.push_back(latencies[latencies.size() * 99 / 100]);
+    const auto e2e_dir = dir.path() / "end-to-end";
+    std::filesystem::create_directories(e2e_dir);
+    auto [e2e_rate, e2e_latencies] = end_to_end_run(e2e_dir, full, o);
+    e2e.push_back(e2e_rate);
+    std::sort(e2e_latencies.begin(), e2e_latencies.end());
+    e2e_p50.push_back(e2e_latencies[e2e_latencies.size() / 2]);
+    e2e_p99.push_back(e2e_latencies[e2e_latencies.size() * 99 / 100]);
   }
-  return {median(raw), median(store), median(p50), median(p99)};
+  return {median(raw), median(store),   median(p50),    median(p99),
+          median(e2e), median(e2e_p50), median(e2e_p99)};
 }
 
 int int_argument(const char* text, const char* name) {
@@ -166,6 +306,13 @@ int int_argument(const char* text, const char* name) {
 
 } // namespace
 
+MICROLITH_MODULE(bench_jobs) {
+  return microlith::module_definition{"bench.jobs"}.group("sink", [](microlith::group_context& g) {
+    return microlith::children{g.service(
+      microlith::service<sink_state>("sink", "bench.Echo").handle("Ping", &sink_state::ping))};
+  });
+}
+
 int main(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
@@ -176,18 +323,40 @@ int main(int argc, char** argv) {
       o.runs = int_argument(argv[++i], "--runs");
     } else if (i + 1 < argc && arg == "--batch") {
       o.batch = int_argument(argv[++i], "--batch");
+    } else if (i + 1 < argc && arg == "--threads") {
+      o.threads = int_argument(argv[++i], "--threads");
+    } else if (i + 1 < argc && arg == "--concurrency") {
+      o.concurrency = int_argument(argv[++i], "--concurrency");
+    } else if (arg == "--trim-default") {
+      o.trim_default = true;
     } else {
-      std::fprintf(stderr, "usage: jobs_bench [--jobs N] [--runs N] [--batch N]\n");
+      std::fprintf(stderr, "usage: jobs_bench [--jobs N] [--runs N] [--batch N] [--threads N] "
+                           "[--concurrency N] [--trim-default]\n");
       return 2;
     }
   }
-  std::printf("jobs %d, runs %d (medians), claim batch %d\n", o.jobs, o.runs, o.batch);
-  std::printf("%-11s %14s %16s %12s %16s %16s\n", "synchronous", "raw rows/s", "store jobs/s",
-              "store/raw", "enqueue p50 us", "enqueue p99 us");
+  if (o.concurrency > 1000) {
+    std::fprintf(stderr, "jobs_bench: --concurrency expects 1 to 1000 (a queue's limit)\n");
+    return 2;
+  }
+  microlith::log::set_level(microlith::log::level::warn);
+  // As `microlith run` does; --trim-default measures glibc's default instead.
+  const bool kept = !o.trim_default && microlith::keep_freed_heap();
+  std::printf("jobs %d, runs %d (medians), claim batch %d; end to end: %d enqueueing threads, "
+              "%d workers; freed heap %s\n",
+              o.jobs, o.runs, o.batch, o.threads, o.concurrency,
+              kept             ? "kept (keep_freed_heap)"
+              : o.trim_default ? "given back at glibc's default threshold"
+                               : "as the environment sets it");
+  std::printf("%-11s %12s %13s %10s %12s %12s %13s %10s %12s %12s\n", "synchronous", "raw rows/s",
+              "store jobs/s", "store/raw", "enq p50 us", "enq p99 us", "e2e jobs/s", "e2e/raw",
+              "e2e p50 us", "e2e p99 us");
   for (const bool full : {false, true}) {
     const figures f = measure(full, o);
-    std::printf("%-11s %14.0f %16.0f %12.2f %16.1f %16.1f\n", full ? "FULL" : "NORMAL", f.raw_per_s,
-                f.store_per_s, f.store_per_s / f.raw_per_s, f.enqueue_p50_us, f.enqueue_p99_us);
+    std::printf("%-11s %12.0f %13.0f %10.2f %12.1f %12.1f %13.0f %10.2f %12.1f %12.1f\n",
+                full ? "FULL" : "NORMAL", f.raw_per_s, f.store_per_s, f.store_per_s / f.raw_per_s,
+                f.enqueue_p50_us, f.enqueue_p99_us, f.e2e_per_s, f.e2e_per_s / f.raw_per_s,
+                f.e2e_enqueue_p50_us, f.e2e_enqueue_p99_us);
   }
   return 0;
 }
