@@ -173,8 +173,13 @@ struct host::impl : group_host {
   }
 
   // Waits until every group `g` needs that is not placed here runs on a joined node; false when
-  // the host was asked to stop first.
+  // the host was asked to stop first (also during an earlier part of the start).
   bool await_remote_needs(const group_config& g) {
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      if (stop_requested)
+        return false;
+    }
     if (!membership)
       return true;
     std::vector<std::string> remote;
@@ -187,6 +192,8 @@ struct host::impl : group_host {
     bool logged = false;
     std::unique_lock<std::mutex> guard{mutex};
     for (;;) {
+      if (stop_requested) // asked to stop while an earlier part of the start ran
+        return false;
       std::vector<std::string> missing;
       for (const auto& need : remote)
         if (!membership->group_running(need))
@@ -260,7 +267,10 @@ struct host::impl : group_host {
                 ? std::string{", values kept in memory (no [toggles] database)"}
                 : ", values saved in " + config.toggles.database);
     if (toggle_cluster)
-      toggle_cluster->catch_up_at_start();
+      toggle_cluster->catch_up_at_start([this] {
+        std::lock_guard<std::mutex> guard{mutex};
+        return stop_requested;
+      });
     return {};
   }
 

@@ -143,10 +143,11 @@ caf::expected<int> toggle_replication::exchange_with(const std::string& peer) {
   return board_.merge(*theirs);
 }
 
-void toggle_replication::catch_up_at_start() {
+void toggle_replication::catch_up_at_start(const std::function<bool()>& stop_asked) {
+  auto give_up = [&] { return stopping() || stop_asked(); };
   std::vector<std::string> listening;
   for (const auto& p : cluster_.others)
-    if (accepts_connections(p.host, p.port))
+    if (!give_up() && accepts_connections(p.host, p.port))
       listening.push_back(p.name);
   auto until = std::chrono::steady_clock::now() + cluster_.catch_up_wait;
   auto all_reached = [&] {
@@ -155,10 +156,12 @@ void toggle_replication::catch_up_at_start() {
       return std::find(now.begin(), now.end(), p) != now.end();
     });
   };
-  while (!all_reached() && std::chrono::steady_clock::now() < until && !stopping())
+  while (!all_reached() && std::chrono::steady_clock::now() < until && !give_up())
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   auto snapshot = node_.registry().snapshot();
   for (const auto& peer : reachable()) {
+    if (give_up())
+      return;
     const auto& instances = snapshot->instances(toggle_replica_name(peer));
     auto taken = exchange_with(peer);
     if (!taken) {

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -82,8 +83,9 @@ public:
   /// Before the node's groups start: waits up to toggle_cluster::catch_up_wait for every other
   /// node that accepts connections on its address to be reached, and exchanges states with each
   /// one reached (their newer values are in force here when this returns). Then starts the
-  /// watcher.
-  void catch_up_at_start();
+  /// watcher. Returns early, exchanging with no more nodes, once `stop_asked` answers true (the
+  /// node was asked to stop while it started).
+  void catch_up_at_start(const std::function<bool()>& stop_asked);
 
   /// Exchanges states with `peer`: sends this node's, merges the answer. Answers how many
   /// values and groups were taken.
