@@ -50,7 +50,10 @@ public:
         rescue(lost, seen_at,
                fmt::format("node {} is down: {}", node.empty() ? "(unnamed)" : node, why));
       },
-      [this](job_sweep_atom) { sweep(); },
+      [this](job_sweep_atom) {
+        sweep();
+        delayed_send(this, bounds_.unjoined, job_sweep_atom::value);
+      },
     };
   }
 
@@ -78,7 +81,12 @@ private:
       runtime_->wake(queue);
   }
 
-  // The start's sweep: every holder that is neither this process nor a joined node's.
+  // A sweep, one `unjoined` bound after the start and then every `unjoined` bound: rescues the
+  // holders that are neither this process nor a joined node's. The first one rescues each such
+  // holder at once (a node that never came back, rows from before holders); a later one only a
+  // holder it also found not joined the sweep before (not joined for a whole bound: a node
+  // whose loss was handled but that claimed again before it died, and not a node that started
+  // a moment ago and has not joined yet).
   void sweep() {
     auto holders = runtime_->store().executing_holders();
     if (!holders) {
@@ -89,23 +97,36 @@ private:
     auto live = members_ ? members_() : std::vector<job_holder>{};
     live.push_back(runtime_->store().holder());
     const auto& me = runtime_->store().holder().node;
+    const bool first = !swept_;
+    swept_ = true;
+    std::vector<job_holder> unjoined;
     for (const auto& h : *holders) {
       // A holder lost a moment ago is the confirmation's to rescue (or to leave, when it is
       // back), with the loss as the reason.
       if (std::find(live.begin(), live.end(), h) != live.end()
           || std::find(pending_.begin(), pending_.end(), h) != pending_.end())
         continue;
+      if (!first && std::find(unjoined_.begin(), unjoined_.end(), h) == unjoined_.end()) {
+        unjoined.push_back(h); // rescued at the next sweep if it is still not joined then
+        continue;
+      }
       rescue(h, job_clock_now(),
-             fmt::format("node {} ({}) was not joined {} ms after node {} started",
-                         h.node.empty() ? "(unnamed)" : h.node, h.instance,
-                         bounds_.unjoined.count(), me));
+             first ? fmt::format("node {} ({}) was not joined {} ms after node {} started",
+                                 h.node.empty() ? "(unnamed)" : h.node, h.instance,
+                                 bounds_.unjoined.count(), me)
+                   : fmt::format("node {} ({}) holds executing jobs and was not joined for {} ms",
+                                 h.node.empty() ? "(unnamed)" : h.node, h.instance,
+                                 bounds_.unjoined.count()));
     }
+    unjoined_ = std::move(unjoined);
   }
 
   std::shared_ptr<job_runtime> runtime_;
   std::function<std::vector<job_holder>()> members_;
   job_rescue_bounds bounds_;
-  std::vector<job_holder> pending_; // lost, waiting for the rejoin bound
+  std::vector<job_holder> pending_;  // lost, waiting for the rejoin bound
+  bool swept_ = false;               // the start's sweep is done
+  std::vector<job_holder> unjoined_; // not joined at the last sweep, not rescued yet
 };
 
 } // namespace

@@ -8,9 +8,11 @@
 //   for the side that was frozen: when it resumes, it finds its connections closed and sees
 //   the others "down" too, while they were alive; they rejoin within the wait, so it rescues
 //   nothing of theirs;
-// - once, `unjoined` after it starts: the attempts of every holder that is neither this node's
+// - `unjoined` after it starts: the attempts of every holder that is neither this node's
 //   process nor a joined node's (a node that has not come back, a file's jobs from before
-//   holders were recorded).
+//   holders were recorded); then every `unjoined` bound, those of a holder found not joined by
+//   two sweeps in a row (a node whose loss was handled but that claimed more before it died, so
+//   that its later claims are not left executing forever).
 // Rescues are fenced by the epoch and idempotent, so every node sharing the file may rescue the
 // same holder at once; a late answer of a rescued attempt is refused by the store.
 #pragma once

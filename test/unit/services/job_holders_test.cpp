@@ -2,13 +2,24 @@
 // in a temp folder, one store (connection) per node sharing the file, times given by the test.
 // Claims record their holder; a file made before holders gets the columns when it opens; a node
 // at start rescues only its own previous process's jobs; a lost holder's jobs are rescued once
-// (fenced by the epoch, idempotent across nodes), sparing claims made after the loss.
+// (fenced by the epoch, idempotent across nodes), sparing claims made after the loss; and the
+// rescuer's sweeps (a real actor under a supervisor, the joined nodes given by the test).
 #include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
 #include <microlith/services/job_store.hpp>
+#include <microlith/supervision/supervisor.hpp>
 
+#include "jobs/job_rescuer.hpp"
+#include "jobs/job_runtime.hpp"
 #include "support/temp_folder.hpp"
 
+#include <caf/all.hpp>
+
 #include <catch2/catch.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 #include <cstdint>
 #include <filesystem>
@@ -208,4 +219,73 @@ TEST_CASE("a lost node's jobs are rescued once and its later claims are left alo
   CHECK(done.attempt == 2);
   CHECK(done.holder == a1);
   CHECK(done.finished_at == t0 + 400);
+}
+
+TEST_CASE("a holder that stays not joined is rescued by a later sweep and not only at start",
+          "[unit][jobs]") {
+  using namespace std::chrono_literals;
+  test_support::temp_folder dir;
+  const auto file = dir.path() / "jobs.sqlite";
+  const job_holder c1{"c", "instance-c1"};
+  auto b = open_as(file, b1);
+  auto c = open_as(file, c1);
+  // Real times: the sweep rescues attempts claimed up to its own now.
+  auto enqueue_now = [&](job_store& store) {
+    new_job j;
+    j.queue = "q";
+    j.message_type = "test.Job";
+    j.message = "payload";
+    auto id = store.enqueue(j, microlith::job_clock_now());
+    REQUIRE(id);
+    return id->id;
+  };
+  const auto of_b = enqueue_now(*b);
+  const auto of_c = enqueue_now(*b);
+  REQUIRE(claim_one(*b, "q", microlith::job_clock_now()).id == of_b);
+  REQUIRE(claim_one(*c, "q", microlith::job_clock_now()).id == of_c);
+
+  microlith::node node;
+  auto runtime = std::make_shared<microlith::detail::job_runtime>(
+    node, open_as(file, a1), std::vector<microlith::job_queue_config>{}, 1s);
+  std::mutex mutex;
+  std::vector<job_holder> joined{b1}; // b is joined; c never was
+  microlith::supervisor_spec spec{"jobs"};
+  spec.child(microlith::detail::job_rescuer_child(
+    runtime,
+    [&] {
+      std::lock_guard<std::mutex> guard{mutex};
+      return joined;
+    },
+    microlith::detail::job_rescue_bounds{100ms, 200ms}));
+  auto sup = microlith::start_supervisor(node.system(), std::move(spec));
+  REQUIRE(sup);
+  auto state_becomes = [&](std::int64_t id, job_state wanted) {
+    for (int i = 0; i < 1000 && find(*b, id).state != wanted; ++i)
+      std::this_thread::sleep_for(10ms);
+    return find(*b, id).state == wanted;
+  };
+
+  // The first sweep: c's attempt is rescued, b's (joined) is not.
+  CHECK(state_becomes(of_c, job_state::available));
+  CHECK_THAT(find(*b, of_c).errors.at(0).message, Contains("was not joined 200 ms after node a"));
+  CHECK(find(*b, of_b).state == job_state::executing);
+
+  // b is no longer joined, and no loss is reported (it was handled before b claimed this job): a
+  // later sweep rescues its attempt.
+  {
+    std::lock_guard<std::mutex> guard{mutex};
+    joined.clear();
+  }
+  CHECK(state_becomes(of_b, job_state::available));
+  const auto rescued = find(*b, of_b);
+  REQUIRE(rescued.errors.size() == 1);
+  CHECK_THAT(rescued.errors[0].message,
+             Contains("node b (instance-b1) holds executing jobs and was not joined for 200 ms"));
+
+  caf::scoped_actor self{node.system()};
+  self->monitor(*sup);
+  caf::anon_send_exit(*sup, caf::exit_reason::user_shutdown);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(10s) >> [] {});
+  REQUIRE(down);
 }
