@@ -11,10 +11,10 @@ trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 out=$("$bin" check "$good") || fail "check rejected $good"
-echo "$out" | grep -q "ok: system bank, 3 groups (start order: ledger, accounts, web)" || fail "check said: $out"
-echo "$out" | grep -qx "gateway web: listens on 127.0.0.1:8080 (6 routes, WebSocket /ws)" \
+echo "$out" | grep "ok: system bank, 3 groups (start order: ledger, accounts, web)" >/dev/null || fail "check said: $out"
+echo "$out" | grep -x "gateway web: listens on 127.0.0.1:8080 (6 routes, WebSocket /ws)" >/dev/null \
   || fail "check did not describe the gateway: $out"
-echo "$out" | grep -qx "  POST /accounts -> accounts.Open" || fail "check did not list the routes: $out"
+echo "$out" | grep -x "  POST /accounts -> accounts.Open" >/dev/null || fail "check did not list the routes: $out"
 
 # A key the gateway module does not know, in its own table.
 cat >"$dir/gateway.toml" <<'TOML'
@@ -32,7 +32,7 @@ set +e
 out=$("$bin" check "$dir/gateway.toml" 2>&1); code=$?
 set -e
 [ "$code" -eq 2 ] || fail "exit code $code for a bad gateway table"
-echo "$out" | grep -q 'gateway.toml:9:1: groups.web.http.max_bodyy: unknown key "max_bodyy"; expected one of listen, io_threads, max_connections, max_header_bytes, max_body_bytes' \
+echo "$out" | grep 'gateway.toml:9:1: groups.web.http.max_bodyy: unknown key "max_bodyy"; expected one of listen, io_threads, max_connections, max_header_bytes, max_body_bytes' >/dev/null \
   || fail "no unknown-key error with its line and column: $out"
 
 cat >"$dir/bad.toml" <<'TOML'
@@ -51,7 +51,7 @@ set +e
 out=$("$bin" check "$dir/bad.toml" 2>&1); code=$?
 set -e
 [ "$code" -eq 2 ] || fail "exit code $code for a bad file"
-echo "$out" | grep -q "bad.toml:6:.*groups.ledger.strategy: expected one of one_for_one, one_for_all, rest_for_one" \
+echo "$out" | grep "bad.toml:6:.*groups.ledger.strategy: expected one of one_for_one, one_for_all, rest_for_one" >/dev/null \
   || fail "no strategy error with its line: $out"
 
 # The module name error is reported once the file parses.
@@ -60,8 +60,8 @@ set +e
 out=$("$bin" run "$dir/bad.toml" 2>&1); code=$?
 set -e
 [ "$code" -eq 2 ] || fail "run exit code $code for a bad file"
-echo "$out" | grep -q 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger, microlith.gateway)' \
+echo "$out" | grep 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger, microlith.gateway)' >/dev/null \
   || fail "no module error: $out"
-echo "$out" | grep -q "nothing was started" || fail "no 'nothing was started': $out"
-echo "$out" | grep -q "starting group" && fail "run started something: $out"
+echo "$out" | grep "nothing was started" >/dev/null || fail "no 'nothing was started': $out"
+echo "$out" | grep "starting group" >/dev/null && fail "run started something: $out"
 echo "ok: check and run report file, line, key and expectation"

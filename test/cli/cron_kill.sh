@@ -131,7 +131,7 @@ done
 attempts=$(awk -v id="$id" '$1 == id { print $2 }' "$dir/attempts" | tr '\n' ' ')
 expected=$(seq 1 "$(echo "$attempts" | wc -w)" | tr '\n' ' ')
 [ "$attempts" = "$expected" ] || fail "job $id attempts: $attempts (expected $expected)"
-awk -v id="$id" '$1 != id' "$dir/attempts" | grep -q . && fail "another job ran: $(cat "$dir/attempts")"
+awk -v id="$id" '$1 != id' "$dir/attempts" | grep . >/dev/null && fail "another job ran: $(cat "$dir/attempts")"
 
 stop_bank TERM
 [ "$code" = 0 ] || fail "run exit code ${code:-none} after SIGTERM"

@@ -63,7 +63,7 @@ TOML
 # Packaging: -o FILE.
 out=$("$bin" package "$dir/build" acme_statements -o "$dir/out/acme.mlm") \
   || fail "package failed: $out"
-echo "$out" | grep -q "^wrote $dir/out/acme.mlm: acme.statements 1.0.0, 1 group, 1 route, sha256 [0-9a-f]\{64\}$" \
+echo "$out" | grep "^wrote $dir/out/acme.mlm: acme.statements 1.0.0, 1 group, 1 route, sha256 [0-9a-f]\{64\}$" >/dev/null \
   || fail "package said: $out"
 listing=$(tar -tf "$dir/out/acme.mlm") || fail "tar cannot read the archive"
 [ "$listing" = "manifest.toml
@@ -72,7 +72,7 @@ lib/libacme_statements.so
 lib/libmicrolith_contracts_0123abcd.so
 contracts.desc" ] || fail "the archive holds: $listing"
 manifest=$(tar -xOf "$dir/out/acme.mlm" manifest.toml) || fail "tar cannot extract manifest.toml"
-echo "$manifest" | grep -qx 'requires_contracts = \["google/protobuf/empty.proto"\]' \
+echo "$manifest" | grep -x 'requires_contracts = \["google/protobuf/empty.proto"\]' >/dev/null \
   || fail "the manifest does not require empty.proto: $manifest"
 
 # Without -o: NAME-VERSION.mlm in the current folder.
@@ -84,8 +84,8 @@ set +e
 out=$("$bin" check "$dir/out/acme.mlm" 2>&1); code=$?
 set -e
 [ "$code" -eq 1 ] || fail "check exit code $code for another ABI: $out"
-echo "$out" | grep -q "ABI: CAF 0.0.0 (library) vs [0-9.]* (this process)" || fail "check said: $out"
-echo "$out" | grep -q "module acme.statements 1.0.0 refused" || fail "check said: $out"
+echo "$out" | grep "ABI: CAF 0.0.0 (library) vs [0-9.]* (this process)" >/dev/null || fail "check said: $out"
+echo "$out" | grep "module acme.statements 1.0.0 refused" >/dev/null || fail "check said: $out"
 
 # The note this process wants, from the values check printed; then the archive is accepted.
 value() { echo "$out" | sed -n "s/^.*ABI: $1 [^ ]* (library) vs \(.*\) (this process)\$/\1/p"; }
@@ -103,10 +103,10 @@ for line in "$dir/out/acme.mlm: ok: module acme.statements 1.0.0 (target acme_st
   "  route GET /statements/{account_id} -> statements.Get" \
   "  provides: acme/statements.proto" \
   "  requires: google/protobuf/empty.proto"; do
-  echo "$out" | grep -qxF "$line" || fail "no line '$line' in: $out"
+  echo "$out" | grep -xF "$line" >/dev/null || fail "no line '$line' in: $out"
 done
-echo "$out" | grep -q "^  ABI ok: " || fail "check said: $out"
-echo "$out" | grep -q "^  sha256 [0-9a-f]\{64\}$" || fail "check said: $out"
+echo "$out" | grep "^  ABI ok: " >/dev/null || fail "check said: $out"
+echo "$out" | grep "^  sha256 [0-9a-f]\{64\}$" >/dev/null || fail "check said: $out"
 
 # A file changed after packaging (same size): refused, naming the entry.
 LC_ALL=C sed 's/FAKELIB: the module code/FAKELIB: the module c0de/' "$dir/out/acme.mlm" >"$dir/out/tampered.mlm"
@@ -115,15 +115,15 @@ set +e
 out=$("$bin" check "$dir/out/tampered.mlm" 2>&1); code=$?
 set -e
 [ "$code" -eq 1 ] || fail "check exit code $code for a changed file: $out"
-echo "$out" | grep -q 'tampered.mlm: entry "lib/libacme_statements.so" has sha256' || fail "check said: $out"
+echo "$out" | grep 'tampered.mlm: entry "lib/libacme_statements.so" has sha256' >/dev/null || fail "check said: $out"
 
 # No module info file: exit 1, naming the path and the declaration it needs.
 set +e
 out=$("$bin" package "$dir/build" acme_other 2>&1); code=$?
 set -e
 [ "$code" -eq 1 ] || fail "package exit code $code without an info file: $out"
-echo "$out" | grep -qF "$dir/build/microlith-modules/acme_other.module.toml" || fail "package said: $out"
-echo "$out" | grep -qF "microlith_add_module(acme_other SHARED VERSION ...)" || fail "package said: $out"
+echo "$out" | grep -F "$dir/build/microlith-modules/acme_other.module.toml" >/dev/null || fail "package said: $out"
+echo "$out" | grep -F "microlith_add_module(acme_other SHARED VERSION ...)" >/dev/null || fail "package said: $out"
 
 # A description with a bad value: exit 1, naming the file, line and key; nothing written.
 sed -i 's/restart = "permanent"/restart = "sometimes"/' "$dir/build/acme_statements.describe.toml"
@@ -131,7 +131,7 @@ set +e
 out=$("$bin" package "$dir/build" acme_statements -o "$dir/out/bad.mlm" 2>&1); code=$?
 set -e
 [ "$code" -eq 1 ] || fail "package exit code $code for a bad description: $out"
-echo "$out" | grep -qF "acme_statements.describe.toml:4: groups[0].restart: expected one of permanent, transient, temporary" \
+echo "$out" | grep -F "acme_statements.describe.toml:4: groups[0].restart: expected one of permanent, transient, temporary" >/dev/null \
   || fail "package said: $out"
 [ ! -e "$dir/out/bad.mlm" ] || fail "a refused package was written"
 

@@ -12,10 +12,10 @@ system= # run_common.sh's start_bank is not used here: this script writes its ow
 source "$(dirname "$0")/run_common.sh"
 
 out=$("$bin" modules) || fail "modules failed"
-echo "$out" | grep -qx "test.statements: groups statements" || fail "modules said: $out"
-echo "$out" | grep -qx "  route GET /statements/{text} -> statements.Ping" \
+echo "$out" | grep -x "test.statements: groups statements" >/dev/null || fail "modules said: $out"
+echo "$out" | grep -x "  route GET /statements/{text} -> statements.Ping" >/dev/null \
   || fail "modules did not list the route: $out"
-echo "$out" | grep -qx "  malformed route \"GET broken\": the path \"broken\" must start with '/' (target \"broken.Ping\")" \
+echo "$out" | grep -x "  malformed route \"GET broken\": the path \"broken\" must start with '/' (target \"broken.Ping\")" >/dev/null \
   || fail "modules did not show the malformed route: $out"
 
 # The gateway comes first and its needs do not name statements.
@@ -37,12 +37,12 @@ listen = "127.0.0.1:0"
 module = "test.statements"
 TOML
 out=$("$bin" check "$dir/good.toml") || fail "check rejected good.toml: $out"
-echo "$out" | grep -q "ok: system acme, 2 groups (start order: statements, web)" \
+echo "$out" | grep "ok: system acme, 2 groups (start order: statements, web)" >/dev/null \
   || fail "check said: $out"
-echo "$out" | grep -qx "gateway web: listens on 127.0.0.1:0 (2 routes, WebSocket /ws)" \
+echo "$out" | grep -x "gateway web: listens on 127.0.0.1:0 (2 routes, WebSocket /ws)" >/dev/null \
   || fail "check did not count the module route: $out"
-echo "$out" | grep -qx "  GET /echo/{text} -> statements.Ping" || fail "no file route: $out"
-echo "$out" | grep -qx "  GET /statements/{text} -> statements.Ping  (module test.statements)" \
+echo "$out" | grep -x "  GET /echo/{text} -> statements.Ping" >/dev/null || fail "no file route: $out"
+echo "$out" | grep -x "  GET /statements/{text} -> statements.Ping  (module test.statements)" >/dev/null \
   || fail "no module route with its origin: $out"
 
 sed 's/module = "test.statements"/module = "test.broken"/; s/statements\]/broken]/' \
@@ -52,9 +52,9 @@ for command in check run; do
   out=$("$bin" "$command" "$dir/broken.toml" 2>&1); code=$?
   set -e
   [ "$code" -eq 2 ] || fail "$command exit code $code for a module with a malformed route: $out"
-  echo "$out" | grep -q "broken.toml:15: groups.broken.module: module test.broken declares a malformed route \"GET broken\" = \"broken.Ping\" in its code: the path \"broken\" must start with '/'" \
+  echo "$out" | grep "broken.toml:15: groups.broken.module: module test.broken declares a malformed route \"GET broken\" = \"broken.Ping\" in its code: the path \"broken\" must start with '/'" >/dev/null \
     || fail "$command did not report the malformed route: $out"
-  echo "$out" | grep -q "starting group" && fail "$command started something: $out"
+  echo "$out" | grep "starting group" >/dev/null && fail "$command started something: $out"
 done
 
 "$bin" run "$dir/good.toml" >"$dir/out" 2>"$log" &
@@ -70,7 +70,7 @@ done
 grep -qx "  GET /statements/{text} -> statements.Ping  (module test.statements)" "$dir/out" \
   || fail "run did not list the module route: $(cat "$dir/out")"
 body=$(curl -s --max-time 10 "http://127.0.0.1:$port/statements/ada") || fail "curl failed"
-echo "$body" | grep -q '"text":"statements:ada"' || fail "the module route answered: $body"
+echo "$body" | grep '"text":"statements:ada"' >/dev/null || fail "the module route answered: $body"
 grep -q "starting group statements" "$log" || fail "statements did not start"
 [ "$(grep -n 'starting group' "$log" | head -1 | grep -c statements)" -eq 1 ] \
   || fail "web started before statements"

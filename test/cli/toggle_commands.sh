@@ -49,10 +49,10 @@ expect() {
 
 export MICROLITH_ADMIN_TOKEN=$token
 expect 0 "$bin" toggle list "$url"
-echo "$out" | grep -q '^demo.new_statements  off    off      system file  *the new statement layout$' \
+echo "$out" | grep '^demo.new_statements  off    off      system file  *the new statement layout$' >/dev/null \
   || fail "list printed: $out"
 # The bank's own toggle, declared by its accounts module.
-echo "$out" | grep -q '^bank.transfer_fee  *off  *off  *module bank.accounts  *a transfer also moves a fee' \
+echo "$out" | grep '^bank.transfer_fee  *off  *off  *module bank.accounts  *a transfer also moves a fee' >/dev/null \
   || fail "list printed: $out"
 expect 0 "$bin" toggle set "$url" demo.new_statements on
 [ "$out" = "demo.new_statements: on" ] || fail "set on printed: $out"
@@ -61,14 +61,14 @@ expect 0 "$bin" toggle set "$url" demo.new_statements off --actors ada,bob --per
 expect 0 "$bin" toggle set "$url" demo.new_statements --percent-time 10
 [ "$out" = "demo.new_statements: off, actors ada,bob, 10% of time" ] || fail "set printed: $out"
 expect 0 "$bin" toggle get "$url" demo.new_statements
-echo "$out" | head -1 | grep -qx 'demo.new_statements: off, actors ada,bob, 10% of time' \
+echo "$out" | head -1 | grep -x 'demo.new_statements: off, actors ada,bob, 10% of time' >/dev/null \
   || fail "get printed: $out"
-echo "$out" | grep -q 'default off, declared by system file' || fail "get printed: $out"
+echo "$out" | grep 'default off, declared by system file' >/dev/null || fail "get printed: $out"
 expect 0 "$bin" toggle history "$url" demo.new_statements
 [ "$(echo "$out" | wc -l)" -eq 4 ] || fail "history has not a header and 3 changes: $out"
-echo "$out" | sed -n 2p | grep -q 'admin  demo.new_statements  off, actors ada,bob, 25% of actors  off, actors ada,bob, 10% of time' \
+echo "$out" | sed -n 2p | grep 'admin  demo.new_statements  off, actors ada,bob, 25% of actors  off, actors ada,bob, 10% of time' >/dev/null \
   || fail "history's newest line: $out"
-echo "$out" | sed -n 4p | grep -q 'admin  demo.new_statements  off  *on$' \
+echo "$out" | sed -n 4p | grep 'admin  demo.new_statements  off  *on$' >/dev/null \
   || fail "history's oldest line: $out"
 
 # Refusals: 1 with the server's message.
@@ -88,7 +88,7 @@ stop_bank TERM
 [ "$code" -eq 0 ] || fail "microlith run exited $code on SIGTERM"
 run_it
 expect 0 "$bin" toggle get "$url" demo.new_statements
-echo "$out" | head -1 | grep -qx 'demo.new_statements: off, actors ada,bob, 10% of time' \
+echo "$out" | head -1 | grep -x 'demo.new_statements: off, actors ada,bob, 10% of time' >/dev/null \
   || fail "after the restart get printed: $out"
 stop_bank TERM
 echo "ok"
