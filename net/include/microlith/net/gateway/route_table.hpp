@@ -54,9 +54,9 @@ struct route_spec {
   std::string pattern;   ///< "/accounts/{account_id}/deposit"
   std::string service;   ///< "accounts"
   std::string method;    ///< "Deposit"
-  unsigned status = 200; ///< the status of a successful answer: 200, 201 or 202
   std::string origin;    ///< where it was declared, for messages ("bank.toml:12", "module
                          ///<   acme.statements"); may be empty
+  unsigned status = 200; ///< the status of a successful answer: 200, 201 or 202
 
   /// "POST /accounts/{account_id}/deposit -> accounts.Deposit" (with " 202" after the method
   /// when the status is not 200)
