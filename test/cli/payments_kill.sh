@@ -22,7 +22,9 @@ slow=$dir/provider-slow
 
 stub=
 cleanup_all() {
-  if [ -n "$stub" ] && kill -0 "$stub" 2>/dev/null; then kill -KILL "$stub" 2>/dev/null || true; fi
+  if [ -n "$stub" ] && kill -0 "$stub" 2>/dev/null; then
+    { kill -KILL "$stub" && wait "$stub"; } 2>/dev/null || true
+  fi
   cleanup
 }
 trap cleanup_all EXIT
@@ -54,7 +56,7 @@ grep -q "provider_url = \"http://127.0.0.1:$provider_port/v1\"" "$dir/bank.toml"
 start() {
   local from
   from=$(wc -l <"$log")
-  MICROLITH_ADMIN_TOKEN=$token "$bin" run "$dir/bank.toml" --data "$data" 2>>"$log" &
+  MICROLITH_ADMIN_TOKEN=$token "$bin" run "$dir/bank.toml" --data "$data" >>"$dir/out" 2>>"$log" &
   pid=$!
   for _ in $(seq 1 300); do
     tail -n +"$((from + 1))" "$log" | grep -q "running in one process" && break

@@ -164,7 +164,8 @@ TEST_CASE("a payment webhook is answered 202 with its job and the job deposits o
   }
   CHECK(bank.balance("ada") == 600);
   int deposits = 0;
-  for (const auto& entry : bank.history("ada").entries())
+  auto history = bank.history("ada");
+  for (const auto& entry : history.entries())
     if (entry.kind() == "deposit") {
       ++deposits;
       CHECK(entry.idempotency_key() == "payment:p1");
@@ -189,8 +190,7 @@ TEST_CASE("payment webhooks of several payments each deposit once", "[integratio
   for (int i = 1; i <= 5; ++i) {
     auto r = client.request(verb::post, "/webhooks/payments",
                             R"({"payment_id":"multi-)" + std::to_string(i)
-                              + R"(","account_id":"bob","amount":)" + std::to_string(i * 10)
-                              + "}");
+                              + R"(","account_id":"bob","amount":)" + std::to_string(i * 10) + "}");
     REQUIRE(r.status == 202);
     ids.push_back(accepted(r).job_id());
   }
@@ -216,15 +216,14 @@ TEST_CASE("a bad payment notice is 400 naming the field", "[integration]") {
              Contains("invalid_argument") && Contains("payment_id: must not be empty"));
   CHECK_THAT(refused(R"({"payment_id":"p/1","account_id":"ada","amount":5})"),
              Contains("payment_id: expected 1 to 128 characters"));
-  CHECK_THAT(refused(R"({"payment_id":")" + std::string(129, 'x')
-                     + R"(","account_id":"ada","amount":5})"),
-             Contains("payment_id: expected 1 to 128 characters"));
+  CHECK_THAT(
+    refused(R"({"payment_id":")" + std::string(129, 'x') + R"(","account_id":"ada","amount":5})"),
+    Contains("payment_id: expected 1 to 128 characters"));
   CHECK_THAT(refused(R"({"payment_id":"p2","amount":5})"),
              Contains("account_id: must not be empty"));
   CHECK_THAT(refused(R"({"payment_id":"p2","account_id":"ada","amount":0})"),
              Contains("amount: must be a positive number of cents, got 0"));
-  CHECK_THAT(refused(R"({"payment_id":"p2","account_id":"ada","amount":-3})"),
-             Contains("got -3"));
+  CHECK_THAT(refused(R"({"payment_id":"p2","account_id":"ada","amount":-3})"), Contains("got -3"));
   CHECK_THAT(refused(R"({"payment_id":"p2","account_id":"ada","amount":"lots"})"),
              Contains("\"field\":\"amount\""));
   CHECK_THAT(refused(R"({"payment":"p2"})"), Contains("\"field\":\"payment\""));
@@ -236,8 +235,7 @@ TEST_CASE("a bad payment notice is 400 naming the field", "[integration]") {
   CHECK(list->jobs_size() == 0);
 }
 
-TEST_CASE("a bad or missing provider_url stops the bank's start naming the key",
-          "[integration]") {
+TEST_CASE("a bad or missing provider_url stops the bank's start naming the key", "[integration]") {
   auto start_error = [](const std::function<void(microlith::system_config&)>& adjust) {
     bank_test::temp_folder folder;
     auto config = bank_test::load_bank(folder.path() / "ledger.db");
@@ -261,9 +259,12 @@ TEST_CASE("a bad or missing provider_url stops the bank's start naming the key",
              Contains("groups.payments.config.provider_url: missing"));
   CHECK_THAT(start_error([&](auto& c) { payments(c).config["provider_url"] = std::int64_t{8090}; }),
              Contains("groups.payments.config.provider_url: expected a string"));
-  CHECK_THAT(start_error([&](auto& c) { payments(c).config["provider_url"] = std::string{"ftp://x.example"}; }),
+  CHECK_THAT(start_error([&](auto& c) {
+               payments(c).config["provider_url"] = std::string{"ftp://x.example"};
+             }),
              Contains("groups.payments.config.provider_url:") && Contains("ftp"));
-  CHECK_THAT(
-    start_error([&](auto& c) { payments(c).config["provider_url"] = std::string{"http://x.example/v1?a=b"}; }),
-    Contains("groups.payments.config.provider_url:") && Contains("query"));
+  CHECK_THAT(start_error([&](auto& c) {
+               payments(c).config["provider_url"] = std::string{"http://x.example/v1?a=b"};
+             }),
+             Contains("groups.payments.config.provider_url:") && Contains("query"));
 }

@@ -40,8 +40,8 @@ std::string notice_problem(const PaymentNotice& n) {
   const auto& id = n.payment_id();
   if (id.empty())
     return "payment_id: must not be empty";
-  if (id.size() > max_payment_id || !std::all_of(id.begin(), id.end(), payment_id_char)
-      || id == "." || id == "..")
+  if (id.size() > max_payment_id || !std::all_of(id.begin(), id.end(), payment_id_char) || id == "."
+      || id == "..")
     return fmt::format("payment_id: expected 1 to {} characters of [A-Za-z0-9._:-] (not \".\" or "
                        "\"..\"), got \"{}\"",
                        max_payment_id,
@@ -111,8 +111,8 @@ public:
           auto code = microlith::code_of(err);
           answer.deliver(microlith::make_error(
             code == microlith::errc::none ? microlith::errc::service_unavailable : code,
-            fmt::format("payment {} was not recorded ({}); nothing was done, deliver it again",
-                        id, microlith::describe(err))));
+            fmt::format("payment {} was not recorded ({}); nothing was done, deliver it again", id,
+                        microlith::describe(err))));
         });
     return answer;
   }
@@ -138,9 +138,8 @@ public:
           answer.deliver(microlith::make_error(
             microlith::code_of(err) == microlith::errc::none ? microlith::errc::remote_error
                                                              : microlith::code_of(err),
-            fmt::format("payment {}: the deposit of {} to account {} failed: {}",
-                        job.payment_id(), job.amount(), job.account_id(),
-                        microlith::describe(err))));
+            fmt::format("payment {}: the deposit of {} to account {} failed: {}", job.payment_id(),
+                        job.amount(), job.account_id(), microlith::describe(err))));
         });
     return answer;
   }
@@ -150,9 +149,9 @@ private:
   void confirm(const microlith::call_context& ctx, const PaymentJob& job, const Account& account,
                microlith::promise<PaymentSettled> answer) {
     auto url = fmt::format("{}/payments/{}/confirm", provider_url_, job.payment_id());
-    auto body = fmt::format(R"({{"payment_id":{},"account_id":{},"amount":{}}})",
-                            json_string(job.payment_id()), json_string(job.account_id()),
-                            job.amount());
+    auto body =
+      fmt::format(R"({{"payment_id":{},"account_id":{},"amount":{}}})",
+                  json_string(job.payment_id()), json_string(job.account_id()), job.amount());
     auto request = mh::http_request::post(url, std::move(body), "application/json");
     request.headers.push_back({"Idempotency-Key", payment_key(job.payment_id())});
     client_->request(ctx, std::move(request))
