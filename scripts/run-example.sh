@@ -13,7 +13,9 @@ The bank serves its API on ${url} (WebSocket ws://127.0.0.1:8080/ws). In another
   curl -s -X POST ${url}/accounts/ada/deposit -H 'content-type: application/json' -d '{"amount":50}'
   curl -s ${url}/accounts/ada
   curl -s ${url}/accounts/ada/history
+  curl -s -X POST ${url}/webhooks/payments -H 'content-type: application/json' -d '{"payment_id":"p1","account_id":"ada","amount":500}'
 MSG
-# The bank keeps its ledger (and what else must survive a restart) in build/bank-data: stop it,
-# start it again, and the accounts are still there. `microlith run` names the folder first.
+# The bank keeps its ledger and its jobs (and what else must survive a restart) in
+# build/bank-data: stop it, start it again, and the accounts and pending payments are still
+# there. `microlith run` names the folder first.
 exec "$root/build/cli/microlith" run "$root/examples/bank/bank.toml" --data "$root/build/bank-data"

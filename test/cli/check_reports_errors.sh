@@ -11,8 +11,8 @@ trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 out=$("$bin" check "$good") || fail "check rejected $good"
-echo "$out" | grep "ok: system bank, 3 groups (start order: ledger, accounts, web)" >/dev/null || fail "check said: $out"
-echo "$out" | grep -x "gateway web: listens on 127.0.0.1:8080 (6 routes, WebSocket /ws)" >/dev/null \
+echo "$out" | grep "ok: system bank, 4 groups (start order: ledger, accounts, payments, web)" >/dev/null || fail "check said: $out"
+echo "$out" | grep -x "gateway web: listens on 127.0.0.1:8080 (7 routes, WebSocket /ws)" >/dev/null \
   || fail "check did not describe the gateway: $out"
 echo "$out" | grep -x "  POST /accounts -> accounts.Open" >/dev/null || fail "check did not list the routes: $out"
 
@@ -60,7 +60,7 @@ set +e
 out=$("$bin" run "$dir/bad.toml" 2>&1); code=$?
 set -e
 [ "$code" -eq 2 ] || fail "run exit code $code for a bad file"
-echo "$out" | grep 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger, microlith.gateway)' >/dev/null \
+echo "$out" | grep 'bad.toml:9:.*groups.accounts.module: no module "bank.acounts" is linked into this program (linked modules: bank.accounts, bank.ledger, bank.payments, microlith.gateway)' >/dev/null \
   || fail "no module error: $out"
 echo "$out" | grep "nothing was started" >/dev/null || fail "no 'nothing was started': $out"
 echo "$out" | grep "starting group" >/dev/null && fail "run started something: $out"

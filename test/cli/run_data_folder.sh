@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `microlith run --data DIR`: the data folder is made when missing and named in the first log
-# line, the bank's ledger ("ledger.db" in examples/bank/bank.toml) is kept there, and a bank
-# killed with SIGKILL and started again on the same folder still has its accounts and their
-# movements. A data folder that cannot be made stops the start with exit code 1 naming it.
+# line, the bank's ledger and job store ("ledger.db" and "jobs.sqlite" in examples/bank/bank.toml)
+# are kept there, and a bank killed with SIGKILL and started again on the same folder still has
+# its accounts and their movements. A data folder that cannot be made stops the start with exit
+# code 1 naming it.
 # Every process started here is killed by pid on the way out, whatever happens.
 # Usage: run_data_folder.sh <microlith binary> <examples/bank/bank.toml>
 set -euo pipefail
@@ -27,6 +28,7 @@ start
 first=$(grep -m1 . "$log")
 grep -q "system bank: data folder $data\$" <<<"$first" || fail "the first log line does not name the data folder: $first"
 [ -f "$data/ledger.db" ] || fail "no ledger.db in the data folder $data"
+[ -f "$data/jobs.sqlite" ] || fail "no jobs.sqlite (the payments' jobs) in the data folder $data"
 [ ! -e "$dir/ledger.db" ] || fail "the ledger was kept next to the system file, not in the data folder"
 
 out=$(curl -sS -X POST "$url/accounts" -H 'content-type: application/json' -d '{"id":"ada","initial_balance":100}')

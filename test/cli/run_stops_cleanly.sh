@@ -15,8 +15,10 @@ wait_for_log "running in one process"
 stop_bank "$signal"
 [ "$code" -eq 0 ] || fail "exit code $code after $signal"
 grep -q "$signal received: stopping" "$log" || fail "no log line for $signal"
-# Reverse start order: web (which needs accounts), then accounts (which needs ledger).
+# Reverse start order: web (which needs payments), then payments (which needs accounts), then
+# accounts (which needs ledger).
 stopped=$(grep -o "group [a-z]* stopped" "$log" | tr '\n' ' ')
-[ "$stopped" = "group web stopped group accounts stopped group ledger stopped " ] || fail "stop order: $stopped"
+[ "$stopped" = "group web stopped group payments stopped group accounts stopped group ledger stopped " ] \
+  || fail "stop order: $stopped"
 grep -q "system bank stopped$" "$log" || fail "no final line"
 echo "ok: started, stopped on $signal in reverse order, exit 0"

@@ -210,8 +210,9 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
     return out;
   };
   // The replicas run their ledger before front starts, so front learns both instances with each
-  // replica's state ("serves 3 instance(s)": its ledger, its built-in toggles service and its
-  // toggles replica service toggles@NODE), and the turns alternate between them from the start.
+  // replica's state ("serves 4 instance(s)": its ledger, its built-in toggles service, its
+  // toggles replica service toggles@NODE and the built-in jobs service, since bank.toml has a
+  // job store for its payments), and the turns alternate between them from the start.
   nodes["ledger-1"] = run_node(folder.path(), file, "ledger-1");
   nodes["ledger-2"] = run_node(folder.path(), file, "ledger-2");
   for (const char* name : {"ledger-1", "ledger-2"})
@@ -219,8 +220,9 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
       FAIL(name << " is not running\n" << logs());
   nodes["front"] = run_node(folder.path(), file, "front");
   auto& front = *nodes["front"];
-  REQUIRE(wait_for_log(front, "node ledger-1 serves 3 instance(s)", 30s));
-  REQUIRE(wait_for_log(front, "node ledger-2 serves 3 instance(s)", 30s));
+  for (const char* name : {"ledger-1", "ledger-2"})
+    if (!wait_for_log(front, "node " + std::string{name} + " serves 4 instance(s)", 30s))
+      FAIL("front did not learn " << name << "'s instances\n" << logs());
   REQUIRE(eventually([&] { return gateway_ready(http_port); }, 30s));
   INFO(logs());
   {
@@ -364,8 +366,11 @@ TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs o
   auto to_503_frozen = elapsed_ms(frozen_at);
   REQUIRE(frozen.status == 503);
   CHECK(wait_for_log(web, "node accounts is down", 1s));
-  CHECK_THAT(frozen.body, Contains(R"("not_running":["accounts"])"));
+  // payments runs beside accounts (bank_file_text), so it is gone with it.
+  CHECK_THAT(frozen.body, Contains(R"("not_running":["accounts","payments"])"));
   CHECK_THAT(frozen.body, Contains("permanent group accounts runs on no reachable node (placed "
+                                   "on accounts: not joined)"));
+  CHECK_THAT(frozen.body, Contains("permanent group payments runs on no reachable node (placed "
                                    "on accounts: not joined)"));
 
   // It resumes, finds its connections closed and rejoins: ready again.

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -266,7 +267,8 @@ inline bool gateway_ready(std::uint16_t port) {
 
 /// The bank's system file with the [nodes] and [cluster] tables given, the gateway on `http_port`
 /// and the ledger's entries in the SQLite file `ledger_db` (shared by ledger replicas).
-/// `nodes` maps a node name to its groups; each node listens on a fresh port.
+/// `nodes` maps a node name to its groups (a node with accounts gets payments too); each node
+/// listens on a fresh port.
 inline std::string
 bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
                const std::vector<std::pair<std::string, std::vector<std::string>>>& nodes,
@@ -280,7 +282,12 @@ bank_file_text(std::uint16_t http_port, const fs::path& ledger_db,
   replace("listen = \"127.0.0.1:8080\"",
           "listen = \"127.0.0.1:" + std::to_string(http_port) + "\"");
   replace("name = \"bank\"", "name = \"" + system + "\"");
-  for (const auto& [name, groups] : nodes) {
+  for (const auto& [name, named] : nodes) {
+    // payments (bank.payments) runs beside accounts, as in bank-cluster.toml.
+    auto groups = named;
+    if (std::find(groups.begin(), groups.end(), "accounts") != groups.end()
+        && std::find(groups.begin(), groups.end(), "payments") == groups.end())
+      groups.push_back("payments");
     text += "\n[nodes." + name + "]\nlisten = \"127.0.0.1:" + std::to_string(free_port())
             + "\"\ngroups = [";
     for (std::size_t i = 0; i < groups.size(); ++i)

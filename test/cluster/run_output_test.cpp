@@ -76,7 +76,7 @@ TEST_CASE("microlith run prints the port its gateway bound when the file says po
   REQUIRE(std::regex_search(
     out, m,
     std::regex{
-      R"(gateway web: http://127\.0\.0\.1:(\d+)/ \(6 routes, WebSocket ws://127\.0\.0\.1:(\d+)/ws\))"}));
+      R"(gateway web: http://127\.0\.0\.1:(\d+)/ \(7 routes, WebSocket ws://127\.0\.0\.1:(\d+)/ws\))"}));
   auto port = std::stoi(m[1]);
   CHECK(port > 0);
   CHECK(port < 65536);
@@ -106,14 +106,16 @@ TEST_CASE("microlith run --print-tree and kill -USR1 print every group's childre
     R"(    ledger worker running restarts=0 actor=(\d+) mailbox=\d+ services=ledger)",
     R"(  accounts supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
     R"(    accounts worker running restarts=0 actor=(\d+) mailbox=\d+ services=accounts)",
+    R"(  payments supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    payments worker running restarts=0 actor=(\d+) mailbox=\d+ services=payments)",
     R"(  web supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
     R"(    http worker running restarts=0 actor=(\d+) mailbox=\d+)",
   };
   require_log(bank, "    http worker running", 30s);
   INFO(bank.output());
   auto printed = match_tree(lines_from(bank, "bank system running", tree.size()), tree);
-  // Six actors, six different ids, none of them CAF's "invalid" 0.
-  CHECK(std::set<std::string>(printed.begin(), printed.end()).size() == 6);
+  // Eight actors, eight different ids, none of them CAF's "invalid" 0.
+  CHECK(std::set<std::string>(printed.begin(), printed.end()).size() == 8);
   CHECK(std::find(printed.begin(), printed.end(), "0") == printed.end());
   CHECK_THAT(bank.output(), !Catch::Contains("invalid-node"));
 
@@ -139,14 +141,16 @@ TEST_CASE("kill -USR1 on a node prints the node's groups with actor ids named af
   INFO("--- core\n" << core->output() << "--- edge\n" << edge->output());
 
   core->signal(SIGUSR1);
-  require_log(*core, "    accounts worker running", 10s);
+  require_log(*core, "    payments worker running", 10s);
   match_tree(
-    lines_from(*core, "bank system running node=core", 5),
+    lines_from(*core, "bank system running node=core", 7),
     {R"(bank system running node=core)",
      R"(  ledger supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
      R"(    ledger worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=ledger)",
      R"(  accounts supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
-     R"(    accounts worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=accounts)"});
+     R"(    accounts worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=accounts)",
+     R"(  payments supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    payments worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=payments)"});
 
   edge->signal(SIGUSR1);
   require_log(*edge, "    http worker running", 10s);

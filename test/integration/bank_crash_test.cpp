@@ -151,7 +151,8 @@ TEST_CASE("a poisoned deposit crashes accounts, which restarts with its balances
     CHECK(balance == entry.balance_after());
   }
   CHECK(running == bank.balances(ids));
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts", "web"});
+  CHECK(bank.host.running_groups()
+        == std::vector<std::string>{"ledger", "accounts", "payments", "web"});
 }
 
 TEST_CASE("calls in flight while accounts crashes fail at once with a crash error, and succeed "
@@ -364,7 +365,7 @@ TEST_CASE("more crashes than the accounts group's intensity stop the node with e
     FAIL("host.wait() did not return within 10 s of the group giving up");
   }
   CHECK(code.get() == 1);
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "web"});
+  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "payments", "web"});
   // The gateway still runs and says the system is not ready: a permanent group is gone.
   auto readiness = bank_test::http_client{bank_test::gateway_port(bank.config)}.request(
     boost::beast::http::verb::get, "/readyz");

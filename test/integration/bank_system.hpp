@@ -12,6 +12,7 @@
 #include <microlith/actors/registry.hpp>
 #include <microlith/services/gateway_module.hpp>
 #include <microlith/services/host.hpp>
+#include <microlith/services/module.hpp>
 #include <microlith/services/system_file.hpp>
 
 #include <caf/all.hpp>
@@ -38,9 +39,12 @@ using test_support::free_port;
 using test_support::temp_folder;
 
 /// The bank's system file, its gateway moved to a free port and, when `ledger_db` is given, the
-/// ledger's record in that SQLite file (so a restarted ledger has it).
+/// ledger's record in that SQLite file (so a restarted ledger has it) and the folder of that
+/// file as the data folder (where the job store, jobs.sqlite, is kept).
 inline microlith::system_config load_bank(const std::filesystem::path& ledger_db = {}) {
-  auto config = microlith::load_system_file(bank_file());
+  auto config = microlith::load_system_file(bank_file(), microlith::module_catalogue::global(),
+                                            ledger_db.empty() ? std::string{}
+                                                              : ledger_db.parent_path().string());
   for (auto& g : config.groups) {
     if (auto* web = std::any_cast<microlith::gateway_settings>(&g.settings))
       web->options.port = free_port();

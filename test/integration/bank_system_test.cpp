@@ -32,7 +32,8 @@ using bank_test::bank_system;
 
 TEST_CASE("the bank starts from its system file with groups in dependency order", "[integration]") {
   bank_system bank;
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts", "web"});
+  CHECK(bank.host.running_groups()
+        == std::vector<std::string>{"ledger", "accounts", "payments", "web"});
   CHECK(bank.instance_of("ledger"));
   CHECK(bank.instance_of("accounts"));
 }
@@ -330,5 +331,6 @@ TEST_CASE("a killed ledger is restarted by its group and reachable again by name
   CHECK(after != before);
   REQUIRE(bank.open("carol", 5));
   CHECK(bank.history("carol").entries_size() == 1);
-  CHECK(bank.host.running_groups() == std::vector<std::string>{"ledger", "accounts", "web"});
+  CHECK(bank.host.running_groups()
+        == std::vector<std::string>{"ledger", "accounts", "payments", "web"});
 }

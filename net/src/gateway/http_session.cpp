@@ -397,6 +397,7 @@ void http_session::dispatch(const route_spec& spec, message_ptr body, std::strin
                                    st_.options.request_timeout.count()),
                        keep_alive_);
   waiting_ = true;
+  answer_status_ = spec.status;
   in_call_ = shared_from_this();
   // The completion runs once, on an actor thread (or here, for a call refused at once), and
   // leaves the answer in the gateway's inbox, which an I/O thread drains. It holds a plain
@@ -579,7 +580,7 @@ void http_session::on_answer(caf::expected<message_ptr> result) {
                        fmt::format("the answer ({}) cannot be rendered as JSON",
                                    (*result)->GetDescriptor()->full_name()),
                        keep_alive_);
-  reply(200, std::move(json), keep_alive_);
+  reply(answer_status_, std::move(json), keep_alive_);
 }
 
 // Writes an answer, at most request_timeout (a client that does not read is cut off); the

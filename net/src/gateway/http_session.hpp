@@ -98,6 +98,7 @@ private:
   bool counted_;
   // The request being answered.
   bool waiting_ = false;                  // for its call's answer
+  unsigned answer_status_ = 200;          // its route's status for a successful answer
   bool waiting_admin_ = false;            // for its admin operation's answer
   std::optional<admin_verdict> admin_;    // decided on its head, for an admin path
   std::size_t body_limit_ = 0;            // its body's limit (413 above it)

@@ -132,6 +132,8 @@ bool bindable(const pb::FieldDescriptor& field) {
 } // namespace
 
 std::string route_spec::to_string() const {
+  if (status != 200)
+    return fmt::format("{} {} -> {}.{} {}", verb, pattern, service, method, status);
   return fmt::format("{} {} -> {}.{}", verb, pattern, service, method);
 }
 
@@ -159,6 +161,20 @@ caf::expected<route_spec> parse_route(std::string_view key, std::string_view tar
                                   key, spec.verb));
   if (auto why = check_pattern(spec.pattern); !why.empty())
     return make_error(errc::bad_request, fmt::format("route \"{}\": {}", key, why));
+  // "service.Method 202": the status of a successful answer after the method.
+  if (auto space_at = target.find(' '); space_at != std::string_view::npos) {
+    auto status = target.substr(space_at + 1);
+    while (!status.empty() && status.front() == ' ')
+      status.remove_prefix(1);
+    if (status != "200" && status != "201" && status != "202")
+      return make_error(errc::bad_request,
+                        fmt::format("route \"{}\": expected \"service.Method\" or "
+                                    "\"service.Method STATUS\" with STATUS 200, 201 or 202 (the "
+                                    "status of a successful answer), got \"{}\"",
+                                    key, target));
+    spec.status = status == "200" ? 200u : status == "201" ? 201u : 202u;
+    target = target.substr(0, space_at);
+  }
   auto dot = target.rfind('.');
   if (dot == std::string_view::npos || dot == 0 || dot + 1 == target.size())
     return make_error(errc::bad_request,

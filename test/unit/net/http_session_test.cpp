@@ -154,6 +154,28 @@ TEST_CASE("a call's outcome maps to an HTTP status and a JSON body", "[unit]") {
   }
 }
 
+TEST_CASE("a route's status answers its successful calls and only those", "[unit]") {
+  gateway_fixture gw;
+  auto routes = standard_routes();
+  routes.push_back(route("POST /accepted/{text}", "echo.Ping 202"));
+  routes.push_back(route("POST /created/{text}", "echo.Ping 201"));
+  routes.push_back(route("GET /refused/{text}", "echo.Fail 202"));
+  gw.routes->install(must_build(gw.node, routes));
+  http_connection client{gw.port()};
+
+  auto accepted = client.request("POST", "/accepted/later");
+  REQUIRE(accepted.status == 202);
+  CHECK(accepted.header("Content-Type") == "application/json");
+  CHECK(parse_ping_reply(accepted.body).text() == "later");
+  CHECK(client.request("POST", "/created/new").status == 201);
+  CHECK(client.request("GET", "/echo/plain").status == 200); // a route without a status
+  auto refused = client.request("GET", "/refused/no");       // an error keeps its own status
+  REQUIRE(refused.status == 500);
+  CHECK(string_field(error_of(refused), "error") == "remote_error");
+  auto bad = client.request("POST", "/accepted/x?value=lots"); // and so does a binding error
+  CHECK(bad.status == 400);
+}
+
 TEST_CASE("a call that does not answer in time is 504", "[unit]") {
   auto options = test_options();
   options.request_timeout = 300ms;

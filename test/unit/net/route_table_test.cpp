@@ -71,6 +71,17 @@ TEST_CASE("a route is written VERB /path = service.Method", "[unit]") {
     CHECK(s.method == "Deposit");
     CHECK(s.to_string() == "POST /accounts/{account_id}/deposit -> accounts.Deposit");
     CHECK(spec("GET /", "a.b.Method").service == "a.b"); // the last dot splits
+    CHECK(s.status == 200);
+  }
+  SECTION("with the status of a successful answer after the method") {
+    auto s = spec("POST /webhooks/payments", "payments.Receive 202");
+    CHECK(s.service == "payments");
+    CHECK(s.method == "Receive");
+    CHECK(s.status == 202);
+    CHECK(s.to_string() == "POST /webhooks/payments -> payments.Receive 202");
+    CHECK(spec("POST /a", "a.Make 201").status == 201);
+    CHECK(spec("POST /a", "a.Make 200").status == 200);
+    CHECK(spec("POST /a", "a.Make 200").to_string() == "POST /a -> a.Make");
   }
   SECTION("refused, saying what was expected") {
     auto refused = [](std::string key, std::string target) {
@@ -91,6 +102,10 @@ TEST_CASE("a route is written VERB /path = service.Method", "[unit]") {
     CHECK_THAT(refused("GET /a", "accounts"), Contains("expected a target \"service.Method\""));
     CHECK_THAT(refused("GET /a", "accounts."), Contains("expected a target"));
     CHECK_THAT(refused("GET /a", "accounts.De-posit"), Contains("not a method name"));
+    CHECK_THAT(refused("POST /a", "a.Make 204"), Contains("with STATUS 200, 201 or 202"));
+    CHECK_THAT(refused("POST /a", "a.Make 404"), Contains("got \"a.Make 404\""));
+    CHECK_THAT(refused("POST /a", "a.Make two"), Contains("with STATUS 200, 201 or 202"));
+    CHECK_THAT(refused("POST /a", "a.Make "), Contains("with STATUS 200, 201 or 202"));
   }
 }
 

@@ -56,6 +56,15 @@ public:
   /// outcome (docs/gateway.md, "Idempotency keys").
   const std::string& idempotency_key() const noexcept { return meta_.idempotency_key; }
 
+  /// This context with `key` as its idempotency key: the calls made through the copy carry
+  /// `key` instead of the request's (e.g. a job's handler names its effect by what the job is
+  /// about, "payment:p1", so that a later attempt of the job is answered the first outcome).
+  call_context with_idempotency_key(std::string key) const {
+    call_context copy = *this;
+    copy.meta_.idempotency_key = std::move(key);
+    return copy;
+  }
+
   /// The background job this request runs (docs/jobs.md): its id, or 0 when the request is
   /// not a job's attempt. With attempt(), what makes a job's work idempotent.
   std::int64_t job_id() const noexcept { return meta_.job_id; }

@@ -1,6 +1,10 @@
 // The gateway's route table: which HTTP verb and path pattern calls which service method.
 //
 //   "POST /accounts/{account_id}/deposit" = "accounts.Deposit"
+//   "POST /webhooks/payments" = "payments.Receive 202"
+//
+// A target may end with the status its successful answers have: 200 (the default), 201 or 202
+// (a request accepted for later processing, such as a webhook that records a job).
 //
 // A pattern is a path of `/`-separated segments; a segment is literal text or `{name}`, a path
 // parameter that binds to the request field `name` (http_binding.hpp). The target is
@@ -46,14 +50,16 @@ namespace microlith::gateway {
 
 /// A route as written in the system file.
 struct route_spec {
-  std::string verb;    ///< GET, HEAD, POST, PUT, PATCH or DELETE
-  std::string pattern; ///< "/accounts/{account_id}/deposit"
-  std::string service; ///< "accounts"
-  std::string method;  ///< "Deposit"
-  std::string origin;  ///< where it was declared, for messages ("bank.toml:12", "module
-                       ///<   acme.statements"); may be empty
+  std::string verb;      ///< GET, HEAD, POST, PUT, PATCH or DELETE
+  std::string pattern;   ///< "/accounts/{account_id}/deposit"
+  std::string service;   ///< "accounts"
+  std::string method;    ///< "Deposit"
+  std::string origin;    ///< where it was declared, for messages ("bank.toml:12", "module
+                         ///<   acme.statements"); may be empty
+  unsigned status = 200; ///< the status of a successful answer: 200, 201 or 202
 
-  /// "POST /accounts/{account_id}/deposit -> accounts.Deposit"
+  /// "POST /accounts/{account_id}/deposit -> accounts.Deposit" (with " 202" after the method
+  /// when the status is not 200)
   std::string to_string() const;
 
   /// to_string() followed by the origin in parentheses, when there is one:
@@ -61,9 +67,10 @@ struct route_spec {
   std::string to_string_with_origin() const;
 };
 
-/// Parses a route key ("POST /accounts/{id}") and target ("accounts.Deposit"); checks the
-/// syntax only (contracts are checked by route_table::build). The error says what was
-/// expected.
+/// Parses a route key ("POST /accounts/{id}") and target ("accounts.Deposit", or
+/// "payments.Receive 202": the method, a space and the status of its successful answers, 200,
+/// 201 or 202); checks the syntax only (contracts are checked by route_table::build). The error
+/// says what was expected.
 caf::expected<route_spec> parse_route(std::string_view key, std::string_view target);
 
 /// The contract (Protobuf service) implemented by the service called `name`, or nullptr when
