@@ -18,6 +18,7 @@ packages=(
   libbenchmark-dev
   curl
   wrk
+  python3 # the shell tests' stand-in servers and cron_kill.sh's reads of a SQLite file
 )
 
 missing=()
