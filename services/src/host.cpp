@@ -192,8 +192,6 @@ struct host::impl : group_host {
     bool logged = false;
     std::unique_lock<std::mutex> guard{mutex};
     for (;;) {
-      if (stop_requested) // asked to stop while an earlier part of the start ran
-        return false;
       std::vector<std::string> missing;
       for (const auto& need : remote)
         if (!membership->group_running(need))

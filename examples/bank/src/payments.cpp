@@ -6,6 +6,7 @@
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/log.hpp>
+#include <microlith/net/gateway/http_binding.hpp>
 #include <microlith/net/http/http_client.hpp>
 #include <microlith/net/http/http_url.hpp>
 
@@ -51,26 +52,6 @@ std::string notice_problem(const PaymentNotice& n) {
   if (n.amount() <= 0)
     return fmt::format("amount: must be a positive number of cents, got {}", n.amount());
   return {};
-}
-
-/// `text` as a JSON string, quotes included.
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
 }
 
 /// At most the first 200 characters of a provider's answer, for a message.
@@ -149,9 +130,9 @@ private:
   void confirm(const microlith::call_context& ctx, const PaymentJob& job, const Account& account,
                microlith::promise<PaymentSettled> answer) {
     auto url = fmt::format("{}/payments/{}/confirm", provider_url_, job.payment_id());
-    auto body =
-      fmt::format(R"({{"payment_id":{},"account_id":{},"amount":{}}})",
-                  json_string(job.payment_id()), json_string(job.account_id()), job.amount());
+    auto body = fmt::format(R"({{"payment_id":{},"account_id":{},"amount":{}}})",
+                            microlith::gateway::json_quote(job.payment_id()),
+                            microlith::gateway::json_quote(job.account_id()), job.amount());
     auto request = mh::http_request::post(url, std::move(body), "application/json");
     request.headers.push_back({"Idempotency-Key", payment_key(job.payment_id())});
     client_->request(ctx, std::move(request))

@@ -147,17 +147,15 @@ private:
   // The job in hand answered: completes it and claims the next due job in one transaction
   // (job_store::complete_and_claim), and runs that one, or waits.
   void complete_and_claim() {
-    auto job = std::move(*hand_->job);
-    hand_->job.reset();
     auto now = job_clock_now();
     if (!runtime_->host_node().registry().resolve(queue_->service)) {
       // No instance to call the next job with: complete alone, claim when there is one.
-      if (auto refused = runtime_->store().complete(job.id, job.epoch, now))
-        log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
-                  describe(refused));
+      finish(hand_->job->id, hand_->job->epoch, caf::error{});
       idle(now);
       return;
     }
+    auto job = std::move(*hand_->job);
+    hand_->job.reset();
     caf::error refused;
     auto claimed =
       runtime_->store().complete_and_claim(job.id, job.epoch, queue_->name, now, refused);
