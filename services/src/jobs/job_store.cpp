@@ -423,6 +423,112 @@ struct job_store::impl {
     return text_of(s.get(), 0);
   }
 
+  /// Runs a kept statement that answers no rows (SAVEPOINT, RELEASE, ROLLBACK TO).
+  caf::error run_kept(const char* sql) {
+    caf::error err;
+    auto s = prepare(sql, err);
+    if (!s)
+      return err;
+    return step_done(s.get(), sql);
+  }
+
+  /// Writes `job`'s rows inside the open transaction, in a savepoint of their own: a duplicate
+  /// unique key (answered with the holder's id) or an error leaves nothing of them behind, and
+  /// nothing else of the transaction is undone.
+  caf::expected<enqueued_job> enqueue_in_savepoint(const new_job& job, std::int64_t now) {
+    if (auto err = run_kept("SAVEPOINT job_write"))
+      return err;
+    auto done = enqueue_rows(job, now);
+    if (!done || done->duplicate)
+      run_kept("ROLLBACK TO job_write");
+    run_kept("RELEASE job_write");
+    return done;
+  }
+
+  /// The job's row and its unique key's, in the open transaction (enqueue_in_savepoint).
+  caf::expected<enqueued_job> enqueue_rows(const new_job& job, std::int64_t now) {
+    caf::error err;
+    auto insert = prepare(
+      "INSERT INTO jobs (queue, message_type, message, state, max_attempts, priority, run_at, "
+      "timeout_ms, unique_key, inserted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      err);
+    if (!insert)
+      return err;
+    const std::int64_t run_at = job.run_at > now ? job.run_at : now;
+    bind_text(insert.get(), 1, job.queue);
+    bind_text(insert.get(), 2, job.message_type);
+    bind_blob(insert.get(), 3, job.message);
+    bind_text(insert.get(), 4, job.run_at > now ? "scheduled" : "available");
+    sqlite3_bind_int(insert.get(), 5, job.max_attempts);
+    sqlite3_bind_int(insert.get(), 6, job.priority);
+    sqlite3_bind_int64(insert.get(), 7, run_at);
+    sqlite3_bind_int64(insert.get(), 8, job.timeout_ms);
+    bind_text(insert.get(), 9, job.unique_key);
+    sqlite3_bind_int64(insert.get(), 10, now);
+    if (auto e = step_done(insert.get(), "cannot insert a job"))
+      return e;
+    const std::int64_t id = sqlite3_last_insert_rowid(db);
+    if (!job.unique_key.empty()) {
+      // The key's row decides: taken over only when its holder's period has ended.
+      auto take =
+        prepare("INSERT INTO job_unique_keys (unique_key, job_id, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, "
+                "expires_at = excluded.expires_at WHERE job_unique_keys.expires_at <= ?",
+                err);
+      if (!take)
+        return err;
+      bind_text(take.get(), 1, job.unique_key);
+      sqlite3_bind_int64(take.get(), 2, id);
+      sqlite3_bind_int64(take.get(), 3, now + job.unique_period_ms);
+      sqlite3_bind_int64(take.get(), 4, now);
+      int changed = 0;
+      if (auto e = step_done(take.get(), "cannot record a unique key", &changed))
+        return e;
+      if (changed == 0) {
+        auto holder = prepare("SELECT job_id FROM job_unique_keys WHERE unique_key = ?", err);
+        if (!holder)
+          return err;
+        bind_text(holder.get(), 1, job.unique_key);
+        if (sqlite3_step(holder.get()) != SQLITE_ROW)
+          return sqlite_error("cannot read a unique key's job");
+        const std::int64_t existing = sqlite3_column_int64(holder.get(), 0);
+        return enqueued_job{existing, true}; // the savepoint is rolled back: no new job
+      }
+    }
+    return enqueued_job{id, false};
+  }
+
+  /// A complete_and_claim write of a batch, in a savepoint of its own.
+  void complete_and_claim_in_savepoint(job_write& w, std::int64_t now) {
+    if (auto err = run_kept("SAVEPOINT job_write")) {
+      w.error = std::move(err);
+      return;
+    }
+    auto undo = [this] {
+      run_kept("ROLLBACK TO job_write");
+      run_kept("RELEASE job_write");
+    };
+    if (w.id != 0) {
+      w.refused = complete(w.id, w.epoch, now);
+      if (w.refused && !is(w.refused, errc::failed_precondition)
+          && !is(w.refused, errc::not_found)) {
+        w.error = std::move(w.refused); // the store failed, not the fence
+        w.refused = caf::error{};
+        undo();
+        return;
+      }
+    }
+    auto claimed = claim(w.queue, w.claim_limit, now);
+    if (!claimed) {
+      w.error = std::move(claimed.error());
+      w.refused = caf::error{};
+      undo();
+      return;
+    }
+    w.claimed = std::move(*claimed);
+    run_kept("RELEASE job_write");
+  }
+
   /// claim(), with the mutex held.
   caf::expected<std::vector<claimed_job>> claim(const std::string& queue, std::size_t limit,
                                                 std::int64_t now) {
@@ -567,57 +673,12 @@ caf::expected<enqueued_job> job_store::enqueue(const new_job& job, std::int64_t 
   impl::transaction t{*impl_};
   if (auto err = t.begin())
     return err;
-  caf::error err;
-  auto insert = impl_->prepare(
-    "INSERT INTO jobs (queue, message_type, message, state, max_attempts, priority, run_at, "
-    "timeout_ms, unique_key, inserted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    err);
-  if (!insert)
-    return err;
-  const std::int64_t run_at = job.run_at > now ? job.run_at : now;
-  bind_text(insert.get(), 1, job.queue);
-  bind_text(insert.get(), 2, job.message_type);
-  bind_blob(insert.get(), 3, job.message);
-  bind_text(insert.get(), 4, job.run_at > now ? "scheduled" : "available");
-  sqlite3_bind_int(insert.get(), 5, job.max_attempts);
-  sqlite3_bind_int(insert.get(), 6, job.priority);
-  sqlite3_bind_int64(insert.get(), 7, run_at);
-  sqlite3_bind_int64(insert.get(), 8, job.timeout_ms);
-  bind_text(insert.get(), 9, job.unique_key);
-  sqlite3_bind_int64(insert.get(), 10, now);
-  if (auto e = impl_->step_done(insert.get(), "cannot insert a job"))
-    return e;
-  const std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
-  if (!job.unique_key.empty()) {
-    // The key's row decides: taken over only when its holder's period has ended.
-    auto take = impl_->prepare(
-      "INSERT INTO job_unique_keys (unique_key, job_id, expires_at) VALUES (?, ?, ?) "
-      "ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, "
-      "expires_at = excluded.expires_at WHERE job_unique_keys.expires_at <= ?",
-      err);
-    if (!take)
-      return err;
-    bind_text(take.get(), 1, job.unique_key);
-    sqlite3_bind_int64(take.get(), 2, id);
-    sqlite3_bind_int64(take.get(), 3, now + job.unique_period_ms);
-    sqlite3_bind_int64(take.get(), 4, now);
-    int changed = 0;
-    if (auto e = impl_->step_done(take.get(), "cannot record a unique key", &changed))
-      return e;
-    if (changed == 0) {
-      auto holder = impl_->prepare("SELECT job_id FROM job_unique_keys WHERE unique_key = ?", err);
-      if (!holder)
-        return err;
-      bind_text(holder.get(), 1, job.unique_key);
-      if (sqlite3_step(holder.get()) != SQLITE_ROW)
-        return impl_->sqlite_error("cannot read a unique key's job");
-      const std::int64_t existing = sqlite3_column_int64(holder.get(), 0);
-      return enqueued_job{existing, true}; // the transaction rolls back: no new job
-    }
-  }
+  auto done = impl_->enqueue_in_savepoint(job, now);
+  if (!done || done->duplicate)
+    return done; // nothing to commit: the transaction rolls back
   if (auto e = t.commit())
     return e;
-  return enqueued_job{id, false};
+  return done;
 }
 
 caf::expected<std::vector<claimed_job>> job_store::claim(const std::string& queue,
@@ -649,6 +710,64 @@ job_store::complete_and_claim(std::int64_t id, std::int64_t epoch, const std::st
   return claimed;
 }
 
+job_write job_write::enqueue_of(new_job job) {
+  job_write w;
+  w.what = kind::enqueue;
+  w.job = std::move(job);
+  return w;
+}
+
+job_write job_write::complete_and_claim_of(std::int64_t id, std::int64_t epoch, std::string queue,
+                                           std::size_t limit) {
+  job_write w;
+  w.what = kind::complete_and_claim;
+  w.id = id;
+  w.epoch = epoch;
+  w.queue = std::move(queue);
+  w.claim_limit = limit;
+  return w;
+}
+
+caf::error job_store::write_batch(std::vector<job_write>& writes, std::int64_t now) {
+  for (auto& w : writes)
+    if (w.what == job_write::kind::enqueue)
+      w.error = detail::check_new_job(w.job);
+  // Every write fails with `err` and keeps no outcome: the transaction wrote nothing.
+  auto fail_all = [&writes](const caf::error& err) {
+    for (auto& w : writes) {
+      w.error = err;
+      w.enqueued = enqueued_job{};
+      w.refused = caf::error{};
+      w.claimed.clear();
+    }
+    return err;
+  };
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  impl::transaction t{*impl_};
+  if (auto err = t.begin())
+    return fail_all(err);
+  for (auto& w : writes) {
+    if (w.error)
+      continue;
+    if (w.what == job_write::kind::enqueue) {
+      auto done = impl_->enqueue_in_savepoint(w.job, now);
+      if (done)
+        w.enqueued = *done;
+      else
+        w.error = std::move(done.error());
+    } else {
+      impl_->complete_and_claim_in_savepoint(w, now);
+    }
+    // An I/O error or a full disk may make SQLite roll the whole transaction back: what the
+    // writes before did is gone with it.
+    if (sqlite3_get_autocommit(impl_->db) != 0)
+      return fail_all(impl_->sqlite_error("the batch's transaction was rolled back"));
+  }
+  if (auto err = t.commit())
+    return fail_all(err);
+  return {};
+}
+
 caf::expected<job_state> job_store::fail(std::int64_t id, std::int64_t epoch,
                                          const std::string& message, std::int64_t retry_at,
                                          std::int64_t now) {
@@ -660,6 +779,26 @@ caf::expected<job_state> job_store::rescue(std::int64_t id, std::int64_t epoch,
                                            const std::string& message, std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   return impl_->fail(id, epoch, message, now, now);
+}
+
+caf::error job_store::release(std::int64_t id, std::int64_t epoch, std::int64_t now) {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  caf::error err;
+  auto s = impl_->prepare("UPDATE jobs SET state = 'available', attempt = attempt - 1, "
+                          "epoch = epoch + 1, run_at = min(run_at, ?), node = '', "
+                          "node_instance = '' WHERE id = ? AND epoch = ? AND state = 'executing'",
+                          err);
+  if (!s)
+    return err;
+  sqlite3_bind_int64(s.get(), 1, now);
+  sqlite3_bind_int64(s.get(), 2, id);
+  sqlite3_bind_int64(s.get(), 3, epoch);
+  int changed = 0;
+  if (auto e = impl_->step_done(s.get(), "cannot give back a claimed job", &changed))
+    return e;
+  if (changed == 0)
+    return impl_->stale(id, epoch);
+  return {};
 }
 
 caf::expected<std::size_t> job_store::rescue_executing(std::int64_t now) {

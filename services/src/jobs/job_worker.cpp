@@ -1,5 +1,6 @@
 #include "jobs/job_worker.hpp"
 
+#include "jobs/job_batcher.hpp"
 #include "jobs/job_runtime.hpp"
 
 #include "microlith/actors/async_caller.hpp"
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <random>
 
@@ -25,11 +27,31 @@ namespace {
 
 using job_poll_atom = caf::atom_constant<caf::atom("jobpoll")>;
 using job_done_atom = caf::atom_constant<caf::atom("jobdone")>;
+using job_claimed_atom = caf::atom_constant<caf::atom("jobclaimed")>;
 
 /// The job a worker has in hand, shared with its exit hook.
 struct job_in_hand {
   std::optional<claimed_job> job;
 };
+
+/// Where the batcher leaves the jobs it claimed for a worker (their claim committed), until the
+/// worker takes them. Once the worker has exited (`closed`) nobody will run them: whoever finds
+/// them then, the exit hook or the batcher, gives them back at once (release_unstarted).
+struct claimed_for_worker {
+  std::mutex mutex;
+  bool closed = false;           // requires mutex
+  std::vector<claimed_job> jobs; // requires mutex
+};
+
+/// Gives back `jobs`, claimed for a worker that exited before it ran them: due again at once,
+/// their attempt not spent.
+void release_unstarted(job_store& store, const std::vector<claimed_job>& jobs,
+                       const std::string& worker) {
+  for (const auto& job : jobs)
+    if (auto err = store.release(job.id, job.epoch, job_clock_now()))
+      log::warn("jobs", "job {}: not given back after worker {} exited before running it: {}",
+                job.id, worker, describe(err));
+}
 
 // The job's message, rebuilt from the generated descriptor pool by its type name.
 caf::expected<message_ptr> rebuild(const claimed_job& job) {
@@ -74,8 +96,15 @@ public:
     runtime_->add_worker(queue_->name, address());
     // Runs when the actor ends, whatever ended it: a crash rescues the job in hand at once.
     attach_functor([runtime = runtime_, queue = queue_->name, addr = address(), hand = hand_,
-                    name = name_](const caf::error& reason) {
+                    claimed = claimed_, name = name_](const caf::error& reason) {
       runtime->remove_worker(queue, addr);
+      std::vector<claimed_job> unstarted;
+      {
+        std::lock_guard<std::mutex> guard{claimed->mutex};
+        claimed->closed = true;
+        unstarted.swap(claimed->jobs);
+      }
+      release_unstarted(runtime->store(), unstarted, name);
       if (!hand->job || stopped_by_supervisor(reason))
         return;
       const auto& job = *hand->job;
@@ -92,9 +121,12 @@ public:
           claim();
       },
       [this](job_poll_atom, std::uint64_t generation) {
-        if (!hand_->job && generation == generation_)
+        if (!hand_->job && generation == generation_) {
+          runtime_->worker_busy(queue_->name, address());
           claim();
+        }
       },
+      [this](job_claimed_atom) { claimed(); },
       [this](job_done_atom, std::int64_t id, std::int64_t epoch, caf::error& err) {
         if (!err && hand_->job && hand_->job->id == id && hand_->job->epoch == epoch) {
           complete_and_claim();
@@ -119,6 +151,10 @@ private:
   // (not started yet, or restarting after a crash) it waits without claiming: a claim then
   // would spend an attempt on a call refused at once.
   void claim() {
+    if (writing_) {
+      claim_again_ = true; // after the write on its way
+      return;
+    }
     auto now = job_clock_now();
     if (!runtime_->host_node().registry().resolve(queue_->service)) {
       idle(now);
@@ -131,17 +167,73 @@ private:
       }
       crashed_at_ = 0;
     }
-    auto claimed = runtime_->store().claim(queue_->name, 1, now);
-    if (!claimed) {
-      log::error("jobs", "{}: claim failed: {}", name_, describe(claimed.error()));
-      idle(now);
+    submit(0, 0, 0);
+  }
+
+  // Has the batcher complete attempt `epoch` of job `id` (unless id is 0) and claim the next
+  // due job; claimed() runs when the transaction has committed.
+  void submit(std::int64_t id, std::int64_t epoch, int attempt) {
+    writing_ = true;
+    claim_again_ = false;
+    wakes_before_claim_ = runtime_->wakes(queue_->name);
+    runtime_->batcher().submit(
+      job_write::complete_and_claim_of(id, epoch, queue_->name, 1),
+      [store = &runtime_->store(), claimed = claimed_, me = address(), name = name_,
+       attempt](job_write& w) {
+        if (w.refused)
+          log::warn("jobs", "job {} attempt {}: completion refused: {}", w.id, attempt,
+                    describe(w.refused));
+        if (w.error) {
+          if (w.id == 0) {
+            log::error("jobs", "{}: claim failed: {}", name, describe(w.error));
+          } else {
+            log::error("jobs", "{}: job {} attempt {} not completed, nor the next job claimed: {}",
+                       name, w.id, attempt, describe(w.error));
+            // Nothing was written: the job is still executing under this attempt's epoch. Try
+            // the completion alone, so that the answer is not lost with the claim.
+            if (auto again = store->complete(w.id, w.epoch, job_clock_now()))
+              log::warn("jobs", "job {} attempt {}: completion refused: {}", w.id, attempt,
+                        describe(again));
+          }
+        }
+        {
+          std::lock_guard<std::mutex> guard{claimed->mutex};
+          if (!claimed->closed) {
+            for (auto& job : w.claimed)
+              claimed->jobs.push_back(std::move(job));
+            w.claimed.clear();
+          }
+        }
+        if (!w.claimed.empty()) { // the worker has exited
+          release_unstarted(*store, w.claimed, name);
+          return;
+        }
+        if (auto worker = caf::actor_cast<caf::actor>(me))
+          caf::anon_send(worker, job_claimed_atom::value);
+      });
+  }
+
+  // The batcher has answered the last write: runs the job it claimed, or waits.
+  void claimed() {
+    writing_ = false;
+    std::vector<claimed_job> jobs;
+    {
+      std::lock_guard<std::mutex> guard{claimed_->mutex};
+      jobs.swap(claimed_->jobs);
+    }
+    if (jobs.empty()) {
+      // Woken while the claim was on its way, or a wake came for a job committed after the
+      // claim looked: claim again. Otherwise wait, where the next wake finds this worker.
+      if (claim_again_ || !runtime_->worker_idle(queue_->name, address(), wakes_before_claim_))
+        claim();
+      else
+        wait(job_clock_now());
       return;
     }
-    if (claimed->empty()) {
-      idle(now);
-      return;
-    }
-    run(std::move(claimed->front()));
+    // One at a time (claims ask for one); more are given back rather than left executing.
+    if (jobs.size() > 1)
+      release_unstarted(runtime_->store(), {jobs.begin() + 1, jobs.end()}, name_);
+    run(std::move(jobs.front()));
   }
 
   // The job in hand answered: completes it and claims the next due job in one transaction
@@ -156,32 +248,17 @@ private:
     }
     auto job = std::move(*hand_->job);
     hand_->job.reset();
-    caf::error refused;
-    auto claimed =
-      runtime_->store().complete_and_claim(job.id, job.epoch, queue_->name, now, refused);
-    if (refused)
-      log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
-                describe(refused));
-    if (!claimed) {
-      log::error("jobs", "{}: job {} attempt {} not completed, nor the next job claimed: {}", name_,
-                 job.id, job.attempt, describe(claimed.error()));
-      // Nothing was written: the job is still executing under this attempt's epoch. Try the
-      // completion alone, so that the answer is not lost with the claim.
-      if (auto again = runtime_->store().complete(job.id, job.epoch, job_clock_now()))
-        log::warn("jobs", "job {} attempt {}: completion refused: {}", job.id, job.attempt,
-                  describe(again));
-      idle(job_clock_now());
-      return;
-    }
-    if (claimed->empty()) {
-      idle(now);
-      return;
-    }
-    run(std::move(claimed->front()));
+    submit(job.id, job.epoch, job.attempt);
   }
 
   // Waits for a wake, the poll interval, or the queue's next scheduled job, whichever is first.
   void idle(std::int64_t now) {
+    runtime_->worker_idle(queue_->name, address());
+    wait(now);
+  }
+
+  // idle(), once this worker is among the idle ones wake() finds.
+  void wait(std::int64_t now) {
     ++generation_;
     auto wait = runtime_->poll_interval();
     if (auto next = runtime_->store().next_run_at(queue_->name); next && *next) {
@@ -272,6 +349,12 @@ private:
   std::string name_;
   async_caller caller_;
   std::shared_ptr<job_in_hand> hand_ = std::make_shared<job_in_hand>();
+  std::shared_ptr<claimed_for_worker> claimed_ = std::make_shared<claimed_for_worker>();
+  // A write (a claim, or a completion and a claim) is with the batcher; a wake or poll then
+  // sets claim_again_, for one more claim if that write claims nothing.
+  bool writing_ = false;
+  bool claim_again_ = false;
+  std::uint64_t wakes_before_claim_ = 0; // job_runtime::wakes() when the last claim was sent
   std::uint64_t generation_ = 0;
   std::mt19937_64 random_;
   // The instances of the queue's service when the job in hand was called, and when its handler

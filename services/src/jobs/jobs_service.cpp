@@ -1,6 +1,8 @@
 #include "jobs/jobs_service.hpp"
 
 #include "jobs/job_runtime.hpp"
+#include "jobs/new_job_check.hpp"
+#include "microlith/actors/detail/outside_calls.hpp"
 #include "microlith/actors/service.hpp"
 #include "proto/microlith_jobs.pb.h"
 
@@ -14,6 +16,10 @@ namespace microlith::detail {
 namespace {
 
 namespace pb = microlith::jobs::v1;
+
+// How long an enqueue that came with no deadline waits for its commit before it answers
+// timeout (the job may still be committed after: its unique key makes a retry safe).
+constexpr auto unbounded_enqueue = std::chrono::seconds(60);
 
 void fill(pb::Job& out, const job_record& job) {
   out.set_id(job.id);
@@ -40,7 +46,7 @@ class jobs_state {
 public:
   explicit jobs_state(std::shared_ptr<job_runtime> runtime) : rt_(std::move(runtime)) {}
 
-  reply<pb::EnqueueReply> enqueue(call_context&, const pb::EnqueueRequest& req) {
+  reply<pb::EnqueueReply> enqueue(call_context& ctx, const pb::EnqueueRequest& req) {
     const auto* queue = rt_->queue(req.queue());
     if (queue == nullptr)
       return make_error(errc::not_found,
@@ -61,15 +67,42 @@ public:
     if (job.priority < 0 || job.priority > 9)
       return make_error(errc::invalid_argument,
                         fmt::format("job priority {}: expected 0 .. 9", job.priority));
-    auto done = rt_->store().enqueue(job, now);
-    if (!done)
-      return std::move(done.error());
-    if (!done->duplicate && job.run_at <= now)
-      rt_->wake(job.queue);
-    pb::EnqueueReply out;
-    out.set_id(done->id);
-    out.set_duplicate(done->duplicate);
-    return out;
+    if (auto err = check_new_job(job))
+      return err;
+    // Committed by the batcher with the other writes waiting (group commit); the caller is
+    // answered once the transaction carrying its job has committed.
+    auto* self = endpoint_of(ctx.self());
+    if (self == nullptr)
+      return make_error(errc::internal, "jobs.Enqueue ran outside a service instance");
+    auto promise = ctx.make_promise<pb::EnqueueReply>();
+    auto deadline = ctx.meta().deadline;
+    if (deadline == clock::time_point{})
+      deadline = clock::now() + unbounded_enqueue;
+    auto outcome = std::make_shared<enqueued_job>();
+    auto id = expect_outside(self, "jobs", "Enqueue " + job.queue, deadline);
+    set_continuation(self, id,
+                     [promise, outcome](const message_ptr&, const caf::error& err) mutable {
+                       if (err) {
+                         promise.deliver(err);
+                         return;
+                       }
+                       pb::EnqueueReply out;
+                       out.set_id(outcome->id);
+                       out.set_duplicate(outcome->duplicate);
+                       promise.deliver(std::move(out));
+                     });
+    const bool due = job.run_at <= now;
+    rt_->batcher().submit(
+      job_write::enqueue_of(std::move(job)),
+      [rt = rt_.get(), outcome, id, actor = ctx.self()->address(), due](job_write& w) {
+        if (!w.error) {
+          *outcome = w.enqueued;
+          if (!w.enqueued.duplicate && due)
+            rt->wake(w.job.queue, 1);
+        }
+        end_outside(actor, id, std::move(w.error));
+      });
+    return promise;
   }
 
   reply<pb::JobStats> stats(call_context&, const pb::StatsRequest&) {
@@ -115,7 +148,7 @@ public:
       return err;
     auto job = found(req.id());
     if (job)
-      rt_->wake(job->queue());
+      rt_->wake(job->queue(), 1);
     return answer(std::move(job));
   }
 

@@ -135,6 +135,34 @@ enum class job_sync {
   full,   ///< a commit survives a power loss too
 };
 
+/// One write of a batch (job_store::write_batch): an enqueue, or a worker's completion of the
+/// attempt it ran followed by the claim of its next job. Filled in by the batch with its outcome.
+struct job_write {
+  enum class kind {
+    enqueue,            ///< `job` is stored as job_store::enqueue would
+    complete_and_claim, ///< attempt `epoch` of job `id` completed (when id != 0), then a claim
+  };
+  kind what = kind::enqueue;
+  new_job job;                 ///< enqueue: the job
+  std::int64_t id = 0;         ///< complete_and_claim: the job completed; 0 = claim only
+  std::int64_t epoch = 0;      ///< complete_and_claim: the attempt's fence
+  std::string queue;           ///< complete_and_claim: the queue to claim from
+  std::size_t claim_limit = 1; ///< complete_and_claim: how many jobs to claim (0: none)
+
+  // The outcome.
+  caf::error error;                 ///< this write failed and wrote nothing (others did)
+  enqueued_job enqueued;            ///< enqueue: the job's id, or the holder's for a duplicate
+  caf::error refused;               ///< complete_and_claim: what complete() would refuse
+  std::vector<claimed_job> claimed; ///< complete_and_claim: the jobs claimed
+
+  /// A write that enqueues `job`.
+  static job_write enqueue_of(new_job job);
+  /// A write that completes attempt `epoch` of job `id` (id 0: nothing to complete) and then
+  /// claims up to `limit` jobs of `queue`.
+  static job_write complete_and_claim_of(std::int64_t id, std::int64_t epoch, std::string queue,
+                                         std::size_t limit = 1);
+};
+
 /// The jobs of one system.
 class job_store {
 public:
@@ -170,6 +198,15 @@ public:
                                                              const std::string& queue,
                                                              std::int64_t now, caf::error& refused);
 
+  /// Runs `writes` in one write transaction, in order, each as enqueue() or
+  /// complete_and_claim() would and in a savepoint of its own: group commit, one commit (and
+  /// one WAL sync) for writes that would each have made one. A write that fails gets its
+  /// `error` and leaves nothing behind while the others go on; a duplicate unique key inside
+  /// the batch is a duplicate of the job enqueued before it. Answers an error of the
+  /// transaction itself (no BEGIN, a failed COMMIT): then nothing was written, and every write
+  /// has that error.
+  caf::error write_batch(std::vector<job_write>& writes, std::int64_t now);
+
   /// Records `message` as the error of the attempt `epoch` of job `id` and makes the job
   /// retryable at `retry_at`, or discarded when it was its last attempt. Refused as complete().
   /// Answers the state the job is in afterwards.
@@ -179,6 +216,12 @@ public:
   /// As fail(), with the job due at once (run_at = now): for an attempt whose worker crashed.
   caf::expected<job_state> rescue(std::int64_t id, std::int64_t epoch, const std::string& message,
                                   std::int64_t now);
+
+  /// Gives back the attempt `epoch` of job `id`, claimed but never started (its worker exited
+  /// before it could run it): the job is due again at once as it was before the claim (its
+  /// attempt count back, no error recorded, held by nobody), with a new epoch. Refused as
+  /// complete().
+  caf::error release(std::int64_t id, std::int64_t epoch, std::int64_t now);
 
   /// Makes every executing job available again at once, in its place among the due jobs (each
   /// gets a new epoch, so an answer of the attempt it was in is refused); answers how many.
