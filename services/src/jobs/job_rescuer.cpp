@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 
 namespace microlith::detail {
 
@@ -17,6 +19,12 @@ namespace {
 
 using job_sweep_atom = caf::atom_constant<caf::atom("jobsweep")>;
 using job_confirm_atom = caf::atom_constant<caf::atom("jobconfirm")>;
+using job_tick_atom = caf::atom_constant<caf::atom("jobtick")>;
+
+using steady = std::chrono::steady_clock;
+
+/// The rescuer's own tick, whose gaps tell it that this node was frozen.
+constexpr auto tick = std::chrono::milliseconds(100);
 
 class job_rescuer final : public caf::event_based_actor {
 public:
@@ -32,6 +40,8 @@ public:
     attach_functor(
       [runtime = runtime_, addr = address()](const caf::error&) { runtime->clear_rescuer(addr); });
     delayed_send(this, bounds_.unjoined, job_sweep_atom::value);
+    last_tick_ = steady::now();
+    delayed_send(this, tick, job_tick_atom::value);
     return {
       [this](job_lost_atom, const std::string& node, const std::string& instance,
              std::int64_t seen_at, const std::string& why) {
@@ -41,6 +51,11 @@ public:
       [this](job_confirm_atom, const std::string& node, const std::string& instance,
              std::int64_t seen_at, const std::string& why) {
         job_holder lost{node, instance};
+        if (auto wait = settling()) {
+          // This node was frozen a moment ago: its own reconnections are still under way.
+          delayed_send(this, *wait, job_confirm_atom::value, node, instance, seen_at, why);
+          return;
+        }
         if (auto i = std::find(pending_.begin(), pending_.end(), lost); i != pending_.end())
           pending_.erase(i);
         if (joined(lost)) {
@@ -51,13 +66,40 @@ public:
                fmt::format("node {} is down: {}", node.empty() ? "(unnamed)" : node, why));
       },
       [this](job_sweep_atom) {
-        sweep();
+        if (!settling())
+          sweep();
         delayed_send(this, bounds_.unjoined, job_sweep_atom::value);
+      },
+      [this](job_tick_atom) {
+        settling();
+        delayed_send(this, tick, job_tick_atom::value);
       },
     };
   }
 
 private:
+  // Notices a freeze of this node (a gap in the tick) and answers how long the rescuer still
+  // waits after one: until a whole reconnect cycle (`unjoined`) has passed since it resumed.
+  std::optional<steady::duration> settling() {
+    const auto now = steady::now();
+    const auto gap = now - last_tick_;
+    last_tick_ = now;
+    if (gap > tick + bounds_.frozen) {
+      resumed_at_ = now;
+      log::warn("jobs",
+                "this node was frozen for {} ms (a paused process or a stalled machine): the jobs "
+                "of nodes seen lost are rescued only if they have not rejoined {} ms from now",
+                std::chrono::duration_cast<std::chrono::milliseconds>(gap).count(),
+                bounds_.unjoined.count());
+    }
+    if (!resumed_at_)
+      return std::nullopt;
+    const auto until = *resumed_at_ + bounds_.unjoined;
+    if (now >= until)
+      return std::nullopt;
+    return until - now;
+  }
+
   bool joined(const job_holder& h) const {
     auto live = members_ ? members_() : std::vector<job_holder>{};
     return std::find(live.begin(), live.end(), h) != live.end();
@@ -124,9 +166,11 @@ private:
   std::shared_ptr<job_runtime> runtime_;
   std::function<std::vector<job_holder>()> members_;
   job_rescue_bounds bounds_;
-  std::vector<job_holder> pending_;  // lost, waiting for the rejoin bound
-  bool swept_ = false;               // the start's sweep is done
-  std::vector<job_holder> unjoined_; // not joined at the last sweep, not rescued yet
+  std::vector<job_holder> pending_;              // lost, waiting for the rejoin bound
+  bool swept_ = false;                           // the start's sweep is done
+  steady::time_point last_tick_;                 // when settling() last looked
+  std::optional<steady::time_point> resumed_at_; // when this node last resumed from a freeze
+  std::vector<job_holder> unjoined_;             // not joined at the last sweep, not rescued yet
 };
 
 } // namespace

@@ -13,6 +13,10 @@
 //   holders were recorded); then every `unjoined` bound, those of a holder found not joined by
 //   two sweeps in a row (a node whose loss was handled but that claimed more before it died, so
 //   that its later claims are not left executing forever).
+// A node that was frozen itself (SIGSTOP, a stalled virtual machine) sees the others "down" when
+// it resumes, and its reconnections may take longer than `rejoin`. The rescuer notices the gap
+// in its own 100 ms tick and then decides nothing for one `unjoined` bound (a whole reconnect
+// cycle) from the resume: a loss is confirmed only after it, and the sweeps in it are skipped.
 // Rescues are fenced by the epoch and idempotent, so every node sharing the file may rescue the
 // same holder at once; a late answer of a rescued attempt is refused by the store.
 #pragma once
@@ -33,6 +37,8 @@ class job_runtime;
 struct job_rescue_bounds {
   std::chrono::milliseconds rejoin;   ///< after a loss, for the same process to join again
   std::chrono::milliseconds unjoined; ///< after the start, before the sweep
+  /// A gap in the rescuer's own 100 ms tick longer than this is a freeze of this node.
+  std::chrono::milliseconds frozen{1000};
 };
 
 /// The child spec of the rescuer; `members` answers the holders of the joined nodes now.

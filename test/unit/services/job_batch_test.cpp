@@ -171,6 +171,7 @@ TEST_CASE("the batcher commits the writes waiting behind a commit in one transac
   constexpr int per_thread = 25;
   std::mutex mutex;
   std::condition_variable changed;
+  bool holding = false; // the batcher's thread is in the first write's outcome
   bool release = false;
   std::set<std::int64_t> ids;
   int answered = 0;
@@ -180,8 +181,14 @@ TEST_CASE("the batcher commits the writes waiting behind a commit in one transac
     // The first write's outcome holds the batcher's thread until every other write is queued.
     batcher.submit(job_write::enqueue_of(job_of("q")), [&](job_write&) {
       std::unique_lock<std::mutex> lock{mutex};
+      holding = true;
+      changed.notify_all();
       changed.wait(lock, [&] { return release; });
     });
+    {
+      std::unique_lock<std::mutex> lock{mutex};
+      REQUIRE(changed.wait_for(lock, std::chrono::seconds(30), [&] { return holding; }));
+    }
     std::vector<std::thread> submitters;
     std::atomic<int> queued{0};
     for (int t = 0; t < threads; ++t)

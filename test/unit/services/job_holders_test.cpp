@@ -289,3 +289,79 @@ TEST_CASE("a holder that stays not joined is rescued by a later sweep and not on
   self->receive([&](caf::down_msg&) { down = true; }, caf::after(10s) >> [] {});
   REQUIRE(down);
 }
+
+TEST_CASE("a node that was frozen waits a whole reconnect cycle before it rescues a lost node's "
+          "jobs",
+          "[unit][jobs]") {
+  using namespace std::chrono_literals;
+  test_support::temp_folder dir;
+  const auto file = dir.path() / "jobs.sqlite";
+  auto b = open_as(file, b1);
+  new_job j;
+  j.queue = "q";
+  j.message_type = "test.Job";
+  j.message = "payload";
+  auto enqueued = b->enqueue(j, microlith::job_clock_now());
+  REQUIRE(enqueued);
+  const auto of_b = enqueued->id;
+  REQUIRE(claim_one(*b, "q", microlith::job_clock_now()).id == of_b);
+
+  microlith::node node;
+  auto runtime = std::make_shared<microlith::detail::job_runtime>(
+    node, open_as(file, a1), std::vector<microlith::job_queue_config>{}, 1s);
+  std::mutex mutex;
+  std::vector<job_holder> joined{b1};
+  bool stalled = false; // the rescuer has been held once, as a frozen process would be
+  microlith::supervisor_spec spec{"jobs"};
+  // The first sweep (1.5 s after the start) asks for the members: that call holds the rescuer
+  // for 800 ms, so its own tick comes 800 ms late, as after a SIGSTOP of the node.
+  spec.child(microlith::detail::job_rescuer_child(
+    runtime,
+    [&] {
+      std::unique_lock<std::mutex> lock{mutex};
+      if (!stalled) {
+        lock.unlock();
+        std::this_thread::sleep_for(800ms);
+        lock.lock();
+        stalled = true;
+      }
+      return joined;
+    },
+    microlith::detail::job_rescue_bounds{100ms, 1500ms, 400ms}));
+  auto sup = microlith::start_supervisor(node.system(), std::move(spec));
+  REQUIRE(sup);
+  for (int i = 0; i < 1000; ++i) {
+    std::lock_guard<std::mutex> guard{mutex};
+    if (stalled)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  {
+    std::lock_guard<std::mutex> guard{mutex};
+    REQUIRE(stalled);
+    joined.clear(); // the resumed node sees b gone, as its own links are down
+  }
+  const auto lost_at = std::chrono::steady_clock::now();
+  runtime->holder_lost(b1, microlith::job_clock_now(), "test loss");
+
+  // Past the 100 ms rejoin wait, the rescuer still waits: its reconnect cycle (1.5 s from the
+  // resume) has not passed. For a whole second after the loss, b's attempt stays with b.
+  while (std::chrono::steady_clock::now() - lost_at < 1s) {
+    REQUIRE(find(*b, of_b).state == job_state::executing);
+    std::this_thread::sleep_for(10ms);
+  }
+  // b did not come back within the cycle: its attempt is rescued, with the loss as the reason.
+  for (int i = 0; i < 1000 && find(*b, of_b).state != job_state::available; ++i)
+    std::this_thread::sleep_for(10ms);
+  const auto rescued = find(*b, of_b);
+  CHECK(rescued.state == job_state::available);
+  REQUIRE(rescued.errors.size() == 1);
+  CHECK_THAT(rescued.errors[0].message, Contains("node b is down: test loss"));
+
+  caf::scoped_actor self{node.system()};
+  self->monitor(*sup);
+  caf::anon_send_exit(*sup, caf::exit_reason::user_shutdown);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(10s) >> [] {});
+  REQUIRE(down);
+}
