@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev
   libcli11-dev
   libsqlite3-dev
+  postgresql libpq-dev # test/support/postgres_server.hpp: initdb and postgres per test, libpq
   tzdata
   libssl-dev
   catch2
