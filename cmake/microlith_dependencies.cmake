@@ -19,4 +19,5 @@ find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(PostgreSQL REQUIRED) # libpq: the jobs' PostgreSQL store
 find_package(OpenSSL REQUIRED) # libcrypto: SHA-256 of module archives; libssl: the HTTP client

@@ -292,7 +292,7 @@ struct host::impl : group_host {
       return {};
     if (!job_runtime) {
       job_holder me{placement, caf::to_string(n.system().node())};
-      auto store = job_store::open(
+      auto store = job_store::open_database(
         config.jobs.database, config.jobs.synchronous_full ? job_sync::full : job_sync::normal, me);
       if (!store)
         return make_error(code_of(store.error()),

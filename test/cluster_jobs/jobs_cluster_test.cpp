@@ -8,9 +8,12 @@
 //   and runs it with attempt 2; b's late completion, when it continues, is refused and logged,
 //   and the store keeps one completion (attempt 2, by a) with attempt 1's loss as its error;
 // - node b killed (SIGKILL) while it runs a slow job: node a runs it with attempt 2.
-// The test opens the job file itself to enqueue and to read the outcome. Every child is stopped
-// by pid when the test ends, also when it fails.
+// The last two also with the nodes sharing a PostgreSQL database (a server the test starts,
+// test/support/postgres_server.hpp) in place of the file.
+// The test opens the job file (or database) itself to enqueue and to read the outcome. Every child
+// is stopped by pid when the test ends, also when it fails.
 #include "cluster_fixture.hpp"
+#include "support/postgres_server.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/services/job_store.hpp>
@@ -35,16 +38,17 @@ namespace {
 namespace tpb = microlith::test;
 
 /// The system file: node a runs groups work and relays, node b work and records; both open the
-/// job store `jobs.sqlite`. Queue slow (worker.Ping) has workers on both nodes, queue relay
-/// (relay.Forward) on a only.
-std::string jobs_file_text(std::uint16_t port_a, std::uint16_t port_b) {
+/// job store `database` (`jobs.sqlite` in the folder, or a PostgreSQL URL). Queue slow
+/// (worker.Ping) has workers on both nodes, queue relay (relay.Forward) on a only.
+std::string jobs_file_text(std::uint16_t port_a, std::uint16_t port_b,
+                           const std::string& database) {
   return fmt::format(R"(
 [system]
 name = "jobs-cluster"
 threads = 2
 
 [jobs]
-database = "jobs.sqlite"
+database = "{}"
 poll_interval = "100ms"
 
 [groups.work]
@@ -81,15 +85,21 @@ groups = ["work", "records"]
 [cluster]
 cookie = "jobs-cluster-cookie"
 )",
-                     port_a, port_b);
+                     database, port_a, port_b);
 }
 
 /// Two nodes of the jobs file in one temp folder; `attempts` and `seen` are the files the
 /// program's services append to.
 struct jobs_cluster {
+  /// `database`: the nodes' job store; empty: `jobs.sqlite` in the folder.
+  explicit jobs_cluster(std::string database = {})
+    : database(database.empty() ? (folder.path() / "jobs.sqlite").string() : std::move(database)),
+      file(write_file(folder.path(), "jobs.toml",
+                      jobs_file_text(free_port(), free_port(), this->database))) {}
+
   temp_folder folder;
-  fs::path file = write_file(folder.path(), "jobs.toml", jobs_file_text(free_port(), free_port()));
-  fs::path store_file = folder.path() / "jobs.sqlite";
+  std::string database;
+  fs::path file;
   fs::path attempts = folder.path() / "attempts";
   fs::path seen = folder.path() / "seen";
   std::map<std::string, std::unique_ptr<process>> nodes;
@@ -125,8 +135,8 @@ struct jobs_cluster {
   }
 };
 
-std::unique_ptr<microlith::job_store> open_store(const fs::path& file) {
-  auto store = microlith::job_store::open(file);
+std::unique_ptr<microlith::job_store> open_store(const std::string& database) {
+  auto store = microlith::job_store::open_database(database);
   if (!store)
     FAIL(microlith::describe(store.error()));
   return std::move(*store);
@@ -195,7 +205,7 @@ TEST_CASE("cluster: a service on another node called by a job's handler sees the
           "attempt",
           "[cluster][jobs]") {
   jobs_cluster c;
-  auto store = open_store(c.store_file);
+  auto store = open_store(c.database);
   c.start("b");
   c.start("a");
   c.wait_log("a", "worker(s) started");
@@ -219,15 +229,15 @@ TEST_CASE("cluster: a service on another node called by a job's handler sees the
   CHECK(find_job(*store, id)->holder.node == "a");
 }
 
-TEST_CASE("cluster: a frozen node's job is run again by the other node and its late completion "
-          "is refused",
-          "[cluster][jobs]") {
-  jobs_cluster c;
-  auto store = open_store(c.store_file);
+namespace {
+
+/// Node b frozen while it runs a job: node a runs it with attempt 2, b's late completion is
+/// refused.
+void frozen_node_job_runs_again(jobs_cluster& c, microlith::job_store& store, const char* where) {
   std::int64_t id = 0;
-  auto seconds =
-    lose_b_while_it_runs_a_job(c, *store, id, [&] { REQUIRE(c.nodes["b"]->freeze()); });
-  std::printf("frozen node b: its job ran again on node a %.2f s after SIGSTOP\n", seconds);
+  auto seconds = lose_b_while_it_runs_a_job(c, store, id, [&] { REQUIRE(c.nodes["b"]->freeze()); });
+  std::printf("frozen node b (%s): its job ran again on node a %.2f s after SIGSTOP\n", where,
+              seconds);
 
   // Node b continues: its attempt answers late, and the store refuses it.
   auto& b = *c.nodes["b"];
@@ -236,12 +246,12 @@ TEST_CASE("cluster: a frozen node's job is run again by the other node and its l
   CHECK_THAT(b.output(), Contains(fmt::format("job {} attempt epoch 1 is stale", id)));
   c.wait_until(
     [&] {
-      auto job = find_job(*store, id);
+      auto job = find_job(store, id);
       return job && job->state == microlith::job_state::completed;
     },
     "the job completed");
   // Completed once: by node a's attempt 2; attempt 1's loss is its only error.
-  auto job = *find_job(*store, id);
+  auto job = *find_job(store, id);
   CHECK(job.attempt == 2);
   CHECK(job.holder.node == "a");
   REQUIRE(job.errors.size() == 1);
@@ -250,22 +260,56 @@ TEST_CASE("cluster: a frozen node's job is run again by the other node and its l
   CHECK(lines_of_job(c.attempts, id).size() == 2);
 }
 
-TEST_CASE("cluster: a killed node's job is run again by the other node with attempt 2",
-          "[cluster][jobs]") {
-  jobs_cluster c;
-  auto store = open_store(c.store_file);
+/// Node b killed while it runs a job: node a runs it with attempt 2.
+void killed_node_job_runs_again(jobs_cluster& c, microlith::job_store& store, const char* where) {
   std::int64_t id = 0;
-  auto seconds = lose_b_while_it_runs_a_job(c, *store, id, [&] { c.nodes["b"]->kill9(); });
-  std::printf("killed node b: its job ran again on node a %.2f s after SIGKILL\n", seconds);
+  auto seconds = lose_b_while_it_runs_a_job(c, store, id, [&] { c.nodes["b"]->kill9(); });
+  std::printf("killed node b (%s): its job ran again on node a %.2f s after SIGKILL\n", where,
+              seconds);
   c.wait_until(
     [&] {
-      auto job = find_job(*store, id);
+      auto job = find_job(store, id);
       return job && job->state == microlith::job_state::completed;
     },
     "the job completed");
-  auto job = *find_job(*store, id);
+  auto job = *find_job(store, id);
   CHECK(job.attempt == 2);
   CHECK(job.holder.node == "a");
   REQUIRE(job.errors.size() == 1);
   CHECK_THAT(job.errors[0].message, Contains("node b is down"));
+}
+
+} // namespace
+
+TEST_CASE("cluster: a frozen node's job is run again by the other node and its late completion "
+          "is refused",
+          "[cluster][jobs]") {
+  jobs_cluster c;
+  auto store = open_store(c.database);
+  frozen_node_job_runs_again(c, *store, "SQLite");
+}
+
+TEST_CASE("cluster: a killed node's job is run again by the other node with attempt 2",
+          "[cluster][jobs]") {
+  jobs_cluster c;
+  auto store = open_store(c.database);
+  killed_node_job_runs_again(c, *store, "SQLite");
+}
+
+TEST_CASE("cluster: on a shared PostgreSQL database a frozen node's job is run again by the "
+          "other node and its late completion is refused",
+          "[cluster][jobs][postgres]") {
+  test_support::postgres_server server;
+  jobs_cluster c{server.url()};
+  auto store = open_store(c.database);
+  frozen_node_job_runs_again(c, *store, "PostgreSQL");
+}
+
+TEST_CASE("cluster: on a shared PostgreSQL database a killed node's job is run again by the "
+          "other node with attempt 2",
+          "[cluster][jobs][postgres]") {
+  test_support::postgres_server server;
+  jobs_cluster c{server.url()};
+  auto store = open_store(c.database);
+  killed_node_job_runs_again(c, *store, "PostgreSQL");
 }

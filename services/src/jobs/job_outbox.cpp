@@ -6,6 +6,7 @@
 #include "microlith/actors/error.hpp"
 
 #include "jobs/new_job_check.hpp"
+#include "proto/microlith_jobs.pb.h"
 
 #include <sqlite3.h>
 
@@ -133,6 +134,12 @@ caf::expected<enqueued_job> enqueue_in_transaction(sqlite3* db, const new_job& j
     return err;
   }
   return enqueued_job{id, false};
+}
+
+void wake_job_workers(const call_context& ctx, const std::string& queue) {
+  jobs::v1::WakeRequest req;
+  req.set_queue(queue);
+  ctx.cast("jobs", "Wake", req);
 }
 
 } // namespace microlith

@@ -158,6 +158,15 @@ public:
     return answer(found(req.id()));
   }
 
+  reply<pb::WakeReply> wake(call_context&, const pb::WakeRequest& req) {
+    if (rt_->queue(req.queue()) == nullptr)
+      return make_error(errc::not_found,
+                        fmt::format("no job queue \"{}\" in the system file (queues: {})",
+                                    req.queue(), fmt::join(rt_->queue_names(), ", ")));
+    rt_->wake(req.queue());
+    return pb::WakeReply{};
+  }
+
 private:
   caf::expected<pb::Job> found(std::int64_t id) {
     auto job = rt_->store().find(id);
@@ -187,7 +196,8 @@ service_definition jobs_service(std::shared_ptr<job_runtime> runtime) {
     .handle("Stats", &jobs_state::stats)
     .handle("List", &jobs_state::list)
     .handle("Retry", &jobs_state::retry)
-    .handle("Cancel", &jobs_state::cancel);
+    .handle("Cancel", &jobs_state::cancel)
+    .handle("Wake", &jobs_state::wake);
 }
 
 } // namespace microlith::detail

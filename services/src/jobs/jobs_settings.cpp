@@ -6,6 +6,7 @@
 #include "jobs/time_zone.hpp"
 
 #include "microlith/actors/error.hpp"
+#include "microlith/services/job_store.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -205,11 +206,21 @@ jobs_config read_jobs_settings(const toml::table& table, const std::string& path
   table_reader r{table, "jobs", path, errors};
   r.check_keys({"database", "synchronous", "poll_interval", "cron"});
   std::string database;
-  if (const auto* node =
-        r.string("database", true, "the job store's SQLite file as a string", database)) {
-    if (database.find('\0') != std::string::npos || database.rfind("postgresql:", 0) == 0) {
+  if (const auto* node = r.string("database", true,
+                                  "the job store as a string: a SQLite file, or a PostgreSQL URL "
+                                  "(postgresql://USER@HOST:PORT/DATABASE)",
+                                  database)) {
+    if (database.empty() || database.find('\0') != std::string::npos) {
       r.add_error(node->source(), "jobs.database",
-                  fmt::format("expected a SQLite file (PostgreSQL is not supported yet), got {}",
+                  fmt::format("expected a SQLite file or a PostgreSQL URL "
+                              "(postgresql://USER@HOST:PORT/DATABASE), got {}",
+                              quote(database)));
+    } else if (is_postgres_url(database)) {
+      out.database = database; // a server's, not a path in the data folder
+    } else if (database.rfind("postgresql:", 0) == 0 || database.rfind("postgres:", 0) == 0) {
+      r.add_error(node->source(), "jobs.database",
+                  fmt::format("expected a PostgreSQL URL of the form "
+                              "postgresql://USER@HOST:PORT/DATABASE, got {}",
                               quote(database)));
     } else {
       out.database = in_data_folder(data_folder, database);

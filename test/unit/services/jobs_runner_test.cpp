@@ -8,12 +8,16 @@
 #include "integration/http_client.hpp"
 #include "proto/microlith_jobs.pb.h"
 #include "proto/test.pb.h"
+#include "support/free_port.hpp"
+#include "support/postgres_server.hpp"
 #include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
 #include <microlith/actors/service.hpp>
 #include <microlith/services/host.hpp>
+#include <microlith/services/job_outbox.hpp>
+#include <microlith/services/job_store.hpp>
 #include <microlith/services/jobs_client.hpp>
 #include <microlith/services/module.hpp>
 #include <microlith/services/system_file.hpp>
@@ -31,6 +35,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sqlite3.h>
 
 namespace {
 
@@ -72,6 +78,7 @@ struct recorder {
   std::vector<attempt_seen> attempts;
   int running = 0;
   int max_running = 0;
+  std::string store_file; // the SQLite job store's file, for the outbox's handler
 
   std::vector<attempt_seen> of(const std::string& text) {
     std::lock_guard<std::mutex> guard{mutex};
@@ -163,6 +170,47 @@ struct front_state {
   }
 };
 
+// outbox.Ping: the outbox pattern. On a connection of its own to the job store's file, in one
+// transaction, enqueues a job on queue "q" with the request's text (enqueue_in_transaction),
+// commits, then wakes the queue's workers (wake_job_workers); answers the job's id.
+class outbox_state {
+public:
+  explicit outbox_state(recorder* seen) : seen_(seen) {}
+
+  microlith::reply<tpb::PingReply> ping(microlith::call_context& ctx, const tpb::PingRequest& req) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(seen_->store_file.c_str(), &db) != SQLITE_OK) {
+      sqlite3_close(db);
+      return microlith::fail("cannot open " + seen_->store_file);
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    tpb::PingRequest payload;
+    payload.set_text(req.text());
+    microlith::new_job job;
+    job.queue = "q";
+    job.message_type = payload.GetDescriptor()->full_name();
+    job.message = payload.SerializeAsString();
+    auto done = microlith::enqueue_in_transaction(db, job, microlith::job_clock_now());
+    const bool committed =
+      done && sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+    if (!committed)
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    if (!done)
+      return std::move(done.error());
+    if (!committed)
+      return microlith::fail("the outbox's transaction did not commit");
+    microlith::wake_job_workers(ctx, "q");
+    tpb::PingReply out;
+    out.set_value(done->id);
+    return out;
+  }
+
+private:
+  recorder* seen_;
+};
+
 void fill(microlith::module_catalogue& cat, recorder* seen) {
   microlith::detail::add_builtin_modules(cat);
   cat.add(
@@ -172,17 +220,20 @@ void fill(microlith::module_catalogue& cat, recorder* seen) {
                     .handle("Ping", &worker_state::ping)
                     .handle("Wake", &worker_state::wake)),
         g.service(microlith::service<front_state>("front", "microlith.test.Echo")
-                    .handle("Ping", &front_state::ping))};
+                    .handle("Ping", &front_state::ping)),
+        g.service(microlith::service<outbox_state>("outbox", "microlith.test.Echo", seen)
+                    .handle("Ping", &outbox_state::ping))};
     }));
 }
 
 // Queue "q": 2 workers, 3 attempts, retries 40 ms then 80 ms after attempts 1 and 2 (no
 // jitter). Queue "patient": retries only after an hour (so a run soon after a failure can only
 // be a rescue).
-std::string system_text(const std::string& database = "jobs.sqlite") {
+std::string system_text(const std::string& database = "jobs.sqlite",
+                        const std::string& poll = "50ms") {
   return "[system]\nname = \"jobs-test\"\nthreads = 2\n[admin]\ntoken = \"" + admin_token
-         + "\"\n[jobs]\ndatabase = \"" + database
-         + "\"\npoll_interval = \"50ms\"\n"
+         + "\"\n[jobs]\ndatabase = \"" + database + "\"\npoll_interval = \"" + poll
+         + "\"\n"
            "[groups.work]\nmodule = \"test.jobs\"\n"
            "[groups.work.jobs.q]\nmethod = \"worker.Ping\"\nconcurrency = 2\nmax_attempts = 3\n"
            "backoff_base = \"0ms\"\nbackoff_unit = \"20ms\"\nbackoff_max = \"1s\"\n"
@@ -194,10 +245,11 @@ std::string system_text(const std::string& database = "jobs.sqlite") {
 }
 
 struct running {
-  explicit running(const std::string& database = "jobs.sqlite")
+  explicit running(const std::string& database = "jobs.sqlite", const std::string& poll = "50ms")
     : config([&] {
         fill(cat, &seen);
-        return microlith::parse_system_file(system_text(database),
+        seen.store_file = (dir.path() / "jobs.sqlite").string();
+        return microlith::parse_system_file(system_text(database, poll),
                                             (dir.path() / "system.toml").string(), cat);
       }()),
       h(n, config, cat) {}
@@ -266,6 +318,64 @@ TEST_CASE("a job enqueued from a handler or a plain thread runs with its job id 
   CHECK(b[0].job_id == thread_job);
   CHECK(b[0].attempt == 1);
   CHECK(r.find(thread_job).errors_size() == 0);
+}
+
+TEST_CASE("a host whose jobs database is a PostgreSQL URL runs jobs and retries a failing one",
+          "[unit][jobs][postgres]") {
+  test_support::postgres_server server;
+  running r{server.url()};
+  REQUIRE_FALSE(r.h.start());
+  auto from_handler = r.n.call<tpb::PingReply>("front", "Ping", r.job("from a handler"));
+  REQUIRE(from_handler);
+  const auto handler_job = from_handler->value();
+  const auto thread_job = r.enqueue("q", "from a thread");
+  const auto failing = r.enqueue("q", "fail on postgres");
+  REQUIRE(eventually(
+    [&] { return r.in_state(handler_job, "completed") && r.in_state(thread_job, "completed"); }));
+  REQUIRE(eventually([&] { return r.in_state(failing, "discarded"); }));
+  CHECK(r.seen.of("from a handler").at(0).job_id == handler_job);
+  CHECK(r.seen.of("from a thread").at(0).attempt == 1);
+  auto attempts = r.seen.of("fail on postgres");
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[2].attempt == 3);
+  CHECK(r.find(failing).errors_size() == 3);
+  // The jobs are in the server's database, where another node sharing it would see them.
+  auto store = microlith::job_store::open_database(server.url());
+  REQUIRE(store);
+  auto stats = (*store)->stats();
+  REQUIRE(stats);
+  CHECK((*stats)["q"][microlith::job_state::completed] == 2);
+  CHECK((*stats)["q"][microlith::job_state::discarded] == 1);
+}
+
+TEST_CASE("a PostgreSQL jobs database that cannot be reached stops the start naming it",
+          "[unit][jobs][postgres]") {
+  const auto url = "postgresql://jobs:hidden@127.0.0.1:" + std::to_string(test_support::free_port())
+                   + "/bank?connect_timeout=2";
+  running r{url};
+  auto err = r.h.start();
+  REQUIRE(err);
+  const auto message = microlith::describe(err);
+  CHECK_THAT(message, Contains("the jobs did not open"));
+  CHECK_THAT(message, Contains("cannot connect"));
+  CHECK_THAT(message, Contains("jobs:***@127.0.0.1"));
+  CHECK_THAT(message, !Contains("hidden"));
+}
+
+TEST_CASE("a job enqueued in a handler's own transaction runs at once when the handler wakes "
+          "its queue",
+          "[unit][jobs]") {
+  running r{"jobs.sqlite", "1h"}; // idle workers look again only after an hour
+  REQUIRE_FALSE(r.h.start());
+  // The workers' first look at start finds nothing; the outbox's job is claimed only if the
+  // wake reaches them.
+  auto first = r.n.call<tpb::PingReply>("outbox", "Ping", r.job("through the outbox"));
+  REQUIRE(first);
+  REQUIRE(eventually([&] { return r.in_state(first->value(), "completed"); }));
+  auto seen = r.seen.of("through the outbox");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].job_id == first->value());
+  CHECK(seen[0].attempt == 1);
 }
 
 TEST_CASE("an enqueue on a queue the system file does not declare is refused naming the queues",

@@ -46,6 +46,14 @@ TEST_CASE("the [jobs] table is read into system_config::jobs", "[unit]") {
     CHECK(config.jobs.synchronous_full);
     CHECK(config.jobs.poll_interval == 1s);
   }
+  SECTION("a PostgreSQL URL kept as written, not a path in the data folder") {
+    for (const std::string url :
+         {"postgresql://jobs@db.internal:5432/bank", "postgres://db/jobs"}) {
+      auto config = microlith::parse_system_file(base + "[jobs]\ndatabase = \"" + url + "\"\n",
+                                                 "/etc/bank/bank.toml");
+      CHECK(config.jobs.database == url);
+    }
+  }
 }
 
 TEST_CASE("mistakes in [jobs] are reported with line column and key", "[unit]") {
@@ -55,12 +63,19 @@ TEST_CASE("mistakes in [jobs] are reported with line column and key", "[unit]") 
   }
   SECTION("a database that is not a string") {
     auto error = single_error(base + "[jobs]\ndatabase = 3\n");
-    check_error(error, 6, "jobs.database", "expected the job store's SQLite file as a string");
+    check_error(error, 6, "jobs.database",
+                "expected the job store as a string: a SQLite file, or a PostgreSQL URL");
     CHECK(error.column == 12);
   }
-  SECTION("a PostgreSQL address") {
-    check_single(base + "[jobs]\ndatabase = \"postgresql://db/jobs\"\n", 6, "jobs.database",
-                 "PostgreSQL is not supported yet");
+  SECTION("a PostgreSQL address that is not a URL") {
+    check_single(base + "[jobs]\ndatabase = \"postgresql:db/jobs\"\n", 6, "jobs.database",
+                 "expected a PostgreSQL URL of the form postgresql://USER@HOST:PORT/DATABASE, got "
+                 "\"postgresql:db/jobs\"");
+  }
+  SECTION("an empty database") {
+    check_single(base + "[jobs]\ndatabase = \"\"\n", 6, "jobs.database",
+                 "expected the job store as a string: a SQLite file, or a PostgreSQL URL "
+                 "(postgresql://USER@HOST:PORT/DATABASE), got \"\"");
   }
   SECTION("an unknown key") {
     auto error = single_error(base + "[jobs]\ndatabase = \"j\"\npool = 3\n");

@@ -5,12 +5,14 @@
 // its own: the caller's COMMIT makes the job, its ROLLBACK leaves none.
 #pragma once
 
+#include "microlith/actors/call_context.hpp"
 #include "microlith/actors/job_options.hpp"
 #include "microlith/services/job_store.hpp"
 
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <string>
 
 struct sqlite3;
 
@@ -23,5 +25,11 @@ namespace microlith {
 /// an error the caller should roll back.
 caf::expected<enqueued_job> enqueue_in_transaction(sqlite3* db, const new_job& job,
                                                    std::int64_t now);
+
+/// After the COMMIT of a transaction that enqueued on `queue`: has the idle workers of `queue`
+/// claim now rather than at their next poll (`poll_interval`). A cast to the built-in `jobs`
+/// service's Wake in the name of the request `ctx` serves; nothing is answered, not even for a
+/// queue the system file does not declare.
+void wake_job_workers(const call_context& ctx, const std::string& queue);
 
 } // namespace microlith

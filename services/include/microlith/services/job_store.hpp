@@ -1,5 +1,8 @@
-// The durable store of background jobs: one SQLite file (`[jobs] database`, WAL) holding every
-// job, its state, its attempts and the error of each failed attempt (docs/jobs.md).
+// The durable store of background jobs, holding every job, its state, its attempts and the
+// error of each failed attempt (docs/jobs.md): a SQLite file (`[jobs] database = "PATH"`, WAL;
+// services/src/jobs/sqlite_job_store.cpp) or a PostgreSQL database shared by the nodes of a
+// system on several machines (`[jobs] database = "postgresql://..."`;
+// services/src/jobs/postgres_job_store.cpp). Both keep the same contract.
 //
 // The contract:
 // - enqueue() returns only after the job's row is committed. A job with a unique key is a
@@ -21,7 +24,7 @@
 //
 // Times are milliseconds since the Unix epoch, given by the caller, so that tests and the
 // runner use the same code with their own clocks. A store is safe to use from several threads
-// (one connection, one mutex); several stores (connections) may share a file.
+// (one connection, one mutex); several stores (connections) may share a file or a database.
 #pragma once
 
 #include "microlith/actors/job_options.hpp"
@@ -166,7 +169,7 @@ struct job_write {
 /// The jobs of one system.
 class job_store {
 public:
-  /// Opens (creating when missing) the store in `file`, in WAL mode, with the schema. A file
+  /// Opens (creating when missing) the SQLite store in `file`, in WAL mode, with the schema. A file
   /// that is not a database, is locked by another process past the busy timeout, or cannot be
   /// written is an error naming the file and the reason. A file made before attempts had
   /// holders gets the holder columns (its executing jobs: held by nobody). `holder`: who this
@@ -174,29 +177,37 @@ public:
   static caf::expected<std::unique_ptr<job_store>>
   open(const std::filesystem::path& file, job_sync sync = job_sync::full, job_holder holder = {});
 
-  ~job_store();
+  /// Opens the store `database` names: a PostgreSQL URL (`postgresql://` or `postgres://`,
+  /// libpq's URI form: postgres_job_store.hpp; `sync` is then the server's affair) or else a
+  /// SQLite file as open() does. A server that cannot be reached or refuses the connection is
+  /// errc::service_unavailable naming the server (never its password).
+  static caf::expected<std::unique_ptr<job_store>> open_database(const std::string& database,
+                                                                 job_sync sync = job_sync::full,
+                                                                 job_holder holder = {});
+
+  virtual ~job_store();
   job_store(const job_store&) = delete;
   job_store& operator=(const job_store&) = delete;
 
   /// Stores `job` (state available, or scheduled when run_at > now) and returns once committed.
   /// errc::invalid_argument for an empty queue or type, attempts < 1, a key without a period.
-  caf::expected<enqueued_job> enqueue(const new_job& job, std::int64_t now);
+  virtual caf::expected<enqueued_job> enqueue(const new_job& job, std::int64_t now) = 0;
 
   /// Claims up to `limit` due jobs of `queue` (see the contract above); none when none is due.
-  caf::expected<std::vector<claimed_job>> claim(const std::string& queue, std::size_t limit,
-                                                std::int64_t now);
+  virtual caf::expected<std::vector<claimed_job>> claim(const std::string& queue, std::size_t limit,
+                                                        std::int64_t now) = 0;
 
   /// Marks the attempt `epoch` of job `id` completed. errc::failed_precondition when the job
   /// is not executing under that epoch any more (a stale completion), errc::not_found when
   /// there is no such job.
-  caf::error complete(std::int64_t id, std::int64_t epoch, std::int64_t now);
+  virtual caf::error complete(std::int64_t id, std::int64_t epoch, std::int64_t now) = 0;
 
   /// complete() and then claim(queue, 1) in one write transaction: what a worker does between
   /// two jobs, for one commit instead of two. `refused` is what complete() would answer (a stale
   /// or unknown attempt does not stop the claim); an error of the store itself writes nothing.
-  caf::expected<std::vector<claimed_job>> complete_and_claim(std::int64_t id, std::int64_t epoch,
-                                                             const std::string& queue,
-                                                             std::int64_t now, caf::error& refused);
+  virtual caf::expected<std::vector<claimed_job>>
+  complete_and_claim(std::int64_t id, std::int64_t epoch, const std::string& queue,
+                     std::int64_t now, caf::error& refused) = 0;
 
   /// Runs `writes` in one write transaction, in order, each as enqueue() or
   /// complete_and_claim() would and in a savepoint of its own: group commit, one commit (and
@@ -205,33 +216,34 @@ public:
   /// the batch is a duplicate of the job enqueued before it. Answers an error of the
   /// transaction itself (no BEGIN, a failed COMMIT): then nothing was written, and every write
   /// has that error.
-  caf::error write_batch(std::vector<job_write>& writes, std::int64_t now);
+  virtual caf::error write_batch(std::vector<job_write>& writes, std::int64_t now) = 0;
 
   /// Records `message` as the error of the attempt `epoch` of job `id` and makes the job
   /// retryable at `retry_at`, or discarded when it was its last attempt. Refused as complete().
   /// Answers the state the job is in afterwards.
-  caf::expected<job_state> fail(std::int64_t id, std::int64_t epoch, const std::string& message,
-                                std::int64_t retry_at, std::int64_t now);
+  virtual caf::expected<job_state> fail(std::int64_t id, std::int64_t epoch,
+                                        const std::string& message, std::int64_t retry_at,
+                                        std::int64_t now) = 0;
 
   /// As fail(), with the job due at once (run_at = now): for an attempt whose worker crashed.
-  caf::expected<job_state> rescue(std::int64_t id, std::int64_t epoch, const std::string& message,
-                                  std::int64_t now);
+  virtual caf::expected<job_state> rescue(std::int64_t id, std::int64_t epoch,
+                                          const std::string& message, std::int64_t now) = 0;
 
   /// Gives back the attempt `epoch` of job `id`, claimed but never started (its worker exited
   /// before it could run it): the job is due again at once as it was before the claim (its
   /// attempt count back, no error recorded, held by nobody), with a new epoch. Refused as
   /// complete().
-  caf::error release(std::int64_t id, std::int64_t epoch, std::int64_t now);
+  virtual caf::error release(std::int64_t id, std::int64_t epoch, std::int64_t now) = 0;
 
   /// Makes every executing job available again at once, in its place among the due jobs (each
   /// gets a new epoch, so an answer of the attempt it was in is refused); answers how many.
   /// Called when a node starts, for the jobs a process killed before could not answer for.
-  caf::expected<std::size_t> rescue_executing(std::int64_t now);
+  virtual caf::expected<std::size_t> rescue_executing(std::int64_t now) = 0;
 
   /// For a node of a cluster at start: rescues (as rescue_holder) the executing jobs held by
   /// this store's node name under another instance: its previous process, which cannot be
   /// running them. Answers how many.
-  caf::expected<std::size_t> rescue_previous_instances(std::int64_t now);
+  virtual caf::expected<std::size_t> rescue_previous_instances(std::int64_t now) = 0;
 
   /// Rescues the executing jobs held by `lost` whose attempt was claimed at or before
   /// `claimed_until` (a claim made after the holder was seen lost, by a holder that came back,
@@ -239,37 +251,39 @@ public:
   /// job is due at once, or discarded when it was its last attempt; each gets a new epoch, so
   /// the lost attempt's late answer is refused. Idempotent: several nodes may rescue the same
   /// holder at once. Answers how many jobs it rescued.
-  caf::expected<std::size_t> rescue_holder(const job_holder& lost, std::int64_t claimed_until,
-                                           const std::string& reason, std::int64_t now);
+  virtual caf::expected<std::size_t> rescue_holder(const job_holder& lost,
+                                                   std::int64_t claimed_until,
+                                                   const std::string& reason, std::int64_t now) = 0;
 
   /// The holders of the jobs executing now, each once.
-  caf::expected<std::vector<job_holder>> executing_holders();
+  virtual caf::expected<std::vector<job_holder>> executing_holders() = 0;
 
   /// Who this store's claims are recorded for.
   const job_holder& holder() const noexcept;
 
   /// Cancels job `id` unless it is completed, discarded or cancelled already
   /// (errc::failed_precondition); an executing one gets a new epoch, so its answer is refused.
-  caf::error cancel(std::int64_t id, std::int64_t now);
+  virtual caf::error cancel(std::int64_t id, std::int64_t now) = 0;
 
   /// Makes a discarded, cancelled or completed job (or a waiting one) available at once, with
   /// room for one more attempt. errc::failed_precondition for an executing job.
-  caf::error retry(std::int64_t id, std::int64_t now);
+  virtual caf::error retry(std::int64_t id, std::int64_t now) = 0;
 
   /// The job `id` with its errors, or nothing.
-  caf::expected<std::optional<job_record>> find(std::int64_t id);
+  virtual caf::expected<std::optional<job_record>> find(std::int64_t id) = 0;
 
   /// The jobs matching `filter` with their errors, newest first.
-  caf::expected<std::vector<job_record>> list(const job_filter& filter);
+  virtual caf::expected<std::vector<job_record>> list(const job_filter& filter) = 0;
 
   /// How many jobs each queue has in each state (states with none left out).
-  caf::expected<std::map<std::string, std::map<job_state, std::int64_t>>> stats();
+  virtual caf::expected<std::map<std::string, std::map<job_state, std::int64_t>>> stats() = 0;
 
   /// The earliest run_at of the waiting jobs of `queue`, or nothing when none waits.
-  caf::expected<std::optional<std::int64_t>> next_run_at(const std::string& queue);
+  virtual caf::expected<std::optional<std::int64_t>> next_run_at(const std::string& queue) = 0;
 
-  /// The store's file.
-  const std::filesystem::path& file() const noexcept;
+  /// Where the jobs are, for messages: the SQLite file, or the PostgreSQL server and database
+  /// (without a password).
+  virtual std::string where() const = 0;
 
   // Cron schedules (docs/jobs.md, "Cron"). Each tick of a schedule is a row of cron_ticks,
   // (schedule, tick_at) its primary key, inserted in the transaction of its job: a tick is
@@ -279,24 +293,30 @@ public:
   /// `now`, and answers the instant (ms) after which its missed ticks are counted: its last
   /// recorded tick, or when it was first seen with this expression and zone (a schedule seen
   /// for the first time, or whose expression or zone changed, counts from `now`).
-  caf::expected<std::int64_t> cron_seen(const std::string& name, const std::string& expression,
-                                        const std::string& zone, std::int64_t now);
+  virtual caf::expected<std::int64_t> cron_seen(const std::string& name,
+                                                const std::string& expression,
+                                                const std::string& zone, std::int64_t now) = 0;
 
   /// Enqueues `job` for the tick `tick_at` (ms) of the schedule `name`: the tick's row and the
   /// job's in one transaction. A tick recorded already changes nothing and answers its job's id
   /// with duplicate = true (not an error).
-  caf::expected<enqueued_job> enqueue_cron_tick(const std::string& name, std::int64_t tick_at,
-                                                const new_job& job, std::int64_t now);
+  virtual caf::expected<enqueued_job> enqueue_cron_tick(const std::string& name,
+                                                        std::int64_t tick_at, const new_job& job,
+                                                        std::int64_t now) = 0;
 
   /// The ticks recorded for the schedule `name` (tick_at ms, job id), oldest first.
-  caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
-  cron_ticks(const std::string& name);
+  virtual caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
+  cron_ticks(const std::string& name) = 0;
+
+protected:
+  explicit job_store(job_holder holder);
 
 private:
-  struct impl;
-  explicit job_store(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  job_holder holder_;
 };
+
+/// Whether `database` (the `[jobs] database` setting) names a PostgreSQL server.
+bool is_postgres_url(const std::string& database);
 
 /// Milliseconds since the Unix epoch, from the system clock.
 std::int64_t job_clock_now();

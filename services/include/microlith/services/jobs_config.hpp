@@ -57,9 +57,10 @@ struct job_cron_config {
 
 /// The optional [jobs] table.
 struct jobs_config {
-  std::string database;         ///< the SQLite file, resolved against the system file's folder when
-                                ///< relative; empty = no job store
-  bool synchronous_full = true; ///< synchronous = "full" (default) or "normal"
+  /// The SQLite file (resolved against the data folder when relative), or a PostgreSQL URL
+  /// (postgresql:// or postgres://, kept as written); empty = no job store.
+  std::string database;
+  bool synchronous_full = true; ///< synchronous = "full" (default) or "normal"; SQLite only
   std::chrono::milliseconds poll_interval{1000}; ///< how often idle workers look for due jobs
   std::vector<job_cron_config> cron;             ///< its [jobs.cron.NAME] tables, in file order
   int line = 0;                                  ///< line of the [jobs] header; 0 = absent
