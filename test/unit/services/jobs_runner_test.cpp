@@ -367,8 +367,11 @@ TEST_CASE("a job enqueued in a handler's own transaction runs at once when the h
           "[unit][jobs]") {
   running r{"jobs.sqlite", "1h"}; // idle workers look again only after an hour
   REQUIRE_FALSE(r.h.start());
-  // The workers' first look at start finds nothing; the outbox's job is claimed only if the
-  // wake reaches them.
+  // A job through the jobs service first: once it is completed, its worker's next claim (in the
+  // completion's transaction) has found nothing, and both workers wait for an hour. The
+  // outbox's job, committed after, is claimed only if the wake reaches them.
+  const auto warm_up = r.enqueue("q", "warm up");
+  REQUIRE(eventually([&] { return r.in_state(warm_up, "completed"); }));
   auto first = r.n.call<tpb::PingReply>("outbox", "Ping", r.job("through the outbox"));
   REQUIRE(first);
   REQUIRE(eventually([&] { return r.in_state(first->value(), "completed"); }));
