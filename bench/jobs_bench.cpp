@@ -14,7 +14,9 @@
 //   blocking form of ctx.enqueue: a call of the `jobs` service, answered once committed); jobs
 //   per second from the first enqueue until the last job is completed in the file, and the p50
 //   and p99 of those enqueues.
-// The medians of the runs are printed, with store / raw and end to end / raw.
+// The medians of the runs are printed, with store / raw and end to end / raw. With --postgres,
+// the same three on PostgreSQL (a server the program starts for each run, fsync on): the raw
+// floor with libpq, the store and the host on `[jobs] database = "postgresql://..."`.
 //
 // Exits 0 when it measured, 1 when the store failed, 2 on bad usage.
 #include <microlith/actors/error.hpp>
@@ -29,6 +31,7 @@
 #include <microlith/services/system_file.hpp>
 
 #include "proto/bench.pb.h"
+#include "support/postgres_server.hpp"
 #include "support/temp_folder.hpp"
 
 #include <algorithm>
@@ -37,10 +40,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <fmt/format.h>
@@ -56,6 +61,7 @@ struct options {
   int threads = 8;
   int concurrency = 16;
   bool trim_default = false;
+  bool postgres = false; // also measure the PostgreSQL store, on a server of its own
 };
 
 struct figures {
@@ -132,10 +138,10 @@ double raw_floor(const std::string& file, bool full, int n) {
 }
 
 /// Jobs per second through the store, and the enqueue latencies (µs).
-std::pair<double, std::vector<double>> store_run(const std::string& file, bool full,
+std::pair<double, std::vector<double>> store_run(const std::string& database, bool full,
                                                  const options& o) {
-  auto opened = microlith::job_store::open(file, full ? microlith::job_sync::full
-                                                      : microlith::job_sync::normal);
+  auto opened = microlith::job_store::open_database(database, full ? microlith::job_sync::full
+                                                                   : microlith::job_sync::normal);
   if (!opened)
     fail(microlith::describe(opened.error()));
   auto& store = **opened;
@@ -202,16 +208,42 @@ private:
   sqlite3_stmt* count_ = nullptr;
 };
 
+/// Completed jobs in a PostgreSQL store, read on a connection of its own.
+class postgres_completed_counter {
+public:
+  explicit postgres_completed_counter(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK)
+      fail(std::string("cannot connect to ") + url + ": " + PQerrorMessage(conn_));
+  }
+  ~postgres_completed_counter() { PQfinish(conn_); }
+  postgres_completed_counter(const postgres_completed_counter&) = delete;
+  postgres_completed_counter& operator=(const postgres_completed_counter&) = delete;
+
+  int get() {
+    PGresult* r = PQexec(conn_, "SELECT count(*) FROM microlith.jobs WHERE state = 'completed'");
+    int n = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+      n = std::atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+  }
+
+private:
+  PGconn* conn_;
+};
+
 /// Jobs per second through a running host, enqueue to completion, and the enqueue latencies.
+/// `postgres_url`: the host's store is that database rather than a SQLite file in `dir`.
 std::pair<double, std::vector<double>> end_to_end_run(const std::filesystem::path& dir, bool full,
-                                                      const options& o) {
+                                                      const options& o,
+                                                      const std::string& postgres_url = {}) {
   const auto text = fmt::format(R"toml(
 [system]
 name = "jobs-bench"
 threads = 2
 
 [jobs]
-database = "jobs.sqlite"
+database = "{}"
 synchronous = "{}"
 poll_interval = "1s"
 
@@ -222,6 +254,7 @@ module = "bench.jobs"
 method = "sink.Ping"
 concurrency = {}
 )toml",
+                                postgres_url.empty() ? "jobs.sqlite" : postgres_url,
                                 full ? "full" : "normal", o.concurrency);
   const auto file = dir / "jobs-bench.toml";
   auto config = microlith::parse_system_file(text, file.string());
@@ -229,7 +262,13 @@ concurrency = {}
   microlith::host host{node, config, microlith::module_catalogue::global()};
   if (auto err = host.start())
     fail("the host did not start: " + microlith::describe(err));
-  completed_counter completed{(dir / "jobs.sqlite").string()};
+  std::unique_ptr<completed_counter> in_file;
+  std::unique_ptr<postgres_completed_counter> in_database;
+  if (postgres_url.empty())
+    in_file = std::make_unique<completed_counter>((dir / "jobs.sqlite").string());
+  else
+    in_database = std::make_unique<postgres_completed_counter>(postgres_url);
+  auto completed_now = [&] { return in_file ? in_file->get() : in_database->get(); };
   std::vector<std::vector<double>> latencies(static_cast<std::size_t>(o.threads));
   std::atomic<int> next{0};
   std::atomic<bool> failed{false};
@@ -257,9 +296,9 @@ concurrency = {}
     fail("an enqueue failed");
   // Every job completed in the file (60 s at most: a bound, not a figure).
   const auto give_up = clock_type::now() + std::chrono::seconds(60);
-  while (completed.get() < o.jobs) {
+  while (completed_now() < o.jobs) {
     if (clock_type::now() > give_up)
-      fail(fmt::format("{} of {} jobs completed after 60 s", completed.get(), o.jobs));
+      fail(fmt::format("{} of {} jobs completed after 60 s", completed_now(), o.jobs));
     // Not more often: each look counts the completed rows, a scan that would take CPU from
     // the system measured (5 ms is 1 % of a run of 5,000 jobs at 10,000 jobs/s).
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -290,6 +329,83 @@ figures measure(bool full, const options& o) {
     std::sort(e2e_latencies.begin(), e2e_latencies.end());
     e2e_p50.push_back(e2e_latencies[e2e_latencies.size() / 2]);
     e2e_p99.push_back(e2e_latencies[e2e_latencies.size() * 99 / 100]);
+  }
+  return {median(raw), median(store),   median(p50),    median(p99),
+          median(e2e), median(e2e_p50), median(e2e_p99)};
+}
+
+void pg_exec(PGconn* conn, const char* sql) {
+  PGresult* r = PQexec(conn, sql);
+  const auto status = PQresultStatus(r);
+  PQclear(r);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    fail(fmt::format("{}: {}", sql, PQerrorMessage(conn)));
+}
+
+/// As raw_floor, on a PostgreSQL server: one insert then one update per row, each its own
+/// transaction (autocommit), statements prepared once.
+double postgres_raw_floor(const std::string& url, int n) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (PQstatus(conn) != CONNECTION_OK)
+    fail(std::string("cannot connect to ") + url + ": " + PQerrorMessage(conn));
+  pg_exec(conn, "CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, queue TEXT, type TEXT, message "
+                "BYTEA, state TEXT, run_at BIGINT)");
+  auto prepare = [&](const char* name, const char* sql, int params) {
+    PGresult* r = PQprepare(conn, name, sql, params, nullptr);
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok)
+      fail(fmt::format("{}: {}", sql, PQerrorMessage(conn)));
+  };
+  prepare("insert",
+          "INSERT INTO raw_jobs (queue, type, message, state, run_at) VALUES ('bench', "
+          "'bench.Job', '\\x0a0474657374', 'available', 0)",
+          0);
+  prepare("update", "UPDATE raw_jobs SET state = 'completed' WHERE id = $1::bigint", 1);
+  auto run = [&](const char* name, const char* value) {
+    const char* values[] = {value};
+    PGresult* r = PQexecPrepared(conn, name, value != nullptr ? 1 : 0, values, nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok)
+      fail(PQerrorMessage(conn));
+  };
+  const auto start = clock_type::now();
+  for (int i = 0; i < n; ++i)
+    run("insert", nullptr);
+  for (int i = 1; i <= n; ++i)
+    run("update", std::to_string(i).c_str());
+  const double rate = n / seconds_since(start);
+  PQfinish(conn);
+  return rate;
+}
+
+/// The three figures on PostgreSQL: a server of its own for each run (fsync on, the server's
+/// defaults otherwise), so that every run starts on an empty database.
+figures measure_postgres(const options& o) {
+  std::vector<double> raw, store, p50, p99, e2e, e2e_p50, e2e_p99;
+  for (int run = 0; run < o.runs; ++run) {
+    test_support::postgres_server server{true};
+    raw.push_back(postgres_raw_floor(server.url(), o.jobs));
+    {
+      auto [rate, latencies] = store_run(server.url(), true, o);
+      store.push_back(rate);
+      std::sort(latencies.begin(), latencies.end());
+      p50.push_back(latencies[latencies.size() / 2]);
+      p99.push_back(latencies[latencies.size() * 99 / 100]);
+    }
+    {
+      // The store's jobs are the end-to-end run's too: start it on an empty schema.
+      PGconn* conn = PQconnectdb(server.url().c_str());
+      pg_exec(conn, "DROP SCHEMA microlith CASCADE");
+      PQfinish(conn);
+    }
+    test_support::temp_folder dir{"jobs-bench"};
+    auto [rate, latencies] = end_to_end_run(dir.path(), true, o, server.url());
+    e2e.push_back(rate);
+    std::sort(latencies.begin(), latencies.end());
+    e2e_p50.push_back(latencies[latencies.size() / 2]);
+    e2e_p99.push_back(latencies[latencies.size() * 99 / 100]);
   }
   return {median(raw), median(store),   median(p50),    median(p99),
           median(e2e), median(e2e_p50), median(e2e_p99)};
@@ -331,9 +447,11 @@ int main(int argc, char** argv) {
       o.concurrency = int_argument(argv[++i], "--concurrency");
     } else if (arg == "--trim-default") {
       o.trim_default = true;
+    } else if (arg == "--postgres") {
+      o.postgres = true;
     } else {
       std::fprintf(stderr, "usage: jobs_bench [--jobs N] [--runs N] [--batch N] [--threads N] "
-                           "[--concurrency N] [--trim-default]\n");
+                           "[--concurrency N] [--trim-default] [--postgres]\n");
       return 2;
     }
   }
@@ -353,12 +471,15 @@ int main(int argc, char** argv) {
   std::printf("%-11s %12s %13s %10s %12s %12s %13s %10s %12s %12s\n", "synchronous", "raw rows/s",
               "store jobs/s", "store/raw", "enq p50 us", "enq p99 us", "e2e jobs/s", "e2e/raw",
               "e2e p50 us", "e2e p99 us");
-  for (const bool full : {false, true}) {
-    const figures f = measure(full, o);
-    std::printf("%-11s %12.0f %13.0f %10.2f %12.1f %12.1f %13.0f %10.2f %12.1f %12.1f\n",
-                full ? "FULL" : "NORMAL", f.raw_per_s, f.store_per_s, f.store_per_s / f.raw_per_s,
-                f.enqueue_p50_us, f.enqueue_p99_us, f.e2e_per_s, f.e2e_per_s / f.raw_per_s,
-                f.e2e_enqueue_p50_us, f.e2e_enqueue_p99_us);
-  }
+  auto print = [](const char* name, const figures& f) {
+    std::printf("%-11s %12.0f %13.0f %10.2f %12.1f %12.1f %13.0f %10.2f %12.1f %12.1f\n", name,
+                f.raw_per_s, f.store_per_s, f.store_per_s / f.raw_per_s, f.enqueue_p50_us,
+                f.enqueue_p99_us, f.e2e_per_s, f.e2e_per_s / f.raw_per_s, f.e2e_enqueue_p50_us,
+                f.e2e_enqueue_p99_us);
+  };
+  for (const bool full : {false, true})
+    print(full ? "FULL" : "NORMAL", measure(full, o));
+  if (o.postgres)
+    print("PostgreSQL", measure_postgres(o));
   return 0;
 }

@@ -295,8 +295,9 @@ public:
 
   /// Runs initdb, starts postgres, waits (at most 30 s) until it takes connections and creates
   /// `microlith_test`. Throws std::runtime_error with the tail of initdb's or the server's log
-  /// when any step fails; a server already started is then stopped.
-  postgres_server() {
+  /// when any step fails; a server already started is then stopped. `durable`: the server
+  /// syncs its commits to the disk (fsync on), as a benchmark needs; tests run without.
+  explicit postgres_server(bool durable = false) : durable_(durable) {
     namespace d = postgres_detail;
     bin_ = d::bin_dir();
     const auto who = d::identity_for_children();
@@ -401,8 +402,8 @@ private:
       port_ = test_support::free_port();
       const d::command cmd{{(bin_ / "postgres").string(), "-D", data_dir().string(), "-p",
                             std::to_string(port_), "-k", socket_dir().string(), "-c",
-                            "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                            "max_connections=50", "-c", "shared_buffers=16MB"},
+                            "listen_addresses=127.0.0.1", "-c", durable_ ? "fsync=on" : "fsync=off",
+                            "-c", "max_connections=50", "-c", "shared_buffers=16MB"},
                            environment()};
       const int fd = d::open_log(log_file());
       try {
@@ -468,6 +469,7 @@ private:
   int port_ = 0;
   pid_t pid_ = -1;
   bool running_ = false;
+  bool durable_ = false;
 };
 
 } // namespace test_support
