@@ -342,7 +342,7 @@ struct host::impl : group_host {
       return make_error(errc::service_unavailable,
                         fmt::format("the jobs group did not start: {}", describe(sup.error())));
     jobs_running.supervisor = *sup;
-    log::info(component, "jobs: store {}", config.jobs.database);
+    log::info(component, "jobs: store {}", job_runtime->store().where()); // no password
     return {};
   }
 
@@ -714,6 +714,8 @@ void host::stop() {
     for (auto i = groups.rbegin(); i != groups.rend(); ++i)
       d.stop_group(self, *i);
     d.stop_group(self, d.jobs_running, "the built-in jobs group");
+    if (d.job_runtime)
+      d.job_runtime->drain();
     // The toggles group started first: it stops last. The board stays (host's lifetime).
     d.stop_group(self, d.toggles_running, "the built-in toggles group");
   }

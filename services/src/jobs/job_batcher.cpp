@@ -31,6 +31,11 @@ void job_batcher::submit(job_write write, done_fn done) {
   wake_.notify_one();
 }
 
+void job_batcher::drain() {
+  std::unique_lock<std::mutex> lock{mutex_};
+  drained_.wait(lock, [this] { return queue_.empty() && !in_batch_; });
+}
+
 job_batcher_stats job_batcher::stats() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return stats_;
@@ -50,6 +55,7 @@ void job_batcher::run() {
       batch.assign(std::make_move_iterator(queue_.begin()),
                    std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      in_batch_ = true;
     }
     writes.clear();
     for (auto& w : batch)
@@ -72,7 +78,12 @@ void job_batcher::run() {
         log::error("jobs", "the outcome of a job write was not delivered: {}", e.what());
       }
     }
-    batch.clear();
+    batch.clear(); // what the outcomes' functions held goes here, on this thread
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      in_batch_ = false;
+    }
+    drained_.notify_all();
   }
 }
 

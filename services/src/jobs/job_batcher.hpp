@@ -44,6 +44,10 @@ public:
   /// Queues `write`; `done` runs once it has its outcome. From any thread.
   void submit(job_write write, done_fn done);
 
+  /// Waits until every write submitted so far has been run and told its outcome (no batch
+  /// under way): then the batcher's thread holds nothing of anybody's.
+  void drain();
+
   /// The counters now.
   job_batcher_stats stats() const;
 
@@ -61,8 +65,10 @@ private:
   std::condition_variable wake_;
   std::vector<waiting> queue_; // requires mutex_
   bool stopping_ = false;      // requires mutex_
-  job_batcher_stats stats_;    // requires mutex_
-  std::thread thread_;         // last: started once the rest is ready
+  bool in_batch_ = false;      // requires mutex_; a batch taken and not yet told its outcomes
+  std::condition_variable drained_;
+  job_batcher_stats stats_; // requires mutex_
+  std::thread thread_;      // last: started once the rest is ready
 };
 
 } // namespace microlith::detail

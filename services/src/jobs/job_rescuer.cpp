@@ -13,6 +13,8 @@
 #include <chrono>
 #include <optional>
 
+#include <time.h>
+
 namespace microlith::detail {
 
 namespace {
@@ -21,7 +23,22 @@ using job_sweep_atom = caf::atom_constant<caf::atom("jobsweep")>;
 using job_confirm_atom = caf::atom_constant<caf::atom("jobconfirm")>;
 using job_tick_atom = caf::atom_constant<caf::atom("jobtick")>;
 
-using steady = std::chrono::steady_clock;
+/// CLOCK_BOOTTIME: steady as std::chrono::steady_clock, but it also counts the time the
+/// machine was suspended, which a freeze of this node includes.
+struct boot_clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<boot_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+    return time_point{duration{static_cast<rep>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec}};
+  }
+};
+
+using steady = boot_clock;
 
 /// The rescuer's own tick, whose gaps tell it that this node was frozen.
 constexpr auto tick = std::chrono::milliseconds(100);

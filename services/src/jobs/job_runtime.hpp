@@ -43,6 +43,12 @@ public:
 
   /// The group commit of this node's enqueues and its workers' completions and claims.
   job_batcher& batcher() const noexcept { return *batcher_; }
+
+  /// Waits until the batcher has run every write submitted so far and told its outcome. The host
+  /// calls it once the jobs' actors have stopped, before it lets the runtime go: the last
+  /// reference to a worker (and so, through it, to this runtime) is then never dropped on the
+  /// batcher's own thread, which could not join itself.
+  void drain() const { batcher_->drain(); }
   std::chrono::milliseconds poll_interval() const noexcept { return poll_; }
 
   /// The queue called `name`, or null.

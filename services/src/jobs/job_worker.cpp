@@ -44,13 +44,19 @@ struct claimed_for_worker {
 };
 
 /// Gives back `jobs`, claimed for a worker that exited before it ran them: due again at once,
-/// their attempt not spent.
-void release_unstarted(job_store& store, const std::vector<claimed_job>& jobs,
+/// their attempt not spent, and an idle worker of the queue woken for each.
+void release_unstarted(job_runtime& runtime, const std::vector<claimed_job>& jobs,
                        const std::string& worker) {
-  for (const auto& job : jobs)
-    if (auto err = store.release(job.id, job.epoch, job_clock_now()))
+  std::size_t released = 0;
+  for (const auto& job : jobs) {
+    if (auto err = runtime.store().release(job.id, job.epoch, job_clock_now()))
       log::warn("jobs", "job {}: not given back after worker {} exited before running it: {}",
                 job.id, worker, describe(err));
+    else
+      ++released;
+  }
+  if (released > 0)
+    runtime.wake(jobs.front().queue, released);
 }
 
 // The job's message, rebuilt from the generated descriptor pool by its type name.
@@ -104,7 +110,7 @@ public:
         claimed->closed = true;
         unstarted.swap(claimed->jobs);
       }
-      release_unstarted(runtime->store(), unstarted, name);
+      release_unstarted(*runtime, unstarted, name);
       if (!hand->job || stopped_by_supervisor(reason))
         return;
       const auto& job = *hand->job;
@@ -178,8 +184,8 @@ private:
     wakes_before_claim_ = runtime_->wakes(queue_->name);
     runtime_->batcher().submit(
       job_write::complete_and_claim_of(id, epoch, queue_->name, 1),
-      [store = &runtime_->store(), claimed = claimed_, me = address(), name = name_,
-       attempt](job_write& w) {
+      [rt = runtime_.get(), store = &runtime_->store(), claimed = claimed_, me = address(),
+       name = name_, attempt](job_write& w) {
         if (w.refused)
           log::warn("jobs", "job {} attempt {}: completion refused: {}", w.id, attempt,
                     describe(w.refused));
@@ -205,7 +211,7 @@ private:
           }
         }
         if (!w.claimed.empty()) { // the worker has exited
-          release_unstarted(*store, w.claimed, name);
+          release_unstarted(*rt, w.claimed, name);
           return;
         }
         if (auto worker = caf::actor_cast<caf::actor>(me))
@@ -232,7 +238,7 @@ private:
     }
     // One at a time (claims ask for one); more are given back rather than left executing.
     if (jobs.size() > 1)
-      release_unstarted(runtime_->store(), {jobs.begin() + 1, jobs.end()}, name_);
+      release_unstarted(*runtime_, {jobs.begin() + 1, jobs.end()}, name_);
     run(std::move(jobs.front()));
   }
 

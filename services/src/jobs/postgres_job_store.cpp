@@ -5,6 +5,7 @@
 #include "jobs/postgres_job_store.hpp"
 
 #include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
 
 #include "jobs/new_job_check.hpp"
 
@@ -67,8 +68,11 @@ constexpr const char* create_schema = R"sql(
     schedule TEXT PRIMARY KEY,
     expression TEXT NOT NULL,
     zone TEXT NOT NULL,
-    since BIGINT NOT NULL
+    since BIGINT NOT NULL,
+    pruned_before BIGINT NOT NULL DEFAULT 0
   );
+  ALTER TABLE microlith.cron_schedules ADD COLUMN IF NOT EXISTS pruned_before BIGINT NOT NULL
+    DEFAULT 0;
   CREATE TABLE IF NOT EXISTS microlith.cron_ticks (
     schedule TEXT NOT NULL,
     tick_at BIGINT NOT NULL,
@@ -171,24 +175,65 @@ job_record record_of(const pg_result& r, int row) {
 } // namespace
 
 std::string without_password(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos)
-    return url;
-  const auto at = url.find('@', scheme + 3);
-  if (at == std::string::npos)
-    return url;
-  const auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at)
-    return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
+  std::string out = url;
+  // user:password@ in the authority
+  const auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const auto end = out.find_first_of("/?", scheme + 3);
+    const auto at = out.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at != std::string::npos && at > scheme) {
+      const auto colon = out.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at)
+        out = out.substr(0, colon + 1) + "***" + out.substr(at);
+    }
+  }
+  // password=... among the query's parameters
+  for (std::size_t at = out.find("password="); at != std::string::npos;
+       at = out.find("password=", at + 1)) {
+    if (at > 0 && out[at - 1] != '?' && out[at - 1] != '&')
+      continue;
+    const auto value = at + 9;
+    const auto end = out.find('&', value);
+    out = out.substr(0, value) + "***" + (end == std::string::npos ? "" : out.substr(end));
+  }
+  return out;
 }
+
+namespace {
+
+/// `url` with the connection settings a job store needs added where it does not set them: a
+/// bound on connecting, and TCP keepalives so that a server (or a network) that goes silent is
+/// noticed rather than waited for.
+std::string with_store_defaults(const std::string& url) {
+  std::string out = url;
+  for (const char* setting : {"connect_timeout=10", "keepalives_idle=10", "keepalives_interval=5",
+                              "keepalives_count=3"}) {
+    const std::string key = std::string{setting}.substr(0, std::string{setting}.find('=') + 1);
+    if (out.find(key) != std::string::npos)
+      continue;
+    out += (out.find('?') == std::string::npos ? "?" : "&");
+    out += setting;
+  }
+  return out;
+}
+
+/// What each session of a store sets: a lock waited for more than 5 s is given up (aborted, to
+/// retry) rather than waited for forever, a session idle inside a transaction for 30 s (its node
+/// frozen in the middle of a batch) is ended by the server, releasing its row locks, and no
+/// statement runs longer than 60 s.
+constexpr const char* session_settings =
+  "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '30s'; "
+  "SET statement_timeout = '60s'";
+
+} // namespace
 
 struct postgres_job_store::impl {
   std::string url;
   std::string where; // url without its password
   job_holder holder;
   PGconn* conn = nullptr;
-  std::mutex mutex; // one connection, used by one thread at a time
+  std::mutex mutex;                  // one connection, used by one thread at a time
+  bool in_transaction_block = false; // between a transaction's BEGIN and its end
 
   ~impl() {
     if (conn != nullptr)
@@ -225,16 +270,30 @@ struct postgres_job_store::impl {
 
   /// Makes sure the connection is up: a connection the server closed is reset once.
   caf::error connected() {
+    bool fresh = false;
     if (conn == nullptr) {
-      conn = PQconnectdb(url.c_str());
+      conn = PQconnectdb(with_store_defaults(url).c_str());
       if (conn == nullptr)
         return make_error(errc::service_unavailable,
                           fmt::format("job store {}: out of memory", where));
+      fresh = true;
     } else if (PQstatus(conn) != CONNECTION_OK) {
+      // Inside a transaction a new session would run the rest of it outside one: fail instead.
+      if (in_transaction_block)
+        return unavailable("the connection was lost inside a transaction");
       PQreset(conn);
+      fresh = true;
     }
     if (PQstatus(conn) != CONNECTION_OK)
       return unavailable("cannot connect");
+    if (fresh) {
+      // Notices ("relation already exists, skipping") are not for the node's log.
+      PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
+      pg_result r{PQexec(conn, session_settings)};
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+        return refused(r.get(), "cannot set the session's timeouts");
+    }
     return {};
   }
 
@@ -278,8 +337,9 @@ struct postgres_job_store::impl {
   public:
     explicit transaction(impl& store) : store_(store) {}
     ~transaction() {
-      if (open_ && store_.conn != nullptr)
+      if (open_ && store_.conn != nullptr && PQstatus(store_.conn) == CONNECTION_OK)
         PQclear(PQexec(store_.conn, "ROLLBACK"));
+      store_.in_transaction_block = false;
     }
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;
@@ -287,12 +347,23 @@ struct postgres_job_store::impl {
       if (auto err = store_.exec("BEGIN", "cannot begin a transaction"))
         return err;
       open_ = true;
+      store_.in_transaction_block = true;
       return {};
     }
     caf::error commit() {
-      auto err = store_.exec("COMMIT", "cannot commit");
       open_ = false;
-      return err;
+      store_.in_transaction_block = false;
+      if (PQstatus(store_.conn) != CONNECTION_OK)
+        return store_.unavailable("the connection was lost before the commit");
+      pg_result r{PQexec(store_.conn, "COMMIT")};
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+        return store_.refused(r.get(), "cannot commit");
+      // COMMIT of a transaction that failed answers ROLLBACK, not an error.
+      if (std::string{PQcmdStatus(r.get())} != "COMMIT")
+        return make_error(
+          errc::aborted,
+          fmt::format("job store {}: the transaction was rolled back", store_.where));
+      return {};
     }
 
   private:
@@ -512,6 +583,23 @@ struct postgres_job_store::impl {
     return static_cast<std::size_t>(r->rows());
   }
 
+  /// After a commit of unknown outcome: makes the (id, epoch) attempts claimed in it due again
+  /// as they were, if they were claimed. Logs what it cannot give back.
+  void give_back(const std::vector<std::pair<std::int64_t, std::int64_t>>& attempts,
+                 std::int64_t now) {
+    for (const auto& [id, epoch] : attempts) {
+      auto r = run("UPDATE microlith.jobs SET state = 'available', attempt = attempt - 1, epoch = "
+                   "epoch + 1, run_at = LEAST(run_at, $1::bigint), node = '', node_instance = '' "
+                   "WHERE id = $2::bigint AND epoch = $3::bigint AND state = 'executing'",
+                   {number(now), number(id), number(epoch)}, "cannot give back a claimed job");
+      if (!r)
+        log::error("jobs",
+                   "job {} may be left executing: its claim's commit was cut off and it could "
+                   "not be given back: {}",
+                   id, describe(r.error()));
+    }
+  }
+
   caf::expected<std::optional<std::string>> state_of(std::int64_t id) {
     auto r = run("SELECT state FROM microlith.jobs WHERE id = $1::bigint", {number(id)},
                  "cannot read a job");
@@ -640,8 +728,18 @@ caf::error postgres_job_store::write_batch(std::vector<job_write>& writes, std::
     if (!impl_->in_transaction())
       return fail_all(impl_->unavailable("the batch's transaction was lost"));
   }
-  if (auto err = t.commit())
+  std::vector<std::pair<std::int64_t, std::int64_t>> claimed;
+  for (const auto& w : writes)
+    for (const auto& c : w.claimed)
+      claimed.emplace_back(c.id, c.epoch);
+  if (auto err = t.commit()) {
+    // A COMMIT whose connection was lost may have committed: the claims it carried would stay
+    // executing under this live node, which no rescue takes back. Give them back (the epoch
+    // makes it nothing when the commit did not happen).
+    if (!claimed.empty() && is(err, errc::service_unavailable))
+      impl_->give_back(claimed, now);
     return fail_all(err);
+  }
   return {};
 }
 
@@ -674,8 +772,10 @@ caf::error postgres_job_store::release(std::int64_t id, std::int64_t epoch, std:
 
 caf::expected<std::size_t> postgres_job_store::rescue_executing(std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
+  // A database is shared: a system run in one process (its holder has no node name) takes back
+  // only the attempts of such processes, never those of a cluster's nodes.
   auto r = impl_->run("UPDATE microlith.jobs SET state = 'available', run_at = LEAST(run_at, "
-                      "$1::bigint), epoch = epoch + 1 WHERE state = 'executing'",
+                      "$1::bigint), epoch = epoch + 1 WHERE state = 'executing' AND node = ''",
                       {number(now)}, "cannot rescue executing jobs");
   if (!r)
     return std::move(r.error());
@@ -870,6 +970,12 @@ caf::expected<enqueued_job> postgres_job_store::enqueue_cron_tick(const std::str
   impl::transaction t{*impl_};
   if (auto err = t.begin())
     return err;
+  auto floor = impl_->run("SELECT pruned_before FROM microlith.cron_schedules WHERE schedule = $1",
+                          {text(name)}, "cannot read a cron schedule's floor");
+  if (!floor)
+    return std::move(floor.error());
+  if (floor->rows() == 1 && tick_at < floor->num(0, 0))
+    return enqueued_job{0, true}; // recorded once, then pruned
   // The tick's row decides: a tick recorded already (by another node, or by this one before a
   // restart) inserts nothing, and the transaction is rolled back.
   auto take = impl_->run("INSERT INTO microlith.cron_ticks (schedule, tick_at, job_id) VALUES "
@@ -898,6 +1004,27 @@ caf::expected<enqueued_job> postgres_job_store::enqueue_cron_tick(const std::str
                {number(done->id), text(name), number(tick_at)}, "cannot record a cron tick's job");
   if (!link)
     return std::move(link.error());
+  // Keeps the newest cron_ticks_kept ticks: the older ones go, and the floor rises to the
+  // oldest kept.
+  auto oldest =
+    impl_->run("SELECT tick_at FROM microlith.cron_ticks WHERE schedule = $1 ORDER "
+               "BY tick_at DESC LIMIT 1 OFFSET $2::bigint",
+               {text(name), number(cron_ticks_kept - 1)}, "cannot read a schedule's ticks");
+  if (!oldest)
+    return std::move(oldest.error());
+  if (oldest->rows() == 1) {
+    const auto kept = oldest->num(0, 0);
+    auto raised = impl_->run("UPDATE microlith.cron_schedules SET pruned_before = "
+                             "GREATEST(pruned_before, $1::bigint) WHERE schedule = $2",
+                             {number(kept), text(name)}, "cannot record a cron schedule's floor");
+    if (!raised)
+      return std::move(raised.error());
+    auto pruned = impl_->run("DELETE FROM microlith.cron_ticks WHERE schedule = $1 AND tick_at < "
+                             "$2::bigint",
+                             {text(name), number(kept)}, "cannot prune a schedule's ticks");
+    if (!pruned)
+      return std::move(pruned.error());
+  }
   if (auto err = t.commit())
     return err;
   return enqueued_job{done->id, false};

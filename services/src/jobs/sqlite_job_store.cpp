@@ -83,14 +83,17 @@ constexpr const char* create_holder_index = R"sql(
 )sql";
 
 // Cron schedules: made on their first use, so that a store without schedules has none.
-// cron_schedules: each schedule's expression and zone, and since when they are in force (the
-// start of its missed ticks when it has no tick yet). cron_ticks: one row per enqueued tick.
+// cron_schedules: each schedule's expression and zone, since when they are in force (the
+// start of its missed ticks when it has no tick yet), and its floor: ticks before it were
+// pruned and are refused. cron_ticks: one row per enqueued tick, the newest cron_ticks_kept of
+// each schedule.
 constexpr const char* create_cron_schema = R"sql(
   CREATE TABLE IF NOT EXISTS cron_schedules (
     schedule TEXT PRIMARY KEY,
     expression TEXT NOT NULL,
     zone TEXT NOT NULL,
-    since INTEGER NOT NULL
+    since INTEGER NOT NULL,
+    pruned_before INTEGER NOT NULL DEFAULT 0
   );
   CREATE TABLE IF NOT EXISTS cron_ticks (
     schedule TEXT NOT NULL,
@@ -404,6 +407,103 @@ struct sqlite_job_store::impl {
     return text_of(s.get(), 0);
   }
 
+  bool cron_schema_ready = false;
+
+  /// Makes the cron tables on their first use; a cron_schedules table made before floors gets
+  /// its pruned_before column (0: nothing pruned).
+  caf::error ensure_cron_schema() {
+    if (cron_schema_ready)
+      return {};
+    if (auto err = exec(create_cron_schema))
+      return err;
+    if (!has_column("cron_schedules", "pruned_before")
+        && sqlite3_exec(db,
+                        "ALTER TABLE cron_schedules ADD COLUMN pruned_before INTEGER NOT NULL "
+                        "DEFAULT 0",
+                        nullptr, nullptr, nullptr)
+             != SQLITE_OK
+        && !has_column("cron_schedules", "pruned_before")) // another process added it meanwhile
+      return sqlite_error("cannot add pruned_before to cron_schedules");
+    cron_schema_ready = true;
+    return {};
+  }
+
+  /// Whether `table` has `column`.
+  bool has_column(const char* table, const char* column) {
+    caf::error err;
+    const std::string sql = fmt::format("PRAGMA table_info({})", table);
+    auto info = prepare(sql.c_str(), err);
+    if (!info)
+      return false;
+    bool has = false;
+    while (sqlite3_step(info.get()) == SQLITE_ROW)
+      has = has || text_of(info.get(), 1) == column;
+    return has;
+  }
+
+  /// The floor of schedule `name`: its ticks before it were pruned (0: none).
+  caf::expected<std::int64_t> cron_floor(const std::string& name) {
+    caf::error err;
+    auto s = prepare("SELECT pruned_before FROM cron_schedules WHERE schedule = ?", err);
+    if (!s)
+      return err;
+    bind_text(s.get(), 1, name);
+    const int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW)
+      return sqlite3_column_int64(s.get(), 0);
+    if (rc != SQLITE_DONE)
+      return sqlite_error("cannot read a cron schedule's floor");
+    return std::int64_t{0};
+  }
+
+  /// Keeps the newest cron_ticks_kept ticks of schedule `name`: deletes the older ones and
+  /// raises the schedule's floor to the oldest kept.
+  caf::error prune_cron_ticks(const std::string& name) {
+    caf::error err;
+    std::int64_t oldest_kept = 0;
+    {
+      auto s = prepare("SELECT tick_at FROM cron_ticks WHERE schedule = ? ORDER BY tick_at DESC "
+                       "LIMIT 1 OFFSET ?",
+                       err);
+      if (!s)
+        return err;
+      bind_text(s.get(), 1, name);
+      sqlite3_bind_int64(s.get(), 2, job_store::cron_ticks_kept - 1);
+      const int rc = sqlite3_step(s.get());
+      if (rc == SQLITE_DONE)
+        return {}; // fewer than cron_ticks_kept
+      if (rc != SQLITE_ROW)
+        return sqlite_error("cannot read a schedule's ticks");
+      oldest_kept = sqlite3_column_int64(s.get(), 0);
+    }
+    auto floor = prepare("UPDATE cron_schedules SET pruned_before = max(pruned_before, ?) WHERE "
+                         "schedule = ?",
+                         err);
+    if (!floor)
+      return err;
+    sqlite3_bind_int64(floor.get(), 1, oldest_kept);
+    bind_text(floor.get(), 2, name);
+    if (auto e = step_done(floor.get(), "cannot record a cron schedule's floor"))
+      return e;
+    floor.reset();
+    auto prune = prepare("DELETE FROM cron_ticks WHERE schedule = ? AND tick_at < ?", err);
+    if (!prune)
+      return err;
+    bind_text(prune.get(), 1, name);
+    sqlite3_bind_int64(prune.get(), 2, oldest_kept);
+    return step_done(prune.get(), "cannot prune a schedule's ticks");
+  }
+
+  bool savepoint_lost = false; // a ROLLBACK TO failed: the transaction holds a failed write's rows
+
+  /// Undoes the write in the savepoint job_write and ends the savepoint. When SQLite cannot roll
+  /// back to it, the transaction must not commit (savepoint_lost).
+  void undo_savepoint() {
+    if (run_kept("ROLLBACK TO job_write"))
+      savepoint_lost = true;
+    run_kept("RELEASE job_write");
+  }
+
   /// Runs a kept statement that answers no rows (SAVEPOINT, RELEASE, ROLLBACK TO).
   caf::error run_kept(const char* sql) {
     caf::error err;
@@ -421,8 +521,9 @@ struct sqlite_job_store::impl {
       return err;
     auto done = enqueue_rows(job, now);
     if (!done || done->duplicate)
-      run_kept("ROLLBACK TO job_write");
-    run_kept("RELEASE job_write");
+      undo_savepoint();
+    else
+      run_kept("RELEASE job_write");
     return done;
   }
 
@@ -485,10 +586,7 @@ struct sqlite_job_store::impl {
       w.error = std::move(err);
       return;
     }
-    auto undo = [this] {
-      run_kept("ROLLBACK TO job_write");
-      run_kept("RELEASE job_write");
-    };
+    auto undo = [this] { undo_savepoint(); };
     if (w.id != 0) {
       w.refused = complete(w.id, w.epoch, now);
       if (w.refused && !is(w.refused, errc::failed_precondition)
@@ -656,6 +754,7 @@ caf::expected<enqueued_job> sqlite_job_store::enqueue(const new_job& job, std::i
   if (auto err = t.begin())
     return err;
   auto done = impl_->enqueue_in_savepoint(job, now);
+  impl_->savepoint_lost = false; // the transaction is not committed in that case either
   if (!done || done->duplicate)
     return done; // nothing to commit: the transaction rolls back
   if (auto e = t.commit())
@@ -726,6 +825,10 @@ caf::error sqlite_job_store::write_batch(std::vector<job_write>& writes, std::in
     // writes before did is gone with it.
     if (sqlite3_get_autocommit(impl_->db) != 0)
       return fail_all(impl_->sqlite_error("the batch's transaction was rolled back"));
+    if (impl_->savepoint_lost) { // a failed write could not be undone: commit none of them
+      impl_->savepoint_lost = false;
+      return fail_all(impl_->sqlite_error("a failed write of the batch could not be undone"));
+    }
   }
   if (auto err = t.commit())
     return fail_all(err);
@@ -963,7 +1066,7 @@ caf::expected<std::int64_t> sqlite_job_store::cron_seen(const std::string& name,
                                                         const std::string& expression,
                                                         const std::string& zone, std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  if (auto err = impl_->exec(create_cron_schema))
+  if (auto err = impl_->ensure_cron_schema())
     return err;
   impl::transaction t{*impl_};
   if (auto err = t.begin())
@@ -1025,11 +1128,18 @@ caf::expected<enqueued_job> sqlite_job_store::enqueue_cron_tick(const std::strin
                                                                 const new_job& job,
                                                                 std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  if (auto err = impl_->exec(create_cron_schema))
+  if (auto err = impl_->ensure_cron_schema())
     return err;
   impl::transaction t{*impl_};
   if (auto err = t.begin())
     return err;
+  {
+    auto floor = impl_->cron_floor(name);
+    if (!floor)
+      return std::move(floor.error());
+    if (tick_at < *floor)
+      return enqueued_job{0, true}; // recorded once, then pruned
+  }
   caf::error err;
   // The tick's row decides: a tick recorded already (by another node, or by this one before a
   // restart) inserts nothing, and the transaction is rolled back.
@@ -1068,6 +1178,8 @@ caf::expected<enqueued_job> sqlite_job_store::enqueue_cron_tick(const std::strin
   if (auto e = impl_->step_done(link.get(), "cannot record a cron tick's job"))
     return e;
   link.reset();
+  if (auto e = impl_->prune_cron_ticks(name))
+    return e;
   if (auto e = t.commit())
     return e;
   return enqueued_job{done->id, false};
@@ -1076,7 +1188,7 @@ caf::expected<enqueued_job> sqlite_job_store::enqueue_cron_tick(const std::strin
 caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
 sqlite_job_store::cron_ticks(const std::string& name) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  if (auto err = impl_->exec(create_cron_schema))
+  if (auto err = impl_->ensure_cron_schema())
     return err;
   caf::error err;
   auto s = impl_->prepare(

@@ -312,6 +312,7 @@ TEST_CASE("a node that was frozen waits a whole reconnect cycle before it rescue
   std::mutex mutex;
   std::vector<job_holder> joined{b1};
   bool stalled = false; // the rescuer has been held once, as a frozen process would be
+  std::chrono::steady_clock::time_point resumed; // when that hold ended
   microlith::supervisor_spec spec{"jobs"};
   // The first sweep (1.5 s after the start) asks for the members: that call holds the rescuer
   // for 800 ms, so its own tick comes 800 ms late, as after a SIGSTOP of the node.
@@ -324,6 +325,7 @@ TEST_CASE("a node that was frozen waits a whole reconnect cycle before it rescue
         std::this_thread::sleep_for(800ms);
         lock.lock();
         stalled = true;
+        resumed = std::chrono::steady_clock::now();
       }
       return joined;
     },
@@ -341,12 +343,17 @@ TEST_CASE("a node that was frozen waits a whole reconnect cycle before it rescue
     REQUIRE(stalled);
     joined.clear(); // the resumed node sees b gone, as its own links are down
   }
-  const auto lost_at = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point resumed_at;
+  {
+    std::lock_guard<std::mutex> guard{mutex};
+    resumed_at = resumed;
+  }
   runtime->holder_lost(b1, microlith::job_clock_now(), "test loss");
 
   // Past the 100 ms rejoin wait, the rescuer still waits: its reconnect cycle (1.5 s from the
-  // resume) has not passed. For a whole second after the loss, b's attempt stays with b.
-  while (std::chrono::steady_clock::now() - lost_at < 1s) {
+  // resume, which it notices only after the hold ended) has not passed. For a whole second after
+  // the resume, b's attempt stays with b, however late this thread reported the loss.
+  while (std::chrono::steady_clock::now() - resumed_at < 1s) {
     REQUIRE(find(*b, of_b).state == job_state::executing);
     std::this_thread::sleep_for(10ms);
   }

@@ -130,6 +130,52 @@ TEST_CASE("job store a cron tick enqueued twice makes one job", "[unit]") {
   CHECK((*ticks)[0] == std::make_pair(t0, first->id));
 }
 
+TEST_CASE("job store cron keeps the newest ticks of a schedule and refuses a pruned tick",
+          "[unit]") {
+  test_support::temp_folder dir;
+  const auto file = dir.path() / "jobs.sqlite";
+  // A file whose cron_schedules was made before floors: the store adds the column.
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE cron_schedules (schedule TEXT PRIMARY KEY, expression TEXT "
+                         "NOT NULL, zone TEXT NOT NULL, since INTEGER NOT NULL)",
+                         nullptr, nullptr, nullptr)
+            == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto opened = job_store::open(file, microlith::job_sync::normal);
+  REQUIRE(opened);
+  auto& store = **opened;
+  REQUIRE(store.cron_seen("minutely", "* * * * *", "UTC", t0));
+  constexpr auto kept = job_store::cron_ticks_kept;
+  for (std::int64_t i = 1; i <= kept + 5; ++i) {
+    auto done =
+      store.enqueue_cron_tick("minutely", t0 + i * minute, job_of("reports"), t0 + i * minute);
+    REQUIRE(done);
+    REQUIRE_FALSE(done->duplicate);
+  }
+  auto ticks = tick_times(store, "minutely");
+  REQUIRE(ticks.size() == static_cast<std::size_t>(kept));
+  CHECK(ticks.front() == t0 + 6 * minute); // ticks 1 to 5 pruned
+  CHECK(ticks.back() == t0 + (kept + 5) * minute);
+  // A pruned tick is refused, not enqueued again; a kept one answers its job.
+  auto pruned = store.enqueue_cron_tick("minutely", t0 + 2 * minute, job_of("reports"), t0);
+  REQUIRE(pruned);
+  CHECK(pruned->duplicate);
+  CHECK(pruned->id == 0);
+  auto present = store.enqueue_cron_tick("minutely", t0 + 6 * minute, job_of("reports"), t0);
+  REQUIRE(present);
+  CHECK(present->duplicate);
+  CHECK(present->id != 0);
+  CHECK(job_count(store) == static_cast<std::size_t>(kept + 5));
+  // The missed ticks of a restart count from the last tick, as before.
+  auto since = store.cron_seen("minutely", "* * * * *", "UTC", t0 + (kept + 10) * minute);
+  REQUIRE(since);
+  CHECK(*since == t0 + (kept + 5) * minute);
+}
+
 TEST_CASE("job store four connections racing on the same cron ticks enqueue each once", "[unit]") {
   test_support::temp_folder dir;
   const auto file = dir.path() / "jobs.sqlite";

@@ -319,6 +319,31 @@ TEST_CASE("a cron tick is enqueued once on PostgreSQL whichever store gets there
   CHECK(*seen_again == t0 + 1000); // counts from its last tick
 }
 
+TEST_CASE("PostgreSQL keeps the newest ticks of a schedule and refuses a pruned tick",
+          "[unit][jobs][postgres]") {
+  test_support::postgres_server server;
+  auto store = open_on(server);
+  constexpr std::int64_t minute = 60'000;
+  REQUIRE(store->cron_seen("minutely", "* * * * *", "UTC", t0));
+  constexpr auto kept = job_store::cron_ticks_kept;
+  for (std::int64_t i = 1; i <= kept + 3; ++i) {
+    auto done = store->enqueue_cron_tick("minutely", t0 + i * minute, job_of("q"), t0);
+    REQUIRE(done);
+    REQUIRE_FALSE(done->duplicate);
+  }
+  auto ticks = store->cron_ticks("minutely");
+  REQUIRE(ticks);
+  REQUIRE(ticks->size() == static_cast<std::size_t>(kept));
+  CHECK(ticks->front().first == t0 + 4 * minute);
+  auto pruned = store->enqueue_cron_tick("minutely", t0 + minute, job_of("q"), t0);
+  REQUIRE(pruned);
+  CHECK(pruned->duplicate);
+  CHECK(pruned->id == 0);
+  auto stats = store->stats();
+  REQUIRE(stats);
+  CHECK((*stats)["q"][job_state::available] == kept + 3);
+}
+
 TEST_CASE("a PostgreSQL server that cannot be reached is named without its password",
           "[unit][jobs][postgres]") {
   const auto port = test_support::free_port(); // nothing listens there
@@ -331,4 +356,12 @@ TEST_CASE("a PostgreSQL server that cannot be reached is named without its passw
   CHECK_THAT(message, Contains("127.0.0.1:" + std::to_string(port)));
   CHECK_THAT(message, Contains("someone:***@"));
   CHECK_THAT(message, !Contains("s3cret"));
+  // A password among the URL's parameters is hidden too.
+  const auto in_query = "postgresql://127.0.0.1:" + std::to_string(port)
+                        + "/jobs?user=someone&password=s3cret&connect_timeout=2";
+  auto refused = job_store::open_database(in_query);
+  REQUIRE_FALSE(refused);
+  const auto query_message = microlith::describe(refused.error());
+  CHECK_THAT(query_message, Contains("password=***&connect_timeout=2"));
+  CHECK_THAT(query_message, !Contains("s3cret"));
 }

@@ -9,6 +9,7 @@
 #include "proto/microlith_jobs.pb.h"
 #include "proto/test.pb.h"
 #include "support/free_port.hpp"
+#include "support/log_capture.hpp"
 #include "support/postgres_server.hpp"
 #include "support/temp_folder.hpp"
 
@@ -323,8 +324,14 @@ TEST_CASE("a job enqueued from a handler or a plain thread runs with its job id 
 TEST_CASE("a host whose jobs database is a PostgreSQL URL runs jobs and retries a failing one",
           "[unit][jobs][postgres]") {
   test_support::postgres_server server;
-  running r{server.url()};
+  // The server trusts its user whatever the password: one in the URL must never be printed.
+  auto url = server.url();
+  url.replace(url.find("microlith@"), 10, "microlith:pw-never-shown@");
+  test_support::log_capture log;
+  running r{url};
   REQUIRE_FALSE(r.h.start());
+  CHECK_THAT(log.text(), Contains("jobs: store postgresql://microlith:***@127.0.0.1"));
+  CHECK_THAT(log.text(), !Contains("pw-never-shown"));
   auto from_handler = r.n.call<tpb::PingReply>("front", "Ping", r.job("from a handler"));
   REQUIRE(from_handler);
   const auto handler_job = from_handler->value();

@@ -299,10 +299,16 @@ public:
 
   /// Enqueues `job` for the tick `tick_at` (ms) of the schedule `name`: the tick's row and the
   /// job's in one transaction. A tick recorded already changes nothing and answers its job's id
-  /// with duplicate = true (not an error).
+  /// with duplicate = true (not an error). Only the newest cron_ticks_kept ticks of a schedule
+  /// are kept: the older rows are deleted, and a tick older than the oldest kept one (its
+  /// schedule's floor) is refused the same way, with job id 0, so that a pruned tick is never
+  /// enqueued again (a node resuming from a long freeze and catching up, say).
   virtual caf::expected<enqueued_job> enqueue_cron_tick(const std::string& name,
                                                         std::int64_t tick_at, const new_job& job,
                                                         std::int64_t now) = 0;
+
+  /// How many ticks of a schedule the store keeps (enqueue_cron_tick).
+  static constexpr std::int64_t cron_ticks_kept = 1000;
 
   /// The ticks recorded for the schedule `name` (tick_at ms, job id), oldest first.
   virtual caf::expected<std::vector<std::pair<std::int64_t, std::int64_t>>>
