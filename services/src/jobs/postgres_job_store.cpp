@@ -712,7 +712,24 @@ caf::error postgres_job_store::write_batch(std::vector<job_write>& writes, std::
   impl::transaction t{*impl_};
   if (auto err = t.begin())
     return fail_all(err);
-  for (auto& w : writes) {
+  // Unique keys are taken in the keys' order (the writes of one key in their own order), so two
+  // nodes' batches taking the same keys never wait for each other in a cycle (a deadlock). The
+  // keyed enqueues are ordered among the places they hold; every other write keeps its place.
+  std::vector<std::size_t> order(writes.size());
+  std::vector<std::size_t> keyed;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    order[i] = i;
+    if (writes[i].what == job_write::kind::enqueue && !writes[i].job.unique_key.empty())
+      keyed.push_back(i);
+  }
+  auto by_key = keyed;
+  std::stable_sort(by_key.begin(), by_key.end(), [&writes](std::size_t x, std::size_t y) {
+    return writes[x].job.unique_key < writes[y].job.unique_key;
+  });
+  for (std::size_t j = 0; j < keyed.size(); ++j)
+    order[keyed[j]] = by_key[j];
+  for (const auto i : order) {
+    auto& w = writes[i];
     if (w.error)
       continue;
     if (w.what == job_write::kind::enqueue) {

@@ -14,8 +14,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -234,6 +237,48 @@ TEST_CASE("a batch of writes on PostgreSQL commits together with an outcome for 
   auto all = store->list(microlith::job_filter{});
   REQUIRE(all);
   CHECK(all->size() == 2);
+}
+
+TEST_CASE("two PostgreSQL batches taking the same unique keys in opposite orders both commit",
+          "[unit][jobs][postgres]") {
+  test_support::postgres_server server;
+  constexpr int keys = 20;
+  constexpr int rounds = 30;
+  auto first = open_on(server);
+  auto second = open_on(server);
+  std::atomic<int> failures{0};
+  std::atomic<int> created{0};
+  std::atomic<int> ready{0}; // both writers start each round together
+  auto writer = [&](job_store& store, bool reversed) {
+    for (int round = 0; round < rounds; ++round) {
+      std::vector<job_write> writes;
+      for (int k = 0; k < keys; ++k) {
+        auto job = job_of("q");
+        job.unique_key = fmt::format("round-{}-key-{}", round, reversed ? keys - 1 - k : k);
+        job.unique_period_ms = 60'000;
+        writes.push_back(job_write::enqueue_of(std::move(job)));
+      }
+      ++ready;
+      while (ready < 2 * (round + 1))
+        std::this_thread::yield();
+      if (store.write_batch(writes, t0)) {
+        ++failures;
+        continue;
+      }
+      for (const auto& w : writes) {
+        if (w.error)
+          ++failures;
+        else if (!w.enqueued.duplicate)
+          ++created;
+      }
+    }
+  };
+  std::thread a{writer, std::ref(*first), false};
+  std::thread b{writer, std::ref(*second), true};
+  a.join();
+  b.join();
+  CHECK(failures == 0);            // no write lost to a deadlock (nor to anything else)
+  CHECK(created == keys * rounds); // each key made one job, the other writer got its id
 }
 
 TEST_CASE("failures discards rescues cancel and retry on PostgreSQL keep every error",
