@@ -184,8 +184,8 @@ private:
     wakes_before_claim_ = runtime_->wakes(queue_->name);
     runtime_->batcher().submit(
       job_write::complete_and_claim_of(id, epoch, queue_->name, 1),
-      [rt = runtime_.get(), store = &runtime_->store(), claimed = claimed_, me = address(),
-       name = name_, attempt](job_write& w) {
+      [rt = runtime_.get(), claimed = claimed_, me = address(), name = name_,
+       attempt](job_write& w) {
         if (w.refused)
           log::warn("jobs", "job {} attempt {}: completion refused: {}", w.id, attempt,
                     describe(w.refused));
@@ -197,7 +197,7 @@ private:
                        name, w.id, attempt, describe(w.error));
             // Nothing was written: the job is still executing under this attempt's epoch. Try
             // the completion alone, so that the answer is not lost with the claim.
-            if (auto again = store->complete(w.id, w.epoch, job_clock_now()))
+            if (auto again = rt->store().complete(w.id, w.epoch, job_clock_now()))
               log::warn("jobs", "job {} attempt {}: completion refused: {}", w.id, attempt,
                         describe(again));
           }

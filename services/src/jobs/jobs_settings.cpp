@@ -210,7 +210,7 @@ jobs_config read_jobs_settings(const toml::table& table, const std::string& path
                                   "the job store as a string: a SQLite file, or a PostgreSQL URL "
                                   "(postgresql://USER@HOST:PORT/DATABASE)",
                                   database)) {
-    if (database.empty() || database.find('\0') != std::string::npos) {
+    if (database.find('\0') != std::string::npos) {
       r.add_error(node->source(), "jobs.database",
                   fmt::format("expected a SQLite file or a PostgreSQL URL "
                               "(postgresql://USER@HOST:PORT/DATABASE), got {}",

@@ -587,17 +587,23 @@ struct postgres_job_store::impl {
   /// as they were, if they were claimed. Logs what it cannot give back.
   void give_back(const std::vector<std::pair<std::int64_t, std::int64_t>>& attempts,
                  std::int64_t now) {
-    for (const auto& [id, epoch] : attempts) {
-      auto r = run("UPDATE microlith.jobs SET state = 'available', attempt = attempt - 1, epoch = "
-                   "epoch + 1, run_at = LEAST(run_at, $1::bigint), node = '', node_instance = '' "
-                   "WHERE id = $2::bigint AND epoch = $3::bigint AND state = 'executing'",
-                   {number(now), number(id), number(epoch)}, "cannot give back a claimed job");
-      if (!r)
+    for (const auto& [id, epoch] : attempts)
+      if (auto r = release(id, epoch, now); !r)
         log::error("jobs",
                    "job {} may be left executing: its claim's commit was cut off and it could "
                    "not be given back: {}",
                    id, describe(r.error()));
-    }
+  }
+
+  /// release(), with the mutex held: answers whether attempt `epoch` of job `id` was given back.
+  caf::expected<bool> release(std::int64_t id, std::int64_t epoch, std::int64_t now) {
+    auto r = run("UPDATE microlith.jobs SET state = 'available', attempt = attempt - 1, epoch = "
+                 "epoch + 1, run_at = LEAST(run_at, $1::bigint), node = '', node_instance = '' "
+                 "WHERE id = $2::bigint AND epoch = $3::bigint AND state = 'executing'",
+                 {number(now), number(id), number(epoch)}, "cannot give back a claimed job");
+    if (!r)
+      return std::move(r.error());
+    return r->changed() > 0;
   }
 
   caf::expected<std::optional<std::string>> state_of(std::int64_t id) {
@@ -775,14 +781,10 @@ caf::expected<job_state> postgres_job_store::rescue(std::int64_t id, std::int64_
 
 caf::error postgres_job_store::release(std::int64_t id, std::int64_t epoch, std::int64_t now) {
   std::lock_guard<std::mutex> guard{impl_->mutex};
-  auto r = impl_->run(
-    "UPDATE microlith.jobs SET state = 'available', attempt = attempt - 1, epoch = epoch + 1, "
-    "run_at = LEAST(run_at, $1::bigint), node = '', node_instance = '' WHERE id = $2::bigint AND "
-    "epoch = $3::bigint AND state = 'executing'",
-    {number(now), number(id), number(epoch)}, "cannot give back a claimed job");
-  if (!r)
-    return std::move(r.error());
-  if (r->changed() == 0)
+  auto released = impl_->release(id, epoch, now);
+  if (!released)
+    return std::move(released.error());
+  if (!*released)
     return impl_->stale(id, epoch);
   return {};
 }

@@ -294,16 +294,7 @@ struct sqlite_job_store::impl {
     transaction t{*this};
     if (auto err = t.begin())
       return err;
-    bool has = false;
-    {
-      caf::error err;
-      auto info = prepare("PRAGMA table_info(jobs)", err);
-      if (!info)
-        return err;
-      while (sqlite3_step(info.get()) == SQLITE_ROW)
-        has = has || text_of(info.get(), 1) == "node_instance";
-    }
-    if (!has) {
+    if (!has_column("jobs", "node_instance")) {
       if (sqlite3_exec(db,
                        "ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT ''; "
                        "ALTER TABLE jobs ADD COLUMN node_instance TEXT NOT NULL DEFAULT '';",
