@@ -201,6 +201,30 @@ std::string without_password(const std::string& url) {
 
 namespace {
 
+/// The password `url` carries (user:password@ or password=...), or "".
+std::string password_in(const std::string& url) {
+  if (char* error = nullptr; PQconninfoOption* options = PQconninfoParse(url.c_str(), &error)) {
+    std::string out;
+    for (auto* o = options; o->keyword != nullptr; ++o)
+      if (std::string{o->keyword} == "password" && o->val != nullptr)
+        out = o->val;
+    PQconninfoFree(options);
+    return out;
+  } else {
+    PQfreemem(error);
+  }
+  // A URL libpq cannot read: what without_password hides is the password.
+  const auto hidden = without_password(url);
+  std::size_t a = 0;
+  while (a < url.size() && a < hidden.size() && url[a] == hidden[a])
+    ++a;
+  std::size_t b = 0;
+  while (b < url.size() - a && b < hidden.size() - a
+         && url[url.size() - 1 - b] == hidden[hidden.size() - 1 - b])
+    ++b;
+  return url.substr(a, url.size() - a - b);
+}
+
 /// `url` with the connection settings a job store needs added where it does not set them: a
 /// bound on connecting, and TCP keepalives so that a server (or a network) that goes silent is
 /// noticed rather than waited for.
@@ -240,10 +264,21 @@ struct postgres_job_store::impl {
       PQfinish(conn);
   }
 
+  std::string password; // the URL's, never to appear in a message
+
+  /// libpq's message `text`, trimmed, with the URL's password (which libpq may quote, e.g. in a
+  /// URL it cannot read) replaced by ***.
+  std::string scrubbed(std::string text) const {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+      text.pop_back();
+    if (!password.empty())
+      for (auto at = text.find(password); at != std::string::npos; at = text.find(password, at + 3))
+        text.replace(at, password.size(), "***");
+    return text;
+  }
+
   caf::error unavailable(const std::string& what) const {
-    std::string reason = conn != nullptr ? PQerrorMessage(conn) : "out of memory";
-    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
-      reason.pop_back();
+    const std::string reason = scrubbed(conn != nullptr ? PQerrorMessage(conn) : "out of memory");
     return make_error(errc::service_unavailable,
                       fmt::format("job store {}: {}: {}", where, what, reason));
   }
@@ -252,9 +287,8 @@ struct postgres_job_store::impl {
   caf::error refused(PGresult* r, const std::string& what) const {
     const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     const std::string code = state != nullptr ? state : "";
-    std::string reason = r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn);
-    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
-      reason.pop_back();
+    const std::string reason =
+      scrubbed(r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
     errc kind = errc::internal;
     if (PQstatus(conn) != CONNECTION_OK || code.rfind("08", 0) == 0 || code.rfind("57P", 0) == 0)
       kind = errc::service_unavailable;
@@ -639,6 +673,7 @@ caf::expected<std::unique_ptr<postgres_job_store>> postgres_job_store::open(cons
   auto p = std::make_unique<impl>();
   p->url = url;
   p->where = without_password(url);
+  p->password = password_in(url);
   p->holder = holder;
   if (auto err = p->connected())
     return err;

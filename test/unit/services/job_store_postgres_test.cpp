@@ -409,4 +409,12 @@ TEST_CASE("a PostgreSQL server that cannot be reached is named without its passw
   const auto query_message = microlith::describe(refused.error());
   CHECK_THAT(query_message, Contains("password=***&connect_timeout=2"));
   CHECK_THAT(query_message, !Contains("s3cret"));
+  // A URL libpq cannot read: its message quotes the URL's text, never the password.
+  for (const std::string bad : {"postgresql://someone:s3cr%zzet@127.0.0.1/jobs",
+                                "postgresql://127.0.0.1/jobs?password=s3cret&bogus_key=1"}) {
+    auto unreadable = job_store::open_database(bad);
+    REQUIRE_FALSE(unreadable);
+    INFO(microlith::describe(unreadable.error()));
+    CHECK_THAT(microlith::describe(unreadable.error()), !Contains("s3cr"));
+  }
 }
