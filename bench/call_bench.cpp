@@ -7,8 +7,10 @@
 // `raw_caf_request` (`caf::infinite`) is the floor; `raw_caf_request_timeout` (10 s per request)
 // is the semantic equivalent of a call with a deadline; `microlith_call` is a worker calling the
 // registered service "echo" by name through `call_context::call`: registry lookup, envelope,
-// deadline tracking and continuation. items_per_second is the round-trip rate; bench/run.sh runs
-// this with repetitions and prints the medians and the microlith / raw CAF ratios.
+// deadline tracking and continuation, with the node's call metrics counting every call (the
+// default); `microlith_call_metrics_off` is the same with node_options::call_metrics false.
+// items_per_second is the round-trip rate; bench/run.sh runs this with repetitions and prints the
+// medians and the microlith / raw CAF ratios.
 #include "call_driver.hpp"
 #include "echo_service.hpp"
 #include "idle_policy.hpp"
@@ -93,10 +95,11 @@ void raw_caf_request_timeout(benchmark::State& state) {
 
 // -- microlith ---------------------------------------------------------------------------------
 
-void microlith_call(benchmark::State& state) {
+void run_microlith(benchmark::State& state, bool call_metrics) {
   microlith::node_options options;
   options.name = "bench";
   options.threads = static_cast<int>(scheduler_threads);
+  options.call_metrics = call_metrics;
   bench::apply_idle_policy(options);
   microlith::node node{options};
   auto echo = node.spawn(bench::echo_definition());
@@ -118,6 +121,14 @@ void microlith_call(benchmark::State& state) {
   // The node stops echo (it spawned it); every driver has stopped itself.
 }
 
+void microlith_call(benchmark::State& state) {
+  run_microlith(state, true);
+}
+
+void microlith_call_metrics_off(benchmark::State& state) {
+  run_microlith(state, false);
+}
+
 } // namespace
 
 // The repetition length is left to the command line (bench/run.sh asks for 1 s, e.g. 15 to 80
@@ -136,6 +147,12 @@ BENCHMARK(raw_caf_request_timeout)
   ->UseRealTime()
   ->Unit(benchmark::kMillisecond);
 BENCHMARK(microlith_call)
+  ->ArgName("outstanding")
+  ->Arg(1)
+  ->Arg(64)
+  ->UseRealTime()
+  ->Unit(benchmark::kMillisecond);
+BENCHMARK(microlith_call_metrics_off)
   ->ArgName("outstanding")
   ->Arg(1)
   ->Arg(64)

@@ -7,7 +7,8 @@ rate of every case with its coefficient of variation (and the medians of its cou
 p99_us and cpu_us when it has them), the failure-detection times of cluster_bench, then the ratio
 of each microlith case to its raw CAF floor for each number of outstanding calls, against its
 goal: in one process (call_bench) microlith_call / raw_caf_request and microlith_call /
-raw_caf_request_timeout, goal 0.77 (microlith's cost within 1.3x of raw CAF's); across two
+raw_caf_request_timeout, goal 0.77 (microlith's cost within 1.3x of raw CAF's), and
+microlith_call / microlith_call_metrics_off, goal 0.95 (call metrics cost within 5%); across two
 processes (cluster_bench) microlith_remote_call / raw_caf_remote_request, goal 0.67. Without
 aggregates (a single repetition) the single run's values stand in for the medians.
 """
@@ -18,6 +19,8 @@ import sys
 COMPARISONS = [
     ("microlith_call", "raw_caf_request", 0.77),  # 1 / 1.3
     ("microlith_call", "raw_caf_request_timeout", 0.77),
+    # Call metrics on (the default) against off: within 5%.
+    ("microlith_call", "microlith_call_metrics_off", 0.95),
     ("microlith_remote_call", "raw_caf_remote_request", 0.67),  # 1 / 1.5
 ]
 # Printed next to the rates of the cases that have them: cluster_bench's round-trip latency

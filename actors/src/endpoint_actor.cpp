@@ -42,12 +42,13 @@ reply_slot::~reply_slot() {
     return;
   }
   if (!answered && owner->abandoned_with()) // a continuation that failed dropped it
-    owner->answer(reply_to, call_id, method, nullptr, owner->abandoned_with());
+    owner->answer(reply_to, call_id, method, nullptr, owner->abandoned_with(), served);
   else if (!answered)
     owner->answer(
       reply_to, call_id, method, nullptr,
       make_error(errc::remote_error, fmt::format("{}.{} dropped its promise without answering",
-                                                 owner->service_name(), method)));
+                                                 owner->service_name(), method)),
+      served);
 }
 
 start_slot::~start_slot() {
@@ -125,6 +126,11 @@ caf::behavior endpoint_actor::make_behavior() {
 void endpoint_actor::start() {
   for (const auto& h : def_.handlers)
     by_method_.emplace(h.method, &h);
+  if (core_->metrics.enabled) {
+    cells_.reserve(def_.handlers.size());
+    for (const auto& h : def_.handlers)
+      cells_.push_back(core_->metrics.acquire(def_.name, h.method));
+  }
   metadata meta;
   meta.caller = def_.name;
   call_context ctx{this, std::move(meta)};
@@ -200,6 +206,7 @@ void endpoint_actor::on_exit() {
     deferred_start_ = nullptr;
   }
   early_.clear();
+  release_cells();
   // Callers of requests still unanswered learn of this exit from their monitors (service_down);
   // promises outliving the actor must not answer anything else.
   for (auto* slot : slots_)
@@ -382,14 +389,25 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
   caf::strong_actor_ptr reply_to;
   if (is_call)
     reply_to = std::move(sender);
+  auto i = by_method_.find(env.method);
+  const handler_entry* found = i != by_method_.end() ? i->second : nullptr;
+  // A call is counted from here, refusals included (call_metrics.hpp): one clock read serves
+  // the count and the deadline check.
+  served_call served;
+  if (is_call && core_->metrics.enabled)
+    served.cell = found != nullptr ? cells_[static_cast<std::size_t>(found - def_.handlers.data())]
+                                   : unknown_method_cell(env.method);
+  const bool has_deadline = is_call && env.meta.deadline != clock::time_point{};
+  if (served.cell != nullptr || has_deadline)
+    served.start = clock::now();
   auto refuse = [&](caf::error err) {
     if (is_call)
-      answer(reply_to, env.call_id, env.method, nullptr, std::move(err));
+      answer(reply_to, env.call_id, env.method, nullptr, std::move(err), served);
     else
       log::write(log::level::warn, def_.name, env.meta.correlation_id, "cast dropped: {}",
                  message_of(err));
   };
-  if (is_call && env.meta.deadline != clock::time_point{} && clock::now() > env.meta.deadline) {
+  if (has_deadline && served.start > env.meta.deadline) {
     refuse(make_error(errc::timeout,
                       fmt::format("{}.{}: the deadline passed before the request was handled",
                                   def_.name, env.method)));
@@ -404,8 +422,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
                                                      def_.name, env.method, env.undecodable)));
     return;
   }
-  auto i = by_method_.find(env.method);
-  if (i == by_method_.end()) {
+  if (found == nullptr) {
     std::vector<std::string> known;
     for (const auto& h : def_.handlers)
       known.push_back(h.method);
@@ -415,7 +432,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
                                   env.method, fmt::join(known, ", "))));
     return;
   }
-  const handler_entry& handler = *i->second;
+  const handler_entry& handler = *found;
   if (!env.body || typeid(*env.body) != *handler.request_class) {
     refuse(make_error(errc::bad_request,
                       fmt::format("{}.{} expects {}, got {}", def_.name, env.method,
@@ -428,7 +445,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     core_->overrides.admit_arrived(env.meta, *env.meta.toggles);
   }
   call_context ctx{this, std::move(env.meta)};
-  current_ = current_request{reply_to, env.call_id, &handler.method};
+  current_ = current_request{reply_to, env.call_id, &handler.method, served};
   dropped_in_handler_ = false;
   erased_reply result;
   try {
@@ -440,7 +457,7 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     auto err = make_error(errc::failed_precondition,
                           fmt::format("{}.{}: {}", def_.name, env.method, e.what()));
     if (is_call)
-      answer(reply_to, env.call_id, env.method, nullptr, std::move(err));
+      answer(reply_to, env.call_id, env.method, nullptr, std::move(err), served);
     else
       log::write(log::level::warn, def_.name, ctx.correlation_id(), "cast failed: {}", e.what());
     return;
@@ -448,9 +465,10 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
     current_ = {};
     auto what = what_of(std::current_exception());
     if (is_call)
-      answer(reply_to, env.call_id, env.method, nullptr,
-             make_error(errc::remote_error,
-                        fmt::format("{}.{} threw: {}", def_.name, env.method, what)));
+      answer(
+        reply_to, env.call_id, env.method, nullptr,
+        make_error(errc::remote_error, fmt::format("{}.{} threw: {}", def_.name, env.method, what)),
+        served);
     throw; // a crash: the supervisor decides
   }
   current_ = {};
@@ -461,19 +479,24 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
       answer(
         reply_to, env.call_id, handler.method, nullptr,
         make_error(errc::remote_error, fmt::format("{}.{} dropped its promise without answering",
-                                                   def_.name, handler.method)));
+                                                   def_.name, handler.method)),
+        served);
     return;
   }
-  answer(reply_to, env.call_id, handler.method, std::move(result.value), std::move(result.error));
+  answer(reply_to, env.call_id, handler.method, std::move(result.value), std::move(result.error),
+         served);
 }
 
 void endpoint_actor::answer(const caf::strong_actor_ptr& to, std::uint64_t call_id,
-                            const std::string& method, message_ptr value, caf::error err) {
-  if (!to)
-    return;
+                            const std::string& method, message_ptr value, caf::error err,
+                            const served_call& served) {
   if (!err && !value)
     err =
       make_error(errc::remote_error, fmt::format("{}.{} answered with no body", def_.name, method));
+  if (served.cell != nullptr)
+    served.cell->count(clock::now() - served.start, err);
+  if (!to)
+    return;
   envelope out;
   out.kind = envelope_kind::reply;
   out.call_id = call_id;
@@ -494,6 +517,7 @@ std::shared_ptr<reply_slot> endpoint_actor::make_slot() {
   slot->reply_to = current_.reply_to;
   slot->call_id = current_.call_id;
   slot->method = *current_.method;
+  slot->served = current_.served;
   slots_.insert(slot.get());
   return slot;
 }
@@ -513,6 +537,27 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.job_id = parent.job_id;
   meta.job_attempt = parent.job_attempt;
   return meta;
+}
+
+// The cell counting calls of a method this service does not have: one per name asked for, up
+// to a bound (the names come from callers), then one for all the others.
+method_cell* endpoint_actor::unknown_method_cell(const std::string& method) {
+  constexpr std::size_t max_unknown = 16;
+  if (auto i = unknown_cells_.find(method); i != unknown_cells_.end())
+    return i->second;
+  static const std::string others = "(other)";
+  const auto& name = unknown_cells_.size() < max_unknown ? method : others;
+  if (auto i = unknown_cells_.find(name); i != unknown_cells_.end())
+    return i->second;
+  return unknown_cells_.emplace(name, core_->metrics.acquire(def_.name, name)).first->second;
+}
+
+void endpoint_actor::release_cells() {
+  for (auto& [name, cell] : unknown_cells_)
+    cells_.push_back(cell);
+  unknown_cells_.clear();
+  core_->metrics.release(cells_);
+  cells_.clear();
 }
 
 // The snapshot a request keeps where it enters this node. From another node it names the
@@ -766,7 +811,8 @@ void deliver(reply_slot& slot, message_ptr value, caf::error err) {
   if (slot.answered || slot.owner == nullptr)
     return;
   slot.answered = true;
-  slot.owner->answer(slot.reply_to, slot.call_id, slot.method, std::move(value), std::move(err));
+  slot.owner->answer(slot.reply_to, slot.call_id, slot.method, std::move(value), std::move(err),
+                     slot.served);
 }
 
 std::shared_ptr<reply_slot> make_slot(endpoint_actor* self) {

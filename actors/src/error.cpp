@@ -37,6 +37,13 @@ std::string_view to_string(errc code) noexcept {
   return "unknown";
 }
 
+std::string_view kind_name(const caf::error& err) noexcept {
+  auto code = code_of(err);
+  if (code == errc::none || code > errc_last)
+    return "internal";
+  return to_string(code);
+}
+
 caf::error make_error(errc code, std::string message) {
   return caf::error{static_cast<std::uint8_t>(code), error_category(),
                     caf::make_message(std::move(message))};

@@ -59,6 +59,7 @@ struct node::impl {
     core.system = &system;
     core.node_name = options.name;
     core.default_timeout = options.default_timeout;
+    core.metrics.enabled = options.call_metrics;
     core.registry.set_local_node(system.node());
   }
 };
@@ -101,6 +102,10 @@ std::size_t node::publish_shared(const std::string& topic, message_ptr body,
     caf::anon_send(subscriber, std::move(env));
   }
   return i->second.size();
+}
+
+std::vector<method_metrics> node::call_metrics() const {
+  return impl_->core.metrics.read();
 }
 
 void node::publish_toggles(toggle_snapshot_ptr snapshot) {

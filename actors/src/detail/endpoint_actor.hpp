@@ -9,6 +9,7 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/service.hpp"
 
+#include "detail/call_metrics_table.hpp"
 #include "detail/node_core.hpp"
 #include "detail/pending_calls.hpp"
 
@@ -22,12 +23,19 @@
 
 namespace microlith::detail {
 
+/// How a call being served is counted when it is answered (call_metrics.hpp).
+struct served_call {
+  method_cell* cell = nullptr; // null: not counted (a cast, metrics off)
+  clock::time_point start{};   // when the instance took the request
+};
+
 /// Where and how to answer one deferred call.
 struct reply_slot {
   endpoint_actor* owner = nullptr;
   caf::strong_actor_ptr reply_to;
   std::uint64_t call_id = 0;
   std::string method;
+  served_call served;
   bool answered = false;
   ~reply_slot();
 };
@@ -76,8 +84,9 @@ public:
 
   std::shared_ptr<reply_slot> make_slot();
 
+  /// Answers a call (counting it in `served`'s cell when it has one).
   void answer(const caf::strong_actor_ptr& to, std::uint64_t call_id, const std::string& method,
-              message_ptr value, caf::error err);
+              message_ptr value, caf::error err, const served_call& served = {});
 
   void forget(reply_slot* slot) { slots_.erase(slot); }
 
@@ -107,6 +116,7 @@ private:
     caf::strong_actor_ptr reply_to;
     std::uint64_t call_id = 0;
     const std::string* method = nullptr;
+    served_call served;
   };
 
   void start();
@@ -137,11 +147,17 @@ private:
   void run_continuation(reply_handler& done, const message_ptr& body, const caf::error& err);
   metadata child_metadata(const metadata& parent, clock::time_point deadline) const;
   toggle_snapshot_ptr entry_toggles(const metadata& meta) const;
+  method_cell* unknown_method_cell(const std::string& method);
+  void release_cells();
 
   node_core* core_;
   service_definition def_;
   caf::actor ready_to_;
   std::unordered_map<std::string, const handler_entry*> by_method_;
+  // Call metrics: the cell of each handler (by its index in def_.handlers), empty when the node
+  // counts nothing; the cells of methods asked for that the service does not have (bounded).
+  std::vector<method_cell*> cells_;
+  std::unordered_map<std::string, method_cell*> unknown_cells_;
   std::shared_ptr<void> state_;
   registry_view view_;
   pending_calls<reply_handler> pending_; // the calls this actor made, in flight

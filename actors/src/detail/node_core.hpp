@@ -5,6 +5,7 @@
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/topics.hpp"
 
+#include "detail/call_metrics_table.hpp"
 #include "detail/override_gate.hpp"
 #include "detail/toggle_holder.hpp"
 
@@ -53,6 +54,7 @@ struct node_core {
   handover_board handovers;
   toggle_holder toggles;
   override_gate overrides;
+  call_metrics_table metrics;
 };
 
 } // namespace microlith::detail

@@ -88,6 +88,11 @@ caf::atom_value error_category() noexcept;
 /// The name of an error code, e.g. "service_unavailable".
 std::string_view to_string(errc code) noexcept;
 
+/// The kind of a failure as microlith names it to clients (the gateway's error bodies, call
+/// metrics, spans): the name of its code ("not_found"), or "internal" for an error of another
+/// category, an empty one, or a code this build does not know.
+std::string_view kind_name(const caf::error& err) noexcept;
+
 /// Makes a microlith error with a message; found by ADL, so `caf::error e = errc::timeout;` works.
 caf::error make_error(errc code, std::string message = {});
 

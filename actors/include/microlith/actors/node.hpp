@@ -8,6 +8,7 @@
 // node is stopped, newest first, before the actor system goes away.
 #pragma once
 
+#include "microlith/actors/call_metrics.hpp"
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/service.hpp"
@@ -21,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace microlith {
 
@@ -53,6 +55,10 @@ struct node_options {
   /// such stalls; each blocked thread then wakes 1,000 times a second (docs/benchmarks.md has
   /// what an idle node costs).
   std::chrono::milliseconds idle_wait{1};
+  /// Whether the node's services count their calls (call_metrics.hpp, node::call_metrics):
+  /// calls, failures by kind and a duration histogram per service and method. Cheap enough to
+  /// leave on (docs/benchmarks.md); false counts nothing and skips the clock reads.
+  bool call_metrics = true;
   /// Extra settings and modules of the CAF actor system, applied after the node's own before
   /// the system starts. The cluster (net/) uses it to load CAF's middleman and set its
   /// heartbeats; the kernel itself knows nothing of the network.
@@ -207,6 +213,11 @@ public:
   /// Counts one request whose overrides were ignored before they reached the node (the gateway
   /// does not parse an X-Microlith-Toggles header while overrides are not honoured).
   void count_ignored_overrides() noexcept;
+
+  /// What the services on this node answered since it started, per service and method, sorted
+  /// by service and method (call_metrics.hpp); empty when node_options::call_metrics is false.
+  /// Sums the counts of every instance, running or stopped; safe from any thread.
+  std::vector<method_metrics> call_metrics() const;
 
   /// The node's topic table (who subscribes to what).
   topic_registry& topics() noexcept;
