@@ -243,6 +243,9 @@ void call_port::call(std::string service, std::string method, message_ptr body,
                 std::move(overrides)};
   meta.job_id = options.job_id;
   meta.job_attempt = options.job_attempt;
+  meta.traced = options.traced || options.trace_forced;
+  meta.trace_forced = options.trace_forced;
+  meta.parent_span = meta.traced ? options.parent_span : 0;
   auto env =
     make_call(added.id, std::move(service), std::move(method), std::move(body), std::move(meta));
   // One allocation: the envelope goes straight into the mailbox element; the port is the

@@ -357,6 +357,8 @@ void endpoint_actor::pass_on(envelope& env, caf::strong_actor_ptr sender) {
   auto now = clock::now();
   auto deadline =
     env.meta.deadline != clock::time_point{} ? env.meta.deadline : now + core_->default_timeout;
+  // This instance serves nothing of it: a traced call keeps its caller's span as its parent.
+  env.meta.span = env.meta.parent_span;
   auto id = send_call_to(pass_to_, {}, env.meta, now, deadline, env.service, env.method,
                          std::move(env.body));
   ++passed_on_;
@@ -397,8 +399,18 @@ void endpoint_actor::on_request(envelope& env, caf::strong_actor_ptr sender) {
   if (is_call && core_->metrics.enabled)
     served.cell = found != nullptr ? cells_[static_cast<std::size_t>(found - def_.handlers.data())]
                                    : unknown_method_cell(env.method);
+  if (is_call && env.meta.traced) { // a fresh span, the parent of the calls its handler makes
+    served.trace = std::make_shared<span_record>();
+    served.trace->correlation_id = env.meta.correlation_id;
+    served.trace->span = new_span_id();
+    served.trace->parent_span = env.meta.parent_span;
+    served.trace->caller = env.meta.caller;
+    served.trace->start_unix_us = unix_now_us();
+    served.trace->forced = env.meta.trace_forced;
+    env.meta.span = served.trace->span;
+  }
   const bool has_deadline = is_call && env.meta.deadline != clock::time_point{};
-  if (served.cell != nullptr || has_deadline)
+  if (served.cell != nullptr || served.trace || has_deadline)
     served.start = clock::now();
   auto refuse = [&](caf::error err) {
     if (is_call)
@@ -493,8 +505,20 @@ void endpoint_actor::answer(const caf::strong_actor_ptr& to, std::uint64_t call_
   if (!err && !value)
     err =
       make_error(errc::remote_error, fmt::format("{}.{} answered with no body", def_.name, method));
-  if (served.cell != nullptr)
-    served.cell->count(clock::now() - served.start, err);
+  if (served.cell != nullptr || served.trace) {
+    auto took = clock::now() - served.start;
+    if (served.cell != nullptr)
+      served.cell->count(took, err);
+    if (served.trace) {
+      auto span = *served.trace;
+      span.service = def_.name;
+      span.method = method;
+      span.node = core_->node_name;
+      span.duration = took;
+      span.outcome = err ? std::string{kind_name(err)} : std::string{"ok"};
+      core_->spans.record(std::move(span));
+    }
+  }
   if (!to)
     return;
   envelope out;
@@ -536,6 +560,9 @@ metadata endpoint_actor::child_metadata(const metadata& parent, clock::time_poin
   meta.toggle_overrides = parent.toggle_overrides;
   meta.job_id = parent.job_id;
   meta.job_attempt = parent.job_attempt;
+  meta.traced = parent.traced;
+  meta.trace_forced = parent.trace_forced;
+  meta.parent_span = parent.span;
   return meta;
 }
 

@@ -58,6 +58,11 @@ envelope_wire to_wire(const envelope& env) {
                                                     : 0;
   out.job_id = env.meta.job_id;
   out.job_attempt = env.meta.job_attempt;
+  if (env.meta.traced) {
+    out.trace_flags = static_cast<std::uint8_t>(
+      env.meta.trace_forced ? wire_traced | wire_trace_forced : wire_traced);
+    out.parent_span = env.meta.parent_span;
+  }
   return out;
 }
 
@@ -98,6 +103,11 @@ envelope from_wire(envelope_wire wire) {
   if (wire.job_id > 0 && wire.job_attempt >= 1 && wire.job_attempt <= max_wire_job_attempt) {
     out.meta.job_id = wire.job_id;
     out.meta.job_attempt = wire.job_attempt;
+  }
+  if ((wire.trace_flags & wire_traced) != 0) {
+    out.meta.traced = true;
+    out.meta.trace_forced = (wire.trace_flags & wire_trace_forced) != 0;
+    out.meta.parent_span = wire.parent_span;
   }
   if (wire.body_type.empty())
     return out;

@@ -108,6 +108,19 @@ std::vector<method_metrics> node::call_metrics() const {
   return impl_->core.metrics.read();
 }
 
+void node::record_span(span_record span) {
+  impl_->core.spans.record(std::move(span));
+}
+
+std::uint64_t node::new_span_id() const noexcept {
+  return microlith::new_span_id();
+}
+
+span_selection node::spans(const std::vector<std::string>& correlation_ids,
+                           std::size_t limit) const {
+  return impl_->core.spans.select(correlation_ids, limit);
+}
+
 void node::publish_toggles(toggle_snapshot_ptr snapshot) {
   impl_->core.toggles.publish(std::move(snapshot));
 }
@@ -220,14 +233,21 @@ caf::expected<message_ptr> node::call_shared(std::string service, std::string me
                              result = body;
                            done = true;
                          });
+  metadata meta{options.correlation_id.empty() ? make_correlation_id()
+                                               : std::move(options.correlation_id),
+                std::move(options.caller),
+                deadline,
+                0,
+                std::move(options.idempotency_key),
+                std::move(snapshot),
+                std::move(overrides)};
+  meta.traced = options.traced || options.trace_forced;
+  meta.trace_forced = options.trace_forced;
+  meta.parent_span = meta.traced ? options.parent_span : 0;
   caf::scoped_actor self{system()};
   self->monitor(dest);
-  self->send(dest,
-             make_call(added.id, std::move(service), std::move(method), std::move(request),
-                       {options.correlation_id.empty() ? make_correlation_id()
-                                                       : std::move(options.correlation_id),
-                        std::move(options.caller), deadline, 0, std::move(options.idempotency_key),
-                        std::move(snapshot), std::move(overrides)}));
+  self->send(dest, make_call(added.id, std::move(service), std::move(method), std::move(request),
+                             std::move(meta)));
   std::vector<detail::pending_calls<detail::reply_handler>::ended> ended;
   auto tick = calls.armed(); // the call's deadline: the receive below waits until then
   while (!done) {

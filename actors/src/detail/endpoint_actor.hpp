@@ -8,6 +8,7 @@
 #include "microlith/actors/envelope.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/service.hpp"
+#include "microlith/actors/trace.hpp"
 
 #include "detail/call_metrics_table.hpp"
 #include "detail/node_core.hpp"
@@ -27,6 +28,9 @@ namespace microlith::detail {
 struct served_call {
   method_cell* cell = nullptr; // null: not counted (a cast, metrics off)
   clock::time_point start{};   // when the instance took the request
+  // A traced call's span so far (trace.hpp): completed and logged when it is answered; null
+  // for an untraced one.
+  std::shared_ptr<span_record> trace;
 };
 
 /// Where and how to answer one deferred call.

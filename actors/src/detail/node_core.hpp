@@ -7,6 +7,7 @@
 
 #include "detail/call_metrics_table.hpp"
 #include "detail/override_gate.hpp"
+#include "detail/span_log.hpp"
 #include "detail/toggle_holder.hpp"
 
 #include <caf/fwd.hpp>
@@ -55,6 +56,7 @@ struct node_core {
   toggle_holder toggles;
   override_gate overrides;
   call_metrics_table metrics;
+  span_log spans;
 };
 
 } // namespace microlith::detail

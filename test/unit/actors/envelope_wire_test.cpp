@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -141,6 +142,69 @@ TEST_CASE_METHOD(node_fixture, "a job id and attempt cross the wire and only in 
     auto bad = microlith::from_wire(wire);
     CHECK(bad.meta.job_id == 0);
     CHECK(bad.meta.job_attempt == 0);
+  }
+}
+
+TEST_CASE_METHOD(node_fixture, "a trace crosses the wire with its parent span", "[unit]") {
+  envelope env;
+  env.kind = envelope_kind::call;
+  env.service = "echo";
+  env.method = "Ping";
+  env.meta.parent_span = 0x1234'5678'9abc'def0ULL;
+  env.meta.span = 77; // the sender's own span: not sent
+
+  SECTION("traced and forced") {
+    env.meta.traced = true;
+    env.meta.trace_forced = true;
+    auto out = through_the_wire(node.system(), env);
+    CHECK(out.meta.traced);
+    CHECK(out.meta.trace_forced);
+    CHECK(out.meta.parent_span == 0x1234'5678'9abc'def0ULL);
+    CHECK(out.meta.span == 0);
+  }
+  SECTION("traced, not forced") {
+    env.meta.traced = true;
+    auto out = through_the_wire(node.system(), env);
+    CHECK(out.meta.traced);
+    CHECK_FALSE(out.meta.trace_forced);
+    CHECK(out.meta.parent_span == 0x1234'5678'9abc'def0ULL);
+  }
+  SECTION("untraced: no flags, no parent") {
+    env.meta.trace_forced = true; // without traced it means nothing
+    auto out = through_the_wire(node.system(), env);
+    CHECK_FALSE(out.meta.traced);
+    CHECK_FALSE(out.meta.trace_forced);
+    CHECK(out.meta.parent_span == 0);
+  }
+  SECTION("forced without traced from another process counts for nothing") {
+    microlith::envelope_wire wire;
+    wire.kind = static_cast<std::uint8_t>(envelope_kind::call);
+    wire.trace_flags = microlith::wire_trace_forced;
+    wire.parent_span = 5;
+    auto out = microlith::from_wire(wire);
+    CHECK_FALSE(out.meta.traced);
+    CHECK_FALSE(out.meta.trace_forced);
+    CHECK(out.meta.parent_span == 0);
+  }
+  SECTION("the fields before the trace keep their places") {
+    // A reader that knows only the fields up to job_attempt reads a traced envelope's prefix
+    // unchanged: the trace fields come last.
+    env.meta.traced = true;
+    env.meta.job_id = 9;
+    env.meta.job_attempt = 2;
+    auto wire = microlith::to_wire(env);
+    std::vector<char> with_trace;
+    caf::binary_serializer sink{node.system(), with_trace};
+    REQUIRE_FALSE(sink(wire));
+    wire.trace_flags = 0;
+    wire.parent_span = 0;
+    std::vector<char> without_trace;
+    caf::binary_serializer sink2{node.system(), without_trace};
+    REQUIRE_FALSE(sink2(wire));
+    // Fixed-width integers: the flags (1 byte) and the parent span (8) are the last 9 bytes.
+    REQUIRE(with_trace.size() == without_trace.size());
+    CHECK(std::equal(without_trace.begin(), without_trace.end() - 9, with_trace.begin()));
+    CHECK_FALSE(std::equal(without_trace.end() - 9, without_trace.end(), with_trace.end() - 9));
   }
 }
 

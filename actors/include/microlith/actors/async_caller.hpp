@@ -59,6 +59,13 @@ struct async_call_options {
   /// for a call that runs no job. Set by the job runner.
   std::int64_t job_id = 0;
   std::int32_t job_attempt = 0;
+  /// Traces the call and every call it causes (trace.hpp): each records a span where it is
+  /// served. `trace_forced` marks it forced into the log by the client (and traces it too).
+  bool traced = false;
+  bool trace_forced = false;
+  /// The span the call's own span hangs under (e.g. the root span the gateway records for the
+  /// request, node::record_span); 0 for none.
+  std::uint64_t parent_span = 0;
 };
 
 /// Receives the answer of an async call: the reply's body or an error.

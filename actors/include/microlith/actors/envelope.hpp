@@ -73,6 +73,19 @@ struct metadata {
   std::int64_t job_id = 0;
   /// The attempt of `job_id` this call is (1 for the first; call_context::attempt()).
   std::int32_t job_attempt = 0;
+  /// The request is traced (trace.hpp): every call it causes records a span on the node that
+  /// serves it. Set where the request starts (the gateway, a caller's options); inherited by
+  /// every call it causes and sent to other nodes.
+  bool traced = false;
+  /// The traced request was forced into the trace log by its client (the gateway's
+  /// X-Microlith-Trace header) rather than sampled; inherited and sent with `traced`.
+  bool trace_forced = false;
+  /// In a traced call: the span of the call that made it (0 for a request's first call, or the
+  /// gateway's root span). Set from the caller's `span` on every nested call; sent to other nodes.
+  std::uint64_t parent_span = 0;
+  /// While a traced call is served: its own span id, fresh where it is served (the parent of
+  /// the calls its handler makes); 0 otherwise. Not sent: each node gives its own.
+  std::uint64_t span = 0;
 };
 
 /// What an envelope is.
@@ -142,7 +155,17 @@ struct envelope_wire {
   /// max_wire_job_attempt), else neither.
   std::int64_t job_id = 0;
   std::int32_t job_attempt = 0;
+  /// The call's tracing (metadata::traced, trace_forced): bit 0 traced, bit 1 forced; other
+  /// bits are ignored, and forced counts only together with traced.
+  std::uint8_t trace_flags = 0;
+  /// The span of the call that made this one (metadata::parent_span); kept only when traced.
+  std::uint64_t parent_span = 0;
 };
+
+/// envelope_wire::trace_flags: the call is traced.
+inline constexpr std::uint8_t wire_traced = 1;
+/// envelope_wire::trace_flags: the traced call was forced into the log by its client.
+inline constexpr std::uint8_t wire_trace_forced = 2;
 
 /// The largest attempt a received envelope may carry (a job's max_attempts is at most 1000 and
 /// a retry by hand adds one each time).
@@ -161,7 +184,7 @@ typename Inspector::result_type inspect(Inspector& f, envelope_wire& x) {
   return f(caf::meta::type_name("microlith.envelope"), x.kind, x.call_id, x.service, x.method,
            x.body_type, x.body_bytes, x.error, x.correlation_id, x.caller, x.deadline_ms_left,
            x.hops, x.idempotency_key, x.toggle_override_names, x.toggle_override_values,
-           x.toggles_digest, x.job_id, x.job_attempt);
+           x.toggles_digest, x.job_id, x.job_attempt, x.trace_flags, x.parent_span);
 }
 
 /// CAF serializes an envelope only when it leaves the node (a local send moves it, body

@@ -13,6 +13,7 @@
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/service.hpp"
 #include "microlith/actors/toggles.hpp"
+#include "microlith/actors/trace.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -83,6 +84,12 @@ struct blocking_call_options {
   /// (toggle_override_policy::honoured); else dropped and counted. A name that is not declared,
   /// one given twice, or more than max_toggle_overrides fail the call with invalid_argument.
   microlith::toggle_overrides toggle_overrides;
+  /// Traces the call and every call it causes (trace.hpp): each records a span where it is
+  /// served. `trace_forced` marks it forced into the log by its client (and traces it too).
+  bool traced = false;
+  bool trace_forced = false;
+  /// The span the call's own span hangs under (a root span its caller recorded); 0 for none.
+  std::uint64_t parent_span = 0;
 };
 
 /// How a node treats per-call toggle overrides (the system file's `[toggles] test_overrides`
@@ -218,6 +225,19 @@ public:
   /// by service and method (call_metrics.hpp); empty when node_options::call_metrics is false.
   /// Sums the counts of every instance, running or stopped; safe from any thread.
   std::vector<method_metrics> call_metrics() const;
+
+  /// Adds `span` to the node's trace log (e.g. the gateway's root span of a traced request);
+  /// safe from any thread. The log keeps the last span_log_capacity spans.
+  void record_span(span_record span);
+
+  /// A fresh span id (trace.hpp's new_span_id()).
+  std::uint64_t new_span_id() const noexcept;
+
+  /// The spans in the node's trace log of the requests `correlation_ids` (all when empty), at
+  /// most `limit` (0 = no limit), the newest ones, oldest first; with the correlation ids among
+  /// them that were forced into the log. Safe from any thread.
+  span_selection spans(const std::vector<std::string>& correlation_ids,
+                       std::size_t limit = 0) const;
 
   /// The node's topic table (who subscribes to what).
   topic_registry& topics() noexcept;
