@@ -1,6 +1,7 @@
 #include "gateway/admin_guard.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 
 namespace microlith::gateway {
@@ -20,7 +21,69 @@ bool iequal(std::string_view a, std::string_view b) {
          });
 }
 
+// The items of a comma-separated header list, without the spaces around them.
+template <class Visit>
+void for_each_item(std::string_view list, Visit visit) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    item.remove_prefix(std::min(item.find_first_not_of(" \t"), item.size()));
+    item = item.substr(0, item.find_last_not_of(" \t") + 1);
+    if (!item.empty() && visit(item))
+      return;
+  }
+}
+
+// The value of a base64url digit, or -1.
+int base64url_digit(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
 } // namespace
+
+std::optional<std::string> subprotocol_token(std::string_view protocols, std::string_view prefix) {
+  std::optional<std::string_view> encoded;
+  for_each_item(protocols, [&](std::string_view item) {
+    if (item.size() < prefix.size() || item.substr(0, prefix.size()) != prefix)
+      return false;
+    encoded = item.substr(prefix.size());
+    return true;
+  });
+  if (!encoded || encoded->empty() || encoded->size() % 4 == 1)
+    return std::nullopt;
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (char c : *encoded) {
+    auto digit = base64url_digit(c);
+    if (digit < 0)
+      return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(digit);
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      out.push_back(static_cast<char>((bits >> held) & 0xff));
+    }
+  }
+  return out;
+}
+
+bool offers_subprotocol(std::string_view protocols, std::string_view name) {
+  bool found = false;
+  for_each_item(protocols, [&](std::string_view item) { return found = item == name; });
+  return found;
+}
 
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
   constexpr std::string_view scheme = "bearer";

@@ -18,6 +18,16 @@ namespace microlith::gateway {
 /// more spaces, a token of RFC 6750's token68 characters); nothing when the value is not that.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
 
+/// The admin token a WebSocket client carries in its Sec-WebSocket-Protocol list `protocols`
+/// (comma-separated, the values of every such header joined): the first item that starts with
+/// `prefix` (`base64url.bearer.microlith.`), the rest decoded from base64url without padding.
+/// Nothing when no item starts with it, or when the rest is not base64url.
+std::optional<std::string> subprotocol_token(std::string_view protocols, std::string_view prefix);
+
+/// True when the comma-separated list `protocols` holds `name` (exactly, spaces around items
+/// ignored).
+bool offers_subprotocol(std::string_view protocols, std::string_view name);
+
 /// True when `given` equals `expected`. Its time depends on the length of `given` only: every
 /// byte is compared, with no early exit at the first difference or on a length mismatch.
 bool same_token(std::string_view given, std::string_view expected);

@@ -76,8 +76,28 @@ bool is_loopback_client(const net::ip::address& address) {
   return address.is_loopback();
 }
 
+std::optional<metrics_access> parse_metrics_access(std::string_view text) {
+  if (text == "open")
+    return metrics_access::open;
+  if (text == "admin")
+    return metrics_access::admin;
+  if (text == "off")
+    return metrics_access::off;
+  return std::nullopt;
+}
+
+std::string_view to_string(metrics_access access) {
+  switch (access) {
+    case metrics_access::open: return "open";
+    case metrics_access::admin: return "admin";
+    case metrics_access::off: return "off";
+  }
+  return "open";
+}
+
 std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin,
-                                        const std::vector<std::string>& admin_prefixes) {
+                                        const std::vector<std::string>& admin_prefixes,
+                                        const std::vector<std::string>& own_paths) {
   std::vector<std::string> out{"/healthz", "/readyz"};
   if (!websocket_path.empty())
     out.push_back(websocket_path);
@@ -87,6 +107,8 @@ std::vector<std::string> reserved_paths(const std::string& websocket_path, bool 
     out.push_back(prefix);
     out.push_back(prefix + "/");
   }
+  for (const auto& path : own_paths)
+    out.push_back(path);
   return out;
 }
 
@@ -94,13 +116,19 @@ std::vector<std::string> reserved_paths(const gateway_options& options) {
   std::vector<std::string> prefixes;
   for (const auto& entry : options.admin_operations)
     prefixes.push_back(entry.first);
-  return reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload), prefixes);
+  std::vector<std::string> own;
+  if (options.metrics_endpoint != metrics_access::off)
+    own.emplace_back(metrics_path);
+  for (const auto& entry : options.admin_feeds)
+    own.push_back(entry.first);
+  return reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload), prefixes,
+                        own);
 }
 
-void admin_calls::add(std::uint64_t id, std::shared_ptr<http_session> session) {
+void admin_calls::add(std::uint64_t id, delivery deliver) {
   std::lock_guard<std::mutex> guard{mutex_};
   if (open_)
-    waiting_.emplace(id, std::move(session));
+    waiting_.emplace(id, std::move(deliver));
 }
 
 std::uint64_t admin_calls::next_id() {
@@ -115,15 +143,15 @@ void admin_calls::complete(std::uint64_t id, admin_response answer) {
   auto it = waiting_.find(id);
   if (it == waiting_.end())
     return; // answered already
-  auto session = std::move(it->second);
+  auto deliver = std::move(it->second);
   waiting_.erase(it);
   // Posted while the lock is held: the gateway cannot close (and then destroy its io_context)
   // meanwhile. A handler still queued when the gateway stops goes with the io_context.
-  http_session::deliver_admin(std::move(session), std::move(answer));
+  deliver(std::move(answer));
 }
 
 void admin_calls::close() {
-  std::unordered_map<std::uint64_t, std::shared_ptr<http_session>> dropped;
+  std::unordered_map<std::uint64_t, delivery> dropped;
   {
     std::lock_guard<std::mutex> guard{mutex_};
     open_ = false;
@@ -146,7 +174,27 @@ gateway_server::start(node& host_node, gateway_options options,
                                     "such as /_microlith/modules (a leading '/', no trailing "
                                     "one) with an operation",
                                     prefix));
-  if ((options.admin_reload || !options.admin_operations.empty()) && options.admin_token.empty())
+  for (const auto& [path, feed] : options.admin_feeds) {
+    if (path.size() < 2 || path.front() != '/' || path == options.websocket_path
+        || path == metrics_path)
+      return make_error(errc::bad_request,
+                        fmt::format("gateway admin feed \"{}\": expected a path starting with "
+                                    "'/', not the WebSocket path nor {}",
+                                    path, metrics_path));
+    if (options.admin_operations.count(feed.operation) == 0)
+      return make_error(errc::bad_request,
+                        fmt::format("gateway admin feed \"{}\": its operation \"{}\" is not a "
+                                    "prefix of admin_operations",
+                                    path, feed.operation));
+    if (feed.interval.count() <= 0)
+      return make_error(errc::bad_request,
+                        fmt::format("gateway admin feed \"{}\": expected an interval > 0, got "
+                                    "{} ms",
+                                    path, feed.interval.count()));
+  }
+  if ((options.admin_reload || !options.admin_operations.empty()
+       || options.metrics_endpoint == metrics_access::admin)
+      && options.admin_token.empty())
     return make_error(errc::bad_request, "gateway admin endpoint: no admin token is set; admin "
                                          "requests must bear one (Authorization: Bearer TOKEN)");
   auto st = std::make_shared<detail::server_state>();
@@ -207,6 +255,10 @@ std::uint16_t gateway_server::port() const noexcept {
 
 route_switch& gateway_server::routes() noexcept {
   return *state_->routes;
+}
+
+std::shared_ptr<http_metrics> gateway_server::metrics() const noexcept {
+  return state_->options.metrics;
 }
 
 gateway_stats gateway_server::stats() const {

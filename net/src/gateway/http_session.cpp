@@ -48,6 +48,9 @@ void http_session::run() {
   boost::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (self->refuse_) {
       self->request_id_ = make_correlation_id();
+      self->arrived_ = std::chrono::steady_clock::now();
+      if (self->st_.options.metrics)
+        self->counted_as_ = &self->st_.options.metrics->unrouted();
       self->reply_error(503, "service_unavailable",
                         fmt::format("the gateway serves at most {} connections at once",
                                     self->st_.options.max_connections),
@@ -85,6 +88,8 @@ void http_session::do_read() {
   arrived_ = std::chrono::steady_clock::now();
   table_.reset();
   admin_.reset();
+  // Counted under no route until it is routed, or not at all when the gateway serves it itself.
+  counted_as_ = st_.options.metrics ? &st_.options.metrics->unrouted() : nullptr;
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(st_.options.max_header_bytes));
   // No limit yet: on_header sets the one of this request's path (and checks Content-Length).
@@ -174,6 +179,8 @@ std::size_t http_session::body_limit_for(const request_header& head) {
     admin_ = check_admin(head);
     return st_.options.max_body_bytes;
   }
+  if (is_feed(path)) // an upgrade: its admin rules are applied when it is handled
+    return st_.options.max_body_bytes;
   if (admin_operation_for(path) == nullptr)
     return st_.options.max_body_bytes;
   admin_ = check_admin(head);
@@ -186,6 +193,11 @@ const admin_operation* http_session::admin_operation_for(std::string_view path) 
     if (under_admin_prefix(path, prefix))
       return &operation;
   return nullptr;
+}
+
+// Whether `path` is an admin feed's.
+bool http_session::is_feed(std::string_view path) const {
+  return !st_.options.admin_feeds.empty() && st_.options.admin_feeds.count(std::string(path)) > 0;
 }
 
 // Whether handle() answers a request with this head without reading its body: an invalid
@@ -247,16 +259,24 @@ void http_session::handle(request req) {
     question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   auto verb = std::string_view(req.method_string().data(), req.method_string().size());
   auto read_only = verb == "GET" || verb == "HEAD";
+  auto counted_as = counted_as_;
+  counted_as_ = nullptr; // the gateway's own paths are not counted
   if (path == "/healthz" && read_only)
     return reply(200, "{\"status\":\"live\"}", keep_alive_);
   if (path == "/readyz" && read_only)
     return answer_readiness();
+  if (path == metrics_path && st_.options.metrics_endpoint != metrics_access::off)
+    return serve_metrics(req, query, verb);
+  if (auto feed = st_.options.admin_feeds.find(std::string(path));
+      feed != st_.options.admin_feeds.end())
+    return open_feed(std::move(req), feed->first, feed->second, query);
   if (st_.options.admin_reload && path == "/_microlith/reload")
     return admin_reload(verb);
   if (const auto* operation = admin_operation_for(path))
     return run_admin_operation(std::move(req), *operation, path, query, verb);
   if (!st_.options.websocket_path.empty() && path == st_.options.websocket_path)
     return upgrade(std::move(req));
+  counted_as_ = counted_as;
   route(req, path, query, verb);
 }
 
@@ -322,6 +342,8 @@ void http_session::route(const request& req, std::string_view path, std::string_
   auto m = table->match(verb, path);
   if (m.result == route_match::outcome::no_route)
     return reply_error(404, "no_route", fmt::format("no route for {} {}", verb, path), keep_alive_);
+  if (m.result == route_match::outcome::found && st_.options.metrics)
+    counted_as_ = &st_.options.metrics->of(*table, *m.target);
   if (m.result == route_match::outcome::wrong_verb) {
     auto body = error_body("method_not_allowed",
                            fmt::format("{} does not serve {}; it serves {}", path, verb, m.allow),
@@ -432,11 +454,12 @@ void http_session::deliver(std::shared_ptr<http_session> self, caf::expected<mes
 // refused for failing too often (429 with Retry-After), bearing a well-formed Bearer token (401
 // with WWW-Authenticate), the admin token (403). A 401 or 403 for the token counts against the
 // client's address and is logged (the address and the outcome, never what the client sent).
-http_session::admin_verdict http_session::check_admin(const request_header& head) {
+http_session::admin_verdict http_session::check_admin(const request_header& head,
+                                                      admin_scope scope) {
   admin_verdict v;
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
-  if (ec || !is_loopback_client(peer.address())) {
+  if (ec || (scope != admin_scope::any_address && !is_loopback_client(peer.address()))) {
     v.status = 403;
     v.name = "forbidden";
     v.message = "the admin endpoint answers loopback clients only";
@@ -457,16 +480,33 @@ http_session::admin_verdict http_session::check_admin(const request_header& head
   auto value = head[http::field::authorization];
   auto token =
     headers == 1 ? bearer_token(std::string_view(value.data(), value.size())) : std::nullopt;
+  std::optional<std::string> carried; // a feed's token from its subprotocols
+  if (headers == 0 && scope == admin_scope::feed) {
+    std::string protocols;
+    for (auto it = head.find(http::field::sec_websocket_protocol);
+         it != head.end() && it->name() == http::field::sec_websocket_protocol; ++it)
+      protocols.append(it->value().data(), it->value().size()).push_back(',');
+    carried = subprotocol_token(protocols, feed_token_subprotocol);
+    if (carried)
+      token = std::string_view(*carried);
+  }
   if (!token) {
     v.status = 401;
     v.name = "unauthenticated";
-    v.message = "admin requests must bear the admin token: send Authorization: Bearer TOKEN, with "
-                "the token of [admin] token or MICROLITH_ADMIN_TOKEN";
+    v.message = scope == admin_scope::feed
+                  ? fmt::format("admin feeds need the admin token: send Authorization: Bearer "
+                                "TOKEN, or offer the WebSocket subprotocol {}BASE64URL with the "
+                                "token in base64url without padding, with the token of [admin] "
+                                "token or MICROLITH_ADMIN_TOKEN",
+                                feed_token_subprotocol)
+                  : "admin requests must bear the admin token: send Authorization: Bearer TOKEN, "
+                    "with the token of [admin] token or MICROLITH_ADMIN_TOKEN";
     v.headers.emplace_back(http::field::www_authenticate, "Bearer realm=\"microlith\"");
   } else if (!same_token(*token, st_.options.admin_token)) {
     v.status = 403;
     v.name = "permission_denied";
-    v.message = "the Authorization header's bearer token is not the admin token";
+    v.message = carried ? "the subprotocol's token is not the admin token"
+                        : "the Authorization header's bearer token is not the admin token";
   } else {
     return v; // admitted
   }
@@ -529,7 +569,9 @@ void http_session::run_admin_operation(request req, const admin_operation& opera
   auto calls = st_.admin;
   auto id = calls->next_id();
   waiting_admin_ = true;
-  calls->add(id, shared_from_this()); // before the operation: it may answer at once
+  calls->add(id, [self = shared_from_this()](admin_response answer) {
+    deliver_admin(self, std::move(answer));
+  }); // before the operation: it may answer at once
   try {
     operation(std::move(r),
               [calls, id](admin_response answer) { calls->complete(id, std::move(answer)); });
@@ -563,6 +605,77 @@ void http_session::on_admin_answer(admin_response answer) {
   reply(answer.status, std::move(answer.body), keep_alive_);
 }
 
+// GET /metrics: what the renderer renders, in Prometheus's text format, to anyone or to bearers
+// of the admin token (metrics_access); it answers later, through admin_calls, as an admin
+// operation does.
+void http_session::serve_metrics(const request& req, std::string_view query,
+                                 std::string_view verb) {
+  if (verb != "GET" && verb != "HEAD") {
+    auto body =
+      error_body("method_not_allowed",
+                 fmt::format("{} takes GET or HEAD, not {}", metrics_path, verb), request_id_);
+    return reply(405, std::move(body), keep_alive_, "GET, HEAD");
+  }
+  if (st_.options.metrics_endpoint == metrics_access::admin) {
+    admin_ = check_admin(req, admin_scope::any_address);
+    if (refused_admin())
+      return;
+  }
+  if (!st_.options.render_metrics)
+    return reply_error(503, "service_unavailable",
+                       "this gateway has no metrics renderer: nothing serves /metrics yet",
+                       keep_alive_);
+  auto calls = st_.admin;
+  auto id = calls->next_id();
+  waiting_admin_ = true;
+  content_type_ = "text/plain; version=0.0.4; charset=utf-8";
+  calls->add(id, [self = shared_from_this()](admin_response answer) {
+    deliver_admin(self, std::move(answer));
+  }); // before the renderer: it may answer at once
+  try {
+    st_.options.render_metrics(std::string(query), [calls, id](std::string body) {
+      calls->complete(id, admin_response{200, std::move(body)});
+    });
+  } catch (const std::exception& e) {
+    log::error("gateway", "the metrics renderer threw: {}", e.what());
+    calls->complete(
+      id, admin_response{500, fmt::format("# the metrics renderer failed: {}\n", e.what())});
+  }
+}
+
+// An admin feed's upgrade: the admin rules (the token in the header or a subprotocol), then a
+// valid WebSocket upgrade, then the connection becomes a feed session (websocket_session).
+void http_session::open_feed(request req, const std::string& path, const admin_feed& feed,
+                             std::string_view query) {
+  admin_ = check_admin(req, admin_scope::feed);
+  if (refused_admin())
+    return;
+  if (!beast::websocket::is_upgrade(req))
+    return reply_error(400, "bad_request",
+                       fmt::format("{} is an admin feed: open it as a WebSocket", path),
+                       keep_alive_);
+  if (auto problem = websocket_key_problem(req))
+    return reply_error(400, "bad_request", *problem, keep_alive_, "Sec-WebSocket-Key");
+  auto operation = st_.options.admin_operations.find(feed.operation);
+  if (operation == st_.options.admin_operations.end()) // start() refuses such a feed
+    return reply_error(500, "internal",
+                       fmt::format("the admin feed {} has no operation {}", path, feed.operation),
+                       keep_alive_);
+  log::info("gateway", "admin feed {} opened by {}", path, admin_->client);
+  feed_run run;
+  run.operation = &operation->second;
+  run.path = feed.operation;
+  run.query = std::string(query);
+  run.interval = feed.interval;
+  std::string protocols;
+  for (auto it = req.find(http::field::sec_websocket_protocol);
+       it != req.end() && it->name() == http::field::sec_websocket_protocol; ++it)
+    protocols.append(it->value().data(), it->value().size()).push_back(',');
+  run.select_subprotocol = offers_subprotocol(protocols, feed_subprotocol);
+  counted_ = false; // the WebSocket session holds the connection's place from now on
+  std::make_shared<websocket_session>(st_, std::move(stream_), std::move(run))->run(std::move(req));
+}
+
 // The call answered, failed or timed out.
 void http_session::on_answer(caf::expected<message_ptr> result) {
   if (!waiting_)
@@ -589,7 +702,9 @@ void http_session::reply(unsigned status, std::string body, bool keep_alive,
                          std::string_view allow) {
   res_.emplace(static_cast<http::status>(status), version_);
   res_->set(http::field::server, "microlith");
-  res_->set(http::field::content_type, "application/json");
+  res_->set(http::field::content_type,
+            beast::string_view(content_type_.data(), content_type_.size()));
+  content_type_ = "application/json";
   res_->set("X-Request-Id", request_id_);
   if (!allow.empty())
     res_->set(http::field::allow, beast::string_view(allow.data(), allow.size()));
@@ -615,6 +730,10 @@ void http_session::reply_error(unsigned status, std::string_view name, std::stri
 
 // The answer is out: wait for the next request, or close.
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  if (counted_as_ != nullptr && res_) {
+    counted_as_->record(res_->result_int(), std::chrono::steady_clock::now() - arrived_);
+    counted_as_ = nullptr;
+  }
   res_.reset();
   if (ec || !keep_alive)
     return close();

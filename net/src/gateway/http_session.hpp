@@ -55,6 +55,11 @@ private:
     std::vector<std::pair<boost::beast::http::field, std::string>> headers; // of the refusal
   };
 
+  // Whose admin rules a request passes: the reload's and operations' (loopback), /metrics in
+  // admin mode (any address), an admin feed's upgrade (loopback; the token in the header or a
+  // subprotocol).
+  enum class admin_scope { loopback, any_address, feed };
+
   void do_wait();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void do_read();
@@ -68,12 +73,16 @@ private:
   void answer_readiness();
   std::size_t body_limit_for(const request_header& head);
   const admin_operation* admin_operation_for(std::string_view path) const;
-  admin_verdict check_admin(const request_header& head);
+  admin_verdict check_admin(const request_header& head, admin_scope scope = admin_scope::loopback);
   bool refused_admin();
   void admin_reload(std::string_view verb);
   void run_admin_operation(request req, const admin_operation& operation, std::string_view path,
                            std::string_view query, std::string_view verb);
   void on_admin_answer(admin_response answer);
+  void serve_metrics(const request& req, std::string_view query, std::string_view verb);
+  void open_feed(request req, const std::string& path, const admin_feed& feed,
+                 std::string_view query);
+  bool is_feed(std::string_view path) const;
   void upgrade(request req);
   void route(const request& req, std::string_view path, std::string_view query,
              std::string_view verb);
@@ -110,6 +119,10 @@ private:
   // The table its head was checked against, when it expected 100-continue (null otherwise).
   std::shared_ptr<const route_table> table_;
   std::string request_id_;
+  // Where the request being answered is counted (null: not counted; http_metrics.hpp).
+  http_metrics::counters* counted_as_ = nullptr;
+  // The Content-Type of the next reply.
+  std::string_view content_type_ = "application/json";
   // Headers the next reply carries besides the usual ones (WWW-Authenticate, Retry-After).
   std::vector<std::pair<boost::beast::http::field, std::string>> extra_headers_;
 };

@@ -334,6 +334,11 @@ route_match route_table::match(std::string_view verb, std::string_view path) con
   return out;
 }
 
+std::uint64_t route_table::fresh_id() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return ++last;
+}
+
 route_switch::route_switch() : current_(std::make_shared<const route_table>()) {}
 
 std::shared_ptr<const route_table> route_switch::current() const {

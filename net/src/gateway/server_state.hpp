@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -66,20 +67,25 @@ private:
   std::vector<answer> spare_;   // requires mutex_; an emptied batch, kept for its capacity
 };
 
-/// Sessions waiting for an admin operation's answer (admin_operation.hpp), by call id. The
-/// `done` an operation gets holds this table (shared) and the id, not the session nor the
-/// gateway: a late answer, after the client went or the gateway stopped, finds nothing and is
-/// dropped. A waiting session is kept alive here until its answer comes or the gateway stops.
+/// Sessions waiting for an admin operation's answer (admin_operation.hpp), or a metrics
+/// renderer's, by call id. The `done` an operation gets holds this table (shared) and the id, not
+/// the session nor the gateway: a late answer, after the client went or the gateway stopped,
+/// finds nothing and is dropped. A waiting session is kept alive here (by its delivery) until its
+/// answer comes or the gateway stops.
 class admin_calls {
 public:
+  /// Hands an answer to its session's strand (posts; never runs the session's code itself). It
+  /// holds the session.
+  using delivery = std::function<void(admin_response)>;
+
   /// A fresh call id.
   std::uint64_t next_id();
 
-  /// Keeps `session` until call `id` is answered (nothing once closed).
-  void add(std::uint64_t id, std::shared_ptr<http_session> session);
+  /// Keeps `deliver` until call `id` is answered (nothing once closed).
+  void add(std::uint64_t id, delivery deliver);
 
-  /// Hands the answer of call `id` to its session's strand (from any thread); nothing when the
-  /// call was answered already or the table is closed.
+  /// Hands the answer of call `id` to its delivery (from any thread); nothing when the call was
+  /// answered already or the table is closed.
   void complete(std::uint64_t id, admin_response answer);
 
   /// Drops every waiting session (when the I/O threads have stopped); later answers are dropped.
@@ -87,9 +93,9 @@ public:
 
 private:
   std::mutex mutex_;
-  bool open_ = true;                                                         // requires mutex_
-  std::uint64_t last_id_ = 0;                                                // requires mutex_
-  std::unordered_map<std::uint64_t, std::shared_ptr<http_session>> waiting_; // requires mutex_
+  bool open_ = true;                                    // requires mutex_
+  std::uint64_t last_id_ = 0;                           // requires mutex_
+  std::unordered_map<std::uint64_t, delivery> waiting_; // requires mutex_
 };
 
 namespace detail {

@@ -2,6 +2,7 @@
 
 #include "gateway/server_state.hpp"
 
+#include "microlith/actors/node.hpp"
 #include "microlith/net/gateway/http_binding.hpp"
 
 #include <google/protobuf/struct.pb.h>
@@ -31,8 +32,9 @@ std::shared_ptr<const std::string> error_notice(std::string_view message) {
 
 } // namespace
 
-websocket_session::websocket_session(detail::server_state& st, beast::tcp_stream&& stream)
-  : st_(st), ws_(std::move(stream)) {
+websocket_session::websocket_session(detail::server_state& st, beast::tcp_stream&& stream,
+                                     std::optional<feed_run> feed)
+  : st_(st), ws_(std::move(stream)), feed_(std::move(feed)), timer_(ws_.get_executor()) {
   st_.websocket_sessions++;
 }
 
@@ -50,6 +52,11 @@ void websocket_session::run(beast::http::request<beast::http::string_body> req) 
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(max_frame);
+  if (feed_ && feed_->select_subprotocol)
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(beast::http::field::sec_websocket_protocol,
+              beast::string_view(feed_subprotocol.data(), feed_subprotocol.size()));
+    }));
   ws_.async_accept(req,
                    beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
@@ -60,6 +67,8 @@ void websocket_session::on_accept(beast::error_code ec) {
     return;
   open_ = true;
   do_read();
+  if (feed_)
+    return tick();
   if (!queue_.empty() && !writing_)
     do_write();
 }
@@ -75,12 +84,65 @@ void websocket_session::do_read() {
 void websocket_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     open_ = false;
+    timer_.cancel(); // a feed stops ticking
     return;
   }
   auto frame = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
-  handle(frame);
+  if (!feed_) // a feed ignores what its client sends
+    handle(frame);
   do_read();
+}
+
+// A feed's tick: runs its operation unless a run is in flight or a frame is still being written
+// (a slow client never has more than one frame queued), then waits for the next tick.
+void websocket_session::tick() {
+  if (!open_)
+    return;
+  if (!running_ && !writing_)
+    run_feed();
+  timer_.expires_after(feed_->interval);
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec)
+      self->tick();
+  });
+}
+
+// Runs the feed's operation (GET, its path, the upgrade's query); its answer comes back through
+// the gateway's admin calls, which drop it once the gateway has stopped.
+void websocket_session::run_feed() {
+  running_ = true;
+  admin_request r;
+  r.verb = "GET";
+  r.path = feed_->path;
+  r.query = feed_->query;
+  r.request_id = make_correlation_id();
+  auto calls = st_.admin;
+  auto id = calls->next_id();
+  calls->add(id, [self = shared_from_this()](admin_response answer) {
+    boost::asio::post(self->ws_.get_executor(), [self, answer = std::move(answer)]() mutable {
+      self->on_feed_answer(std::move(answer));
+    });
+  });
+  auto request_id = r.request_id;
+  try {
+    (*feed_->operation)(
+      std::move(r), [calls, id](admin_response answer) { calls->complete(id, std::move(answer)); });
+  } catch (const std::exception& e) {
+    calls->complete(
+      id, admin_response{500, error_body("internal",
+                                         fmt::format("the admin operation failed: {}", e.what()),
+                                         request_id)});
+  }
+}
+
+// The feed's operation answered: its body goes out as one text frame.
+void websocket_session::on_feed_answer(admin_response answer) {
+  running_ = false;
+  if (!open_ || writing_)
+    return;
+  queue_.push_back(text(std::move(answer.body)));
+  do_write();
 }
 
 // Handles {"subscribe": "t"} and {"unsubscribe": "t"}.

@@ -207,7 +207,23 @@ bool http_connection::closed_within(std::chrono::milliseconds limit) {
 // -- ws_connection ------------------------------------------------------------------------------
 
 ws_connection::ws_connection(std::uint16_t port, std::string path, int receive_buffer) : ws_(ioc_) {
+  open(port, path, receive_buffer, {});
+}
+
+ws_connection::ws_connection(std::uint16_t port, std::string path, header_list headers)
+  : ws_(ioc_) {
+  open(port, path, 0, headers);
+}
+
+void ws_connection::open(std::uint16_t port, const std::string& path, int receive_buffer,
+                         const header_list& headers) {
   prepare(ws_.next_layer(), receive_buffer);
+  if (!headers.empty())
+    ws_.set_option(
+      beast::websocket::stream_base::decorator([headers](beast::websocket::request_type& req) {
+        for (const auto& [name, value] : headers)
+          req.set(name, value);
+      }));
   bool done = false;
   beast::error_code result;
   auto record = [&done, &result](beast::error_code ec, auto&&...) {
@@ -220,7 +236,7 @@ ws_connection::ws_connection(std::uint16_t port, std::string path, int receive_b
     throw std::runtime_error("cannot connect to the gateway: " + result.message());
   }
   done = false;
-  ws_.async_handshake("127.0.0.1", path, record);
+  ws_.async_handshake(answer_, "127.0.0.1", path, record);
   if (!run_until([&] { return done; }, k_io_limit) || result) {
     drop();
     throw std::runtime_error("WebSocket handshake on " + path + " failed: " + result.message());

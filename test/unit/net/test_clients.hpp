@@ -94,6 +94,9 @@ public:
   /// Connects to 127.0.0.1:`port` and upgrades on `path`. A `receive_buffer` above 0 sets
   /// SO_RCVBUF before connecting.
   explicit ws_connection(std::uint16_t port, std::string path = "/ws", int receive_buffer = 0);
+  /// Connects to 127.0.0.1:`port` and upgrades on `path` with `headers` added to the upgrade
+  /// request (Authorization, Sec-WebSocket-Protocol); handshake_answer() is the server's answer.
+  ws_connection(std::uint16_t port, std::string path, header_list headers);
   ~ws_connection();
   ws_connection(const ws_connection&) = delete;
   ws_connection& operator=(const ws_connection&) = delete;
@@ -114,7 +117,12 @@ public:
   /// Closes the TCP connection without a close handshake.
   void drop();
 
+  /// The server's answer to the upgrade (101 and its headers).
+  const boost::beast::websocket::response_type& handshake_answer() const { return answer_; }
+
 private:
+  void open(std::uint16_t port, const std::string& path, int receive_buffer,
+            const header_list& headers);
   void start_read();
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
@@ -124,6 +132,7 @@ private:
   std::deque<std::string> inbox_;
   bool reading_ = false;
   boost::beast::error_code ended_; // why the session ended, once it did
+  boost::beast::websocket::response_type answer_;
 };
 
 } // namespace unit_net

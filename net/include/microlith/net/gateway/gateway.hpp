@@ -26,6 +26,14 @@
 // with routes().install(): requests in flight finish on the table they started with, and a
 // keep-alive connection uses the new table from its next request on.
 //
+// Metrics (http_metrics.hpp): with gateway_options::metrics set, every answered request counts
+// under its route. `GET /metrics` (and HEAD) answers what gateway_options::render_metrics renders
+// (Prometheus's text format), to anyone (metrics_access::open), to bearers of the admin token
+// from any address (admin), or not at all (off: 404 like any unknown path).
+//
+// Admin feeds (gateway_options::admin_feeds): a WebSocket on a feed path, opened under the admin
+// rules, gets the answer of an admin operation as one text frame every interval.
+//
 // WebSocket: the client sends text frames `{"subscribe": "topic"}` / `{"unsubscribe": "topic"}`
 // (answered `{"subscribed": "topic"}` / `{"unsubscribed": "topic"}`, or `{"error": ...}`);
 // messages published to a subscribed topic with the kernel's publish arrive as
@@ -38,6 +46,7 @@
 
 #include "microlith/actors/async_caller.hpp"
 #include "microlith/net/gateway/admin_operation.hpp"
+#include "microlith/net/gateway/http_metrics.hpp"
 #include "microlith/net/gateway/route_table.hpp"
 
 #include <caf/expected.hpp>
@@ -47,7 +56,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace boost::asio::ip {
@@ -63,6 +74,46 @@ namespace microlith::gateway {
 namespace detail {
 struct server_state; // what a running gateway's sessions share
 } // namespace detail
+
+/// The path of the Prometheus endpoint.
+inline constexpr std::string_view metrics_path = "/metrics";
+
+/// Who may read `GET /metrics`.
+enum class metrics_access {
+  open,  ///< anyone
+  admin, ///< bearers of the admin token (`Authorization: Bearer`), from any address, under the
+         ///< admin rules' rate limit of failed attempts: 401 without a token, 403 with another,
+         ///< 429 while the address is refused
+  off,   ///< no endpoint: 404 as any unknown path, and /metrics is not reserved
+};
+
+/// "open", "admin" or "off"; nothing for another text.
+std::optional<metrics_access> parse_metrics_access(std::string_view text);
+
+/// "open", "admin" or "off".
+std::string_view to_string(metrics_access access);
+
+/// Renders the body of `GET /metrics` for its raw query (no '?'). Called on an I/O thread: it
+/// must not block; it calls `done` once with the body (Prometheus's text format, version
+/// 0.0.4), from any thread. A late `done` (the client went, the gateway stopped) is harmless.
+using metrics_renderer =
+  std::function<void(std::string query, std::function<void(std::string body)> done)>;
+
+/// A WebSocket path that repeats an admin operation for a live view (gateway_options::
+/// admin_feeds).
+struct admin_feed {
+  /// The admin operation it runs: a key of gateway_options::admin_operations
+  /// ("/_microlith/observer"); the operation gets this path, verb GET and the upgrade's query.
+  std::string operation;
+  std::chrono::milliseconds interval{1000}; ///< between two runs; > 0
+};
+
+/// The WebSocket subprotocol a feed's client offers and the gateway selects.
+inline constexpr std::string_view feed_subprotocol = "microlith.feed";
+
+/// The prefix of the subprotocol that carries the admin token where a client cannot set headers
+/// (a browser): `base64url.bearer.microlith.` then the token in base64url without padding.
+inline constexpr std::string_view feed_token_subprotocol = "base64url.bearer.microlith.";
 
 /// How a gateway listens and what it tolerates.
 struct gateway_options {
@@ -98,17 +149,36 @@ struct gateway_options {
   /// well-formed Bearer header; 403 (`permission_denied`) with another token. The token is
   /// compared in constant time and never logged.
   std::string admin_token;
+  /// Where answered requests are counted, by route (http_metrics.hpp); null = not counted.
+  std::shared_ptr<http_metrics> metrics;
+  /// What `GET /metrics` answers (metrics_renderer). Null while metrics_endpoint is not off: the
+  /// path is reserved and answers 503 (`unavailable`).
+  metrics_renderer render_metrics;
+  /// Who may read `GET /metrics`; admin needs admin_token (start() refuses it without one).
+  metrics_access metrics_endpoint = metrics_access::open;
+  /// Admin feeds by path ("/_microlith/observer/live"): a WebSocket upgrade on the path, from a
+  /// loopback client that passes the admin rules, runs the feed's operation at once and every
+  /// interval, and sends each answer's body as one text frame. The admin token comes as
+  /// `Authorization: Bearer TOKEN` or, from a browser, as the subprotocol
+  /// feed_token_subprotocol + base64url(token); the client also offers feed_subprotocol, which
+  /// the handshake selects. 401 on the upgrade without a token, 403 with another, 429 while
+  /// refused (the same count of failed attempts). One run at a time; a tick is skipped while the
+  /// previous frame is still being written. Frames from the client are ignored. A feed path
+  /// starts with '/' and its operation is a key of admin_operations; start() refuses others.
+  std::map<std::string, admin_feed> admin_feeds;
 };
 
 /// The paths a gateway serves itself, which no route may match (route_table::build's
 /// `reserved`): `/healthz`, `/readyz`, `websocket_path` unless it is empty, with `admin`
-/// `/_microlith/reload`, and each of `admin_prefixes` both as itself and as `prefix/` (every
-/// path under it).
+/// `/_microlith/reload`, each of `admin_prefixes` both as itself and as `prefix/` (every
+/// path under it), and each of `own_paths` (/metrics, feed paths) as itself.
 std::vector<std::string> reserved_paths(const std::string& websocket_path, bool admin,
-                                        const std::vector<std::string>& admin_prefixes = {});
+                                        const std::vector<std::string>& admin_prefixes = {},
+                                        const std::vector<std::string>& own_paths = {});
 
 /// reserved_paths() for a gateway with `options`: its WebSocket path, the reload when
-/// admin_reload is set, and the prefixes of admin_operations.
+/// admin_reload is set, the prefixes of admin_operations, /metrics unless metrics_endpoint is
+/// off, and the paths of admin_feeds.
 std::vector<std::string> reserved_paths(const gateway_options& options);
 
 /// Whether a client at `address` may use the admin endpoint: an IPv4 loopback address
@@ -160,6 +230,9 @@ public:
 
   /// The counters now.
   gateway_stats stats() const;
+
+  /// Where it counts requests by route (gateway_options::metrics); null when it does not.
+  std::shared_ptr<http_metrics> metrics() const noexcept;
 
 private:
   explicit gateway_server(std::shared_ptr<detail::server_state> s);

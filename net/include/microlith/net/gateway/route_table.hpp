@@ -122,8 +122,15 @@ public:
   /// The routes, most specific first.
   const std::vector<route>& routes() const noexcept { return routes_; }
 
+  /// A number no other table of this process has (http_metrics resolves a table's counters
+  /// once by it).
+  std::uint64_t id() const noexcept { return id_; }
+
 private:
+  static std::uint64_t fresh_id() noexcept;
+
   std::vector<route> routes_;
+  std::uint64_t id_ = fresh_id();
 };
 
 /// Holds the current table; install() swaps it atomically. Readers take a reference-counted
