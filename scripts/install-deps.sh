@@ -20,6 +20,8 @@ packages=(
   curl
   wrk
   python3 # the shell tests' stand-in servers and cron_kill.sh's reads of a SQLite file
+  prometheus # promtool: the tests check GET /metrics' text with `promtool check metrics`
+  chromium # test/support/browser_driver.py: the observer page's tests in headless Chromium
 )
 
 missing=()

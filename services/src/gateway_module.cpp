@@ -68,6 +68,18 @@ void read_http(const settings_table& http, gateway_settings& out) {
   }
   if (auto v = http.integer("websocket_queue", 1, big, "an integer >= 1"))
     o.websocket_queue = static_cast<std::size_t>(*v);
+  if (auto metrics = http.string("metrics")) {
+    auto at = http.find("metrics");
+    if (auto access = gateway::parse_metrics_access(*metrics)) {
+      o.metrics_endpoint = *access;
+      out.metrics_line = at->line();
+      out.metrics_column = at->column();
+    } else {
+      at->refuse(fmt::format("expected \"open\" (anyone may GET /metrics), \"admin\" (bearers "
+                             "of the admin token) or \"off\" (no /metrics), got {}",
+                             at->text()));
+    }
+  }
   if (auto admin = http.boolean("admin")) {
     out.admin = *admin;
     if (auto at = http.find("admin")) {
@@ -147,13 +159,19 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   return lines;
 }
 
-// Where a gateway group turns its admin endpoint on ([http] admin = true), for check_system.
+// Where a gateway group turns its admin endpoint on ([http] admin = true, or metrics =
+// "admin"), for check_system.
 std::optional<admin_switch> admin_of(const group_config& group) {
   const auto* settings = std::any_cast<gateway_settings>(&group.settings);
-  if (settings == nullptr || !settings->admin)
+  if (settings == nullptr)
     return std::nullopt;
-  return admin_switch{fmt::format("groups.{}.http.admin", group.name), settings->admin_line,
-                      settings->admin_column};
+  if (settings->admin)
+    return admin_switch{fmt::format("groups.{}.http.admin", group.name), settings->admin_line,
+                        settings->admin_column};
+  if (settings->options.metrics_endpoint == gateway::metrics_access::admin)
+    return admin_switch{fmt::format("groups.{}.http.metrics", group.name), settings->metrics_line,
+                        settings->metrics_column};
+  return std::nullopt;
 }
 
 // -- running a group --------------------------------------------------------------------------
@@ -166,7 +184,8 @@ bool same_http(const gateway_settings& a, const gateway_settings& b) {
          && x.max_connections == y.max_connections && x.max_header_bytes == y.max_header_bytes
          && x.max_body_bytes == y.max_body_bytes && x.request_timeout == y.request_timeout
          && x.idle_timeout == y.idle_timeout && x.websocket_path == y.websocket_path
-         && x.websocket_queue == y.websocket_queue && a.admin == b.admin;
+         && x.websocket_queue == y.websocket_queue && x.metrics_endpoint == y.metrics_endpoint
+         && a.admin == b.admin;
 }
 
 // The routes a gateway group serves, as specs: its file's [routes], then those the modules of the
@@ -204,7 +223,12 @@ std::vector<std::string> reserved_of(const gateway_settings& settings, group_hos
   std::vector<std::string> prefixes;
   for (const auto& entry : admin_operations_of(settings, h, n))
     prefixes.push_back(entry.first);
-  return gateway::reserved_paths(settings.options.websocket_path, settings.admin, prefixes);
+  std::vector<std::string> own;
+  if (settings.options.metrics_endpoint != gateway::metrics_access::off)
+    own.emplace_back(gateway::metrics_path);
+  for (const auto& entry : settings.options.admin_feeds)
+    own.push_back(entry.first);
+  return gateway::reserved_paths(settings.options.websocket_path, settings.admin, prefixes, own);
 }
 
 // Names the group in a table's problems.
@@ -327,6 +351,8 @@ children build_gateway(group_context& g) {
       options.admin_max_body_bytes = modules->limits().max_bytes;
     }
   }
+  if (options.metrics_endpoint == gateway::metrics_access::admin && g.host() != nullptr)
+    options.admin_token = g.host()->admin_token(); // check_system refused the group without one
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;
   if (auto* host = g.host())

@@ -63,8 +63,12 @@ struct host::impl : group_host {
   system_config config;
   const module_catalogue& catalogue;
   struct running_group {
+    running_group(const group_config* c, caf::actor s) : config(c), supervisor(std::move(s)) {}
     const group_config* config;
     caf::actor supervisor;
+    // Its supervisor's exit, when it exited on its own abnormally (for snapshots).
+    std::string last_exit_reason;
+    std::int64_t last_exit_unix_ms = 0;
   };
   std::vector<running_group> running;
   caf::actor watcher;
@@ -514,6 +518,12 @@ struct host::impl : group_host {
       auto why = reason ? describe(reason) : std::string{"normal exit"};
       const auto policy = g.config->restart;
       bool abnormal = reason && reason != caf::exit_reason::normal;
+      if (abnormal) {
+        g.last_exit_reason = exit_text(reason);
+        g.last_exit_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+      }
       if (policy == restart_type::permanent) {
         log::error(component, "permanent group {} exited ({}): stopping the node", g.config->name,
                    why);
@@ -853,6 +863,8 @@ tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
       gone.id = g.config->name;
       gone.kind = "supervisor";
       gone.state = "stopped";
+      gone.last_exit_reason = g.last_exit_reason;
+      gone.last_exit_unix_ms = g.last_exit_unix_ms;
       root.children.push_back(std::move(gone));
       continue;
     }

@@ -91,6 +91,7 @@ private:
     caf::actor handle;
     child_status st = child_status::starting;
     std::uint32_t restarts = 0;
+    detail::last_exit exit; // its last abnormal exit, for snapshots
     std::uint64_t generation = 0;
     detail::backoff_account backoff;
     caf::response_promise started; // the start_child request, until the first start finished
@@ -190,6 +191,8 @@ private:
       children_.erase(*n);
       return;
     }
+    // An exit nobody here asked for: a crash or a kill is remembered for snapshots.
+    c.exit.note(msg.reason);
     if (c.st == child_status::starting && c.started.pending()) {
       start_failed(*n, msg.reason);
       return;
@@ -305,7 +308,7 @@ private:
     for (auto n : numbers()) {
       const auto& c = children_.at(n);
       tree.children.push_back(
-        child_entry(child_name(n), child_kind::worker, c.st, c.restarts, c.handle));
+        child_entry(child_name(n), child_kind::worker, c.st, c.restarts, c.handle, c.exit));
     }
     return tree;
   }

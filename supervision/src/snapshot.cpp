@@ -21,6 +21,42 @@ caf::expected<tree_snapshot> snapshot_of(caf::actor_system& sys, const caf::acto
   return result;
 }
 
+namespace {
+
+// `text` with `"`, `\` and newlines escaped by a backslash, to stand between quotes on one line.
+std::string escaped(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+} // namespace
+
+std::string exit_text(const caf::error& reason) {
+  if (!reason)
+    return "normal";
+  if (reason.category() == caf::atom("system")
+      && reason.code() == static_cast<std::uint8_t>(caf::sec::runtime_error)) {
+    const auto& ctx = reason.context();
+    if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+      return ctx.get_as<std::string>(0);
+  }
+  if (reason.category() == caf::atom("exit")) {
+    auto code = static_cast<caf::exit_reason>(reason.code());
+    return code == caf::exit_reason::kill ? "killed" : caf::to_string(code);
+  }
+  return describe(reason);
+}
+
 std::string to_text(const tree_snapshot& tree) {
   std::string out;
   auto line = [&](const tree_snapshot& x, int depth, auto& self) -> void {
@@ -36,6 +72,8 @@ std::string to_text(const tree_snapshot& tree) {
       out += fmt::format(" mailbox={}", x.mailbox);
     if (!x.services.empty())
       out += fmt::format(" services={}", fmt::join(x.services, ","));
+    if (!x.last_exit_reason.empty())
+      out += " last_exit=\"" + escaped(x.last_exit_reason) + '"';
     out += '\n';
     for (const auto& c : x.children)
       self(c, depth + 1, self);

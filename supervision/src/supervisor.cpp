@@ -113,6 +113,7 @@ private:
     child_status st = child_status::stopped;
     std::uint64_t generation = 0; // increases with every start: tells stale timers apart
     std::uint32_t restarts = 0;
+    detail::last_exit exit; // its last abnormal exit, for snapshots
     detail::backoff_account backoff;
     // The backoff delay it waits out before its restart (0: none). A sibling that the strategy
     // restarts with the child that exited is stopped first, and then waits too.
@@ -391,6 +392,8 @@ private:
       finish_step();
       return;
     }
+    // An exit nobody here asked for: a crash or a kill is remembered for snapshots.
+    c.exit.note(msg.reason);
     if (starting_ && *starting_ == *i) {
       c.handle = nullptr;
       c.st = child_status::stopped;
@@ -619,7 +622,8 @@ private:
     std::vector<std::tuple<std::size_t, caf::actor, child_kind>> asked;
     for (std::size_t i = 0; i < children_.size(); ++i) {
       const auto& c = children_[i];
-      tree.children.push_back(child_entry(c.spec.id(), c.spec.kind(), c.st, c.restarts, c.handle));
+      tree.children.push_back(
+        child_entry(c.spec.id(), c.spec.kind(), c.st, c.restarts, c.handle, c.exit));
       if (c.handle)
         asked.emplace_back(i, c.handle, c.spec.kind());
     }

@@ -24,6 +24,15 @@ const char* to_text(child_status x) noexcept {
   return "?";
 }
 
+void last_exit::note(const caf::error& exit) {
+  if (is_normal_exit(exit))
+    return;
+  reason = exit_text(exit);
+  unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+}
+
 supervisor_core::supervisor_core(caf::actor_config& cfg, std::string name, supervisor_flags flags)
   : caf::event_based_actor(cfg), name_(std::move(name)), flags_(std::move(flags)) {}
 
@@ -84,7 +93,8 @@ tree_snapshot supervisor_core::snapshot_root(const char* state) {
 }
 
 tree_snapshot supervisor_core::child_entry(std::string id, child_kind kind, child_status st,
-                                           std::uint32_t restarts, const caf::actor& handle) {
+                                           std::uint32_t restarts, const caf::actor& handle,
+                                           const last_exit& exit) {
   tree_snapshot x;
   x.id = std::move(id);
   x.kind = kind == child_kind::supervisor ? "supervisor" : "worker";
@@ -92,6 +102,8 @@ tree_snapshot supervisor_core::child_entry(std::string id, child_kind kind, chil
   x.restarts = restarts;
   if (handle)
     x.actor = handle.id();
+  x.last_exit_reason = exit.reason;
+  x.last_exit_unix_ms = exit.unix_ms;
   return x;
 }
 

@@ -38,6 +38,16 @@ inline bool waits_for_restart(child_status x) noexcept {
   return x == child_status::restarting || x == child_status::backing_off;
 }
 
+/// A child's last abnormal exit (tree_snapshot::last_exit_reason), kept across its restarts.
+struct last_exit {
+  std::string reason;
+  std::int64_t unix_ms = 0;
+
+  /// Records `exit` now when it is abnormal (a crash, a kill); a normal exit changes nothing.
+  /// Supervisors call it for the exits they did not ask for.
+  void note(const caf::error& exit);
+};
+
 /// The base of both supervisor actors.
 class supervisor_core : public caf::event_based_actor {
 public:
@@ -94,7 +104,8 @@ protected:
 
   /// One child's snapshot entry.
   static tree_snapshot child_entry(std::string id, child_kind kind, child_status st,
-                                   std::uint32_t restarts, const caf::actor& handle);
+                                   std::uint32_t restarts, const caf::actor& handle,
+                                   const last_exit& exit);
 
   /// Completes `tree` with what its running children report — a nested supervisor its subtree,
   /// a microlith worker its mailbox and services — and answers it; `asked` are the positions in

@@ -208,3 +208,46 @@ TEST_CASE("the topic WebSocket still serves beside an admin feed", "[unit]") {
   REQUIRE(answer);
   CHECK(*answer == "{\"subscribed\":\"balances\"}");
 }
+
+TEST_CASE("an admin feed ends when the gateway stops", "[unit]") {
+  auto view = std::make_shared<fake_view>();
+  auto gw = std::make_unique<gateway_fixture>(feed_options(view));
+  ws_connection ws{gw->port(), feed_path, header_list{{"Authorization", "Bearer " + admin_token}}};
+  expect_frames(ws, *view, 1);
+  gw.reset();
+  CHECK(ws.closed_within(3000ms));
+}
+
+TEST_CASE("an admin feed runs one operation at a time", "[unit]") {
+  // An operation that never answers is run once, however many ticks pass.
+  auto held = std::make_shared<std::vector<std::function<void(gw::admin_response)>>>();
+  auto mutex = std::make_shared<std::mutex>();
+  auto options = test_options();
+  options.admin_token = admin_token;
+  options.admin_operations[observer] = [held, mutex](gw::admin_request,
+                                                     std::function<void(gw::admin_response)> done) {
+    std::lock_guard<std::mutex> guard{*mutex};
+    held->push_back(std::move(done));
+  };
+  options.admin_feeds[feed_path] = gw::admin_feed{observer, std::chrono::milliseconds(5)};
+  gateway_fixture gw{options};
+  ws_connection ws{gw.port(), feed_path, header_list{{"Authorization", "Bearer " + admin_token}}};
+  auto runs = [&] {
+    std::lock_guard<std::mutex> guard{*mutex};
+    return held->size();
+  };
+  REQUIRE(gateway_fixture::eventually([&] { return runs() == 1; }));
+  // No frame comes while the run is held (many ticks pass meanwhile), and no second run starts.
+  CHECK_FALSE(ws.read(200ms));
+  CHECK(runs() == 1);
+  std::function<void(gw::admin_response)> done;
+  {
+    std::lock_guard<std::mutex> guard{*mutex};
+    done = std::move(held->front());
+  }
+  done(gw::admin_response{200, "{\"late\":true}"});
+  auto frame = ws.read();
+  REQUIRE(frame);
+  CHECK(*frame == "{\"late\":true}");
+  CHECK(gateway_fixture::eventually([&] { return runs() == 2; }));
+}

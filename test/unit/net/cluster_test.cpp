@@ -38,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace pb = microlith::test;
@@ -103,6 +104,18 @@ public:
           p.deliver(out);
         },
         [p](const caf::error& e) mutable { p.deliver(e); });
+    return p;
+  }
+};
+
+/// Answers Ping with what "back" answers to the same request.
+class forwarder {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context& ctx, const pb::PingRequest& req) {
+    auto p = ctx.make_promise<pb::PingReply>();
+    ctx.call<pb::PingReply>("back", "Ping", req)
+      .then([p](const pb::PingReply& r) mutable { p.deliver(r); },
+            [p](const caf::error& e) mutable { p.deliver(e); });
     return p;
   }
 };
@@ -370,6 +383,45 @@ TEST_CASE("toggle overrides cross a node boundary to the nested calls on the oth
     CHECK(ask({{"t", true}}) == "on off");
     CHECK(b.node->override_counts().ignored == 1);
   }
+}
+
+TEST_CASE("a traced call records a span on each node it reaches, linked across them",
+          "[unit][cluster]") {
+  member a{"a", {}};
+  member b{"b", {a.address()}};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+  REQUIRE(a.node->spawn(microlith::service<forwarder>("front", "microlith.test.Echo")
+                          .handle("Ping", &forwarder::ping)));
+  REQUIRE(b.node->spawn(where_service<'b'>("back")));
+  REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("back").empty(); }));
+  microlith::blocking_call_options opts;
+  opts.timeout = 5s;
+  opts.correlation_id = "cross-trace";
+  opts.trace_forced = true;
+  opts.parent_span = 42; // a root span of the caller's own
+  REQUIRE(a.node->call<pb::PingReply>("front", "Ping", pb::PingRequest{}, opts));
+  // b logs its span before its answer leaves it: both are in when the call returns.
+  auto on_a = a.node->spans({"cross-trace"});
+  auto on_b = b.node->spans({"cross-trace"});
+  REQUIRE(on_a.spans.size() == 1);
+  REQUIRE(on_b.spans.size() == 1);
+  const auto& front = on_a.spans[0];
+  const auto& back = on_b.spans[0];
+  CHECK(front.node == "a");
+  CHECK(front.service == "front");
+  CHECK(front.parent_span == 42);
+  CHECK(back.node == "b");
+  CHECK(back.service == "back");
+  CHECK(back.caller == "front");
+  CHECK(back.parent_span == front.span);
+  CHECK(back.outcome == "ok");
+  CHECK(on_b.forced == std::vector<std::string>{"cross-trace"});
+  // An untraced call records nothing on either node.
+  opts.correlation_id = "cross-untraced";
+  opts.trace_forced = false;
+  REQUIRE(a.node->call<pb::PingReply>("front", "Ping", pb::PingRequest{}, opts));
+  CHECK(a.node->spans({"cross-untraced"}).spans.empty());
+  CHECK(b.node->spans({"cross-untraced"}).spans.empty());
 }
 
 TEST_CASE("a message published on one node reaches subscribers on the others", "[unit][cluster]") {

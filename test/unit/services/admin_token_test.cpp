@@ -196,6 +196,23 @@ TEST_CASE("a gateway with admin = true and no admin token is refused by check", 
   }
 }
 
+TEST_CASE("a gateway with metrics = admin and no admin token is refused by check", "[unit]") {
+  admin_variable unset{std::nullopt};
+  auto text = admin_system();
+  text.replace(text.find("admin = true"), 12, "metrics = \"admin\"");
+  auto errors = checked(text);
+  REQUIRE(errors.size() == 1);
+  const auto& e = errors.front();
+  INFO(e.to_string());
+  CHECK(e.line == 7);
+  CHECK(e.column == 11);
+  CHECK(e.key == "groups.web.http.metrics");
+  CHECK_THAT(e.message, Contains("[admin] token") && Contains("MICROLITH_ADMIN_TOKEN"));
+  CHECK(checked(text + "[admin]\ntoken = \"" + file_token + "\"\n").empty());
+  text.replace(text.find("metrics = \"admin\""), 17, "metrics = \"open\"");
+  CHECK(checked(text).empty());
+}
+
 TEST_CASE("a running system's admin endpoint takes the token in force", "[unit]") {
   test_support::temp_folder folder{"admin"};
   const std::string path = (folder.path() / "acme.toml").string();

@@ -62,6 +62,7 @@ TEST_CASE("a gateway group's http and routes tables are read", "[unit]") {
     CHECK(http.idle_timeout == std::chrono::seconds(60));
     CHECK(http.websocket_path == "/ws");
     CHECK(http.websocket_queue == 256);
+    CHECK(http.metrics_endpoint == microlith::gateway::metrics_access::open);
     CHECK_FALSE(web->admin);
     CHECK(web->routes.empty());
     CHECK(settings_of(config, "accounts") == nullptr);
@@ -76,6 +77,7 @@ idle_timeout = "500ms"
 websocket_path = ""
 websocket_queue = 8
 admin = true
+metrics = "off"
 [groups.web.routes]
 "POST /accounts" = "accounts.Open"
 "GET /accounts/{account_id}" = "accounts.Balance"
@@ -93,14 +95,15 @@ admin = true
     CHECK(http.websocket_path.empty());
     CHECK(http.websocket_queue == 8);
     CHECK(web->admin);
+    CHECK(http.metrics_endpoint == microlith::gateway::metrics_access::off);
     const auto& routes = web->routes;
     REQUIRE(routes.size() == 2);
     CHECK(routes[0].spec.verb == "POST");
     CHECK(routes[0].spec.pattern == "/accounts");
     CHECK(routes[0].spec.service == "accounts");
     CHECK(routes[0].spec.method == "Open");
-    CHECK(routes[0].line == 20);
-    CHECK(routes[0].spec.origin == "bank.toml:20"); // what the table's problems name
+    CHECK(routes[0].line == 21);
+    CHECK(routes[0].spec.origin == "bank.toml:21"); // what the table's problems name
     CHECK(routes[1].spec.pattern == "/accounts/{account_id}");
     CHECK(routes[1].spec.method == "Balance");
   }
@@ -143,6 +146,12 @@ module = "bank.accounts"
   SECTION("admin is a boolean") {
     check_single(with_gateway("admin = 1\n"), 10, "groups.web.http.admin",
                  "expected true or false, got an integer");
+  }
+  SECTION("metrics is open admin or off") {
+    check_single(with_gateway("metrics = \"public\"\n"), 10, "groups.web.http.metrics",
+                 "expected \"open\" (anyone may GET /metrics), \"admin\" (bearers of the admin "
+                 "token) or \"off\" (no /metrics), got \"public\"");
+    check_single(with_gateway("metrics = true\n"), 10, "groups.web.http.metrics", "got a boolean");
   }
   SECTION("an unknown setting") {
     check_single(with_gateway("max_bodyy = 1\n"), 10, "groups.web.http.max_bodyy",

@@ -1,6 +1,7 @@
 // Group policies, as OTP applications: when a group's supervisor gives up, a permanent group
 // stops the node (wait() answers 1); a transient group's abnormal exit and a temporary group's
-// exit are logged, and the other groups keep running.
+// exit are logged, and the other groups keep running; the host's snapshot shows the group
+// stopped with its supervisor's exit reason.
 #include <microlith/actors/exit.hpp>
 #include <microlith/services/host.hpp>
 #include <microlith/services/module.hpp>
@@ -102,6 +103,9 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     REQUIRE(eventually([] { return instance_of("victim") && instance_of("bystander"); }));
     CHECK(h.ready());
     auto victim = instance_of("victim");
+    auto started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
     microlith::signal_exit(victim, how);
     REQUIRE(lines.wait_for(decision));
     REQUIRE(eventually([&] { return !h.group_supervisor("victim"); }));
@@ -121,6 +125,19 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     REQUIRE(waited.wait_for(30s) == std::future_status::ready);
     auto code = waited.get();
     CHECK(h.running_groups() == std::vector<std::string>{"bystander"});
+    // The snapshot shows the group stopped, with the reason its supervisor exited for (it gave
+    // up: too many restarts) and when; the other group never exited.
+    auto tree = h.snapshot();
+    REQUIRE(tree.children.size() == 2);
+    const auto& gone = tree.children[0].id == "victim" ? tree.children[0] : tree.children[1];
+    const auto& kept = tree.children[0].id == "victim" ? tree.children[1] : tree.children[0];
+    CHECK(gone.id == "victim");
+    CHECK(gone.state == "stopped");
+    CHECK(gone.last_exit_reason == "user_shutdown");
+    CHECK(gone.last_exit_unix_ms >= started_unix_ms);
+    CHECK(kept.id == "bystander");
+    CHECK(kept.last_exit_reason.empty());
+    CHECK(kept.last_exit_unix_ms == 0);
     CHECK(lines.count(decision) == 1); // decided once
     h.stop();
     return code;

@@ -231,12 +231,13 @@ TEST_CASE_METHOD(fixture, "a snapshot shows the whole subtree with restart count
   CHECK(nested.children[0].id == "b");
   CHECK(nested.children[0].state == "running");
   auto text = microlith::to_text(*tree);
-  CHECK_THAT(text,
-             Catch::StartsWith(fmt::format("outer supervisor running actor={} mailbox=", sup->id()))
-               && Catch::Contains(
-                 fmt::format("\n  a worker running restarts=1 actor={}\n", a->instance().id()))
-               && Catch::Contains(
-                 fmt::format("\n    b worker running restarts=0 actor={}\n", b->instance().id())));
+  CHECK_THAT(
+    text,
+    Catch::StartsWith(fmt::format("outer supervisor running actor={} mailbox=", sup->id()))
+      && Catch::Contains(fmt::format(
+        "\n  a worker running restarts=1 actor={} last_exit=\"killed\"\n", a->instance().id()))
+      && Catch::Contains(
+        fmt::format("\n    b worker running restarts=0 actor={}\n", b->instance().id())));
   CHECK_THAT(text, !Catch::Contains("@"));
   stop(*sup);
 }

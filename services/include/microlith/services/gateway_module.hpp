@@ -21,6 +21,9 @@
 //                                #   that bear the admin token ([admin] token or
 //                                #   MICROLITH_ADMIN_TOKEN; without one, check and run refuse
 //                                #   the group; docs/admin.md)
+//     metrics = "open"           # optional "open" | "admin" | "off": who may GET /metrics
+//                                #   (anyone; bearers of the admin token from any address, which
+//                                #   check and run refuse without a token; nobody: no endpoint)
 //     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
 //     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
 //
@@ -57,10 +60,17 @@ struct gateway_route {
 
 /// What the gateway module reads from a gateway group's [http] and [routes] tables.
 struct gateway_settings {
-  gateway::gateway_options options; ///< [http]; admin_reload is set when the group starts
-  bool admin = false;               ///< [http] admin: serve POST /_microlith/reload
-  int admin_line = 0;               ///< where `admin = true` is (0 when it is not)
+  /// [http]; admin_reload is set when the group starts. metrics_endpoint is [http] metrics.
+  /// The hook for metrics: `options.metrics` (where requests are counted) and
+  /// `options.render_metrics` (what GET /metrics answers) are passed to the gateway as they are
+  /// here (null as read from the file: requests are not counted, /metrics answers 503), as are
+  /// `options.admin_feeds`.
+  gateway::gateway_options options;
+  bool admin = false; ///< [http] admin: serve POST /_microlith/reload
+  int admin_line = 0; ///< where `admin = true` is (0 when it is not)
   int admin_column = 0;
+  int metrics_line = 0; ///< where `metrics` is (0 when it is not)
+  int metrics_column = 0;
   std::vector<gateway_route> routes; ///< [routes], in file order
 };
 
