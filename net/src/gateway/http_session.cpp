@@ -267,9 +267,10 @@ void http_session::handle(request req) {
     return answer_readiness();
   if (path == metrics_path && st_.options.metrics_endpoint != metrics_access::off)
     return serve_metrics(req, query, verb);
-  if (auto feed = st_.options.admin_feeds.find(std::string(path));
-      feed != st_.options.admin_feeds.end())
+  if (is_feed(path)) {
+    auto feed = st_.options.admin_feeds.find(std::string(path));
     return open_feed(std::move(req), feed->first, feed->second, query);
+  }
   if (st_.options.admin_reload && path == "/_microlith/reload")
     return admin_reload(verb);
   if (const auto* operation = admin_operation_for(path))

@@ -14,6 +14,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -117,7 +118,10 @@ TEST_CASE("base64url without padding encodes as the feed subprotocol expects", "
 
 TEST_CASE("an admin feed sends the operation's answers to a bearer of the token", "[unit]") {
   auto view = std::make_shared<fake_view>();
-  gateway_fixture gw{feed_options(view)};
+  auto options = feed_options(view);
+  options.io_threads = GENERATE(1, 2);
+  INFO("io_threads: " << options.io_threads);
+  gateway_fixture gw{options};
   ws_connection ws{gw.port(), std::string(feed_path) + "?node=n1",
                    header_list{{"Authorization", "Bearer " + admin_token}}};
   CHECK(ws.handshake_answer()[boost::beast::http::field::sec_websocket_protocol].empty());
@@ -250,4 +254,23 @@ TEST_CASE("an admin feed runs one operation at a time", "[unit]") {
   REQUIRE(frame);
   CHECK(*frame == "{\"late\":true}");
   CHECK(gateway_fixture::eventually([&] { return runs() == 2; }));
+}
+
+TEST_CASE("an admin feed skips ticks while a slow client has a frame in flight", "[unit]") {
+  // Answers of 4 MiB each to a client that reads nothing: the first frame cannot be written
+  // whole, and no run starts while it is being written.
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto options = test_options();
+  options.admin_token = admin_token;
+  options.admin_operations[observer] = [runs](gw::admin_request,
+                                              std::function<void(gw::admin_response)> done) {
+    ++*runs;
+    done(gw::admin_response{200, std::string(4 * 1024 * 1024, 'x')});
+  };
+  options.admin_feeds[feed_path] = gw::admin_feed{observer, std::chrono::milliseconds(5)};
+  gateway_fixture gw{options};
+  ws_connection ws{gw.port(), feed_path, header_list{{"Authorization", "Bearer " + admin_token}}};
+  REQUIRE(gateway_fixture::eventually([&] { return runs->load() >= 1; }));
+  // Many ticks pass while the client reads nothing: still the one run.
+  CHECK_FALSE(gateway_fixture::eventually([&] { return runs->load() > 1; }, 300ms));
 }

@@ -90,3 +90,25 @@ TEST_CASE("failed admin attempts refuse an address for a while", "[unit][gateway
     CHECK(small.size() == 3);
   }
 }
+
+TEST_CASE("a feed's token is read from its subprotocols in base64url", "[unit]") {
+  using microlith::gateway::offers_subprotocol;
+  using microlith::gateway::subprotocol_token;
+  constexpr std::string_view prefix = "base64url.bearer.microlith.";
+  // "test-admin-token" in base64url, no padding
+  CHECK(
+    subprotocol_token("microlith.feed, base64url.bearer.microlith.dGVzdC1hZG1pbi10b2tlbg", prefix)
+    == std::string("test-admin-token"));
+  CHECK(subprotocol_token("base64url.bearer.microlith.Zm8,microlith.feed", prefix)
+        == std::string("fo"));
+  CHECK(subprotocol_token(" base64url.bearer.microlith.-_8 ", prefix) == std::string("\xfb\xff"));
+  CHECK_FALSE(subprotocol_token("microlith.feed", prefix));
+  CHECK_FALSE(subprotocol_token("base64url.bearer.microlith.", prefix));
+  CHECK_FALSE(subprotocol_token("base64url.bearer.microlith.a+b/", prefix)); // base64, not url
+  CHECK_FALSE(subprotocol_token("base64url.bearer.microlith.Zm9=", prefix));
+  CHECK_FALSE(subprotocol_token("base64url.bearer.microlith.Z", prefix)); // not whole bytes
+  CHECK(offers_subprotocol("chat, microlith.feed", "microlith.feed"));
+  CHECK(offers_subprotocol("microlith.feed", "microlith.feed"));
+  CHECK_FALSE(offers_subprotocol("microlith.feeds, chat", "microlith.feed"));
+  CHECK_FALSE(offers_subprotocol("", "microlith.feed"));
+}
