@@ -4,6 +4,7 @@
 #include "http/http_exchange.hpp"
 
 #include "microlith/actors/log.hpp"
+#include "microlith/actors/thread_name.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -38,6 +39,7 @@ client_core::client_core(http_client_options opts)
 void client_core::start() {
   work_.emplace(io.get_executor());
   thread_ = std::thread{[this] {
+    name_this_thread("ml.http_client");
     for (;;) {
       try {
         io.run();

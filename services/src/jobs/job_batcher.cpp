@@ -2,6 +2,7 @@
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
+#include "microlith/actors/thread_name.hpp"
 
 #include <exception>
 
@@ -12,7 +13,10 @@
 namespace microlith::detail {
 
 job_batcher::job_batcher(job_store& store, std::size_t max_batch)
-  : store_(store), max_batch_(std::max<std::size_t>(1, max_batch)), thread_([this] { run(); }) {}
+  : store_(store), max_batch_(std::max<std::size_t>(1, max_batch)), thread_([this] {
+      name_this_thread("ml.job_batcher");
+      run();
+    }) {}
 
 job_batcher::~job_batcher() {
   {

@@ -1,4 +1,5 @@
 #include "microlith/services/code_server.hpp"
+#include "microlith/actors/thread_name.hpp"
 
 #include "modules/contract_check.hpp"
 #include "modules/module_library.hpp"
@@ -153,7 +154,10 @@ struct code_server::impl {
     std::thread worker;
 
     void start() {
-      worker = std::thread{[this] { run(); }};
+      worker = std::thread{[this] {
+        name_this_thread("ml.code_server");
+        run();
+      }};
     }
 
     void post(std::function<void()> operation) {

@@ -8,6 +8,7 @@
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/service.hpp"
+#include "microlith/actors/thread_name.hpp"
 #include "proto/microlith_modules.pb.h"
 
 #include <fmt/format.h>
@@ -413,7 +414,10 @@ void module_replication::watch(code_server& here) {
   std::lock_guard<std::mutex> guard{watch_mutex_};
   if (watcher_.joinable() || watch_stopping_)
     return;
-  watcher_ = std::thread{[this, target = &here] { watch_loop(target); }};
+  watcher_ = std::thread{[this, target = &here] {
+    name_this_thread("ml.modules_sync");
+    watch_loop(target);
+  }};
 }
 
 void module_replication::stop_watching() {

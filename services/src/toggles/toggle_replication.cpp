@@ -4,6 +4,7 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
 #include "microlith/actors/service.hpp"
+#include "microlith/actors/thread_name.hpp"
 #include "proto/microlith_toggles.pb.h"
 #include "toggles/toggle_board.hpp"
 
@@ -176,7 +177,10 @@ void toggle_replication::catch_up_at_start(const std::function<bool()>& stop_ask
   }
   std::lock_guard<std::mutex> guard{mutex_};
   if (!watcher_.joinable() && !stopping_)
-    watcher_ = std::thread{[this] { watch_loop(); }};
+    watcher_ = std::thread{[this] {
+      name_this_thread("ml.toggles_sync");
+      watch_loop();
+    }};
 }
 
 void toggle_replication::stop() {
