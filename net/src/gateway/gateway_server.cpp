@@ -1,3 +1,4 @@
+#include "microlith/actors/thread_name.hpp"
 #include "microlith/net/gateway/gateway.hpp"
 
 #include "gateway/http_session.hpp"
@@ -121,6 +122,8 @@ std::vector<std::string> reserved_paths(const gateway_options& options) {
     own.emplace_back(metrics_path);
   for (const auto& entry : options.admin_feeds)
     own.push_back(entry.first);
+  for (const auto& entry : options.admin_pages)
+    own.push_back(entry.first);
   return reserved_paths(options.websocket_path, static_cast<bool>(options.admin_reload), prefixes,
                         own);
 }
@@ -224,7 +227,10 @@ gateway_server::start(node& host_node, gateway_options options,
   st->port = st->acceptor.local_endpoint().port();
   st->do_accept();
   for (int i = 0; i < st->options.io_threads; ++i)
-    st->threads.emplace_back([s = st.get()] { s->ioc.run(); });
+    st->threads.emplace_back([s = st.get()] {
+      name_this_thread("ml.gateway");
+      s->ioc.run();
+    });
   log::info("gateway", "listening on http://{}:{}", st->options.host, st->port);
   return std::unique_ptr<gateway_server>{new gateway_server(std::move(st))};
 }

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -271,6 +272,11 @@ void http_session::handle(request req) {
     auto feed = st_.options.admin_feeds.find(std::string(path));
     return open_feed(std::move(req), feed->first, feed->second, query);
   }
+  if (!st_.options.admin_pages.empty()) { // no path copy per request without admin pages
+    if (auto page = st_.options.admin_pages.find(std::string(path));
+        page != st_.options.admin_pages.end())
+      return serve_admin_page(req, page->second, verb);
+  }
   if (st_.options.admin_reload && path == "/_microlith/reload")
     return admin_reload(verb);
   if (const auto* operation = admin_operation_for(path))
@@ -378,6 +384,20 @@ void http_session::route(const request& req, std::string_view path, std::string_
   toggle_overrides overrides;
   if (auto err = read_toggle_overrides(req, overrides))
     return reply_error(400, "bad_request", message_of(err), keep_alive_, toggle_overrides_header);
+  bool traced = false;
+  bool forced = false;
+  if (auto err = read_trace(req, traced, forced))
+    return reply_error(400, "bad_request", message_of(err), keep_alive_, trace_header);
+  if (traced) {
+    root_span_ = span_record{};
+    root_span_.correlation_id = request_id_;
+    root_span_.span = st_.host->new_span_id();
+    root_span_.service = "http";
+    root_span_.method = m.target->spec.verb + " " + m.target->spec.pattern;
+    root_span_.node = st_.host->options().name;
+    root_span_.caller = "client";
+    root_span_.forced = forced;
+  }
   dispatch(m.target->spec, message_ptr{std::move(bound.message)}, std::move(idempotency_key),
            std::move(overrides));
 }
@@ -407,6 +427,34 @@ caf::error http_session::read_toggle_overrides(const request& req, toggle_overri
   return {};
 }
 
+// The request's X-Microlith-Trace header: `1` or `true` forces it into the trace log, `0` or
+// `false` keeps it out; without the header it is traced when sampled (trace_sample).
+caf::error http_session::read_trace(const request& req, bool& traced, bool& forced) {
+  const beast::string_view name{trace_header.data(), trace_header.size()};
+  const auto given = req.count(name);
+  if (given > 1)
+    return make_error(errc::bad_request,
+                      fmt::format("{}: given more than once; send one (1 or 0)", trace_header));
+  if (given == 1) {
+    auto text = req[name];
+    if (beast::iequals(text, "1") || beast::iequals(text, "true")) {
+      traced = forced = true;
+      return {};
+    }
+    if (beast::iequals(text, "0") || beast::iequals(text, "false"))
+      return {};
+    return make_error(errc::bad_request,
+                      fmt::format("{}: \"{}\" is neither 1 (or true: log this request with its "
+                                  "calls) nor 0 (or false)",
+                                  trace_header, std::string_view(text.data(), text.size())));
+  }
+  if (st_.options.trace_sample > 0) {
+    thread_local std::minstd_rand random{std::random_device{}()};
+    traced = std::uniform_real_distribution<double>{0.0, 1.0}(random) < st_.options.trace_sample;
+  }
+  return {};
+}
+
 // Calls the route's method with the bound request; the answer comes back through the gateway's
 // inbox (deliver, on_answer). The deadline is request_timeout from the request's first byte,
 // not from now.
@@ -427,9 +475,14 @@ void http_session::dispatch(const route_spec& spec, message_ptr body, std::strin
   // pointer (small enough for std::function to store without allocating): the session keeps
   // itself alive in in_call_ until its answer is delivered, or dropped when the gateway stops.
   // The call's deadline bounds the wait (the caller completes it with timeout then).
-  st_.caller.call(spec.service, spec.method, std::move(body),
-                  {timeout, request_id_, std::move(idempotency_key)}, std::move(overrides),
-                  [session = this](caf::expected<message_ptr> result) {
+  async_call_options options{timeout, request_id_, std::move(idempotency_key)};
+  if (root_span_.span != 0) {
+    options.traced = true;
+    options.trace_forced = root_span_.forced;
+    options.parent_span = root_span_.span;
+  }
+  st_.caller.call(spec.service, spec.method, std::move(body), std::move(options),
+                  std::move(overrides), [session = this](caf::expected<message_ptr> result) {
                     session->st_.answers.push({session, std::move(result)});
                   });
 }
@@ -503,6 +556,8 @@ http_session::admin_verdict http_session::check_admin(const request_header& head
                   : "admin requests must bear the admin token: send Authorization: Bearer TOKEN, "
                     "with the token of [admin] token or MICROLITH_ADMIN_TOKEN";
     v.headers.emplace_back(http::field::www_authenticate, "Bearer realm=\"microlith\"");
+    if (scope == admin_scope::page)
+      return v; // a page asked for without a token: nothing was guessed, nothing is counted
   } else if (!same_token(*token, st_.options.admin_token)) {
     v.status = 403;
     v.name = "permission_denied";
@@ -550,6 +605,25 @@ void http_session::admin_reload(std::string_view verb) {
         keep_alive_);
 }
 
+// An admin page: the page with 200 under the admin rules, or with 401 to a request that bears no
+// token (the page asks for it); other refusals as every admin request's.
+void http_session::serve_admin_page(const request& req, const std::string& page,
+                                    std::string_view verb) {
+  if (verb != "GET" && verb != "HEAD") {
+    auto body = error_body("method_not_allowed", "an admin page takes GET or HEAD", request_id_);
+    return reply(405, std::move(body), keep_alive_, "GET, HEAD");
+  }
+  admin_ = check_admin(req, admin_scope::page);
+  if (admin_->status != 0 && admin_->status != 401)
+    return (void)refused_admin();
+  unsigned status = admin_->status == 0 ? 200 : 401;
+  for (auto& header : admin_->headers)
+    extra_headers_.push_back(std::move(header));
+  extra_headers_.emplace_back(http::field::cache_control, "no-store");
+  content_type_ = "text/html; charset=utf-8";
+  reply(status, page, keep_alive_);
+}
+
 // An admin operation's path: the admin rules (checked on the head), then the operation, which
 // answers later through admin_calls (deliver_admin, on_admin_answer). The session keeps itself
 // alive there while it waits and reads nothing more.
@@ -567,6 +641,7 @@ void http_session::run_admin_operation(request req, const admin_operation& opera
   r.content_type = std::string(content_type.data(), content_type.size());
   r.body = std::move(req.body());
   r.request_id = request_id_;
+  r.client = admin_->client;
   auto calls = st_.admin;
   auto id = calls->next_id();
   waiting_admin_ = true;
@@ -734,6 +809,15 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   if (counted_as_ != nullptr && res_) {
     counted_as_->record(res_->result_int(), std::chrono::steady_clock::now() - arrived_);
     counted_as_ = nullptr;
+  }
+  if (root_span_.span != 0 && res_) {
+    auto took = std::chrono::steady_clock::now() - arrived_;
+    root_span_.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(took);
+    root_span_.start_unix_us =
+      unix_now_us() - std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    root_span_.outcome = std::to_string(res_->result_int());
+    st_.host->record_span(std::move(root_span_));
+    root_span_ = span_record{};
   }
   res_.reset();
   if (ec || !keep_alive)

@@ -5,6 +5,8 @@
 // nothing more; neither does it while an admin operation runs.
 #pragma once
 
+#include "microlith/actors/trace.hpp"
+
 #include "microlith/net/gateway/gateway.hpp"
 
 #include "microlith/actors/toggles.hpp"
@@ -57,8 +59,8 @@ private:
 
   // Whose admin rules a request passes: the reload's and operations' (loopback), /metrics in
   // admin mode (any address), an admin feed's upgrade (loopback; the token in the header or a
-  // subprotocol).
-  enum class admin_scope { loopback, any_address, feed };
+  // subprotocol), an admin page (loopback; a request without a token is refused but not counted).
+  enum class admin_scope { loopback, any_address, feed, page };
 
   void do_wait();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
@@ -76,6 +78,8 @@ private:
   admin_verdict check_admin(const request_header& head, admin_scope scope = admin_scope::loopback);
   bool refused_admin();
   void admin_reload(std::string_view verb);
+  caf::error read_trace(const request& req, bool& traced, bool& forced);
+  void serve_admin_page(const request& req, const std::string& page, std::string_view verb);
   void run_admin_operation(request req, const admin_operation& operation, std::string_view path,
                            std::string_view query, std::string_view verb);
   void on_admin_answer(admin_response answer);
@@ -121,6 +125,9 @@ private:
   std::string request_id_;
   // Where the request being answered is counted (null: not counted; http_metrics.hpp).
   http_metrics::counters* counted_as_ = nullptr;
+  // The root span of the traced request being answered (trace.hpp), recorded once its answer
+  // is written; span 0 when the request is not traced.
+  span_record root_span_;
   // The Content-Type of the next reply.
   std::string_view content_type_ = "application/json";
   // Headers the next reply carries besides the usual ones (WWW-Authenticate, Retry-After).

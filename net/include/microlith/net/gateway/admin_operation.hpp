@@ -32,6 +32,7 @@ struct admin_request {
   std::string content_type; ///< the Content-Type header ("" when absent)
   std::string body;         ///< the body as it came (an archive's bytes for an install)
   std::string request_id;   ///< the correlation id, also in the answer's X-Request-Id
+  std::string client;       ///< the client's address ("127.0.0.1"), for the log of who asked
 };
 
 /// An admin operation's answer: the HTTP status and its JSON body (use error_body() from

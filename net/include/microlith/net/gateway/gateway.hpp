@@ -115,6 +115,10 @@ inline constexpr std::string_view feed_subprotocol = "microlith.feed";
 /// (a browser): `base64url.bearer.microlith.` then the token in base64url without padding.
 inline constexpr std::string_view feed_token_subprotocol = "base64url.bearer.microlith.";
 
+/// The header that forces a request into the trace log (`1` or `true`) or keeps it out (`0`,
+/// `false`): its calls on every node record spans (trace.hpp), which the observer shows.
+inline constexpr std::string_view trace_header = "X-Microlith-Trace";
+
 /// How a gateway listens and what it tolerates.
 struct gateway_options {
   std::string host = "127.0.0.1";                   ///< the address to listen on
@@ -166,6 +170,17 @@ struct gateway_options {
   /// previous frame is still being written. Frames from the client are ignored. A feed path
   /// starts with '/' and its operation is a key of admin_operations; start() refuses others.
   std::map<std::string, admin_feed> admin_feeds;
+  /// Admin pages by path ("/admin/observer": HTML that carries no data of its own, and asks for
+  /// the token to read what it shows through admin operations and feeds). `GET` (or HEAD) from
+  /// a loopback client: 200 with the page when the request bears the admin token; 401 with the
+  /// page (and `WWW-Authenticate`) when it bears none, so that a browser shows the page, which
+  /// asks for the token — not counted as a failed attempt, since nothing was guessed; 403 with
+  /// another token (counted), 429 while the address is refused. Other verbs: 405.
+  std::map<std::string, std::string> admin_pages;
+  /// The share of requests (0 to 1) traced without being forced by trace_header: the gateway
+  /// records each one's root span (service "http", method the route, outcome the status) and
+  /// its calls record theirs.
+  double trace_sample = 0;
 };
 
 /// The paths a gateway serves itself, which no route may match (route_table::build's
@@ -178,7 +193,7 @@ std::vector<std::string> reserved_paths(const std::string& websocket_path, bool 
 
 /// reserved_paths() for a gateway with `options`: its WebSocket path, the reload when
 /// admin_reload is set, the prefixes of admin_operations, /metrics unless metrics_endpoint is
-/// off, and the paths of admin_feeds.
+/// off, and the paths of admin_feeds and admin_pages.
 std::vector<std::string> reserved_paths(const gateway_options& options);
 
 /// Whether a client at `address` may use the admin endpoint: an IPv4 loopback address
