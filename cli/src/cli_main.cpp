@@ -4,6 +4,7 @@
 #include "jobs_commands.hpp"
 #include "module_commands.hpp"
 #include "modules_commands.hpp"
+#include "observe_command.hpp"
 #include "toggle_commands.hpp"
 
 #include "microlith/actors/log.hpp"
@@ -334,6 +335,18 @@ int main(int argc, char** argv) {
   auto* jobs_cancel = jobs->add_subcommand("cancel", "Cancel a waiting or executing job");
   jobs_cancel->add_option("url", jobs_url, url_help)->required();
   jobs_cancel->add_option("id", job_id, "The job's id")->required()->check(CLI::PositiveNumber);
+  auto* observe_cmd = app.add_subcommand(
+    "observe", "Show a running system: its nodes, supervision trees, services, routes and recent "
+               "requests (sends MICROLITH_ADMIN_TOKEN as the admin token)");
+  std::string observe_url;
+  observe_options observing;
+  observe_cmd->add_option("url", observe_url, url_help)->required();
+  observe_cmd->add_flag("--watch", observing.watch, "Redraw every second until interrupted");
+  observe_cmd->add_flag("--json", observing.json,
+                        "Print the view as one JSON document (one per line with --watch)");
+  observe_cmd
+    ->add_option("--requests", observing.requests, "How many logged requests to show (default 10)")
+    ->check(CLI::Range(0u, 500u));
   auto* toggle = app.add_subcommand(
     "toggle", "Read and change a running system's feature toggles (sends MICROLITH_ADMIN_TOKEN as "
               "the admin token)");
@@ -423,6 +436,8 @@ int main(int argc, char** argv) {
       return list_modules();
     if (*reload)
       return reload_routes(reload_url);
+    if (*observe_cmd)
+      return observe(observe_url, observing);
     if (*jobs_stats)
       return job_stats(jobs_url);
     if (*jobs_list)

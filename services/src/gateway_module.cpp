@@ -12,7 +12,9 @@
 #include "microlith/services/jobs_admin.hpp"
 #include "microlith/services/module.hpp"
 #include "microlith/services/modules_admin.hpp"
+#include "microlith/services/observer_admin.hpp"
 #include "microlith/services/toggles_admin.hpp"
+#include "observer/observer_runtime.hpp"
 
 #include "detail/listen_address.hpp"
 
@@ -79,6 +81,15 @@ void read_http(const settings_table& http, gateway_settings& out) {
                              "of the admin token) or \"off\" (no /metrics), got {}",
                              at->text()));
     }
+  }
+  if (auto sample = http.find("trace_sample")) {
+    auto v = sample->number();
+    if (!v || !(*v >= 0.0 && *v <= 1.0))
+      sample->refuse(fmt::format("expected a number from 0 to 1 (the share of requests whose "
+                                 "calls the observer logs), got {}",
+                                 sample->text()));
+    else
+      o.trace_sample = *v;
   }
   if (auto admin = http.boolean("admin")) {
     out.admin = *admin;
@@ -201,8 +212,8 @@ std::vector<gateway::route_spec> specs_of(const group_config& group,
 }
 
 // The admin operations the group's gateway serves under their path prefixes (with [http]
-// admin on, in a host `h`, null outside one): the installed modules', the toggles' and the
-// jobs' routes.
+// admin on, in a host `h`, null outside one): the installed modules', the toggles', the jobs'
+// and the observer's routes.
 std::map<std::string, gateway::admin_operation>
 admin_operations_of(const gateway_settings& settings, group_host* h, node& n) {
   std::map<std::string, gateway::admin_operation> out;
@@ -214,6 +225,8 @@ admin_operations_of(const gateway_settings& settings, group_host* h, node& n) {
     out[std::string{toggles_admin_path}] = toggles_admin_operation(n);
   if (h->runs_jobs())
     out[std::string{jobs_admin_path}] = jobs_admin_operation(n);
+  if (auto observer = h->observer())
+    out[std::string{observer_admin_path}] = observer_admin_operation(n, std::move(observer));
   return out;
 }
 
@@ -228,6 +241,10 @@ std::vector<std::string> reserved_of(const gateway_settings& settings, group_hos
     own.emplace_back(gateway::metrics_path);
   for (const auto& entry : settings.options.admin_feeds)
     own.push_back(entry.first);
+  if (settings.admin && h != nullptr && h->observer()) { // the observer's page and its feed
+    own.emplace_back(observer_page_path);
+    own.emplace_back(observer_feed_path);
+  }
   return gateway::reserved_paths(settings.options.websocket_path, settings.admin, prefixes, own);
 }
 
@@ -353,6 +370,19 @@ children build_gateway(group_context& g) {
   }
   if (options.metrics_endpoint == gateway::metrics_access::admin && g.host() != nullptr)
     options.admin_token = g.host()->admin_token(); // check_system refused the group without one
+  // The node's observer (docs/observer.md): the gateway counts its routes for it, answers
+  // GET /metrics with its reports and, with admin on, serves its page and the page's feed. One
+  // table of counts per group start: a restart of the gateway's worker keeps it.
+  if (auto observer = g.host() != nullptr ? g.host()->observer() : nullptr) {
+    options.metrics = std::make_shared<gateway::http_metrics>();
+    observer->add_gateway(config.name, options.metrics);
+    options.render_metrics = observer_metrics_renderer(n, observer);
+    if (settings.admin) {
+      options.admin_feeds[std::string{observer_feed_path}] =
+        gateway::admin_feed{std::string{observer_admin_path}, std::chrono::seconds(1)};
+      options.admin_pages[std::string{observer_page_path}] = observer_page();
+    }
+  }
   // The host learns the port the gateway bound (the OS's choice when the file says port 0).
   gateway::server_observer observer;
   if (auto* host = g.host())

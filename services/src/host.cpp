@@ -8,6 +8,8 @@
 #include "jobs/job_runtime.hpp"
 #include "jobs/job_worker.hpp"
 #include "jobs/jobs_service.hpp"
+#include "observer/observer_runtime.hpp"
+#include "observer/observer_service.hpp"
 #include "toggles/toggle_board.hpp"
 #include "toggles/toggle_replication.hpp"
 #include "toggles/toggles_service.hpp"
@@ -98,6 +100,9 @@ struct host::impl : group_host {
   running_group job_workers_running{&job_workers_group, nullptr};
   group_config job_cron_group; // the cron ticker of this node's queues' schedules
   running_group job_cron_running{&job_cron_group, nullptr};
+  std::shared_ptr<detail::observer_runtime> observer_rt; // from start() on (set under mutex)
+  group_config observer_group;                           // the built-in observer group: its name
+  running_group observer_running{&observer_group, nullptr};
 
   impl(node& host_node, system_config cfg, const module_catalogue& cat, std::string where)
     : n(host_node), config(std::move(cfg)), catalogue(cat), placement(std::move(where)),
@@ -273,6 +278,48 @@ struct host::impl : group_host {
         std::lock_guard<std::mutex> guard{mutex};
         return stop_requested;
       });
+    return {};
+  }
+
+  std::shared_ptr<detail::observer_runtime> observer() const override {
+    std::lock_guard<std::mutex> guard{mutex};
+    return observer_rt;
+  }
+
+  // Starts the built-in observer group (its `observer` service, "observer@NODE" on a node of a
+  // cluster: docs/observer.md) first of all, so that it reports the node while the rest starts.
+  caf::error open_observer() {
+    if (observer_running.supervisor)
+      return {};
+    if (!observer_rt) {
+      detail::observer_sources sources;
+      sources.system = config.name;
+      sources.node_name = placement;
+      for (const auto& where : config.nodes)
+        if (where.name != placement)
+          sources.peers.push_back(where.name);
+      sources.tree = [this] { return owner->snapshot(); };
+      sources.group_supervisor = [this](const std::string& name) {
+        return owner->group_supervisor(name);
+      };
+      sources.toggles = [this] { return toggles(); };
+      sources.modules = [this] { return modules(); };
+      sources.runs_jobs = [this] { return runs_jobs(); };
+      auto rt = std::make_shared<detail::observer_runtime>(n, std::move(sources));
+      std::lock_guard<std::mutex> guard{mutex};
+      observer_rt = std::move(rt);
+    }
+    observer_group.name = "observer";
+    supervisor_spec spec{"observer"};
+    spec.strategy(strategy::one_for_one).intensity(10, std::chrono::seconds(10));
+    group_context ctx{n, observer_group, this};
+    spec.child(
+      ctx.service(detail::observer_service(observer_rt, detail::observer_service_name(placement))));
+    auto sup = start_supervisor(n.system(), std::move(spec));
+    if (!sup)
+      return make_error(errc::service_unavailable,
+                        fmt::format("the observer group did not start: {}", describe(sup.error())));
+    observer_running.supervisor = *sup;
     return {};
   }
 
@@ -633,6 +680,11 @@ caf::error host::start() {
   }
   if (!d.watcher)
     d.watcher = d.make_watcher();
+  if (auto err = d.open_observer()) {
+    log::error(component, "{}", message_of(err));
+    stop();
+    return err;
+  }
   if (auto err = d.open_modules()) {
     log::error(component, "{}", message_of(err));
     stop();
@@ -714,7 +766,8 @@ void host::stop() {
     d.reload_handlers.clear();
   }
   if (!groups.empty() || d.toggles_running.supervisor || d.jobs_running.supervisor
-      || d.job_workers_running.supervisor || d.job_cron_running.supervisor) {
+      || d.job_workers_running.supervisor || d.job_cron_running.supervisor
+      || d.observer_running.supervisor) {
     caf::scoped_actor self{d.n.system()};
     // The cron ticker started last: it stops first.
     d.stop_group(self, d.job_cron_running, "the cron ticker");
@@ -728,7 +781,12 @@ void host::stop() {
       d.job_runtime->drain();
     // The toggles group started first: it stops last. The board stays (host's lifetime).
     d.stop_group(self, d.toggles_running, "the built-in toggles group");
+    // The observer group started before all: it stops after all.
+    d.stop_group(self, d.observer_running, "the built-in observer group");
   }
+  // Its thread reads the host (the tree, the toggles, the modules): stopped with the groups.
+  if (auto rt = d.observer())
+    rt->stop();
   std::unique_ptr<cluster::membership> leaving;
   {
     std::lock_guard<std::mutex> guard{d.mutex};

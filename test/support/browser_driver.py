@@ -372,14 +372,16 @@ class Browser:
             return "(unreadable: {})".format(e)
 
     def wait_for(self, expression, timeout=10.0, interval=0.05):
-        """Polls until `expression` is truthy and answers its value; after `timeout` seconds,
+        """Polls until `expression` is truthy (as JavaScript judges it: a DOM element is, though
+        it reaches Python as an empty dict) and answers its value; after `timeout` seconds,
         fails with the expression, its last value or error, and the page's text."""
         deadline = time.monotonic() + timeout
         last = None
+        judged = "(() => {{ const v = ({}); return [!!v, v]; }})()".format(expression)
         while True:
             try:
-                value = self.evaluate(expression)
-                if value:
+                truthy, value = self.evaluate(judged)
+                if truthy:
                     return value
                 last = "its value was {}".format(json.dumps(value))
             except BrowserError as e:

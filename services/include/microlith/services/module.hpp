@@ -89,6 +89,9 @@ namespace microlith {
 
 class code_server;
 class toggle_board;
+namespace detail {
+class observer_runtime;
+}
 
 /// The children of a group, in start order.
 using children = std::vector<child_spec>;
@@ -137,6 +140,10 @@ public:
   /// True when the node runs the built-in `jobs` service (a [jobs] database is set and the host
   /// opened it). The gateway serves its admin operations.
   virtual bool runs_jobs() const { return false; }
+
+  /// The node's observer (docs/observer.md), or null outside a host. The gateway counts its
+  /// requests for it and serves its admin paths and GET /metrics.
+  virtual std::shared_ptr<detail::observer_runtime> observer() const { return nullptr; }
 };
 
 /// What a group's builder sees: the node it starts on, its entry in the system file, and the
