@@ -35,6 +35,19 @@ std::string utc(std::int64_t unix_ms) {
   return text;
 }
 
+// `text` with its control characters as \xNN: what a terminal shows comes from the system (a
+// crash's message may carry a client's input), and must not move the cursor or recolour it.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
 std::string seconds(double s) {
   if (s <= 0)
     return "-";
@@ -92,7 +105,7 @@ void print_view(const pb::SystemView& view, unsigned requests) {
                      n.up() ? std::to_string(r.scheduler_threads()) : "-",
                      n.up() ? fmt::format("{:.0f}%", r.scheduler_utilisation() * 100) : "-",
                      n.up() ? mib(r.resident_bytes()) : "-",
-                     n.up() ? fmt::format("{:.1f}s", r.cpu_seconds()) : "-", n.error()});
+                     n.up() ? fmt::format("{:.1f}s", r.cpu_seconds()) : "-", printable(n.error())});
   }
   print_table(nodes);
   for (const auto& n : view.nodes()) {
@@ -142,8 +155,9 @@ void print_view(const pb::SystemView& view, unsigned requests) {
   for (const auto& req : view.requests()) {
     if (shown++ == requests)
       break;
-    fmt::print("{} {} {} {}{}\n", utc(req.start_unix_ms()), req.correlation_id(),
-               seconds(req.duration_seconds()), req.outcome(), req.forced() ? " forced" : "");
+    fmt::print("{} {} {} {}{}\n", utc(req.start_unix_ms()), printable(req.correlation_id()),
+               seconds(req.duration_seconds()), printable(req.outcome()),
+               req.forced() ? " forced" : "");
     std::map<std::uint64_t, int> depth;
     for (const auto& s : req.spans()) {
       auto p = depth.find(s.parent_span());

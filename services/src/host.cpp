@@ -784,9 +784,13 @@ void host::stop() {
     // The observer group started before all: it stops after all.
     d.stop_group(self, d.observer_running, "the built-in observer group");
   }
-  // Its thread reads the host (the tree, the toggles, the modules): stopped with the groups.
-  if (auto rt = d.observer())
+  // Its thread reads the host (the tree, the toggles, the modules): stopped with the groups,
+  // and a new one made by the next start().
+  if (auto rt = d.observer()) {
     rt->stop();
+    std::lock_guard<std::mutex> guard{d.mutex};
+    d.observer_rt.reset();
+  }
   std::unique_ptr<cluster::membership> leaving;
   {
     std::lock_guard<std::mutex> guard{d.mutex};

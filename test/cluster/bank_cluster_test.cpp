@@ -210,9 +210,10 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
     return out;
   };
   // The replicas run their ledger before front starts, so front learns both instances with each
-  // replica's state ("serves 4 instance(s)": its ledger, its built-in toggles service, its
-  // toggles replica service toggles@NODE and the built-in jobs service, since bank.toml has a
-  // job store for its payments), and the turns alternate between them from the start.
+  // replica's state ("serves 5 instance(s)": its ledger, its built-in toggles service, its
+  // toggles replica service toggles@NODE, the built-in jobs service, since bank.toml has a
+  // job store for its payments, and its observer, observer@NODE), and the turns alternate between
+  // them from the start.
   nodes["ledger-1"] = run_node(folder.path(), file, "ledger-1");
   nodes["ledger-2"] = run_node(folder.path(), file, "ledger-2");
   for (const char* name : {"ledger-1", "ledger-2"})
@@ -221,7 +222,7 @@ TEST_CASE("a call in flight to a killed replica fails at once with service_down,
   nodes["front"] = run_node(folder.path(), file, "front");
   auto& front = *nodes["front"];
   for (const char* name : {"ledger-1", "ledger-2"})
-    if (!wait_for_log(front, "node " + std::string{name} + " serves 4 instance(s)", 30s))
+    if (!wait_for_log(front, "node " + std::string{name} + " serves 5 instance(s)", 30s))
       FAIL("front did not learn " << name << "'s instances\n" << logs());
   REQUIRE(eventually([&] { return gateway_ready(http_port); }, 30s));
   INFO(logs());

@@ -153,8 +153,9 @@ TEST_CASE("the observer's page answers 401 with the page without a token and is 
   CHECK(with_token.status == 200); // not locked out: the loads above were not failures
   CHECK(with_token.body.find("microlith.feed") != std::string::npos);
   bank_test::http_client client{bank.port()};
-  CHECK(client.request(http::verb::get, "/admin/observer", {}, {bearer("not-the-token-at-all")})
-          .status == 403);
+  CHECK(
+    client.request(http::verb::get, "/admin/observer", {}, {bearer("not-the-token-at-all")}).status
+    == 403);
   CHECK(bank.post("/admin/observer").status == 405);
 }
 

@@ -537,9 +537,9 @@ http_session::admin_verdict http_session::check_admin(const request_header& head
   std::optional<std::string> carried; // a feed's token from its subprotocols
   if (headers == 0 && scope == admin_scope::feed) {
     std::string protocols;
-    for (auto it = head.find(http::field::sec_websocket_protocol);
-         it != head.end() && it->name() == http::field::sec_websocket_protocol; ++it)
-      protocols.append(it->value().data(), it->value().size()).push_back(',');
+    for (const auto& field : head) // every such header, wherever it is among the others
+      if (field.name() == http::field::sec_websocket_protocol)
+        protocols.append(field.value().data(), field.value().size()).push_back(',');
     carried = subprotocol_token(protocols, feed_token_subprotocol);
     if (carried)
       token = std::string_view(*carried);
@@ -744,9 +744,9 @@ void http_session::open_feed(request req, const std::string& path, const admin_f
   run.query = std::string(query);
   run.interval = feed.interval;
   std::string protocols;
-  for (auto it = req.find(http::field::sec_websocket_protocol);
-       it != req.end() && it->name() == http::field::sec_websocket_protocol; ++it)
-    protocols.append(it->value().data(), it->value().size()).push_back(',');
+  for (const auto& field : req) // every such header, wherever it is among the others
+    if (field.name() == http::field::sec_websocket_protocol)
+      protocols.append(field.value().data(), field.value().size()).push_back(',');
   run.select_subprotocol = offers_subprotocol(protocols, feed_subprotocol);
   counted_ = false; // the WebSocket session holds the connection's place from now on
   std::make_shared<websocket_session>(st_, std::move(stream_), std::move(run))->run(std::move(req));

@@ -47,6 +47,13 @@ observer_scope scope_of(const detail::observer_runtime& rt) {
   return {s.system, s.node_name, s.peers};
 }
 
+// `text` on one line (a comment line of Prometheus' text format ends at a newline).
+std::string one_line(std::string text) {
+  std::replace_if(
+    text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
@@ -187,7 +194,8 @@ void collect(const async_caller& caller, const std::shared_ptr<detail::observer_
     if (requests == 0)
       continue;
     auto ask = std::make_shared<pb::SpansRequest>();
-    ask->set_limit(spans_per_node);
+    // The newest spans, enough for the requests asked (a request makes a few calls per node).
+    ask->set_limit(std::min<std::uint32_t>(spans_per_node, requests * 32));
     caller.call(service, "Spans", std::move(ask), options, [c](caf::expected<message_ptr> answer) {
       {
         std::lock_guard<std::mutex> guard{c->mutex};
@@ -319,12 +327,12 @@ observer_metrics_renderer(node& host_node, std::shared_ptr<detail::observer_runt
           scope = std::move(scope)](std::string query, std::function<void(std::string)> done) {
     auto nodes = gateway::query_value(query, "nodes");
     if (!nodes)
-      return done(fmt::format("# {}\n", message_of(nodes.error())));
+      return done(fmt::format("# {}\n", one_line(message_of(nodes.error()))));
     bool all = nodes->has_value() && **nodes == "all";
     if (nodes->has_value() && !all)
       return done(fmt::format("# query parameter nodes is \"{}\": expected all (or no "
                               "parameter, for this node)\n",
-                              **nodes));
+                              one_line(**nodes)));
     observer_scope asked = scope;
     if (!all)
       asked.peers.clear();
@@ -335,7 +343,7 @@ observer_metrics_renderer(node& host_node, std::shared_ptr<detail::observer_runt
         if (n.up())
           reports.push_back(n.report());
         else
-          missing += fmt::format("# node {} did not answer: {}\n", n.node(), n.error());
+          missing += fmt::format("# node {} did not answer: {}\n", n.node(), one_line(n.error()));
       }
       done(missing + observer::prometheus_text(reports));
     });

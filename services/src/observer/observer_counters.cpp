@@ -81,7 +81,7 @@ void fill_counters(const counter_sample& now, const counter_sample* base,
     if (base == nullptr || window <= 0)
       continue;
     auto before = std::find_if(base->routes.begin(), base->routes.end(), [&](const auto& b) {
-      return b.group == r.group && b.route == r.route;
+      return b.group == r.group && b.route == r.route && b.target == r.target;
     });
     auto recent = before != base->routes.end() ? r.duration - before->duration : r.duration;
     stats->set_requests_per_second(static_cast<double>(recent.count) / window);

@@ -45,6 +45,19 @@ std::string gates_text(const toggles::v1::Toggle& t) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+// `text` with its control characters as \xNN, for a log line (a child's path comes from a
+// request's query).
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  return out;
+}
+
 } // namespace
 
 void to_entry(const tree_snapshot& tree, observer::v1::TreeEntry& out) {
@@ -98,14 +111,15 @@ void observer_runtime::stop() {
     thread_.join();
 }
 
-void observer_runtime::post(std::function<void()> task) {
+bool observer_runtime::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    if (stop_)
-      return;
+    if (stop_ || tasks_.size() >= max_waiting)
+      return false;
     tasks_.push_back(std::move(task));
   }
   wake_.notify_one();
+  return true;
 }
 
 void observer_runtime::add_gateway(const std::string& group,
@@ -170,6 +184,8 @@ void observer_runtime::take_sample() {
 
 observer::v1::NodeReport observer_runtime::report() {
   auto began = std::chrono::steady_clock::now();
+  if (last_report_ && began - last_report_at_ < report_reuse)
+    return *last_report_;
   observer::v1::NodeReport out;
   out.set_node(sources_.node_name);
   out.set_system(sources_.system);
@@ -223,12 +239,15 @@ observer::v1::NodeReport observer_runtime::report() {
   }
   out.set_build_seconds(
     std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  last_report_ = out;
+  last_report_at_ = began;
   return out;
 }
 
 caf::expected<std::string> observer_runtime::child_action(const std::vector<std::string>& path,
                                                           const std::string& action,
                                                           const std::string& who) {
+  last_report_.reset(); // the next report shows what the action did
   if (action != "restart" && action != "stop")
     return make_error(errc::invalid_argument,
                       fmt::format("action \"{}\": expected restart or stop", action));
@@ -263,8 +282,16 @@ caf::expected<std::string> observer_runtime::child_action(const std::vector<std:
     sup = c->actor;
   }
   const auto& id = path.back();
-  auto name = fmt::format("{}", fmt::join(path, "/"));
-  log::warn(component, "{} of {} requested by {}", action, name, who);
+  auto name = printable(fmt::format("{}", fmt::join(path, "/")));
+  auto children = which_children(sys, sup);
+  if (!children)
+    return make_error(
+      errc::service_unavailable,
+      fmt::format("the supervisor of {} did not answer: {}", name, describe(children.error())));
+  if (std::none_of(children->begin(), children->end(),
+                   [&](const child_info& ci) { return ci.id == id; }))
+    return make_error(errc::not_found, fmt::format("{} is not a child of its supervisor", name));
+  log::warn(component, "{} of {} requested by {}", action, name, printable(who));
   if (auto err = terminate_child(sys, sup, id)) {
     // A dynamic supervisor's children are stopped by handle.
     auto children = which_children(sys, sup);

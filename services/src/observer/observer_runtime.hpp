@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,14 +75,22 @@ public:
   observer_runtime(const observer_runtime&) = delete;
   observer_runtime& operator=(const observer_runtime&) = delete;
 
-  /// Runs `task` on the observer's thread (in order). Safe from any thread.
-  void post(std::function<void()> task);
+  /// How many tasks may wait for the thread; post() refuses more.
+  static constexpr std::size_t max_waiting = 64;
+
+  /// Runs `task` on the observer's thread (in order); false (and `task` dropped) when the
+  /// thread is stopped or max_waiting tasks wait already. Safe from any thread.
+  bool post(std::function<void()> task);
 
   /// The gateway of group `group` on this node counts its requests in `metrics` (a gateway
   /// registers when it starts; registering a group again replaces it).
   void add_gateway(const std::string& group, std::shared_ptr<gateway::http_metrics> metrics);
 
-  /// The node's report now. Blocking: call on the observer's thread (post()).
+  /// How long a report is answered again to whoever asks next (a scraper, several pages).
+  static constexpr std::chrono::milliseconds report_reuse{500};
+
+  /// The node's report now (or the one taken less than report_reuse ago). Blocking: call on
+  /// the observer's thread (post()).
   observer::v1::NodeReport report();
 
   /// Restarts or stops (`action`) the child named by `path` (its group, then the ids down to
@@ -120,6 +129,8 @@ private:
   // Touched only on the observer's thread.
   std::deque<std::shared_ptr<const counter_sample>> window_;
   std::unique_ptr<observer::scheduler_sampler> scheduler_;
+  std::optional<observer::v1::NodeReport> last_report_;
+  std::chrono::steady_clock::time_point last_report_at_;
 
   std::thread thread_;
 };

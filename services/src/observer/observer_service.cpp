@@ -92,10 +92,23 @@ private:
                        else
                          promise.deliver(std::move(**outcome));
                      });
-    rt_->post([outcome, id, actor = ctx.self()->address(), work = std::move(work)]() mutable {
-      *outcome = work();
+    auto posted = rt_->post([outcome, id, deadline, method, actor = ctx.self()->address(),
+                             work = std::move(work)]() mutable {
+      if (clock::now() >= deadline) // its caller gave up while it waited: not worth doing
+        *outcome = make_error(errc::timeout,
+                              fmt::format("observer.{}: the observer was busy until the call's "
+                                          "deadline",
+                                          method));
+      else
+        *outcome = work();
       end_outside(actor, id, caf::error{});
     });
+    if (!posted)
+      end_outside(ctx.self()->address(), id,
+                  make_error(errc::resource_exhausted,
+                             fmt::format("observer.{}: the observer has {} requests waiting "
+                                         "already; try again shortly",
+                                         method, observer_runtime::max_waiting)));
     return promise;
   }
 

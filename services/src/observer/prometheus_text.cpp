@@ -117,7 +117,7 @@ struct families {
   family call_duration{"microlith_call_duration_seconds", "histogram",
                        "Time from an instance taking a call to its answer."};
   family http_requests{"microlith_http_requests_total", "counter",
-                       "HTTP responses of a gateway group, by route and status."};
+                       "HTTP responses of a gateway group, by route (and its target) and status."};
   family http_duration{"microlith_http_request_duration_seconds", "histogram",
                        "Time from an HTTP request read to its response written."};
   family restarts{"microlith_child_restarts_total", "counter",
@@ -185,12 +185,18 @@ void add_report(families& out, const v1::NodeReport& r) {
   }
   for (const auto& route : r.routes()) {
     for (const auto& s : route.statuses())
-      out.http_requests.add(
-        {{"node", node}, {"group", route.group()}, {"route", route.route()}, {"status", s.name()}},
-        s.value());
+      out.http_requests.add({{"node", node},
+                             {"group", route.group()},
+                             {"route", route.route()},
+                             {"target", route.target()},
+                             {"status", s.name()}},
+                            s.value());
     if (route.has_duration())
-      out.http_duration.add_histogram(
-        {{"node", node}, {"group", route.group()}, {"route", route.route()}}, route.duration());
+      out.http_duration.add_histogram({{"node", node},
+                                       {"group", route.group()},
+                                       {"route", route.route()},
+                                       {"target", route.target()}},
+                                      route.duration());
   }
   if (r.has_tree()) {
     const auto& tree = r.tree();

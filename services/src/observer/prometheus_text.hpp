@@ -9,8 +9,8 @@
 //   microlith_calls_total{node,service,method}                      counter
 //   microlith_call_errors_total{node,service,method,kind}           counter
 //   microlith_call_duration_seconds{node,service,method}            histogram
-//   microlith_http_requests_total{node,group,route,status}          counter
-//   microlith_http_request_duration_seconds{node,group,route}       histogram
+//   microlith_http_requests_total{node,group,route,target,status}        counter
+//   microlith_http_request_duration_seconds{node,group,route,target}     histogram
 //   microlith_child_restarts_total{node,group,child}                counter
 //   microlith_child_up{node,group,child}                            gauge (1 running, else 0)
 //   microlith_child_last_exit_timestamp_seconds{node,group,child}   gauge (children that

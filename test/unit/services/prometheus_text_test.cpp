@@ -220,9 +220,10 @@ TEST_CASE("reports render as Prometheus text that promtool accepts", "[unit][met
       R"(microlith_call_errors_total{node="n1",service="accounts",method="Deposit",kind="not_found"} 3)"));
     CHECK(has_line(
       text,
-      R"(microlith_http_requests_total{node="n1",group="web",route="POST /accounts/{account_id}/deposit",status="200"} 40)"));
+      R"(microlith_http_requests_total{node="n1",group="web",route="POST /accounts/{account_id}/deposit",target="accounts.Deposit",status="200"} 40)"));
     CHECK(has_line(
-      text, R"(microlith_http_requests_total{node="n1",group="web",route="",status="404"} 5)"));
+      text,
+      R"(microlith_http_requests_total{node="n1",group="web",route="",target="",status="404"} 5)"));
     CHECK(has_line(text, R"(microlith_jobs{node="n1",queue="emails",state="available"} 4)"));
     CHECK(has_line(text, R"(microlith_scheduler_threads{node="bank"} 4)"));
     CHECK(has_line(text, R"(microlith_scheduler_utilisation_ratio{node="n1"} 0.25)"));
@@ -248,7 +249,7 @@ TEST_CASE("reports render as Prometheus text that promtool accepts", "[unit][met
     CHECK(count_of(text, series) == microlith::duration_buckets);
     CHECK(has_line(
       text,
-      R"(microlith_http_request_duration_seconds_bucket{node="n1",group="web",route="POST /accounts/{account_id}/deposit",le="+Inf"} 42)"));
+      R"(microlith_http_request_duration_seconds_bucket{node="n1",group="web",route="POST /accounts/{account_id}/deposit",target="accounts.Deposit",le="+Inf"} 42)"));
   }
   SECTION("the tree: children by their path below the group") {
     CHECK(has_line(
