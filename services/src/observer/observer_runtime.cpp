@@ -198,7 +198,9 @@ observer::v1::NodeReport observer_runtime::report() {
   fill_counters(now, base, out);
   out.set_cpu_seconds(observer::process_cpu_seconds());
   out.set_resident_bytes(observer::resident_bytes());
-  out.set_scheduler_threads(scheduler_->threads());
+  // The scheduler's own count: the threads found by name (what the utilisation is measured on)
+  // are fewer until every worker has started and named itself.
+  out.set_scheduler_threads(static_cast<std::uint32_t>(node_.system().scheduler().num_workers()));
   out.set_scheduler_utilisation(scheduler_->utilisation());
   if (sources_.runs_jobs && sources_.runs_jobs()) {
     blocking_call_options options;
