@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -209,6 +210,17 @@ int call_admin_json(std::string_view command, const std::string& url, const admi
     return 1;
   }
   return 0;
+}
+
+std::string utc(std::int64_t unix_ms) {
+  if (unix_ms <= 0)
+    return "-";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {

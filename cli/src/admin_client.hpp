@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,9 @@ std::string url_encode(std::string_view text);
 /// unreachable, 2 a malformed URL.
 int call_admin_json(std::string_view command, const std::string& url, const admin_call& call,
                     std::string_view endpoint_hint, google::protobuf::Message& out);
+
+/// `unix_ms` (ms since the Unix epoch) as UTC, "2026-12-07T19:30:00Z"; "-" for 0 or less.
+std::string utc(std::int64_t unix_ms);
 
 /// Prints `rows` (the first one the header) as left-aligned columns two spaces apart.
 void print_table(const std::vector<std::vector<std::string>>& rows);

@@ -22,17 +22,6 @@ namespace pb = microlith::jobs::v1;
 constexpr std::string_view endpoint_hint =
   "its gateway group needs admin = true in its [http] table, and the system a [jobs] database";
 
-std::string utc(std::int64_t unix_ms) {
-  if (unix_ms <= 0)
-    return "-";
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 void print_job(const pb::Job& job) {
   fmt::print("job {} ({}): {}, attempt {} of {}, runs at {}\n", job.id(), job.queue(), job.state(),
              job.attempt(), job.max_attempts(), utc(job.run_at_ms()));

@@ -24,17 +24,6 @@ namespace pb = microlith::observer::v1;
 constexpr std::string_view endpoint_hint =
   "its gateway group needs admin = true in its [http] table";
 
-std::string utc(std::int64_t unix_ms) {
-  if (unix_ms <= 0)
-    return "-";
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // `text` with its control characters as \xNN: what a terminal shows comes from the system (a
 // crash's message may carry a client's input), and must not move the cursor or recolour it.
 std::string printable(const std::string& text) {

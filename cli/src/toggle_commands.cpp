@@ -45,7 +45,7 @@ std::string describe(const pb::Gates& g) {
   return out;
 }
 
-std::string utc(std::int64_t unix_seconds) {
+std::string utc_of_seconds(std::int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -187,7 +187,7 @@ int toggle_history(const std::string& url, const std::string& name) {
   }
   std::vector<std::vector<std::string>> rows{{"AT", "WHO", "NAME", "OLD", "NEW"}};
   for (const auto& c : history.changes())
-    rows.push_back({utc(c.at()), c.who(), c.name(), c.old_value(), c.new_value()});
+    rows.push_back({utc_of_seconds(c.at()), c.who(), c.name(), c.old_value(), c.new_value()});
   print_table(rows);
   return 0;
 }
