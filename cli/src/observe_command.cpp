@@ -90,7 +90,10 @@ void print_view(const pb::SystemView& view, unsigned requests) {
                      n.up() ? utc(n.up_since_unix_ms())
                             : (n.up_since_unix_ms() > 0 ? "last seen " + utc(n.up_since_unix_ms())
                                                         : "never seen"),
-                     n.up() ? seconds(n.round_trip_seconds()) : "-",
+                     // The link from the collecting node (its agents' ping); none to itself.
+                     n.up() && n.node() != view.collected_by() && n.round_trip_seconds() > 0
+                       ? seconds(n.round_trip_seconds())
+                       : "-",
                      n.up() ? std::to_string(r.scheduler_threads()) : "-",
                      n.up() ? fmt::format("{:.0f}%", r.scheduler_utilisation() * 100) : "-",
                      n.up() ? mib(r.resident_bytes()) : "-",

@@ -74,6 +74,12 @@ std::vector<system_file_error> check_system(const system_config& config,
                       fmt::join(defined, ", ")));
     }
   }
+  if (config.observer.metrics_need_token && !has_token)
+    errors.push_back(system_file_error{
+      config.path, config.observer.access_line, 0, "observer.metrics_access",
+      fmt::format("metrics_access = \"admin\" requires the admin token: set [admin] token in "
+                  "this file or the environment variable {}",
+                  admin_token_variable)});
   for (auto& e : detail::declared_toggles(config, catalogue).errors)
     errors.push_back(std::move(e));
   return errors;

@@ -291,20 +291,7 @@ children build_gateway(group_context& g) {
   }
   gateway::gateway_server::readiness ready;
   if (auto* host = g.host()) {
-    ready = [host] {
-      gateway::readiness_report report;
-      auto missing = host->unready_groups();
-      if (missing.empty())
-        return report;
-      report.ready = false;
-      std::vector<std::string> reasons;
-      for (auto& m : missing) {
-        report.not_running.push_back(std::move(m.name));
-        reasons.push_back(std::move(m.reason));
-      }
-      report.message = fmt::format("{}", fmt::join(reasons, "; "));
-      return report;
-    };
+    ready = readiness_of(*host);
     host->on_reload(
       config.name, [state, settings, host, &n](const group_config& next) -> caf::error {
         const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
@@ -394,6 +381,23 @@ children build_gateway(group_context& g) {
 }
 
 } // namespace
+
+gateway::gateway_server::readiness readiness_of(const group_host& host) {
+  return [&host] {
+    gateway::readiness_report report;
+    auto missing = host.unready_groups();
+    if (missing.empty())
+      return report;
+    report.ready = false;
+    std::vector<std::string> reasons;
+    for (auto& m : missing) {
+      report.not_running.push_back(std::move(m.name));
+      reasons.push_back(std::move(m.reason));
+    }
+    report.message = fmt::format("{}", fmt::join(reasons, "; "));
+    return report;
+  };
+}
 
 namespace detail {
 

@@ -1,7 +1,9 @@
 #include "microlith/services/host.hpp"
 
 #include "microlith/services/code_server.hpp"
+#include "microlith/services/gateway_module.hpp"
 #include "microlith/services/module_store.hpp"
+#include "microlith/services/observer_admin.hpp"
 
 #include "jobs/cron_ticker.hpp"
 #include "jobs/job_rescuer.hpp"
@@ -18,6 +20,7 @@
 #include "microlith/actors/exit.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/registry.hpp"
+#include "microlith/net/gateway/gateway_worker.hpp"
 #include "microlith/supervision/supervisor.hpp"
 
 #include <caf/all.hpp>
@@ -115,6 +118,31 @@ struct host::impl : group_host {
     } catch (const system_file_errors&) {
       // start() reports the unknown node.
     }
+  }
+
+  // Sets the supervisor of a built-in group (under mutex: snapshot() reads them from the
+  // observer's thread; the host's start and stop, which write them, read them without it).
+  void set_supervisor(running_group& g, caf::actor sup) {
+    std::lock_guard<std::mutex> guard{mutex};
+    g.supervisor = std::move(sup);
+  }
+
+  // The built-in groups running on this node (requires mutex): with `first`, those started
+  // before the file's groups (observer, toggles, jobs), else those started after them (the job
+  // workers and the cron ticker), each in start order.
+  std::vector<running_group> builtin_groups(bool first) const {
+    std::vector<running_group> out;
+    const running_group* before[] = {&observer_running, &toggles_running, &jobs_running};
+    const running_group* after[] = {&job_workers_running, &job_cron_running};
+    auto add = [&](const running_group* g) {
+      if (g->supervisor)
+        out.push_back(*g);
+    };
+    if (first)
+      std::for_each(std::begin(before), std::end(before), add);
+    else
+      std::for_each(std::begin(after), std::end(after), add);
+    return out;
   }
 
   // True when group `name` runs on this node (requires mutex).
@@ -268,7 +296,7 @@ struct host::impl : group_host {
     if (!sup)
       return make_error(errc::service_unavailable,
                         fmt::format("the toggles group did not start: {}", describe(sup.error())));
-    toggles_running.supervisor = *sup;
+    set_supervisor(toggles_running, *sup);
     log::info(component, "toggles: {} declared{}", toggle_values->list().toggles_size(),
               config.toggles.database.empty()
                 ? std::string{", values kept in memory (no [toggles] database)"}
@@ -305,6 +333,11 @@ struct host::impl : group_host {
       sources.toggles = [this] { return toggles(); };
       sources.modules = [this] { return modules(); };
       sources.runs_jobs = [this] { return runs_jobs(); };
+      if (!placement.empty())
+        sources.members = [this] {
+          std::lock_guard<std::mutex> guard{mutex};
+          return membership ? membership->members() : std::vector<cluster::member_info>{};
+        };
       auto rt = std::make_shared<detail::observer_runtime>(n, std::move(sources));
       std::lock_guard<std::mutex> guard{mutex};
       observer_rt = std::move(rt);
@@ -315,12 +348,39 @@ struct host::impl : group_host {
     group_context ctx{n, observer_group, this};
     spec.child(
       ctx.service(detail::observer_service(observer_rt, detail::observer_service_name(placement))));
+    if (const auto* listen = config.observer.metrics_of(placement))
+      spec.child(ctx.worker(metrics_listener(*listen)));
     auto sup = start_supervisor(n.system(), std::move(spec));
     if (!sup)
       return make_error(errc::service_unavailable,
                         fmt::format("the observer group did not start: {}", describe(sup.error())));
-    observer_running.supervisor = *sup;
+    set_supervisor(observer_running, *sup);
     return {};
+  }
+
+  // The worker `metrics` of the observer group: a gateway with no routes that answers this
+  // node's GET /metrics (and /healthz, /readyz) where [observer] metrics or
+  // [observer.nodes.NAME] metrics says, so that a node without a gateway group is scraped
+  // directly (docs/observer.md, "A node's own metrics").
+  service_definition metrics_listener(const observer_metrics_listen& listen) {
+    gateway::gateway_options options;
+    options.host = listen.host;
+    options.port = listen.port;
+    options.websocket_path.clear();
+    options.render_metrics = observer_metrics_renderer(n, observer_rt);
+    if (config.observer.metrics_need_token) {
+      options.metrics_endpoint = gateway::metrics_access::admin;
+      options.admin_token = admin; // check_system refused the file without one
+    }
+    auto where = placement.empty() ? std::string{"this process"} : "node " + placement;
+    return gateway::gateway_worker(
+      "metrics", n, std::move(options), std::make_shared<gateway::route_switch>(),
+      readiness_of(*this), [this, where](gateway::gateway_server* server) {
+        on_listening("observer", server != nullptr ? server->port() : std::uint16_t{0});
+        if (server != nullptr)
+          log::info(component, "observer: metrics of {} on http://{}:{}/metrics", where,
+                    config.observer.metrics_of(placement)->host, server->port());
+      });
   }
 
   bool runs_jobs() const override {
@@ -392,7 +452,7 @@ struct host::impl : group_host {
     if (!sup)
       return make_error(errc::service_unavailable,
                         fmt::format("the jobs group did not start: {}", describe(sup.error())));
-    jobs_running.supervisor = *sup;
+    set_supervisor(jobs_running, *sup);
     log::info(component, "jobs: store {}", job_runtime->store().where()); // no password
     return {};
   }
@@ -419,7 +479,7 @@ struct host::impl : group_host {
     if (!sup)
       return make_error(errc::service_unavailable,
                         fmt::format("the job workers did not start: {}", describe(sup.error())));
-    job_workers_running.supervisor = *sup;
+    set_supervisor(job_workers_running, *sup);
     log::info(component, "jobs: {} worker(s) started", workers);
     return {};
   }
@@ -464,7 +524,7 @@ struct host::impl : group_host {
     if (!sup)
       return make_error(errc::service_unavailable,
                         fmt::format("the cron ticker did not start: {}", describe(sup.error())));
-    job_cron_running.supervisor = *sup;
+    set_supervisor(job_cron_running, *sup);
     log::info(component, "jobs: {} cron schedule(s) ticking", count);
     return {};
   }
@@ -615,7 +675,7 @@ struct host::impl : group_host {
     if (!g.supervisor)
       return;
     auto sup = g.supervisor;
-    g.supervisor = nullptr;
+    set_supervisor(g, nullptr);
     self->monitor(sup);
     const auto& setting = g.config->shutdown;
     if (setting.k == shutdown_setting::kind::brutal_kill) {
@@ -917,7 +977,10 @@ tree_snapshot host::snapshot(std::chrono::milliseconds timeout) const {
   std::vector<impl::running_group> groups;
   {
     std::lock_guard<std::mutex> guard{impl_->mutex};
-    groups = impl_->running;
+    groups = impl_->builtin_groups(true);
+    groups.insert(groups.end(), impl_->running.begin(), impl_->running.end());
+    auto after = impl_->builtin_groups(false);
+    groups.insert(groups.end(), after.begin(), after.end());
   }
   for (const auto& g : groups) {
     if (!g.supervisor) {
@@ -966,6 +1029,10 @@ caf::actor host::group_supervisor(const std::string& name) const {
   for (const auto& g : impl_->running)
     if (g.config->name == name)
       return g.supervisor;
+  for (bool first : {true, false})
+    for (const auto& g : impl_->builtin_groups(first))
+      if (g.config->name == name)
+        return g.supervisor;
   return {};
 }
 

@@ -9,6 +9,7 @@
 #include "detail/toml_text.hpp"
 #include "jobs/jobs_settings.hpp"
 #include "modules/modules_settings.hpp"
+#include "observer/observer_settings.hpp"
 #include "toggles/toggles_settings.hpp"
 
 #include <algorithm>
@@ -345,7 +346,8 @@ private:
 
   void read_root(const toml::table& root) {
     const scope s{root, ""};
-    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles", "jobs"});
+    check_keys(s, {"system", "groups", "nodes", "cluster", "admin", "modules", "toggles", "jobs",
+                   "observer"});
 
     if (root.get("system") == nullptr) {
       add_error(0, 0, "system", "missing required table [system]");
@@ -380,6 +382,8 @@ private:
         detail::read_toggles_settings(*toggles, path_, config_.data_folder, errors_);
     if (const auto* jobs = child_table(s, "jobs"))
       config_.jobs = detail::read_jobs_settings(*jobs, path_, config_.data_folder, errors_);
+    if (const auto* observer = child_table(s, "observer"))
+      config_.observer = detail::read_observer_settings(*observer, path_, config_.nodes, errors_);
     check_job_queues();
   }
 

@@ -2,7 +2,9 @@
 // (web, ledger) and `back` (accounts, payments). The system view the gateway collects shows each
 // node's tree as it is after starts, a crash and restart, the loss of a node (kill -9) and its
 // return; the request log shows a traced deposit's calls on both nodes with their parents; and
-// GET /metrics?nodes=all has both nodes' samples.
+// GET /metrics?nodes=all has both nodes' samples. `back`, which has no gateway group, answers
+// for its own metrics on the port its [observer.nodes.back] table names; the link between the
+// nodes shows the round trip of their agents' ping.
 #include "cluster_fixture.hpp"
 
 #include "proto/microlith_observer.pb.h"
@@ -10,6 +12,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
+
+#include <set>
 
 using namespace cluster_test;
 namespace http = boost::beast::http;
@@ -23,6 +27,7 @@ constexpr const char* token = "observer-cluster-admin-token";
 struct observed_cluster {
   temp_folder folder;
   std::uint16_t http_port = free_port();
+  std::uint16_t back_metrics_port = free_port();
   fs::path file;
   std::map<std::string, std::unique_ptr<process>> nodes;
 
@@ -34,6 +39,8 @@ struct observed_cluster {
     REQUIRE(at != std::string::npos);
     text.insert(at + listen.size(), "\nadmin = true");
     text += "\n[admin]\ntoken = \"" + std::string{token} + "\"\n";
+    text +=
+      "[observer.nodes.back]\nmetrics = \"127.0.0.1:" + std::to_string(back_metrics_port) + "\"\n";
     file = write_file(folder.path(), "bank.toml", text);
     for (const auto& [name, groups] : where)
       nodes[name] = run_node(folder.path(), file, name);
@@ -88,12 +95,33 @@ const pb::TreeEntry* entry_of(const pb::NodeStatus& node, const std::vector<std:
   return at;
 }
 
+// The ids of a node's groups of the file (the built-in ones left out), sorted.
 std::vector<std::string> group_ids(const pb::NodeStatus& node) {
+  const std::set<std::string> builtin{"observer", "toggles", "jobs", "jobs.workers", "jobs.cron"};
   std::vector<std::string> out;
   for (const auto& c : node.report().tree().children())
-    out.push_back(c.id());
+    if (builtin.count(c.id()) == 0)
+      out.push_back(c.id());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+const pb::NodeLink* link_of(const pb::NodeStatus& node, const std::string& to) {
+  for (const auto& l : node.report().links())
+    if (l.node() == to)
+      return &l;
+  return nullptr;
+}
+
+// GET /metrics on `port` (an empty body when it does not answer 200).
+std::string metrics_on(std::uint16_t port) {
+  try {
+    bank_test::http_client client{port};
+    auto answer = client.request(http::verb::get, "/metrics");
+    return answer.status == 200 ? answer.body : std::string{};
+  } catch (const std::exception&) {
+    return {};
+  }
 }
 
 } // namespace
@@ -112,7 +140,9 @@ TEST_CASE("the observer shows each node's tree through a crash and the loss and 
       view = bank.view();
       const auto* front = node_of(view, "front");
       const auto* back = node_of(view, "back");
-      return front != nullptr && back != nullptr && front->up() && back->up();
+      // Up, and the agents' first ping answered.
+      return front != nullptr && back != nullptr && front->up() && back->up()
+             && back->round_trip_seconds() > 0;
     },
     30s));
   const auto* front = node_of(view, "front");
@@ -125,8 +155,27 @@ TEST_CASE("the observer shows each node's tree through a crash and the loss and 
   CHECK(accounts->node() == "back");
   CHECK(accounts->state() == "running");
   CHECK(accounts->restarts() == 0);
-  CHECK(back->round_trip_seconds() > 0);
+  CHECK(back->round_trip_seconds() < 1.0);
+  CHECK(back->report_seconds() > 0);
+  CHECK(front->round_trip_seconds() == 0); // the collecting node itself
   CHECK(back->up_since_unix_ms() > 0);
+  // Each node reports its link to the other, joined, with the time it joined.
+  const auto* front_to_back = link_of(*front, "back");
+  REQUIRE(front_to_back != nullptr);
+  CHECK(front_to_back->joined());
+  CHECK(front_to_back->joined_unix_ms() > 0);
+  const auto* back_to_front = link_of(*back, "front");
+  REQUIRE(back_to_front != nullptr);
+  CHECK(back_to_front->joined());
+  // The built-in groups are in each node's tree beside the file's.
+  for (const auto* n : {front, back}) {
+    const auto* observer = entry_of(*n, {"observer", "observer@" + n->node()});
+    REQUIRE(observer != nullptr);
+    CHECK(observer->state() == "running");
+    CHECK(entry_of(*n, {"toggles"}) != nullptr);
+  }
+  CHECK(entry_of(*back, {"observer", "metrics"}) != nullptr); // back's own metrics listener
+  CHECK(entry_of(*front, {"observer", "metrics"}) == nullptr);
 
   // A traced deposit: its calls on both nodes, in one tree.
   REQUIRE(bank.request(http::verb::post, "/accounts", R"({"id":"c-1","initial_balance":10})").status
@@ -187,6 +236,13 @@ TEST_CASE("the observer shows each node's tree through a crash and the loss and 
           R"(microlith_child_restarts_total{node="back",group="accounts",child="accounts"} 1)")
         != std::string::npos);
   CHECK(metrics.body.find(R"(node="front")") != std::string::npos);
+  // back answers for itself, without a gateway group: its samples only.
+  auto own = metrics_on(bank.back_metrics_port);
+  CHECK(
+    own.find(R"(microlith_child_restarts_total{node="back",group="accounts",child="accounts"} 1)")
+    != std::string::npos);
+  CHECK(own.find(R"(node="front")") == std::string::npos);
+  CHECK(own.find(R"(microlith_link_up{node="back",peer="front"} 1)") != std::string::npos);
 
   // back is lost: reported down with why, front goes on.
   bank.nodes.at("back")->kill9();
@@ -210,4 +266,13 @@ TEST_CASE("the observer shows each node's tree through a crash and the loss and 
       return a != nullptr && a->state() == "running" && a->restarts() == 0;
     },
     60s));
+  // And serves its own metrics again, from the new process.
+  REQUIRE(eventually(
+    [&] {
+      return metrics_on(bank.back_metrics_port)
+               .find(R"(microlith_child_restarts_total{node="back",group="accounts",)"
+                     R"(child="accounts"} 0)")
+             != std::string::npos;
+    },
+    30s));
 }

@@ -100,8 +100,16 @@ TEST_CASE("microlith run --print-tree and kill -USR1 print every group's childre
     write_file(folder.path(), "bank.toml", bank_file_text(0, folder.path() / "ledger.db", {}));
   process bank{{microlith_command(), "run", file.string(), "--print-tree"},
                folder.path() / "bank.log"};
+  // The built-in groups too: observer, toggles and jobs before the file's groups, the job
+  // workers after them.
   const std::vector<std::string> tree{
     R"(bank system running)",
+    R"(  observer supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    observer worker running restarts=0 actor=(\d+) mailbox=\d+ services=observer)",
+    R"(  toggles supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    toggles worker running restarts=0 actor=(\d+) mailbox=\d+ services=toggles)",
+    R"(  jobs supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    jobs worker running restarts=0 actor=(\d+) mailbox=\d+ services=jobs)",
     R"(  ledger supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
     R"(    ledger worker running restarts=0 actor=(\d+) mailbox=\d+ services=ledger)",
     R"(  accounts supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
@@ -110,19 +118,27 @@ TEST_CASE("microlith run --print-tree and kill -USR1 print every group's childre
     R"(    payments worker running restarts=0 actor=(\d+) mailbox=\d+ services=payments)",
     R"(  web supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
     R"(    http worker running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(  jobs.workers supervisor running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    jobs/payments/1 worker running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    jobs/payments/2 worker running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    jobs/payments/3 worker running restarts=0 actor=(\d+) mailbox=\d+)",
+    R"(    jobs/payments/4 worker running restarts=0 actor=(\d+) mailbox=\d+)",
   };
-  require_log(bank, "    http worker running", 30s);
+  require_log(bank, "    jobs/payments/4 worker running", 30s);
   INFO(bank.output());
   auto printed = match_tree(lines_from(bank, "bank system running", tree.size()), tree);
-  // Eight actors, eight different ids, none of them CAF's "invalid" 0.
-  CHECK(std::set<std::string>(printed.begin(), printed.end()).size() == 8);
+  // 19 actors, 19 different ids, none of them CAF's "invalid" 0.
+  CHECK(std::set<std::string>(printed.begin(), printed.end()).size() == 19);
   CHECK(std::find(printed.begin(), printed.end(), "0") == printed.end());
   CHECK_THAT(bank.output(), !Catch::Contains("invalid-node"));
+  // Every worker answered the supervisor's info request (the job workers too): CAF printed no
+  // "unexpected message".
+  CHECK_THAT(bank.output(), !Catch::Contains("unexpected message"));
 
   // kill -USR1 prints the same tree again: the same actors, nothing restarted.
   require_log(bank, "running in one process", 10s);
   bank.signal(SIGUSR1);
-  require_log(bank, "    http worker running", 10s, 2);
+  require_log(bank, "    jobs/payments/4 worker running", 10s, 2);
   auto again = match_tree(lines_from(bank, "bank system running", tree.size(), 2), tree);
   CHECK(again == printed);
   CHECK(bank.stop() == 0);
@@ -140,24 +156,51 @@ TEST_CASE("kill -USR1 on a node prints the node's groups with actor ids named af
   require_log(*edge, "node edge of system bank running", 30s);
   INFO("--- core\n" << core->output() << "--- edge\n" << edge->output());
 
+  // Each node's built-in groups too: its observer and toggles replica named after it, the jobs'
+  // rescuer, and the job workers on the node that runs the payments queue.
+  const std::vector<std::string> builtin{
+    R"(  observer supervisor running restarts=0 actor=(\d+)@NODE mailbox=\d+)",
+    R"(    observer@NODE worker running restarts=0 actor=(\d+)@NODE mailbox=\d+ services=observer@NODE)",
+    R"(  toggles supervisor running restarts=0 actor=(\d+)@NODE mailbox=\d+)",
+    R"(    toggles worker running restarts=0 actor=(\d+)@NODE mailbox=\d+ services=toggles)",
+    R"(    toggles@NODE worker running restarts=0 actor=(\d+)@NODE mailbox=\d+ services=toggles@NODE)",
+    R"(  jobs supervisor running restarts=0 actor=(\d+)@NODE mailbox=\d+)",
+    R"(    jobs worker running restarts=0 actor=(\d+)@NODE mailbox=\d+ services=jobs)",
+    R"(    jobs/rescuer worker running restarts=0 actor=(\d+)@NODE mailbox=\d+)"};
+  auto tree_of = [&](const std::string& node, std::vector<std::string> groups) {
+    std::vector<std::string> out{"bank system running node=" + node};
+    for (auto line : builtin) {
+      for (auto at = line.find("NODE"); at != std::string::npos; at = line.find("NODE"))
+        line.replace(at, 4, node);
+      out.push_back(line);
+    }
+    out.insert(out.end(), groups.begin(), groups.end());
+    return out;
+  };
+
   core->signal(SIGUSR1);
-  require_log(*core, "    payments worker running", 10s);
-  match_tree(
-    lines_from(*core, "bank system running node=core", 7),
-    {R"(bank system running node=core)",
-     R"(  ledger supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
+  require_log(*core, "    jobs/payments/4 worker running", 10s);
+  auto core_tree = tree_of(
+    "core",
+    {R"(  ledger supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
      R"(    ledger worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=ledger)",
      R"(  accounts supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
      R"(    accounts worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=accounts)",
      R"(  payments supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
-     R"(    payments worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=payments)"});
+     R"(    payments worker running restarts=0 actor=(\d+)@core mailbox=\d+ services=payments)",
+     R"(  jobs.workers supervisor running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    jobs/payments/1 worker running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    jobs/payments/2 worker running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    jobs/payments/3 worker running restarts=0 actor=(\d+)@core mailbox=\d+)",
+     R"(    jobs/payments/4 worker running restarts=0 actor=(\d+)@core mailbox=\d+)"});
+  match_tree(lines_from(*core, "bank system running node=core", core_tree.size()), core_tree);
 
   edge->signal(SIGUSR1);
   require_log(*edge, "    http worker running", 10s);
-  match_tree(lines_from(*edge, "bank system running node=edge", 3),
-             {R"(bank system running node=edge)",
-              R"(  web supervisor running restarts=0 actor=(\d+)@edge mailbox=\d+)",
-              R"(    http worker running restarts=0 actor=(\d+)@edge mailbox=\d+)"});
+  auto edge_tree =
+    tree_of("edge", {R"(  web supervisor running restarts=0 actor=(\d+)@edge mailbox=\d+)",
+                     R"(    http worker running restarts=0 actor=(\d+)@edge mailbox=\d+)"});
+  match_tree(lines_from(*edge, "bank system running node=edge", edge_tree.size()), edge_tree);
   // The edge node prints its gateway's bound port too.
   auto edge_out = edge->output();
   CHECK(std::regex_search(edge_out, std::regex{R"(gateway web: http://127\.0\.0\.1:[1-9]\d*/ )"}));

@@ -259,6 +259,48 @@ TEST_CASE("a child is stopped and restarted through the observer's admin path", 
   CHECK(bank.post("/_microlith/observer/children/stop?child=accounts/accounts").status == 401);
 }
 
+TEST_CASE("the built-in groups are in the observer's tree and a job worker is restarted through "
+          "the admin path",
+          "[observer]") {
+  observed_bank bank;
+  auto view = bank.view();
+  INFO(view.DebugString());
+  // Started before the file's groups (observer, toggles, jobs), and after them (jobs.workers).
+  std::vector<std::string> groups;
+  for (const auto& g : view.nodes(0).report().tree().children())
+    groups.push_back(g.id());
+  CHECK(groups
+        == std::vector<std::string>{"observer", "toggles", "jobs", "ledger", "accounts", "payments",
+                                    "web", "jobs.workers"});
+  CHECK(entry_of(view, {"observer", "observer"})->state() == "running");
+  CHECK(entry_of(view, {"jobs", "jobs"})->state() == "running");
+  // A job worker, whose id holds '/', is named by the rest of the path.
+  const auto* worker = entry_of(view, {"jobs.workers", "jobs/payments/1"});
+  REQUIRE(worker != nullptr);
+  CHECK(worker->state() == "running");
+  std::vector<std::pair<std::string, std::string>> auth{bearer()};
+  auto restarted =
+    bank.post("/_microlith/observer/children/restart?child=jobs.workers/jobs/payments/1", {}, auth);
+  INFO(restarted.body);
+  REQUIRE(restarted.status == 200);
+  auto after = bank.view();
+  const auto* again = entry_of(after, {"jobs.workers", "jobs/payments/1"});
+  REQUIRE(again != nullptr);
+  CHECK(again->state() == "running");
+  CHECK(again->actor() != worker->actor());
+  CHECK(entry_of(after, {"jobs.workers", "jobs/payments/2"})->actor()
+        == entry_of(view, {"jobs.workers", "jobs/payments/2"})->actor());
+  // Its restart counts in /metrics, labelled with its group.
+  auto metrics = bank.get("/metrics", false);
+  CHECK(metrics.body.find(R"(group="jobs.workers",child="jobs/payments/1")") != std::string::npos);
+  // The observer's own group is not acted on through the observer.
+  auto own = bank.post("/_microlith/observer/children/restart?child=observer/observer", {}, auth);
+  CHECK(own.status == 400);
+  CHECK(own.body.find("restart the node instead") != std::string::npos);
+  CHECK(entry_of(bank.view(), {"observer", "observer"})->actor()
+        == entry_of(view, {"observer", "observer"})->actor());
+}
+
 TEST_CASE("a request forced into the log with X-Microlith-Trace shows the calls it made",
           "[observer]") {
   observed_bank bank;

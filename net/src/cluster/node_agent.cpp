@@ -143,6 +143,19 @@ caf::behavior node_agent::make_behavior() {
         publish_members();
       }
     },
+    // -- measuring links -----------------------------------------------------------------------
+    [this](ping_tick_atom) {
+      ping_scheduled_ = false;
+      ping_peers();
+    },
+    [this](ping_atom, std::int64_t sent_ns) {
+      if (auto* s = authenticated_sender())
+        send(s->agent, pong_atom::value, sent_ns);
+    },
+    [this](pong_atom, std::int64_t sent_ns) {
+      if (auto* s = authenticated_sender())
+        on_pong(*s, sent_ns);
+    },
   };
 }
 
@@ -332,8 +345,51 @@ void node_agent::became_up(session& s) {
     ++p->second.generation; // cancels a scheduled retry
     p->second.retry_scheduled = false;
   }
+  s.joined_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   log::info(component, "node {} joined ({})", s.name, to_string(s.agent.node()));
   send_state(s.agent);
+  publish_members();
+  ping_peers();
+}
+
+// -- measuring links ----------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::chrono::seconds ping_interval{1};
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+} // namespace
+
+// Pings every joined peer with this process's steady clock; its pong echoes the time back.
+// Repeats once a second while some peer is joined (a new join pings at once and reschedules
+// only when no tick is pending).
+void node_agent::ping_peers() {
+  bool any = false;
+  const auto now = steady_ns();
+  for (const auto& [addr, s] : sessions_)
+    if (s.at == phase::up) {
+      send(s.agent, ping_atom::value, now);
+      any = true;
+    }
+  if (any && !ping_scheduled_) {
+    ping_scheduled_ = true;
+    delayed_send(this, ping_interval, ping_tick_atom::value);
+  }
+}
+
+void node_agent::on_pong(session& s, std::int64_t sent_ns) {
+  const auto elapsed = steady_ns() - sent_ns;
+  if (elapsed < 0)
+    return; // not a time this process sent
+  s.round_trip = std::chrono::nanoseconds{elapsed};
   publish_members();
 }
 
@@ -472,7 +528,8 @@ void node_agent::publish_members() {
   std::vector<member_info> members;
   for (const auto& [addr, s] : sessions_)
     if (s.at == phase::up)
-      members.push_back(member_info{s.name, to_string(s.agent.node()), s.groups});
+      members.push_back(
+        member_info{s.name, to_string(s.agent.node()), s.groups, s.joined_unix_ms, s.round_trip});
   std::sort(members.begin(), members.end(),
             [](const member_info& a, const member_info& b) { return a.name < b.name; });
   std::lock_guard<std::mutex> guard{shared_->mutex};

@@ -62,6 +62,8 @@ private:
     std::string name;  ///< the peer's node name (known once it introduced itself)
     std::string nonce; ///< the nonce we sent, which its proof must answer
     std::vector<std::string> groups;
+    std::int64_t joined_unix_ms = 0;        ///< when it became up
+    std::chrono::nanoseconds round_trip{0}; ///< of the newest ping answered; 0 before
   };
 
   struct peer {
@@ -97,6 +99,10 @@ private:
   template <class... Ts>
   void broadcast(const Ts&... xs);
 
+  // -- measuring links ------------------------------------------------------------------------
+  void ping_peers();
+  void on_pong(session& s, std::int64_t sent_ns);
+
   // -- losing peers ---------------------------------------------------------------------------
   void drop(const caf::actor_addr& who, const std::string& why, bool left);
   session* authenticated_sender();
@@ -110,6 +116,7 @@ private:
   std::map<std::string, peer> peers_;
   std::vector<std::string> local_groups_;
   bool leaving_ = false;
+  bool ping_scheduled_ = false;
 };
 
 } // namespace microlith::cluster::detail

@@ -22,10 +22,14 @@ using subscribed_atom = caf::atom_constant<caf::atom("ml_sub")>;
 using unsubscribed_atom = caf::atom_constant<caf::atom("ml_unsub")>;
 using groups_atom = caf::atom_constant<caf::atom("ml_groups")>;
 using leave_atom = caf::atom_constant<caf::atom("ml_leave")>;
+// The agents' ping over a joined link, which measures its round trip (member_info::round_trip).
+using ping_atom = caf::atom_constant<caf::atom("ml_ping")>;
+using pong_atom = caf::atom_constant<caf::atom("ml_pong")>;
 
 // An agent's own timers and its node's membership handle.
 using retry_atom = caf::atom_constant<caf::atom("ml_retry")>;
 using local_change_atom = caf::atom_constant<caf::atom("ml_local")>;
 using local_groups_atom = caf::atom_constant<caf::atom("ml_mygroup")>;
+using ping_tick_atom = caf::atom_constant<caf::atom("ml_pingtk")>;
 
 } // namespace microlith::cluster

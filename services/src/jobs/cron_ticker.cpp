@@ -4,6 +4,7 @@
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
+#include "microlith/supervision/worker_info.hpp"
 
 #include <caf/all.hpp>
 
@@ -77,6 +78,7 @@ public:
     }
     arm(false);
     return {
+      [this](info_atom) { return worker_info(*this); },
       [this](cron_tick_atom, std::uint64_t generation) {
         if (generation == generation_)
           tick();

@@ -4,6 +4,7 @@
 
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
+#include "microlith/supervision/worker_info.hpp"
 
 #include <caf/all.hpp>
 
@@ -60,6 +61,7 @@ public:
     last_tick_ = steady::now();
     delayed_send(this, tick, job_tick_atom::value);
     return {
+      [this](info_atom) { return worker_info(*this); },
       [this](job_lost_atom, const std::string& node, const std::string& instance,
              std::int64_t seen_at, const std::string& why) {
         pending_.push_back(job_holder{node, instance});

@@ -8,6 +8,7 @@
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
 #include "microlith/actors/registry.hpp"
+#include "microlith/supervision/worker_info.hpp"
 
 #include <caf/all.hpp>
 
@@ -122,6 +123,7 @@ public:
     });
     send(this, job_wake_atom::value);
     return {
+      [this](info_atom) { return worker_info(*this); },
       [this](job_wake_atom) {
         if (!hand_->job)
           claim();

@@ -163,6 +163,13 @@ void collect(const async_caller& caller, const std::shared_ptr<detail::observer_
   c->waiting = nodes.size() * (requests > 0 ? 2 : 1);
   async_call_options options;
   options.timeout = scope.deadline;
+  // Each link's round trip as this node's agent measures it (its ping, beside the heartbeats).
+  const auto& sources = rt->sources();
+  if (sources.members)
+    for (const auto& m : sources.members())
+      for (auto& status : *c->view.mutable_nodes())
+        if (status.node() == m.name)
+          status.set_round_trip_seconds(std::chrono::duration<double>(m.round_trip).count());
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     auto service = detail::observer_service_name(nodes[i]);
     auto began = std::chrono::steady_clock::now();
@@ -178,8 +185,7 @@ void collect(const async_caller& caller, const std::shared_ptr<detail::observer_
                     if (report != nullptr) {
                       status->set_up(true);
                       status->set_up_since_unix_ms(report->started_unix_ms());
-                      status->set_round_trip_seconds(
-                        std::max(0.0, elapsed - report->build_seconds()));
+                      status->set_report_seconds(std::max(0.0, elapsed - report->build_seconds()));
                       *status->mutable_report() = *report;
                       rt->seen(node, unix_ms_now());
                     } else {

@@ -202,6 +202,20 @@ observer::v1::NodeReport observer_runtime::report() {
   // are fewer until every worker has started and named itself.
   out.set_scheduler_threads(static_cast<std::uint32_t>(node_.system().scheduler().num_workers()));
   out.set_scheduler_utilisation(scheduler_->utilisation());
+  if (sources_.members) {
+    auto joined = sources_.members();
+    for (const auto& peer : sources_.peers) {
+      auto* link = out.add_links();
+      link->set_node(peer);
+      auto m = std::find_if(joined.begin(), joined.end(),
+                            [&](const cluster::member_info& x) { return x.name == peer; });
+      if (m == joined.end())
+        continue;
+      link->set_joined(true);
+      link->set_joined_unix_ms(m->joined_unix_ms);
+      link->set_round_trip_seconds(std::chrono::duration<double>(m->round_trip).count());
+    }
+  }
   if (sources_.runs_jobs && sources_.runs_jobs()) {
     blocking_call_options options;
     options.timeout = std::chrono::seconds(2);
@@ -259,40 +273,49 @@ caf::expected<std::string> observer_runtime::child_action(const std::vector<std:
                       fmt::format("child \"{}\": expected GROUP/CHILD[/CHILD...], a child of a "
                                   "group's supervisor (a group itself is restarted with its node)",
                                   fmt::join(path, "/")));
+  if (path[0] == "observer")
+    return make_error(errc::failed_precondition,
+                      fmt::format("child \"{}\": the observer's own group is not restarted or "
+                                  "stopped through the observer (its service answers this "
+                                  "action); restart the node instead",
+                                  printable(fmt::format("{}", fmt::join(path, "/")))));
   auto& sys = node_.system();
   caf::actor sup = sources_.group_supervisor ? sources_.group_supervisor(path[0]) : caf::actor{};
   if (!sup)
     return make_error(errc::not_found, fmt::format("group {} does not run on this node", path[0]));
-  // Down the nested supervisors to the child's parent.
-  for (std::size_t i = 1; i + 1 < path.size(); ++i) {
+  auto name = printable(fmt::format("{}", fmt::join(path, "/")));
+  // Down the nested supervisors to the child's parent. A child whose id holds '/' (a job
+  // worker's "jobs/QUEUE/N") is named by the rest of the path.
+  std::string id;
+  for (std::size_t i = 1;; ++i) {
     auto children = which_children(sys, sup);
     if (!children)
-      return make_error(errc::service_unavailable,
-                        fmt::format("{} did not answer: {}",
-                                    fmt::join(path.begin(), path.begin() + i, "/"),
-                                    describe(children.error())));
+      return make_error(
+        errc::service_unavailable,
+        fmt::format("{} did not answer: {}",
+                    printable(fmt::format("{}", fmt::join(path.begin(), path.begin() + i, "/"))),
+                    describe(children.error())));
+    auto rest = fmt::format("{}", fmt::join(path.begin() + i, path.end(), "/"));
+    if (std::any_of(children->begin(), children->end(),
+                    [&](const child_info& ci) { return ci.id == rest; })) {
+      id = rest;
+      break;
+    }
+    if (i + 1 == path.size())
+      return make_error(errc::not_found, fmt::format("{} is not a child of its supervisor", name));
     auto c = std::find_if(children->begin(), children->end(),
                           [&](const child_info& ci) { return ci.id == path[i]; });
     if (c == children->end())
       return make_error(
         errc::not_found,
-        fmt::format("{} has no child {}", fmt::join(path.begin(), path.begin() + i, "/"), path[i]));
+        printable(fmt::format("{} has no child {}", fmt::join(path.begin(), path.begin() + i, "/"),
+                              path[i])));
     if (c->kind != child_kind::supervisor || !c->actor)
       return make_error(errc::failed_precondition,
-                        fmt::format("{} is not a running supervisor",
-                                    fmt::join(path.begin(), path.begin() + i + 1, "/")));
+                        printable(fmt::format("{} is not a running supervisor",
+                                              fmt::join(path.begin(), path.begin() + i + 1, "/"))));
     sup = c->actor;
   }
-  const auto& id = path.back();
-  auto name = printable(fmt::format("{}", fmt::join(path, "/")));
-  auto children = which_children(sys, sup);
-  if (!children)
-    return make_error(
-      errc::service_unavailable,
-      fmt::format("the supervisor of {} did not answer: {}", name, describe(children.error())));
-  if (std::none_of(children->begin(), children->end(),
-                   [&](const child_info& ci) { return ci.id == id; }))
-    return make_error(errc::not_found, fmt::format("{} is not a child of its supervisor", name));
   log::warn(component, "{} of {} requested by {}", action, name, printable(who));
   if (auto err = terminate_child(sys, sup, id)) {
     // A dynamic supervisor's children are stopped by handle.

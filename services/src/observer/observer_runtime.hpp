@@ -13,6 +13,7 @@
 #include "proto/microlith_observer.pb.h"
 
 #include "microlith/actors/duration_histogram.hpp"
+#include "microlith/net/cluster/cluster.hpp"
 #include "microlith/supervision/snapshot.hpp"
 
 #include <caf/expected.hpp>
@@ -55,6 +56,8 @@ struct observer_sources {
   std::function<toggle_board*()> toggles;                         ///< null answer = no toggles
   std::function<code_server*()> modules;                          ///< null answer = no module store
   std::function<bool()> runs_jobs; ///< the node runs the `jobs` service
+  /// The nodes joined now (membership::members()); unset on a system in one process.
+  std::function<std::vector<cluster::member_info>()> members;
 };
 
 class observer_runtime {

@@ -132,6 +132,10 @@ struct families {
   family utilisation{"microlith_scheduler_utilisation_ratio", "gauge",
                      "The scheduler threads' CPU time over their wall time in the last window "
                      "(0..1)."};
+  family link_up{"microlith_link_up", "gauge",
+                 "1 while the node is joined with the peer node, else 0."};
+  family link_round_trip{"microlith_link_round_trip_seconds", "gauge",
+                         "The newest round trip of the node agents' ping over the link."};
   family resident{"process_resident_memory_bytes", "gauge", "Resident memory size in bytes."};
   family cpu{"process_cpu_seconds_total", "counter",
              "Total user and system CPU time spent in seconds."};
@@ -140,9 +144,9 @@ struct families {
 
   std::string text() const {
     std::string out;
-    for (const auto* f :
-         {&calls, &call_errors, &call_duration, &http_requests, &http_duration, &restarts, &up,
-          &last_exit, &mailbox, &jobs, &threads, &utilisation, &resident, &cpu, &start})
+    for (const auto* f : {&calls, &call_errors, &call_duration, &http_requests, &http_duration,
+                          &restarts, &up, &last_exit, &mailbox, &jobs, &threads, &utilisation,
+                          &link_up, &link_round_trip, &resident, &cpu, &start})
       out += f->text();
     return out;
   }
@@ -212,6 +216,11 @@ void add_report(families& out, const v1::NodeReport& r) {
       out.jobs.add({{"node", node}, {"queue", q.queue()}, {"state", s.name()}}, s.value());
   out.threads.add({{"node", node}}, static_cast<std::uint64_t>(r.scheduler_threads()));
   out.utilisation.add({{"node", node}}, r.scheduler_utilisation());
+  for (const auto& l : r.links()) {
+    out.link_up.add({{"node", node}, {"peer", l.node()}}, std::uint64_t{l.joined() ? 1U : 0U});
+    if (l.joined() && l.round_trip_seconds() > 0)
+      out.link_round_trip.add({{"node", node}, {"peer", l.node()}}, l.round_trip_seconds());
+  }
   out.resident.add({{"node", node}}, static_cast<std::int64_t>(r.resident_bytes()));
   out.cpu.add({{"node", node}}, r.cpu_seconds());
   out.start.add({{"node", node}}, static_cast<double>(r.started_unix_ms()) / 1000.0);

@@ -68,6 +68,12 @@ v1::NodeReport first_node() {
   r.set_scheduler_utilisation(0.25);
   r.set_cpu_seconds(12.5);
   r.set_resident_bytes(52'428'800);
+  auto* joined = r.add_links();
+  joined->set_node("n2");
+  joined->set_joined(true);
+  joined->set_round_trip_seconds(0.00025);
+  auto* lost = r.add_links();
+  lost->set_node("n3");
   auto* m = r.add_methods();
   m->set_service("accounts");
   m->set_method("Deposit");
@@ -193,8 +199,8 @@ TEST_CASE("reports render as Prometheus text that promtool accepts", "[unit][met
           "microlith_child_restarts_total", "microlith_child_up",
           "microlith_child_last_exit_timestamp_seconds", "microlith_mailbox_messages",
           "microlith_jobs", "microlith_scheduler_threads", "microlith_scheduler_utilisation_ratio",
-          "process_resident_memory_bytes", "process_cpu_seconds_total",
-          "process_start_time_seconds"}) {
+          "microlith_link_up", "microlith_link_round_trip_seconds", "process_resident_memory_bytes",
+          "process_cpu_seconds_total", "process_start_time_seconds"}) {
       INFO(family);
       CHECK(count_of(text, std::string{"# TYPE "} + family + " ") == 1);
       CHECK(count_of(text, std::string{"# HELP "} + family + " ") == 1);
@@ -230,6 +236,11 @@ TEST_CASE("reports render as Prometheus text that promtool accepts", "[unit][met
     CHECK(has_line(text, R"(process_resident_memory_bytes{node="n1"} 52428800)"));
     CHECK(has_line(text, R"(process_cpu_seconds_total{node="n1"} 12.5)"));
     CHECK(has_line(text, R"(process_start_time_seconds{node="n1"} 1700000000.5)"));
+    // Links: up or not, and the round trip of a joined one only.
+    CHECK(has_line(text, R"(microlith_link_up{node="n1",peer="n2"} 1)"));
+    CHECK(has_line(text, R"(microlith_link_up{node="n1",peer="n3"} 0)"));
+    CHECK(has_line(text, R"(microlith_link_round_trip_seconds{node="n1",peer="n2"} 0.00025)"));
+    CHECK(count_of(text, R"(microlith_link_round_trip_seconds{node="n1",peer="n3"})") == 0);
   }
   SECTION("histograms: cumulative buckets up to +Inf, sum and count") {
     auto series = std::string{

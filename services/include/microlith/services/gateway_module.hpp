@@ -74,4 +74,10 @@ struct gateway_settings {
   std::vector<gateway_route> routes; ///< [routes], in file order
 };
 
+class group_host;
+
+/// A gateway's readiness on the node of `host` (which must outlive it): ready while every
+/// permanent group runs somewhere reachable (group_host::unready_groups), else 503 naming them.
+gateway::gateway_server::readiness readiness_of(const group_host& host);
+
 } // namespace microlith

@@ -122,8 +122,10 @@ public:
   void request_stop();
 
   /// The whole node's supervision tree: a root of kind "system" named after the system, one
-  /// child per group (a group that exited is reported stopped, one that does not answer within
-  /// `timeout` unresponsive). With a placement, every entry's `node` is the placement.
+  /// child per group in start order, the built-in groups running here included (`observer`,
+  /// `toggles`, `jobs` before the file's groups; `jobs.workers`, `jobs.cron` after them). A
+  /// group that exited is reported stopped, one that does not answer within `timeout`
+  /// unresponsive. With a placement, every entry's `node` is the placement.
   tree_snapshot snapshot(std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   /// The names of the groups started, in start order.

@@ -248,6 +248,30 @@ struct toggles_config {
   int line = 0;                             ///< line of the [toggles] header; 0 = absent
 };
 
+/// Where a process serves its own node's metrics without a gateway group: the optional
+/// [observer] table (docs/observer.md, "A node's own metrics").
+struct observer_metrics_listen {
+  std::string host;
+  std::uint16_t port = 0; ///< 0 = the OS chooses (logged, and host::http_port("observer"))
+  int line = 0;           ///< line of the key
+  int column = 0;
+};
+
+/// The optional [observer] table.
+struct observer_config {
+  /// [observer] metrics: where a system run in one process serves GET /metrics itself.
+  std::optional<observer_metrics_listen> metrics;
+  /// [observer.nodes.NAME] metrics: where node NAME (a [nodes.NAME]) serves its own metrics.
+  std::map<std::string, observer_metrics_listen> node_metrics;
+  /// [observer] metrics_access = "open" (default) or "admin" (the admin token).
+  bool metrics_need_token = false;
+  int access_line = 0; ///< line of metrics_access; 0 when absent
+  int line = 0;        ///< line of the [observer] header; 0 = absent
+
+  /// Where the process run with `placement` ("" = the whole system) serves its own metrics.
+  const observer_metrics_listen* metrics_of(const std::string& placement) const;
+};
+
 /// A whole, validated system file.
 struct system_config {
   std::string path;
@@ -271,7 +295,8 @@ struct system_config {
   admin_config admin;
   modules_config modules;
   toggles_config toggles;
-  jobs_config jobs; ///< the optional [jobs] table
+  jobs_config jobs;         ///< the optional [jobs] table
+  observer_config observer; ///< the optional [observer] table
 
   /// The group called `name`, or nullptr if there is none.
   const group_config* find_group(std::string_view name) const;

@@ -70,6 +70,10 @@ struct member_info {
   std::string name;
   std::string node_id;             ///< CAF's node id (differs for each process)
   std::vector<std::string> groups; ///< the groups it runs
+  std::int64_t joined_unix_ms = 0; ///< when this node last joined it
+  /// The round trip of the newest ping this node's agent sent it over the link (the agents
+  /// ping each other once a second, beside the middleman's heartbeats); 0 until one came back.
+  std::chrono::nanoseconds round_trip{0};
 };
 
 /// A joined node that this node lost: declared down (its connection closed, or no heartbeat
