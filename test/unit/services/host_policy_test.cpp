@@ -127,10 +127,13 @@ TEST_CASE("a group's final failure is handled by its policy", "[unit][host]") {
     CHECK(h.running_groups() == std::vector<std::string>{"bystander"});
     // The snapshot shows the group stopped, with the reason its supervisor exited for (it gave
     // up: too many restarts) and when; the other group never exited.
+    // The built-in groups (observer, toggles) come first, then the file's in start order.
     auto tree = h.snapshot();
-    REQUIRE(tree.children.size() == 2);
-    const auto& gone = tree.children[0].id == "victim" ? tree.children[0] : tree.children[1];
-    const auto& kept = tree.children[0].id == "victim" ? tree.children[1] : tree.children[0];
+    REQUIRE(tree.children.size() == 4);
+    CHECK(tree.children[0].id == "observer");
+    CHECK(tree.children[1].id == "toggles");
+    const auto& gone = tree.children[2].id == "victim" ? tree.children[2] : tree.children[3];
+    const auto& kept = tree.children[2].id == "victim" ? tree.children[3] : tree.children[2];
     CHECK(gone.id == "victim");
     CHECK(gone.state == "stopped");
     CHECK(gone.last_exit_reason == "user_shutdown");
