@@ -111,7 +111,7 @@ grep -qx "kept $(fingerprint "$dir/first.pem")" "$dir/kept" || fail "the keep-al
 # A certificate file that does not load: the reload is refused, the running certificate stays.
 echo "not a certificate" >"$dir/tls/web.pem"
 kill -HUP "$pid"
-wait_for_log "reload of .* refused"
+wait_for_log "the reload is refused"
 grep -q "groups.web.http.tls_certificate: the certificate file $dir/tls/web.pem holds no PEM certificate" "$log" \
   || fail "the refused reload does not name the key and the file"
 [ "$(served)" = "$(fingerprint "$dir/second.pem")" ] || fail "the running certificate was lost"
