@@ -2,8 +2,8 @@
 # `microlith run` serves the bank over HTTPS when its gateway's [http] table names a certificate
 # and its key (tls_certificate, tls_key; made here with the openssl command): a deposit with curl
 # trusting that certificate, a WebSocket over TLS (wss) told of the new balance, plain HTTP to the
-# port closed. `microlith check` refuses a key without a certificate and a key that is not the
-# certificate's, naming the key. SIGHUP after the files were replaced: new connections get the
+# port closed. `microlith check` refuses a key without a certificate, a certificate without a key,
+# and a key that is not the certificate's, naming the key. SIGHUP after the files were replaced: new connections get the
 # new certificate (fingerprints compared with `openssl x509 -fingerprint`) while a keep-alive
 # connection opened before goes on; a reload whose certificate does not load is refused and the
 # running one keeps serving. Every process started here is killed by pid on the way out.
@@ -39,7 +39,7 @@ make_cert second
 cp "$dir/first.pem" "$dir/tls/web.pem"
 cp "$dir/first.key" "$dir/tls/web.key"
 
-# check: the key alone, the certificate with another certificate's key.
+# check: the key alone, the certificate alone, the certificate with another certificate's key.
 tls_lines='s|^listen = "127.0.0.1:0"|&\ntls_certificate = "tls/web.pem"\ntls_key = "tls/web.key"|'
 sed -e 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:0"/' -e "$tls_lines" "$system" >"$dir/bank.toml"
 out=$("$bin" check "$dir/bank.toml") || fail "check refused the HTTPS bank: $out"
@@ -52,6 +52,13 @@ set -e
 [ "$code" -eq 2 ] || fail "check of a key without a certificate exited $code: $out"
 echo "$out" | grep -q 'key-only.toml:[0-9]*:[0-9]*: groups.web.http.tls_certificate: tls_key is set but tls_certificate is not' \
   || fail "check of a key without a certificate said: $out"
+sed -e '/^tls_key = /d' "$dir/bank.toml" >"$dir/cert-only.toml"
+set +e
+out=$("$bin" check "$dir/cert-only.toml" 2>&1); code=$?
+set -e
+[ "$code" -eq 2 ] || fail "check of a certificate without a key exited $code: $out"
+echo "$out" | grep -q 'cert-only.toml:[0-9]*:[0-9]*: groups.web.http.tls_key: tls_certificate is set but tls_key is not' \
+  || fail "check of a certificate without a key said: $out"
 sed -e 's|^tls_key = "tls/web.key"|tls_key = "second.key"|' "$dir/bank.toml" >"$dir/other-key.toml"
 cp "$dir/second.key" "$dir/tls/second.key"
 sed -i 's|^tls_key = "second.key"|tls_key = "tls/second.key"|' "$dir/other-key.toml"
