@@ -21,6 +21,8 @@
 
 #include "microlith/net/gateway/tls.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <fmt/format.h>
 
 #include <limits>
@@ -420,6 +422,16 @@ children build_gateway(group_context& g) {
   }
   auto options = settings.options;
   options.tls = tls;
+  if (!tls) { // plain HTTP is for loopback: say so when the gateway listens beyond it
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(options.host, ec);
+    if (ec || !gateway::is_loopback_client(address))
+      log::warn(component,
+                "group {}: the gateway listens on {} in plain HTTP: requests, answers and the "
+                "admin token cross the network unencrypted; set tls_certificate and tls_key in "
+                "[groups.{}.http] (docs/gateway.md, \"Security\")",
+                config.name, options.host, config.name);
+  }
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();

@@ -123,6 +123,15 @@ grep -q "groups.web.http.tls_certificate: the certificate file $dir/tls/web.pem 
   || fail "the refused reload does not name the key and the file"
 [ "$(served)" = "$(fingerprint "$dir/second.pem")" ] || fail "the running certificate was lost"
 
+if grep -q "in plain HTTP" "$log"; then fail "the HTTPS gateway warned of plain HTTP"; fi
 stop_bank TERM
 [ "$code" -eq 0 ] || fail "exit code $code"
-echo "ok: HTTPS and wss served, plain HTTP closed, check refused bad keys, SIGHUP installed a new certificate with an open connection kept, a bad one refused"
+
+# Plain HTTP beyond loopback: served, with a warning that says what to set.
+start_bank -e 's/^listen = "127.0.0.1:0"/listen = "0.0.0.0:0"/'
+wait_for_log "running in one process"
+grep -q 'group web: the gateway listens on 0.0.0.0 in plain HTTP: .*set tls_certificate and tls_key' "$log" \
+  || fail "no warning for plain HTTP on 0.0.0.0"
+stop_bank TERM
+[ "$code" -eq 0 ] || fail "exit code $code"
+echo "ok: HTTPS and wss served, plain HTTP closed, check refused bad keys, SIGHUP installed a new certificate with an open connection kept, a bad one refused, plain HTTP beyond loopback warned of"
