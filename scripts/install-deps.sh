@@ -18,6 +18,7 @@ packages=(
   catch2
   libbenchmark-dev
   curl
+  openssl # the HTTPS shell test makes its certificates and reads fingerprints with it
   wrk
   python3 # the shell tests' stand-in servers and cron_kill.sh's reads of a SQLite file
   prometheus # promtool: the tests check GET /metrics' text with `promtool check metrics`

@@ -16,7 +16,12 @@
 #include "microlith/services/toggles_admin.hpp"
 #include "observer/observer_runtime.hpp"
 
+#include "detail/data_folder.hpp"
 #include "detail/listen_address.hpp"
+
+#include "microlith/net/gateway/tls.hpp"
+
+#include <boost/asio/ip/address.hpp>
 
 #include <fmt/format.h>
 
@@ -32,8 +37,48 @@ constexpr std::string_view component = "gateway";
 
 // -- reading the tables -----------------------------------------------------------------------
 
-// [groups.NAME.http] into `out`; the defaults are gateway_options'.
-void read_http(const settings_table& http, gateway_settings& out) {
+// [http] tls_certificate and tls_key, both or neither, as paths relative to the system file's
+// folder (`folder`); their files are read now, so that check, run and a reload refuse a
+// certificate that does not load, naming the key.
+void read_tls(const settings_table& http, const std::string& folder, gateway_settings& out) {
+  auto certificate = http.find("tls_certificate");
+  auto key = http.find("tls_key");
+  if (!certificate && !key)
+    return;
+  if (!certificate || !key) {
+    const auto* missing = certificate ? "tls_key" : "tls_certificate";
+    const auto* present = certificate ? "tls_certificate" : "tls_key";
+    http.refuse(http.key(missing),
+                fmt::format("{} is set but {} is not: HTTPS needs both, the PEM certificate "
+                            "(tls_certificate) and its PEM private key (tls_key)",
+                            present, missing));
+    return;
+  }
+  auto path_of = [&folder](const setting& entry) -> std::optional<std::string> {
+    auto text = entry.string();
+    if (!text || text->empty()) {
+      entry.refuse(fmt::format("expected the path of a PEM file (relative to the system file's "
+                               "folder), got {}",
+                               entry.text()));
+      return std::nullopt;
+    }
+    return detail::in_data_folder(folder, *text);
+  };
+  auto certificate_path = path_of(*certificate);
+  auto key_path = path_of(*key);
+  if (!certificate_path || !key_path)
+    return;
+  gateway::tls_part failed = gateway::tls_part::certificate;
+  auto context = gateway::load_tls_context(*certificate_path, *key_path, &failed);
+  if (!context) {
+    (failed == gateway::tls_part::key ? *key : *certificate).refuse(message_of(context.error()));
+    return;
+  }
+  out.tls = std::move(*context);
+}
+
+// [groups.NAME.http] of the file at `file` into `out`; the defaults are gateway_options'.
+void read_http(const settings_table& http, const std::string& file, gateway_settings& out) {
   auto& o = out.options;
   if (auto listen = http.string("listen", presence::required)) {
     if (auto address = detail::parse_listen(*listen)) {
@@ -91,6 +136,7 @@ void read_http(const settings_table& http, gateway_settings& out) {
     else
       o.trace_sample = *v;
   }
+  read_tls(http, detail::default_data_folder(file), out);
   if (auto admin = http.boolean("admin")) {
     out.admin = *admin;
     if (auto at = http.find("admin")) {
@@ -128,7 +174,7 @@ gateway_settings read_gateway(const group_tables& tables) {
                               "\"host:port\"",
                               tables.key("http")));
   else if (auto http = tables.table("http"))
-    read_http(*http, out);
+    read_http(*http, tables.file(), out);
   if (auto routes = tables.table("routes"))
     read_routes(*routes, tables.file(), out);
   return out;
@@ -147,7 +193,10 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   std::vector<std::string> lines;
   if (status == nullptr) {
     lines.push_back(fmt::format(
-      "gateway {}: listens on {}:{} ({} routes{})", group.name, o.host, o.port, route_count,
+      "gateway {}: listens on {}:{}{} ({} routes{})", group.name, o.host, o.port,
+      settings->tls ? fmt::format(" with TLS (certificate {})", settings->tls->certificate_file())
+                    : std::string{},
+      route_count,
       o.websocket_path.empty() ? std::string{} : fmt::format(", WebSocket {}", o.websocket_path)));
   } else if (status->http_port == 0) {
     lines.push_back(fmt::format("gateway {}: not listening at the moment (its file entry says "
@@ -157,11 +206,13 @@ std::vector<std::string> describe_gateway(const group_config& group, const group
   } else {
     // The port the gateway bound: the OS's choice when the file says 0.
     const auto port = status->http_port;
-    lines.push_back(
-      fmt::format("gateway {}: http://{}:{}/ ({} routes{})", group.name, o.host, port, route_count,
-                  o.websocket_path.empty()
-                    ? std::string{}
-                    : fmt::format(", WebSocket ws://{}:{}{}", o.host, port, o.websocket_path)));
+    const auto* scheme = settings->tls ? "https" : "http";
+    lines.push_back(fmt::format(
+      "gateway {}: {}://{}:{}/ ({} routes{})", group.name, scheme, o.host, port, route_count,
+      o.websocket_path.empty()
+        ? std::string{}
+        : fmt::format(", WebSocket {}://{}:{}{}", settings->tls ? "wss" : "ws", o.host, port,
+                      o.websocket_path)));
   }
   for (const auto& r : settings->routes)
     lines.push_back(fmt::format("  {}", r.spec.to_string()));
@@ -196,7 +247,7 @@ bool same_http(const gateway_settings& a, const gateway_settings& b) {
          && x.max_body_bytes == y.max_body_bytes && x.request_timeout == y.request_timeout
          && x.idle_timeout == y.idle_timeout && x.websocket_path == y.websocket_path
          && x.websocket_queue == y.websocket_queue && x.metrics_endpoint == y.metrics_endpoint
-         && a.admin == b.admin;
+         && a.admin == b.admin && (a.tls != nullptr) == (b.tls != nullptr);
 }
 
 // The routes a gateway group serves, as specs: its file's [routes], then those the modules of the
@@ -289,11 +340,15 @@ children build_gateway(group_context& g) {
     if (auto first = state->install_locked(); !first)
       throw std::runtime_error(message_of(refused(config, first.error())));
   }
+  // An HTTPS gateway: the certificate read with the file; a reload installs the new file's.
+  std::shared_ptr<gateway::tls_switch> tls;
+  if (settings.tls)
+    tls = std::make_shared<gateway::tls_switch>(settings.tls);
   gateway::gateway_server::readiness ready;
   if (auto* host = g.host()) {
     ready = readiness_of(*host);
     host->on_reload(
-      config.name, [state, settings, host, &n](const group_config& next) -> caf::error {
+      config.name, [state, settings, host, &n, tls](const group_config& next) -> caf::error {
         const auto* next_settings = std::any_cast<gateway_settings>(&next.settings);
         if (next_settings == nullptr)
           return make_error(errc::bad_request,
@@ -320,6 +375,14 @@ children build_gateway(group_context& g) {
                   state->loaded.empty()
                     ? std::string{}
                     : fmt::format(", {} of loaded modules", state->loaded.size()));
+        // The certificate files were read again with the file (read_tls): a certificate that
+        // does not load refused the reload as a whole. New connections use the new one; open
+        // connections keep theirs.
+        if (tls && next_settings->tls) {
+          tls->install(next_settings->tls);
+          log::info(component, "group {}: TLS certificate {} installed (SHA-256 {})", next.name,
+                    next_settings->tls->certificate_file(), next_settings->tls->fingerprint());
+        }
         if (!same_http(settings, *next_settings))
           log::warn(component, "group {}: [http] settings changed; they apply after a restart",
                     next.name);
@@ -345,6 +408,17 @@ children build_gateway(group_context& g) {
         });
   }
   auto options = settings.options;
+  options.tls = tls;
+  if (!tls) { // plain HTTP is for loopback: say so when the gateway listens beyond it
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(options.host, ec);
+    if (ec || !gateway::is_loopback_client(address))
+      log::warn(component,
+                "group {}: the gateway listens on {} in plain HTTP: requests, answers and the "
+                "admin token cross the network unencrypted; set tls_certificate and tls_key in "
+                "[groups.{}.http] (docs/gateway.md, \"Security\")",
+                config.name, options.host, config.name);
+  }
   if (settings.admin && g.host() != nullptr) {
     options.admin_reload = [host = g.host()] { return host->reload_file(); };
     options.admin_token = g.host()->admin_token();

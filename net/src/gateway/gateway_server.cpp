@@ -7,6 +7,7 @@
 #include "microlith/actors/error.hpp"
 #include "microlith/actors/log.hpp"
 #include "microlith/actors/node.hpp"
+#include "microlith/net/gateway/tls.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -28,7 +29,10 @@ void detail::server_state::do_accept() {
                           if (!ec) {
                             bool refuse = open_connections.load() >= options.max_connections;
                             (refuse ? connections_refused : connections_accepted)++;
-                            std::make_shared<http_session>(*this, std::move(socket), refuse)->run();
+                            auto tls = options.tls ? options.tls->current() : nullptr;
+                            auto stream = tls ? gateway_stream(std::move(socket), std::move(tls))
+                                              : gateway_stream(std::move(socket));
+                            std::make_shared<http_session>(*this, std::move(stream), refuse)->run();
                           }
                           do_accept();
                         });
@@ -200,6 +204,8 @@ gateway_server::start(node& host_node, gateway_options options,
       && options.admin_token.empty())
     return make_error(errc::bad_request, "gateway admin endpoint: no admin token is set; admin "
                                          "requests must bear one (Authorization: Bearer TOKEN)");
+  if (options.tls && !options.tls->current())
+    return make_error(errc::bad_request, "gateway TLS: the switch holds no certificate");
   auto st = std::make_shared<detail::server_state>();
   st->host = &host_node;
   st->options = std::move(options);
@@ -231,7 +237,8 @@ gateway_server::start(node& host_node, gateway_options options,
       name_this_thread("ml.gateway");
       s->ioc.run();
     });
-  log::info("gateway", "listening on http://{}:{}", st->options.host, st->port);
+  log::info("gateway", "listening on {}://{}:{}", st->options.tls ? "https" : "http",
+            st->options.host, st->port);
   return std::unique_ptr<gateway_server>{new gateway_server(std::move(st))};
 }
 

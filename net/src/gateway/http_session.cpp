@@ -32,9 +32,8 @@ namespace microlith::gateway {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-http_session::http_session(detail::server_state& st, boost::asio::ip::tcp::socket&& socket,
-                           bool refuse)
-  : st_(st), stream_(std::move(socket)), refuse_(refuse), counted_(!refuse) {
+http_session::http_session(detail::server_state& st, gateway_stream&& stream, bool refuse)
+  : st_(st), stream_(std::move(stream)), refuse_(refuse), counted_(!refuse) {
   if (counted_)
     st_.open_connections++;
 }
@@ -45,21 +44,42 @@ http_session::~http_session() {
 }
 
 void http_session::run() {
-  // Start on the connection's strand.
+  // Start on the connection's strand: TLS's handshake first, within request_timeout (a client
+  // that never finishes it, or speaks plain HTTP to an HTTPS port, is cut off).
   boost::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->refuse_) {
-      self->request_id_ = make_correlation_id();
-      self->arrived_ = std::chrono::steady_clock::now();
-      if (self->st_.options.metrics)
-        self->counted_as_ = &self->st_.options.metrics->unrouted();
-      self->reply_error(503, "service_unavailable",
-                        fmt::format("the gateway serves at most {} connections at once",
-                                    self->st_.options.max_connections),
-                        false);
-      return;
-    }
-    self->do_wait();
+    if (!self->stream_.secure())
+      return self->start();
+    self->stream_.expires_after(self->st_.options.request_timeout);
+    self->stream_.async_handshake(
+      beast::bind_front_handler(&http_session::on_handshake, self->shared_from_this()));
   });
+}
+
+// TLS is set up (or failed: the connection closes, its socket with the session).
+void http_session::on_handshake(beast::error_code ec) {
+  if (ec) {
+    log::debug("gateway", "TLS handshake failed: {}", ec.message());
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    return;
+  }
+  start();
+}
+
+// Serves the connection's requests, or refuses it when the gateway has too many.
+void http_session::start() {
+  if (refuse_) {
+    request_id_ = make_correlation_id();
+    arrived_ = std::chrono::steady_clock::now();
+    if (st_.options.metrics)
+      counted_as_ = &st_.options.metrics->unrouted();
+    reply_error(
+      503, "service_unavailable",
+      fmt::format("the gateway serves at most {} connections at once", st_.options.max_connections),
+      false);
+    return;
+  }
+  do_wait();
 }
 
 // Waits for the next request's first bytes, at most idle_timeout.
@@ -825,8 +845,19 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   do_wait();
 }
 
-// Ends the connection: sends FIN; the socket closes with the session.
+// Ends the connection: TLS's close_notify first on an HTTPS connection (waiting for the client's
+// at most request_timeout), then FIN; the socket closes with the session.
 void http_session::close() {
+  if (stream_.secure()) {
+    stream_.expires_after(st_.options.request_timeout);
+    return stream_.async_shutdown(
+      beast::bind_front_handler(&http_session::on_shutdown, shared_from_this()));
+  }
+  on_shutdown({});
+}
+
+// The TLS session is closed (or could not be closed cleanly: the TCP connection closes anyway).
+void http_session::on_shutdown(beast::error_code) {
   beast::error_code ignored;
   stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
 }

@@ -11,6 +11,8 @@
 
 #include "microlith/actors/toggles.hpp"
 
+#include "gateway/gateway_stream.hpp"
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -26,8 +28,9 @@ namespace microlith::gateway {
 
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  /// A session for an accepted socket; `refuse` answers 503 (too many connections) and closes.
-  http_session(detail::server_state& st, boost::asio::ip::tcp::socket&& socket, bool refuse);
+  /// A session for an accepted connection (TLS still to be negotiated on an HTTPS gateway's);
+  /// `refuse` answers 503 (too many connections) and closes.
+  http_session(detail::server_state& st, gateway_stream&& stream, bool refuse);
   ~http_session();
 
   /// Starts serving.
@@ -62,6 +65,8 @@ private:
   // subprotocol), an admin page (loopback; a request without a token is refused but not counted).
   enum class admin_scope { loopback, any_address, feed, page };
 
+  void on_handshake(boost::beast::error_code ec);
+  void start();
   void do_wait();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void do_read();
@@ -99,9 +104,10 @@ private:
                    bool keep_alive, std::string_view field = {});
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void close();
+  void on_shutdown(boost::beast::error_code ec);
 
   detail::server_state& st_;
-  boost::beast::tcp_stream stream_;
+  gateway_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::optional<response> res_;

@@ -32,7 +32,7 @@ std::shared_ptr<const std::string> error_notice(std::string_view message) {
 
 } // namespace
 
-websocket_session::websocket_session(detail::server_state& st, beast::tcp_stream&& stream,
+websocket_session::websocket_session(detail::server_state& st, gateway_stream&& stream,
                                      std::optional<feed_run> feed)
   : st_(st), ws_(std::move(stream)), feed_(std::move(feed)), timer_(ws_.get_executor()) {
   st_.websocket_sessions++;

@@ -5,6 +5,8 @@
 
 #include "microlith/net/gateway/gateway.hpp"
 
+#include "gateway/gateway_stream.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -34,7 +36,7 @@ public:
   /// gateway's open_connections (the HTTP session counted it) and frees it when it ends.
   /// With `feed`, it is an admin feed's session: it sends the operation's answers and ignores the
   /// client's frames.
-  websocket_session(detail::server_state& st, boost::beast::tcp_stream&& stream,
+  websocket_session(detail::server_state& st, gateway_stream&& stream,
                     std::optional<feed_run> feed = std::nullopt);
   ~websocket_session();
 
@@ -57,7 +59,7 @@ private:
   void on_feed_answer(admin_response answer);
 
   detail::server_state& st_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<gateway_stream> ws_; // over TLS on an HTTPS gateway
   boost::beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;

@@ -24,6 +24,10 @@
 //     metrics = "open"           # optional "open" | "admin" | "off": who may GET /metrics
 //                                #   (anyone; bearers of the admin token from any address, which
 //                                #   check and run refuse without a token; nobody: no endpoint)
+//     tls_certificate = "tls/web.pem"  # optional, with tls_key: HTTPS (and wss) only, TLS >= 1.2;
+//     tls_key = "tls/web.key"          #   PEM files, paths relative to the system file's folder,
+//                                      #   read by check, run and each reload (a reload installs
+//                                      #   them for new connections)
 //     [groups.web.routes]        # "VERB /path/{param}" = "service.Method"; syntax checked
 //     "POST /accounts/{account_id}/deposit" = "accounts.Deposit"   # here, contracts at start
 //
@@ -38,11 +42,17 @@
 // services they name when the group starts (those services must have registered by then, hence
 // `needs`). On reload the group builds and validates a new table from the new file (its
 // [routes] and the module routes) and swaps it; an invalid table is refused with the reason and
-// the old one keeps serving. Listen address and limits change only with a restart.
+// the old one keeps serving. The TLS certificate and key files are read again with the file: a
+// reload installs them for new connections (open ones keep theirs), and one whose certificate does
+// not load is refused as a whole. Listen address, limits and turning TLS on or off change only with
+// a restart.
 #pragma once
 
 #include "microlith/net/gateway/gateway.hpp"
 #include "microlith/net/gateway/route_table.hpp"
+#include "microlith/net/gateway/tls.hpp"
+
+#include <memory>
 
 #include <string_view>
 #include <vector>
@@ -72,6 +82,8 @@ struct gateway_settings {
   int metrics_line = 0; ///< where `metrics` is (0 when it is not)
   int metrics_column = 0;
   std::vector<gateway_route> routes; ///< [routes], in file order
+  /// [http] tls_certificate and tls_key, read when the file was read; null: plain HTTP.
+  std::shared_ptr<const gateway::tls_context> tls;
 };
 
 class group_host;

@@ -22,6 +22,9 @@
 //  6. The answer is JSON with status 200; an error maps to a status (status_of()) with a JSON
 //     error body naming the error, its message and the request id.
 //
+// With gateway_options::tls, every connection speaks TLS first (HTTPS, and wss for WebSockets),
+// and then all of the above the same way.
+//
 // Connections over `max_connections` are answered 503 and closed. A route table is swapped
 // with routes().install(): requests in flight finish on the table they started with, and a
 // keep-alive connection uses the new table from its next request on.
@@ -74,6 +77,8 @@ namespace microlith::gateway {
 namespace detail {
 struct server_state; // what a running gateway's sessions share
 } // namespace detail
+
+class tls_switch; // tls.hpp
 
 /// The path of the Prometheus endpoint.
 inline constexpr std::string_view metrics_path = "/metrics";
@@ -181,6 +186,12 @@ struct gateway_options {
   /// records each one's root span (service "http", method the route, outcome the status) and
   /// its calls record theirs.
   double trace_sample = 0;
+  /// When set, the gateway speaks HTTPS only (and WebSocket over TLS, wss, on the same port):
+  /// each connection is accepted with the switch's current context (tls.hpp) and keeps it until
+  /// it closes; install() a new one to change the certificate for new connections. The TLS
+  /// handshake must finish within request_timeout; a client that speaks plain HTTP to the port,
+  /// or fails the handshake, has its connection closed. Null: plain HTTP.
+  std::shared_ptr<tls_switch> tls;
 };
 
 /// The paths a gateway serves itself, which no route may match (route_table::build's
