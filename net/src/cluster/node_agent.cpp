@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include <algorithm>
 #include <random>
@@ -165,8 +166,11 @@ void node_agent::connect(const std::string& peer_name) {
   auto port = p.address.port;
   // The middleman's handle is fetched per attempt and never kept: a strong reference held past
   // the agent's exit would keep CAF's detached middleman actor (and shutdown) waiting.
-  request(system().middleman().actor_handle(), options_.connect_timeout, caf::connect_atom::value,
-          host, port)
+  // With TLS, the OpenSSL module's: the connection is TLS, refused unless both certificates are
+  // pinned (tls.hpp).
+  auto middleman = options_.tls.enabled() ? system().openssl_manager().actor_handle()
+                                          : system().middleman().actor_handle();
+  request(middleman, options_.connect_timeout, caf::connect_atom::value, host, port)
     .then(
       [this, peer_name](const caf::node_id& nid, caf::strong_actor_ptr& ptr,
                         const std::set<std::string>&) {
