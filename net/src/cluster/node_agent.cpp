@@ -161,6 +161,12 @@ void node_agent::connect(const std::string& peer_name) {
     return;
   if (p.address.port == 0)
     return; // it listens where its OS chose: it connects to us
+  // Over TLS, one connection per pair of nodes: the node with the smaller name connects and the
+  // other waits for it (unless its own port is the OS's choice, which the other cannot know).
+  // Plain BASP resolves two connections made at once between the same nodes by closing one; over
+  // CAF's OpenSSL transport the second is not made at all.
+  if (options_.tls.enabled() && peer_name < options_.node && options_.port != 0)
+    return;
   p.connecting = true;
   auto host = p.address.host;
   auto port = p.address.port;

@@ -6,6 +6,7 @@
 #include "microlith/actors/log.hpp"
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -154,6 +155,24 @@ set_verify_fn real_set_verify() {
     return reinterpret_cast<set_verify_fn>(f);
   }();
   return real;
+}
+
+template <class F>
+F real_function(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (f == nullptr)
+    f = dlvsym(RTLD_NEXT, name, "OPENSSL_3.0.0");
+  if (f == nullptr) {
+    std::fprintf(stderr, "microlith: OpenSSL's %s not found\n", name);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+// True when `ssl` belongs to a context the hook gave a registration: a node link.
+bool is_node_link(const SSL* ssl) {
+  return ssl != nullptr
+         && SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), registration_index()) != nullptr;
 }
 
 // The peer's leaf certificate must be pinned; the certificates above it (if it sent any) decide
@@ -384,6 +403,46 @@ caf::expected<std::string> prepare(const tls_options& options) {
 }
 
 } // namespace microlith::cluster::tls
+
+// The I/O calls of node links. OpenSSL's SSL_get_error() reads the thread's error queue, which
+// must be empty before each TLS I/O call (SSL_get_error(3)); CAF 0.17.6's session does not empty
+// it, and all its sessions run on the middleman's one thread, so a handshake that failed (a
+// refused peer, a plaintext one) left errors that made the next SSL_read of a healthy link
+// report SSL_ERROR_SSL, and CAF closed that link: the cluster's nodes lost each other over and
+// over while a refused peer kept retrying. These four empty the queue first for node links, and
+// only for them; every call is forwarded to OpenSSL's own function.
+extern "C" __attribute__((visibility("default"))) int SSL_read(SSL* ssl, void* buf, int num) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*, void*, int)>("SSL_read");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_write(SSL* ssl, const void* buf,
+                                                                int num) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*, const void*, int)>("SSL_write");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_accept(SSL* ssl) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*)>("SSL_accept");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_connect(SSL* ssl) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*)>("SSL_connect");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl);
+}
 
 // The hook. CAF's OpenSSL session (libcaf_openssl) calls SSL_CTX_set_verify through the dynamic
 // linker, which binds it to this definition (exported by the program: net/CMakeLists.txt) ahead
