@@ -102,7 +102,7 @@ struct tls_bank {
 
 } // namespace
 
-TEST_CASE("three TLS nodes join and serve; an untrusted node and a plain node are refused; "
+TEST_CASE("three TLS nodes serve while an untrusted node and a plain node are refused and "
           "s_client sees the pinned certificate",
           "[cluster][tls]") {
   tls_bank bank;
