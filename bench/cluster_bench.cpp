@@ -150,6 +150,9 @@ std::string tls_folder() {
         return std::string{};
     }
     ::setenv("CLUSTER_BENCH_TLS_DIR", pattern.c_str(), 1);
+    // The nodes' cafiles (cluster::tls::prepare) go there too: a child killed with SIGKILL does
+    // not remove its own, and the parent removes the folder when it ends.
+    ::setenv("TMPDIR", pattern.c_str(), 1);
     return pattern;
   }();
   return folder;
