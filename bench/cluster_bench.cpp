@@ -34,6 +34,10 @@
 // timeout 1000 ms, application id), so that the two cases differ only in what microlith does per
 // call.
 //
+// TLS (`microlith_remote_call_tls/outstanding:N`, `failure_detection_tls/...`): the same cases
+// with both nodes' links over CAF's OpenSSL module (cluster_options::tls), each node's
+// self-signed ECDSA P-256 certificate pinned by both, made in a temporary folder by the parent.
+//
 // Failure detection (`failure_detection/sigkill`, `failure_detection/sigstop`): a fresh child node
 // joins a fresh node in this process; once the child is listed in members(), it gets SIGKILL
 // (the kernel closes its sockets) or SIGSTOP (it freezes with its sockets open: only the missing
@@ -75,6 +79,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -129,14 +134,47 @@ constexpr const char* cookie = "bench-cookie";
 constexpr const char* parent_node = "parent";
 constexpr const char* child_node = "child";
 
+/// The folder of the TLS cases' certificates (parent.pem/.key, child.pem/.key, made with
+/// tls::make_self_signed as `microlith cert new` makes them): made by the parent on first use
+/// and named to its children in CLUSTER_BENCH_TLS_DIR. Empty when it cannot be made.
+std::string tls_folder() {
+  static const std::string folder = [] {
+    if (const char* given = std::getenv("CLUSTER_BENCH_TLS_DIR"); given != nullptr)
+      return std::string{given};
+    std::string pattern = "/tmp/microlith-cluster-bench-tls-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr)
+      return std::string{};
+    for (const char* name : {parent_node, child_node}) {
+      auto base = pattern + "/" + name;
+      if (!cl::tls::make_self_signed(name, base + ".pem", base + ".key"))
+        return std::string{};
+    }
+    ::setenv("CLUSTER_BENCH_TLS_DIR", pattern.c_str(), 1);
+    // The nodes' cafiles (cluster::tls::prepare) go there too: a child killed with SIGKILL does
+    // not remove its own, and the parent removes the folder when it ends.
+    ::setenv("TMPDIR", pattern.c_str(), 1);
+    return pattern;
+  }();
+  return folder;
+}
+
 /// The cluster settings of node `name`: the defaults (heartbeat interval 200 ms, timeout 1000
-/// ms, reconnect backoff), the benchmark's system name and cookie.
-cl::cluster_options cluster_settings(std::string name, std::vector<cl::peer_address> peers = {}) {
+/// ms, reconnect backoff), the benchmark's system name and cookie; with `tls`, TLS links with
+/// the parent's and the child's certificates pinned.
+cl::cluster_options cluster_settings(std::string name, std::vector<cl::peer_address> peers = {},
+                                     bool tls = false) {
   cl::cluster_options options;
   options.system = system_name;
   options.node = std::move(name);
   options.cookie = cookie;
   options.peers = std::move(peers);
+  if (tls) {
+    auto folder = tls_folder();
+    options.tls.certificate = folder + "/" + options.node + ".pem";
+    options.tls.key = folder + "/" + options.node + ".key";
+    options.tls.trusted_certificates = {folder + "/" + parent_node + ".pem",
+                                        folder + "/" + child_node + ".pem"};
+  }
   return options;
 }
 
@@ -189,13 +227,18 @@ caf::behavior raw_echo() {
 /// A node of the benchmark's cluster, joined with `peers`, as test/unit/net/cluster_test.cpp's
 /// `member` makes one. `error` says why it could not join (then `membership` is null).
 struct cluster_node {
-  explicit cluster_node(std::string name, std::vector<cl::peer_address> peers = {}) {
-    auto settings = cluster_settings(name, std::move(peers));
+  explicit cluster_node(std::string name, std::vector<cl::peer_address> peers = {},
+                        bool tls = false) {
+    auto settings = cluster_settings(name, std::move(peers), tls);
     microlith::node_options options;
     options.name = std::move(name);
     options.threads = static_cast<int>(scheduler_threads);
     bench::apply_idle_policy(options);
-    cl::configure_transport(options, settings);
+    if (auto err = cl::configure_transport(options, settings)) {
+      error = "cannot configure the transport: " + microlith::describe(err);
+      node = std::make_unique<microlith::node>(options);
+      return;
+    }
     node = std::make_unique<microlith::node>(options);
     auto joined = cl::membership::join(*node, settings);
     if (!joined) {
@@ -244,10 +287,10 @@ void announce_port(std::uint16_t port) {
   std::fflush(stdout);
 }
 
-/// `--serve microlith <port>`: a cluster node serving "echo", joining the parent's node at
-/// 127.0.0.1:<port>.
-int serve_microlith(std::uint16_t parent_port) {
-  cluster_node self{child_node, {{parent_node, "127.0.0.1", parent_port}}};
+/// `--serve microlith <port>` (`microlith-tls`: over TLS): a cluster node serving "echo",
+/// joining the parent's node at 127.0.0.1:<port>.
+int serve_microlith(std::uint16_t parent_port, bool tls) {
+  cluster_node self{child_node, {{parent_node, "127.0.0.1", parent_port}}, tls};
   if (!self.membership) {
     std::fprintf(stderr, "cluster_bench child: %s\n", self.error.c_str());
     return 1;
@@ -288,11 +331,12 @@ int serve(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   std::string_view mode = argv[2];
   const int port = argc == 4 ? std::atoi(argv[3]) : 0;
-  if (mode == "microlith" && port > 0 && port <= 65535)
-    return serve_microlith(static_cast<std::uint16_t>(port));
+  if ((mode == "microlith" || mode == "microlith-tls") && port > 0 && port <= 65535)
+    return serve_microlith(static_cast<std::uint16_t>(port), mode == "microlith-tls");
   if (mode == "raw" && argc == 3)
     return serve_raw();
-  std::fprintf(stderr, "usage: cluster_bench --serve microlith <parent port> | --serve raw\n");
+  std::fprintf(stderr, "usage: cluster_bench --serve microlith|microlith-tls <parent port> | "
+                       "--serve raw\n");
   return 2;
 }
 
@@ -550,13 +594,13 @@ void raw_caf_remote_request(benchmark::State& state) {
 
 // -- microlith ----------------------------------------------------------------------------------
 
-void microlith_remote_call(benchmark::State& state) {
-  cluster_node self{parent_node};
+void remote_call(benchmark::State& state, bool tls) {
+  cluster_node self{parent_node, {}, tls};
   if (!self.membership) {
     state.SkipWithError(self.error.c_str());
     return;
   }
-  child_process child{"microlith", self.membership->port()};
+  child_process child{tls ? "microlith-tls" : "microlith", self.membership->port()};
   if (!child.error().empty()) {
     state.SkipWithError(child.error().c_str());
     return;
@@ -590,17 +634,26 @@ void microlith_remote_call(benchmark::State& state) {
   report_round_trips(state, latencies_us, cpu);
 }
 
+void microlith_remote_call(benchmark::State& state) {
+  remote_call(state, false);
+}
+
+/// The same over TLS links (CAF's OpenSSL module, both certificates pinned).
+void microlith_remote_call_tls(benchmark::State& state) {
+  remote_call(state, true);
+}
+
 // -- failure detection --------------------------------------------------------------------------
 
 /// One trial: a fresh child node joins a fresh node here, the child gets `sig`, and the time
 /// until members() no longer lists it is returned in milliseconds (negative: failed, `why` set).
-double detection_trial(int sig, std::string& why) {
-  cluster_node self{parent_node};
+double detection_trial(int sig, bool tls, std::string& why) {
+  cluster_node self{parent_node, {}, tls};
   if (!self.membership) {
     why = self.error;
     return -1;
   }
-  child_process child{"microlith", self.membership->port()};
+  child_process child{tls ? "microlith-tls" : "microlith", self.membership->port()};
   if (!child.error().empty()) {
     why = child.error();
     return -1;
@@ -620,12 +673,12 @@ double detection_trial(int sig, std::string& why) {
   return std::chrono::duration<double, std::milli>(took).count();
 }
 
-void failure_detection(benchmark::State& state, int sig) {
+void detection(benchmark::State& state, int sig, bool tls) {
   std::vector<double> samples_ms;
   std::string why;
   for (auto _ : state) {
     for (std::int64_t i = 0; i < trials_per_run() && why.empty(); ++i)
-      if (auto ms = detection_trial(sig, why); ms >= 0)
+      if (auto ms = detection_trial(sig, tls, why); ms >= 0)
         samples_ms.push_back(ms);
     if (!why.empty()) {
       state.SkipWithError(why.c_str());
@@ -637,6 +690,14 @@ void failure_detection(benchmark::State& state, int sig) {
   state.counters["detect_ms"] = percentile(samples_ms, 0.5);
   state.counters["detect_max_ms"] = *std::max_element(samples_ms.begin(), samples_ms.end());
   state.counters["trials"] = static_cast<double>(samples_ms.size());
+}
+
+void failure_detection(benchmark::State& state, int sig) {
+  detection(state, sig, false);
+}
+
+void failure_detection_tls(benchmark::State& state, int sig) {
+  detection(state, sig, true);
 }
 
 } // namespace
@@ -655,11 +716,25 @@ BENCHMARK(microlith_remote_call)
   ->Arg(64)
   ->UseRealTime()
   ->Unit(benchmark::kMillisecond);
+BENCHMARK(microlith_remote_call_tls)
+  ->ArgName("outstanding")
+  ->Arg(1)
+  ->Arg(64)
+  ->UseRealTime()
+  ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(failure_detection, sigkill, SIGKILL)
   ->Iterations(1)
   ->UseRealTime()
   ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(failure_detection, sigstop, SIGSTOP)
+  ->Iterations(1)
+  ->UseRealTime()
+  ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(failure_detection_tls, sigkill, SIGKILL)
+  ->Iterations(1)
+  ->UseRealTime()
+  ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(failure_detection_tls, sigstop, SIGSTOP)
   ->Iterations(1)
   ->UseRealTime()
   ->Unit(benchmark::kMillisecond);
@@ -677,7 +752,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))
     return 1;
+  const bool certificates_given = std::getenv("CLUSTER_BENCH_TLS_DIR") != nullptr;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (const char* made = std::getenv("CLUSTER_BENCH_TLS_DIR");
+      made != nullptr && !certificates_given) {
+    std::error_code ignored;
+    std::filesystem::remove_all(made, ignored);
+  }
   return 0;
 }

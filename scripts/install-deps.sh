@@ -15,6 +15,7 @@ packages=(
   postgresql libpq-dev # test/support/postgres_server.hpp: initdb and postgres per test, libpq
   tzdata
   libssl-dev
+  openssl # openssl(1): the TLS cluster test reads a node's certificate with s_client
   catch2
   libbenchmark-dev
   curl

@@ -1,6 +1,7 @@
 #include "microlith/cli/main.hpp"
 
 #include "admin_client.hpp"
+#include "cert_command.hpp"
 #include "jobs_commands.hpp"
 #include "module_commands.hpp"
 #include "modules_commands.hpp"
@@ -398,6 +399,20 @@ int main(int argc, char** argv) {
   toggle_group->add_option("url", toggle_url, url_help)->required();
   toggle_group->add_option("group", group_name, "The group, e.g. staff")->required();
   toggle_group->add_option("keys", group_keys, "Comma-separated actor keys");
+  auto* cert = app.add_subcommand("cert", "Make certificates for encrypted node links");
+  cert->require_subcommand(1);
+  std::string cert_dir;
+  std::string cert_nodes;
+  bool cert_force = false;
+  auto* cert_new = cert->add_subcommand(
+    "new", "Write a self-signed certificate and key for the cluster (DIR/cluster.pem, "
+           "DIR/cluster.key), or one per node with --nodes, and print the lines to paste");
+  cert_new->add_option("dir", cert_dir, "The folder to write them in (made if missing)")
+    ->required();
+  cert_new->add_option("--nodes", cert_nodes,
+                       "Comma-separated node names: one certificate per node (DIR/NAME.pem, "
+                       "DIR/NAME.key), each node trusting them all");
+  cert_new->add_flag("--force", cert_force, "Replace existing files");
   auto* routes = app.add_subcommand("routes", "Act on a running gateway's routes");
   routes->require_subcommand(1);
   std::string reload_url;
@@ -436,6 +451,8 @@ int main(int argc, char** argv) {
       return list_modules();
     if (*reload)
       return reload_routes(reload_url);
+    if (*cert_new)
+      return new_certificates(cert_dir, cert_nodes, cert_force);
     if (*observe_cmd)
       return observe(observe_url, observing);
     if (*jobs_stats)

@@ -3,6 +3,8 @@
 
 #include "detail/node_named.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 
 namespace microlith {
@@ -25,6 +27,15 @@ cluster::cluster_options cluster_options_for(const system_config& config,
     opts.heartbeat_interval = *config.cluster.heartbeat_interval;
   if (config.cluster.heartbeat_timeout)
     opts.heartbeat_timeout = *config.cluster.heartbeat_timeout;
+  // A node's own [nodes.NAME.tls] when it has one, else [cluster.tls].
+  const auto& tls = self.tls ? self.tls : config.cluster.tls;
+  if (tls) {
+    opts.tls.certificate = tls->certificate;
+    opts.tls.key = tls->key;
+    opts.tls.trusted_certificates = tls->trusted_certificates;
+    opts.tls.trusted_fingerprints = tls->trusted_fingerprints;
+    opts.tls.source = fmt::format("[{}]", tls->table);
+  }
   return opts;
 }
 

@@ -3,6 +3,9 @@
 
 #include "microlith/services/module.hpp"
 
+#include "microlith/actors/error.hpp"
+#include "microlith/net/cluster/tls.hpp"
+
 #include "detail/data_folder.hpp"
 #include "detail/listen_address.hpp"
 #include "detail/settings_reading.hpp"
@@ -671,7 +674,9 @@ private:
       extra.table = table;
       check_entry_name(s.table, name, s.key(name), "node");
       const scope ns{*table, s.key(name)};
-      check_keys(ns, {"listen", "groups"});
+      check_keys(ns, {"listen", "groups", "tls"});
+      if (const auto* tls = child_table(ns, "tls"))
+        node.tls = read_tls(scope{*tls, ns.key("tls")});
       std::string listen;
       if ((extra.listen = read_string(ns, "listen", true, listen)) != nullptr) {
         if (auto address = parse_listen(listen)) {
@@ -698,7 +703,9 @@ private:
   }
 
   void read_cluster(const scope& s) {
-    check_keys(s, {"cookie", "heartbeat_interval", "heartbeat_timeout"});
+    check_keys(s, {"cookie", "heartbeat_interval", "heartbeat_timeout", "tls"});
+    if (const auto* tls = child_table(s, "tls"))
+      config_.cluster.tls = read_tls(scope{*tls, s.key("tls")});
     read_string(s, "cookie", false, config_.cluster.cookie);
     milliseconds interval{0};
     milliseconds timeout{0};
@@ -715,6 +722,74 @@ private:
                             quote(interval_node->as_string()->get()),
                             quote(timeout_node->as_string()->get())));
     }
+  }
+
+  // A path of the tls table, resolved against the system file's folder.
+  std::string tls_path(const std::string& path) const {
+    return detail::in_data_folder(detail::default_data_folder(path_), path);
+  }
+
+  // [cluster.tls] or [nodes.NAME.tls]: every file is read now, so `microlith check` reports a
+  // missing file, a PEM that is not one, a key of another certificate or a malformed fingerprint.
+  tls_config read_tls(const scope& s) {
+    tls_config tls;
+    tls.table = s.prefix;
+    tls.line = static_cast<int>(s.table.source().begin.line);
+    check_keys(s, {"certificate", "key", "trusted"});
+    std::string certificate;
+    std::string key;
+    const toml::node* cert_node = read_string(s, "certificate", true, certificate);
+    const toml::node* key_node = read_string(s, "key", true, key);
+    bool cert_ok = false;
+    if (cert_node != nullptr) {
+      tls.certificate = tls_path(certificate);
+      if (auto fp = cluster::tls::certificate_fingerprint(tls.certificate); !fp)
+        add_error(*cert_node, s.key("certificate"),
+                  fmt::format("expected a PEM certificate file, got {} ({})", quote(certificate),
+                              message_of(fp.error())));
+      else
+        cert_ok = true;
+    }
+    if (key_node != nullptr) {
+      tls.key = tls_path(key);
+      if (cert_ok) {
+        if (auto err = cluster::tls::check_key_matches(tls.certificate, tls.key))
+          add_error(*key_node, s.key("key"),
+                    fmt::format("expected the PEM private key of {}, got {} ({})",
+                                quote(certificate), quote(key), message_of(err)));
+      }
+    }
+    std::vector<std::string> trusted;
+    std::vector<const toml::node*> nodes;
+    if (const auto* array = read_string_array(s, "trusted", true, trusted, nodes)) {
+      if (array->as_array()->empty())
+        add_error(*array, s.key("trusted"),
+                  "expected a non-empty array of certificate files or \"sha256:FINGERPRINT\" "
+                  "entries, got []");
+    }
+    for (std::size_t i = 0; i < trusted.size(); ++i) {
+      const std::string& entry = trusted[i];
+      const std::string element_key = fmt::format("{}[{}]", s.key("trusted"), i);
+      if (entry.rfind("sha256:", 0) == 0) {
+        if (auto fp = cluster::tls::parse_fingerprint(entry))
+          tls.trusted_fingerprints.push_back(*fp);
+        else
+          add_error(*nodes[i], element_key,
+                    fmt::format("expected \"sha256:\" and 64 hex digits (colons allowed between "
+                                "them), got {}",
+                                quote(entry)));
+        continue;
+      }
+      auto path = tls_path(entry);
+      if (auto fp = cluster::tls::certificate_fingerprint(path); !fp)
+        add_error(*nodes[i], element_key,
+                  fmt::format("expected a PEM certificate file or \"sha256:FINGERPRINT\", got {} "
+                              "({})",
+                              quote(entry), message_of(fp.error())));
+      else
+        tls.trusted_certificates.push_back(std::move(path));
+    }
+    return tls;
   }
 
   std::optional<std::size_t> group_index(std::string_view name) const {

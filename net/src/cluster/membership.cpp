@@ -8,6 +8,8 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 
 namespace microlith::cluster {
 
@@ -22,19 +24,44 @@ constexpr const char* app_identifier = "microlith";
 
 } // namespace
 
-void configure_transport(node_options& options, const cluster_options& cluster) {
+caf::error configure_transport(node_options& options, const cluster_options& cluster) {
   auto previous = options.configure_system;
   auto interval = caf::timespan{cluster.heartbeat_interval};
   auto timeout = caf::timespan{cluster.heartbeat_timeout};
-  options.configure_system = [previous, interval, timeout](caf::actor_system_config& cfg) {
+  bool use_tls = cluster.tls.enabled();
+  std::string certificate;
+  std::string key;
+  std::string cafile;
+  if (use_tls) {
+    // Refused rather than half-configured: CAF's OpenSSL module without a certificate falls back
+    // to anonymous ciphers, which authenticate nobody.
+    auto prepared = tls::prepare(cluster.tls);
+    if (!prepared)
+      return prepared.error();
+    certificate = cluster.tls.certificate;
+    key = cluster.tls.key;
+    cafile = *prepared;
+  } else if (!cluster.tls.key.empty()) {
+    return make_error(errc::invalid_argument,
+                      fmt::format("{} has a key but no certificate", cluster.tls.source));
+  }
+  options.configure_system = [previous, interval, timeout, use_tls, certificate, key,
+                              cafile](caf::actor_system_config& cfg) {
     if (previous)
       previous(cfg);
     cfg.load<caf::io::middleman>();
+    if (use_tls) {
+      cfg.load<caf::openssl::manager>();
+      cfg.openssl_certificate = certificate;
+      cfg.openssl_key = key;
+      cfg.openssl_cafile = cafile;
+    }
     // Both keys, on every node: a node without heartbeats looks dead to one with a timeout.
     cfg.set("middleman.heartbeat-interval", interval);
     cfg.set("middleman.connection-timeout", timeout);
     cfg.set("middleman.app-identifiers", std::vector<std::string>{app_identifier});
   };
+  return {};
 }
 
 membership::membership(node& n, cluster_options options)
@@ -45,6 +72,11 @@ caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_opt
     return make_error(errc::bad_request,
                       fmt::format("node {} cannot join a cluster: its actor system has no "
                                   "middleman (configure it with configure_transport())",
+                                  options.node));
+  if (options.tls.enabled() && !n.system().has_openssl_manager())
+    return make_error(errc::bad_request,
+                      fmt::format("node {} cannot join with TLS: its actor system has no OpenSSL "
+                                  "module (configure it with configure_transport())",
                                   options.node));
   if (options.heartbeat_timeout <= options.heartbeat_interval)
     return make_error(errc::bad_request,
@@ -65,7 +97,11 @@ caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_opt
   // Failure detection does not need the agent's own thread: it is the middleman's heartbeat, on
   // the middleman's I/O thread.
   auto agent = n.system().spawn<detail::node_agent, caf::hidden>(&n, opts, self->state_);
-  auto port = n.system().middleman().publish(agent, opts.port, opts.host.c_str(), true);
+  // With TLS, the OpenSSL module's middleman actor: it accepts only TLS connections (a plaintext
+  // peer fails the TLS accept), on the same BASP broker.
+  auto port = opts.tls.enabled()
+                ? caf::openssl::publish(agent, opts.port, opts.host.c_str(), true)
+                : n.system().middleman().publish(agent, opts.port, opts.host.c_str(), true);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
     return make_error(errc::service_unavailable,
@@ -87,8 +123,10 @@ caf::expected<std::unique_ptr<membership>> membership::join(node& n, cluster_opt
       caf::anon_send(target, local_change_atom::value, true, static_cast<std::uint8_t>(change.what),
                      change.name, change.instance);
   });
-  log::info(component, "node {} of system {} listens on {}:{}; peers: {}", opts.node, opts.system,
-            opts.host, self->port_, opts.peers.size());
+  log::info(component, "node {} of system {} listens on {}:{}{}; peers: {}", opts.node, opts.system,
+            opts.host, self->port_,
+            opts.tls.enabled() ? fmt::format(" (TLS, {})", opts.tls.source) : std::string{},
+            opts.peers.size());
   return self;
 }
 
@@ -136,6 +174,7 @@ void membership::leave() {
   self->monitor(agent_);
   self->send(agent_, leave_atom::value);
   self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
+  // Also for a TLS port: both middleman actors hand unpublishing to the one BASP broker.
   if (auto unpublished = node_.system().middleman().unpublish(agent_, port_); !unpublished)
     log::debug(component, "could not unpublish the agent: {}", describe(unpublished.error()));
   agent_ = nullptr;

@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include <algorithm>
 #include <random>
@@ -173,13 +174,22 @@ void node_agent::connect(const std::string& peer_name) {
     return;
   if (p.address.port == 0)
     return; // it listens where its OS chose: it connects to us
+  // Over TLS, one connection per pair of nodes: the node with the smaller name connects and the
+  // other waits for it (unless its own port is the OS's choice, which the other cannot know).
+  // Plain BASP resolves two connections made at once between the same nodes by closing one; over
+  // CAF's OpenSSL transport the second is not made at all.
+  if (options_.tls.enabled() && peer_name < options_.node && options_.port != 0)
+    return;
   p.connecting = true;
   auto host = p.address.host;
   auto port = p.address.port;
   // The middleman's handle is fetched per attempt and never kept: a strong reference held past
   // the agent's exit would keep CAF's detached middleman actor (and shutdown) waiting.
-  request(system().middleman().actor_handle(), options_.connect_timeout, caf::connect_atom::value,
-          host, port)
+  // With TLS, the OpenSSL module's: the connection is TLS, refused unless both certificates are
+  // pinned (tls.hpp).
+  auto middleman = options_.tls.enabled() ? system().openssl_manager().actor_handle()
+                                          : system().middleman().actor_handle();
+  request(middleman, options_.connect_timeout, caf::connect_atom::value, host, port)
     .then(
       [this, peer_name](const caf::node_id& nid, caf::strong_actor_ptr& ptr,
                         const std::set<std::string>&) {

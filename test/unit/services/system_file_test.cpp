@@ -422,12 +422,12 @@ TEST_CASE("unknown keys are reported with the keys that are allowed", "[unit]") 
   }
   SECTION("in a node") {
     check_single(with_minimal("[nodes.a]\nlisten = \"h:1\"\ngroups = [\"ledger\"]\nport = 1\n"), 9,
-                 "nodes.a.port", R"(unknown key "port"; expected one of listen, groups)");
+                 "nodes.a.port", R"(unknown key "port"; expected one of listen, groups, tls)");
   }
   SECTION("in [cluster]") {
     check_single(
       with_minimal("[cluster]\nsecret = \"x\"\n"), 7, "cluster.secret",
-      R"(unknown key "secret"; expected one of cookie, heartbeat_interval, heartbeat_timeout)");
+      R"(unknown key "secret"; expected one of cookie, heartbeat_interval, heartbeat_timeout, tls)");
   }
   SECTION("any key is allowed in a group's config") {
     const auto config =

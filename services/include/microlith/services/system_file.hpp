@@ -197,12 +197,24 @@ struct group_config {
 };
 
 /// One [nodes.NAME] table.
+/// A [cluster.tls] or [nodes.NAME.tls] table: encrypted, pinned node links (docs/cluster.md,
+/// "Security"). Paths are resolved against the system file's folder.
+struct tls_config {
+  std::string certificate;
+  std::string key;
+  std::vector<std::string> trusted_certificates; ///< pinned certificate files
+  std::vector<std::string> trusted_fingerprints; ///< pinned "sha256:..." entries, 64 lowercase hex
+  std::string table;                             ///< "cluster.tls" or "nodes.NAME.tls"
+  int line = 0;                                  ///< line of the table's header
+};
+
 struct node_config {
   std::string name;
   std::string host;
   std::uint16_t port = 0;
   std::vector<std::string> groups;
-  int line = 0; ///< line of the [nodes.NAME] header
+  int line = 0;                  ///< line of the [nodes.NAME] header
+  std::optional<tls_config> tls; ///< [nodes.NAME.tls]: this node's own, instead of [cluster.tls]
 };
 
 /// The optional [cluster] table.
@@ -210,6 +222,7 @@ struct cluster_config {
   std::string cookie;
   std::optional<std::chrono::milliseconds> heartbeat_interval;
   std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  std::optional<tls_config> tls; ///< [cluster.tls]
 };
 
 /// The optional [admin] table.

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "microlith/actors/node.hpp"
+#include "microlith/net/cluster/tls.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
@@ -59,11 +60,15 @@ struct cluster_options {
   std::chrono::milliseconds reconnect_max{2000};
   /// How long one connection attempt (TCP connect and CAF's handshake) may take.
   std::chrono::milliseconds connect_timeout{3000};
+  /// Encrypted, pinned links (tls.hpp); without a certificate the links are plain BASP.
+  tls_options tls;
 };
 
 /// Sets what the actor system needs before it starts: CAF's middleman, the heartbeat keys (on
-/// every node, as CAF requires) and the application id. Call before constructing the node.
-void configure_transport(node_options& options, const cluster_options& cluster);
+/// every node, as CAF requires) and the application id; with cluster.tls enabled, CAF's OpenSSL
+/// module with the node's certificate, key and pinned certificates (tls::prepare()). Call before
+/// constructing the node. Fails when the TLS settings are unusable (tls::check()).
+caf::error configure_transport(node_options& options, const cluster_options& cluster);
 
 /// Another node this node is joined with.
 struct member_info {

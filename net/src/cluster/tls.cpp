@@ -1,0 +1,478 @@
+// TLS for node links: certificate checks, pins, certificates for `microlith cert new`, and the
+// verify hook CAF's OpenSSL session is bound to (tls.hpp explains why it exists).
+#include "microlith/net/cluster/tls.hpp"
+
+#include "microlith/actors/error.hpp"
+#include "microlith/actors/log.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+namespace microlith::cluster::tls {
+
+namespace {
+
+constexpr std::string_view component = "cluster";
+
+struct file_closer {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+using file_ptr = std::unique_ptr<std::FILE, file_closer>;
+
+struct x509_deleter {
+  void operator()(X509* x) const noexcept { X509_free(x); }
+};
+using x509_ptr = std::unique_ptr<X509, x509_deleter>;
+
+struct pkey_deleter {
+  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+};
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
+
+caf::error invalid(std::string message) {
+  return make_error(errc::invalid_argument, std::move(message));
+}
+
+std::string hex(const unsigned char* data, unsigned int size) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (unsigned int i = 0; i < size; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 0x0f]);
+  }
+  return out;
+}
+
+std::string fingerprint_of(const X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &size) != 1)
+    return {};
+  return hex(md, size);
+}
+
+caf::expected<x509_ptr> read_certificate(const std::string& path) {
+  file_ptr f{std::fopen(path.c_str(), "rb")};
+  if (!f)
+    return invalid(fmt::format("cannot open {} ({})", path, std::strerror(errno)));
+  x509_ptr cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)};
+  if (!cert)
+    return invalid(fmt::format("{} holds no PEM certificate", path));
+  return cert;
+}
+
+// No passphrase prompt: an encrypted key fails instead of reading the terminal.
+int no_passphrase(char*, int, int, void*) {
+  return -1;
+}
+
+caf::expected<pkey_ptr> read_key(const std::string& path) {
+  file_ptr f{std::fopen(path.c_str(), "rb")};
+  if (!f)
+    return invalid(fmt::format("cannot open {} ({})", path, std::strerror(errno)));
+  pkey_ptr key{PEM_read_PrivateKey(f.get(), nullptr, no_passphrase, nullptr)};
+  if (!key)
+    return invalid(fmt::format("{} holds no unencrypted PEM private key", path));
+  return key;
+}
+
+// -- the registry the verify hook reads -------------------------------------------------------
+
+struct registration {
+  std::string source;
+  std::vector<std::string> pins; // fingerprints: the pinned files' and the sha256 entries
+};
+
+struct registry {
+  std::mutex mutex;
+  // By the fingerprint of the node's own certificate. Entries are never freed (an SSL_CTX of a
+  // connection may still point to one); a process registers a handful at most.
+  std::map<std::string, std::shared_ptr<const registration>> by_certificate;
+  std::vector<std::shared_ptr<const registration>> all;
+};
+
+// Never destroyed: the middleman's thread may still make a context while the process exits.
+registry& the_registry() {
+  static auto* r = new registry;
+  return *r;
+}
+
+// The cafiles tls::prepare() wrote, removed at exit.
+struct cafiles {
+  std::mutex mutex;
+  std::vector<std::string> paths;
+
+  ~cafiles() {
+    for (const auto& path : paths)
+      ::unlink(path.c_str());
+  }
+};
+
+cafiles& the_cafiles() {
+  static cafiles c;
+  return c;
+}
+
+int registration_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+using set_verify_fn = void (*)(SSL_CTX*, int, SSL_verify_cb);
+
+set_verify_fn real_set_verify() {
+  static const set_verify_fn real = [] {
+    void* f = dlsym(RTLD_NEXT, "SSL_CTX_set_verify");
+    if (f == nullptr)
+      f = dlvsym(RTLD_NEXT, "SSL_CTX_set_verify", "OPENSSL_3.0.0");
+    if (f == nullptr) {
+      std::fprintf(stderr, "microlith: OpenSSL's SSL_CTX_set_verify not found\n");
+      std::abort();
+    }
+    return reinterpret_cast<set_verify_fn>(f);
+  }();
+  return real;
+}
+
+template <class F>
+F real_function(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (f == nullptr)
+    f = dlvsym(RTLD_NEXT, name, "OPENSSL_3.0.0");
+  if (f == nullptr) {
+    std::fprintf(stderr, "microlith: OpenSSL's %s not found\n", name);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+// True when `ssl` belongs to a context the hook gave a registration: a node link.
+bool is_node_link(const SSL* ssl) {
+  return ssl != nullptr
+         && SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), registration_index()) != nullptr;
+}
+
+// The peer's leaf certificate must be pinned; the certificates above it (if it sent any) decide
+// nothing. OpenSSL's own verdict on the chain (from the cafile) is replaced by the pin check.
+int verify_peer(int ok, X509_STORE_CTX* store) {
+  (void)ok;
+  if (X509_STORE_CTX_get_error_depth(store) != 0)
+    return 1;
+  auto* ssl =
+    static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  const registration* reg = nullptr;
+  if (ssl != nullptr)
+    reg = static_cast<const registration*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), registration_index()));
+  X509* peer = X509_STORE_CTX_get_current_cert(store);
+  if (reg == nullptr || peer == nullptr)
+    return 0;
+  auto fp = fingerprint_of(peer);
+  if (std::find(reg->pins.begin(), reg->pins.end(), fp) != reg->pins.end()) {
+    X509_STORE_CTX_set_error(store, X509_V_OK);
+    return 1;
+  }
+  log::error(component, "node link refused: peer certificate sha256:{} is not trusted ({} trusted)",
+             fp, reg->source);
+  return 0;
+}
+
+} // namespace
+
+std::optional<std::string> parse_fingerprint(std::string_view text) {
+  constexpr std::string_view prefix = "sha256:";
+  if (text.substr(0, prefix.size()) == prefix)
+    text.remove_prefix(prefix.size());
+  if (text.empty() || text.front() == ':' || text.back() == ':')
+    return std::nullopt;
+  char digits[64];
+  std::size_t count = 0;
+  char previous = 0;
+  for (char c : text) {
+    if (c == ':') {
+      if (previous == ':')
+        return std::nullopt; // two in a row
+      previous = c;
+      continue;
+    }
+    previous = c;
+    if (c >= 'A' && c <= 'F')
+      c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || count == sizeof digits)
+      return std::nullopt;
+    digits[count++] = c;
+  }
+  if (count != sizeof digits)
+    return std::nullopt;
+  return std::string(digits, count);
+}
+
+caf::expected<std::string> certificate_fingerprint(const std::string& pem_path) {
+  auto cert = read_certificate(pem_path);
+  if (!cert)
+    return cert.error();
+  return fingerprint_of(cert->get());
+}
+
+caf::error check_key_matches(const std::string& cert_path, const std::string& key_path) {
+  auto cert = read_certificate(cert_path);
+  if (!cert)
+    return cert.error();
+  auto key = read_key(key_path);
+  if (!key)
+    return key.error();
+  if (EVP_PKEY_eq(X509_get0_pubkey(cert->get()), key->get()) != 1)
+    return invalid(
+      fmt::format("the key of {} does not match the certificate {}", key_path, cert_path));
+  return {};
+}
+
+caf::error check(const tls_options& options) {
+  if (options.certificate.empty() || options.key.empty())
+    return invalid(fmt::format("{} needs both certificate and key (CAF's OpenSSL module without "
+                               "a certificate would use anonymous ciphers)",
+                               options.source));
+  if (auto err = check_key_matches(options.certificate, options.key))
+    return err;
+  if (options.trusted_certificates.empty() && options.trusted_fingerprints.empty())
+    return invalid(fmt::format("{} trusts no certificate", options.source));
+  for (const auto& path : options.trusted_certificates)
+    if (auto fp = certificate_fingerprint(path); !fp)
+      return fp.error();
+  for (const auto& fp : options.trusted_fingerprints)
+    if (!parse_fingerprint(fp))
+      return invalid(fmt::format("malformed fingerprint {}", fp));
+  return {};
+}
+
+bool is_pinned(const tls_options& options, std::string_view peer) {
+  for (const auto& fp : options.trusted_fingerprints)
+    if (auto parsed = parse_fingerprint(fp); parsed && *parsed == peer)
+      return true;
+  for (const auto& path : options.trusted_certificates)
+    if (auto fp = certificate_fingerprint(path); fp && *fp == peer)
+      return true;
+  return false;
+}
+
+bool verify_hook_active() {
+  // CAF's libcaf_openssl resolves SSL_CTX_set_verify through the global scope, like this lookup.
+  void* bound = dlsym(RTLD_DEFAULT, "SSL_CTX_set_verify");
+  return bound == reinterpret_cast<void*>(&::SSL_CTX_set_verify);
+}
+
+caf::expected<std::string> make_self_signed(const std::string& common_name,
+                                            const std::string& cert_path,
+                                            const std::string& key_path, int days) {
+  pkey_ptr key{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")};
+  if (!key)
+    return invalid("cannot make an ECDSA P-256 key");
+  x509_ptr cert{X509_new()};
+  std::unique_ptr<BIGNUM, decltype(&BN_free)> serial{BN_new(), BN_free};
+  if (!cert || !serial || X509_set_version(cert.get(), 2) != 1
+      || BN_rand(serial.get(), 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1
+      || BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr
+      || X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0) == nullptr
+      || X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * days) == nullptr
+      || X509_set_pubkey(cert.get(), key.get()) != 1)
+    return invalid("cannot make the certificate");
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                 -1, 0)
+        != 1
+      || X509_set_issuer_name(cert.get(), name) != 1)
+    return invalid(fmt::format("cannot name the certificate {}", common_name));
+  // As `openssl req -x509` makes them: a self-signed certificate that may anchor its own chain.
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                            std::pair{NID_subject_key_identifier, "hash"},
+                            std::pair{NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    if (ext == nullptr)
+      return invalid("cannot add the certificate's extensions");
+    X509_add_ext(cert.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
+    return invalid("cannot sign the certificate");
+
+  int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return invalid(fmt::format("cannot write {} ({})", key_path, std::strerror(errno)));
+  ::fchmod(fd, 0600);
+  file_ptr key_file{::fdopen(fd, "w")};
+  if (!key_file) {
+    ::close(fd);
+    return invalid(fmt::format("cannot write {}", key_path));
+  }
+  if (PEM_write_PrivateKey(key_file.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1
+      || std::fflush(key_file.get()) != 0)
+    return invalid(fmt::format("cannot write {}", key_path));
+  key_file.reset();
+  file_ptr cert_file{std::fopen(cert_path.c_str(), "w")};
+  if (!cert_file || PEM_write_X509(cert_file.get(), cert.get()) != 1
+      || std::fflush(cert_file.get()) != 0)
+    return invalid(fmt::format("cannot write {} ({})", cert_path, std::strerror(errno)));
+  return fingerprint_of(cert.get());
+}
+
+caf::expected<std::string> prepare(const tls_options& options) {
+  if (auto err = check(options))
+    return err;
+  if (!options.trusted_fingerprints.empty() && !verify_hook_active())
+    return invalid(fmt::format(
+      "{} trusted: sha256 fingerprints need microlith's OpenSSL verify hook, which this program "
+      "does not have (CAF's OpenSSL module is not bound to it); pin certificate files instead",
+      options.source));
+  auto own = certificate_fingerprint(options.certificate);
+  if (!own)
+    return own.error();
+  auto reg = std::make_shared<registration>();
+  reg->source = options.source;
+  std::string pem;
+  for (const auto& path : options.trusted_certificates) {
+    auto fp = certificate_fingerprint(path);
+    if (!fp)
+      return fp.error();
+    reg->pins.push_back(*fp);
+    std::ifstream in{path, std::ios::binary};
+    std::ostringstream text;
+    text << in.rdbuf();
+    pem += text.str();
+    if (!pem.empty() && pem.back() != '\n')
+      pem += '\n';
+  }
+  for (const auto& fp : options.trusted_fingerprints)
+    reg->pins.push_back(*parse_fingerprint(fp));
+  std::string cafile;
+  if (!pem.empty()) {
+    auto pattern = (std::filesystem::temp_directory_path() / "microlith-trusted-XXXXXX").string();
+    int fd = ::mkstemp(pattern.data()); // mode 0600
+    if (fd < 0)
+      return invalid(fmt::format("cannot write the trusted certificates to {} ({})", pattern,
+                                 std::strerror(errno)));
+    std::size_t done = 0;
+    while (done < pem.size()) {
+      auto n = ::write(fd, pem.data() + done, pem.size() - done);
+      if (n <= 0) {
+        ::close(fd);
+        ::unlink(pattern.c_str());
+        return invalid(fmt::format("cannot write {}", pattern));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    cafile = pattern;
+  }
+  auto& r = the_registry();
+  std::lock_guard<std::mutex> guard{r.mutex};
+  r.by_certificate[*own] = reg;
+  r.all.push_back(reg);
+  if (!cafile.empty()) {
+    auto& c = the_cafiles();
+    std::lock_guard<std::mutex> files_guard{c.mutex};
+    c.paths.push_back(cafile);
+  }
+  return cafile;
+}
+
+} // namespace microlith::cluster::tls
+
+// The I/O calls of node links. OpenSSL's SSL_get_error() reads the thread's error queue, which
+// must be empty before each TLS I/O call (SSL_get_error(3)); CAF 0.17.6's session does not empty
+// it, and all its sessions run on the middleman's one thread, so a handshake that failed (a
+// refused peer, a plaintext one) left errors that made the next SSL_read of a healthy link
+// report SSL_ERROR_SSL, and CAF closed that link: the cluster's nodes lost each other over and
+// over while a refused peer kept retrying. These four empty the queue first for node links, and
+// only for them; every call is forwarded to OpenSSL's own function.
+extern "C" __attribute__((visibility("default"))) int SSL_read(SSL* ssl, void* buf, int num) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*, void*, int)>("SSL_read");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_write(SSL* ssl, const void* buf,
+                                                                int num) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*, const void*, int)>("SSL_write");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl, buf, num);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_accept(SSL* ssl) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*)>("SSL_accept");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl);
+}
+
+extern "C" __attribute__((visibility("default"))) int SSL_connect(SSL* ssl) {
+  using namespace microlith::cluster::tls;
+  static const auto real = real_function<int (*)(SSL*)>("SSL_connect");
+  if (is_node_link(ssl))
+    ERR_clear_error();
+  return real(ssl);
+}
+
+// The hook. CAF's OpenSSL session (libcaf_openssl) calls SSL_CTX_set_verify through the dynamic
+// linker, which binds it to this definition (exported by the program: net/CMakeLists.txt) ahead
+// of libssl's. Every call is forwarded unchanged to OpenSSL's own function, except CAF's exact
+// call (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, no callback) on a context whose
+// certificate is a cluster certificate registered by tls::prepare(): that one gets the pin check
+// as its callback and a minimum of TLS 1.2. The gateway's and the HTTP client's contexts, and any
+// other, pass through untouched.
+extern "C" __attribute__((visibility("default"))) void SSL_CTX_set_verify(SSL_CTX* ctx, int mode,
+                                                                          SSL_verify_cb callback) {
+  using namespace microlith::cluster::tls;
+  auto real = real_set_verify();
+  if (ctx != nullptr && callback == nullptr
+      && mode == (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT)) {
+    if (X509* own = SSL_CTX_get0_certificate(ctx); own != nullptr) {
+      auto fp = fingerprint_of(own);
+      const registration* reg = nullptr;
+      {
+        auto& r = the_registry();
+        std::lock_guard<std::mutex> guard{r.mutex};
+        if (auto i = r.by_certificate.find(fp); i != r.by_certificate.end())
+          reg = i->second.get();
+      }
+      if (reg != nullptr) {
+        SSL_CTX_set_ex_data(ctx, registration_index(), const_cast<registration*>(reg));
+        real(ctx, mode, verify_peer);
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        return;
+      }
+    }
+  }
+  real(ctx, mode, callback);
+}

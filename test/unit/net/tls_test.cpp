@@ -1,0 +1,226 @@
+// TLS node links (net/include/microlith/net/cluster/tls.hpp): fingerprints, pins, certificates
+// made with tls::make_self_signed, the verify hook's binding, and nodes in this process joined
+// over CAF's OpenSSL module: pinned peers join, an unpinned one is refused with its fingerprint
+// logged, a fingerprint pin works like a certificate file, and a plain node cannot join a TLS one.
+#include "support/log_capture.hpp"
+#include "support/temp_folder.hpp"
+
+#include <microlith/actors/error.hpp>
+#include <microlith/actors/node.hpp>
+#include <microlith/net/cluster/cluster.hpp>
+#include <microlith/net/cluster/tls.hpp>
+
+#include <caf/all.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace cl = microlith::cluster;
+namespace tls = microlith::cluster::tls;
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  auto until = steady::now() + limit;
+  while (!done()) {
+    if (steady::now() > until)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+bool log_has(const test_support::log_capture& log, const std::string& text,
+             std::chrono::milliseconds limit = 10s) {
+  return eventually([&] { return log.text().find(text) != std::string::npos; }, limit);
+}
+
+/// A certificate and key made in `folder` as NAME.pem and NAME.key; answers the fingerprint.
+std::string make_pair(const fs::path& folder, const std::string& name) {
+  auto fp = tls::make_self_signed(name, (folder / (name + ".pem")).string(),
+                                  (folder / (name + ".key")).string());
+  REQUIRE(fp);
+  return *fp;
+}
+
+cl::tls_options tls_of(const fs::path& folder, const std::string& name,
+                       const std::vector<std::string>& trusted_files,
+                       const std::vector<std::string>& trusted_fingerprints = {}) {
+  cl::tls_options out;
+  out.certificate = (folder / (name + ".pem")).string();
+  out.key = (folder / (name + ".key")).string();
+  for (const auto& t : trusted_files)
+    out.trusted_certificates.push_back((folder / (t + ".pem")).string());
+  out.trusted_fingerprints = trusted_fingerprints;
+  out.source = "[nodes." + name + ".tls]";
+  return out;
+}
+
+/// A node of the test cluster in this process.
+struct member {
+  cl::cluster_options options;
+  std::unique_ptr<microlith::node> node;
+  std::unique_ptr<cl::membership> membership;
+
+  member(std::string name, std::vector<cl::peer_address> peers, cl::tls_options tls) {
+    options.system = "unit";
+    options.node = name;
+    options.peers = std::move(peers);
+    options.cookie = "secret";
+    options.tls = std::move(tls);
+    microlith::node_options opts;
+    opts.name = name;
+    opts.threads = 2;
+    opts.default_timeout = 3s;
+    auto configured = cl::configure_transport(opts, options);
+    REQUIRE_FALSE(configured);
+    node = std::make_unique<microlith::node>(opts);
+    auto joined = cl::membership::join(*node, options);
+    REQUIRE(joined);
+    membership = std::move(*joined);
+  }
+
+  ~member() {
+    membership.reset();
+    node->shutdown();
+  }
+
+  cl::peer_address address() const { return {options.node, "127.0.0.1", membership->port()}; }
+
+  bool sees(const std::string& peer) const {
+    for (const auto& m : membership->members())
+      if (m.name == peer)
+        return true;
+    return false;
+  }
+};
+
+} // namespace
+
+TEST_CASE("fingerprints are 64 hex digits with an optional sha256 prefix and colons",
+          "[unit][tls]") {
+  const std::string hex = "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef";
+  const std::string lower = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  CHECK(tls::parse_fingerprint(hex) == lower);
+  CHECK(tls::parse_fingerprint("sha256:" + hex) == lower);
+  std::string colons;
+  for (std::size_t i = 0; i < hex.size(); i += 2)
+    colons += (i ? ":" : "") + hex.substr(i, 2);
+  CHECK(tls::parse_fingerprint("sha256:" + colons) == lower);
+  CHECK_FALSE(tls::parse_fingerprint(""));
+  CHECK_FALSE(tls::parse_fingerprint("sha256:"));
+  CHECK_FALSE(tls::parse_fingerprint(hex.substr(1)));         // 63 digits
+  CHECK_FALSE(tls::parse_fingerprint(hex + "0"));             // 65 digits
+  CHECK_FALSE(tls::parse_fingerprint("sha256:" + hex + ":")); // a trailing colon
+  CHECK_FALSE(tls::parse_fingerprint(":" + hex));
+  CHECK_FALSE(tls::parse_fingerprint("sha256:" + hex.substr(0, 62) + "zz"));
+  CHECK_FALSE(tls::parse_fingerprint("sha1:" + hex));
+}
+
+TEST_CASE("make_self_signed writes a certificate and a private key of mode 0600 that read back",
+          "[unit][tls]") {
+  test_support::temp_folder folder{"tls"};
+  auto fp = make_pair(folder.path(), "alpha");
+  auto pem = (folder.path() / "alpha.pem").string();
+  auto key = (folder.path() / "alpha.key").string();
+  struct stat st {};
+  REQUIRE(::stat(key.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto read = tls::certificate_fingerprint(pem);
+  REQUIRE(read);
+  CHECK(*read == fp);
+  CHECK(fp.size() == 64);
+  CHECK_FALSE(tls::check_key_matches(pem, key));
+  make_pair(folder.path(), "beta");
+  auto mismatch = tls::check_key_matches(pem, (folder.path() / "beta.key").string());
+  REQUIRE(mismatch);
+  CHECK_THAT(microlith::message_of(mismatch), Catch::Matchers::Contains("does not match"));
+  // A key is not a certificate, and a certificate is not a key.
+  CHECK_FALSE(tls::certificate_fingerprint(key));
+  CHECK(tls::check_key_matches(pem, pem));
+  CHECK_FALSE(tls::certificate_fingerprint((folder.path() / "missing.pem").string()));
+}
+
+TEST_CASE("a peer is pinned by its certificate file or by its sha256 fingerprint", "[unit][tls]") {
+  test_support::temp_folder folder{"tls"};
+  auto a = make_pair(folder.path(), "a");
+  auto b = make_pair(folder.path(), "b");
+  auto c = make_pair(folder.path(), "c");
+  auto options = tls_of(folder.path(), "a", {"a"}, {"sha256:" + b});
+  options.trusted_fingerprints = {*tls::parse_fingerprint("sha256:" + b)};
+  CHECK(tls::is_pinned(options, a));
+  CHECK(tls::is_pinned(options, b));
+  CHECK_FALSE(tls::is_pinned(options, c));
+  CHECK_FALSE(tls::check(options));
+  auto no_trust = tls_of(folder.path(), "a", {});
+  CHECK_THAT(microlith::message_of(tls::check(no_trust)), Catch::Matchers::Contains("trusts no"));
+  auto no_key = options;
+  no_key.key.clear();
+  CHECK_THAT(microlith::message_of(tls::check(no_key)),
+             Catch::Matchers::Contains("needs both certificate and key"));
+}
+
+TEST_CASE("CAF's OpenSSL module is bound to microlith's verify hook in this program",
+          "[unit][tls]") {
+  CHECK(tls::verify_hook_active());
+}
+
+TEST_CASE("nodes with pinned certificates join over TLS and an unpinned node is refused with its "
+          "fingerprint logged",
+          "[unit][tls][cluster]") {
+  test_support::log_capture log;
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  auto b_fp = make_pair(folder.path(), "b");
+  auto x_fp = make_pair(folder.path(), "x");
+  // a pins b by its file, b pins a by its file; c pins a by fingerprint.
+  member a{"a", {}, tls_of(folder.path(), "a", {"a", "b"})};
+  member b{"b", {a.address()}, tls_of(folder.path(), "b", {"a", "b"})};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+  CHECK_THAT(log.text(), Catch::Matchers::Contains("(TLS, [nodes.a.tls])"));
+
+  SECTION("an unpinned certificate is refused by the node that does not pin it") {
+    // x trusts a; a does not trust x: a refuses it and logs x's fingerprint.
+    member x{"x", {a.address()}, tls_of(folder.path(), "x", {"a", "x"})};
+    CHECK(log_has(log, "node link refused: peer certificate sha256:" + x_fp
+                         + " is not trusted ([nodes.a.tls] trusted)"));
+    CHECK_FALSE(x.sees("a"));
+    CHECK_FALSE(a.sees("x"));
+    CHECK(a.sees("b"));
+  }
+  SECTION("a fingerprint pin admits the node it names") {
+    // e pins f by fingerprint only; f pins e by its certificate file.
+    make_pair(folder.path(), "e");
+    auto f_fp = make_pair(folder.path(), "f");
+    member e{"e", {}, tls_of(folder.path(), "e", {}, {f_fp})};
+    member f{"f", {e.address()}, tls_of(folder.path(), "f", {"e"})};
+    CHECK(eventually([&] { return e.sees("f") && f.sees("e"); }));
+  }
+  (void)b_fp;
+}
+
+TEST_CASE("a plain node cannot join a TLS node", "[unit][tls][cluster]") {
+  test_support::log_capture log;
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  member a{"a", {}, tls_of(folder.path(), "a", {"a"})};
+  member plain{"p", {a.address()}, cl::tls_options{}};
+  // The plain node's attempts fail (the TLS accept fails), and it keeps retrying.
+  CHECK(log_has(log, "node a at 127.0.0.1:" + std::to_string(a.membership->port())));
+  CHECK_FALSE(plain.sees("a"));
+  CHECK_FALSE(a.sees("p"));
+}
