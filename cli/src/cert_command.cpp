@@ -118,7 +118,9 @@ int new_certificates(const std::string& dir, const std::string& nodes, bool forc
   fmt::print(
     "\n# Paste into the system file (a node trusts the certificates of its trusted list):\n");
   for (const auto& p : pairs) {
-    fmt::print("[{}]\n", p.name.empty() ? "cluster.tls" : fmt::format("nodes.{}.tls", p.name));
+    // A node name with a dot is quoted, or TOML would read nested tables.
+    auto node_key = p.name.find('.') == std::string::npos ? p.name : toml_string(p.name);
+    fmt::print("[{}]\n", p.name.empty() ? "cluster.tls" : fmt::format("nodes.{}.tls", node_key));
     fmt::print("certificate = {}\n", toml_string(p.pem));
     fmt::print("key = {}\n", toml_string(p.key));
     fmt::print("trusted = [{}]\n\n", fmt::join(all_pems, ", "));

@@ -63,6 +63,27 @@ $(echo "$out" | sed -n '/^\[nodes\./,$p')
 TOML
 "$bin" check "$dir/bank.toml" >/dev/null || fail "check rejected the printed lines: $(cat "$dir/bank.toml")"
 
+# A node name with a dot is quoted in the printed table name, and the lines still pass `check`.
+out=$("$bin" cert new "$dir/dotted" --nodes eu.west,b) || fail "cert new --nodes eu.west failed: $out"
+echo "$out" | grep -xF '[nodes."eu.west".tls]' >/dev/null || fail "no [nodes.\"eu.west\".tls] in: $out"
+cat >"$dir/dotted.toml" <<TOML
+[system]
+name = "bank"
+
+[groups.ledger]
+module = "bank.ledger"
+
+[nodes."eu.west"]
+listen = "127.0.0.1:7101"
+groups = ["ledger"]
+
+[nodes.b]
+listen = "127.0.0.1:7102"
+groups = ["ledger"]
+$(echo "$out" | sed -n '/^\[nodes\./,$p')
+TOML
+(cd "$dir" && "$bin" check dotted.toml >/dev/null) || fail "check rejected the dotted lines: $(cat "$dir/dotted.toml")"
+
 # Bad arguments exit 2.
 for bad in "--nodes a,,b" "--nodes a,a" "--nodes x/y"; do
   set +e

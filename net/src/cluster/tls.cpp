@@ -322,10 +322,17 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
     return invalid("cannot sign the certificate");
 
-  int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // A new file of this process (an old one, or a link put there, is removed first, never
+  // followed), mode 0600 from its creation.
+  if (::unlink(key_path.c_str()) != 0 && errno != ENOENT)
+    return invalid(fmt::format("cannot replace {} ({})", key_path, std::strerror(errno)));
+  int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return invalid(fmt::format("cannot write {} ({})", key_path, std::strerror(errno)));
-  ::fchmod(fd, 0600);
+  if (::fchmod(fd, 0600) != 0) {
+    ::close(fd);
+    return invalid(fmt::format("cannot make {} private ({})", key_path, std::strerror(errno)));
+  }
   file_ptr key_file{::fdopen(fd, "w")};
   if (!key_file) {
     ::close(fd);
@@ -335,7 +342,9 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
       || std::fflush(key_file.get()) != 0)
     return invalid(fmt::format("cannot write {}", key_path));
   key_file.reset();
-  file_ptr cert_file{std::fopen(cert_path.c_str(), "w")};
+  if (::unlink(cert_path.c_str()) != 0 && errno != ENOENT)
+    return invalid(fmt::format("cannot replace {} ({})", cert_path, std::strerror(errno)));
+  file_ptr cert_file{std::fopen(cert_path.c_str(), "wx")}; // a new file, no link followed
   if (!cert_file || PEM_write_X509(cert_file.get(), cert.get()) != 1
       || std::fflush(cert_file.get()) != 0)
     return invalid(fmt::format("cannot write {} ({})", cert_path, std::strerror(errno)));
@@ -345,10 +354,13 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
 caf::expected<std::string> prepare(const tls_options& options) {
   if (auto err = check(options))
     return err;
-  if (!options.trusted_fingerprints.empty() && !verify_hook_active())
+  // Without the hook a pinned file would be a trust anchor in the cafile (a certificate it signed
+  // would pass), no fingerprint could be checked and no TLS 1.2 minimum set: refused.
+  if (!verify_hook_active())
     return invalid(fmt::format(
-      "{} trusted: sha256 fingerprints need microlith's OpenSSL verify hook, which this program "
-      "does not have (CAF's OpenSSL module is not bound to it); pin certificate files instead",
+      "{}: TLS node links need microlith's OpenSSL verify hook (pins checked on each link, TLS "
+      "1.2 at least), which this program does not have (CAF's OpenSSL module is not bound to "
+      "it: the net library must be linked into the program, not loaded with local symbols)",
       options.source));
   auto own = certificate_fingerprint(options.certificate);
   if (!own)

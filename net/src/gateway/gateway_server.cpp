@@ -30,6 +30,15 @@ void detail::server_state::do_accept() {
                             bool refuse = open_connections.load() >= options.max_connections;
                             (refuse ? connections_refused : connections_accepted)++;
                             auto tls = options.tls ? options.tls->current() : nullptr;
+                            // Over TLS a refusal's 503 would cost a handshake and hold the
+                            // socket while it runs, uncounted: the connection is closed at
+                            // once instead, so max_connections bounds the open sockets.
+                            if (refuse && tls) {
+                              boost::system::error_code ignored;
+                              socket.close(ignored);
+                              do_accept();
+                              return;
+                            }
                             auto stream = tls ? gateway_stream(std::move(socket), std::move(tls))
                                               : gateway_stream(std::move(socket));
                             std::make_shared<http_session>(*this, std::move(stream), refuse)->run();

@@ -285,6 +285,22 @@ TEST_CASE("plain HTTP sent to an HTTPS gateway gets the connection closed", "[un
   CHECK(client.request("GET", "/healthz").status == 200);
 }
 
+TEST_CASE("over max_connections an HTTPS gateway closes a connection before any handshake",
+          "[unit]") {
+  temp_folder folder;
+  auto cert = http_test::make_self_signed(folder.path, "gateway");
+  auto options = tls_options(cert);
+  options.max_connections = 1;
+  options.request_timeout = 30s; // a handshake would hold the refused socket this long
+  gateway_fixture gw{options};
+  tls_connection client{gw.port(), cert.certificate};
+  REQUIRE(client.request("GET", "/healthz").status == 200);
+  http_connection refused{gw.port()}; // connects and sends nothing
+  CHECK(refused.closed_within(2000ms));
+  CHECK(gw.stats().connections_refused == 1);
+  CHECK(client.request("GET", "/healthz").status == 200); // the counted one serves on
+}
+
 TEST_CASE("a TLS handshake that never finishes is cut off after the request timeout", "[unit]") {
   temp_folder folder;
   auto cert = http_test::make_self_signed(folder.path, "gateway");
