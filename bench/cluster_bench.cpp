@@ -141,7 +141,9 @@ std::string tls_folder() {
   static const std::string folder = [] {
     if (const char* given = std::getenv("CLUSTER_BENCH_TLS_DIR"); given != nullptr)
       return std::string{given};
-    std::string pattern = "/tmp/microlith-cluster-bench-tls-XXXXXX";
+    // Where the OS keeps temporary files ($TMPDIR or /tmp), as the cafiles are.
+    auto pattern =
+      (std::filesystem::temp_directory_path() / "microlith-cluster-bench-tls-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr)
       return std::string{};
     for (const char* name : {parent_node, child_node}) {
