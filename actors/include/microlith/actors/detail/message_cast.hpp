@@ -7,6 +7,7 @@
 #include <caf/error.hpp>
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
 #include <string>
 #include <typeinfo>
@@ -16,10 +17,11 @@ namespace microlith::detail {
 /// The pointer to `T` in `body` when it holds a `T`, else nullptr.
 template <class T>
 const T* message_cast(const message_ptr& body) {
+  if (!body)
+    return nullptr;
+  const google::protobuf::Message& held = *body;
   // typeid, not GetDescriptor(): cheaper than a descriptor lookup (docs/benchmarks.md).
-  if (body && typeid(*body) == typeid(T))
-    return static_cast<const T*>(body.get());
-  return nullptr;
+  return typeid(held) == typeid(T) ? static_cast<const T*>(&held) : nullptr;
 }
 
 /// "bad_request: expected bank.Balance, got bank.Entry" for a reply of the wrong type.

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include <memory>
 #include <string>
