@@ -21,6 +21,9 @@ std::string clipped_quote(const std::string& text) {
   return "\"" + text.substr(0, max_quoted) + "...\"";
 }
 
+// The longest time left a received envelope's deadline keeps (365 days).
+constexpr std::int64_t max_wire_time_left = 365LL * 24 * 3600 * 1000;
+
 } // namespace
 
 envelope_wire to_wire(const envelope& env) {
@@ -48,7 +51,7 @@ envelope_wire to_wire(const envelope& env) {
     out.toggle_override_values.reserve(env.meta.toggle_overrides->size());
     for (const auto& o : *env.meta.toggle_overrides) {
       out.toggle_override_names.push_back(o.name);
-      out.toggle_override_values.push_back(o.on ? 1 : 0);
+      out.toggle_override_values.push_back(o.on ? '\1' : '\0');
     }
   }
   // The digest the request arrived with wins over the snapshot this node substituted: on a miss
@@ -80,8 +83,11 @@ envelope from_wire(envelope_wire wire) {
   out.error = std::move(wire.error);
   out.meta.correlation_id = std::move(wire.correlation_id);
   out.meta.caller = std::move(wire.caller);
+  // The time left, at most max_wire_time_left: a larger value from another process (a year's
+  // worth of milliseconds times a million overflows the clock's nanoseconds) means "a long time".
   if (wire.deadline_ms_left >= 0)
-    out.meta.deadline = clock::now() + std::chrono::milliseconds(wire.deadline_ms_left);
+    out.meta.deadline =
+      clock::now() + std::chrono::milliseconds(std::min(wire.deadline_ms_left, max_wire_time_left));
   out.meta.hops = wire.hops;
   out.meta.idempotency_key = std::move(wire.idempotency_key);
   // Only compared with the digests of snapshots this node published (toggle_holder::find).
@@ -95,7 +101,7 @@ envelope from_wire(envelope_wire wire) {
     list->reserve(overrides);
     for (std::size_t i = 0; i < overrides; ++i)
       list->push_back(
-        {std::move(wire.toggle_override_names[i]), wire.toggle_override_values[i] != 0});
+        {std::move(wire.toggle_override_names[i]), wire.toggle_override_values[i] != '\0'});
     out.meta.toggle_overrides = std::move(list);
   }
   // A job's id and attempt are kept together or not at all: an attempt out of range (or a job

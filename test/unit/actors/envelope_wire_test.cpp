@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -315,4 +316,27 @@ TEST_CASE("an envelope sent to another node arrives rebuilt (CAF's BASP over TCP
     },
     caf::after(10s) >> [] {});
   CHECK(answered);
+}
+
+TEST_CASE("a received deadline far away is kept as a year at most without overflowing the clock",
+          "[unit]") {
+  microlith::envelope_wire wire;
+  wire.kind = static_cast<std::uint8_t>(envelope_kind::call);
+  wire.service = "echo";
+  wire.method = "Ping";
+  using namespace std::chrono;
+  for (std::int64_t left : {std::numeric_limits<std::int64_t>::max(), std::int64_t{1} << 50,
+                            std::int64_t{400} * 24 * 3600 * 1000}) {
+    INFO(left);
+    wire.deadline_ms_left = left;
+    auto before = microlith::clock::now();
+    auto in = microlith::from_wire(wire).meta.deadline;
+    CHECK(in - before >= hours(24 * 364));
+    CHECK(in - before <= hours(24 * 366));
+  }
+  wire.deadline_ms_left = 5000; // a deadline within the year stays as sent
+  auto before = microlith::clock::now();
+  auto in = microlith::from_wire(wire).meta.deadline;
+  CHECK(in - before >= milliseconds(5000));
+  CHECK(in - before <= milliseconds(5000) + minutes(1));
 }

@@ -144,10 +144,14 @@ struct envelope_wire {
   std::int64_t deadline_ms_left = -1; ///< -1 = no deadline; 0 = already passed
   std::uint32_t hops = 0;
   std::string idempotency_key;
-  /// The call's toggle overrides: names and values (1 on, 0 off) in the same order. The
+  /// The call's toggle overrides: names and values (byte 1 on, 0 off) in the same order. The
   /// receiving node keeps at most max_toggle_overrides of them and validates them at entry.
+  /// The values are a string, not a vector of bytes: CAF 0.17 sizes a byte vector to the length
+  /// the sender wrote before it checks that the bytes are there (a forged length of 3 GB
+  /// allocated 3 GB), while a string's length is checked first. Both are written alike on the
+  /// wire (the length, then the bytes), so nodes of either kind read each other.
   std::vector<std::string> toggle_override_names;
-  std::vector<std::uint8_t> toggle_override_values;
+  std::string toggle_override_values;
   /// The digest of the snapshot the request entered with (metadata::toggles); 0 for none.
   std::uint64_t toggles_digest = 0;
   /// The job and attempt the call serves (metadata::job_id, job_attempt); 0 for none. The
