@@ -1,12 +1,10 @@
 #include "gateway/websocket_session.hpp"
 
 #include "gateway/server_state.hpp"
+#include "gateway/topic_command.hpp"
 
 #include "microlith/actors/node.hpp"
 #include "microlith/net/gateway/http_binding.hpp"
-
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <boost/asio/post.hpp>
 
@@ -19,7 +17,6 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-constexpr std::size_t max_frame = 4 * 1024;
 constexpr std::size_t max_topics = 64;
 
 std::shared_ptr<const std::string> text(std::string s) {
@@ -51,7 +48,7 @@ void websocket_session::run(beast::http::request<beast::http::string_body> req) 
   timeouts.idle_timeout = st_.options.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.read_message_max(max_frame);
+  ws_.read_message_max(max_websocket_message);
   if (feed_ && feed_->select_subprotocol)
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(beast::http::field::sec_websocket_protocol,
@@ -145,42 +142,25 @@ void websocket_session::on_feed_answer(admin_response answer) {
   do_write();
 }
 
-// Handles {"subscribe": "t"} and {"unsubscribe": "t"}.
+// Handles {"subscribe": "t"} and {"unsubscribe": "t"} (topic_command.hpp).
 void websocket_session::handle(const std::string& frame) {
-  google::protobuf::Struct request;
-  if (!google::protobuf::util::JsonStringToMessage(frame, &request).ok()) {
-    enqueue(error_notice("expected a JSON object such as {\"subscribe\": \"balances\"}"));
-    return;
-  }
-  const auto& fields = request.fields();
-  for (const char* verb : {"subscribe", "unsubscribe"}) {
-    auto i = fields.find(verb);
-    if (i == fields.end())
-      continue;
-    if (i->second.kind_case() != google::protobuf::Value::kStringValue
-        || i->second.string_value().empty()) {
-      enqueue(error_notice(fmt::format("\"{}\" expects a topic name (a non-empty string)", verb)));
-      return;
+  auto command = parse_topic_command(frame);
+  if (const auto* problem = std::get_if<std::string>(&command))
+    return enqueue(error_notice(*problem));
+  const auto& [subscribe, topic] = std::get<topic_command>(command);
+  if (subscribe) {
+    if (topics_.count(topic) == 0) {
+      if (topics_.size() >= max_topics)
+        return enqueue(error_notice(fmt::format("at most {} topics per connection", max_topics)));
+      topics_.insert(topic);
+      st_.hub->subscribe(topic, shared_from_this());
     }
-    const auto& topic = i->second.string_value();
-    if (verb == std::string_view{"subscribe"}) {
-      if (topics_.count(topic) == 0) {
-        if (topics_.size() >= max_topics) {
-          enqueue(error_notice(fmt::format("at most {} topics per connection", max_topics)));
-          return;
-        }
-        topics_.insert(topic);
-        st_.hub->subscribe(topic, shared_from_this());
-      }
-      enqueue(text("{\"subscribed\":" + json_quote(topic) + "}"));
-    } else {
-      if (topics_.erase(topic) > 0)
-        st_.hub->unsubscribe(topic, this);
-      enqueue(text("{\"unsubscribed\":" + json_quote(topic) + "}"));
-    }
-    return;
+    enqueue(text("{\"subscribed\":" + json_quote(topic) + "}"));
+  } else {
+    if (topics_.erase(topic) > 0)
+      st_.hub->unsubscribe(topic, this);
+    enqueue(text("{\"unsubscribed\":" + json_quote(topic) + "}"));
   }
-  enqueue(error_notice("expected {\"subscribe\": \"topic\"} or {\"unsubscribe\": \"topic\"}"));
 }
 
 void websocket_session::send(std::shared_ptr<const std::string> json) {
