@@ -24,6 +24,7 @@ packages=(
   python3 # the shell tests' stand-in servers and cron_kill.sh's reads of a SQLite file
   prometheus # promtool: the tests check GET /metrics' text with `promtool check metrics`
   chromium # test/support/browser_driver.py: the observer page's tests in headless Chromium
+  clang-14 libclang-rt-14-dev # test/fuzz: the libFuzzer programs (clang, its fuzzer runtime)
 )
 
 missing=()

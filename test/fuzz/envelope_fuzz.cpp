@@ -89,11 +89,11 @@ MICROLITH_FUZZ_TARGET(envelope) {
 }
 
 #ifndef MICROLITH_LIBFUZZER
-#  include "proto/test.pb.h"
+#include "proto/test.pb.h"
 
-#  include <microlith/actors/error.hpp>
+#include <microlith/actors/error.hpp>
 
-#  include <fstream>
+#include <fstream>
 
 namespace {
 
@@ -116,7 +116,7 @@ void write_envelope_seeds(const std::string& folder) {
   call.hops = 1;
   call.idempotency_key = "8e03978e-40d5";
   call.toggle_override_names = {"bank.transfer_fee", "bank.new_limits"};
-  call.toggle_override_values = {1, 0};
+  call.toggle_override_values = std::string{"\1\0", 2};
   call.toggles_digest = 0x1234567890abcdefULL;
   call.job_id = 7;
   call.job_attempt = 2;
@@ -139,7 +139,8 @@ void write_envelope_seeds(const std::string& folder) {
   publish.kind = 3;
   publish.service = "balances";
   publish.body_type = ping.GetDescriptor()->full_name();
-  publish.body_bytes = "\x0a\x03" "abc";
+  publish.body_bytes = "\x0a\x03"
+                       "abc";
   wires.push_back(publish);
   int n = 0;
   for (auto& wire : wires) {

@@ -47,22 +47,22 @@ inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
 } // namespace microlith::fuzz
 
 /// Aborts with `what` when `condition` does not hold (an invariant of the target).
-#define MICROLITH_FUZZ_CHECK(target, condition, what)                                             \
+#define MICROLITH_FUZZ_CHECK(target, condition, what)                                              \
   do {                                                                                             \
     if (!(condition))                                                                              \
       ::microlith::fuzz::fail(target, what);                                                       \
   } while (false)
 
 #ifdef MICROLITH_LIBFUZZER
-#  define MICROLITH_FUZZ_TARGET(name)                                                              \
-    static int name##_run(const std::uint8_t* data, std::size_t size);                             \
-    extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {            \
-      return name##_run(data, size);                                                               \
-    }                                                                                              \
-    static int name##_run(const std::uint8_t* data, std::size_t size)
+#define MICROLITH_FUZZ_TARGET(name)                                                                \
+  static int name##_run(const std::uint8_t* data, std::size_t size);                               \
+  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {              \
+    return name##_run(data, size);                                                                 \
+  }                                                                                                \
+  static int name##_run(const std::uint8_t* data, std::size_t size)
 #else
-#  define MICROLITH_FUZZ_TARGET(name)                                                              \
-    static int name##_run(const std::uint8_t* data, std::size_t size);                             \
-    static const ::microlith::fuzz::registration name##_registration{#name, &name##_run};          \
-    static int name##_run(const std::uint8_t* data, std::size_t size)
+#define MICROLITH_FUZZ_TARGET(name)                                                                \
+  static int name##_run(const std::uint8_t* data, std::size_t size);                               \
+  static const ::microlith::fuzz::registration name##_registration{#name, &name##_run};            \
+  static int name##_run(const std::uint8_t* data, std::size_t size)
 #endif

@@ -68,10 +68,9 @@ MICROLITH_FUZZ_TARGET(headers) {
   if (auto key = gw::parse_idempotency_key(value)) {
     MICROLITH_FUZZ_CHECK(target, !key->empty() && key->size() <= gw::max_idempotency_key,
                          "an idempotency key of a length out of bounds");
-    MICROLITH_FUZZ_CHECK(target,
-                         std::all_of(key->begin(), key->end(),
-                                     [](char c) { return c >= 0x20 && c <= 0x7e; }),
-                         "an idempotency key that is not printable ASCII");
+    MICROLITH_FUZZ_CHECK(
+      target, std::all_of(key->begin(), key->end(), [](char c) { return c >= 0x20 && c <= 0x7e; }),
+      "an idempotency key that is not printable ASCII");
   } else {
     check_error_body(microlith::message_of(key.error()), "Idempotency-Key");
   }

@@ -13,9 +13,9 @@
 #include <microlith/net/gateway/http_binding.hpp>
 #include <microlith/net/gateway/toggle_overrides_header.hpp>
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -119,10 +119,12 @@ std::string deterministic_bytes(const google::protobuf::Message& original) {
 // The invariants of a message the binding built.
 void check_bound(const google::protobuf::Message& message) {
   std::string bytes;
-  MICROLITH_FUZZ_CHECK(target, message.SerializeToString(&bytes), "a bound message does not serialize");
+  MICROLITH_FUZZ_CHECK(target, message.SerializeToString(&bytes),
+                       "a bound message does not serialize");
   std::unique_ptr<google::protobuf::Message> parsed{message.New()};
-  MICROLITH_FUZZ_CHECK(target, parsed->ParseFromString(bytes),
-                       "a bound message's bytes do not parse (a node receiving it would refuse it)");
+  MICROLITH_FUZZ_CHECK(
+    target, parsed->ParseFromString(bytes),
+    "a bound message's bytes do not parse (a node receiving it would refuse it)");
   auto json = gw::to_json(message);
   MICROLITH_FUZZ_CHECK(target, !json.empty(), "a bound message does not print as JSON");
   auto again = gw::bind_request(*message.GetDescriptor(), json, "application/json", {}, {});

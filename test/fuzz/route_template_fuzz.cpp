@@ -43,17 +43,17 @@ MICROLITH_FUZZ_TARGET(route_template) {
     text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
     auto tab = row.find('\t');
     auto key = row.substr(0, tab);
-    auto route_target = tab == std::string_view::npos ? std::string_view{"binder.Bind"}
-                                                       : row.substr(tab + 1);
+    auto route_target =
+      tab == std::string_view::npos ? std::string_view{"binder.Bind"} : row.substr(tab + 1);
     auto spec = gw::parse_route(key, route_target);
     if (!spec) {
       MICROLITH_FUZZ_CHECK(target, !microlith::message_of(spec.error()).empty(),
                            "a refused route without a message");
       continue;
     }
-    auto written = spec->status == 200 ? fmt::format("{}.{}", spec->service, spec->method)
-                                       : fmt::format("{}.{} {}", spec->service, spec->method,
-                                                     spec->status);
+    auto written = spec->status == 200
+                     ? fmt::format("{}.{}", spec->service, spec->method)
+                     : fmt::format("{}.{} {}", spec->service, spec->method, spec->status);
     auto again = gw::parse_route(spec->verb + " " + spec->pattern, written);
     MICROLITH_FUZZ_CHECK(target, again && same(*spec, *again),
                          "a parsed route does not parse again from its parts to itself");

@@ -69,8 +69,8 @@ MICROLITH_FUZZ_TARGET(websocket_frame) {
     }
     const auto& problem = std::get<std::string>(command);
     MICROLITH_FUZZ_CHECK(target, !problem.empty(), "a refusal without a message");
-    auto notice = "{\"error\":\"bad_request\",\"message\":" + microlith::gateway::json_quote(problem)
-                  + "}";
+    auto notice =
+      "{\"error\":\"bad_request\",\"message\":" + microlith::gateway::json_quote(problem) + "}";
     google::protobuf::Struct parsed;
     MICROLITH_FUZZ_CHECK(target, google::protobuf::util::JsonStringToMessage(notice, &parsed).ok(),
                          "an error notice is not JSON");
