@@ -5,6 +5,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <fmt/format.h>
 
@@ -53,8 +57,13 @@ void limit_io(tcp::socket& socket, std::chrono::seconds limit) {
 } // namespace
 
 std::optional<gateway_url> parse_gateway_url(std::string url) {
-  if (url.rfind("http://", 0) == 0)
+  bool tls = false;
+  if (url.rfind("http://", 0) == 0) {
     url.erase(0, 7);
+  } else if (url.rfind("https://", 0) == 0) {
+    url.erase(0, 8);
+    tls = true;
+  }
   while (!url.empty() && url.back() == '/')
     url.pop_back();
   auto colon = url.rfind(':');
@@ -64,7 +73,7 @@ std::optional<gateway_url> parse_gateway_url(std::string url) {
   auto port = url.substr(colon + 1);
   if (port.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
-  return gateway_url{url.substr(0, colon), port};
+  return gateway_url{url.substr(0, colon), port, tls};
 }
 
 bool admin_token_set() {
@@ -72,12 +81,11 @@ bool admin_token_set() {
   return token != nullptr && *token != '\0';
 }
 
-admin_answer send_admin_request(const gateway_url& where, const admin_call& call) {
-  boost::asio::io_context ioc;
-  tcp::resolver resolver{ioc};
-  beast::tcp_stream stream{ioc};
-  stream.connect(resolver.resolve(where.host, where.port));
-  limit_io(stream.socket(), call.limit);
+namespace {
+
+// Sends `call` over `stream` (TCP, or TLS over TCP) and reads the answer.
+template <class Stream>
+admin_answer exchange(Stream& stream, const gateway_url& where, const admin_call& call) {
   http::request<http::string_body> req{http::string_to_verb(call.verb), call.target, 11};
   req.set(http::field::host, where.host);
   if (admin_token_set())
@@ -112,6 +120,53 @@ admin_answer send_admin_request(const gateway_url& where, const admin_call& call
   }
   auto& res = parser->get();
   return admin_answer{res.result_int(), res.body(), std::string(res[http::field::retry_after])};
+}
+
+// A TLS client context that verifies the gateway's certificate against OpenSSL's default trust
+// store, which SSL_CERT_FILE and SSL_CERT_DIR replace, and its name (or IP address) against
+// `host`.
+void verify_gateway(boost::asio::ssl::context& context, SSL* ssl, const std::string& host) {
+  context.set_default_verify_paths();
+  context.set_verify_mode(boost::asio::ssl::verify_peer);
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  auto* param = SSL_get0_param(ssl);
+  if (!ec) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    SSL_set_tlsext_host_name(ssl, host.c_str()); // SNI, for a name only (RFC 6066)
+  }
+}
+
+} // namespace
+
+admin_answer send_admin_request(const gateway_url& where, const admin_call& call) {
+  boost::asio::io_context ioc;
+  tcp::resolver resolver{ioc};
+  if (!where.tls) {
+    beast::tcp_stream stream{ioc};
+    stream.connect(resolver.resolve(where.host, where.port));
+    limit_io(stream.socket(), call.limit);
+    return exchange(stream, where, call);
+  }
+  boost::asio::ssl::context context{boost::asio::ssl::context::tls_client};
+  context.set_options(boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3
+                      | boost::asio::ssl::context::no_tlsv1
+                      | boost::asio::ssl::context::no_tlsv1_1);
+  beast::ssl_stream<beast::tcp_stream> stream{ioc, context};
+  verify_gateway(context, stream.native_handle(), where.host);
+  beast::get_lowest_layer(stream).connect(resolver.resolve(where.host, where.port));
+  limit_io(beast::get_lowest_layer(stream).socket(), call.limit);
+  try {
+    stream.handshake(boost::asio::ssl::stream_base::client);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error(fmt::format(
+      "TLS handshake: {} (the gateway's certificate is checked against the system's trusted "
+      "certificates; for a certificate of your own, set SSL_CERT_FILE to it or to its CA's)",
+      e.code().message()));
+  }
+  return exchange(stream, where, call);
 }
 
 std::string server_message(const std::string& body) {
@@ -161,7 +216,9 @@ int reload_routes(const std::string& url) {
   constexpr std::string_view command = "microlith routes reload";
   auto where = parse_gateway_url(url);
   if (!where) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+    fmt::print(stderr,
+               "{}: expected the gateway's URL such as http://127.0.0.1:8080 or https://HOST:PORT, "
+               "got \"{}\"\n",
                command, url);
     return 2;
   }
@@ -187,7 +244,9 @@ int call_admin_json(std::string_view command, const std::string& url, const admi
                     std::string_view endpoint_hint, google::protobuf::Message& out) {
   auto where = parse_gateway_url(url);
   if (!where) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+    fmt::print(stderr,
+               "{}: expected the gateway's URL such as http://127.0.0.1:8080 or https://HOST:PORT, "
+               "got \"{}\"\n",
                command, url);
     return 2;
   }

@@ -17,15 +17,16 @@ class Message;
 
 namespace microlith::cli {
 
-/// Where a gateway listens: "http://127.0.0.1:8080" or "127.0.0.1:8080" (a trailing '/'
-/// allowed).
+/// Where a gateway listens: "http://127.0.0.1:8080", "127.0.0.1:8080" or, for a gateway with
+/// tls_certificate, "https://gateway.example:8443" (a trailing '/' allowed).
 struct gateway_url {
   std::string host;
   std::string port;
+  bool tls = false; ///< https://: the gateway's certificate and name are verified
 };
 
-/// The gateway of `url`; nothing when `url` is not host:port with an optional http:// before
-/// it.
+/// The gateway of `url`; nothing when `url` is not host:port with an optional http:// or
+/// https:// before it.
 std::optional<gateway_url> parse_gateway_url(std::string url);
 
 /// One admin request.
@@ -45,9 +46,12 @@ struct admin_answer {
 };
 
 /// Sends `call` to `where`, bearing MICROLITH_ADMIN_TOKEN when it is set and not empty
-/// (Authorization: Bearer). A body goes with `Expect: 100-continue`: a request the gateway
-/// refuses on its head (401, 403, 429, 413) is answered before the body is sent. Throws
-/// std::runtime_error (connection refused, timed out, ...) when the gateway cannot be reached.
+/// (Authorization: Bearer). Over https://, the gateway's certificate must chain to OpenSSL's
+/// trusted certificates (SSL_CERT_FILE or SSL_CERT_DIR replace the system's) and name `host`
+/// (a DNS name, or an IP address in its subjectAltName); TLS 1.2 or newer. A body goes with
+/// `Expect: 100-continue`: a request the gateway refuses on its head (401, 403, 429, 413) is
+/// answered before the body is sent. Throws std::runtime_error (connection refused, timed out, ...)
+/// when the gateway cannot be reached.
 admin_answer send_admin_request(const gateway_url& where, const admin_call& call);
 
 /// Whether MICROLITH_ADMIN_TOKEN is set and not empty.

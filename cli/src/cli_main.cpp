@@ -276,7 +276,8 @@ int main(int argc, char** argv) {
     "modules", "List the modules linked into this program; with a subcommand, act on the modules "
                "installed in a running system (sends MICROLITH_ADMIN_TOKEN as the admin token)");
   modules->require_subcommand(0, 1);
-  const std::string url_help = "The gateway, e.g. http://127.0.0.1:8080";
+  const std::string url_help =
+    "The gateway, e.g. http://127.0.0.1:8080 or https://HOST:PORT (verified with SSL_CERT_FILE)";
   std::string modules_url;
   std::string archive_path;
   install_options install_opts;

@@ -82,7 +82,9 @@ std::optional<pb::Struct> run(std::string_view command, const std::string& url, 
                               int& code) {
   auto where = parse_gateway_url(url);
   if (!where) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+    fmt::print(stderr,
+               "{}: expected the gateway's URL such as http://127.0.0.1:8080 or https://HOST:PORT, "
+               "got \"{}\"\n",
                command, url);
     code = 2;
     return std::nullopt;
@@ -121,7 +123,9 @@ int install_module(const std::string& url, const std::string& archive,
                    const install_options& options) {
   constexpr std::string_view command = "microlith modules install";
   if (!parse_gateway_url(url)) {
-    fmt::print(stderr, "{}: expected the gateway's URL such as http://127.0.0.1:8080, got \"{}\"\n",
+    fmt::print(stderr,
+               "{}: expected the gateway's URL such as http://127.0.0.1:8080 or https://HOST:PORT, "
+               "got \"{}\"\n",
                command, url);
     return 2;
   }

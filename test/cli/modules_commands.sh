@@ -113,7 +113,7 @@ expect_code 2 "install of a missing file"
 echo "$err" | grep "cannot read the module archive $dir/missing-1.0.0.mlm" >/dev/null || fail "a missing file said: $err"
 MICROLITH_ADMIN_TOKEN=$token run modules list "ftp://127.0.0.1:$port"
 expect_code 2 "list with a malformed URL"
-echo "$err" | grep "expected the gateway's URL such as http://127.0.0.1:8080, got \"ftp://127.0.0.1:$port\"" >/dev/null \
+echo "$err" | grep "expected the gateway's URL such as http://127.0.0.1:8080 or https://HOST:PORT, got \"ftp://127.0.0.1:$port\"" >/dev/null \
   || fail "a malformed URL said: $err"
 MICROLITH_ADMIN_TOKEN=$token run modules activate "$url" acme.statements
 expect_code 2 "activate without a version"

@@ -6,7 +6,9 @@
 # and a key that is not the certificate's, naming the key. SIGHUP after the files were replaced: new connections get the
 # new certificate (fingerprints compared with `openssl x509 -fingerprint`) while a keep-alive
 # connection opened before goes on; a reload whose certificate does not load is refused and the
-# running one keeps serving. Every process started here is killed by pid on the way out.
+# running one keeps serving. The admin commands (`routes reload`, `observe`) over https://, the
+# certificate trusted through SSL_CERT_FILE, refused without it. Every process started here is
+# killed by pid on the way out.
 # Usage: run_https.sh <microlith binary> <system file>
 set -euo pipefail
 bin=$1
@@ -69,7 +71,11 @@ set -e
 echo "$out" | grep -q "other-key.toml:[0-9]*:[0-9]*: groups.web.http.tls_key: the private key in $dir/tls/second.key does not match the certificate in $dir/tls/web.pem" \
   || fail "check of another certificate's key said: $out"
 
-start_bank -e "$tls_lines"
+token=https-admin-token-0123456789
+start_bank -e "$tls_lines" -e 's/^listen = "127.0.0.1:0"/&\nadmin = true/' -e "\$a\\
+\\
+[admin]\\
+token = \"$token\""
 wait_for_log "running in one process"
 port=$(grep -o 'listening on https://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://')
 [ -n "$port" ] || fail "no https port in the log"
@@ -82,6 +88,25 @@ post() {
 [ "$(post "$dir/first.pem" /accounts '{"id":"ada","initial_balance":100}')" = 200 ] || fail "open over HTTPS"
 [ "$(post "$dir/first.pem" /accounts/ada/deposit '{"amount":50}')" = 200 ] || fail "deposit over HTTPS"
 [ "$(served)" = "$(fingerprint "$dir/first.pem")" ] || fail "the gateway does not serve the first certificate"
+
+# The admin commands over https://, the gateway's certificate trusted through SSL_CERT_FILE and
+# its name checked (an IP address, then a DNS name of its subjectAltName).
+out=$(MICROLITH_ADMIN_TOKEN=$token SSL_CERT_FILE="$dir/first.pem" "$bin" routes reload \
+  "https://127.0.0.1:$port" 2>&1) || fail "routes reload over https: $out"
+out=$(MICROLITH_ADMIN_TOKEN=$token SSL_CERT_FILE="$dir/first.pem" "$bin" observe \
+  "https://localhost:$port" 2>&1) || fail "observe over https: $out"
+echo "$out" | grep "accounts" >/dev/null || fail "observe over https printed: $out"
+# Not trusted (no SSL_CERT_FILE: the system's store, which does not hold it): exit 1, saying what
+# to set; nothing was sent (no admin request in the log).
+set +e
+out=$(MICROLITH_ADMIN_TOKEN=$token SSL_CERT_FILE=/dev/null "$bin" routes reload \
+  "https://127.0.0.1:$port" 2>&1); code=$?
+set -e
+[ "$code" -eq 1 ] || fail "routes reload trusting nothing exited $code: $out"
+echo "$out" | grep "certificate verify failed" >/dev/null || fail "an untrusted gateway: $out"
+echo "$out" | grep "set SSL_CERT_FILE" >/dev/null || fail "no hint for an untrusted gateway: $out"
+[ "$(grep -c 'admin reload requested by' "$log")" -eq 1 ] \
+  || fail "the reloads the log records: $(grep 'admin reload' "$log")"
 
 # wss: subscribed to balances, told of a deposit.
 frame=$(timeout 30 python3 "$clients" wss "$port" "$dir/first.pem" ada) || fail "the wss client failed"
