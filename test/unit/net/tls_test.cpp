@@ -1,12 +1,16 @@
 // TLS node links (net/include/microlith/net/cluster/tls.hpp): fingerprints, pins, certificates
 // made with tls::make_self_signed, the verify hook's binding, and nodes in this process joined
 // over CAF's OpenSSL module: pinned peers join, an unpinned one is refused with its fingerprint
-// logged, a fingerprint pin works like a certificate file, and a plain node cannot join a TLS one.
+// logged, a fingerprint pin works like a certificate file, a plain node cannot join a TLS one, and
+// calls over TLS links make no signal mask system calls in CAF's SIGPIPE guard.
+#include "proto/test.pb.h"
 #include "support/log_capture.hpp"
 #include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/actors/service.hpp>
 #include <microlith/net/cluster/cluster.hpp>
 #include <microlith/net/cluster/tls.hpp>
 
@@ -28,6 +32,7 @@
 
 using namespace std::chrono_literals;
 namespace cl = microlith::cluster;
+namespace pb = microlith::test;
 namespace tls = microlith::cluster::tls;
 namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
@@ -106,6 +111,16 @@ struct member {
       if (m.name == peer)
         return true;
     return false;
+  }
+};
+
+/// Answers Ping with the request's value.
+class echo {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    pb::PingReply out;
+    out.set_value(req.value());
+    return out;
   }
 };
 
@@ -223,4 +238,36 @@ TEST_CASE("a plain node cannot join a TLS node", "[unit][tls][cluster]") {
   CHECK(log_has(log, "node a at 127.0.0.1:" + std::to_string(a.membership->port())));
   CHECK_FALSE(plain.sees("a"));
   CHECK_FALSE(a.sees("p"));
+}
+
+TEST_CASE("calls over TLS node links make no signal mask system calls in CAF's SIGPIPE guard",
+          "[unit][tls][cluster]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  make_pair(folder.path(), "b");
+  member a{"a", {}, tls_of(folder.path(), "a", {"a", "b"})};
+  member b{"b", {a.address()}, tls_of(folder.path(), "b", {"a", "b"})};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+  REQUIRE(b.node->spawn(
+    microlith::service<echo>("echo", "microlith.test.Echo").handle("Ping", &echo::ping)));
+  REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("echo").empty(); }));
+  pb::PingRequest req;
+  REQUIRE(a.node->call<pb::PingReply>("echo", "Ping", req)); // both links' threads have done I/O
+
+  constexpr int calls = 200;
+  auto before = tls::sigpipe_guards();
+  for (int i = 0; i < calls; ++i) {
+    req.set_value(i);
+    auto reply = a.node->call<pb::PingReply>("echo", "Ping", req);
+    REQUIRE(reply);
+    REQUIRE(reply->value() == i);
+  }
+  auto after = tls::sigpipe_guards();
+  auto guards = after.guards - before.guards;
+  auto system_calls = after.system_calls - before.system_calls;
+  INFO("guards " << guards << ", system calls " << system_calls);
+  // Each call: the request written by a and read by b, the reply written by b and read by a.
+  CHECK(guards >= 4 * calls);
+  // CAF's guard alone makes three a guard; what is left are the heartbeats' rare failures.
+  CHECK(system_calls * 10 < guards);
 }

@@ -18,6 +18,7 @@
 
 #include <caf/expected.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,18 @@ bool is_pinned(const tls_options& options, std::string_view peer);
 /// True when CAF's OpenSSL session reaches microlith's SSL_CTX_set_verify (see the top of this
 /// file): fingerprint pins, the refusal log line and the TLS 1.2 minimum depend on it.
 bool verify_hook_active();
+
+/// CAF's SIGPIPE guards around node links' TLS calls since the process started (see the top of
+/// this file).
+struct sigpipe_guard_counts {
+  /// Guards CAF's OpenSSL session entered (one per SSL_read, SSL_write or handshake step).
+  std::uint64_t guards = 0;
+  /// System calls those guards made (three a guard without microlith's shortcut).
+  std::uint64_t system_calls = 0;
+};
+
+/// The counts so far.
+sigpipe_guard_counts sigpipe_guards();
 
 /// A new self-signed certificate (ECDSA P-256, SHA-256, valid `days` days from now, CN
 /// `common_name`) written to `cert_path`, its key to `key_path` (mode 0600). Returns the
