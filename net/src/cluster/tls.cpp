@@ -27,12 +27,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 
 namespace microlith::cluster::tls {
 
@@ -122,22 +119,6 @@ struct registry {
 registry& the_registry() {
   static auto* r = new registry;
   return *r;
-}
-
-// The cafiles tls::prepare() wrote, removed at exit.
-struct cafiles {
-  std::mutex mutex;
-  std::vector<std::string> paths;
-
-  ~cafiles() {
-    for (const auto& path : paths)
-      ::unlink(path.c_str());
-  }
-};
-
-cafiles& the_cafiles() {
-  static cafiles c;
-  return c;
 }
 
 int registration_index() {
@@ -276,7 +257,10 @@ bool is_node_link(const SSL* ssl) {
 }
 
 // The peer's leaf certificate must be pinned; the certificates above it (if it sent any) decide
-// nothing. OpenSSL's own verdict on the chain (from the cafile) is replaced by the pin check.
+// nothing. OpenSSL's own verdict on the chain is replaced by the pin check: CAF's context loads no
+// trusted certificates (prepare() names no cafile), so a self-signed leaf arrives here at depth 0
+// as X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT and a leaf of another issuer as
+// X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY; a pinned one is accepted either way.
 int verify_peer(int ok, X509_STORE_CTX* store) {
   (void)ok;
   if (X509_STORE_CTX_get_error_depth(store) != 0)
@@ -455,11 +439,11 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
   return fingerprint_of(cert.get());
 }
 
-caf::expected<std::string> prepare(const tls_options& options) {
+caf::error prepare(const tls_options& options) {
   if (auto err = check(options))
     return err;
-  // Without the hook a pinned file would be a trust anchor in the cafile (a certificate it signed
-  // would pass), no fingerprint could be checked and no TLS 1.2 minimum set: refused.
+  // Without the hook the pins could only be trust anchors in a cafile (a certificate one of them
+  // signed would pass), no fingerprint could be checked and no TLS 1.2 minimum set: refused.
   if (!verify_hook_active())
     return invalid(fmt::format(
       "{}: TLS node links need microlith's OpenSSL verify hook (pins checked on each link, TLS "
@@ -472,51 +456,19 @@ caf::expected<std::string> prepare(const tls_options& options) {
   locate_caf_openssl();
   auto reg = std::make_shared<registration>();
   reg->source = options.source;
-  std::string pem;
   for (const auto& path : options.trusted_certificates) {
     auto fp = certificate_fingerprint(path);
     if (!fp)
       return fp.error();
     reg->pins.push_back(*fp);
-    std::ifstream in{path, std::ios::binary};
-    std::ostringstream text;
-    text << in.rdbuf();
-    pem += text.str();
-    if (!pem.empty() && pem.back() != '\n')
-      pem += '\n';
   }
   for (const auto& fp : options.trusted_fingerprints)
     reg->pins.push_back(*parse_fingerprint(fp));
-  std::string cafile;
-  if (!pem.empty()) {
-    auto pattern = (std::filesystem::temp_directory_path() / "microlith-trusted-XXXXXX").string();
-    int fd = ::mkstemp(pattern.data()); // mode 0600
-    if (fd < 0)
-      return invalid(fmt::format("cannot write the trusted certificates to {} ({})", pattern,
-                                 std::strerror(errno)));
-    std::size_t done = 0;
-    while (done < pem.size()) {
-      auto n = ::write(fd, pem.data() + done, pem.size() - done);
-      if (n <= 0) {
-        ::close(fd);
-        ::unlink(pattern.c_str());
-        return invalid(fmt::format("cannot write {}", pattern));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    cafile = pattern;
-  }
   auto& r = the_registry();
   std::lock_guard<std::mutex> guard{r.mutex};
   r.by_certificate[*own] = reg;
   r.all.push_back(reg);
-  if (!cafile.empty()) {
-    auto& c = the_cafiles();
-    std::lock_guard<std::mutex> files_guard{c.mutex};
-    c.paths.push_back(cafile);
-  }
-  return cafile;
+  return {};
 }
 
 } // namespace microlith::cluster::tls

@@ -1,8 +1,9 @@
 // TLS node links (net/include/microlith/net/cluster/tls.hpp): fingerprints, pins, certificates
 // made with tls::make_self_signed, the verify hook's binding, and nodes in this process joined
 // over CAF's OpenSSL module: pinned peers join, an unpinned one is refused with its fingerprint
-// logged, a fingerprint pin works like a certificate file, a plain node cannot join a TLS one, and
-// calls over TLS links make no signal mask system calls in CAF's SIGPIPE guard.
+// logged, a fingerprint pin works like a certificate file, a plain node cannot join a TLS one,
+// nodes write no file for their pins, and calls over TLS links make no signal mask system calls
+// in CAF's SIGPIPE guard.
 #include "proto/test.pb.h"
 #include "support/log_capture.hpp"
 #include "support/temp_folder.hpp"
@@ -20,7 +21,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -112,6 +115,28 @@ struct member {
         return true;
     return false;
   }
+};
+
+/// Points TMPDIR (where std::filesystem::temp_directory_path looks first) at `folder` while it
+/// lives, and back to what it was after.
+class tmpdir_override {
+public:
+  explicit tmpdir_override(const fs::path& folder) {
+    if (const char* old = std::getenv("TMPDIR"); old != nullptr)
+      old_ = old;
+    ::setenv("TMPDIR", folder.c_str(), 1);
+  }
+  ~tmpdir_override() {
+    if (old_.empty())
+      ::unsetenv("TMPDIR");
+    else
+      ::setenv("TMPDIR", old_.c_str(), 1);
+  }
+  tmpdir_override(const tmpdir_override&) = delete;
+  tmpdir_override& operator=(const tmpdir_override&) = delete;
+
+private:
+  std::string old_;
 };
 
 /// Answers Ping with the request's value.
@@ -238,6 +263,30 @@ TEST_CASE("a plain node cannot join a TLS node", "[unit][tls][cluster]") {
   CHECK(log_has(log, "node a at 127.0.0.1:" + std::to_string(a.membership->port())));
   CHECK_FALSE(plain.sees("a"));
   CHECK_FALSE(a.sees("p"));
+}
+
+TEST_CASE("nodes joined over TLS with pinned certificate files write no file of their own",
+          "[unit][tls][cluster]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  make_pair(folder.path(), "b");
+  auto tmp = folder.path() / "tmp";
+  fs::create_directory(tmp);
+  tmpdir_override redirect{tmp};
+  REQUIRE(fs::temp_directory_path() == tmp);
+  {
+    member a{"a", {}, tls_of(folder.path(), "a", {"a", "b"})};
+    member b{"b", {a.address()}, tls_of(folder.path(), "b", {"a", "b"})};
+    REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+    // Nothing in the temporary folder (the pins once went there as a cafile for CAF), nor beside
+    // the certificates.
+    CHECK(fs::is_empty(tmp));
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder.path()))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"a.key", "a.pem", "b.key", "b.pem", "tmp"});
 }
 
 TEST_CASE("calls over TLS node links make no signal mask system calls in CAF's SIGPIPE guard",
