@@ -394,13 +394,16 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
         != 1
       || X509_set_issuer_name(cert.get(), name) != 1)
     return invalid(fmt::format("cannot name the certificate {}", common_name));
-  // As `openssl req -x509` makes them: a self-signed certificate that may anchor its own chain.
+  // An end-entity certificate: it signs TLS handshakes as a server and as a client, never other
+  // certificates (a leaked key cannot vouch for anything but itself). Peers accept it by its pin
+  // alone; OpenSSL still takes a self-signed one as its own anchor (`openssl verify -CAfile`).
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
                             std::pair{NID_subject_key_identifier, "hash"},
-                            std::pair{NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+                            std::pair{NID_key_usage, "critical,digitalSignature"},
+                            std::pair{NID_ext_key_usage, "serverAuth,clientAuth"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
     if (ext == nullptr)
       return invalid("cannot add the certificate's extensions");

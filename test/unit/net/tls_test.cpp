@@ -19,10 +19,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +198,26 @@ TEST_CASE("make_self_signed writes a certificate and a private key of mode 0600 
   CHECK_FALSE(tls::certificate_fingerprint(key));
   CHECK(tls::check_key_matches(pem, pem));
   CHECK_FALSE(tls::certificate_fingerprint((folder.path() / "missing.pem").string()));
+}
+
+TEST_CASE("make_self_signed makes an end-entity certificate for TLS servers and clients",
+          "[unit][tls]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "alpha");
+  auto pem = (folder.path() / "alpha.pem").string();
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(pem.c_str(), "rb"), std::fclose};
+  REQUIRE(file);
+  std::unique_ptr<X509, void (*)(X509*)> cert{PEM_read_X509(file.get(), nullptr, nullptr, nullptr),
+                                              X509_free};
+  REQUIRE(cert);
+  const auto flags = X509_get_extension_flags(cert.get());
+  CHECK((flags & EXFLAG_BCONS) != 0); // basicConstraints present
+  CHECK((flags & EXFLAG_CA) == 0);    // and CA:FALSE
+  CHECK(X509_get_key_usage(cert.get()) == KU_DIGITAL_SIGNATURE);
+  CHECK(X509_get_extended_key_usage(cert.get()) == (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+  CHECK(X509_check_ca(cert.get()) == 0);
+  CHECK(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_SERVER, 0) == 1);
+  CHECK(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_CLIENT, 0) == 1);
 }
 
 TEST_CASE("a peer is pinned by its certificate file or by its sha256 fingerprint", "[unit][tls]") {

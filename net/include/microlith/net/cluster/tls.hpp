@@ -80,8 +80,9 @@ struct sigpipe_guard_counts {
 /// The counts so far.
 sigpipe_guard_counts sigpipe_guards();
 
-/// A new self-signed certificate (ECDSA P-256, SHA-256, valid `days` days from now, CN
-/// `common_name`) written to `cert_path`, its key to `key_path` (mode 0600). Returns the
+/// A new self-signed end-entity certificate (ECDSA P-256, SHA-256, valid `days` days from now, CN
+/// `common_name`; CA:FALSE, key usage digitalSignature, extended key usage serverAuth and
+/// clientAuth) written to `cert_path`, its key to `key_path` (mode 0600). Returns the
 /// certificate's fingerprint. Files are replaced.
 caf::expected<std::string> make_self_signed(const std::string& common_name,
                                             const std::string& cert_path,
