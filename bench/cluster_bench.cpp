@@ -141,7 +141,7 @@ std::string tls_folder() {
   static const std::string folder = [] {
     if (const char* given = std::getenv("CLUSTER_BENCH_TLS_DIR"); given != nullptr)
       return std::string{given};
-    // Where the OS keeps temporary files ($TMPDIR or /tmp), as the cafiles are.
+    // Where the OS keeps temporary files ($TMPDIR or /tmp).
     auto pattern =
       (std::filesystem::temp_directory_path() / "microlith-cluster-bench-tls-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr)
@@ -152,9 +152,6 @@ std::string tls_folder() {
         return std::string{};
     }
     ::setenv("CLUSTER_BENCH_TLS_DIR", pattern.c_str(), 1);
-    // The nodes' cafiles (cluster::tls::prepare) go there too: a child killed with SIGKILL does
-    // not remove its own, and the parent removes the folder when it ends.
-    ::setenv("TMPDIR", pattern.c_str(), 1);
     return pattern;
   }();
   return folder;

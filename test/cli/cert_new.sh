@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `microlith cert new`: one certificate for the cluster or one per node (key mode 0600, the
-# certificates valid and their printed fingerprints theirs), the lines it prints accepted by
+# certificates valid end-entity ones (CA:FALSE, digitalSignature, serverAuth and clientAuth) and
+# their printed fingerprints theirs), the lines it prints accepted by
 # `microlith check`, existing files refused unless --force, bad arguments exit 2; and `check`
 # naming the key of a bad [cluster.tls] input.
 # Usage: cert_new.sh <microlith binary>
@@ -24,6 +25,14 @@ if command -v openssl >/dev/null; then
   openssl x509 -in "$dir/one/cluster.pem" -noout -subject | grep 'CN *= *microlith cluster' >/dev/null \
     || fail "subject: $(openssl x509 -in "$dir/one/cluster.pem" -noout -subject)"
   openssl pkey -in "$dir/one/cluster.key" -noout || fail "cluster.key is no key"
+  # An end-entity certificate for TLS servers and clients, not a CA.
+  ext=$(openssl x509 -in "$dir/one/cluster.pem" -noout -ext basicConstraints,keyUsage,extendedKeyUsage)
+  echo "$ext" | grep -x ' *CA:FALSE' >/dev/null || fail "not CA:FALSE: $ext"
+  echo "$ext" | grep -x ' *Digital Signature' >/dev/null || fail "key usage is not digitalSignature alone: $ext"
+  echo "$ext" | grep -x ' *TLS Web Server Authentication, TLS Web Client Authentication' >/dev/null \
+    || fail "extended key usage is not serverAuth and clientAuth: $ext"
+  openssl verify -CAfile "$dir/one/cluster.pem" -purpose sslserver "$dir/one/cluster.pem" >/dev/null \
+    || fail "openssl verify does not take the certificate as its own anchor"
 else
   echo "openssl(1) is absent: the certificates are not read back by it here"
 fi

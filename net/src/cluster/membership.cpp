@@ -31,22 +31,19 @@ caf::error configure_transport(node_options& options, const cluster_options& clu
   bool use_tls = cluster.tls.enabled();
   std::string certificate;
   std::string key;
-  std::string cafile;
   if (use_tls) {
     // Refused rather than half-configured: CAF's OpenSSL module without a certificate falls back
     // to anonymous ciphers, which authenticate nobody.
-    auto prepared = tls::prepare(cluster.tls);
-    if (!prepared)
-      return prepared.error();
+    if (auto err = tls::prepare(cluster.tls))
+      return err;
     certificate = cluster.tls.certificate;
     key = cluster.tls.key;
-    cafile = *prepared;
   } else if (!cluster.tls.key.empty()) {
     return make_error(errc::invalid_argument,
                       fmt::format("{} has a key but no certificate", cluster.tls.source));
   }
-  options.configure_system = [previous, interval, timeout, use_tls, certificate, key,
-                              cafile](caf::actor_system_config& cfg) {
+  options.configure_system = [previous, interval, timeout, use_tls, certificate,
+                              key](caf::actor_system_config& cfg) {
     if (previous)
       previous(cfg);
     cfg.load<caf::io::middleman>();
@@ -54,7 +51,8 @@ caf::error configure_transport(node_options& options, const cluster_options& clu
       cfg.load<caf::openssl::manager>();
       cfg.openssl_certificate = certificate;
       cfg.openssl_key = key;
-      cfg.openssl_cafile = cafile;
+      // No cafile or capath: CAF's session then loads no trusted certificates, and the verify
+      // hook (tls.cpp) decides by the pins alone.
     }
     // Both keys, on every node: a node without heartbeats looks dead to one with a timeout.
     cfg.set("middleman.heartbeat-interval", interval);

@@ -15,20 +15,21 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 
 namespace microlith::cluster::tls {
 
@@ -120,22 +121,6 @@ registry& the_registry() {
   return *r;
 }
 
-// The cafiles tls::prepare() wrote, removed at exit.
-struct cafiles {
-  std::mutex mutex;
-  std::vector<std::string> paths;
-
-  ~cafiles() {
-    for (const auto& path : paths)
-      ::unlink(path.c_str());
-  }
-};
-
-cafiles& the_cafiles() {
-  static cafiles c;
-  return c;
-}
-
 int registration_index() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
@@ -169,6 +154,102 @@ F real_function(const char* name) {
   return reinterpret_cast<F>(f);
 }
 
+// -- CAF's SIGPIPE guard ------------------------------------------------------------------------
+//
+// CAF 0.17.6's OpenSSL session wraps each of its TLS calls (every SSL_read and SSL_write of a node
+// link, the handshake steps) in CAF_BLOCK_SIGPIPE: pthread_sigmask(SIG_BLOCK, {SIGPIPE}), the
+// call, sigtimedwait({SIGPIPE}, timeout 0) to take a SIGPIPE the call raised, and
+// pthread_sigmask(SIG_SETMASK, the saved mask). Three system calls around every TLS call, and a
+// round trip makes 5-6 TLS calls with 64 calls outstanding, some 15 with one (a BASP message is
+// read as a header and a payload, each its own SSL_read): they were most of what TLS links cost
+// over plain ones (docs/benchmarks.md, "TLS node links against plain"). The program's
+// pthread_sigmask and sigtimedwait below (bound as the SSL_* functions are, net/CMakeLists.txt) let
+// the guard skip them on the thread that does node links' I/O (the middleman's multiplexer thread,
+// recognised by its first SSL_read or SSL_write of a node link): the first guard there blocks
+// SIGPIPE for good and answers the mask with SIGPIPE in it, so the guard's own restore keeps it
+// blocked; later guards find it blocked (no call), take a pending SIGPIPE only when a TLS call
+// since the last take failed other than with EAGAIN (only a failed write raises one), and restore
+// nothing. Everything else, and every call from outside libcaf_openssl, is forwarded to the C
+// library unchanged; a call that changes the mask otherwise ends the shortcut on that thread until
+// CAF's next guard.
+
+// Where libcaf_openssl's code is mapped (located by tls::prepare()); both 0 until then.
+std::atomic<std::uintptr_t> caf_openssl_begin{0};
+std::atomic<std::uintptr_t> caf_openssl_end{0};
+
+std::atomic<std::uint64_t> guards_entered{0};
+std::atomic<std::uint64_t> guard_system_calls{0};
+
+struct guard_thread_state {
+  bool link_io;          // this thread made a node link's SSL_read or SSL_write
+  bool holding;          // SIGPIPE is blocked on this thread for good; `mask` is its signal mask
+  bool sigpipe_possible; // a node link's TLS call failed other than with EAGAIN since the last take
+  sigset_t mask;
+};
+
+thread_local guard_thread_state guard_state{};
+
+void locate_caf_openssl() {
+  if (caf_openssl_end.load() != 0)
+    return;
+  struct range {
+    std::uintptr_t begin = 0;
+    std::uintptr_t end = 0;
+  } found;
+  dl_iterate_phdr(
+    [](dl_phdr_info* info, std::size_t, void* data) -> int {
+      if (info->dlpi_name == nullptr
+          || std::strstr(info->dlpi_name, "libcaf_openssl.so") == nullptr)
+        return 0;
+      auto* out = static_cast<range*>(data);
+      for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+        const auto& segment = info->dlpi_phdr[i];
+        if (segment.p_type != PT_LOAD || (segment.p_flags & PF_X) == 0)
+          continue;
+        std::uintptr_t begin = info->dlpi_addr + segment.p_vaddr;
+        if (out->begin == 0 || begin < out->begin)
+          out->begin = begin;
+        out->end = std::max<std::uintptr_t>(out->end, begin + segment.p_memsz);
+      }
+      return 1;
+    },
+    &found);
+  caf_openssl_begin.store(found.begin);
+  caf_openssl_end.store(found.end);
+}
+
+bool from_caf_openssl(const void* return_address) {
+  auto at = reinterpret_cast<std::uintptr_t>(return_address);
+  auto end = caf_openssl_end.load(std::memory_order_relaxed);
+  return end != 0 && at < end && at >= caf_openssl_begin.load(std::memory_order_relaxed);
+}
+
+// The first 64 signals: all the kernel keeps on Linux (the C library passes 8 bytes; the rest of
+// a sigset_t is not even cleared by sigemptyset).
+std::uint64_t first_signals(const sigset_t& set) {
+  std::uint64_t word = 0;
+  std::memcpy(&word, &set, sizeof word);
+  return word;
+}
+
+constexpr std::uint64_t sigpipe_only = std::uint64_t{1} << (SIGPIPE - 1);
+
+template <class F>
+F real_libc_function(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (f == nullptr) {
+    std::fprintf(stderr, "microlith: the C library's %s not found\n", name);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+// After a node link's TLS call: a failure other than EAGAIN may have raised SIGPIPE.
+void note_tls_result(int result, int error) {
+  if (result <= 0 && error != EAGAIN && error != EWOULDBLOCK)
+    guard_state.sigpipe_possible = true;
+}
+
 // True when `ssl` belongs to a context the hook gave a registration: a node link.
 bool is_node_link(const SSL* ssl) {
   return ssl != nullptr
@@ -176,7 +257,10 @@ bool is_node_link(const SSL* ssl) {
 }
 
 // The peer's leaf certificate must be pinned; the certificates above it (if it sent any) decide
-// nothing. OpenSSL's own verdict on the chain (from the cafile) is replaced by the pin check.
+// nothing. OpenSSL's own verdict on the chain is replaced by the pin check: CAF's context loads no
+// trusted certificates (prepare() names no cafile), so a self-signed leaf arrives here at depth 0
+// as X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT and a leaf of another issuer as
+// X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY; a pinned one is accepted either way.
 int verify_peer(int ok, X509_STORE_CTX* store) {
   (void)ok;
   if (X509_STORE_CTX_get_error_depth(store) != 0)
@@ -278,6 +362,10 @@ bool is_pinned(const tls_options& options, std::string_view peer) {
   return false;
 }
 
+sigpipe_guard_counts sigpipe_guards() {
+  return {guards_entered.load(), guard_system_calls.load()};
+}
+
 bool verify_hook_active() {
   // CAF's libcaf_openssl resolves SSL_CTX_set_verify through the global scope, like this lookup.
   void* bound = dlsym(RTLD_DEFAULT, "SSL_CTX_set_verify");
@@ -306,13 +394,16 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
         != 1
       || X509_set_issuer_name(cert.get(), name) != 1)
     return invalid(fmt::format("cannot name the certificate {}", common_name));
-  // As `openssl req -x509` makes them: a self-signed certificate that may anchor its own chain.
+  // An end-entity certificate: it signs TLS handshakes as a server and as a client, never other
+  // certificates (a leaked key cannot vouch for anything but itself). Peers accept it by its pin
+  // alone; OpenSSL still takes a self-signed one as its own anchor (`openssl verify -CAfile`).
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
                             std::pair{NID_subject_key_identifier, "hash"},
-                            std::pair{NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+                            std::pair{NID_key_usage, "critical,digitalSignature"},
+                            std::pair{NID_ext_key_usage, "serverAuth,clientAuth"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
     if (ext == nullptr)
       return invalid("cannot add the certificate's extensions");
@@ -351,11 +442,11 @@ caf::expected<std::string> make_self_signed(const std::string& common_name,
   return fingerprint_of(cert.get());
 }
 
-caf::expected<std::string> prepare(const tls_options& options) {
+caf::error prepare(const tls_options& options) {
   if (auto err = check(options))
     return err;
-  // Without the hook a pinned file would be a trust anchor in the cafile (a certificate it signed
-  // would pass), no fingerprint could be checked and no TLS 1.2 minimum set: refused.
+  // Without the hook the pins could only be trust anchors in a cafile (a certificate one of them
+  // signed would pass), no fingerprint could be checked and no TLS 1.2 minimum set: refused.
   if (!verify_hook_active())
     return invalid(fmt::format(
       "{}: TLS node links need microlith's OpenSSL verify hook (pins checked on each link, TLS "
@@ -365,53 +456,22 @@ caf::expected<std::string> prepare(const tls_options& options) {
   auto own = certificate_fingerprint(options.certificate);
   if (!own)
     return own.error();
+  locate_caf_openssl();
   auto reg = std::make_shared<registration>();
   reg->source = options.source;
-  std::string pem;
   for (const auto& path : options.trusted_certificates) {
     auto fp = certificate_fingerprint(path);
     if (!fp)
       return fp.error();
     reg->pins.push_back(*fp);
-    std::ifstream in{path, std::ios::binary};
-    std::ostringstream text;
-    text << in.rdbuf();
-    pem += text.str();
-    if (!pem.empty() && pem.back() != '\n')
-      pem += '\n';
   }
   for (const auto& fp : options.trusted_fingerprints)
     reg->pins.push_back(*parse_fingerprint(fp));
-  std::string cafile;
-  if (!pem.empty()) {
-    auto pattern = (std::filesystem::temp_directory_path() / "microlith-trusted-XXXXXX").string();
-    int fd = ::mkstemp(pattern.data()); // mode 0600
-    if (fd < 0)
-      return invalid(fmt::format("cannot write the trusted certificates to {} ({})", pattern,
-                                 std::strerror(errno)));
-    std::size_t done = 0;
-    while (done < pem.size()) {
-      auto n = ::write(fd, pem.data() + done, pem.size() - done);
-      if (n <= 0) {
-        ::close(fd);
-        ::unlink(pattern.c_str());
-        return invalid(fmt::format("cannot write {}", pattern));
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    cafile = pattern;
-  }
   auto& r = the_registry();
   std::lock_guard<std::mutex> guard{r.mutex};
   r.by_certificate[*own] = reg;
   r.all.push_back(reg);
-  if (!cafile.empty()) {
-    auto& c = the_cafiles();
-    std::lock_guard<std::mutex> files_guard{c.mutex};
-    c.paths.push_back(cafile);
-  }
-  return cafile;
+  return {};
 }
 
 } // namespace microlith::cluster::tls
@@ -422,38 +482,111 @@ caf::expected<std::string> prepare(const tls_options& options) {
 // refused peer, a plaintext one) left errors that made the next SSL_read of a healthy link
 // report SSL_ERROR_SSL, and CAF closed that link: the cluster's nodes lost each other over and
 // over while a refused peer kept retrying. These four empty the queue first for node links, and
-// only for them; every call is forwarded to OpenSSL's own function.
+// only for them; every call is forwarded to OpenSSL's own function. For CAF's SIGPIPE guard they
+// also mark the thread that does node links' I/O and note a failure that may have raised SIGPIPE.
 extern "C" __attribute__((visibility("default"))) int SSL_read(SSL* ssl, void* buf, int num) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*, void*, int)>("SSL_read");
-  if (is_node_link(ssl))
-    ERR_clear_error();
-  return real(ssl, buf, num);
+  if (!is_node_link(ssl))
+    return real(ssl, buf, num);
+  ERR_clear_error();
+  guard_state.link_io = true;
+  int result = real(ssl, buf, num);
+  note_tls_result(result, errno);
+  return result;
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_write(SSL* ssl, const void* buf,
                                                                 int num) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*, const void*, int)>("SSL_write");
-  if (is_node_link(ssl))
-    ERR_clear_error();
-  return real(ssl, buf, num);
+  if (!is_node_link(ssl))
+    return real(ssl, buf, num);
+  ERR_clear_error();
+  guard_state.link_io = true;
+  int result = real(ssl, buf, num);
+  note_tls_result(result, errno);
+  return result;
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_accept(SSL* ssl) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*)>("SSL_accept");
-  if (is_node_link(ssl))
-    ERR_clear_error();
-  return real(ssl);
+  if (!is_node_link(ssl))
+    return real(ssl);
+  ERR_clear_error();
+  int result = real(ssl);
+  note_tls_result(result, errno);
+  return result;
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_connect(SSL* ssl) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*)>("SSL_connect");
-  if (is_node_link(ssl))
-    ERR_clear_error();
-  return real(ssl);
+  if (!is_node_link(ssl))
+    return real(ssl);
+  ERR_clear_error();
+  int result = real(ssl);
+  note_tls_result(result, errno);
+  return result;
+}
+
+// CAF's SIGPIPE guard (see "CAF's SIGPIPE guard" above): its block and its restore.
+extern "C" __attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t* set,
+                                                                      sigset_t* old) noexcept {
+  using namespace microlith::cluster::tls;
+  static const auto real =
+    real_libc_function<int (*)(int, const sigset_t*, sigset_t*)>("pthread_sigmask");
+  auto& state = guard_state;
+  if (set != nullptr && from_caf_openssl(__builtin_return_address(0))) {
+    if (how == SIG_BLOCK && first_signals(*set) == sigpipe_only) {
+      guards_entered.fetch_add(1, std::memory_order_relaxed);
+      if (state.holding) {
+        if (old != nullptr)
+          *old = state.mask;
+        return 0;
+      }
+      guard_system_calls.fetch_add(1, std::memory_order_relaxed);
+      if (!state.link_io)
+        return real(how, set, old);
+      sigset_t before;
+      if (int result = real(how, set, &before); result != 0)
+        return result;
+      state.mask = before;
+      sigaddset(&state.mask, SIGPIPE);
+      state.holding = true;
+      if (old != nullptr)
+        *old = state.mask;
+      return 0;
+    }
+    if (how == SIG_SETMASK && old == nullptr) {
+      if (state.holding && first_signals(*set) == first_signals(state.mask))
+        return 0;
+      guard_system_calls.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  state.holding = false;
+  return real(how, set, old);
+}
+
+// CAF's SIGPIPE guard: taking a SIGPIPE the TLS call raised.
+extern "C" __attribute__((visibility("default"))) int
+sigtimedwait(const sigset_t* set, siginfo_t* info, const struct timespec* timeout) {
+  using namespace microlith::cluster::tls;
+  static const auto real =
+    real_libc_function<int (*)(const sigset_t*, siginfo_t*, const struct timespec*)>(
+      "sigtimedwait");
+  if (from_caf_openssl(__builtin_return_address(0))) {
+    auto& state = guard_state;
+    if (state.holding && !state.sigpipe_possible && first_signals(*set) == sigpipe_only
+        && timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0) {
+      errno = EAGAIN; // what the C library answers when no SIGPIPE is pending
+      return -1;
+    }
+    state.sigpipe_possible = false;
+    guard_system_calls.fetch_add(1, std::memory_order_relaxed);
+  }
+  return real(set, info, timeout);
 }
 
 // The hook. CAF's OpenSSL session (libcaf_openssl) calls SSL_CTX_set_verify through the dynamic

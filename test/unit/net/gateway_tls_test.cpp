@@ -20,6 +20,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <catch2/catch.hpp>
@@ -368,6 +369,30 @@ TEST_CASE("admin requests over HTTPS need the admin token", "[unit]") {
     CHECK(r.status == 200);
     CHECK(*reloads == 1);
   }
+}
+
+TEST_CASE("the gateway offers TLS 1.2 suites with ECDHE AES-GCM or ChaCha20 only", "[unit]") {
+  temp_folder folder;
+  auto cert = http_test::make_self_signed(folder.path, "gateway");
+  auto context = gw::load_tls_context(cert.certificate.string(), cert.key.string());
+  REQUIRE(context);
+  auto* native = (*context)->native().native_handle();
+  CHECK(SSL_CTX_get_min_proto_version(native) == TLS1_2_VERSION);
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(native);
+  REQUIRE(ciphers != nullptr);
+  int tls12 = 0;
+  for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+    const SSL_CIPHER* c = sk_SSL_CIPHER_value(ciphers, i);
+    const std::string name = SSL_CIPHER_get_name(c);
+    INFO(name);
+    if (std::string{SSL_CIPHER_get_version(c)} == "TLSv1.3")
+      continue; // TLS 1.3's suites: OpenSSL's defaults
+    ++tls12;
+    CHECK(SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe); // no DHE (no parameters are set), no RSA
+    CHECK(SSL_CIPHER_is_aead(c) == 1);               // AES-GCM or ChaCha20-Poly1305
+    CHECK(SSL_CIPHER_get_auth_nid(c) != NID_auth_null);
+  }
+  CHECK(tls12 > 0);
 }
 
 TEST_CASE("certificate files that do not load are refused naming the file", "[unit]") {

@@ -1,12 +1,17 @@
 // TLS node links (net/include/microlith/net/cluster/tls.hpp): fingerprints, pins, certificates
 // made with tls::make_self_signed, the verify hook's binding, and nodes in this process joined
 // over CAF's OpenSSL module: pinned peers join, an unpinned one is refused with its fingerprint
-// logged, a fingerprint pin works like a certificate file, and a plain node cannot join a TLS one.
+// logged, a fingerprint pin works like a certificate file, a plain node cannot join a TLS one,
+// nodes write no file for their pins, and calls over TLS links make no signal mask system calls
+// in CAF's SIGPIPE guard.
+#include "proto/test.pb.h"
 #include "support/log_capture.hpp"
 #include "support/temp_folder.hpp"
 
 #include <microlith/actors/error.hpp>
 #include <microlith/actors/node.hpp>
+#include <microlith/actors/registry.hpp>
+#include <microlith/actors/service.hpp>
 #include <microlith/net/cluster/cluster.hpp>
 #include <microlith/net/cluster/tls.hpp>
 
@@ -14,9 +19,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -28,6 +40,7 @@
 
 using namespace std::chrono_literals;
 namespace cl = microlith::cluster;
+namespace pb = microlith::test;
 namespace tls = microlith::cluster::tls;
 namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
@@ -109,6 +122,38 @@ struct member {
   }
 };
 
+/// Points TMPDIR (where std::filesystem::temp_directory_path looks first) at `folder` while it
+/// lives, and back to what it was after.
+class tmpdir_override {
+public:
+  explicit tmpdir_override(const fs::path& folder) {
+    if (const char* old = std::getenv("TMPDIR"); old != nullptr)
+      old_ = old;
+    ::setenv("TMPDIR", folder.c_str(), 1);
+  }
+  ~tmpdir_override() {
+    if (old_.empty())
+      ::unsetenv("TMPDIR");
+    else
+      ::setenv("TMPDIR", old_.c_str(), 1);
+  }
+  tmpdir_override(const tmpdir_override&) = delete;
+  tmpdir_override& operator=(const tmpdir_override&) = delete;
+
+private:
+  std::string old_;
+};
+
+/// Answers Ping with the request's value.
+class echo {
+public:
+  microlith::reply<pb::PingReply> ping(microlith::call_context&, const pb::PingRequest& req) {
+    pb::PingReply out;
+    out.set_value(req.value());
+    return out;
+  }
+};
+
 } // namespace
 
 TEST_CASE("fingerprints are 64 hex digits with an optional sha256 prefix and colons",
@@ -153,6 +198,26 @@ TEST_CASE("make_self_signed writes a certificate and a private key of mode 0600 
   CHECK_FALSE(tls::certificate_fingerprint(key));
   CHECK(tls::check_key_matches(pem, pem));
   CHECK_FALSE(tls::certificate_fingerprint((folder.path() / "missing.pem").string()));
+}
+
+TEST_CASE("make_self_signed makes an end-entity certificate for TLS servers and clients",
+          "[unit][tls]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "alpha");
+  auto pem = (folder.path() / "alpha.pem").string();
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(pem.c_str(), "rb"), std::fclose};
+  REQUIRE(file);
+  std::unique_ptr<X509, void (*)(X509*)> cert{PEM_read_X509(file.get(), nullptr, nullptr, nullptr),
+                                              X509_free};
+  REQUIRE(cert);
+  const auto flags = X509_get_extension_flags(cert.get());
+  CHECK((flags & EXFLAG_BCONS) != 0); // basicConstraints present
+  CHECK((flags & EXFLAG_CA) == 0);    // and CA:FALSE
+  CHECK(X509_get_key_usage(cert.get()) == KU_DIGITAL_SIGNATURE);
+  CHECK(X509_get_extended_key_usage(cert.get()) == (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+  CHECK(X509_check_ca(cert.get()) == 0);
+  CHECK(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_SERVER, 0) == 1);
+  CHECK(X509_check_purpose(cert.get(), X509_PURPOSE_SSL_CLIENT, 0) == 1);
 }
 
 TEST_CASE("a peer is pinned by its certificate file or by its sha256 fingerprint", "[unit][tls]") {
@@ -223,4 +288,60 @@ TEST_CASE("a plain node cannot join a TLS node", "[unit][tls][cluster]") {
   CHECK(log_has(log, "node a at 127.0.0.1:" + std::to_string(a.membership->port())));
   CHECK_FALSE(plain.sees("a"));
   CHECK_FALSE(a.sees("p"));
+}
+
+TEST_CASE("nodes joined over TLS with pinned certificate files write no file of their own",
+          "[unit][tls][cluster]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  make_pair(folder.path(), "b");
+  auto tmp = folder.path() / "tmp";
+  fs::create_directory(tmp);
+  tmpdir_override redirect{tmp};
+  REQUIRE(fs::temp_directory_path() == tmp);
+  {
+    member a{"a", {}, tls_of(folder.path(), "a", {"a", "b"})};
+    member b{"b", {a.address()}, tls_of(folder.path(), "b", {"a", "b"})};
+    REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+    // Nothing in the temporary folder (the pins once went there as a cafile for CAF), nor beside
+    // the certificates.
+    CHECK(fs::is_empty(tmp));
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder.path()))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"a.key", "a.pem", "b.key", "b.pem", "tmp"});
+}
+
+TEST_CASE("calls over TLS node links make no signal mask system calls in CAF's SIGPIPE guard",
+          "[unit][tls][cluster]") {
+  test_support::temp_folder folder{"tls"};
+  make_pair(folder.path(), "a");
+  make_pair(folder.path(), "b");
+  member a{"a", {}, tls_of(folder.path(), "a", {"a", "b"})};
+  member b{"b", {a.address()}, tls_of(folder.path(), "b", {"a", "b"})};
+  REQUIRE(eventually([&] { return a.sees("b") && b.sees("a"); }));
+  REQUIRE(b.node->spawn(
+    microlith::service<echo>("echo", "microlith.test.Echo").handle("Ping", &echo::ping)));
+  REQUIRE(eventually([&] { return !a.node->registry().snapshot()->instances("echo").empty(); }));
+  pb::PingRequest req;
+  REQUIRE(a.node->call<pb::PingReply>("echo", "Ping", req)); // both links' threads have done I/O
+
+  constexpr int calls = 200;
+  auto before = tls::sigpipe_guards();
+  for (int i = 0; i < calls; ++i) {
+    req.set_value(i);
+    auto reply = a.node->call<pb::PingReply>("echo", "Ping", req);
+    REQUIRE(reply);
+    REQUIRE(reply->value() == i);
+  }
+  auto after = tls::sigpipe_guards();
+  auto guards = after.guards - before.guards;
+  auto system_calls = after.system_calls - before.system_calls;
+  INFO("guards " << guards << ", system calls " << system_calls);
+  // Each call: the request written by a and read by b, the reply written by b and read by a.
+  CHECK(guards >= 4 * calls);
+  // CAF's guard alone makes three a guard; what is left are the heartbeats' rare failures.
+  CHECK(system_calls * 10 < guards);
 }

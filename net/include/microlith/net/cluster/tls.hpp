@@ -4,20 +4,21 @@
 // as a certificate file (self-signed, as `microlith cert new` makes them) or as the SHA-256
 // fingerprint of one ("sha256:HEX"). The cookie handshake still runs on top, as a second factor.
 //
-// CAF's OpenSSL session makes an SSL_CTX per connection, loads the certificate, key and cafile of
-// the actor system's config and calls SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-// SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr). It has no verify callback and sets no minimum
-// protocol version. microlith's net library defines SSL_CTX_set_verify itself (tls.cpp), which
-// the dynamic linker binds CAF's call to; it forwards every call to OpenSSL's own function and,
-// only for CAF's exact call on a context that carries a cluster certificate registered by this
+// CAF's OpenSSL session makes an SSL_CTX per connection, loads the certificate and key of the
+// actor system's config (and trusted certificates only when the config names a cafile or capath:
+// microlith names none, nothing is written to disk) and calls SSL_CTX_set_verify(ctx,
+// SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr). It has no verify callback and sets
+// no minimum protocol version. microlith's net library defines SSL_CTX_set_verify itself (tls.cpp),
+// which the dynamic linker binds CAF's call to; it forwards every call to OpenSSL's own function
+// and, only for CAF's exact call on a context that carries a cluster certificate registered by this
 // process, installs microlith's callback (the peer's leaf certificate must be pinned; a refusal
 // is logged with the peer's fingerprint) and requires TLS 1.2 or later. verify_hook_active() says
-// whether the binding took effect; without it only certificate-file pins work (through the
-// cafile), and fingerprint pins are refused when the node joins.
+// whether the binding took effect; without it TLS node links are refused when the node joins.
 #pragma once
 
 #include <caf/expected.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,17 +68,30 @@ bool is_pinned(const tls_options& options, std::string_view peer);
 /// file): fingerprint pins, the refusal log line and the TLS 1.2 minimum depend on it.
 bool verify_hook_active();
 
-/// A new self-signed certificate (ECDSA P-256, SHA-256, valid `days` days from now, CN
-/// `common_name`) written to `cert_path`, its key to `key_path` (mode 0600). Returns the
+/// CAF's SIGPIPE guards around node links' TLS calls since the process started (see the top of
+/// this file).
+struct sigpipe_guard_counts {
+  /// Guards CAF's OpenSSL session entered (one per SSL_read, SSL_write or handshake step).
+  std::uint64_t guards = 0;
+  /// System calls those guards made (three a guard without microlith's shortcut).
+  std::uint64_t system_calls = 0;
+};
+
+/// The counts so far.
+sigpipe_guard_counts sigpipe_guards();
+
+/// A new self-signed end-entity certificate (ECDSA P-256, SHA-256, valid `days` days from now, CN
+/// `common_name`; CA:FALSE, key usage digitalSignature, extended key usage serverAuth and
+/// clientAuth) written to `cert_path`, its key to `key_path` (mode 0600). Returns the
 /// certificate's fingerprint. Files are replaced.
 caf::expected<std::string> make_self_signed(const std::string& common_name,
                                             const std::string& cert_path,
                                             const std::string& key_path, int days = 3650);
 
-/// Registers `options` for the verify hook (keyed by the fingerprint of its certificate) and
-/// writes the cafile CAF loads (the pinned certificate files, concatenated, in a private
-/// temporary file of mode 0600 removed at exit). Returns the cafile's path.
-caf::expected<std::string> prepare(const tls_options& options);
+/// Checks `options` and registers them for the verify hook (keyed by the fingerprint of its
+/// certificate). No file is written: CAF's session gets no cafile, the hook's pin check decides.
+/// Empty error when the node can use them.
+caf::error prepare(const tls_options& options);
 
 } // namespace tls
 
