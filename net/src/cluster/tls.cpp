@@ -565,7 +565,24 @@ extern "C" __attribute__((visibility("default"))) int pthread_sigmask(int how, c
       guard_system_calls.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  state.holding = false;
+  if (state.holding) {
+    // SIGPIPE was kept blocked on this thread since CAF's first guard. One that something other
+    // than a node link's failed TLS call raised meanwhile (a write to a closed pipe) is pending:
+    // taken now, as CAF's guard would have taken it, rather than delivered by this change of the
+    // mask at an unrelated moment (its default action ends the process).
+    static const auto real_wait =
+      real_libc_function<int (*)(const sigset_t*, siginfo_t*, const struct timespec*)>(
+        "sigtimedwait");
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    const timespec now{0, 0};
+    const int saved_errno = errno;
+    while (real_wait(&pipe, nullptr, &now) > 0) {
+    }
+    errno = saved_errno;
+    state.holding = false;
+  }
   return real(how, set, old);
 }
 
