@@ -9,12 +9,17 @@
 #include <microlith/actors/envelope.hpp>
 #include <microlith/actors/node.hpp>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace {
@@ -42,13 +47,30 @@ std::vector<char> encode(caf::actor_system& system, microlith::envelope& env) {
   return bytes;
 }
 
-// Two wire forms of one envelope: equal but for the deadline, which counts the time left and
-// may only have shrunk (or both have none).
-bool same_envelope(const microlith::envelope_wire& a, const microlith::envelope_wire& b) {
+// A body's bytes with map entries in key order (Protobuf orders a map's entries as it likes).
+std::string body_bytes(const microlith::envelope& env) {
+  std::string bytes;
+  if (!env.body)
+    return bytes;
+  google::protobuf::io::StringOutputStream out(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&out);
+  coded.SetSerializationDeterministic(true);
+  env.body->SerializeToCodedStream(&coded);
+  return bytes;
+}
+
+// Two envelopes read from the wire, the second from the first's bytes: equal but for the
+// deadline, which counts the time left from when each was read and written (both have one or
+// neither has; the time left moves by the time the fuzzer took, give or take rounding to whole
+// milliseconds: bounded here generously, a busy machine can pause a process for a while).
+bool same_envelope(const microlith::envelope& x, const microlith::envelope& y) {
+  auto a = microlith::to_wire(x);
+  auto b = microlith::to_wire(y);
   auto deadline_kept = (a.deadline_ms_left < 0) == (b.deadline_ms_left < 0)
-                       && b.deadline_ms_left <= a.deadline_ms_left;
+                       && b.deadline_ms_left <= a.deadline_ms_left + 1000
+                       && b.deadline_ms_left + 10000 >= a.deadline_ms_left;
   return deadline_kept && a.kind == b.kind && a.call_id == b.call_id && a.service == b.service
-         && a.method == b.method && a.body_type == b.body_type && a.body_bytes == b.body_bytes
+         && a.method == b.method && a.body_type == b.body_type && body_bytes(x) == body_bytes(y)
          && a.error == b.error && a.correlation_id == b.correlation_id && a.caller == b.caller
          && a.hops == b.hops && a.idempotency_key == b.idempotency_key
          && a.toggle_override_names == b.toggle_override_names
@@ -83,7 +105,7 @@ MICROLITH_FUZZ_TARGET(envelope) {
   microlith::envelope again;
   caf::binary_deserializer source{system, bytes_again};
   MICROLITH_FUZZ_CHECK(target, !source(again), "an encoded envelope does not decode");
-  MICROLITH_FUZZ_CHECK(target, same_envelope(microlith::to_wire(env), microlith::to_wire(again)),
+  MICROLITH_FUZZ_CHECK(target, same_envelope(env, again),
                        "an envelope written and read again changed");
   return 0;
 }

@@ -24,6 +24,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,9 +82,10 @@ void refused(std::string_view message, std::string_view field = {}) {
                        "an error body is not JSON");
 }
 
-// `message` with every float and double -0 made 0: Protobuf's JSON printer writes -0 as "-0",
-// which its parser reads back as 0 (the same number to a client).
-void positive_zeros(google::protobuf::Message& message) {
+// `message` with its float and double zeros positive and its NaNs the same NaN: Protobuf's JSON
+// printer writes -0 as "-0" and any NaN as "NaN", which its parser reads back as 0 and as a
+// positive quiet NaN (the same numbers to a client).
+void canonical_numbers(google::protobuf::Message& message) {
   const auto* reflection = message.GetReflection();
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   reflection->ListFields(message, &fields);
@@ -90,21 +93,28 @@ void positive_zeros(google::protobuf::Message& message) {
   for (const auto* f : fields) {
     if (f->is_repeated())
       continue; // the binding sets singular fields; a body's lists of numbers stay as they are
-    if (f->cpp_type() == field::CPPTYPE_DOUBLE && reflection->GetDouble(message, f) == 0)
-      reflection->SetDouble(&message, f, 0.0);
-    else if (f->cpp_type() == field::CPPTYPE_FLOAT && reflection->GetFloat(message, f) == 0)
-      reflection->SetFloat(&message, f, 0.0f);
-    else if (f->cpp_type() == field::CPPTYPE_MESSAGE)
-      positive_zeros(*reflection->MutableMessage(&message, f));
+    if (f->cpp_type() == field::CPPTYPE_DOUBLE) {
+      auto x = reflection->GetDouble(message, f);
+      if (x == 0 || std::isnan(x))
+        reflection->SetDouble(&message, f,
+                              std::isnan(x) ? std::numeric_limits<double>::quiet_NaN() : 0.0);
+    } else if (f->cpp_type() == field::CPPTYPE_FLOAT) {
+      auto x = reflection->GetFloat(message, f);
+      if (x == 0 || std::isnan(x))
+        reflection->SetFloat(&message, f,
+                             std::isnan(x) ? std::numeric_limits<float>::quiet_NaN() : 0.0f);
+    } else if (f->cpp_type() == field::CPPTYPE_MESSAGE) {
+      canonical_numbers(*reflection->MutableMessage(&message, f));
+    }
   }
 }
 
-// The message's bytes, map entries in key order and zeros positive (comparable between two
+// The message's bytes, map entries in key order and numbers canonical (comparable between two
 // equal messages).
 std::string deterministic_bytes(const google::protobuf::Message& original) {
   std::unique_ptr<google::protobuf::Message> message{original.New()};
   message->CopyFrom(original);
-  positive_zeros(*message);
+  canonical_numbers(*message);
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream out(&bytes);

@@ -101,7 +101,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fuzz_replay: no target %s (fuzz_replay --list names them)\n", argv[1]);
     return 2;
   }
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer reports a bad access itself (with the stack): only an abort is named here.
+  for (int signal : {SIGABRT})
+#else
   for (int signal : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL})
+#endif
     std::signal(signal, report_crash);
   std::size_t ran = 0;
   for (int i = 2; i < argc; ++i) {
