@@ -15,9 +15,6 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -45,13 +42,6 @@ std::optional<std::string> json_string_field(const std::string& body, const std:
       || it->second.kind_case() != google::protobuf::Value::kStringValue)
     return std::nullopt;
   return it->second.string_value();
-}
-
-// Bounds each send and each receive on `socket` by `limit` (Beast's synchronous calls have none).
-void limit_io(tcp::socket& socket, std::chrono::seconds limit) {
-  timeval t{static_cast<time_t>(limit.count()), 0};
-  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &t, sizeof(t));
-  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &t, sizeof(t));
 }
 
 } // namespace
@@ -83,9 +73,29 @@ bool admin_token_set() {
 
 namespace {
 
-// Sends `call` over `stream` (TCP, or TLS over TCP) and reads the answer.
+// Runs the asynchronous operation `start` begins to its end, at most `limit` (the TCP stream's
+// timeout ends it with beast::error::timeout); throws its error. Synchronous calls would have no
+// working limit: Asio answers a socket timeout's EAGAIN by polling again without one.
+template <class Start>
+void bounded(boost::asio::io_context& ioc, beast::tcp_stream& tcp, std::chrono::seconds limit,
+             Start start) {
+  beast::error_code result;
+  tcp.expires_after(limit);
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  if (result == beast::error::timeout)
+    throw std::runtime_error(fmt::format("no answer within {} s", limit.count()));
+  if (result)
+    throw boost::system::system_error(result);
+}
+
+// Sends `call` over `stream` (TCP, or TLS over TCP) and reads the answer, each step bounded by
+// call.limit.
 template <class Stream>
-admin_answer exchange(Stream& stream, const gateway_url& where, const admin_call& call) {
+admin_answer exchange(boost::asio::io_context& ioc, Stream& stream, const gateway_url& where,
+                      const admin_call& call) {
+  auto& tcp = beast::get_lowest_layer(stream);
   http::request<http::string_body> req{http::string_to_verb(call.verb), call.target, 11};
   req.set(http::field::host, where.host);
   if (admin_token_set())
@@ -104,17 +114,23 @@ admin_answer exchange(Stream& stream, const gateway_url& where, const admin_call
   auto read_answer = [&] {
     parser.emplace();
     parser->body_limit(64 * 1024 * 1024);
-    http::read(stream, buffer, *parser);
+    bounded(ioc, tcp, call.limit,
+            [&](auto done) { http::async_read(stream, buffer, *parser, std::move(done)); });
+  };
+  auto write = [&] {
+    bounded(ioc, tcp, call.limit,
+            [&](auto done) { http::async_write(stream, serializer, std::move(done)); });
   };
   if (call.body.empty()) {
-    http::write(stream, serializer);
+    write();
     read_answer();
   } else {
     // The head first: the gateway answers 100 Continue, or refuses before the body is sent.
-    http::write_header(stream, serializer);
+    bounded(ioc, tcp, call.limit,
+            [&](auto done) { http::async_write_header(stream, serializer, std::move(done)); });
     read_answer();
     if (parser->get().result() == http::status::continue_) {
-      http::write(stream, serializer);
+      write();
       read_answer();
     }
   }
@@ -143,11 +159,12 @@ void verify_gateway(SSL* ssl, const std::string& host) {
 admin_answer send_admin_request(const gateway_url& where, const admin_call& call) {
   boost::asio::io_context ioc;
   tcp::resolver resolver{ioc};
+  auto endpoints = resolver.resolve(where.host, where.port);
   if (!where.tls) {
     beast::tcp_stream stream{ioc};
-    stream.connect(resolver.resolve(where.host, where.port));
-    limit_io(stream.socket(), call.limit);
-    return exchange(stream, where, call);
+    bounded(ioc, stream, call.limit,
+            [&](auto done) { stream.async_connect(endpoints, std::move(done)); });
+    return exchange(ioc, stream, where, call);
   }
   boost::asio::ssl::context context{boost::asio::ssl::context::tls_client};
   context.set_options(boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3
@@ -157,17 +174,19 @@ admin_answer send_admin_request(const gateway_url& where, const admin_call& call
   context.set_verify_mode(boost::asio::ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream{ioc, context};
   verify_gateway(stream.native_handle(), where.host);
-  beast::get_lowest_layer(stream).connect(resolver.resolve(where.host, where.port));
-  limit_io(beast::get_lowest_layer(stream).socket(), call.limit);
+  auto& tcp = beast::get_lowest_layer(stream);
+  bounded(ioc, tcp, call.limit, [&](auto done) { tcp.async_connect(endpoints, std::move(done)); });
   try {
-    stream.handshake(boost::asio::ssl::stream_base::client);
+    bounded(ioc, tcp, call.limit, [&](auto done) {
+      stream.async_handshake(boost::asio::ssl::stream_base::client, std::move(done));
+    });
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error(fmt::format(
       "TLS handshake: {} (the gateway's certificate is checked against the system's trusted "
       "certificates; for a certificate of your own, set SSL_CERT_FILE to it or to its CA's)",
       e.code().message()));
   }
-  return exchange(stream, where, call);
+  return exchange(ioc, stream, where, call);
 }
 
 std::string server_message(const std::string& body) {

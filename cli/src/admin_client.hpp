@@ -35,7 +35,7 @@ struct admin_call {
   std::string target;             ///< path and query, already URL-encoded
   std::string body;               ///< sent with Expect: 100-continue when not empty
   std::string content_type;       ///< of a non-empty body
-  std::chrono::seconds limit{30}; ///< for each send and each receive
+  std::chrono::seconds limit{30}; ///< for each step: connect, TLS handshake, write, each read
 };
 
 /// The gateway's answer.

@@ -2,7 +2,8 @@
 # `microlith observe URL` against the bank run with its admin paths on: the table of nodes, the
 # tree with the bank's groups, the services' table after a deposit; `--json` prints one JSON
 # document with the same view; without the token it exits 1 and says to set
-# MICROLITH_ADMIN_TOKEN; a malformed URL exits 2.
+# MICROLITH_ADMIN_TOKEN; a malformed URL exits 2; a gateway that never answers is given up on after
+# the command's limit (10 s), exit 1.
 set -euo pipefail
 bin=$1
 system=$2
@@ -61,4 +62,23 @@ set -e
 
 stop_bank SIGTERM
 [ "$code" -eq 0 ] || fail "microlith exited $code after SIGTERM"
-echo "ok: microlith observe prints the bank, --json its view; refused without the token"
+
+# A gateway that accepts the connection and never answers: observe gives up after its 10 s limit
+# (exit 1, saying so) instead of waiting forever. The silent server is killed by pid on the way out.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+conns = [s.accept() for _ in range(4)]
+time.sleep(120)' >"$dir/silent_port" &
+silent_pid=$!
+trap 'kill -KILL "$silent_pid" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 100); do [ -s "$dir/silent_port" ] && break; sleep 0.1; done
+silent_port=$(cat "$dir/silent_port")
+[ -n "$silent_port" ] || fail "the silent server did not start"
+set +e
+silent=$(timeout 60 "$bin" observe "http://127.0.0.1:$silent_port" 2>&1)
+code=$?
+set -e
+[ "$code" -eq 1 ] || fail "against a silent gateway: exit $code, expected 1: $silent"
+grep "no answer within 10 s" <<<"$silent" >/dev/null || fail "against a silent gateway: $silent"
+echo "ok: microlith observe prints the bank, --json its view; refused without the token; gives up on a silent gateway"
