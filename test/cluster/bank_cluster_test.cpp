@@ -380,8 +380,17 @@ TEST_CASE("/readyz on the web node is 503 naming the permanent group that runs o
   auto resumed = until(200, 15s);
   auto to_200_resumed = elapsed_ms(resumed_at);
   REQUIRE(resumed.status == 200);
+  // /readyz is the web node's view (accounts and ledger joined to it); the call also needs the
+  // accounts node's own link to the ledger back, which may come a moment later.
+  // (A new account id each try: one that failed may still have opened its account.)
   http_client client{bank.http_port};
-  CHECK(client.request(verb::post, "/accounts", R"({"id":"ada"})").status == 200);
+  int tries = 0;
+  CHECK(eventually(
+    [&] {
+      auto body = R"({"id":"ada)" + std::to_string(++tries) + R"("})";
+      return client.request(verb::post, "/accounts", body).status == 200;
+    },
+    10s));
   WARN("/readyz 503 after SIGKILL of the ledger node: "
        << to_503_killed
        << " ms; 200 after its "
