@@ -256,6 +256,21 @@ bool is_node_link(const SSL* ssl) {
          && SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), registration_index()) != nullptr;
 }
 
+// OpenSSL's `real` call on `ssl`: for a node link, the error queue emptied first and a failure
+// that may have raised SIGPIPE noted after; `io` (SSL_read, SSL_write) also marks this thread as
+// the one doing node links' I/O. Any other connection's call is only forwarded.
+template <class Real, class... Args>
+int node_link_call(bool io, Real real, SSL* ssl, Args... args) {
+  if (!is_node_link(ssl))
+    return real(ssl, args...);
+  ERR_clear_error();
+  if (io)
+    guard_state.link_io = true;
+  int result = real(ssl, args...);
+  note_tls_result(result, errno);
+  return result;
+}
+
 // The peer's leaf certificate must be pinned; the certificates above it (if it sent any) decide
 // nothing. OpenSSL's own verdict on the chain is replaced by the pin check: CAF's context loads no
 // trusted certificates (prepare() names no cafile), so a self-signed leaf arrives here at depth 0
@@ -487,48 +502,26 @@ caf::error prepare(const tls_options& options) {
 extern "C" __attribute__((visibility("default"))) int SSL_read(SSL* ssl, void* buf, int num) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*, void*, int)>("SSL_read");
-  if (!is_node_link(ssl))
-    return real(ssl, buf, num);
-  ERR_clear_error();
-  guard_state.link_io = true;
-  int result = real(ssl, buf, num);
-  note_tls_result(result, errno);
-  return result;
+  return node_link_call(true, real, ssl, buf, num);
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_write(SSL* ssl, const void* buf,
                                                                 int num) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*, const void*, int)>("SSL_write");
-  if (!is_node_link(ssl))
-    return real(ssl, buf, num);
-  ERR_clear_error();
-  guard_state.link_io = true;
-  int result = real(ssl, buf, num);
-  note_tls_result(result, errno);
-  return result;
+  return node_link_call(true, real, ssl, buf, num);
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_accept(SSL* ssl) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*)>("SSL_accept");
-  if (!is_node_link(ssl))
-    return real(ssl);
-  ERR_clear_error();
-  int result = real(ssl);
-  note_tls_result(result, errno);
-  return result;
+  return node_link_call(false, real, ssl);
 }
 
 extern "C" __attribute__((visibility("default"))) int SSL_connect(SSL* ssl) {
   using namespace microlith::cluster::tls;
   static const auto real = real_function<int (*)(SSL*)>("SSL_connect");
-  if (!is_node_link(ssl))
-    return real(ssl);
-  ERR_clear_error();
-  int result = real(ssl);
-  note_tls_result(result, errno);
-  return result;
+  return node_link_call(false, real, ssl);
 }
 
 // CAF's SIGPIPE guard (see "CAF's SIGPIPE guard" above): its block and its restore.
